@@ -1,0 +1,5 @@
+//! hallq: live call queues and case deadlines for government service halls.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). The pure cores (`queue`,
+//! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
+//! (`store`, `api`, `server`) own threads, sockets and files.
