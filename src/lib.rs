@@ -3,3 +3,5 @@
 //! The crate is a library with a thin binary (`src/main.rs`). The pure cores (`queue`,
 //! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
 //! (`store`, `api`, `server`) own threads, sockets and files.
+
+pub mod diag;
