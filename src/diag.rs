@@ -84,8 +84,11 @@ impl From<SourceError> for SourceErrors {
 
 /// 1-based line and column (in characters) of byte offset `at` in `source`.
 pub fn line_col(source: &str, at: usize) -> (usize, usize) {
-    let at = at.min(source.len());
-    let before = &source[..source.floor_char_boundary(at)];
+    let mut at = at.min(source.len());
+    while !source.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &source[..at];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
@@ -94,7 +97,13 @@ pub fn line_col(source: &str, at: usize) -> (usize, usize) {
 /// Turn a `toml` parse or type error into a located error. The toml crate's message names
 /// the key when serde knows it; the span gives the position.
 pub fn from_toml(file: &str, source: &str, err: &toml::de::Error) -> SourceError {
-    SourceError::at(file, source, err.span(), String::new(), err.message().trim().to_owned())
+    SourceError::at(
+        file,
+        source,
+        err.span(),
+        String::new(),
+        err.message().trim().to_owned(),
+    )
 }
 
 #[cfg(test)]

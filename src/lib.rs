@@ -4,4 +4,6 @@
 //! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
 //! (`store`, `api`, `server`) own threads, sockets and files.
 
+pub mod config;
 pub mod diag;
+pub mod queue;

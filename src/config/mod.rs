@@ -1,0 +1,427 @@
+//! Hall configuration: what halls exist, how they queue, who may touch them.
+//!
+//! Loading is two steps, as in ripgrep's low/high args: `raw` deserializes the TOML exactly as
+//! written (keeping byte spans), `validate` turns it into the types below and reports every
+//! problem with file, line, column and field. Nothing downstream ever sees an unvalidated
+//! value, so the engine can index by position without checking again.
+
+mod raw;
+mod validate;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+pub use crate::diag::{SourceError, SourceErrors};
+
+/// The embedded demo: a city hall, a county hall, a township centre and a village station.
+pub const DEMO_SOURCE: &str = include_str!("demo.toml");
+/// How the demo config is named in diagnostics.
+pub const DEMO_LABEL: &str = "<embedded demo config>";
+
+/// A validated configuration. Halls are stored in a vector; a hall's position is its
+/// `HallIdx` everywhere in the daemon.
+#[derive(Debug)]
+pub struct Config {
+    /// Where the config came from, for logs.
+    pub source: String,
+    /// True only for the embedded demo config: demo tokens work and only loopback is served.
+    pub demo: bool,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub halls: Vec<Arc<HallConfig>>,
+    pub tokens: Vec<TokenConfig>,
+    hall_index: HashMap<Arc<str>, usize>,
+}
+
+impl Config {
+    /// Parse and validate a config file's text. `file` is used in error messages only.
+    pub fn from_toml(file: &str, source: &str) -> Result<Config, SourceErrors> {
+        validate::load(file, source, false)
+    }
+
+    /// Read and validate a config file from disk.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, SourceErrors> {
+        let label = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            SourceError::at(
+                &label,
+                "",
+                None,
+                "",
+                format!("cannot read config file: {e}"),
+            )
+        })?;
+        Self::from_toml(&label, &source)
+    }
+
+    /// The embedded demo config. It is validated by a unit test, so this cannot fail at run
+    /// time unless the binary itself is broken.
+    pub fn demo() -> Config {
+        validate::load(DEMO_LABEL, DEMO_SOURCE, true)
+            .unwrap_or_else(|e| panic!("the embedded demo config is invalid:\n{e}"))
+    }
+
+    /// Position of the hall with this id.
+    pub fn hall_index(&self, id: &str) -> Option<usize> {
+        self.hall_index.get(id).copied()
+    }
+
+    /// Whether `hall` is `root` or lies below it in the tier tree.
+    pub fn is_within(&self, hall: usize, root: usize) -> bool {
+        let mut at = Some(hall);
+        while let Some(h) = at {
+            if h == root {
+                return true;
+            }
+            at = self.halls[h].parent;
+        }
+        false
+    }
+}
+
+/// Daemon-level settings; CLI flags override `listen` and `data`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Commands waiting for one shard before new ones are refused with 503.
+    pub queue_depth: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace_s: u64,
+    /// Seconds between SSE keep-alive comments, so proxies keep idle streams open.
+    pub sse_keepalive_s: u64,
+    /// Events a display may fall behind before it is cut off (it then resumes from the log).
+    pub sse_buffer: usize,
+    /// Subscribers per hall stream before new ones are refused with 503.
+    pub max_subscribers: usize,
+}
+
+/// Durability and retention settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Events kept per hall stream for `Last-Event-ID` resume; older points get a snapshot.
+    pub event_retention: u64,
+    /// Most requests committed in one transaction (one fsync). 1 disables group commit,
+    /// which exists only to measure what group commit buys.
+    pub max_batch: usize,
+    /// How long an `Idempotency-Key` result is kept, in seconds.
+    pub idempotency_ttl_s: u64,
+}
+
+/// Tiers of the hall tree, from the top. A hall's parent has a strictly higher tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Province,
+    City,
+    County,
+    Township,
+    Village,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 5] = [
+        Tier::Province,
+        Tier::City,
+        Tier::County,
+        Tier::Township,
+        Tier::Village,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Province => "province",
+            Tier::City => "city",
+            Tier::County => "county",
+            Tier::Township => "township",
+            Tier::Village => "village",
+        }
+    }
+}
+
+/// 综合窗口 / 分领域窗口 / 专业窗口.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// 综合窗口: serves any matter.
+    General,
+    /// 分领域窗口: serves one domain.
+    Domain,
+    /// 专业窗口: serves one department's matters.
+    Department,
+}
+
+/// Where a ticket re-enters a queue after a transfer or reactivation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// By its original issue order, as if it had always been in this queue.
+    Original,
+    /// Before every ticket placed by issue order (FIFO among head placements).
+    Head,
+    /// Behind everyone waiting now.
+    Back,
+}
+
+/// The calling policy of a hall, possibly overridden per window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Aging cap: a ticket waiting at least this long goes first. `None` disables aging.
+    pub max_wait_s: Option<i64>,
+    /// At most this many priority calls in a row while normal tickets wait (k in k:1).
+    pub max_priority_run: u32,
+    /// An appointment becomes callable this long before its slot.
+    pub appointment_early_s: i64,
+    /// An appointment ranks as priority until this long after its slot, then as normal.
+    pub appointment_grace_s: i64,
+    /// Recalls allowed; the next recall makes the ticket a no-show.
+    pub recall_limit: u32,
+    /// How long a no-show may be reactivated.
+    pub reactivate_s: i64,
+    /// Where a transferred ticket enters its new queue.
+    pub transfer_placement: Placement,
+    /// Where a reactivated no-show re-enters its queue.
+    pub reactivate_placement: Placement,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_wait_s: Some(60 * 60),
+            max_priority_run: 2,
+            appointment_early_s: 15 * 60,
+            appointment_grace_s: 10 * 60,
+            recall_limit: 2,
+            reactivate_s: 30 * 60,
+            transfer_placement: Placement::Original,
+            reactivate_placement: Placement::Back,
+        }
+    }
+}
+
+/// One hall (政务服务中心 / 便民服务中心 / 服务站).
+#[derive(Debug)]
+pub struct HallConfig {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub tier: Tier,
+    /// Position of the parent hall in `Config::halls`.
+    pub parent: Option<usize>,
+    pub parent_id: Option<Arc<str>>,
+    pub time_zone: TimeZone,
+    pub time_zone_name: Arc<str>,
+    /// Local time at which the business day turns (numbers reset). Default midnight.
+    pub day_starts: Time,
+    pub hours: OpeningHours,
+    /// Announcement template with `{number}` and `{window}` placeholders.
+    pub announcement: Arc<str>,
+    pub policy: Policy,
+    pub services: Vec<ServiceConfig>,
+    pub windows: Vec<WindowConfig>,
+    service_index: HashMap<Arc<str>, usize>,
+    window_index: HashMap<Arc<str>, usize>,
+}
+
+impl HallConfig {
+    pub fn service_index(&self, id: &str) -> Option<usize> {
+        self.service_index.get(id).copied()
+    }
+
+    pub fn window_index(&self, id: &str) -> Option<usize> {
+        self.window_index.get(id).copied()
+    }
+
+    /// The service whose ticket prefix is `prefix` (prefixes are unique within a hall).
+    pub fn service_by_prefix(&self, prefix: &str) -> Option<usize> {
+        self.services.iter().position(|s| &*s.prefix == prefix)
+    }
+
+    /// Comma-separated service ids, for error messages that say what would be accepted.
+    pub fn service_ids(&self) -> String {
+        join_ids(self.services.iter().map(|s| &*s.id))
+    }
+
+    pub fn window_ids(&self) -> String {
+        join_ids(self.windows.iter().map(|w| &*w.id))
+    }
+
+    /// The spoken/displayed call sentence, e.g. 请A023号到5号窗口办理.
+    pub fn announce(&self, number: &str, window: &str) -> String {
+        self.announcement
+            .replace("{number}", number)
+            .replace("{window}", window)
+    }
+}
+
+fn join_ids<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    ids.collect::<Vec<_>>().join(", ")
+}
+
+/// Opening hours per weekday (Monday first). An empty day is closed; `always` means the
+/// hall never refuses a ticket for the hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpeningHours {
+    pub always: bool,
+    pub days: [Vec<(Time, Time)>; 7],
+}
+
+impl OpeningHours {
+    pub fn always() -> Self {
+        OpeningHours {
+            always: true,
+            days: Default::default(),
+        }
+    }
+
+    /// Whether the hall is open at this local weekday and time.
+    pub fn is_open(&self, weekday: Weekday, time: Time) -> bool {
+        self.always
+            || self.days[weekday.to_monday_zero_offset() as usize]
+                .iter()
+                .any(|&(from, to)| from <= time && time < to)
+    }
+}
+
+/// A queue category (e.g. 社保医保, prefix A).
+#[derive(Debug)]
+pub struct ServiceConfig {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    /// One or two upper-case letters.
+    pub prefix: Arc<str>,
+    pub first: u32,
+    pub last: u32,
+    /// When true the counter carries over from one business day to the next and wraps from
+    /// `last` to `first`; when false it starts at `first` every day. Either way a day issues
+    /// at most `last - first + 1` numbers, so a number is never reused within a day.
+    pub wrap: bool,
+    pub daily_cap: Option<u32>,
+    /// Target wait; a ticket waiting longer raises an alarm.
+    pub target_wait_s: Option<i64>,
+    /// Service time assumed for estimates until real ones are measured.
+    pub expected_service_s: u32,
+    /// Digits of the zero-padded number (from `last`, at least 3).
+    pub digits: usize,
+}
+
+impl ServiceConfig {
+    /// Numbers one business day can issue for this service.
+    pub fn range_size(&self) -> u32 {
+        self.last - self.first + 1
+    }
+
+    /// The printed number for sequence value `seq`, e.g. `A023`.
+    pub fn format_number(&self, seq: u32) -> String {
+        format!("{}{:0width$}", self.prefix, seq, width = self.digits)
+    }
+}
+
+/// One service a window serves, with its rank (1 = first) and optional weight among
+/// services of the same rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowService {
+    pub service: usize,
+    pub rank: u8,
+    pub weight: Option<u32>,
+}
+
+/// A counter (窗口).
+#[derive(Debug)]
+pub struct WindowConfig {
+    pub id: Arc<str>,
+    /// Displayed and spoken name, e.g. 5号窗口.
+    pub name: Arc<str>,
+    pub kind: WindowKind,
+    /// Sorted by rank, then by configuration order.
+    pub services: Vec<WindowService>,
+    /// Officers assigned to the A and B posts (AB岗); `None` lets anyone sign in.
+    pub posts: [Option<Arc<str>>; 2],
+    /// The hall policy with this window's overrides applied.
+    pub policy: Policy,
+}
+
+impl WindowConfig {
+    pub fn serves(&self, service: usize) -> bool {
+        self.services.iter().any(|s| s.service == service)
+    }
+}
+
+/// Roles a bearer token can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Kiosk,
+    Counter,
+    Display,
+    CaseOfficer,
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Kiosk,
+        Role::Counter,
+        Role::Display,
+        Role::CaseOfficer,
+        Role::Supervisor,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Kiosk => "kiosk",
+            Role::Counter => "counter",
+            Role::Display => "display",
+            Role::CaseOfficer => "case-officer",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A bearer token: its SHA-256 (never the token itself), role and hall scope.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub name: Arc<str>,
+    pub role: Role,
+    /// Subtree roots this token covers; `None` means every hall.
+    pub halls: Option<Vec<usize>>,
+    pub sha256: [u8; 32],
+}
+
+/// The demo's public tokens. They are accepted only by the embedded demo config; a real
+/// config that carries one of their hashes is refused.
+pub const DEMO_TOKENS: [&str; 5] = [
+    "demo-kiosk",
+    "demo-counter",
+    "demo-display",
+    "demo-supervisor",
+    "demo-admin",
+];
+
+/// SHA-256 of a token, as stored in the config.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// Lower-case hex of a hash, as written in config files.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests;

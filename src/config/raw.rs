@@ -1,0 +1,195 @@
+//! The config file exactly as written. Fields that validation may reject keep their byte span
+//! (`Spanned`) so the error can point at them; unknown keys are refused by serde with a span.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    /// Defaults for every hall's calling policy.
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default, rename = "hall")]
+    pub halls: Vec<RawHall>,
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<RawToken>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<S<String>>,
+    pub data: Option<String>,
+    pub body_limit_kib: Option<S<u32>>,
+    pub queue_depth: Option<S<u32>>,
+    pub shutdown_grace_s: Option<u32>,
+    pub sse_keepalive_s: Option<S<u32>>,
+    pub sse_buffer: Option<S<u32>>,
+    pub max_subscribers: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub event_retention: Option<S<u64>>,
+    pub max_batch: Option<S<u32>>,
+    pub idempotency_ttl_h: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// 0 disables aging.
+    pub max_wait_min: Option<u32>,
+    pub max_priority_run: Option<S<u32>>,
+    pub appointment_early_min: Option<u32>,
+    pub appointment_grace_min: Option<u32>,
+    pub recall_limit: Option<u32>,
+    pub reactivate_min: Option<u32>,
+    pub transfer_placement: Option<S<String>>,
+    pub reactivate_placement: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHall {
+    pub id: S<String>,
+    pub name: S<String>,
+    pub tier: S<String>,
+    pub parent: Option<S<String>>,
+    pub time_zone: Option<S<String>>,
+    pub day_starts: Option<S<String>>,
+    pub hours: Option<RawHours>,
+    pub announcement: Option<S<String>>,
+    pub policy: Option<RawPolicy>,
+    #[serde(default, rename = "service")]
+    pub services: Vec<RawService>,
+    #[serde(default, rename = "window")]
+    pub windows: Vec<RawWindow>,
+}
+
+/// Opening hours: `always = true`, or per weekday a list of `"HH:MM-HH:MM"`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHours {
+    #[serde(default)]
+    pub always: bool,
+    pub mon: Option<Vec<S<String>>>,
+    pub tue: Option<Vec<S<String>>>,
+    pub wed: Option<Vec<S<String>>>,
+    pub thu: Option<Vec<S<String>>>,
+    pub fri: Option<Vec<S<String>>>,
+    pub sat: Option<Vec<S<String>>>,
+    pub sun: Option<Vec<S<String>>>,
+}
+
+impl RawHours {
+    pub fn days(&self) -> [(&'static str, Option<&Vec<S<String>>>); 7] {
+        [
+            ("mon", self.mon.as_ref()),
+            ("tue", self.tue.as_ref()),
+            ("wed", self.wed.as_ref()),
+            ("thu", self.thu.as_ref()),
+            ("fri", self.fri.as_ref()),
+            ("sat", self.sat.as_ref()),
+            ("sun", self.sun.as_ref()),
+        ]
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub id: S<String>,
+    pub name: S<String>,
+    pub prefix: S<String>,
+    pub first: Option<S<u32>>,
+    pub last: Option<S<u32>>,
+    pub wrap: Option<bool>,
+    pub daily_cap: Option<S<u32>>,
+    pub target_wait_min: Option<u32>,
+    pub expected_service_min: Option<S<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    pub id: S<String>,
+    pub name: S<String>,
+    pub kind: Option<S<String>>,
+    pub services: S<Vec<S<RawWindowService>>>,
+    pub posts: Option<RawPosts>,
+    pub policy: Option<RawPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPosts {
+    pub a: Option<String>,
+    pub b: Option<String>,
+}
+
+/// A window's service: `"social"` (rank by position) or `{ service, rank, weight }`.
+#[derive(Debug)]
+pub struct RawWindowService {
+    pub service: String,
+    pub rank: Option<u8>,
+    pub weight: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for RawWindowService {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            service: String,
+            rank: Option<u8>,
+            weight: Option<u32>,
+        }
+
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawWindowService;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a service id or { service = \"id\", rank = 1, weight = 1 }")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawWindowService {
+                    service: v.to_owned(),
+                    rank: None,
+                    weight: None,
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawWindowService {
+                    service: f.service,
+                    rank: f.rank,
+                    weight: f.weight,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub name: S<String>,
+    pub role: S<String>,
+    /// Subtree roots, or `["*"]` for every hall.
+    pub halls: S<Vec<S<String>>>,
+    pub sha256: S<String>,
+}

@@ -1,0 +1,163 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[[hall]]
+id = "h"
+name = "Hall"
+tier = "county"
+
+[[hall.service]]
+id = "s"
+name = "Service"
+prefix = "A"
+
+[[hall.window]]
+id = "w1"
+name = "1号窗口"
+services = ["s"]
+"#;
+
+fn errors(src: &str) -> Vec<String> {
+    match Config::from_toml("t.toml", src) {
+        Ok(_) => panic!("config should have been refused:\n{src}"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn demo_config_is_valid_and_has_four_tiers() {
+    let c = Config::demo();
+    assert!(c.demo);
+    let tiers: Vec<Tier> = c.halls.iter().map(|h| h.tier).collect();
+    assert_eq!(
+        tiers,
+        [Tier::City, Tier::County, Tier::Township, Tier::Village]
+    );
+    let village = c.hall_index("village").unwrap();
+    assert!(c.is_within(village, c.hall_index("city").unwrap()));
+    assert!(!c.is_within(c.hall_index("city").unwrap(), village));
+    for t in DEMO_TOKENS {
+        assert!(
+            c.tokens.iter().any(|k| k.sha256 == token_hash(t)),
+            "demo token {t} missing"
+        );
+    }
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = Config::from_toml("t.toml", MINIMAL).unwrap();
+    let h = &c.halls[0];
+    assert_eq!(&*h.time_zone_name, "Asia/Shanghai");
+    assert_eq!(h.services[0].format_number(23), "A023");
+    assert_eq!(h.announce("A023", "5号窗口"), "请A023号到5号窗口办理");
+    assert!(h.hours.always);
+    assert_eq!(h.policy, Policy::default());
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn window_ranks_follow_listing_order_and_explicit_ranks_sort() {
+    let c = Config::demo();
+    let city = &c.halls[0];
+    let w2 = &city.windows[city.window_index("w2").unwrap()];
+    let ids: Vec<&str> = w2
+        .services
+        .iter()
+        .map(|s| &*city.services[s.service].id)
+        .collect();
+    assert_eq!(ids, ["tax", "social", "business", "residence"]);
+    let w4 = &city.windows[city.window_index("w4").unwrap()];
+    assert_eq!(w4.services[0].rank, 1);
+    assert_eq!(w4.services[1].rank, 1);
+    assert_eq!(w4.services[0].weight, Some(2));
+}
+
+#[test]
+fn unknown_window_service_names_line_and_field() {
+    let src = MINIMAL.replace("services = [\"s\"]", "services = [\"s\", \"tax\"]");
+    let e = errors(&src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("t.toml:15:18:"),
+        "error should point at line 15, column 18: {}",
+        e[0]
+    );
+    assert!(e[0].contains("hall[0].window[0].services[1]"), "{}", e[0]);
+    assert!(e[0].contains("unknown service `tax`"), "{}", e[0]);
+}
+
+#[test]
+fn syntax_and_type_errors_are_located() {
+    let e = errors(&MINIMAL.replace("prefix = \"A\"", "prefix = 7"));
+    assert!(e[0].starts_with("t.toml:10:"), "{}", e[0]);
+    let e = errors(&MINIMAL.replace("tier = \"county\"", "tier = \"county\"\ncolour = 1"));
+    assert!(e[0].starts_with("t.toml:6:"), "{}", e[0]);
+    assert!(e[0].contains("colour"), "{}", e[0]);
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let src = MINIMAL
+        .replace("tier = \"county\"", "tier = \"town\"")
+        .replace("prefix = \"A\"", "prefix = \"a1\"");
+    let e = errors(&src);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("hall[0].tier") && e[0].contains("unknown tier `town`"));
+    assert!(e[1].contains("hall[0].service[0].prefix"));
+}
+
+#[test]
+fn parent_must_exist_and_be_of_higher_tier() {
+    let src = format!(
+        "{MINIMAL}\n[[hall]]\nid = \"c\"\nname = \"C\"\ntier = \"city\"\nparent = \"h\"\n[[hall.service]]\nid = \"s\"\nname = \"S\"\nprefix = \"A\"\n[[hall.window]]\nid = \"w\"\nname = \"W\"\nservices = [\"s\"]\n"
+    );
+    let e = errors(&src);
+    assert!(e[0].contains("hall[1].parent"), "{e:?}");
+    assert!(e[0].contains("higher tier"), "{e:?}");
+    let e = errors(&src.replace("parent = \"h\"", "parent = \"nowhere\""));
+    assert!(e[0].contains("unknown hall `nowhere`"), "{e:?}");
+}
+
+#[test]
+fn service_nobody_serves_is_refused() {
+    let src = MINIMAL.replace(
+        "[[hall.window]]",
+        "[[hall.service]]\nid = \"t\"\nname = \"T\"\nprefix = \"B\"\n\n[[hall.window]]",
+    );
+    let e = errors(&src);
+    assert!(e[0].contains("served by no window"), "{e:?}");
+}
+
+#[test]
+fn demo_token_hashes_are_refused_outside_demo() {
+    let src = format!(
+        "{MINIMAL}\n[[token]]\nname = \"k\"\nrole = \"kiosk\"\nhalls = [\"*\"]\nsha256 = \"{}\"\n",
+        hex(&token_hash("demo-kiosk"))
+    );
+    let e = errors(&src);
+    assert!(e[0].contains("public demo token"), "{e:?}");
+    let ok = src.replace(&hex(&token_hash("demo-kiosk")), &hex(&token_hash("secret")));
+    let c = Config::from_toml("t.toml", &ok).unwrap();
+    assert_eq!(c.tokens[0].role, Role::Kiosk);
+    assert_eq!(c.tokens[0].halls, None);
+}
+
+#[test]
+fn opening_hours_are_parsed_and_checked() {
+    let src = MINIMAL.replace(
+        "tier = \"county\"",
+        "tier = \"county\"\n[hall.hours]\nmon = [\"08:30-12:00\", \"13:30-17:30\"]\nsat = [\"09:00-12:00\"]",
+    );
+    let c = Config::from_toml("t.toml", &src).unwrap();
+    let h = &c.halls[0].hours;
+    let t = |s: &str| s.parse::<Time>().unwrap();
+    assert!(h.is_open(Weekday::Monday, t("08:30")));
+    assert!(!h.is_open(Weekday::Monday, t("12:30")));
+    assert!(h.is_open(Weekday::Saturday, t("11:59")));
+    assert!(!h.is_open(Weekday::Sunday, t("10:00")));
+    let e = errors(&src.replace("13:30-17:30", "11:30-17:30"));
+    assert!(e[0].contains("hall[0].hours.mon[1]"), "{e:?}");
+    let e = errors(&src.replace("09:00-12:00", "9h-12h"));
+    assert!(e[0].contains("hall[0].hours.sat[0]"), "{e:?}");
+}

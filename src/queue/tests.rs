@@ -1,0 +1,759 @@
+//! Scenario tests of the engine, one per rule. The randomized model check lives in
+//! `tests/queue_model.rs`.
+
+use std::sync::Arc;
+
+use jiff::{Timestamp, ToSpan};
+
+use super::*;
+use crate::config::{Config, HallConfig};
+
+const HALL: &str = r#"
+[policy]
+max_wait_min = 60
+max_priority_run = 2
+appointment_early_min = 15
+appointment_grace_min = 10
+recall_limit = 2
+reactivate_min = 30
+
+[[hall]]
+id = "h"
+name = "Hall"
+tier = "county"
+
+[[hall.service]]
+id = "a"
+name = "Service A"
+prefix = "A"
+expected_service_min = 5
+
+[[hall.service]]
+id = "b"
+name = "Service B"
+prefix = "B"
+last = 3
+
+[[hall.service]]
+id = "c"
+name = "Service C"
+prefix = "C"
+daily_cap = 2
+
+[[hall.window]]
+id = "w1"
+name = "1号窗口"
+services = ["a", "b", "c"]
+posts = { a = "alice" }
+
+[[hall.window]]
+id = "w2"
+name = "2号窗口"
+services = [{ service = "a", rank = 1, weight = 2 }, { service = "b", rank = 1, weight = 1 }]
+"#;
+
+fn hall(src: &str) -> Arc<HallConfig> {
+    Config::from_toml("t.toml", src).unwrap().halls[0].clone()
+}
+
+/// 2026-11-23 09:00 +08:00, a Monday.
+fn t0() -> Timestamp {
+    "2026-11-23T01:00:00Z".parse().unwrap()
+}
+
+struct H {
+    e: HallEngine,
+    now: Timestamp,
+    events: Vec<Event>,
+}
+
+impl H {
+    fn new() -> Self {
+        Self::with(HALL)
+    }
+
+    fn with(src: &str) -> Self {
+        let now = t0();
+        let mut h = H {
+            e: HallEngine::new(hall(src), now),
+            now,
+            events: Vec::new(),
+        };
+        for w in 0..h.e.config().windows.len() {
+            h.ok(Command::Window {
+                window: w,
+                action: WindowAction::Open { sign_in: None },
+            });
+        }
+        h
+    }
+
+    fn run(&mut self, cmd: Command) -> Result<Reply, QueueError> {
+        self.now += 1.second();
+        self.e.apply(self.now, cmd, &mut self.events)
+    }
+
+    fn ok(&mut self, cmd: Command) -> Reply {
+        self.run(cmd.clone())
+            .unwrap_or_else(|e| panic!("{cmd:?} failed: {e}"))
+    }
+
+    fn issue(&mut self, service: usize, class: TicketClass) -> TicketView {
+        match self.ok(Command::Issue {
+            service,
+            class,
+            slot: None,
+            checked_in: true,
+        }) {
+            Reply::Issued(t) => t,
+            r => panic!("unexpected {r:?}"),
+        }
+    }
+
+    fn window(&mut self, window: usize, action: WindowAction) -> Result<Reply, QueueError> {
+        self.run(Command::Window { window, action })
+    }
+
+    /// Call next at `w`; the called ticket's number and reason.
+    fn call(&mut self, w: usize) -> Option<(String, CallReason)> {
+        match self.window(w, WindowAction::CallNext).unwrap() {
+            Reply::Ticket(t) => Some((t.number, t.reason.unwrap())),
+            Reply::NobodyWaiting => None,
+            r => panic!("unexpected {r:?}"),
+        }
+    }
+
+    fn number(&mut self, w: usize) -> Option<String> {
+        self.call(w).map(|(n, _)| n)
+    }
+
+    fn advance(&mut self, by: jiff::Span) {
+        self.now = self.now.checked_add(by).unwrap();
+    }
+}
+
+#[test]
+fn numbers_are_sequential_per_service_with_ids_of_the_day() {
+    let mut h = H::new();
+    let a1 = h.issue(0, TicketClass::Normal);
+    let a2 = h.issue(0, TicketClass::Normal);
+    let b1 = h.issue(1, TicketClass::Normal);
+    assert_eq!(
+        (a1.number.as_str(), a2.number.as_str(), b1.number.as_str()),
+        ("A001", "A002", "B001")
+    );
+    assert_eq!(a1.id, "20261123-A001");
+    assert_eq!((a1.position, a2.position), (1, 2));
+    // Two windows open for A, five minutes each: A002 waits about one service time.
+    assert_eq!(a2.estimated_wait_s, 300);
+    assert_eq!(h.e.ticket_view("20261123-A002", h.now).unwrap().position, 2);
+    assert!(
+        h.e.ticket_view("20261122-A002", h.now).is_err(),
+        "yesterday's id is not today's"
+    );
+}
+
+#[test]
+fn call_next_is_fifo_and_answers_nobody_when_empty() {
+    let mut h = H::new();
+    for _ in 0..3 {
+        h.issue(0, TicketClass::Normal);
+    }
+    assert_eq!(h.call(0), Some(("A001".into(), CallReason::Fifo)));
+    assert_eq!(h.number(0).as_deref(), Some("A002"));
+    assert_eq!(h.number(1).as_deref(), Some("A003"));
+    assert_eq!(h.call(0), None);
+    // Calling next completed A002 implicitly.
+    let a2 = h.e.ticket_view("20261123-A002", h.now).unwrap();
+    assert_eq!(a2.status, TicketStatus::Done);
+    let call = h
+        .events
+        .iter()
+        .find(|e| e.kind() == "called")
+        .expect("a called event");
+    match &call.body {
+        EventBody::Called { call, .. } => {
+            assert_eq!(call.announcement, "请A001号到1号窗口办理");
+            assert_eq!(&*call.window, "w1");
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn closed_and_paused_windows_cannot_call() {
+    let mut h = H::new();
+    h.issue(0, TicketClass::Normal);
+    h.window(
+        0,
+        WindowAction::Pause {
+            reason: "lunch".into(),
+        },
+    )
+    .unwrap();
+    let before = h.events.len();
+    assert!(matches!(
+        h.window(0, WindowAction::CallNext),
+        Err(QueueError::WindowPaused { .. })
+    ));
+    h.window(0, WindowAction::Close).unwrap();
+    assert!(matches!(
+        h.window(0, WindowAction::CallNext),
+        Err(QueueError::WindowClosed { .. })
+    ));
+    assert_eq!(
+        h.events.len(),
+        before + 1,
+        "only the close emitted an event"
+    );
+    assert!(matches!(
+        h.window(1, WindowAction::Pause { reason: " ".into() }),
+        Err(QueueError::PauseReasonRequired)
+    ));
+}
+
+#[test]
+fn at_most_k_priority_calls_in_a_row_while_normals_wait() {
+    let mut h = H::new();
+    for _ in 0..3 {
+        h.issue(0, TicketClass::Normal);
+    }
+    for _ in 0..5 {
+        h.issue(0, TicketClass::Priority);
+    }
+    let reasons: Vec<CallReason> = (0..8).map(|_| h.call(0).unwrap().1).collect();
+    use CallReason::*;
+    assert_eq!(
+        reasons,
+        [
+            Priority, Priority, Ratio, Priority, Priority, Ratio, Priority, Fifo
+        ]
+    );
+}
+
+#[test]
+fn aged_tickets_go_first() {
+    let mut h = H::new();
+    h.issue(1, TicketClass::Normal); // B001, rank 2 at window 1
+    h.advance(61.minutes());
+    h.issue(0, TicketClass::Priority);
+    assert_eq!(h.call(0), Some(("B001".into(), CallReason::Aged)));
+}
+
+#[test]
+fn rank_orders_services_at_a_window() {
+    let mut h = H::new();
+    h.issue(1, TicketClass::Normal); // B001 first in time
+    h.issue(0, TicketClass::Normal); // A001 but service a ranks first at w1
+    assert_eq!(h.number(0).as_deref(), Some("A001"));
+    assert_eq!(h.number(0).as_deref(), Some("B001"));
+}
+
+#[test]
+fn weights_interleave_services_of_equal_rank() {
+    let mut h = H::new();
+    for _ in 0..6 {
+        h.issue(0, TicketClass::Normal);
+    }
+    for _ in 0..3 {
+        h.issue(1, TicketClass::Normal);
+    }
+    let calls: String = (0..6)
+        .map(|_| h.number(1).unwrap()[..1].to_owned())
+        .collect();
+    assert_eq!(calls, "ABAABA", "weights 2:1 give two A calls per B call");
+}
+
+#[test]
+fn appointments_rank_as_priority_inside_their_window_then_as_normal() {
+    let mut h = H::new();
+    let slot = h.now + 30.minutes();
+    h.issue(0, TicketClass::Normal);
+    let appt = match h.ok(Command::Issue {
+        service: 0,
+        class: TicketClass::Appointment,
+        slot: Some(slot),
+        checked_in: true,
+    }) {
+        Reply::Issued(t) => t,
+        r => panic!("{r:?}"),
+    };
+    // Too early: the normal ticket goes first.
+    assert_eq!(h.number(0).as_deref(), Some("A001"));
+    assert_eq!(h.call(0), None);
+    h.advance(16.minutes());
+    assert_eq!(
+        h.call(0),
+        Some((appt.number.clone(), CallReason::Appointment))
+    );
+
+    // An appointment checked in after its grace period ranks as a normal ticket.
+    let late = match h.ok(Command::Issue {
+        service: 0,
+        class: TicketClass::Appointment,
+        slot: Some(h.now - 20.minutes()),
+        checked_in: true,
+    }) {
+        Reply::Issued(t) => t,
+        r => panic!("{r:?}"),
+    };
+    h.issue(0, TicketClass::Priority);
+    assert_eq!(h.call(0).unwrap().1, CallReason::Priority);
+    assert_eq!(h.call(0), Some((late.number, CallReason::Fifo)));
+}
+
+#[test]
+fn booked_appointments_wait_for_check_in() {
+    let mut h = H::new();
+    let slot = h.now + 5.minutes();
+    let booked = match h.ok(Command::Issue {
+        service: 0,
+        class: TicketClass::Appointment,
+        slot: Some(slot),
+        checked_in: false,
+    }) {
+        Reply::Issued(t) => t,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(booked.status, TicketStatus::Booked);
+    assert_eq!(h.call(0), None);
+    h.ok(Command::CheckIn {
+        ticket: booked.id.clone(),
+    });
+    assert_eq!(h.call(0), Some((booked.number, CallReason::Appointment)));
+    assert!(matches!(
+        h.run(Command::Issue {
+            service: 0,
+            class: TicketClass::Appointment,
+            slot: None,
+            checked_in: true
+        }),
+        Err(QueueError::SlotRequired)
+    ));
+    assert!(matches!(
+        h.run(Command::Issue {
+            service: 0,
+            class: TicketClass::Normal,
+            slot: Some(slot),
+            checked_in: true
+        }),
+        Err(QueueError::SlotNotAllowed)
+    ));
+    assert!(matches!(
+        h.run(Command::Issue {
+            service: 0,
+            class: TicketClass::Appointment,
+            slot: Some(slot + 48.hours()),
+            checked_in: true
+        }),
+        Err(QueueError::SlotNotToday { .. })
+    ));
+}
+
+#[test]
+fn recall_limit_makes_a_no_show_which_can_be_reactivated_in_time() {
+    let mut h = H::new();
+    let a1 = h.issue(0, TicketClass::Normal);
+    h.issue(0, TicketClass::Normal);
+    h.call(0);
+    for n in 2..=3 {
+        match h.window(0, WindowAction::Recall).unwrap() {
+            Reply::Ticket(t) => assert_eq!((t.call_count, t.status), (n, TicketStatus::Called)),
+            r => panic!("{r:?}"),
+        }
+    }
+    match h.window(0, WindowAction::Recall).unwrap() {
+        Reply::Ticket(t) => assert_eq!(t.status, TicketStatus::NoShow),
+        r => panic!("{r:?}"),
+    }
+    assert!(h.events.iter().any(|e| matches!(
+        e.body,
+        EventBody::NoShow {
+            recall_limit: true,
+            ..
+        }
+    )));
+    // Reactivated at the back: A002 goes first.
+    h.ok(Command::Reactivate {
+        ticket: a1.id.clone(),
+    });
+    assert_eq!(h.number(0).as_deref(), Some("A002"));
+    assert_eq!(h.number(0).as_deref(), Some("A001"));
+    h.window(0, WindowAction::NoShow).unwrap();
+    h.advance(31.minutes());
+    assert!(matches!(
+        h.run(Command::Reactivate { ticket: a1.id }),
+        Err(QueueError::ReactivationExpired { .. })
+    ));
+}
+
+#[test]
+fn transfer_keeps_the_number_and_files_by_issue_order() {
+    let mut h = H::new();
+    let a1 = h.issue(0, TicketClass::Normal);
+    h.issue(1, TicketClass::Normal); // B001, issued after A001
+    h.call(0);
+    let moved = match h
+        .window(
+            0,
+            WindowAction::Transfer {
+                service: 1,
+                placement: None,
+            },
+        )
+        .unwrap()
+    {
+        Reply::Ticket(t) => t,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!((moved.number.as_str(), &*moved.service), ("A001", "b"));
+    assert_eq!(moved.issued_for.as_deref(), Some("a"));
+    assert_eq!(moved.position, 1, "original placement: issued before B001");
+    assert_eq!(h.number(0).as_deref(), Some("A001"));
+    assert_eq!(
+        h.e.ticket_view(&a1.id, h.now).unwrap().status,
+        TicketStatus::Called
+    );
+    assert!(matches!(
+        h.window(
+            0,
+            WindowAction::Transfer {
+                service: 1,
+                placement: None
+            }
+        ),
+        Err(QueueError::SameService { .. })
+    ));
+}
+
+#[test]
+fn parked_tickets_return_to_the_head_and_released_ones_to_their_place() {
+    let mut h = H::new();
+    let a1 = h.issue(0, TicketClass::Normal);
+    h.issue(0, TicketClass::Normal);
+    h.issue(0, TicketClass::Normal);
+    h.call(0);
+    h.window(0, WindowAction::Park).unwrap();
+    assert_eq!(h.number(0).as_deref(), Some("A002"));
+    h.ok(Command::Return {
+        ticket: a1.id.clone(),
+    });
+    assert_eq!(h.number(1).as_deref(), Some("A001"));
+    h.window(1, WindowAction::Release).unwrap();
+    assert_eq!(h.e.ticket_view(&a1.id, h.now).unwrap().position, 1);
+}
+
+#[test]
+fn complete_records_evaluation_and_service_time() {
+    let mut h = H::new();
+    let a1 = h.issue(0, TicketClass::Normal);
+    h.call(0);
+    h.window(0, WindowAction::Start).unwrap();
+    h.advance(10.minutes());
+    assert!(matches!(
+        h.window(
+            0,
+            WindowAction::Complete {
+                evaluation: Some(6)
+            }
+        ),
+        Err(QueueError::BadEvaluation { value: 6 })
+    ));
+    h.window(
+        0,
+        WindowAction::Complete {
+            evaluation: Some(5),
+        },
+    )
+    .unwrap();
+    let v = h.e.ticket_view(&a1.id, h.now).unwrap();
+    assert_eq!((v.status, v.evaluation), (TicketStatus::Done, Some(5)));
+    assert!(h.events.iter().any(|e| matches!(
+        e.body,
+        EventBody::Completed {
+            service_s: 602,
+            implicit: false,
+            ..
+        }
+    )));
+    // Average moved from 300 s towards 601 s.
+    assert_eq!(h.e.snapshot(h.now).services[0].avg_service_s, 360);
+    assert!(matches!(
+        h.run(Command::Evaluate {
+            ticket: a1.id,
+            evaluation: 4
+        }),
+        Err(QueueError::AlreadyEvaluated { .. })
+    ));
+}
+
+#[test]
+fn cancel_takes_a_ticket_out_of_the_queue() {
+    let mut h = H::new();
+    let a1 = h.issue(0, TicketClass::Normal);
+    h.issue(0, TicketClass::Normal);
+    h.ok(Command::Cancel {
+        ticket: a1.id.clone(),
+    });
+    assert_eq!(h.number(0).as_deref(), Some("A002"));
+    assert!(matches!(
+        h.run(Command::Cancel { ticket: a1.id }),
+        Err(QueueError::InvalidTransition {
+            status: "cancelled",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn daily_cap_and_number_range_are_enforced() {
+    let mut h = H::new();
+    h.issue(2, TicketClass::Normal);
+    h.issue(2, TicketClass::Normal);
+    assert!(matches!(
+        h.run(Command::Issue {
+            service: 2,
+            class: TicketClass::Normal,
+            slot: None,
+            checked_in: true
+        }),
+        Err(QueueError::DailyCapReached { cap: 2, .. })
+    ));
+    for _ in 0..3 {
+        h.issue(1, TicketClass::Normal);
+    }
+    assert!(matches!(
+        h.run(Command::Issue {
+            service: 1,
+            class: TicketClass::Normal,
+            slot: None,
+            checked_in: true
+        }),
+        Err(QueueError::NumbersExhausted { size: 3, .. })
+    ));
+}
+
+#[test]
+fn business_day_turns_at_local_midnight() {
+    let mut h = H::new();
+    h.issue(0, TicketClass::Normal);
+    h.issue(0, TicketClass::Normal);
+    h.call(0);
+    // 23:59 local is still the same day.
+    h.now = "2026-11-23T15:59:00Z".parse().unwrap();
+    h.issue(0, TicketClass::Normal);
+    assert_eq!(h.e.business_day().to_string(), "2026-11-23");
+    // 00:00:01 local the next day (16:00 UTC): numbers restart, open tickets expire.
+    h.now = "2026-11-23T16:00:00Z".parse().unwrap();
+    let next = h.issue(0, TicketClass::Normal);
+    assert_eq!(next.id, "20261124-A001");
+    let opened = h
+        .events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::DayOpened {
+                expired,
+                previous,
+                date,
+            } => Some((*expired, *previous, *date)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(opened.0, 3, "two waiting and one called ticket expired");
+    assert_eq!(opened.2.to_string(), "2026-11-24");
+    assert_eq!(h.e.window_view(0, h.now).state, WindowState::Closed);
+    let changes = h.e.take_changes();
+    assert_eq!(
+        changes.purge_before.map(|d| d.to_string()).as_deref(),
+        Some("2026-11-24")
+    );
+}
+
+#[test]
+fn wrap_carries_numbers_over_days() {
+    let src = HALL.replace("last = 3", "last = 3\nwrap = true");
+    let mut h = H::with(&src);
+    h.issue(1, TicketClass::Normal);
+    h.issue(1, TicketClass::Normal);
+    h.now = "2026-11-23T16:00:00Z".parse().unwrap();
+    let numbers: Vec<String> = (0..3)
+        .map(|_| h.issue(1, TicketClass::Normal).number)
+        .collect();
+    assert_eq!(numbers, ["B003", "B001", "B002"]);
+    assert!(
+        h.run(Command::Issue {
+            service: 1,
+            class: TicketClass::Normal,
+            slot: None,
+            checked_in: true
+        })
+        .is_err(),
+        "a fourth number would repeat one of today's"
+    );
+}
+
+#[test]
+fn hall_refuses_tickets_outside_opening_hours() {
+    let src = HALL.replace(
+        "tier = \"county\"",
+        "tier = \"county\"\n[hall.hours]\nmon = [\"08:30-12:00\"]",
+    );
+    let mut h = H::with(&src);
+    h.issue(0, TicketClass::Normal); // 09:00 Monday
+    h.now = "2026-11-23T05:00:00Z".parse().unwrap(); // 13:00
+    assert!(matches!(
+        h.run(Command::Issue {
+            service: 0,
+            class: TicketClass::Normal,
+            slot: None,
+            checked_in: true
+        }),
+        Err(QueueError::HallClosed { .. })
+    ));
+}
+
+#[test]
+fn ab_posts_accept_only_assigned_officers_and_b_takes_over() {
+    let mut h = H::new();
+    assert!(matches!(
+        h.window(
+            0,
+            WindowAction::SignIn {
+                post: Post::A,
+                officer: "mallory".into()
+            }
+        ),
+        Err(QueueError::OfficerNotAssigned { .. })
+    ));
+    h.window(
+        0,
+        WindowAction::SignIn {
+            post: Post::A,
+            officer: "alice".into(),
+        },
+    )
+    .unwrap();
+    h.window(
+        0,
+        WindowAction::SignIn {
+            post: Post::B,
+            officer: "bob".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(h.e.window_view(0, h.now).active_post, Some(Post::A));
+    h.window(0, WindowAction::SignOut { post: Post::A })
+        .unwrap();
+    assert_eq!(h.e.window_view(0, h.now).active_post, Some(Post::B));
+}
+
+#[test]
+fn a_busy_window_cannot_pause_or_close() {
+    let mut h = H::new();
+    h.issue(0, TicketClass::Normal);
+    h.call(0);
+    assert!(matches!(
+        h.window(0, WindowAction::Close),
+        Err(QueueError::WindowBusy { .. })
+    ));
+    assert!(matches!(
+        h.window(
+            0,
+            WindowAction::Pause {
+                reason: "break".into()
+            }
+        ),
+        Err(QueueError::WindowBusy { .. })
+    ));
+}
+
+#[test]
+fn restore_from_records_gives_back_the_same_hall() {
+    let mut h = H::new();
+    for i in 0..6 {
+        h.issue(
+            i % 2,
+            if i == 3 {
+                TicketClass::Priority
+            } else {
+                TicketClass::Normal
+            },
+        );
+    }
+    h.call(0);
+    h.window(0, WindowAction::Start).unwrap();
+    h.call(1);
+    h.window(1, WindowAction::Park).unwrap();
+    h.window(
+        1,
+        WindowAction::SignIn {
+            post: Post::B,
+            officer: "bob".into(),
+        },
+    )
+    .unwrap();
+    let record = h.e.hall_record();
+    let tickets: Vec<TicketRecord> = (0..h.e.tickets.len() as u32)
+        .map(|i| h.e.ticket_record(i))
+        .collect();
+    let json = serde_json::to_string(&(record, tickets)).unwrap();
+    let (record, tickets): (HallRecord, Vec<TicketRecord>) = serde_json::from_str(&json).unwrap();
+    let (mut back, warnings) = HallEngine::restore(h.e.config().clone(), h.now, record, tickets);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(back.snapshot(h.now), h.e.snapshot(h.now));
+    // Both continue identically.
+    let now = h.now + 1.second();
+    let issue = Command::Issue {
+        service: 0,
+        class: TicketClass::Normal,
+        slot: None,
+        checked_in: true,
+    };
+    let call = Command::Window {
+        window: 1,
+        action: WindowAction::CallNext,
+    };
+    let (mut ea, mut eb) = (Vec::new(), Vec::new());
+    for cmd in [issue, call] {
+        let a = h.e.apply(now, cmd.clone(), &mut ea).unwrap();
+        let b = back.apply(now, cmd, &mut eb).unwrap();
+        assert_eq!(a, b);
+    }
+    assert_eq!(
+        ea, eb,
+        "both engines emit the same events with the same sequence numbers"
+    );
+}
+
+#[test]
+fn errors_change_nothing() {
+    let mut h = H::new();
+    h.issue(0, TicketClass::Normal);
+    let before = h.e.snapshot(h.now);
+    let seq = h.e.seq();
+    let n = h.events.len();
+    let bad = [
+        Command::Cancel {
+            ticket: "20261123-Z999".into(),
+        },
+        Command::Evaluate {
+            ticket: "20261123-A001".into(),
+            evaluation: 3,
+        },
+        Command::Window {
+            window: 0,
+            action: WindowAction::Start,
+        },
+        Command::Window {
+            window: 0,
+            action: WindowAction::Call {
+                ticket: "20261123-A009".into(),
+            },
+        },
+    ];
+    for cmd in bad {
+        assert!(h.e.apply(before.at, cmd, &mut h.events).is_err());
+    }
+    assert_eq!((h.e.seq(), h.events.len()), (seq, n));
+    assert_eq!(h.e.snapshot(before.at), before);
+}

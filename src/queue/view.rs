@@ -1,0 +1,315 @@
+//! What the outside sees: ticket, window and hall views, and the hall's events.
+//!
+//! Events are self-contained: a display applies them without a second request, so a call
+//! carries the number, the window's id and name, the announcement sentence, and the new
+//! waiting counts of the queues it changed.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use super::{CallReason, Post, TicketClass, TicketStatus, WindowState};
+use crate::config::{Tier, WindowKind};
+
+/// A ticket as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketView {
+    pub id: String,
+    pub number: String,
+    pub service: Arc<str>,
+    pub service_name: Arc<str>,
+    pub class: TicketClass,
+    pub status: TicketStatus,
+    /// 1 = next to be called in its service; 0 when not waiting.
+    pub position: u32,
+    /// Estimated seconds until the call; 0 when not waiting.
+    pub estimated_wait_s: u64,
+    pub issued_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub called_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// The window calling or serving it (or the last one that did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_name: Option<Arc<str>>,
+    pub call_count: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<u8>,
+    /// The service that issued the number, when the ticket was transferred since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_for: Option<Arc<str>>,
+    /// Why it was called, while it is called or served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CallReason>,
+}
+
+/// The part of a ticket every event carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketBrief {
+    pub id: String,
+    pub number: String,
+    pub service: Arc<str>,
+    pub service_name: Arc<str>,
+    pub class: TicketClass,
+    pub status: TicketStatus,
+}
+
+/// A service's waiting count after an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueCount {
+    pub service: Arc<str>,
+    pub waiting: u32,
+}
+
+/// A call (or recall): everything a display and a loudspeaker need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallEvent {
+    pub ticket: String,
+    pub number: String,
+    pub service: Arc<str>,
+    pub service_name: Arc<str>,
+    pub class: TicketClass,
+    pub window: Arc<str>,
+    pub window_name: Arc<str>,
+    /// 1 for the first call, 2 for the first recall, …
+    pub call_count: u8,
+    pub reason: CallReason,
+    /// The sentence to display and speak: 请A023号到5号窗口办理.
+    pub announcement: String,
+    pub called_at: Timestamp,
+    pub issued_at: Timestamp,
+}
+
+/// One state change of a hall, numbered gap-free per hall (`seq`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub hall: Arc<str>,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+impl Event {
+    /// The SSE `event:` name.
+    pub fn kind(&self) -> &'static str {
+        self.body.kind()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// The business day turned: numbers restart, open tickets expired, windows closed.
+    DayOpened {
+        date: Date,
+        previous: Date,
+        expired: u32,
+    },
+    Issued {
+        ticket: TicketBrief,
+        queues: Vec<QueueCount>,
+    },
+    CheckedIn {
+        ticket: TicketBrief,
+        queues: Vec<QueueCount>,
+    },
+    Called {
+        #[serde(flatten)]
+        call: CallEvent,
+        queues: Vec<QueueCount>,
+    },
+    Started {
+        ticket: TicketBrief,
+        window: Arc<str>,
+        window_name: Arc<str>,
+    },
+    Completed {
+        ticket: TicketBrief,
+        window: Arc<str>,
+        window_name: Arc<str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evaluation: Option<u8>,
+        /// Completed by calling the next ticket rather than explicitly.
+        implicit: bool,
+        service_s: i64,
+    },
+    NoShow {
+        ticket: TicketBrief,
+        window: Arc<str>,
+        window_name: Arc<str>,
+        /// True when the recall limit made it a no-show.
+        recall_limit: bool,
+    },
+    Reactivated {
+        ticket: TicketBrief,
+        queues: Vec<QueueCount>,
+    },
+    Transferred {
+        ticket: TicketBrief,
+        from: Arc<str>,
+        window: Arc<str>,
+        window_name: Arc<str>,
+        queues: Vec<QueueCount>,
+    },
+    Parked {
+        ticket: TicketBrief,
+        window: Arc<str>,
+        window_name: Arc<str>,
+    },
+    Returned {
+        ticket: TicketBrief,
+        queues: Vec<QueueCount>,
+    },
+    Released {
+        ticket: TicketBrief,
+        window: Arc<str>,
+        window_name: Arc<str>,
+        queues: Vec<QueueCount>,
+    },
+    Cancelled {
+        ticket: TicketBrief,
+        queues: Vec<QueueCount>,
+    },
+    Evaluated {
+        ticket: TicketBrief,
+        evaluation: u8,
+    },
+    WindowOpened {
+        window: Arc<str>,
+        window_name: Arc<str>,
+    },
+    WindowPaused {
+        window: Arc<str>,
+        window_name: Arc<str>,
+        reason: String,
+    },
+    WindowClosed {
+        window: Arc<str>,
+        window_name: Arc<str>,
+    },
+    OfficerSignedIn {
+        window: Arc<str>,
+        post: Post,
+        officer: String,
+    },
+    OfficerSignedOut {
+        window: Arc<str>,
+        post: Post,
+    },
+}
+
+impl EventBody {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::DayOpened { .. } => "day_opened",
+            EventBody::Issued { .. } => "issued",
+            EventBody::CheckedIn { .. } => "checked_in",
+            EventBody::Called { .. } => "called",
+            EventBody::Started { .. } => "started",
+            EventBody::Completed { .. } => "completed",
+            EventBody::NoShow { .. } => "no_show",
+            EventBody::Reactivated { .. } => "reactivated",
+            EventBody::Transferred { .. } => "transferred",
+            EventBody::Parked { .. } => "parked",
+            EventBody::Returned { .. } => "returned",
+            EventBody::Released { .. } => "released",
+            EventBody::Cancelled { .. } => "cancelled",
+            EventBody::Evaluated { .. } => "evaluated",
+            EventBody::WindowOpened { .. } => "window_opened",
+            EventBody::WindowPaused { .. } => "window_paused",
+            EventBody::WindowClosed { .. } => "window_closed",
+            EventBody::OfficerSignedIn { .. } => "officer_signed_in",
+            EventBody::OfficerSignedOut { .. } => "officer_signed_out",
+        }
+    }
+
+    /// The ticket the event is about, if any.
+    pub fn ticket_id(&self) -> Option<&str> {
+        match self {
+            EventBody::Issued { ticket, .. }
+            | EventBody::CheckedIn { ticket, .. }
+            | EventBody::Started { ticket, .. }
+            | EventBody::Completed { ticket, .. }
+            | EventBody::NoShow { ticket, .. }
+            | EventBody::Reactivated { ticket, .. }
+            | EventBody::Transferred { ticket, .. }
+            | EventBody::Parked { ticket, .. }
+            | EventBody::Returned { ticket, .. }
+            | EventBody::Released { ticket, .. }
+            | EventBody::Cancelled { ticket, .. }
+            | EventBody::Evaluated { ticket, .. } => Some(&ticket.id),
+            EventBody::Called { call, .. } => Some(&call.ticket),
+            _ => None,
+        }
+    }
+}
+
+/// A window as the API and snapshots show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowView {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub kind: WindowKind,
+    pub state: WindowState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<String>,
+    /// Service ids in rank order.
+    pub services: Vec<Arc<str>>,
+    pub current: Option<TicketView>,
+    /// Officers signed in on posts A and B.
+    pub officers: [Option<String>; 2],
+    /// The post whose officer is serving: A when signed in, else B.
+    pub active_post: Option<Post>,
+    /// Tickets this window could call now, over all its services.
+    pub waiting: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceView {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub prefix: Arc<str>,
+    pub waiting: u32,
+    pub waiting_priority: u32,
+    pub waiting_appointment: u32,
+    pub issued_today: u32,
+    /// The last number issued today, if any.
+    pub last_number: Option<String>,
+    /// Seconds the longest-waiting ticket has waited.
+    pub longest_wait_s: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_wait_s: Option<i64>,
+    /// Moving average of recent service times.
+    pub avg_service_s: u64,
+    /// Estimated wait of a ticket issued now.
+    pub estimated_wait_s: u64,
+    pub windows_open: u32,
+}
+
+/// `GET /v1/halls/{hall}`: everything a display or console needs to start from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HallSnapshot {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub tier: Tier,
+    pub parent: Option<Arc<str>>,
+    pub time_zone: Arc<str>,
+    pub business_day: Date,
+    /// The last event applied; a stream resumed from here misses nothing.
+    pub seq: u64,
+    pub open_now: bool,
+    pub services: Vec<ServiceView>,
+    pub windows: Vec<WindowView>,
+    /// The last calls, newest first.
+    pub recent_calls: Vec<CallEvent>,
+    pub at: Timestamp,
+}
