@@ -4,6 +4,13 @@
 //! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
 //! (`store`, `api`, `server`) own threads, sockets and files.
 
+pub mod api;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod diag;
+pub mod hub;
 pub mod queue;
+pub mod server;
+pub mod shard;
+pub mod store;

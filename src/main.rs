@@ -1,1 +1,5 @@
-fn main() {}
+//! The `hallq` binary: everything lives in the library; see `hallq::cli`.
+
+fn main() -> std::process::ExitCode {
+    hallq::cli::main()
+}

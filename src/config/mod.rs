@@ -160,7 +160,7 @@ pub enum WindowKind {
 }
 
 /// Where a ticket re-enters a queue after a transfer or reactivation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Placement {
     /// By its original issue order, as if it had always been in this queue.

@@ -1,0 +1,163 @@
+//! Bearer tokens: who is calling, in which role, over which halls.
+//!
+//! Tokens are looked up by their SHA-256, so the daemon never holds a token in clear. A
+//! token's scope is a set of subtree roots: a city's token covers its counties, townships
+//! and villages. Scopes are expanded to one flag per hall at start-up, so a check is an
+//! index, not a walk up the tree.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::problem::Problem;
+use crate::config::{Config, Role, token_hash};
+
+/// What a request may do, independent of the hall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perm {
+    /// See halls, tickets, windows and streams.
+    Read,
+    /// Take a number (kiosk, or a counter issuing on a citizen's behalf).
+    Issue,
+    /// Cancel, check in, reactivate, return, evaluate a ticket.
+    TicketAction,
+    /// Operate a window.
+    Operate,
+}
+
+impl Perm {
+    fn name(self) -> &'static str {
+        match self {
+            Perm::Read => "read this hall",
+            Perm::Issue => "issue tickets",
+            Perm::TicketAction => "change tickets",
+            Perm::Operate => "operate windows",
+        }
+    }
+}
+
+fn allows(role: Role, perm: Perm) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Counter => true,
+        Role::Kiosk => matches!(perm, Perm::Read | Perm::Issue | Perm::TicketAction),
+        Role::Display | Role::Supervisor | Role::CaseOfficer => perm == Perm::Read,
+    }
+}
+
+#[derive(Debug)]
+pub struct TokenEntry {
+    pub name: Arc<str>,
+    pub role: Role,
+    /// One flag per hall: whether this token's scope covers it.
+    pub halls: Vec<bool>,
+}
+
+/// Tokens by hash, built once from the config.
+#[derive(Debug, Default)]
+pub struct Tokens(HashMap<[u8; 32], Arc<TokenEntry>>);
+
+impl Tokens {
+    pub fn new(config: &Config) -> Tokens {
+        let n = config.halls.len();
+        Tokens(
+            config
+                .tokens
+                .iter()
+                .map(|t| {
+                    let halls = (0..n)
+                        .map(|h| {
+                            t.halls
+                                .as_ref()
+                                .is_none_or(|roots| roots.iter().any(|&r| config.is_within(h, r)))
+                        })
+                        .collect();
+                    let entry = TokenEntry {
+                        name: t.name.clone(),
+                        role: t.role,
+                        halls,
+                    };
+                    (t.sha256, Arc::new(entry))
+                })
+                .collect(),
+        )
+    }
+
+    fn find(&self, token: &str) -> Option<Arc<TokenEntry>> {
+        self.0.get(&token_hash(token)).cloned()
+    }
+}
+
+/// The authenticated caller. Extracting it answers 401 when the token is missing or unknown.
+#[derive(Debug, Clone)]
+pub struct Principal(pub Arc<TokenEntry>);
+
+impl Principal {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+
+    pub fn covers(&self, hall: usize) -> bool {
+        self.0.halls.get(hall).copied().unwrap_or(false)
+    }
+
+    /// 403 unless this caller may do `perm` in `hall`.
+    pub fn require(&self, perm: Perm, hall: usize, hall_id: &str) -> Result<(), Problem> {
+        if !self.covers(hall) {
+            return Err(Problem::forbidden(format!(
+                "token `{}` does not cover hall `{hall_id}`",
+                self.0.name
+            )));
+        }
+        if !allows(self.0.role, perm) {
+            return Err(Problem::forbidden(format!(
+                "role {} may not {}",
+                self.0.role.as_str(),
+                perm.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Problem> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = match header {
+            Some(h) => h
+                .strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+                .map(str::trim)
+                .ok_or_else(|| Problem::unauthorized("use `Authorization: Bearer <token>`"))?
+                .to_owned(),
+            // Browsers' EventSource cannot set headers, so streams also accept the token as
+            // a query parameter.
+            None => query_token(parts.uri.query()).ok_or_else(|| {
+                Problem::unauthorized("this request needs a bearer token (Authorization header)")
+            })?,
+        };
+        app.tokens
+            .find(&token)
+            .map(Principal)
+            .ok_or_else(|| Problem::unauthorized("the bearer token is not known"))
+    }
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "access_token").then(|| v.to_owned())
+    })
+}

@@ -1,0 +1,542 @@
+//! `/v1/halls/...`: halls, tickets and windows.
+//!
+//! Each handler authenticates, resolves ids to positions (404 naming what is unknown),
+//! checks role and scope (403), parses the body (400 naming the field) and hands one
+//! `HallOp` to the hall's shard. Everything that can only be decided against the hall's
+//! current state is decided there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Perm, Principal};
+use super::problem::{Answer, Problem};
+use super::{AppState, json};
+use crate::config::{HallConfig, Placement, Tier};
+use crate::queue::{Command, Post, TicketClass, TicketStatus, WindowAction};
+use crate::shard::{HallOp, Idem};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/halls", get(list_halls))
+        .route("/v1/halls/{hall}", get(snapshot))
+        .route("/v1/halls/{hall}/tickets", post(issue).get(list_tickets))
+        .route("/v1/halls/{hall}/tickets/{ticket}", get(ticket))
+        .route(
+            "/v1/halls/{hall}/tickets/{ticket}/{action}",
+            post(ticket_action),
+        )
+        .route("/v1/halls/{hall}/windows/{window}", get(window))
+        .route("/v1/halls/{hall}/windows/{window}/queue", get(window_queue))
+        .route("/v1/halls/{hall}/windows/{window}/call", post(call_next))
+        .route(
+            "/v1/halls/{hall}/windows/{window}/call/{ticket}",
+            post(call_ticket),
+        )
+        .route(
+            "/v1/halls/{hall}/windows/{window}/{action}",
+            post(window_action),
+        )
+        .route("/v1/halls/{hall}/events", get(super::events::hall_events))
+}
+
+type Body = Result<Bytes, BytesRejection>;
+
+/// A hall the caller named, resolved and checked.
+pub(super) struct HallRef {
+    pub index: usize,
+    pub cfg: Arc<HallConfig>,
+}
+
+pub(super) fn hall(
+    app: &AppState,
+    who: &Principal,
+    id: &str,
+    perm: Perm,
+) -> Result<HallRef, Problem> {
+    let index = app.config.hall_index(id).ok_or_else(|| {
+        Problem::not_found("unknown-hall", format!("there is no hall `{id}`")).field("hall")
+    })?;
+    who.require(perm, index, id)?;
+    Ok(HallRef {
+        index,
+        cfg: app.config.halls[index].clone(),
+    })
+}
+
+fn window_index(h: &HallRef, id: &str) -> Result<usize, Problem> {
+    h.cfg.window_index(id).ok_or_else(|| {
+        Problem::not_found(
+            "unknown-window",
+            format!(
+                "hall `{}` has no window `{id}` (windows: {})",
+                h.cfg.id,
+                h.cfg.window_ids()
+            ),
+        )
+        .field("window")
+    })
+}
+
+fn service_index(h: &HallRef, id: &str) -> Result<usize, Problem> {
+    h.cfg.service_index(id).ok_or_else(|| {
+        Problem::not_found(
+            "unknown-service",
+            format!(
+                "hall `{}` has no service `{id}` (services: {})",
+                h.cfg.id,
+                h.cfg.service_ids()
+            ),
+        )
+        .field("service")
+    })
+}
+
+/// The request's `Idempotency-Key`, scoped to hall and token and fingerprinted with the
+/// method, path and body so a reused key for another request is caught.
+fn idempotency(
+    headers: &HeaderMap,
+    who: &Principal,
+    h: &HallRef,
+    method: &Method,
+    uri: &Uri,
+    body: &Body,
+) -> Result<Option<Idem>, Problem> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-idempotency-key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+            .field("Idempotency-Key")
+        })?;
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(method.as_str());
+    hash.update(b" ");
+    hash.update(uri.path());
+    hash.update(b"\n");
+    if let Ok(b) = body {
+        hash.update(b);
+    }
+    let digest = hash.finalize();
+    Ok(Some(Idem {
+        scope: format!("{}|{}", h.cfg.id, who.name()),
+        key: key.to_owned(),
+        fingerprint: u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
+    }))
+}
+
+#[derive(Serialize)]
+struct HallListItem {
+    id: Arc<str>,
+    name: Arc<str>,
+    tier: Tier,
+    parent: Option<Arc<str>>,
+    time_zone: Arc<str>,
+}
+
+async fn list_halls(State(app): State<AppState>, who: Principal) -> Response {
+    let halls: Vec<HallListItem> = app
+        .config
+        .halls
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| who.covers(*i))
+        .map(|(_, h)| HallListItem {
+            id: h.id.clone(),
+            name: h.name.clone(),
+            tier: h.tier,
+            parent: h.parent_id.clone(),
+            time_zone: h.time_zone_name.clone(),
+        })
+        .collect();
+    Answer::json(200, &halls).into_response()
+}
+
+async fn snapshot(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Read)?;
+    Ok(app.ask(h.index, HallOp::Snapshot, None).await)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    service: String,
+    #[serde(default = "normal")]
+    class: TicketClass,
+    /// RFC 3339 instant of an appointment's slot.
+    slot: Option<Timestamp>,
+    /// false for an appointment pushed by a booking system before the citizen arrives.
+    #[serde(default = "default_true")]
+    checked_in: bool,
+}
+
+fn normal() -> TicketClass {
+    TicketClass::Normal
+}
+
+async fn issue(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Issue)?;
+    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
+    let req: IssueBody = json::parse(&headers, body)?;
+    let cmd = Command::Issue {
+        service: service_index(&h, &req.service)?,
+        class: req.class,
+        slot: req.slot,
+        checked_in: req.checked_in,
+    };
+    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+}
+
+async fn list_tickets(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Read)?;
+    let status = match q.get("status") {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<TicketStatus>(serde_json::Value::String(s.clone())).map_err(|_| {
+                Problem::bad_request(
+                    "invalid-field",
+                    format!("unknown status `{s}`; expected booked, waiting, called, serving, done, no_show, parked, cancelled or expired"),
+                )
+                .field("status")
+            })?,
+        ),
+    };
+    let service = q.get("service").map(|s| service_index(&h, s)).transpose()?;
+    if let Some(unknown) = q
+        .keys()
+        .find(|k| !matches!(k.as_str(), "status" | "service" | "access_token"))
+    {
+        return Err(Problem::bad_request(
+            "unknown-field",
+            format!("unknown query parameter `{unknown}`; use status or service"),
+        )
+        .field(unknown.clone()));
+    }
+    Ok(app
+        .ask(h.index, HallOp::Tickets { status, service }, None)
+        .await)
+}
+
+async fn ticket(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, ticket)): Path<(String, String)>,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Read)?;
+    Ok(app.ask(h.index, HallOp::Ticket(ticket), None).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoBody {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluateBody {
+    evaluation: u8,
+}
+
+#[allow(clippy::too_many_arguments, reason = "axum extractors")]
+async fn ticket_action(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, ticket, action)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::TicketAction)?;
+    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
+    let cmd = match action.as_str() {
+        "cancel" | "check-in" | "reactivate" | "return" => {
+            json::parse::<NoBody>(&headers, body)?;
+            match action.as_str() {
+                "cancel" => Command::Cancel { ticket },
+                "check-in" => Command::CheckIn { ticket },
+                "reactivate" => Command::Reactivate { ticket },
+                _ => Command::Return { ticket },
+            }
+        }
+        "evaluate" => {
+            let b: EvaluateBody = json::parse(&headers, body)?;
+            Command::Evaluate {
+                ticket,
+                evaluation: b.evaluation,
+            }
+        }
+        other => {
+            return Err(Problem::not_found(
+                "unknown-action",
+                format!("unknown ticket action `{other}`; use cancel, check-in, reactivate, return or evaluate"),
+            )
+            .field("action"));
+        }
+    };
+    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+}
+
+async fn window(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, window)): Path<(String, String)>,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Read)?;
+    let w = window_index(&h, &window)?;
+    Ok(app.ask(h.index, HallOp::Window(w), None).await)
+}
+
+async fn window_queue(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, window)): Path<(String, String)>,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Read)?;
+    let w = window_index(&h, &window)?;
+    Ok(app.ask(h.index, HallOp::WindowQueue(w), None).await)
+}
+
+#[allow(clippy::too_many_arguments, reason = "axum extractors")]
+async fn call_next(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, window)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    operate(
+        app,
+        who,
+        id,
+        window,
+        method,
+        uri,
+        headers,
+        body,
+        |_, (h, b)| {
+            json::parse::<NoBody>(h, b)?;
+            Ok(WindowAction::CallNext)
+        },
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments, reason = "axum extractors")]
+async fn call_ticket(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, window, ticket)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    operate(
+        app,
+        who,
+        id,
+        window,
+        method,
+        uri,
+        headers,
+        body,
+        |_, (h, b)| {
+            json::parse::<NoBody>(h, b)?;
+            Ok(WindowAction::Call { ticket })
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    evaluation: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    service: String,
+    placement: Option<Placement>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenBody {
+    post: Option<Post>,
+    officer: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInBody {
+    post: Post,
+    officer: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignOutBody {
+    post: Post,
+}
+
+const WINDOW_ACTIONS: &str = "recall, start, complete, no-show, transfer, park, release, open, pause, close, sign-in or sign-out";
+
+#[allow(clippy::too_many_arguments, reason = "axum extractors")]
+async fn window_action(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, window, action)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    operate(
+        app,
+        who,
+        id,
+        window,
+        method,
+        uri,
+        headers,
+        body,
+        move |h, body| {
+            let (headers, body) = body;
+            Ok(match action.as_str() {
+                "recall" | "start" | "no-show" | "park" | "release" | "close" => {
+                    json::parse::<NoBody>(headers, body)?;
+                    match action.as_str() {
+                        "recall" => WindowAction::Recall,
+                        "start" => WindowAction::Start,
+                        "no-show" => WindowAction::NoShow,
+                        "park" => WindowAction::Park,
+                        "release" => WindowAction::Release,
+                        _ => WindowAction::Close,
+                    }
+                }
+                "complete" => WindowAction::Complete {
+                    evaluation: json::parse::<CompleteBody>(headers, body)?.evaluation,
+                },
+                "transfer" => {
+                    let b: TransferBody = json::parse(headers, body)?;
+                    WindowAction::Transfer {
+                        service: service_index(h, &b.service)?,
+                        placement: b.placement,
+                    }
+                }
+                "open" => {
+                    let b: OpenBody = json::parse(headers, body)?;
+                    let sign_in = match (b.post, b.officer) {
+                        (Some(p), Some(o)) => Some((p, o)),
+                        (None, None) => None,
+                        (None, Some(_)) => {
+                            return Err(Problem::bad_request(
+                                "missing-field",
+                                "`post`: name the post (A or B) the officer signs in on",
+                            )
+                            .field("post"));
+                        }
+                        (Some(_), None) => {
+                            return Err(Problem::bad_request(
+                                "missing-field",
+                                "`officer`: name the officer signing in",
+                            )
+                            .field("officer"));
+                        }
+                    };
+                    WindowAction::Open { sign_in }
+                }
+                "pause" => WindowAction::Pause {
+                    reason: json::parse::<PauseBody>(headers, body)?.reason,
+                },
+                "sign-in" => {
+                    let b: SignInBody = json::parse(headers, body)?;
+                    WindowAction::SignIn {
+                        post: b.post,
+                        officer: b.officer,
+                    }
+                }
+                "sign-out" => WindowAction::SignOut {
+                    post: json::parse::<SignOutBody>(headers, body)?.post,
+                },
+                other => {
+                    return Err(Problem::not_found(
+                        "unknown-action",
+                        format!("unknown window action `{other}`; use call, {WINDOW_ACTIONS}"),
+                    )
+                    .field("action"));
+                }
+            })
+        },
+    )
+    .await
+}
+
+/// The common path of every window action: resolve, authorize, build the action, ask.
+#[allow(clippy::too_many_arguments, reason = "the pieces of one request")]
+async fn operate(
+    app: AppState,
+    who: Principal,
+    id: String,
+    window: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+    action: impl FnOnce(&HallRef, (&HeaderMap, Body)) -> Result<WindowAction, Problem>,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Operate)?;
+    let w = window_index(&h, &window)?;
+    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
+    let action = action(&h, (&headers, body))?;
+    let cmd = Command::Window { window: w, action };
+    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+}

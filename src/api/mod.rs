@@ -1,0 +1,108 @@
+//! The HTTP API (axum): authentication, request parsing, and the one mapping from outcomes to
+//! statuses (`problem`). Handlers hold no hall state; they turn a request into a `HallOp`
+//! for the hall's shard and write out the `Answer` it sends back after the commit.
+
+pub mod auth;
+mod events;
+mod halls;
+mod json;
+pub mod problem;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::shard::{HallOp, Idem, Request, Shards};
+use crate::store::Store;
+use auth::Tokens;
+use problem::{Answer, Problem};
+
+/// Everything a handler can reach.
+pub struct App {
+    pub config: Arc<Config>,
+    pub tokens: Tokens,
+    pub shards: Shards,
+    pub store: Arc<Store>,
+    pub hub: Arc<Hub>,
+    pub clock: Arc<dyn Clock>,
+    /// Cancelled on SIGTERM/SIGINT or a store failure: streams end, the server drains.
+    pub shutdown: CancellationToken,
+    /// Recovery finished and the store is healthy.
+    pub ready: AtomicBool,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Send one operation to its hall's shard and wait for the answer, which arrives only
+    /// after the operation's effects are durable.
+    pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> Answer {
+        if self.store.health.is_failed() {
+            return Problem::unavailable("the store has failed; the daemon is restarting").into();
+        }
+        let (reply, rx) = oneshot::channel();
+        let req = Request {
+            hall,
+            op,
+            idem,
+            reply,
+        };
+        if self.shards.try_send(req).is_err() {
+            return Problem::overloaded(format!(
+                "hall `{}` has too many requests waiting; retry shortly",
+                self.config.halls[hall].id
+            ))
+            .into();
+        }
+        rx.await
+            .unwrap_or_else(|_| Problem::unavailable("the daemon is shutting down").into())
+    }
+}
+
+pub fn router(app: AppState) -> Router {
+    let limit = app.config.server.body_limit;
+    Router::new()
+        .merge(halls::routes())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Answer::json(200, &serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(app): State<AppState>) -> Answer {
+    if app.store.health.is_failed() {
+        Problem::unavailable("the store has failed").into()
+    } else if !app.ready.load(Ordering::Acquire) {
+        Problem::unavailable("recovering").into()
+    } else {
+        Answer::json(200, &serde_json::json!({ "status": "ready" }))
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Problem {
+    Problem::not_found("no-such-path", format!("no resource at `{}`", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("`{method}` is not allowed on `{}`", uri.path()),
+    )
+}

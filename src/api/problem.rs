@@ -1,0 +1,172 @@
+//! Answers and problems: the one place where outcomes become HTTP statuses and bodies.
+//!
+//! An `Answer` is what a request gets back, already rendered. Shards produce them (so an
+//! `Idempotency-Key` can store the exact first answer) and the HTTP layer only writes them
+//! out. Errors are RFC 9457 problem documents with a stable `type`, a human `detail`, and
+//! the offending request `field` when there is one.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::queue::QueueError;
+
+/// Prefix of every problem `type`.
+pub const TYPE_PREFIX: &str = "urn:hallq:problem:";
+
+/// A rendered answer. Stored verbatim for idempotent retries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub status: u16,
+    /// JSON text; empty for 204.
+    pub body: String,
+    /// Whether `body` is a problem document.
+    pub problem: bool,
+    /// `Location` of a created resource.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl Answer {
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Answer {
+        Answer {
+            status,
+            body: serde_json::to_string(value).expect("views serialize to JSON"),
+            problem: false,
+            location: None,
+        }
+    }
+
+    pub fn no_content() -> Answer {
+        Answer {
+            status: 204,
+            body: String::new(),
+            problem: false,
+            location: None,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl From<Problem> for Answer {
+    fn from(p: Problem) -> Answer {
+        Answer {
+            status: p.status,
+            body: serde_json::to_string(&p).expect("problems serialize to JSON"),
+            problem: true,
+            location: None,
+        }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if self.status == 204 {
+            return status.into_response();
+        }
+        let ctype = if self.problem {
+            "application/problem+json"
+        } else {
+            "application/json"
+        };
+        let mut r = (status, [(header::CONTENT_TYPE, ctype)], self.body).into_response();
+        if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            r.headers_mut().insert(header::LOCATION, loc);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"hallq\""),
+            );
+        }
+        r
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: format!("{TYPE_PREFIX}{code}"),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Problem {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(code: &str, detail: impl Into<String>) -> Problem {
+        Problem::new(404, code, "Not found", detail)
+    }
+
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Problem {
+        Problem::new(400, code, "Bad request", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Problem {
+        Problem::new(401, "unauthorized", "Unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(403, "forbidden", "Forbidden", detail)
+    }
+
+    pub fn overloaded(detail: impl Into<String>) -> Problem {
+        Problem::new(503, "overloaded", "Service unavailable", detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Problem {
+        Problem::new(503, "unavailable", "Service unavailable", detail)
+    }
+
+    /// A queue engine refusal. Unknown things are 404, requests that contradict the hall's
+    /// state are 409, and values that can never be right are 422 naming their field.
+    pub fn from_queue(e: &QueueError) -> Problem {
+        let (status, title) = match e {
+            QueueError::UnknownTicket { .. } => (404, "Not found"),
+            QueueError::BadEvaluation { .. }
+            | QueueError::SlotRequired
+            | QueueError::SlotNotAllowed
+            | QueueError::SlotNotToday { .. }
+            | QueueError::SameService { .. }
+            | QueueError::OfficerNotAssigned { .. }
+            | QueueError::PauseReasonRequired => (422, "Unprocessable request"),
+            _ => (409, "Conflict"),
+        };
+        let p = Problem::new(status, e.code(), title, e.to_string());
+        match e.field() {
+            Some(f) => p.field(f),
+            None => p,
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        Answer::from(self).into_response()
+    }
+}

@@ -1,0 +1,234 @@
+//! The command line: parse flags into one type, validate them into what runs, report an
+//! invalid combination once, before any work starts.
+//!
+//! Exit codes: 0 success, 64 (EX_USAGE) for a bad config or flags, 1 for a runtime failure.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Role, hex, token_hash};
+use crate::server::Daemon;
+
+const EX_USAGE: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hallq",
+    version,
+    about = "Call queues and case deadlines for government service halls",
+    long_about = "With no command, serves the embedded demo config on 127.0.0.1:8080 with data in ./data."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Serve(ServeArgs),
+    /// Validate a config file and explain every problem with file:line:column and field.
+    CheckConfig {
+        /// The config file (TOML).
+        file: PathBuf,
+    },
+    /// Make a new random bearer token and print it with the [[token]] entry for the config.
+    Token {
+        /// kiosk, counter, display, case-officer, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// Hall (subtree root) the token covers; repeat for several, or `*` for all.
+        #[arg(long = "hall", required = true)]
+        halls: Vec<String>,
+        /// Name shown in logs.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+struct ServeArgs {
+    /// Config file; without it the embedded demo config is served (loopback only).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: the config's, or 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory [default: the config's, or ./data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Entry point of the `hallq` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(ServeArgs::default()),
+        Some(Cmd::Serve(args)) => serve(args),
+        Some(Cmd::CheckConfig { file }) => check_config(&file),
+        Some(Cmd::Token { role, halls, name }) => token(&role, &halls, name),
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::from_file(file) {
+        Ok(c) => {
+            let windows: usize = c.halls.iter().map(|h| h.windows.len()).sum();
+            println!(
+                "{}: ok ({} halls, {} windows, {} tokens)",
+                file.display(),
+                c.halls.len(),
+                windows,
+                c.tokens.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EX_USAGE)
+        }
+    }
+}
+
+fn token(role: &str, halls: &[String], name: Option<String>) -> ExitCode {
+    if !Role::ALL.iter().any(|r| r.as_str() == role) {
+        eprintln!(
+            "unknown role `{role}`; expected one of kiosk, counter, display, case-officer, supervisor, admin"
+        );
+        return ExitCode::from(EX_USAGE);
+    }
+    let mut bytes = [0u8; 24];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        eprintln!("cannot read random bytes: {e}");
+        return ExitCode::FAILURE;
+    }
+    let token = format!("hq_{}", hex(&bytes));
+    let name = name.unwrap_or_else(|| format!("{role}-{}", halls.join("-")));
+    let list = halls
+        .iter()
+        .map(|h| format!("\"{h}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("# token (give it to the device; it is not stored anywhere): {token}");
+    println!("[[token]]");
+    println!("name = \"{name}\"");
+    println!("role = \"{role}\"");
+    println!("halls = [{list}]");
+    println!("sha256 = \"{}\"", hex(&token_hash(&token)));
+    ExitCode::SUCCESS
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_logging(args.log_format);
+    // Config and flags are checked before anything is opened or bound.
+    let config = match &args.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("hallq: not starting: the config has errors");
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+        None => Config::demo(),
+    };
+    let listen = args.listen.unwrap_or(config.server.listen);
+    if config.demo && !listen.ip().is_loopback() {
+        eprintln!(
+            "hallq: the embedded demo config serves only loopback addresses, not {listen}; pass --config for real use"
+        );
+        return ExitCode::from(EX_USAGE);
+    }
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| config.server.data.clone());
+    if config.demo {
+        tracing::warn!("serving the embedded DEMO config; its tokens are public (see README)");
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hallq-http")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hallq: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = Arc::new(config);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let daemon = match Daemon::start(config.clone(), &data, clock) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("hallq: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("hallq: cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().unwrap_or(listen);
+        tracing::info!(%addr, config = %config.source, data = %data.display(), "listening");
+        // Scripts and tests read the port from this line.
+        println!("hallq listening on http://{addr}");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        match daemon.serve(listener, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hallq: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// SIGTERM (systemd, kill) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

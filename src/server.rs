@@ -1,0 +1,186 @@
+//! Putting the daemon together: recover, start the writer and shards, serve, drain, stop.
+//!
+//! `Daemon::start` does everything that can fail before serving (open the store, rebuild the
+//! halls from their current-state records) so a caller can bind the port only when that
+//! worked. `serve` runs until the shutdown signal or a store failure, lets in-flight requests
+//! finish within the grace period, then stops the shards (which answer what they hold) and
+//! the writer (which commits what it holds), in that order.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, App, AppState};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::queue::HallEngine;
+use crate::shard::Shards;
+use crate::store::{Store, StoreError, WriterHandle};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("serving HTTP failed: {0}")]
+    Serve(std::io::Error),
+    #[error("the store failed while serving; restart to recover from what is on disk")]
+    StoreFailed,
+}
+
+pub struct Daemon {
+    app: AppState,
+    writer: WriterHandle,
+}
+
+impl Daemon {
+    /// Open the store in `data` and rebuild every hall from it.
+    pub fn start(
+        config: Arc<Config>,
+        data: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Daemon, DaemonError> {
+        let store = Arc::new(Store::open(data)?);
+        let now = clock.now();
+        let mut halls = Vec::with_capacity(config.halls.len());
+        let mut tickets = 0usize;
+        for h in &config.halls {
+            let engine = match store.load_hall(&h.id)? {
+                Some((record, stored)) => {
+                    tickets += stored.len();
+                    let (engine, warnings) = HallEngine::restore(h.clone(), now, record, stored);
+                    for w in warnings {
+                        tracing::warn!(hall = %h.id, "{w}");
+                    }
+                    engine
+                }
+                None => HallEngine::new(h.clone(), now),
+            };
+            halls.push(engine);
+        }
+        tracing::info!(
+            halls = halls.len(),
+            tickets,
+            store = %store.path().display(),
+            "recovered current state"
+        );
+        let hub = Arc::new(Hub::new(config.server.sse_buffer));
+        let writer = store.start_writer(&config.store, hub.clone(), clock.clone());
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let shards = Shards::start(&config, halls, &store, &writer.sender(), &clock, threads);
+        let app = Arc::new(App {
+            tokens: api::auth::Tokens::new(&config),
+            config,
+            shards,
+            store,
+            hub,
+            clock,
+            shutdown: CancellationToken::new(),
+            ready: AtomicBool::new(true),
+        });
+        Ok(Daemon { app, writer })
+    }
+
+    pub fn app(&self) -> &AppState {
+        &self.app
+    }
+
+    /// Serve on `listener` until `signal` resolves or the store fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let app = self.app.clone();
+        let token = app.shutdown.clone();
+        tokio::spawn({
+            let token = token.clone();
+            async move {
+                tokio::select! {
+                    () = signal => tracing::info!("shutdown requested"),
+                    () = token.cancelled() => {}
+                }
+                token.cancel();
+            }
+        });
+        tokio::spawn(watch_store(app.clone()));
+        tokio::spawn(systemd_watchdog(app.clone()));
+
+        let grace = Duration::from_secs(app.config.server.shutdown_grace_s);
+        let server = axum::serve(listener, api::router(app.clone()))
+            .with_graceful_shutdown(token.clone().cancelled_owned());
+        let result = tokio::select! {
+            r = server => r.map_err(DaemonError::Serve),
+            () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_s = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+
+        let Daemon { app, writer } = self;
+        let failed = app.store.health.is_failed();
+        let stopper = app.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            stopper.shards.stop();
+            writer.stop();
+        })
+        .await;
+        tracing::info!("stopped");
+        result?;
+        if failed {
+            return Err(DaemonError::StoreFailed);
+        }
+        Ok(())
+    }
+}
+
+/// Turn a store failure into a shutdown, so the daemon restarts from disk.
+async fn watch_store(app: AppState) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        every.tick().await;
+        if app.shutdown.is_cancelled() {
+            return;
+        }
+        if app.store.health.is_failed() {
+            app.ready.store(false, Ordering::Release);
+            tracing::error!("the store failed; shutting down so the daemon restarts from disk");
+            app.shutdown.cancel();
+            return;
+        }
+    }
+}
+
+/// Tell systemd we are alive at half its watchdog interval, but only while the store writer
+/// and every shard are still going round their loops: a wedged thread must get the daemon
+/// restarted, not kept alive by a healthy tokio runtime.
+async fn systemd_watchdog(app: AppState) {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let mut every = tokio::time::interval(interval / 2);
+    loop {
+        every.tick().await;
+        if app.shutdown.is_cancelled() {
+            return;
+        }
+        let now = app.clock.now().as_second();
+        let stale = |t: i64| now - t > 10;
+        let writer = app.store.health.writer_alive.load(Ordering::Relaxed);
+        let shards = app.shards.alive.iter().map(|a| a.load(Ordering::Relaxed));
+        if stale(writer) || shards.clone().any(stale) {
+            tracing::error!(
+                "a shard or the store writer is not responding; withholding the watchdog ping"
+            );
+            continue;
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+    }
+}

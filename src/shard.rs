@@ -1,0 +1,435 @@
+//! Hall shards: one thread per core, each the single owner of a set of halls.
+//!
+//! A command for a hall goes to the one shard that owns it through a bounded crossbeam
+//! channel, and that shard applies its halls' commands strictly in order. This is what makes
+//! "call next" atomic without locks: two windows' calls for the same hall are two messages
+//! in one queue, applied one after the other.
+//!
+//! A shard drains whatever is waiting (up to the store's batch size), applies it, and hands
+//! the writer one `Batch` with the events, the changed records and a completion per request.
+//! The answers go out only from those completions, after the commit.
+//!
+//! `Idempotency-Key`s are checked here, by the hall's owner, so two concurrent retries with
+//! one key cannot both execute: the second finds the first's answer in the shard's cache.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::api::problem::{Answer, Problem};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::queue::{Command, Event, HallEngine, QueueError, Reply, TicketStatus};
+use crate::store::{Batch, Done, Op, Published, Store};
+
+/// What a request asks of its hall.
+#[derive(Debug)]
+pub enum HallOp {
+    Apply(Command),
+    Snapshot,
+    Ticket(String),
+    Tickets {
+        status: Option<TicketStatus>,
+        service: Option<usize>,
+    },
+    Window(usize),
+    /// The tickets a window may call, in its order.
+    WindowQueue(usize),
+}
+
+/// An `Idempotency-Key`, scoped to hall and token, with a fingerprint of the request so a
+/// key reused for a different request is refused.
+#[derive(Debug, Clone)]
+pub struct Idem {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: u64,
+}
+
+pub struct Request {
+    pub hall: usize,
+    pub op: HallOp,
+    pub idem: Option<Idem>,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+enum Msg {
+    Req(Request),
+    Stop,
+}
+
+/// Idempotent answers cached per shard. Older ones are looked up in the store; the cache is
+/// large enough that nothing is evicted before its batch has committed.
+const IDEM_CACHE: usize = 65_536;
+
+#[derive(Serialize, Deserialize)]
+struct StoredIdem {
+    fingerprint: u64,
+    answer: Answer,
+}
+
+pub struct Shards {
+    senders: Vec<Sender<Msg>>,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Unix seconds each shard last went round its loop, for the watchdog.
+    pub alive: Vec<Arc<AtomicI64>>,
+}
+
+impl Shards {
+    /// Start `n` shard threads over `halls` (position = hall index), dealt round-robin.
+    pub fn start(
+        config: &Arc<Config>,
+        halls: Vec<HallEngine>,
+        store: &Arc<Store>,
+        writer: &Sender<Batch>,
+        clock: &Arc<dyn Clock>,
+        n: usize,
+    ) -> Shards {
+        let n = n.clamp(1, halls.len().max(1));
+        let mut owned: Vec<Vec<(usize, HallEngine)>> = (0..n).map(|_| Vec::new()).collect();
+        for (i, h) in halls.into_iter().enumerate() {
+            owned[i % n].push((i, h));
+        }
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        let mut alive = Vec::new();
+        for (k, halls) in owned.into_iter().enumerate() {
+            let (tx, rx) = channel::bounded(config.server.queue_depth);
+            let beat = Arc::new(AtomicI64::new(clock.now().as_second()));
+            let mut shard = Shard {
+                rx,
+                halls,
+                n,
+                store: store.clone(),
+                writer: writer.clone(),
+                clock: clock.clone(),
+                max_batch: config.store.max_batch,
+                idem_ttl_s: config.store.idempotency_ttl_s as i64,
+                idem: HashMap::new(),
+                idem_order: VecDeque::new(),
+                alive: beat.clone(),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("hallq-shard-{k}"))
+                    .spawn(move || shard.run())
+                    .expect("spawning a shard thread"),
+            );
+            senders.push(tx);
+            alive.push(beat);
+        }
+        Shards {
+            senders,
+            threads: std::sync::Mutex::new(threads),
+            alive,
+        }
+    }
+
+    /// Queue a request for its hall's shard; a full queue gives the request back (the caller
+    /// answers 503 rather than waiting without bound).
+    pub fn try_send(&self, req: Request) -> Result<(), Request> {
+        let shard = req.hall % self.senders.len();
+        self.senders[shard]
+            .try_send(Msg::Req(req))
+            .map_err(|e| match e {
+                TrySendError::Full(Msg::Req(r)) | TrySendError::Disconnected(Msg::Req(r)) => r,
+                _ => unreachable!("only requests are sent through try_send"),
+            })
+    }
+
+    /// Finish everything queued, then stop the threads. Requests sent afterwards are
+    /// refused as if the queue were full.
+    pub fn stop(&self) {
+        for s in &self.senders {
+            let _ = s.send(Msg::Stop);
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Shard {
+    rx: Receiver<Msg>,
+    /// (hall index, engine); hall `i` is at position `i / n`.
+    halls: Vec<(usize, HallEngine)>,
+    n: usize,
+    store: Arc<Store>,
+    writer: Sender<Batch>,
+    clock: Arc<dyn Clock>,
+    max_batch: usize,
+    idem_ttl_s: i64,
+    idem: HashMap<(String, String), StoredIdem>,
+    idem_order: VecDeque<(String, String)>,
+    alive: Arc<AtomicI64>,
+}
+
+impl Shard {
+    fn run(&mut self) {
+        let mut next_tick = self.clock.now().as_second() + 1;
+        let mut pending = Vec::new();
+        loop {
+            let now = self.clock.now().as_second();
+            self.alive.store(now, Ordering::Relaxed);
+            let wait = Duration::from_millis(((next_tick - now).max(0) * 1000).min(1000) as u64);
+            let stop = match self.rx.recv_timeout(wait) {
+                Ok(Msg::Req(r)) => {
+                    pending.push(r);
+                    let mut stop = false;
+                    while pending.len() < self.max_batch {
+                        match self.rx.try_recv() {
+                            Ok(Msg::Req(r)) => pending.push(r),
+                            Ok(Msg::Stop) => {
+                                stop = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.process(&mut pending);
+                    stop
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+            };
+            if stop {
+                // Whatever was queued behind the stop still gets an answer.
+                while let Ok(Msg::Req(r)) = self.rx.try_recv() {
+                    pending.push(r);
+                }
+                self.process(&mut pending);
+                return;
+            }
+            if self.clock.now().as_second() >= next_tick {
+                self.tick();
+                next_tick = self.clock.now().as_second() + 1;
+            }
+        }
+    }
+
+    fn local(&self, hall: usize) -> usize {
+        hall / self.n
+    }
+
+    fn process(&mut self, pending: &mut Vec<Request>) {
+        if pending.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let mut batch = Batch::default();
+        let mut touched = Vec::new();
+        let mut events = Vec::new();
+        for req in pending.drain(..) {
+            let local = self.local(req.hall);
+            touched.push(local);
+            let answer = match &req.idem {
+                Some(idem) => match self.recall_idem(idem, now.as_second()) {
+                    Some(a) => a,
+                    None => {
+                        let a = self.execute(local, req.op, now, &mut events);
+                        self.remember_idem(idem, &a, now.as_second(), &mut batch);
+                        a
+                    }
+                },
+                None => self.execute(local, req.op, now, &mut events),
+            };
+            batch.done.push(reply_when_durable(req.reply, answer));
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for local in touched {
+            self.collect(local, &mut batch);
+        }
+        publish(&mut batch, &events);
+        self.send(batch);
+    }
+
+    fn execute(
+        &mut self,
+        local: usize,
+        op: HallOp,
+        now: jiff::Timestamp,
+        events: &mut Vec<Event>,
+    ) -> Answer {
+        let hall = &mut self.halls[local].1;
+        match op {
+            HallOp::Apply(cmd) => {
+                let result = hall.apply(now, cmd, events);
+                render(hall, result)
+            }
+            HallOp::Snapshot => {
+                hall.tick(now, events);
+                Answer::json(200, &hall.snapshot(now))
+            }
+            HallOp::Ticket(id) => match hall.ticket_view(&id, now) {
+                Ok(v) => Answer::json(200, &v),
+                Err(e) => Problem::from_queue(&e).into(),
+            },
+            HallOp::Tickets { status, service } => {
+                let service = service.map(|s| hall.config().services[s].id.clone());
+                let list = hall.list(now, |t| {
+                    status.is_none_or(|s| t.status == s)
+                        && service.as_ref().is_none_or(|s| &t.service == s)
+                });
+                Answer::json(200, &list)
+            }
+            HallOp::Window(w) => Answer::json(200, &hall.window_view(w, now)),
+            HallOp::WindowQueue(w) => Answer::json(200, &hall.waiting_for_window(w, now)),
+        }
+    }
+
+    fn recall_idem(&mut self, idem: &Idem, now_s: i64) -> Option<Answer> {
+        let key = (idem.scope.clone(), idem.key.clone());
+        let stored = match self.idem.get(&key) {
+            Some(s) => Some((s.fingerprint, s.answer.clone())),
+            None => match self.store.idempotent(&idem.scope, &idem.key, now_s) {
+                Ok(Some(raw)) => serde_json::from_slice::<StoredIdem>(&raw)
+                    .ok()
+                    .map(|s| (s.fingerprint, s.answer)),
+                Ok(None) => None,
+                Err(e) => {
+                    return Some(
+                        Problem::unavailable(format!("the store cannot be read: {e}")).into(),
+                    );
+                }
+            },
+        };
+        stored.map(|(fingerprint, answer)| {
+            if fingerprint == idem.fingerprint {
+                answer
+            } else {
+                Problem::new(
+                    422,
+                    "idempotency-key-reused",
+                    "Unprocessable request",
+                    format!(
+                        "Idempotency-Key `{}` was first used for a different request",
+                        idem.key
+                    ),
+                )
+                .field("Idempotency-Key")
+                .into()
+            }
+        })
+    }
+
+    fn remember_idem(&mut self, idem: &Idem, answer: &Answer, now_s: i64, batch: &mut Batch) {
+        // A refusal because of load or a broken store says nothing about the request; a
+        // retry must run it again.
+        if answer.status == 503 {
+            return;
+        }
+        let stored = StoredIdem {
+            fingerprint: idem.fingerprint,
+            answer: answer.clone(),
+        };
+        batch.ops.push(Op::PutIdempotent {
+            scope: idem.scope.clone(),
+            key: idem.key.clone(),
+            expires_s: now_s + self.idem_ttl_s,
+            json: serde_json::to_vec(&stored).expect("answers serialize"),
+        });
+        let key = (idem.scope.clone(), idem.key.clone());
+        if self.idem.insert(key.clone(), stored).is_none() {
+            self.idem_order.push_back(key);
+        }
+        while self.idem_order.len() > IDEM_CACHE {
+            if let Some(old) = self.idem_order.pop_front() {
+                self.idem.remove(&old);
+            }
+        }
+    }
+
+    /// Time-driven work for every hall: the business day turning, appointment grace ending.
+    fn tick(&mut self) {
+        let now = self.clock.now();
+        let mut events = Vec::new();
+        let mut batch = Batch::default();
+        for local in 0..self.halls.len() {
+            self.halls[local].1.tick(now, &mut events);
+            self.collect(local, &mut batch);
+        }
+        publish(&mut batch, &events);
+        if !batch.is_empty() {
+            self.send(batch);
+        }
+    }
+
+    /// The records of what changed in hall `local`.
+    fn collect(&mut self, local: usize, batch: &mut Batch) {
+        let hall = &mut self.halls[local].1;
+        let changes = hall.take_changes();
+        let id = hall.config().id.clone();
+        if let Some(day) = changes.purge_before {
+            batch.ops.push(Op::PurgeTickets {
+                hall: id.clone(),
+                before: day.strftime("%Y%m%d").to_string(),
+            });
+        }
+        for t in changes.tickets {
+            let record = hall.ticket_record(t);
+            batch.ops.push(Op::PutTicket {
+                hall: id.clone(),
+                id: record.id.clone(),
+                json: serde_json::to_vec(&record).expect("records serialize"),
+            });
+        }
+        if changes.hall {
+            batch.ops.push(Op::PutHall {
+                hall: id,
+                json: serde_json::to_vec(&hall.hall_record()).expect("records serialize"),
+            });
+        }
+    }
+
+    fn send(&self, batch: Batch) {
+        if let Err(e) = self.writer.send(batch) {
+            // The writer is gone (shutdown after a failure): answer everyone now.
+            for done in e.0.done {
+                done(Err(&crate::store::StoreError::Stopped));
+            }
+        }
+    }
+}
+
+fn publish(batch: &mut Batch, events: &[Event]) {
+    batch.events.extend(events.iter().map(|e| Published {
+        stream: e.hall.clone(),
+        seq: e.seq,
+        kind: e.kind(),
+        json: serde_json::to_string(e).expect("events serialize"),
+    }));
+}
+
+fn render(hall: &HallEngine, result: Result<Reply, QueueError>) -> Answer {
+    match result {
+        Ok(Reply::Issued(t)) => {
+            let mut a = Answer::json(201, &t);
+            a.location = Some(format!("/v1/halls/{}/tickets/{}", hall.config().id, t.id));
+            a
+        }
+        Ok(Reply::Ticket(t)) => Answer::json(200, &t),
+        Ok(Reply::Window(w)) => Answer::json(200, &w),
+        Ok(Reply::NobodyWaiting) => Answer::no_content(),
+        Err(e) => Problem::from_queue(&e).into(),
+    }
+}
+
+fn reply_when_durable(reply: oneshot::Sender<Answer>, answer: Answer) -> Done {
+    Box::new(move |result| {
+        let answer = match result {
+            Ok(()) => answer,
+            Err(e) => {
+                Problem::unavailable(format!("the change could not be made durable: {e}")).into()
+            }
+        };
+        let _ = reply.send(answer);
+    })
+}

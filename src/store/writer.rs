@@ -1,0 +1,310 @@
+//! The store's single writer thread: group commit, then publish, then answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+use redb::{Database, ReadableTable, WriteTransaction};
+
+use super::{EVENTS, HALLS, Health, IDEMPOTENCY, Store, StoreError, TICKETS};
+use crate::clock::Clock;
+use crate::config::StoreConfig;
+
+/// One write to a current-state table.
+#[derive(Debug)]
+pub enum Op {
+    PutHall {
+        hall: Arc<str>,
+        json: Vec<u8>,
+    },
+    PutTicket {
+        hall: Arc<str>,
+        id: String,
+        json: Vec<u8>,
+    },
+    /// Delete the hall's ticket records whose id sorts before `before` (earlier days).
+    PurgeTickets {
+        hall: Arc<str>,
+        before: String,
+    },
+    PutIdempotent {
+        scope: String,
+        key: String,
+        expires_s: i64,
+        json: Vec<u8>,
+    },
+}
+
+/// An event to append to a stream's log and publish once durable.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub stream: Arc<str>,
+    pub seq: u64,
+    pub kind: &'static str,
+    pub json: String,
+}
+
+/// Called once the batch is durable (`Ok`) or can never be (`Err`).
+pub type Done = Box<dyn for<'a> FnOnce(Result<(), &'a StoreError>) + Send>;
+
+/// What a producer hands the writer. Everything in one batch commits atomically, and batches
+/// commit in the order they were sent.
+#[derive(Default)]
+pub struct Batch {
+    pub ops: Vec<Op>,
+    pub events: Vec<Published>,
+    pub done: Vec<Done>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.events.is_empty() && self.done.is_empty()
+    }
+
+    fn writes(&self) -> bool {
+        !self.ops.is_empty() || !self.events.is_empty()
+    }
+}
+
+/// Receives durable events; implemented by the subscriber hub.
+pub trait Publish: Send + Sync + 'static {
+    fn publish(&self, events: &[Published]);
+}
+
+/// The running writer: where to send batches and how to stop it.
+pub struct WriterHandle {
+    tx: Sender<Batch>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriterHandle {
+    pub fn sender(&self) -> Sender<Batch> {
+        self.tx.clone()
+    }
+
+    /// Stop after every batch already sent has been committed. Producers must have dropped
+    /// their senders first, or this waits for them.
+    pub fn stop(mut self) {
+        let (tx, _) = channel::bounded(1);
+        drop(std::mem::replace(&mut self.tx, tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Per-stream log bounds, so retention can prune without scanning.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    first: u64,
+    last: u64,
+}
+
+struct Writer {
+    db: Arc<Database>,
+    rx: Receiver<Batch>,
+    publish: Arc<dyn Publish>,
+    clock: Arc<dyn Clock>,
+    health: Arc<Health>,
+    max_batch: usize,
+    retention: u64,
+    bounds: HashMap<Arc<str>, Bounds>,
+    last_expiry_sweep: i64,
+}
+
+impl Store {
+    /// Start the writer thread. `queue` bounds the batches waiting for it: a producer that
+    /// outpaces the disk blocks, which backs up into the shards' bounded queues and turns
+    /// into 503s at the edge instead of unbounded memory.
+    pub fn start_writer(
+        &self,
+        cfg: &StoreConfig,
+        publish: Arc<dyn Publish>,
+        clock: Arc<dyn Clock>,
+    ) -> WriterHandle {
+        let (tx, rx) = channel::bounded(1024);
+        let mut w = Writer {
+            db: self.db.clone(),
+            rx,
+            publish,
+            clock,
+            health: self.health.clone(),
+            max_batch: cfg.max_batch,
+            retention: cfg.event_retention,
+            bounds: HashMap::new(),
+            last_expiry_sweep: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("hallq-store".into())
+            .spawn(move || w.run())
+            .expect("spawning the store writer thread");
+        WriterHandle {
+            tx,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Writer {
+    fn run(&mut self) {
+        let mut pending: Vec<Batch> = Vec::new();
+        loop {
+            self.health
+                .writer_alive
+                .store(self.clock.now().as_second(), Ordering::Relaxed);
+            match self.rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(b) => pending.push(b),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.housekeeping();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while pending.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(b) => pending.push(b),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut pending);
+        }
+    }
+
+    fn commit(&mut self, batches: &mut Vec<Batch>) {
+        let result = if self.health.is_failed() {
+            Err(StoreError::Failed)
+        } else if batches.iter().any(Batch::writes) {
+            self.write(batches)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &result {
+            if !matches!(e, StoreError::Failed) {
+                tracing::error!(error = %e, "store commit failed; refusing further writes");
+            }
+            self.health.failed.store(true, Ordering::Release);
+        }
+        for b in batches.drain(..) {
+            if result.is_ok() && !b.events.is_empty() {
+                self.publish.publish(&b.events);
+            }
+            for done in b.done {
+                done(result.as_ref().map(|_| ()));
+            }
+        }
+    }
+
+    fn write(&mut self, batches: &[Batch]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        for b in batches {
+            self.apply(&tx, b)?;
+        }
+        self.prune(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn apply(&mut self, tx: &WriteTransaction, b: &Batch) -> Result<(), StoreError> {
+        if !b.ops.is_empty() {
+            let mut halls = tx.open_table(HALLS)?;
+            let mut tickets = tx.open_table(TICKETS)?;
+            let mut idem = tx.open_table(IDEMPOTENCY)?;
+            for op in &b.ops {
+                match op {
+                    Op::PutHall { hall, json } => {
+                        halls.insert(&**hall, json.as_slice())?;
+                    }
+                    Op::PutTicket { hall, id, json } => {
+                        tickets.insert((&**hall, id.as_str()), json.as_slice())?;
+                    }
+                    Op::PurgeTickets { hall, before } => {
+                        tickets
+                            .retain_in((&**hall, "")..(&**hall, before.as_str()), |_, _| false)?;
+                    }
+                    Op::PutIdempotent {
+                        scope,
+                        key,
+                        expires_s,
+                        json,
+                    } => {
+                        let mut v = Vec::with_capacity(8 + json.len());
+                        v.extend_from_slice(&expires_s.to_be_bytes());
+                        v.extend_from_slice(json);
+                        idem.insert((scope.as_str(), key.as_str()), v.as_slice())?;
+                    }
+                }
+            }
+        }
+        if !b.events.is_empty() {
+            let mut events = tx.open_table(EVENTS)?;
+            let mut value = Vec::new();
+            for e in &b.events {
+                value.clear();
+                value.extend_from_slice(e.kind.as_bytes());
+                value.push(b'\n');
+                value.extend_from_slice(e.json.as_bytes());
+                events.insert((&*e.stream, e.seq), value.as_slice())?;
+                let bounds = match self.bounds.get_mut(&e.stream) {
+                    Some(b) => b,
+                    None => {
+                        let first = events
+                            .range((&*e.stream, 0)..=(&*e.stream, u64::MAX))?
+                            .next()
+                            .transpose()?
+                            .map_or(e.seq, |(k, _)| k.value().1);
+                        self.bounds
+                            .entry(e.stream.clone())
+                            .or_insert(Bounds { first, last: e.seq })
+                    }
+                };
+                bounds.last = bounds.last.max(e.seq);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop log entries beyond the retention, in chunks of a tenth of it so each commit stays
+    /// short.
+    fn prune(&mut self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        let slack = (self.retention / 10).max(1);
+        let mut events = None;
+        for (stream, b) in &mut self.bounds {
+            if b.last - b.first < self.retention + slack {
+                continue;
+            }
+            let keep_from = b.last + 1 - self.retention;
+            let table = match &mut events {
+                Some(t) => t,
+                None => events.insert(tx.open_table(EVENTS)?),
+            };
+            table.retain_in((&**stream, b.first)..(&**stream, keep_from), |_, _| false)?;
+            b.first = keep_from;
+        }
+        Ok(())
+    }
+
+    /// Idle-time work: drop expired idempotency answers once an hour.
+    fn housekeeping(&mut self) {
+        let now = self.clock.now().as_second();
+        if now - self.last_expiry_sweep < 3600 || self.health.is_failed() {
+            return;
+        }
+        self.last_expiry_sweep = now;
+        let sweep = || -> Result<(), StoreError> {
+            let tx = self.db.begin_write()?;
+            tx.open_table(IDEMPOTENCY)?.retain(|_, v| {
+                v.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .is_some_and(|b| i64::from_be_bytes(b) > now)
+            })?;
+            tx.commit()?;
+            Ok(())
+        };
+        if let Err(e) = sweep() {
+            tracing::warn!(error = %e, "sweeping expired idempotency keys failed");
+        }
+    }
+}
