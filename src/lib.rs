@@ -4,4 +4,5 @@
 //! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
 //! (`store`, `api`, `server`) own threads, sockets and files.
 
+pub mod calendar;
 pub mod diag;
