@@ -5,6 +5,7 @@
 //! (`store`, `api`, `server`) own threads, sockets and files.
 
 pub mod api;
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
