@@ -129,7 +129,7 @@ async fn catch_up(
             .map_err(|e| Problem::unavailable(format!("reading the event log failed: {e}")))?;
         if cursor == after {
             let pruned = page.first_retained.is_some_and(|first| first > after + 1);
-            let ahead = after > 0 && page.first_retained.is_none();
+            let ahead = after > page.last_retained.unwrap_or(0);
             if pruned || ahead {
                 return Ok(None);
             }

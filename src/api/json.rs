@@ -52,15 +52,11 @@ pub fn parse<T: DeserializeOwned>(
                 format!("the body is not valid JSON: {msg}"),
             );
         }
-        // serde reports a missing or unknown field at the path of the object that should
-        // (not) contain it; name the field itself.
-        let named = between_backticks(&msg);
-        let field = match (
-            msg.starts_with("missing field") || msg.starts_with("unknown field"),
-            named,
-        ) {
-            (true, Some(f)) if path == "." => f.to_owned(),
-            (true, Some(f)) => format!("{path}.{f}"),
+        // A missing field is reported at the path of the object that lacks it; name the
+        // field itself. An unknown field's path already ends with its name.
+        let field = match between_backticks(&msg) {
+            Some(f) if msg.starts_with("missing field") && path == "." => f.to_owned(),
+            Some(f) if msg.starts_with("missing field") => format!("{path}.{f}"),
             _ => path,
         };
         let code = if msg.starts_with("missing field") {

@@ -100,6 +100,8 @@ pub struct EventPage {
     pub events: Vec<(u64, String, String)>,
     /// The oldest seq still in the log, if any.
     pub first_retained: Option<u64>,
+    /// The newest seq in the log, if any.
+    pub last_retained: Option<u64>,
 }
 
 /// The opened database. Reads run on any thread; writes go through the writer thread.
@@ -188,11 +190,13 @@ impl Store {
     ) -> Result<EventPage, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(EVENTS)?;
-        let first_retained = table
-            .range((stream, 0)..=(stream, u64::MAX))?
-            .next()
+        let mut all = table.range((stream, 0)..=(stream, u64::MAX))?;
+        let first_retained = all.next().transpose()?.map(|(k, _)| k.value().1);
+        let last_retained = all
+            .next_back()
             .transpose()?
-            .map(|(k, _)| k.value().1);
+            .map(|(k, _)| k.value().1)
+            .or(first_retained);
         let mut events = Vec::new();
         for row in table
             .range((stream, after.saturating_add(1))..=(stream, u64::MAX))?
@@ -206,6 +210,7 @@ impl Store {
         Ok(EventPage {
             events,
             first_retained,
+            last_retained,
         })
     }
 

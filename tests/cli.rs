@@ -1,0 +1,118 @@
+//! The binary's command line: config checking, exit codes, the token helper.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+fn hallq() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hallq"))
+}
+
+const BAD: &str = r#"[[hall]]
+id = "h"
+name = "Hall"
+tier = "county"
+
+[[hall.service]]
+id = "s"
+name = "S"
+prefix = "A"
+
+[[hall.window]]
+id = "w1"
+name = "1号窗口"
+services = ["s", "tax"]
+"#;
+
+#[test]
+fn a_bad_config_exits_64_naming_file_line_and_field_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("halls.toml");
+    std::fs::write(&file, BAD).unwrap();
+    // A free port: if the daemon bound it despite the bad config, binding it here would fail.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = dir.path().join("data");
+    let out = hallq()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(&file)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "{}:14:18: hall[0].window[0].services[1]: unknown service `tax`",
+        file.display()
+    );
+    assert!(stderr.contains(&expected), "stderr was:\n{stderr}");
+    assert!(!data.exists(), "nothing was created in the data directory");
+    TcpListener::bind(("127.0.0.1", port)).expect("the port was never bound");
+
+    let out = hallq().arg("check-config").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&expected));
+}
+
+#[test]
+fn check_config_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("halls.toml");
+    std::fs::write(&file, BAD.replace(", \"tax\"", "")).unwrap();
+    let out = hallq().arg("check-config").arg(&file).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 halls, 1 windows, 0 tokens)"));
+}
+
+#[test]
+fn a_missing_config_file_is_a_usage_error() {
+    let out = hallq()
+        .args(["check-config", "/nonexistent/halls.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/halls.toml"));
+}
+
+#[test]
+fn the_demo_refuses_to_listen_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hallq()
+        .args(["serve", "--listen", "0.0.0.0:0", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only loopback"));
+}
+
+#[test]
+fn token_prints_a_config_entry_that_validates_and_matches_the_token() {
+    let out = hallq()
+        .args(["token", "--role", "kiosk", "--hall", "h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let token = text.lines().next().unwrap().rsplit(' ').next().unwrap();
+    assert!(token.starts_with("hq_") && token.len() > 40);
+    let entry: String = text.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let config = format!("{}\n{entry}\n", BAD.replace(", \"tax\"", ""));
+    let c = hallq::config::Config::from_toml("t.toml", &config).unwrap();
+    assert_eq!(c.tokens[0].sha256, hallq::config::token_hash(token));
+    assert!(!text.contains("demo"));
+
+    let out = hallq()
+        .args(["token", "--role", "janitor", "--hall", "h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
