@@ -5,3 +5,4 @@
 //! (`store`, `api`, `server`) own threads, sockets and files.
 
 pub mod diag;
+pub mod wheel;
