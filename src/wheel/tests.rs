@@ -17,40 +17,56 @@ impl<T> TimingWheel<T> {
     /// Panics if an invariant from the module documentation does not hold.
     fn check_invariants(&self) {
         let mut linked = vec![false; self.entries.len()];
-        let visit = |index: u32, pos: usize, linked: &mut Vec<bool>| -> u64 {
-            let i = index as usize;
-            assert!(!linked[i], "entry {i} linked twice");
+        let link = |r: Ref, at: usize, linked: &mut Vec<bool>| {
+            let i = r.index as usize;
+            assert!(
+                self.entries[i].occupant.is_some(),
+                "ref to vacant entry {i}"
+            );
+            assert!(!linked[i], "entry {i} has two refs");
             linked[i] = true;
-            match &self.entries[i] {
-                Entry::Occupied { pos: p, due, .. } => {
-                    assert_eq!(*p as usize, pos, "entry {i} has a stale position");
-                    *due
-                }
-                Entry::Vacant { .. } => panic!("slot refers to vacant entry {i}"),
-            }
+            assert_eq!(
+                self.entries[i].pos as usize, at,
+                "entry {i} has a stale position"
+            );
         };
         for level in 0..LEVELS {
             for digit in 0..SLOTS {
                 let slot = level * SLOTS + digit;
                 let list = &self.slots[slot];
-                let bit = self.occupied[level] >> digit & 1 == 1;
-                assert_eq!(
-                    bit,
-                    !list.is_empty(),
-                    "occupancy bit of slot {level}/{digit}"
-                );
-                for (pos, &index) in list.iter().enumerate() {
-                    let due = visit(index, pos, &mut linked);
+                let mut live = 0;
+                for (at, &r) in list.iter().enumerate() {
+                    if r.index == TOMBSTONE {
+                        continue;
+                    }
+                    link(r, at, &mut linked);
+                    let due = r.due;
                     assert!(due >= self.elapsed, "due {due} in the wheel before elapsed");
                     assert_eq!(slot_for(self.elapsed, due), slot, "due {due} misplaced");
+                    live += 1;
                 }
+                assert_eq!(self.live[slot], live, "live count of slot {level}/{digit}");
+                let bit = self.occupied[level] >> digit & 1 == 1;
+                assert_eq!(bit, live > 0, "occupancy bit of slot {level}/{digit}");
+                if live == 0 {
+                    assert!(
+                        list.is_empty(),
+                        "slot {level}/{digit} holds only tombstones"
+                    );
+                }
+                assert!(
+                    list.len() <= 2 * live as usize + COMPACT_SLACK,
+                    "slot {level}/{digit} not compacted"
+                );
             }
             let level_bit = self.levels >> level & 1 == 1;
             assert_eq!(level_bit, self.occupied[level] != 0, "level bit {level}");
         }
         let mut previous = u64::MAX;
-        for (pos, &index) in self.late.iter().enumerate() {
-            let due = visit(index, pos, &mut linked);
+        for (at, &r) in self.late.iter().enumerate() {
+            assert_ne!(r.index, TOMBSTONE, "tombstone in the late list");
+            link(r, at, &mut linked);
+            let due = r.due;
             assert!(
                 due < self.elapsed,
                 "late entry due {due} not before elapsed"
@@ -61,23 +77,17 @@ impl<T> TimingWheel<T> {
             }
             previous = due;
         }
-        let occupied = self
-            .entries
-            .iter()
-            .filter(|e| matches!(e, Entry::Occupied { .. }))
-            .count();
-        assert_eq!(occupied, self.len, "len");
-        assert_eq!(
-            linked.iter().filter(|&&l| l).count(),
-            self.len,
-            "unlinked entry"
-        );
-        let mut free = self.free.clone();
+        for (i, entry) in self.entries.iter().enumerate() {
+            let occupied = entry.occupant.is_some();
+            assert_eq!(occupied, linked[i], "entry {i}: occupied without a ref");
+        }
+        assert_eq!(linked.iter().filter(|&&l| l).count(), self.len, "len");
+        let mut free: Vec<u32> = self.free.iter().map(|&(index, _)| index).collect();
         free.sort_unstable();
         free.dedup();
         assert_eq!(free.len(), self.free.len(), "free list has duplicates");
         for &index in &free {
-            assert!(matches!(self.entries[index as usize], Entry::Vacant { .. }));
+            assert!(self.entries[index as usize].occupant.is_none());
         }
         assert_eq!(
             free.len() + self.len,
@@ -100,11 +110,12 @@ fn fire<T>(wheel: &mut TimingWheel<T>, now: u64) -> Vec<(u64, T)> {
 }
 
 #[test]
-fn entry_costs_no_more_than_its_fields() {
-    // The niche in the generation holds the enum tag: a `u64` value costs 8 bytes over the
-    // 16 of due second, generation and position. Adding a field here costs 10M × 8 bytes.
+fn an_entry_costs_no_more_than_its_fields() {
+    // The niche in the generation holds the `Option`'s tag, and the ref is packed: per
+    // deadline 24 + 12 bytes for a `u64` value. A field more costs 10M × 8 bytes.
     assert_eq!(size_of::<Entry<u64>>(), 24);
-    assert_eq!(size_of::<Option<TimerKey>>(), 8);
+    assert_eq!(size_of::<Ref>(), 12);
+    assert_eq!(size_of::<Option<TimerKey>>(), 16);
 }
 
 #[test]
@@ -160,7 +171,7 @@ fn fires_exactly_at_level_boundaries() {
                 fire(&mut wheel, at - 1).is_empty(),
                 "{start}+{offset}: early"
             );
-            assert_eq!(wheel.due(key), Some(at));
+            assert_eq!(key.due(), at);
             assert_eq!(
                 fire(&mut wheel, at),
                 [(at, ())],
@@ -251,7 +262,6 @@ fn cancelled_or_fired_keys_are_stale() {
     assert_eq!(fire(&mut wheel, 30), [(10, 'f')]);
     assert_eq!(wheel.cancel(fired), None);
     assert_eq!(wheel.get(fired), None);
-    assert_eq!(wheel.due(fired), None);
     assert_eq!(wheel.reschedule(fired, 40), None);
     assert!(wheel.is_empty());
 }
@@ -308,6 +318,34 @@ fn many_timers_in_one_slot() {
 }
 
 #[test]
+fn cancelled_refs_are_compacted_and_reused_slots_are_not_confused() {
+    let mut wheel = TimingWheel::new(T0);
+    let far = T0 + 20 * DAY;
+    let keys: Vec<TimerKey> = (0..1000u64).map(|i| wheel.insert(far + i, i)).collect();
+    // Cancel most of them: the slot must be compacted along the way, not keep 900 dead refs.
+    for &key in &keys[100..] {
+        assert!(wheel.cancel(key).is_some());
+        wheel.check_invariants();
+    }
+    // The freed slab slots are reused (last freed first) by entries in the same slot, and
+    // in other slots, while older garbage may still point at them.
+    let reused: Vec<TimerKey> = (0..500u64)
+        .map(|i| wheel.insert(far + 7 * DAY * (i % 2) + i, 1000 + i))
+        .collect();
+    wheel.check_invariants();
+    for &key in &reused[..250] {
+        assert!(wheel.reschedule(key, far + 3).is_some());
+    }
+    wheel.check_invariants();
+    let fired = fire(&mut wheel, far + 30 * DAY);
+    let mut values: Vec<u64> = fired.iter().map(|&(_, v)| v).collect();
+    values.sort_unstable();
+    let expected: Vec<u64> = (0..100).chain(1000..1500).collect();
+    assert_eq!(values, expected);
+    assert!(fired.windows(2).all(|w| w[0].0 <= w[1].0), "out of order");
+}
+
+#[test]
 fn reschedule_moves_the_value_and_retires_the_old_key() {
     let mut wheel = TimingWheel::new(1000);
     let key = wheel.insert(5000, vec![1, 2, 3]);
@@ -316,7 +354,7 @@ fn reschedule_moves_the_value_and_retires_the_old_key() {
     wheel.get_mut(later).unwrap().push(4);
     let past = wheel.reschedule(later, 10).unwrap();
     assert_eq!(wheel.get(later), None);
-    assert_eq!(wheel.due(past), Some(10));
+    assert_eq!(past.due(), 10);
     assert_eq!(wheel.len(), 1);
     assert_eq!(fire(&mut wheel, 1000), [(10, vec![1, 2, 3, 4])]);
 }
@@ -345,9 +383,19 @@ enum Op {
     Insert {
         ahead: i64,
     },
+    /// Insert `n` entries due within a few seconds of `now + ahead`: crowded slots.
+    InsertMany {
+        ahead: i64,
+        n: u64,
+    },
     /// Cancel one of all keys ever issued, live or stale.
     Cancel {
         pick: usize,
+    },
+    /// Cancel `n` keys issued one after another: enough garbage to compact a slot.
+    CancelMany {
+        pick: usize,
+        n: usize,
     },
     Reschedule {
         pick: usize,
@@ -394,7 +442,9 @@ fn step() -> impl Strategy<Value = u64> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         10 => ahead().prop_map(|ahead| Op::Insert { ahead }),
+        1 => (ahead(), 1u64..120).prop_map(|(ahead, n)| Op::InsertMany { ahead, n }),
         3 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
+        1 => (any::<usize>(), 1usize..120).prop_map(|(pick, n)| Op::CancelMany { pick, n }),
         2 => (any::<usize>(), ahead()).prop_map(|(pick, ahead)| Op::Reschedule { pick, ahead }),
         4 => step().prop_map(|step| Op::Advance { step }),
         1 => (0u64..1000).prop_map(|back| Op::AdvanceBackwards { back }),
@@ -475,6 +525,17 @@ impl Harness {
         fired.len()
     }
 
+    /// Cancels the `pick`-th issued key (modulo), live or stale, as the model says.
+    fn cancel(&mut self, pick: usize) {
+        let model = &mut self.model;
+        if model.issued.is_empty() {
+            return;
+        }
+        let key = model.issued[pick % model.issued.len()];
+        let expected = model.remove(key).map(|(_, id)| id);
+        assert_eq!(self.wheel.cancel(key), expected, "cancel {key:?}");
+    }
+
     fn apply(&mut self, op: &Op) {
         let model = &mut self.model;
         match *op {
@@ -485,13 +546,20 @@ impl Harness {
                 let key = self.wheel.insert(at, id);
                 model.insert(key, at, id);
             }
-            Op::Cancel { pick } => {
-                if model.issued.is_empty() {
-                    return;
+            Op::InsertMany { ahead, n } => {
+                for i in 0..n {
+                    let at = model.at(ahead).saturating_add(i % 3);
+                    let id = model.next_id;
+                    model.next_id += 1;
+                    let key = self.wheel.insert(at, id);
+                    model.insert(key, at, id);
                 }
-                let key = model.issued[pick % model.issued.len()];
-                let expected = model.remove(key).map(|(_, id)| id);
-                assert_eq!(self.wheel.cancel(key), expected, "cancel {key:?}");
+            }
+            Op::Cancel { pick } => self.cancel(pick),
+            Op::CancelMany { pick, n } => {
+                for i in 0..n {
+                    self.cancel(pick.wrapping_add(i));
+                }
             }
             Op::Reschedule { pick, ahead } => {
                 if model.issued.is_empty() {
@@ -570,7 +638,7 @@ impl Harness {
         }
         for (&key, &(due, id)) in &model.live {
             assert_eq!(self.wheel.get(key), Some(&id));
-            assert_eq!(self.wheel.due(key), Some(due));
+            assert_eq!(key.due(), due);
         }
     }
 }
