@@ -7,12 +7,21 @@
 //!
 //! # Shape
 //!
-//! Eleven levels of 64 slots. A slot at level `L` covers `64^L` seconds; an entry sits at the
-//! level of the highest base-64 digit in which its due second differs from the wheel position
-//! `elapsed`, in the slot named by that digit. 11 × 6 = 66 bits cover the whole `u64` range, so
-//! the bound is `u64` itself: there is no overflow list, a deadline decades (or `u64::MAX`
-//! seconds) ahead is placed directly. The levels above the fourth are only ever touched by
-//! such far deadlines; an empty level costs one bitmap word and 64 empty `Vec` headers.
+//! Six levels of 4096 slots. A slot at level `L` covers `4096^L` seconds; an entry sits at
+//! the level of the highest base-4096 digit in which its due second differs from the wheel
+//! position `elapsed`, in the slot named by that digit. Occupancy is a bitmap per level (64
+//! words) with a summary word over it, so the earliest occupied slot is three
+//! `trailing_zeros` away and empty slots are never scanned.
+//!
+//! Range: 6 × 12 = 72 bits cover the whole `u64`, so the bound is `u64` itself. There is no
+//! overflow list; a deadline decades (or `u64::MAX` seconds) ahead is placed directly.
+//! Level 0 covers 68 minutes, level 1 194 days, level 2 2,200 years: the case deadlines of
+//! the next 60 working days sit at level 1 and move down once before they fire.
+//!
+//! Why 4096 and not the classic 64 slots per level: at 10 million deadlines every cascade
+//! costs a cold store per entry, and 64-slot levels put a 90-day deadline at level 3, three
+//! cascades from firing. With 4096 slots it is one; the expiry benchmark went from ~120 to
+//! ~60 ns per entry. The price is 24,576 slot headers (~700 KiB per wheel; there is one).
 //!
 //! The layout is chosen for 10 million deadlines, where nearly every access to a random entry
 //! is a DRAM and TLB miss (~165 ns in the VM of BENCHMARKS.md) and speed is decided by how
@@ -36,14 +45,15 @@
 //!    stored.
 //! 2. Consequently at level `L >= 1` no slot with live refs has an index `<=` the digit `L` of
 //!    `elapsed`, and at level 0 none has an index `<` it. Every entry at level `L` is due after
-//!    every entry at a level below `L`, so the earliest slot is found with two `trailing_zeros`.
+//!    every entry at a level below `L`, so the earliest slot is found through the bitmaps.
 //! 3. Each occupied entry `i` has exactly one ref, at position `entries[i].pos` of its slot or of
 //!    `late`, carrying its due second. Every other ref in a slot is a tombstone (cancelled or
 //!    rescheduled away); `late` holds none.
-//! 4. `live[s]` counts the refs in slot `s` that are not tombstones. `occupied[L]` bit `s` is
-//!    set iff `live` of slot `(L, s)` is non-zero; a slot whose live count drops to zero is
-//!    emptied at once, and one whose tombstones outnumber its live refs by more than
-//!    [`COMPACT_SLACK`] is compacted. `levels` bit `L` is set iff `occupied[L] != 0`.
+//! 4. `live[s]` counts the refs in slot `s` that are not tombstones. The occupancy bit of `s`
+//!    is set iff `live[s]` is non-zero; a slot whose live count drops to zero is emptied at
+//!    once, and one whose tombstones outnumber its live refs by more than [`COMPACT_SLACK`]
+//!    is compacted. A summary bit is set iff its occupancy word is non-zero, and `levels`
+//!    bit `L` iff level `L`'s summary is.
 //! 5. `entries[i]` is vacant iff `i` is in `free`. A key is live iff its generation matches
 //!    the occupied entry's; its due second is then the entry's.
 //! 6. `elapsed <= now + 1`: every entry due at or before `now` has fired, except those still in
@@ -55,15 +65,15 @@
 //! |---|---|
 //! | `insert`, `get`, `get_mut` | O(1) |
 //! | `cancel`, `reschedule` | O(1) amortized: one in a while compacts a slot it emptied more than half |
-//! | `next_expiry` | O(1): two `trailing_zeros` |
-//! | `poll`, `advance` | O(1) amortized per expired entry: an entry is moved once per level it starts above level 0 (three moves for a deadline 90 days out), empty slots are skipped through the bitmaps, so a jump of years costs no more than a jump of a second |
+//! | `next_expiry` | O(1): three `trailing_zeros` |
+//! | `poll`, `advance` | O(1) amortized per expired entry: an entry is moved once per level it starts above level 0 (once for a deadline up to 194 days out), empty slots are skipped through the bitmaps, so a jump of years costs no more than a jump of a second |
 //! | entries inserted at or before `now` | O(k log k) once, when `k` of them fire in due order |
 //!
 //! Memory per pending entry: the 24-byte `Entry<T>` for `T = u64` (the generation's niche
-//! holds the vacant/occupied tag), a 12-byte ref and its share of slot growth (a quarter at
-//! most) and tombstones; 8 bytes per vacant slab slot in the free list. A slot keeps its
+//! holds the vacant/occupied tag), a 12-byte ref and its share of slot growth and
+//! tombstones; 8 bytes per vacant slab slot in the free list. A slot keeps its
 //! buffer after a drain only up to [`RETAINED_SLOT_CAPACITY`], so memory follows the pending
-//! count, not the historical peak of each of the 704 slots.
+//! count, not the historical peak of each of the 24,576 slots.
 
 use std::cmp::Reverse;
 use std::fmt;
@@ -74,16 +84,20 @@ use std::num::NonZeroU32;
 mod tests;
 
 /// Bits of the due second resolved per level.
-const SLOT_BITS: u32 = 6;
-/// Slots per level: one bit each in a `u64` occupancy word.
+const SLOT_BITS: u32 = 12;
+/// Slots per level.
 const SLOTS: usize = 1 << SLOT_BITS;
-/// `ceil(64 / 6)`: enough levels for every `u64` due second.
+/// Occupancy words per level, one bit per slot; a summary word has a bit per word, so at
+/// most 64 of them.
+const WORDS: usize = SLOTS / 64;
+/// Enough levels for every `u64` due second.
 const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
+const _: () = assert!(WORDS >= 1 && WORDS <= 64 && LEVELS <= 16);
 
-/// A drained slot keeps its buffer up to this many refs (48 KiB). The low levels refill
-/// every minute or hour and reuse it without allocating; a big buffer from a high level is
-/// freed, or 704 slots would each hold on to their largest size ever.
-pub const RETAINED_SLOT_CAPACITY: usize = 4096;
+/// A drained slot keeps its buffer up to this many refs (3 KiB). The lowest level refills
+/// every 68 minutes and reuses it without allocating; a bigger buffer is freed, or the
+/// 24,576 slots would each hold on to their largest size ever (75 MiB at most as it is).
+pub const RETAINED_SLOT_CAPACITY: usize = 256;
 
 /// Tombstones a slot may hold beyond its live count before it is compacted. Keeps small
 /// slots from being compacted on every other cancel.
@@ -165,8 +179,10 @@ pub struct TimingWheel<T> {
     slots: Box<[Vec<Ref>]>,
     /// Refs in each slot that are not tombstones.
     live: Box<[u32]>,
-    /// Per level, bit `s` set iff slot `s` has live refs.
-    occupied: [u64; LEVELS],
+    /// `WORDS` words per level; bit `s` of a level set iff its slot `s` has live refs.
+    occupied: Box<[u64]>,
+    /// Per level, bit `w` set iff occupancy word `w` of that level is non-zero.
+    summary: [u64; LEVELS],
     /// Bit `L` set iff `occupied[L] != 0`.
     levels: u16,
     /// Refs of entries inserted with a due second before `elapsed`: they fire on the next
@@ -198,7 +214,8 @@ impl<T> TimingWheel<T> {
             free: Vec::new(),
             slots: (0..LEVELS * SLOTS).map(|_| Vec::new()).collect(),
             live: vec![0; LEVELS * SLOTS].into_boxed_slice(),
-            occupied: [0; LEVELS],
+            occupied: vec![0; LEVELS * WORDS].into_boxed_slice(),
+            summary: [0; LEVELS],
             levels: 0,
             late: Vec::new(),
             late_sorted: true,
@@ -303,10 +320,10 @@ impl<T> TimingWheel<T> {
     /// - otherwise, once `advance` or a `poll` returning `None` has run, `t > now()` and `t` is
     ///   the start of the earliest slot with a pending entry, which holds the earliest entry.
     ///   It is exact (the earliest due second) when that entry is in the lowest level, i.e.
-    ///   due within the wheel's current 64-second block. If not, `t` is the start of the
-    ///   `64^L`-second block holding it and `advance(t)` moves it at least one level down, so
-    ///   a daemon that sleeps until `t` wakes at most `L` times (3 for 90 days ahead, never
-    ///   more than 10) before the entry fires.
+    ///   due within the wheel's current 4096-second (68-minute) block. If not, `t` is the
+    ///   start of the `4096^L`-second block holding it and `advance(t)` moves it at least one
+    ///   level down, so a daemon that sleeps until `t` wakes at most `L` times (once for a
+    ///   deadline up to 194 days ahead, never more than 5) before the entry fires.
     ///
     /// Found through the occupancy bitmaps, never by scanning slots.
     pub fn next_expiry(&self) -> Option<u64> {
@@ -382,7 +399,7 @@ impl<T> TimingWheel<T> {
             &mut self.slots[slot]
         };
         self.entries[index as usize].pos = list.len() as u32;
-        push(list, new);
+        list.push(new);
     }
 
     /// Withdraws the ref at `pos` found for a live key, before its entry is vacated or moved.
@@ -443,16 +460,20 @@ impl<T> TimingWheel<T> {
     }
 
     fn mark_occupied(&mut self, slot: usize) {
-        let level = slot / SLOTS;
-        self.occupied[level] |= 1 << (slot % SLOTS);
+        let (level, word) = (slot / SLOTS, slot / 64);
+        self.occupied[word] |= 1 << (slot % 64);
+        self.summary[level] |= 1 << (word % WORDS);
         self.levels |= 1 << level;
     }
 
     fn mark_empty(&mut self, slot: usize) {
-        let level = slot / SLOTS;
-        self.occupied[level] &= !(1 << (slot % SLOTS));
-        if self.occupied[level] == 0 {
-            self.levels &= !(1 << level);
+        let (level, word) = (slot / SLOTS, slot / 64);
+        self.occupied[word] &= !(1 << (slot % 64));
+        if self.occupied[word] == 0 {
+            self.summary[level] &= !(1 << (word % WORDS));
+            if self.summary[level] == 0 {
+                self.levels &= !(1 << level);
+            }
         }
     }
 
@@ -462,8 +483,28 @@ impl<T> TimingWheel<T> {
             return None;
         }
         let level = self.levels.trailing_zeros() as usize;
-        let slot = self.occupied[level].trailing_zeros() as usize;
+        let word = self.summary[level].trailing_zeros() as usize;
+        let slot = word * 64 + self.occupied[level * WORDS + word].trailing_zeros() as usize;
         Some((level, slot, slot_start(self.elapsed, level, slot)))
+    }
+
+    /// Occupied level-0 slots from `digit` on, in ascending order.
+    fn occupied_from(&self, digit: usize) -> impl Iterator<Item = usize> + '_ {
+        let mut word = digit / 64;
+        let mut bits = self.occupied[word] & (!0 << (digit % 64));
+        std::iter::from_fn(move || {
+            while bits == 0 {
+                let later = self.summary[0].checked_shr(word as u32 + 1)?;
+                if later == 0 {
+                    return None;
+                }
+                word += 1 + later.trailing_zeros() as usize;
+                bits = self.occupied[word];
+            }
+            let found = word * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(found)
+        })
     }
 
     /// Cascades until the earliest due entries are in `late` or in a level-0 slot due by `now`,
@@ -513,10 +554,9 @@ impl<T> TimingWheel<T> {
             debug_assert!(to / SLOTS < slot / SLOTS, "a cascade must move refs down");
             let dest = &mut self.slots[to];
             self.entries[r.index as usize].pos = dest.len() as u32;
-            push(dest, r);
+            dest.push(r);
             self.live[to] += 1;
-            self.occupied[to / SLOTS] |= 1 << (to % SLOTS);
-            self.levels |= 1 << (to / SLOTS);
+            self.mark_occupied(to);
         }
         if list.capacity() <= RETAINED_SLOT_CAPACITY {
             list.clear();
@@ -549,9 +589,7 @@ impl<T> TimingWheel<T> {
         let mut batch = [(0, Ref { due: 0, index: 0 }); GATHER];
         let mut taken = 0;
         // Due slots in firing order, refs from the end of each: the order they are popped in.
-        let mut due_slots = self.occupied[0] >> slot << slot;
-        'collect: while due_slots != 0 {
-            let digit = due_slots.trailing_zeros() as usize;
+        'collect: for digit in self.occupied_from(slot) {
             if block | digit as u64 > self.now {
                 break;
             }
@@ -564,7 +602,6 @@ impl<T> TimingWheel<T> {
                     }
                 }
             }
-            due_slots &= due_slots - 1;
         }
         let mut generations = [None; GATHER];
         for (generation, (_, r)) in generations.iter_mut().zip(&batch[..taken]) {
@@ -646,21 +683,12 @@ impl<T> fmt::Debug for TimingWheel<T> {
     }
 }
 
-/// Appends to a slot, growing it by a quarter instead of doubling: slots hold most of the
-/// wheel's memory after the entries, and doubling would leave a third of it unused on average.
-/// Still amortized O(1), and large buffers are moved by the allocator's `mremap`, not copied.
-fn push(list: &mut Vec<Ref>, r: Ref) {
-    if list.len() == list.capacity() {
-        list.reserve_exact((list.len() / 4).max(16));
-    }
-    list.push(r);
-}
-
 fn next_generation(generation: NonZeroU32) -> NonZeroU32 {
     generation.checked_add(1).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Level of the highest base-64 digit in which `due` differs from `elapsed` (0 if none).
+/// Level of the highest `SLOT_BITS`-bit digit in which `due` differs from `elapsed` (0 if
+/// none).
 fn level_for(elapsed: u64, due: u64) -> usize {
     // Or-ing in a low bit makes equal seconds land at level 0 instead of underflowing.
     let masked = (elapsed ^ due) | 1;
