@@ -6,9 +6,11 @@
 
 pub mod api;
 pub mod calendar;
+pub mod cases;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod deadline;
 pub mod diag;
 pub mod hub;
 pub mod queue;

@@ -36,13 +36,27 @@ pub struct Config {
     pub store: StoreConfig,
     pub halls: Vec<Arc<HallConfig>>,
     pub tokens: Vec<TokenConfig>,
+    /// Working calendars as loaded at start; the deadline engine holds the current ones
+    /// (a calendar can be replaced at run time).
+    pub calendars: Vec<CalendarEntry>,
+    pub suspension_reasons: Vec<SuspensionReason>,
+    pub alarm_policies: Vec<AlarmPolicy>,
+    /// The matters catalogue; the last entry is always the built-in rectification matter.
+    pub matters: Vec<Arc<Matter>>,
     hall_index: HashMap<Arc<str>, usize>,
+    matter_index: HashMap<Arc<str>, usize>,
 }
 
 impl Config {
     /// Parse and validate a config file's text. `file` is used in error messages only.
+    /// Calendar files are read relative to the current directory.
     pub fn from_toml(file: &str, source: &str) -> Result<Config, SourceErrors> {
-        validate::load(file, source, false)
+        validate::load(
+            file,
+            source,
+            false,
+            validate::Files::Dir(std::path::Path::new(".")),
+        )
     }
 
     /// Read and validate a config file from disk.
@@ -57,19 +71,37 @@ impl Config {
                 format!("cannot read config file: {e}"),
             )
         })?;
-        Self::from_toml(&label, &source)
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        validate::load(&label, &source, false, validate::Files::Dir(dir))
     }
 
     /// The embedded demo config. It is validated by a unit test, so this cannot fail at run
     /// time unless the binary itself is broken.
     pub fn demo() -> Config {
-        validate::load(DEMO_LABEL, DEMO_SOURCE, true)
+        validate::load(DEMO_LABEL, DEMO_SOURCE, true, validate::Files::Embedded)
             .unwrap_or_else(|e| panic!("the embedded demo config is invalid:\n{e}"))
     }
 
     /// Position of the hall with this id.
     pub fn hall_index(&self, id: &str) -> Option<usize> {
         self.hall_index.get(id).copied()
+    }
+
+    pub fn matter_index(&self, id: &str) -> Option<usize> {
+        self.matter_index.get(id).copied()
+    }
+
+    pub fn calendar_index(&self, id: &str) -> Option<usize> {
+        self.calendars.iter().position(|c| &*c.id == id)
+    }
+
+    pub fn suspension_index(&self, id: &str) -> Option<usize> {
+        self.suspension_reasons.iter().position(|r| &*r.id == id)
+    }
+
+    /// Position of the built-in rectification matter (整改): a bad rating opens one.
+    pub fn rectification_matter(&self) -> usize {
+        self.matters.len() - 1
     }
 
     /// Whether `hall` is `root` or lies below it in the tier tree.
@@ -218,6 +250,8 @@ pub struct HallConfig {
     pub parent_id: Option<Arc<str>>,
     pub time_zone: TimeZone,
     pub time_zone_name: Arc<str>,
+    /// Position of the hall's working calendar in `Config::calendars`, if any is configured.
+    pub calendar: Option<usize>,
     /// Local time at which the business day turns (numbers reset). Default midnight.
     pub day_starts: Time,
     pub hours: OpeningHours,
@@ -352,6 +386,98 @@ impl WindowConfig {
     pub fn serves(&self, service: usize) -> bool {
         self.services.iter().any(|s| s.service == service)
     }
+}
+
+/// A working calendar loaded from its file.
+#[derive(Debug, Clone)]
+pub struct CalendarEntry {
+    pub id: Arc<str>,
+    /// The file it was loaded from, as named in the config.
+    pub file: String,
+    pub calendar: Arc<crate::calendar::Calendar>,
+}
+
+/// Why a case's clock stops, and how (补正 restarts it, special procedures pause it).
+#[derive(Debug, Clone)]
+pub struct SuspensionReason {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub mode: crate::calendar::SuspensionMode,
+}
+
+/// An alarm ladder: levels from the mildest to the most severe.
+#[derive(Debug, Clone)]
+pub struct AlarmPolicy {
+    pub id: Arc<str>,
+    pub levels: Vec<AlarmLevel>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlarmLevel {
+    /// e.g. yellow (黄牌预警), red (红牌), escalate (督办).
+    pub name: Arc<str>,
+    pub threshold: Threshold,
+}
+
+/// When a level comes due, relative to the case's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threshold {
+    /// At most this much working time remains (working days or working seconds).
+    Remaining(crate::calendar::Limit),
+    /// At least this much working time has passed since the deadline.
+    Overdue(crate::calendar::Limit),
+    /// This share of the limit has elapsed.
+    ElapsedPercent(u32),
+}
+
+/// 即办件 / 承诺件 / 联办件 / 上报件.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    /// Due at the close of the acceptance day.
+    Instant,
+    /// Due within the matter's promised limit.
+    Promised,
+    /// A lead case with one child per co-handling department; done when all children are.
+    Joint,
+    /// A forwarding stage at this hall, then the upper hall's limit.
+    Escalated,
+}
+
+impl CaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::Instant => "instant",
+            CaseKind::Promised => "promised",
+            CaseKind::Joint => "joint",
+            CaseKind::Escalated => "escalated",
+        }
+    }
+}
+
+/// A service item (事项) of the catalogue.
+#[derive(Debug)]
+pub struct Matter {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub kind: CaseKind,
+    /// The promised limit (0wd for instant matters; the upper hall's for escalated ones).
+    pub limit: crate::calendar::Limit,
+    /// Position in `Config::calendars`; `None` means the hall's calendar.
+    pub calendar: Option<usize>,
+    /// Position in `Config::alarm_policies`.
+    pub policy: usize,
+    /// Joint matters: the co-handling departments.
+    pub departments: Vec<Department>,
+    /// Escalated matters: the forwarding stage's limit.
+    pub stage_limit: Option<crate::calendar::Limit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Department {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub limit: crate::calendar::Limit,
 }
 
 /// Roles a bearer token can have.

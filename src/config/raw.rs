@@ -21,6 +21,79 @@ pub struct RawConfig {
     pub halls: Vec<RawHall>,
     #[serde(default, rename = "token")]
     pub tokens: Vec<RawToken>,
+    #[serde(default, rename = "calendar")]
+    pub calendars: Vec<RawCalendarRef>,
+    #[serde(default, rename = "suspension")]
+    pub suspensions: Vec<RawSuspension>,
+    #[serde(default, rename = "alarm_policy")]
+    pub alarm_policies: Vec<RawAlarmPolicy>,
+    #[serde(default, rename = "matter")]
+    pub matters: Vec<RawMatter>,
+}
+
+/// A working calendar in the official notice format, in its own file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendarRef {
+    pub id: S<String>,
+    /// Relative to the config file.
+    pub file: S<String>,
+}
+
+/// A suspension reason and whether it pauses or restarts the clock.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuspension {
+    pub id: S<String>,
+    pub name: S<String>,
+    pub mode: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlarmPolicy {
+    pub id: S<String>,
+    pub levels: S<Vec<S<RawLevel>>>,
+}
+
+/// One rung of an alarm ladder: exactly one threshold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLevel {
+    pub level: S<String>,
+    /// Fires when at most this much working time remains (`1wd`, `0wd`, `2wh`).
+    pub remaining: Option<S<String>>,
+    /// Fires when at least this much working time has passed since the deadline.
+    pub overdue: Option<S<String>>,
+    /// Fires when this share of the limit has elapsed.
+    pub elapsed_percent: Option<S<u32>>,
+}
+
+/// A government service item (事项) in the catalogue.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatter {
+    pub id: S<String>,
+    pub name: S<String>,
+    /// instant (即办件), promised (承诺件), joint (联办件), escalated (上报件).
+    pub kind: S<String>,
+    /// The promised limit; for an escalated matter, the upper hall's limit.
+    pub limit: Option<S<String>>,
+    /// Defaults to the hall's calendar.
+    pub calendar: Option<S<String>>,
+    pub alarm_policy: Option<S<String>>,
+    /// Joint matters: one co-handling department each, with its own limit.
+    pub departments: Option<Vec<RawDepartment>>,
+    /// Escalated matters: the limit for forwarding to the upper hall.
+    pub stage_limit: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDepartment {
+    pub id: S<String>,
+    pub name: S<String>,
+    pub limit: S<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -66,6 +139,9 @@ pub struct RawHall {
     pub tier: S<String>,
     pub parent: Option<S<String>>,
     pub time_zone: Option<S<String>>,
+    /// Working calendar for the hall's own deadlines (rectifications) and for matters that
+    /// name none; defaults to the first `[[calendar]]`.
+    pub calendar: Option<S<String>>,
     pub day_starts: Option<S<String>>,
     pub hours: Option<RawHours>,
     pub announcement: Option<S<String>>,

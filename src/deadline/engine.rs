@@ -1,0 +1,1036 @@
+//! `DeadlineEngine`: open cases, their deadlines and alarm timers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::calendar::{Calendar, CalendarError, Deadline, Due, Suspension, SuspensionMode};
+use crate::config::{Config, Threshold};
+use crate::wheel::{TimerKey, TimingWheel};
+
+/// How far in the future a client's clock may be when it reports `accepted_at` or `at`.
+const CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(5);
+
+#[derive(Debug, Clone)]
+pub(crate) struct SuspensionRec {
+    pub reason: u16,
+    pub from: Timestamp,
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ExtensionRec {
+    pub amount: Limit,
+    pub reason: String,
+    pub approver: String,
+    pub at: Timestamp,
+}
+
+/// What few cases have; boxed so the common case stays small.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    /// Suspensions and extensions of the current stage.
+    pub suspensions: Vec<SuspensionRec>,
+    pub extensions: Vec<ExtensionRec>,
+    /// A joint child's lead.
+    pub lead: Option<Box<str>>,
+    /// A joint lead's children, and how many are still open.
+    pub children: Vec<Box<str>>,
+    pub open_children: u16,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Case {
+    pub id: Box<str>,
+    pub hall: u32,
+    pub matter: u32,
+    /// A joint child's department (position in the matter's departments).
+    pub dept: Option<u16>,
+    pub state: CaseState,
+    pub stage: Stage,
+    pub accepted_at: Timestamp,
+    /// When the current stage started: acceptance, or forwarding to the upper hall.
+    pub stage_start: Timestamp,
+    /// The running deadline; `None` while the clock is stopped.
+    pub due: Option<Due>,
+    /// Bit `l`: level `l` of the matter's ladder has fired in the current arming.
+    pub fired: u8,
+    /// Times each level has fired for this case: the `n` of alarm ids.
+    pub counts: [u8; 8],
+    pub timer: Option<TimerKey>,
+    pub closed_at: Option<Timestamp>,
+    pub extra: Option<Box<Extra>>,
+}
+
+impl Case {
+    fn extra(&self) -> &Extra {
+        static EMPTY: std::sync::OnceLock<Extra> = std::sync::OnceLock::new();
+        self.extra
+            .as_deref()
+            .unwrap_or_else(|| EMPTY.get_or_init(Extra::default))
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+}
+
+/// How a case closes.
+enum Closing {
+    Completed,
+    Withdrawn(String),
+}
+
+/// What a calendar replacement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Recomputed {
+    /// Open cases counted on the calendar.
+    pub cases: usize,
+    /// Of those, cases whose deadline moved.
+    pub changed: usize,
+}
+
+/// A stored change the caller persists: the case's current record, and whether it closed
+/// (then it leaves the engine and goes to the closed-case table).
+#[derive(Debug)]
+pub struct CaseChange {
+    pub record: CaseRecord,
+    pub closed: bool,
+}
+
+pub struct DeadlineEngine {
+    pub(crate) config: Arc<Config>,
+    /// Current calendars, by position in `Config::calendars`; replaceable at run time.
+    pub calendars: Vec<Arc<Calendar>>,
+    /// Open cases; `None` slots are free and listed in `free`.
+    pub(crate) cases: Vec<Option<Case>>,
+    free: Vec<u32>,
+    pub(crate) index: HashMap<Box<str>, u32>,
+    wheel: TimingWheel<u32>,
+    dirty: Vec<u32>,
+}
+
+fn secs(t: Timestamp) -> u64 {
+    t.as_second().max(0) as u64
+}
+
+/// The wheel has one-second resolution: an instant fires in the second that contains it, and
+/// never before it, so round up.
+fn timer_second(t: Timestamp) -> u64 {
+    let s = secs(t);
+    if t.subsec_nanosecond() > 0 { s + 1 } else { s }
+}
+
+impl DeadlineEngine {
+    pub fn new(config: Arc<Config>, now: Timestamp) -> Self {
+        DeadlineEngine {
+            calendars: config
+                .calendars
+                .iter()
+                .map(|c| c.calendar.clone())
+                .collect(),
+            config,
+            cases: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::new(),
+            wheel: TimingWheel::new(secs(now)),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Open cases.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Pending timers (one per running case).
+    pub fn pending(&self) -> usize {
+        self.wheel.len()
+    }
+
+    /// When `advance` must next run.
+    pub fn next_wakeup(&self) -> Option<Timestamp> {
+        self.wheel
+            .next_expiry()
+            .and_then(|s| Timestamp::from_second(s as i64).ok())
+    }
+
+    pub fn calendar(&self, id: &str) -> Option<&Arc<Calendar>> {
+        self.config.calendar_index(id).map(|i| &self.calendars[i])
+    }
+
+    /// Use `calendar` instead of the config's before any case is restored (a calendar
+    /// replaced through the API before the last restart). False if the config has no such id.
+    pub fn use_calendar(&mut self, calendar: Arc<Calendar>) -> bool {
+        match self.config.calendar_index(calendar.id()) {
+            Some(pos) => {
+                self.calendars[pos] = calendar;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn case(&self, idx: u32) -> &Case {
+        self.cases[idx as usize]
+            .as_ref()
+            .expect("index points at a live case")
+    }
+
+    fn case_mut(&mut self, idx: u32) -> &mut Case {
+        self.cases[idx as usize]
+            .as_mut()
+            .expect("index points at a live case")
+    }
+
+    fn find(&self, id: &str) -> Result<u32, CaseError> {
+        self.index
+            .get(id)
+            .copied()
+            .ok_or_else(|| CaseError::UnknownCase { id: id.to_owned() })
+    }
+
+    /// Position of the calendar a case of `matter` at `hall` counts on.
+    fn calendar_of(&self, hall: u32, matter: u32) -> Result<usize, CaseError> {
+        let m = &self.config.matters[matter as usize];
+        let h = &self.config.halls[hall as usize];
+        m.calendar
+            .or(h.calendar)
+            .ok_or_else(|| CaseError::NoCalendar {
+                hall: h.id.to_string(),
+            })
+    }
+
+    /// The limit of the case's current stage, before extensions.
+    fn base_limit(&self, c: &Case) -> Limit {
+        let m = &self.config.matters[c.matter as usize];
+        match (c.dept, c.stage) {
+            (Some(d), _) => m.departments[d as usize].limit,
+            (None, Stage::Forwarding) => m.stage_limit.unwrap_or(m.limit),
+            _ => m.limit,
+        }
+    }
+
+    /// The deadline of `c` as it stands (or would stand, for tentative changes).
+    pub(super) fn compute(&self, c: &Case) -> Result<Deadline, CaseError> {
+        let cal = &self.calendars[self.calendar_of(c.hall, c.matter)?];
+        let extra = c.extra();
+        let suspensions: Vec<Suspension> = extra
+            .suspensions
+            .iter()
+            .map(|s| Suspension {
+                from: s.from,
+                until: s.until,
+                mode: self.config.suspension_reasons[s.reason as usize].mode,
+            })
+            .collect();
+        let base = self.base_limit(c);
+        // Extensions add up in the limit's unit; one in another unit is refused, not dropped.
+        let mut extension: Option<Limit> = None;
+        for e in &extra.extensions {
+            let sum = extension.map_or(Some(e.amount), |a| a.checked_add(e.amount));
+            extension = Some(sum.ok_or_else(|| {
+                let calendar = cal.id().to_owned();
+                if std::mem::discriminant(&base) == std::mem::discriminant(&e.amount) {
+                    CalendarError::ExtensionTooLong {
+                        calendar,
+                        limit: base,
+                        extension: e.amount,
+                    }
+                } else {
+                    CalendarError::ExtensionUnit {
+                        calendar,
+                        limit: base,
+                        extension: e.amount,
+                    }
+                }
+            })?);
+        }
+        Ok(cal.deadline(c.stage_start, base, &suspensions, extension)?)
+    }
+
+    fn level_instant(&self, c: &Case, due: &Due, level: usize) -> Option<Timestamp> {
+        let cal = &self.calendars[self.calendar_of(c.hall, c.matter).ok()?];
+        let policy = &self.config.alarm_policies[self.config.matters[c.matter as usize].policy];
+        let r = match policy.levels[level].threshold {
+            Threshold::Remaining(Limit::WorkingDays(n)) => {
+                cal.when_working_days_remaining(due, i64::from(n))
+            }
+            Threshold::Remaining(l) => cal.when_remaining(due, i64::from(l.amount())),
+            Threshold::Overdue(Limit::WorkingDays(n)) => {
+                cal.when_working_days_remaining(due, -i64::from(n))
+            }
+            Threshold::Overdue(l) => cal.when_remaining(due, -i64::from(l.amount())),
+            Threshold::ElapsedPercent(p) => {
+                cal.when_remaining(due, due.remaining_at_elapsed_percent(p))
+            }
+        };
+        r.ok()
+    }
+
+    fn levels(&self, c: &Case) -> usize {
+        self.config.alarm_policies[self.config.matters[c.matter as usize].policy]
+            .levels
+            .len()
+    }
+
+    fn alarm_id(&self, c: &Case, level: usize) -> String {
+        let name = &self.config.alarm_policies[self.config.matters[c.matter as usize].policy]
+            .levels[level]
+            .name;
+        format!("{}/{}/{}", c.id, name, c.counts[level])
+    }
+
+    /// Set the case's timer to its earliest unfired level, if the clock runs.
+    fn arm(&mut self, idx: u32) {
+        if let Some(key) = self.case_mut(idx).timer.take() {
+            self.wheel.cancel(key);
+        }
+        let c = self.case(idx);
+        if c.state.is_closed() {
+            return;
+        }
+        let Some(due) = c.due else { return };
+        let next = (0..self.levels(c))
+            .filter(|l| c.fired & (1 << l) == 0)
+            .filter_map(|l| self.level_instant(c, &due, l))
+            .min();
+        if let Some(at) = next {
+            let key = self.wheel.insert(timer_second(at), idx);
+            self.case_mut(idx).timer = Some(key);
+        }
+    }
+
+    /// Fire every unfired level of the case due by `now`, in ladder order.
+    fn fire_due(&mut self, idx: u32, now: Timestamp, out: &mut Vec<CaseEvent>) {
+        let c = self.case(idx);
+        let Some(due) = c.due else { return };
+        if c.state.is_closed() {
+            return;
+        }
+        let due_levels: Vec<(usize, Timestamp)> = (0..self.levels(c))
+            .filter(|l| c.fired & (1 << l) == 0)
+            .filter_map(|l| self.level_instant(c, &due, l).map(|at| (l, at)))
+            .filter(|(_, at)| *at <= now)
+            .collect();
+        for (level, at) in due_levels {
+            let c = self.case_mut(idx);
+            c.fired |= 1 << level;
+            c.counts[level] = c.counts[level].saturating_add(1);
+            let c = self.case(idx);
+            let policy = &self.config.alarm_policies[self.config.matters[c.matter as usize].policy];
+            let alarm = Alarm {
+                id: self.alarm_id(c, level),
+                case: c.id.to_string(),
+                hall: self.config.halls[c.hall as usize].id.clone(),
+                matter: self.config.matters[c.matter as usize].id.clone(),
+                level: policy.levels[level].name.clone(),
+                due_at: at,
+                deadline: due.at,
+                raised_at: now,
+            };
+            out.push(CaseEvent {
+                stream: Stream::Alarms,
+                hall: c.hall as usize,
+                at: now,
+                body: CaseEventBody::Alarm(alarm),
+            });
+            self.dirty.push(idx);
+        }
+    }
+
+    /// Raise every alarm level due by `now`.
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<CaseEvent>) {
+        while let Some(expired) = self.wheel.poll(secs(now)) {
+            let idx = expired.value;
+            if self
+                .cases
+                .get(idx as usize)
+                .and_then(Option::as_ref)
+                .is_none()
+            {
+                continue;
+            }
+            self.case_mut(idx).timer = None;
+            self.fire_due(idx, now, out);
+            self.arm(idx);
+        }
+    }
+
+    /// After a change to the case's clock: recompute the deadline, clear fired levels that
+    /// no longer hold, report a moved deadline, and set the next timer.
+    fn rearm(&mut self, idx: u32, deadline: Deadline, now: Timestamp, out: &mut Vec<CaseEvent>) {
+        let before = self.case(idx).due.map(|d| d.at);
+        let due = deadline.due().copied();
+        self.case_mut(idx).due = due;
+        if let Some(due) = due {
+            let c = self.case(idx);
+            let clear: Vec<usize> = (0..self.levels(c))
+                .filter(|l| c.fired & (1 << l) != 0)
+                .filter(|&l| self.level_instant(c, &due, l).is_none_or(|at| at > now))
+                .collect();
+            for level in clear {
+                let c = self.case(idx);
+                let policy =
+                    &self.config.alarm_policies[self.config.matters[c.matter as usize].policy];
+                out.push(CaseEvent {
+                    stream: Stream::Alarms,
+                    hall: c.hall as usize,
+                    at: now,
+                    body: CaseEventBody::Cleared {
+                        id: self.alarm_id(c, level),
+                        case: c.id.to_string(),
+                        hall: self.config.halls[c.hall as usize].id.clone(),
+                        level: policy.levels[level].name.clone(),
+                    },
+                });
+                self.case_mut(idx).fired &= !(1 << level);
+            }
+        }
+        let after = due.map(|d| d.at);
+        if before != after {
+            let c = self.case(idx);
+            out.push(self.case_event(
+                c,
+                now,
+                CaseEventBody::DeadlineChanged {
+                    case: c.id.to_string(),
+                    previous: before,
+                    deadline: after,
+                },
+            ));
+        }
+        self.dirty.push(idx);
+        self.arm(idx);
+    }
+
+    fn case_event(&self, c: &Case, at: Timestamp, body: CaseEventBody) -> CaseEvent {
+        CaseEvent {
+            stream: Stream::Cases,
+            hall: c.hall as usize,
+            at,
+            body,
+        }
+    }
+
+    // ------------------------------------------------------------------ commands
+
+    /// Apply one command. On error nothing changed and nothing was emitted. Alarms that come
+    /// due because of it are raised by the next `advance`.
+    pub fn apply(
+        &mut self,
+        now: Timestamp,
+        cmd: CaseCommand,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(CaseView, bool), CaseError> {
+        match cmd {
+            CaseCommand::Accept {
+                id,
+                hall,
+                matter,
+                accepted_at,
+            } => self.accept(now, id, hall as u32, matter as u32, accepted_at, out),
+            CaseCommand::Suspend { id, reason, at } => self.suspend(now, &id, reason, at, out),
+            CaseCommand::Resume { id, at } => self.resume(now, &id, at, out),
+            CaseCommand::Extend {
+                id,
+                amount,
+                reason,
+                approver,
+            } => self.extend(now, &id, amount, reason, approver, out),
+            CaseCommand::Complete { id, at } => self.complete(now, &id, at, out),
+            CaseCommand::Withdraw { id, reason, at } => self.withdraw(now, &id, reason, at, out),
+            CaseCommand::Forward { id, at } => self.forward(now, &id, at, out),
+        }
+        .map(|(idx, created)| (self.view(idx, now), created))
+    }
+
+    fn not_future(now: Timestamp, at: Timestamp, field: &'static str) -> Result<(), CaseError> {
+        if at > now + CLOCK_SKEW {
+            return Err(CaseError::InTheFuture {
+                field,
+                at: at.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn open(&self, id: &str) -> Result<u32, CaseError> {
+        let idx = self.find(id)?;
+        let c = self.case(idx);
+        if c.state.is_closed() {
+            return Err(CaseError::Closed {
+                id: id.to_owned(),
+                state: c.state.as_str(),
+            });
+        }
+        Ok(idx)
+    }
+
+    fn insert(&mut self, c: Case) -> u32 {
+        let id = c.id.clone();
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.cases[i as usize] = Some(c);
+                i
+            }
+            None => {
+                self.cases.push(Some(c));
+                (self.cases.len() - 1) as u32
+            }
+        };
+        self.index.insert(id, idx);
+        self.dirty.push(idx);
+        idx
+    }
+
+    fn new_case(id: &str, hall: u32, matter: u32, accepted_at: Timestamp) -> Case {
+        Case {
+            id: id.into(),
+            hall,
+            matter,
+            dept: None,
+            state: CaseState::Open,
+            stage: Stage::Single,
+            accepted_at,
+            stage_start: accepted_at,
+            due: None,
+            fired: 0,
+            counts: [0; 8],
+            timer: None,
+            closed_at: None,
+            extra: None,
+        }
+    }
+
+    fn accept(
+        &mut self,
+        now: Timestamp,
+        id: String,
+        hall: u32,
+        matter: u32,
+        accepted_at: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        if !valid_case_id(&id) {
+            return Err(CaseError::BadId { id });
+        }
+        if let Some(&idx) = self.index.get(id.as_str()) {
+            // Idempotent on the client's id: the same acceptance answers the same case.
+            let c = self.case(idx);
+            let field = if c.hall != hall && c.stage != Stage::Upper {
+                Some("hall")
+            } else if c.matter != matter {
+                Some("matter")
+            } else if c.accepted_at != accepted_at {
+                Some("accepted_at")
+            } else {
+                None
+            };
+            return match field {
+                Some(field) => Err(CaseError::Conflict { id, field }),
+                None => Ok((idx, false)),
+            };
+        }
+        Self::not_future(now, accepted_at, "accepted_at")?;
+        let m = self.config.matters[matter as usize].clone();
+        let mut lead = Self::new_case(&id, hall, matter, accepted_at);
+        if m.kind == CaseKind::Escalated {
+            lead.stage = Stage::Forwarding;
+        }
+        let mut children = Vec::new();
+        for (d, dept) in m.departments.iter().enumerate() {
+            let mut child = Self::new_case(&format!("{id}:{}", dept.id), hall, matter, accepted_at);
+            child.dept = Some(d as u16);
+            child.extra_mut().lead = Some(id.as_str().into());
+            children.push(child);
+        }
+        // Every deadline is computed before anything is stored.
+        let deadline = self.compute(&lead)?;
+        let child_deadlines = children
+            .iter()
+            .map(|c| self.compute(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !children.is_empty() {
+            let extra = lead.extra_mut();
+            extra.children = children.iter().map(|c| c.id.clone()).collect();
+            extra.open_children = children.len() as u16;
+        }
+        lead.due = deadline.due().copied();
+        let idx = self.insert(lead);
+        self.arm(idx);
+        let view = self.view(idx, now);
+        out.push(self.case_event(
+            self.case(idx),
+            now,
+            CaseEventBody::Accepted {
+                case: Box::new(view),
+            },
+        ));
+        for (mut child, d) in children.into_iter().zip(child_deadlines) {
+            child.due = d.due().copied();
+            let c = self.insert(child);
+            self.arm(c);
+            let view = self.view(c, now);
+            out.push(self.case_event(
+                self.case(c),
+                now,
+                CaseEventBody::Accepted {
+                    case: Box::new(view),
+                },
+            ));
+        }
+        Ok((idx, true))
+    }
+
+    /// The instant a stage event happened: not in the future, not before the stage started or
+    /// the last suspension boundary (the calendar checks the order precisely).
+    fn check_at(&self, now: Timestamp, c: &Case, at: Timestamp) -> Result<(), CaseError> {
+        Self::not_future(now, at, "at")?;
+        let last = c
+            .extra()
+            .suspensions
+            .last()
+            .map(|s| s.until.unwrap_or(s.from))
+            .unwrap_or(c.stage_start);
+        if at < last {
+            return Err(CaseError::OutOfOrder {
+                at: at.to_string(),
+                last: last.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Add a case read from the store: no change to persist, but its timer is set.
+    pub(super) fn insert_restored(&mut self, c: Case) {
+        let idx = self.insert(c);
+        self.dirty.pop();
+        self.arm(idx);
+    }
+
+    fn suspend(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        reason: usize,
+        at: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        let idx = self.open(id)?;
+        let c = self.case(idx);
+        if c.state == CaseState::Suspended {
+            return Err(CaseError::AlreadySuspended { id: id.to_owned() });
+        }
+        self.check_at(now, c, at)?;
+        let mut tentative = c.clone();
+        tentative.extra_mut().suspensions.push(SuspensionRec {
+            reason: reason as u16,
+            from: at,
+            until: None,
+        });
+        let deadline = self.compute(&tentative)?;
+        tentative.state = CaseState::Suspended;
+        tentative.timer = self.case(idx).timer;
+        *self.case_mut(idx) = tentative;
+        let c = self.case(idx);
+        out.push(self.case_event(
+            c,
+            now,
+            CaseEventBody::Suspended {
+                case: id.to_owned(),
+                reason: self.config.suspension_reasons[reason].id.clone(),
+            },
+        ));
+        self.rearm(idx, deadline, now, out);
+        Ok((idx, false))
+    }
+
+    fn resume(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        at: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        let idx = self.open(id)?;
+        let c = self.case(idx);
+        if c.state != CaseState::Suspended {
+            return Err(CaseError::NotSuspended { id: id.to_owned() });
+        }
+        self.check_at(now, c, at)?;
+        let mut tentative = c.clone();
+        if let Some(s) = tentative.extra_mut().suspensions.last_mut() {
+            s.until = Some(at);
+        }
+        let deadline = self.compute(&tentative)?;
+        tentative.state = CaseState::Open;
+        *self.case_mut(idx) = tentative;
+        out.push(self.case_event(
+            self.case(idx),
+            now,
+            CaseEventBody::Resumed {
+                case: id.to_owned(),
+            },
+        ));
+        self.rearm(idx, deadline, now, out);
+        Ok((idx, false))
+    }
+
+    fn extend(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        amount: Limit,
+        reason: String,
+        approver: String,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        let idx = self.open(id)?;
+        let mut tentative = self.case(idx).clone();
+        tentative.extra_mut().extensions.push(ExtensionRec {
+            amount,
+            reason: reason.clone(),
+            approver: approver.clone(),
+            at: now,
+        });
+        let deadline = self.compute(&tentative)?;
+        *self.case_mut(idx) = tentative;
+        out.push(self.case_event(
+            self.case(idx),
+            now,
+            CaseEventBody::Extended {
+                case: id.to_owned(),
+                amount: amount.to_string(),
+                reason,
+                approver,
+            },
+        ));
+        self.rearm(idx, deadline, now, out);
+        Ok((idx, false))
+    }
+
+    fn forward(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        at: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        let idx = self.open(id)?;
+        let c = self.case(idx);
+        if c.stage != Stage::Forwarding || c.state != CaseState::Open {
+            return Err(CaseError::NotForwardable { id: id.to_owned() });
+        }
+        self.check_at(now, c, at)?;
+        let hall = &self.config.halls[c.hall as usize];
+        let Some(upper) = hall.parent else {
+            return Err(CaseError::NoUpperHall {
+                id: id.to_owned(),
+                hall: hall.id.to_string(),
+            });
+        };
+        let mut tentative = c.clone();
+        tentative.stage = Stage::Upper;
+        tentative.hall = upper as u32;
+        tentative.stage_start = at;
+        if let Some(e) = tentative.extra.as_deref_mut() {
+            e.suspensions.clear();
+            e.extensions.clear();
+        }
+        let deadline = self.compute(&tentative)?;
+        *self.case_mut(idx) = tentative;
+        out.push(self.case_event(
+            self.case(idx),
+            now,
+            CaseEventBody::Forwarded {
+                case: id.to_owned(),
+                hall: self.config.halls[upper].id.clone(),
+            },
+        ));
+        self.rearm(idx, deadline, now, out);
+        Ok((idx, false))
+    }
+
+    fn complete(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        at: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        let idx = self.open(id)?;
+        let c = self.case(idx);
+        let open = c.extra().open_children as usize;
+        if open > 0 {
+            return Err(CaseError::ChildrenOpen {
+                id: id.to_owned(),
+                open,
+            });
+        }
+        Self::not_future(now, at, "at")?;
+        self.close(idx, Closing::Completed, at, now, out);
+        Ok((idx, false))
+    }
+
+    fn withdraw(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        reason: String,
+        at: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        let idx = self.open(id)?;
+        Self::not_future(now, at, "at")?;
+        // A lead withdrawn takes its open department cases with it.
+        let children: Vec<u32> = self
+            .case(idx)
+            .extra()
+            .children
+            .iter()
+            .filter_map(|c| self.index.get(c).copied())
+            .filter(|&c| !self.case(c).state.is_closed())
+            .collect();
+        for child in children {
+            self.close(child, Closing::Withdrawn(reason.clone()), at, now, out);
+        }
+        self.close(idx, Closing::Withdrawn(reason), at, now, out);
+        Ok((idx, false))
+    }
+
+    /// Close a case; a joint child closing may complete its lead.
+    fn close(
+        &mut self,
+        idx: u32,
+        how: Closing,
+        at: Timestamp,
+        now: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) {
+        if let Some(key) = self.case_mut(idx).timer.take() {
+            self.wheel.cancel(key);
+        }
+        let c = self.case_mut(idx);
+        if let Some(s) = c
+            .extra
+            .as_deref_mut()
+            .and_then(|e| e.suspensions.last_mut())
+            && s.until.is_none()
+        {
+            s.until = Some(at.max(s.from));
+        }
+        c.closed_at = Some(at);
+        let on_time = c.due.is_none_or(|d| at <= d.at);
+        let case = c.id.to_string();
+        let body = match how {
+            Closing::Completed => {
+                c.state = CaseState::Completed;
+                CaseEventBody::Completed { case, on_time }
+            }
+            Closing::Withdrawn(reason) => {
+                c.state = CaseState::Withdrawn;
+                CaseEventBody::Withdrawn { case, reason }
+            }
+        };
+        let lead = c.extra().lead.clone();
+        out.push(self.case_event(self.case(idx), now, body));
+        self.dirty.push(idx);
+
+        let Some(lead) = lead.and_then(|l| self.index.get(&l).copied()) else {
+            return;
+        };
+        let e = self.case_mut(lead).extra_mut();
+        e.open_children = e.open_children.saturating_sub(1);
+        let remaining = e.open_children;
+        self.dirty.push(lead);
+        if remaining == 0 && !self.case(lead).state.is_closed() {
+            self.close(lead, Closing::Completed, at, now, out);
+        }
+    }
+
+    /// Replace a calendar and recount every open case on it. The new calendar is checked
+    /// against every case first, so a calendar that cannot count one of them (an acceptance
+    /// outside its years) is refused and nothing changes.
+    pub fn replace_calendar(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        calendar: Arc<Calendar>,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<Recomputed, CaseError> {
+        let Some(pos) = self.config.calendar_index(id) else {
+            return Err(CaseError::NoCalendar {
+                hall: id.to_owned(),
+            });
+        };
+        let uses = |e: &Self, c: &Case| e.calendar_of(c.hall, c.matter).ok() == Some(pos);
+        let affected: Vec<u32> = (0..self.cases.len() as u32)
+            .filter(|&i| {
+                self.cases[i as usize]
+                    .as_ref()
+                    .is_some_and(|c| !c.state.is_closed() && uses(self, c))
+            })
+            .collect();
+        let old = std::mem::replace(&mut self.calendars[pos], calendar);
+        if let Some(err) = affected
+            .iter()
+            .find_map(|&i| self.compute(self.case(i)).err())
+        {
+            self.calendars[pos] = old;
+            return Err(err);
+        }
+        let mut changed = 0;
+        for &i in &affected {
+            let deadline = self.compute(self.case(i)).expect("checked above");
+            if deadline.due().map(|d| d.at) != self.case(i).due.map(|d| d.at) {
+                changed += 1;
+            }
+            self.rearm(i, deadline, now, out);
+        }
+        Ok(Recomputed {
+            cases: affected.len(),
+            changed,
+        })
+    }
+
+    // ------------------------------------------------------------------ views and records
+
+    pub fn get(&self, id: &str, now: Timestamp) -> Option<CaseView> {
+        self.index.get(id).map(|&i| self.view(i, now))
+    }
+
+    pub(crate) fn view(&self, idx: u32, now: Timestamp) -> CaseView {
+        self.view_case(self.case(idx), now)
+    }
+
+    pub(crate) fn view_case(&self, c: &Case, now: Timestamp) -> CaseView {
+        let m = &self.config.matters[c.matter as usize];
+        let policy = &self.config.alarm_policies[m.policy];
+        let cal_pos = self.calendar_of(c.hall, c.matter).ok();
+        let cal = cal_pos.map(|p| &self.calendars[p]);
+        let remaining = match (c.due, cal, c.state.is_closed()) {
+            (Some(due), Some(cal), false) => Some(cal.remaining(&due, now)),
+            _ => None,
+        };
+        let extra = c.extra();
+        let extension = extra.extensions.iter().fold(self.base_limit(c), |l, e| {
+            l.checked_add(e.amount).unwrap_or(l)
+        });
+        CaseView {
+            id: c.id.to_string(),
+            hall: self.config.halls[c.hall as usize].id.clone(),
+            matter: m.id.clone(),
+            matter_name: m.name.clone(),
+            kind: m.kind,
+            state: c.state,
+            stage: c.stage,
+            accepted_at: c.accepted_at,
+            limit: extension.to_string(),
+            deadline: c.due.map(|d| d.at),
+            provisional: c.due.is_some_and(|d| d.provisional),
+            remaining_working_s: remaining.map(|r| r.working_seconds),
+            remaining_working_days: remaining.map(|r| r.working_days),
+            overdue: match c.closed_at {
+                Some(at) => c.due.is_some_and(|d| at > d.at),
+                None => remaining.is_some_and(|r| r.overdue),
+            },
+            level: (0..policy.levels.len())
+                .rev()
+                .find(|l| c.fired & (1 << l) != 0)
+                .map(|l| policy.levels[l].name.clone()),
+            alarms: (0..policy.levels.len())
+                .filter(|l| c.fired & (1 << l) != 0)
+                .map(|l| self.alarm_id(c, l))
+                .collect(),
+            calendar: cal_pos
+                .map_or_else(|| Arc::from(""), |p| self.config.calendars[p].id.clone()),
+            suspensions: extra
+                .suspensions
+                .iter()
+                .map(|s| {
+                    let r = &self.config.suspension_reasons[s.reason as usize];
+                    SuspensionView {
+                        reason: r.id.clone(),
+                        mode: match r.mode {
+                            SuspensionMode::Pause => "pause",
+                            SuspensionMode::Restart => "restart",
+                        },
+                        from: s.from,
+                        until: s.until,
+                    }
+                })
+                .collect(),
+            extensions: extra
+                .extensions
+                .iter()
+                .map(|e| ExtensionView {
+                    amount: e.amount.to_string(),
+                    reason: e.reason.clone(),
+                    approver: e.approver.clone(),
+                    at: e.at,
+                })
+                .collect(),
+            children: extra.children.iter().map(|c| c.to_string()).collect(),
+            lead: extra.lead.as_ref().map(|l| l.to_string()),
+            department: c.dept.map(|d| m.departments[d as usize].id.clone()),
+            closed_at: c.closed_at,
+            on_time: c.closed_at.map(|at| c.due.is_none_or(|d| at <= d.at)),
+        }
+    }
+
+    /// The records of every case changed since the last call. Closed cases leave the engine
+    /// here (their record goes to the closed-case table), except a joint lead's children,
+    /// which leave with their lead so the lead's view can still name them.
+    pub fn take_changes(&mut self) -> Vec<CaseChange> {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let mut out = Vec::with_capacity(dirty.len());
+        for idx in dirty {
+            let Some(c) = self.cases[idx as usize].as_ref() else {
+                continue;
+            };
+            let closed = c.state.is_closed()
+                && c.extra()
+                    .lead
+                    .as_ref()
+                    .is_none_or(|l| !self.index.contains_key(l));
+            out.push(CaseChange {
+                record: self.record(idx),
+                closed,
+            });
+            if closed {
+                for child in self.case(idx).extra().children.clone() {
+                    if let Some(&ci) = self.index.get(&child)
+                        && self.case(ci).state.is_closed()
+                    {
+                        out.push(CaseChange {
+                            record: self.record(ci),
+                            closed: true,
+                        });
+                        self.remove(ci);
+                    }
+                }
+                self.remove(idx);
+            }
+        }
+        out
+    }
+
+    fn remove(&mut self, idx: u32) {
+        if let Some(c) = self.cases[idx as usize].take() {
+            if let Some(key) = c.timer {
+                self.wheel.cancel(key);
+            }
+            self.index.remove(&c.id);
+            self.free.push(idx);
+        }
+    }
+}

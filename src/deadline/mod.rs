@@ -1,0 +1,352 @@
+//! The deadline engine (限时办结 + 电子监察): cases, their working-time deadlines, and the
+//! alarm ladder that warns before and after a case runs late.
+//!
+//! Pure, like the queue engine: every entry point takes `now`, nothing reads the clock or
+//! does I/O. One engine owns every open case. Each running case has exactly one timer in the
+//! timing wheel, at the earliest instant one of its unfired levels comes due; when it fires,
+//! every level due by then fires in ladder order and the next timer is set. So ten million
+//! open cases cost one wheel entry each and no work until something is due.
+//!
+//! Alarm rules (DESIGN.md, "Alarms"):
+//! - each level fires once per arming; its id is `{case}/{level}/{n}`, where `n` counts the
+//!   times that level has fired for the case, so the id is the same whenever and however
+//!   often the daemon computes it (after a restart, a level that came due while it was down
+//!   fires once, with the id it would have had);
+//! - a change that moves the deadline (suspension, resume, extension, forwarding, a new
+//!   calendar) re-arms: every fired level whose instant now lies in the future is `cleared`
+//!   and may fire again later as `n + 1`; levels that still hold stay fired;
+//! - while the clock is stopped (an open suspension) nothing fires and nothing is cleared;
+//!   the resume decides.
+
+mod engine;
+mod record;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::calendar::{CalendarError, Limit};
+pub use crate::config::CaseKind;
+pub use engine::{DeadlineEngine, Recomputed};
+pub use record::CaseRecord;
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseState {
+    /// The clock runs.
+    Open,
+    /// An open suspension stopped the clock.
+    Suspended,
+    Completed,
+    Withdrawn,
+}
+
+impl CaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseState::Open => "open",
+            CaseState::Suspended => "suspended",
+            CaseState::Completed => "completed",
+            CaseState::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn is_closed(self) -> bool {
+        matches!(self, CaseState::Completed | CaseState::Withdrawn)
+    }
+}
+
+/// 上报件 stages; other kinds have one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Single,
+    /// Being prepared for the upper hall, under the matter's stage limit.
+    Forwarding,
+    /// At the upper hall, under the matter's limit.
+    Upper,
+}
+
+/// A command for the deadline engine. Hall, matter and suspension reason are positions in
+/// the config, resolved by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaseCommand {
+    Accept {
+        id: String,
+        hall: usize,
+        matter: usize,
+        accepted_at: Timestamp,
+    },
+    Suspend {
+        id: String,
+        reason: usize,
+        at: Timestamp,
+    },
+    Resume {
+        id: String,
+        at: Timestamp,
+    },
+    Extend {
+        id: String,
+        amount: Limit,
+        reason: String,
+        approver: String,
+    },
+    Complete {
+        id: String,
+        at: Timestamp,
+    },
+    Withdraw {
+        id: String,
+        reason: String,
+        at: Timestamp,
+    },
+    /// 上报件: hand the case to the upper hall.
+    Forward {
+        id: String,
+        at: Timestamp,
+    },
+}
+
+/// A case as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseView {
+    pub id: String,
+    pub hall: Arc<str>,
+    pub matter: Arc<str>,
+    pub matter_name: Arc<str>,
+    pub kind: CaseKind,
+    pub state: CaseState,
+    pub stage: Stage,
+    pub accepted_at: Timestamp,
+    /// The limit of the current stage, e.g. `20wd`, with extensions.
+    pub limit: String,
+    /// The deadline; absent while the clock is stopped.
+    pub deadline: Option<Timestamp>,
+    /// The deadline lies past the calendar's covered years (counted on the default week).
+    pub provisional: bool,
+    /// Office seconds left (negative: overdue), while the clock runs.
+    pub remaining_working_s: Option<i64>,
+    /// Working days left as the alarm ladder counts them (negative: days overdue).
+    pub remaining_working_days: Option<i64>,
+    pub overdue: bool,
+    /// The most severe level fired and not cleared, if any.
+    pub level: Option<Arc<str>>,
+    /// Every fired level's alarm id.
+    pub alarms: Vec<String>,
+    pub calendar: Arc<str>,
+    pub suspensions: Vec<SuspensionView>,
+    pub extensions: Vec<ExtensionView>,
+    /// A joint case's children (one per department), or the lead of a child.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<Timestamp>,
+    /// Whether it was closed by its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_time: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuspensionView {
+    pub reason: Arc<str>,
+    pub mode: &'static str,
+    pub from: Timestamp,
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtensionView {
+    pub amount: String,
+    pub reason: String,
+    pub approver: String,
+    pub at: Timestamp,
+}
+
+/// One alarm level firing for one case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alarm {
+    /// Stable: `{case}/{level}/{n}`.
+    pub id: String,
+    pub case: String,
+    pub hall: Arc<str>,
+    pub matter: Arc<str>,
+    pub level: Arc<str>,
+    /// The instant the level came due.
+    pub due_at: Timestamp,
+    /// The case's deadline.
+    pub deadline: Timestamp,
+    /// When the engine raised it: later than `due_at` only if it came due while the daemon
+    /// was down.
+    pub raised_at: Timestamp,
+}
+
+/// Which stream an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Cases,
+    Alarms,
+}
+
+/// An event of the deadline engine. Its stream sequence number is assigned when it is
+/// stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseEvent {
+    #[serde(skip)]
+    pub stream: Stream,
+    /// Position of the hall in the config, for scoping subscribers.
+    #[serde(skip)]
+    pub hall: usize,
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub body: CaseEventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CaseEventBody {
+    Accepted {
+        case: Box<CaseView>,
+    },
+    Suspended {
+        case: String,
+        reason: Arc<str>,
+    },
+    Resumed {
+        case: String,
+    },
+    Extended {
+        case: String,
+        amount: String,
+        reason: String,
+        approver: String,
+    },
+    Forwarded {
+        case: String,
+        hall: Arc<str>,
+    },
+    Completed {
+        case: String,
+        on_time: bool,
+    },
+    Withdrawn {
+        case: String,
+        reason: String,
+    },
+    /// The deadline moved (or stopped, or started again).
+    DeadlineChanged {
+        case: String,
+        previous: Option<Timestamp>,
+        deadline: Option<Timestamp>,
+    },
+    Alarm(Alarm),
+    /// A fired level no longer holds after the deadline moved.
+    Cleared {
+        id: String,
+        case: String,
+        hall: Arc<str>,
+        level: Arc<str>,
+    },
+}
+
+impl CaseEventBody {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CaseEventBody::Accepted { .. } => "accepted",
+            CaseEventBody::Suspended { .. } => "suspended",
+            CaseEventBody::Resumed { .. } => "resumed",
+            CaseEventBody::Extended { .. } => "extended",
+            CaseEventBody::Forwarded { .. } => "forwarded",
+            CaseEventBody::Completed { .. } => "completed",
+            CaseEventBody::Withdrawn { .. } => "withdrawn",
+            CaseEventBody::DeadlineChanged { .. } => "deadline_changed",
+            CaseEventBody::Alarm(_) => "alarm",
+            CaseEventBody::Cleared { .. } => "cleared",
+        }
+    }
+}
+
+/// Why a case command was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaseError {
+    #[error("there is no open case `{id}`")]
+    UnknownCase { id: String },
+    #[error("case `{id}` already exists with another {field}")]
+    Conflict { id: String, field: &'static str },
+    #[error("case id `{id}` is not valid: use 1-64 letters, digits, '.', '-' or '_'")]
+    BadId { id: String },
+    #[error("case `{id}` is not suspended")]
+    NotSuspended { id: String },
+    #[error("case `{id}` is already suspended")]
+    AlreadySuspended { id: String },
+    #[error("case `{id}` is {state}")]
+    Closed { id: String, state: &'static str },
+    #[error("case `{id}` still has {open} open department case(s); they complete it")]
+    ChildrenOpen { id: String, open: usize },
+    #[error("case `{id}` is not an escalated case (上报件) waiting to be forwarded")]
+    NotForwardable { id: String },
+    #[error("hall `{hall}` has no upper hall to forward case `{id}` to")]
+    NoUpperHall { id: String, hall: String },
+    #[error("hall `{hall}` has no working calendar configured")]
+    NoCalendar { hall: String },
+    #[error("`{field}` ({at}) is in the future")]
+    InTheFuture { field: &'static str, at: String },
+    #[error("`at` ({at}) is before the case's last recorded change ({last})")]
+    OutOfOrder { at: String, last: String },
+    #[error("{0}")]
+    Calendar(#[from] CalendarError),
+}
+
+impl CaseError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CaseError::UnknownCase { .. } => "unknown-case",
+            CaseError::Conflict { .. } => "case-exists",
+            CaseError::BadId { .. } => "invalid-case-id",
+            CaseError::NotSuspended { .. } => "not-suspended",
+            CaseError::AlreadySuspended { .. } => "already-suspended",
+            CaseError::Closed { .. } => "case-closed",
+            CaseError::ChildrenOpen { .. } => "children-open",
+            CaseError::NotForwardable { .. } => "not-forwardable",
+            CaseError::NoUpperHall { .. } => "no-upper-hall",
+            CaseError::NoCalendar { .. } => "no-calendar",
+            CaseError::InTheFuture { .. } => "in-the-future",
+            CaseError::OutOfOrder { .. } => "out-of-order",
+            CaseError::Calendar(CalendarError::OutOfRange { .. }) => "outside-calendar",
+            CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => "extension-unit",
+            CaseError::Calendar(_) => "calendar",
+        }
+    }
+
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            CaseError::UnknownCase { .. } | CaseError::BadId { .. } => Some("id"),
+            CaseError::Conflict { field, .. } | CaseError::InTheFuture { field, .. } => Some(field),
+            CaseError::Calendar(CalendarError::OutOfRange { .. }) => Some("accepted_at"),
+            CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => Some("amount"),
+            CaseError::Calendar(CalendarError::Suspension { .. })
+            | CaseError::OutOfOrder { .. } => Some("at"),
+            _ => None,
+        }
+    }
+}
+
+/// Case ids are chosen by the business system: letters, digits, '.', '-', '_'. A joint
+/// case's children are `{lead}:{department}`.
+pub fn valid_case_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
