@@ -37,6 +37,23 @@ enum Cmd {
         /// The config file (TOML).
         file: PathBuf,
     },
+    /// Compute a case deadline on a working calendar. The first line of the output is the
+    /// deadline in RFC 3339.
+    Deadline {
+        /// Calendar file in the official notice format (e.g. config/calendars/cn-mainland.toml).
+        #[arg(long)]
+        calendar: PathBuf,
+        /// Acceptance: YYYY-MM-DD, YYYY-MM-DDTHH:MM (in the calendar's time zone) or RFC 3339.
+        #[arg(long)]
+        accepted: String,
+        /// The limit: 20wd (working days), 8wh / 90wm (working hours/minutes), 30d (natural days).
+        #[arg(long)]
+        limit: String,
+        /// A suspension FROM..TO (same formats as --accepted); the clock pauses and goes on
+        /// with what remained. Repeat for several, in order.
+        #[arg(long = "suspend", value_name = "FROM..TO")]
+        suspensions: Vec<String>,
+    },
     /// Make a new random bearer token and print it with the [[token]] entry for the config.
     Token {
         /// kiosk, counter, display, case-officer, supervisor or admin.
@@ -82,6 +99,81 @@ pub fn main() -> ExitCode {
         Some(Cmd::Serve(args)) => serve(args),
         Some(Cmd::CheckConfig { file }) => check_config(&file),
         Some(Cmd::Token { role, halls, name }) => token(&role, &halls, name),
+        Some(Cmd::Deadline {
+            calendar,
+            accepted,
+            limit,
+            suspensions,
+        }) => match deadline(&calendar, &accepted, &limit, &suspensions) {
+            Ok(lines) => {
+                println!("{lines}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hallq deadline: {e}");
+                ExitCode::from(EX_USAGE)
+            }
+        },
+    }
+}
+
+/// `hallq deadline`: the deadline on its first line, then how it was counted.
+fn deadline(
+    file: &std::path::Path,
+    accepted: &str,
+    limit: &str,
+    suspensions: &[String],
+) -> Result<String, String> {
+    use crate::calendar::{Calendar, Deadline, Limit, Suspension, SuspensionMode};
+    let label = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {label}: {e}"))?;
+    let cal = Calendar::from_toml(&label, &text).map_err(|e| e.to_string())?;
+    let limit: Limit = limit
+        .parse()
+        .map_err(|e: crate::calendar::LimitError| format!("--limit: {e}"))?;
+    let accepted = cal
+        .parse_instant(accepted)
+        .map_err(|e| format!("--accepted: {e}"))?;
+    let suspensions = suspensions
+        .iter()
+        .map(|s| {
+            let (from, to) = s
+                .split_once("..")
+                .ok_or_else(|| format!("--suspend `{s}`: expected FROM..TO"))?;
+            Ok(Suspension {
+                from: cal
+                    .parse_instant(from)
+                    .map_err(|e| format!("--suspend: {e}"))?,
+                until: Some(
+                    cal.parse_instant(to)
+                        .map_err(|e| format!("--suspend: {e}"))?,
+                ),
+                mode: SuspensionMode::Pause,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    match cal
+        .deadline(accepted, limit, &suspensions, None)
+        .map_err(|e| e.to_string())?
+    {
+        Deadline::Running(due) => {
+            let mut out = cal.format_rfc3339(due.at);
+            out += &format!(
+                "\naccepted {} with {limit} on calendar {} ({}..{})",
+                cal.format_rfc3339(accepted),
+                cal.id(),
+                cal.range().first,
+                cal.range().last
+            );
+            if !suspensions.is_empty() {
+                out += &format!("\n{} suspension(s) paused the clock", suspensions.len());
+            }
+            if due.provisional {
+                out += "\nprovisional: the deadline lies past the calendar's years and was counted on the default week";
+            }
+            Ok(out)
+        }
+        Deadline::Stopped(_) => Err("the clock is stopped".into()),
     }
 }
 

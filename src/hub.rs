@@ -21,6 +21,8 @@ use crate::store::{Publish, Published};
 pub struct Frame {
     pub seq: u64,
     pub bytes: Bytes,
+    /// The hall the event concerns, for streams that mix halls (alarms, cases).
+    pub hall: Option<usize>,
 }
 
 /// The SSE encoding of one event. Event JSON is compact (no newlines), so one `data:` line
@@ -76,6 +78,7 @@ impl Publish for Hub {
                 let _ = tx.send(Arc::new(Frame {
                     seq: e.seq,
                     bytes: frame(e.seq, e.kind, &e.json),
+                    hall: e.hall,
                 }));
             }
         }

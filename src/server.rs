@@ -16,8 +16,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, App, AppState};
+use crate::cases::CaseShard;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::deadline::DeadlineEngine;
 use crate::hub::Hub;
 use crate::queue::HallEngine;
 use crate::shard::Shards;
@@ -70,14 +72,27 @@ impl Daemon {
             store = %store.path().display(),
             "recovered current state"
         );
+        let deadlines = recover_cases(&config, &store, now)?;
+        let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
+
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());
+        let cases = CaseShard::start(
+            deadlines,
+            store.clone(),
+            writer.sender(),
+            clock.clone(),
+            config.server.queue_depth,
+            config.store.max_batch,
+        );
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shards = Shards::start(&config, halls, &store, &writer.sender(), &clock, threads);
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
             config,
             shards,
+            cases,
+            calendars,
             store,
             hub,
             clock,
@@ -109,8 +124,10 @@ impl Daemon {
                 token.cancel();
             }
         });
-        tokio::spawn(watch_store(app.clone()));
-        tokio::spawn(systemd_watchdog(app.clone()));
+        let watchers = [
+            tokio::spawn(watch_store(app.clone())),
+            tokio::spawn(systemd_watchdog(app.clone())),
+        ];
 
         let grace = Duration::from_secs(app.config.server.shutdown_grace_s);
         let server = axum::serve(listener, api::router(app.clone()))
@@ -123,12 +140,19 @@ impl Daemon {
             }
         };
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        // Nothing may keep the store open once `serve` returns (a restart in the same process
+        // reopens it).
+        for w in watchers {
+            w.abort();
+            let _ = w.await;
+        }
 
         let Daemon { app, writer } = self;
         let failed = app.store.health.is_failed();
         let stopper = app.clone();
         let _ = tokio::task::spawn_blocking(move || {
             stopper.shards.stop();
+            stopper.cases.stop();
             writer.stop();
         })
         .await;
@@ -139,6 +163,44 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// The deadline engine with every open case, counted on the calendars in force (a calendar
+/// replaced through the API before the restart wins over the config's file).
+fn recover_cases(
+    config: &Arc<Config>,
+    store: &Store,
+    now: jiff::Timestamp,
+) -> Result<DeadlineEngine, DaemonError> {
+    let mut engine = DeadlineEngine::new(config.clone(), now);
+    for (id, toml) in store.calendars()? {
+        match crate::calendar::Calendar::from_toml(&format!("stored calendar {id}"), &toml) {
+            Ok(c) => {
+                if engine.use_calendar(Arc::new(c)) {
+                    tracing::info!(calendar = %id, "using the calendar replaced through the API");
+                } else {
+                    tracing::warn!(calendar = %id, "a stored calendar is no longer configured; ignored");
+                }
+            }
+            Err(e) => {
+                tracing::error!(calendar = %id, error = %e, "a stored calendar no longer loads; using the config's")
+            }
+        }
+    }
+    let mut skipped = 0;
+    let loaded = store.load_cases(|record| {
+        if let Err(w) = engine.restore(record) {
+            skipped += 1;
+            tracing::warn!("{w}");
+        }
+    })?;
+    tracing::info!(
+        cases = loaded - skipped,
+        skipped,
+        timers = engine.pending(),
+        "recovered open cases"
+    );
+    Ok(engine)
 }
 
 /// Turn a store failure into a shutdown, so the daemon restarts from disk.
@@ -174,7 +236,12 @@ async fn systemd_watchdog(app: AppState) {
         let now = app.clock.now().as_second();
         let stale = |t: i64| now - t > 10;
         let writer = app.store.health.writer_alive.load(Ordering::Relaxed);
-        let shards = app.shards.alive.iter().map(|a| a.load(Ordering::Relaxed));
+        let shards = app
+            .shards
+            .alive
+            .iter()
+            .chain(std::iter::once(&app.cases.alive))
+            .map(|a| a.load(Ordering::Relaxed));
         if stale(writer) || shards.clone().any(stale) {
             tracing::error!(
                 "a shard or the store writer is not responding; withholding the watchdog ping"

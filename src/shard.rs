@@ -405,6 +405,8 @@ fn publish(batch: &mut Batch, events: &[Event]) {
         seq: e.seq,
         kind: e.kind(),
         json: serde_json::to_string(e).expect("events serialize"),
+        // A hall stream is scoped by its URL already.
+        hall: None,
     }));
 }
 

@@ -116,3 +116,62 @@ fn token_prints_a_config_entry_that_validates_and_matches_the_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+const CALENDAR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/config/calendars/cn-mainland.toml"
+);
+
+fn deadline(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = hallq()
+        .args(["deadline", "--calendar", CALENDAR])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn deadline_prints_the_design_examples_on_the_first_line() {
+    let (code, out, _) = deadline(&["--accepted", "2025-09-26", "--limit", "20wd"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().next(), Some("2025-10-30T17:00:00+08:00"));
+    let (_, out, _) = deadline(&[
+        "--accepted",
+        "2026-09-14",
+        "--limit",
+        "10wd",
+        "--suspend",
+        "2026-09-16..2026-09-24",
+    ]);
+    assert_eq!(out.lines().next(), Some("2026-10-13T17:00:00+08:00"));
+    // The 9-day 2026 Spring Festival: accepted the Friday before, 1 working day is the Saturday
+    // make-up day 02-14, 2 working days jump the whole break.
+    let (_, out, _) = deadline(&["--accepted", "2026-02-13T10:00", "--limit", "2wd"]);
+    assert_eq!(out.lines().next(), Some("2026-02-24T17:00:00+08:00"));
+    let (_, out, _) = deadline(&["--accepted", "2026-02-13T10:00", "--limit", "3wh"]);
+    assert_eq!(
+        out.lines().next(),
+        Some("2026-02-13T14:00:00+08:00"),
+        "3 office hours from 10:00 skip the lunch break"
+    );
+    let (_, out, _) = deadline(&["--accepted", "2026-12-20", "--limit", "20wd"]);
+    assert!(out.contains("provisional"), "{out}");
+}
+
+#[test]
+fn deadline_refuses_bad_input_clearly() {
+    let (code, _, err) = deadline(&["--accepted", "2030-01-02", "--limit", "2wd"]);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("outside the covered range"), "{err}");
+    let (code, _, err) = deadline(&["--accepted", "2026-01-02", "--limit", "2weeks"]);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("--limit") && err.contains("20wd"), "{err}");
+    let (code, _, err) = deadline(&["--accepted", "soon", "--limit", "2wd"]);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("--accepted"), "{err}");
+}

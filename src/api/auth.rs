@@ -26,6 +26,14 @@ pub enum Perm {
     TicketAction,
     /// Operate a window.
     Operate,
+    /// See cases and the case stream.
+    CaseRead,
+    /// Accept cases and record what happens to them.
+    CaseWrite,
+    /// Read and acknowledge alarms (电子监察).
+    Alarms,
+    /// Replace calendars.
+    Admin,
 }
 
 impl Perm {
@@ -35,6 +43,10 @@ impl Perm {
             Perm::Issue => "issue tickets",
             Perm::TicketAction => "change tickets",
             Perm::Operate => "operate windows",
+            Perm::CaseRead => "read cases",
+            Perm::CaseWrite => "change cases",
+            Perm::Alarms => "read alarms",
+            Perm::Admin => "administer the daemon",
         }
     }
 }
@@ -42,9 +54,17 @@ impl Perm {
 fn allows(role: Role, perm: Perm) -> bool {
     match role {
         Role::Admin => true,
-        Role::Counter => true,
+        Role::Counter => matches!(
+            perm,
+            Perm::Read | Perm::Issue | Perm::TicketAction | Perm::Operate
+        ),
         Role::Kiosk => matches!(perm, Perm::Read | Perm::Issue | Perm::TicketAction),
-        Role::Display | Role::Supervisor | Role::CaseOfficer => perm == Perm::Read,
+        Role::Display => perm == Perm::Read,
+        Role::Supervisor => matches!(perm, Perm::Read | Perm::CaseRead | Perm::Alarms),
+        Role::CaseOfficer => matches!(
+            perm,
+            Perm::Read | Perm::CaseRead | Perm::CaseWrite | Perm::Alarms
+        ),
     }
 }
 
@@ -124,6 +144,28 @@ impl Principal {
             )));
         }
         Ok(())
+    }
+}
+
+impl Principal {
+    /// 403 unless the role allows `perm`; for what is not about one hall (streams mixing
+    /// halls filter by scope themselves).
+    pub fn require_global(&self, perm: Perm) -> Result<(), Problem> {
+        if allows(self.0.role, perm) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "role {} may not {}",
+                self.0.role.as_str(),
+                perm.name()
+            )))
+        }
+    }
+
+    /// A scope check that can travel to another thread.
+    pub fn scope(&self) -> crate::cases::Scope {
+        let entry = self.0.clone();
+        Box::new(move |hall| entry.halls.get(hall).copied().unwrap_or(false))
     }
 }
 

@@ -3,6 +3,7 @@
 //! for the hall's shard and write out the `Answer` it sends back after the commit.
 
 pub mod auth;
+mod cases;
 mod events;
 mod halls;
 mod json;
@@ -31,6 +32,9 @@ pub struct App {
     pub config: Arc<Config>,
     pub tokens: Tokens,
     pub shards: Shards,
+    pub cases: crate::cases::CaseShard,
+    /// The calendars in force (the case shard holds the same `Arc`s), for reading.
+    pub calendars: std::sync::RwLock<Vec<Arc<crate::calendar::Calendar>>>,
     pub store: Arc<Store>,
     pub hub: Arc<Hub>,
     pub clock: Arc<dyn Clock>,
@@ -68,10 +72,29 @@ impl App {
     }
 }
 
+impl App {
+    /// The first and last sequence numbers a stream's log holds.
+    pub async fn store_bounds(&self, stream: &str) -> Result<(Option<u64>, Option<u64>), Problem> {
+        let store = self.store.clone();
+        let stream = stream.to_owned();
+        let page = tokio::task::spawn_blocking(move || store.read_events(&stream, u64::MAX, 0))
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string()))?
+            .map_err(|e| Problem::unavailable(e.to_string()))?;
+        Ok((page.first_retained, page.last_retained))
+    }
+
+    /// The last sequence number of a stream (0 when empty).
+    pub async fn store_head(&self, stream: &str) -> Result<u64, Problem> {
+        Ok(self.store_bounds(stream).await?.1.unwrap_or(0))
+    }
+}
+
 pub fn router(app: AppState) -> Router {
     let limit = app.config.server.body_limit;
     Router::new()
         .merge(halls::routes())
+        .merge(cases::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

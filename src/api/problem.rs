@@ -91,26 +91,39 @@ impl IntoResponse for Answer {
     }
 }
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An RFC 9457 problem document. Kept small: it is the error type of most handlers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
-    pub title: String,
+    pub title: &'static str,
     pub status: u16,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem of an uploaded file, with its position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Box<[Located]>>,
+}
+
+/// One problem in an uploaded file (a calendar).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Located {
+    pub line: usize,
+    pub column: usize,
+    pub field: String,
+    pub message: String,
 }
 
 impl Problem {
-    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+    pub fn new(status: u16, code: &str, title: &'static str, detail: impl Into<String>) -> Problem {
         Problem {
             kind: format!("{TYPE_PREFIX}{code}"),
-            title: title.to_owned(),
+            title,
             status,
             detail: detail.into(),
             field: None,
+            errors: None,
         }
     }
 
@@ -156,6 +169,30 @@ impl Problem {
             | QueueError::OfficerNotAssigned { .. }
             | QueueError::PauseReasonRequired => (422, "Unprocessable request"),
             _ => (409, "Conflict"),
+        };
+        let p = Problem::new(status, e.code(), title, e.to_string());
+        match e.field() {
+            Some(f) => p.field(f),
+            None => p,
+        }
+    }
+}
+
+impl Problem {
+    /// A deadline engine refusal: unknown case 404, state conflicts 409, values that can
+    /// never be right (dates outside the calendar, a mismatched unit) 422.
+    pub fn from_case(e: &crate::deadline::CaseError) -> Problem {
+        use crate::deadline::CaseError as E;
+        let (status, title) = match e {
+            E::UnknownCase { .. } => (404, "Not found"),
+            E::Conflict { .. }
+            | E::NotSuspended { .. }
+            | E::AlreadySuspended { .. }
+            | E::Closed { .. }
+            | E::ChildrenOpen { .. }
+            | E::NotForwardable { .. }
+            | E::NoUpperHall { .. } => (409, "Conflict"),
+            _ => (422, "Unprocessable request"),
         };
         let p = Problem::new(status, e.code(), title, e.to_string());
         match e.field() {

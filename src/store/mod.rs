@@ -41,6 +41,18 @@ pub(crate) const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::
 /// (scope, key) → 8 bytes big-endian expiry (unix seconds) + stored answer (JSON).
 pub(crate) const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("idempotency");
+/// case id → `CaseRecord` (JSON) of every open case: what recovery loads.
+pub(crate) const CASES: TableDefinition<&str, &[u8]> = TableDefinition::new("cases");
+/// case id → `CaseRecord` (JSON) of closed cases, read only on request.
+pub(crate) const CLOSED_CASES: TableDefinition<&str, &[u8]> = TableDefinition::new("closed_cases");
+/// consumer name → the last alarm sequence number it acknowledged.
+pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
+/// calendar id → calendar TOML replaced through the API; used instead of the config's file.
+pub(crate) const CALENDARS: TableDefinition<&str, &str> = TableDefinition::new("calendars");
+
+/// Streams whose sequence numbers the writer assigns, because several producers feed them.
+pub const ALARMS: &str = "@alarms";
+pub const CASES_STREAM: &str = "@cases";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -139,6 +151,10 @@ impl Store {
             tx.open_table(TICKETS)?;
             tx.open_table(EVENTS)?;
             tx.open_table(IDEMPOTENCY)?;
+            tx.open_table(CASES)?;
+            tx.open_table(CLOSED_CASES)?;
+            tx.open_table(CONSUMERS)?;
+            tx.open_table(CALENDARS)?;
         }
         tx.commit()?;
         Ok(Store {
@@ -212,6 +228,62 @@ impl Store {
             first_retained,
             last_retained,
         })
+    }
+
+    /// Every open case, in id order, for recovery.
+    pub fn load_cases(
+        &self,
+        mut each: impl FnMut(crate::deadline::CaseRecord),
+    ) -> Result<usize, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CASES)?;
+        let mut n = 0;
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let record =
+                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
+                    what: format!("cases/{}", k.value()),
+                    source,
+                })?;
+            each(record);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// A closed case's last record.
+    pub fn closed_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CLOSED_CASES)?;
+        table
+            .get(id)?
+            .map(|v| {
+                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
+                    what: format!("closed_cases/{id}"),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// Calendars replaced through the API, as (id, TOML).
+    pub fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CALENDARS)?;
+        table
+            .iter()?
+            .map(|row| {
+                let (k, v) = row?;
+                Ok((k.value().to_owned(), v.value().to_owned()))
+            })
+            .collect()
+    }
+
+    /// The last alarm sequence number a consumer acknowledged.
+    pub fn consumer(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CONSUMERS)?;
+        Ok(table.get(name)?.map(|v| v.value()))
     }
 
     /// A stored `Idempotency-Key` answer that has not expired.

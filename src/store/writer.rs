@@ -9,7 +9,10 @@ use std::time::Duration;
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use redb::{Database, ReadableTable, WriteTransaction};
 
-use super::{EVENTS, HALLS, Health, IDEMPOTENCY, Store, StoreError, TICKETS};
+use super::{
+    CALENDARS, CASES, CLOSED_CASES, CONSUMERS, EVENTS, HALLS, Health, IDEMPOTENCY, Store,
+    StoreError, TICKETS,
+};
 use crate::clock::Clock;
 use crate::config::StoreConfig;
 
@@ -36,15 +39,39 @@ pub enum Op {
         expires_s: i64,
         json: Vec<u8>,
     },
+    /// An open case's record.
+    PutCase {
+        id: String,
+        json: Vec<u8>,
+    },
+    /// A case closed: its record moves to the closed-case table.
+    CloseCase {
+        id: String,
+        json: Vec<u8>,
+    },
+    /// An alarm consumer's acknowledged position.
+    PutConsumer {
+        name: String,
+        seq: u64,
+    },
+    /// A calendar replaced through the API.
+    PutCalendar {
+        id: String,
+        toml: String,
+    },
 }
 
 /// An event to append to a stream's log and publish once durable.
 #[derive(Debug, Clone)]
 pub struct Published {
     pub stream: Arc<str>,
+    /// 0 for streams fed by several producers (`@alarms`, `@cases`): the writer assigns the
+    /// next number at commit and writes it into the JSON as `"seq"`.
     pub seq: u64,
     pub kind: &'static str,
     pub json: String,
+    /// The hall the event concerns, so subscribers scoped to some halls see only theirs.
+    pub hall: Option<usize>,
 }
 
 /// Called once the batch is durable (`Ok`) or can never be (`Err`).
@@ -57,6 +84,16 @@ pub struct Batch {
     pub ops: Vec<Op>,
     pub events: Vec<Published>,
     pub done: Vec<Done>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("ops", &self.ops.len())
+            .field("events", &self.events.len())
+            .field("done", &self.done.len())
+            .finish()
+    }
 }
 
 impl Batch {
@@ -177,7 +214,14 @@ impl Writer {
         let result = if self.health.is_failed() {
             Err(StoreError::Failed)
         } else if batches.iter().any(Batch::writes) {
-            self.write(batches)
+            let before: Vec<(Arc<str>, Bounds)> =
+                self.bounds.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let r = self.write(batches);
+            if r.is_err() {
+                // Nothing was committed: the assigned sequence numbers are free again.
+                self.bounds = before.into_iter().collect();
+            }
+            r
         } else {
             Ok(())
         };
@@ -197,9 +241,9 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, batches: &[Batch]) -> Result<(), StoreError> {
+    fn write(&mut self, batches: &mut [Batch]) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
-        for b in batches {
+        for b in batches.iter_mut() {
             self.apply(&tx, b)?;
         }
         self.prune(&tx)?;
@@ -207,11 +251,15 @@ impl Writer {
         Ok(())
     }
 
-    fn apply(&mut self, tx: &WriteTransaction, b: &Batch) -> Result<(), StoreError> {
+    fn apply(&mut self, tx: &WriteTransaction, b: &mut Batch) -> Result<(), StoreError> {
         if !b.ops.is_empty() {
             let mut halls = tx.open_table(HALLS)?;
             let mut tickets = tx.open_table(TICKETS)?;
             let mut idem = tx.open_table(IDEMPOTENCY)?;
+            let mut cases = tx.open_table(CASES)?;
+            let mut closed = tx.open_table(CLOSED_CASES)?;
+            let mut consumers = tx.open_table(CONSUMERS)?;
+            let mut calendars = tx.open_table(CALENDARS)?;
             for op in &b.ops {
                 match op {
                     Op::PutHall { hall, json } => {
@@ -235,13 +283,44 @@ impl Writer {
                         v.extend_from_slice(json);
                         idem.insert((scope.as_str(), key.as_str()), v.as_slice())?;
                     }
+                    Op::PutCase { id, json } => {
+                        cases.insert(id.as_str(), json.as_slice())?;
+                    }
+                    Op::CloseCase { id, json } => {
+                        cases.remove(id.as_str())?;
+                        closed.insert(id.as_str(), json.as_slice())?;
+                    }
+                    Op::PutConsumer { name, seq } => {
+                        consumers.insert(name.as_str(), *seq)?;
+                    }
+                    Op::PutCalendar { id, toml } => {
+                        calendars.insert(id.as_str(), toml.as_str())?;
+                    }
                 }
             }
         }
         if !b.events.is_empty() {
             let mut events = tx.open_table(EVENTS)?;
             let mut value = Vec::new();
-            for e in &b.events {
+            for e in &mut b.events {
+                if e.seq == 0 {
+                    let next = match self.bounds.get(&e.stream) {
+                        Some(b) => b.last + 1,
+                        None => {
+                            events
+                                .range((&*e.stream, 0)..=(&*e.stream, u64::MAX))?
+                                .next_back()
+                                .transpose()?
+                                .map_or(0, |(k, _)| k.value().1)
+                                + 1
+                        }
+                    };
+                    e.seq = next;
+                    e.json = format!(
+                        "{{\"seq\":{next},{}",
+                        e.json.strip_prefix('{').unwrap_or(&e.json)
+                    );
+                }
                 value.clear();
                 value.extend_from_slice(e.kind.as_bytes());
                 value.push(b'\n');

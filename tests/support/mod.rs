@@ -339,3 +339,149 @@ pub async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Sse>, what: &str
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
         .unwrap_or_else(|| panic!("stream ended while waiting for {what}"))
 }
+
+/// Token of a case officer covering every hall.
+pub const OFFICER: &str = "t-officer";
+/// A supervisor covering only `h2`.
+pub const H2_SUPERVISOR: &str = "t-h2-supervisor";
+
+/// A calendar open all day (00:00-23:59) every day, covering last year to next year, with
+/// `extra_days` (`(date, "off"|"work")`) as overrides. Alarm tests count in working seconds on
+/// it, so deadlines fall seconds after now.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the calendar must cover the real today"
+)]
+pub fn always_calendar(extra_days: &[(jiff::civil::Date, &str)]) -> String {
+    let year = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .year();
+    let mut s = String::from(
+        "id = \"always\"\ntime_zone = \"UTC\"\nweek = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\noffice_hours = [\"00:00-23:59\"]\n",
+    );
+    for y in year - 1..=year + 1 {
+        let days: Vec<String> = extra_days
+            .iter()
+            .filter(|(d, _)| d.year() == y)
+            .map(|(d, kind)| format!("{{ date = {d}, kind = \"{kind}\", name = \"test\" }}"))
+            .collect();
+        s += &format!(
+            "\n[[year]]\nyear = {y}\nnotice = \"test\"\ndays = [{}]\n",
+            days.join(", ")
+        );
+    }
+    s
+}
+
+/// `config(windows)` plus deadlines: the official calendar, the `always` calendar (written
+/// into `dir`), and matters `OFFICIAL-3WD` (3 working days, standard ladder), `FAST` (8
+/// working seconds on `always`: warn 4 s before, red at, escalate 2 s after the deadline),
+/// `DAYS-2` (2 working days on `always`, standard ladder) and `JOINT`.
+pub fn case_config(dir: &std::path::Path, windows: usize) -> String {
+    std::fs::write(dir.join("always.toml"), always_calendar(&[])).unwrap();
+    let official = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/calendars/cn-mainland.toml"
+    );
+    let always = dir.join("always.toml");
+    let mut s = config(windows);
+    s += &format!(
+        r#"
+[[calendar]]
+id = "cn-mainland"
+file = "{official}"
+
+[[calendar]]
+id = "always"
+file = "{}"
+
+[[alarm_policy]]
+id = "standard"
+levels = [
+  {{ level = "yellow", remaining = "1wd" }},
+  {{ level = "red", remaining = "0wd" }},
+  {{ level = "escalate", overdue = "2wd" }},
+]
+
+[[alarm_policy]]
+id = "fast"
+levels = [
+  {{ level = "warn", remaining = "4ws" }},
+  {{ level = "red", remaining = "0ws" }},
+  {{ level = "escalate", overdue = "2ws" }},
+]
+
+[[matter]]
+id = "OFFICIAL-3WD"
+name = "三日办结事项"
+kind = "promised"
+limit = "3wd"
+calendar = "cn-mainland"
+
+[[matter]]
+id = "FAST"
+name = "秒级测试事项"
+kind = "promised"
+limit = "8ws"
+calendar = "always"
+alarm_policy = "fast"
+
+[[matter]]
+id = "DAYS-2"
+name = "两日事项"
+kind = "promised"
+limit = "2wd"
+calendar = "always"
+
+[[matter]]
+id = "JOINT"
+name = "联办事项"
+kind = "joint"
+limit = "5wd"
+calendar = "cn-mainland"
+departments = [{{ id = "a", name = "甲局", limit = "2wd" }}, {{ id = "b", name = "乙局", limit = "3wd" }}]
+"#,
+        always.display()
+    );
+    for (name, role, halls) in [
+        (OFFICER, "case-officer", "\"*\""),
+        (H2_SUPERVISOR, "supervisor", "\"h2\""),
+    ] {
+        s += &format!(
+            "\n[[token]]\nname = \"{name}\"\nrole = \"{role}\"\nhalls = [{halls}]\nsha256 = \"{}\"\n",
+            hex(&token_hash(name))
+        );
+    }
+    s
+}
+
+/// `GET /v1/alarms?...`: the alarm stream's events as (seq, id, kind).
+pub async fn pull_alarms(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    query: &str,
+) -> Vec<(u64, String, String)> {
+    let r = call(
+        http,
+        reqwest::Method::GET,
+        format!("{base}/v1/alarms?{query}"),
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["seq"].as_u64().unwrap(),
+                a["id"].as_str().unwrap().to_owned(),
+                a["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}

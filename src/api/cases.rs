@@ -1,0 +1,568 @@
+//! Cases, matters, calendars and alarms: `/v1/cases`, `/v1/matters`, `/v1/calendars`,
+//! `/v1/alarms`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post, put};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::auth::{Perm, Principal};
+use super::problem::{Answer, Located, Problem};
+use super::{AppState, json};
+use crate::calendar::{Calendar, Limit};
+use crate::cases::{CaseAnswer, CaseOp, CaseRequest};
+use crate::config::CaseKind;
+use crate::deadline::CaseCommand;
+use crate::store::ALARMS;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/cases", post(accept))
+        .route("/v1/cases/{id}", get(case))
+        .route("/v1/cases/{id}/{action}", post(case_action))
+        .route("/v1/case-events", get(super::events::case_events))
+        .route("/v1/matters", get(matters))
+        .route("/v1/calendars/{id}", put(replace_calendar).get(calendar))
+        .route("/v1/alarms", get(alarms))
+        .route("/v1/alarms/ack", post(ack))
+        .route("/v1/alarms/events", get(super::events::alarm_events))
+}
+
+type Body = Result<Bytes, BytesRejection>;
+
+impl super::App {
+    async fn case_op(&self, op: CaseOp) -> Result<CaseAnswer, Problem> {
+        if self.store.health.is_failed() {
+            return Err(Problem::unavailable(
+                "the store has failed; the daemon is restarting",
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.cases
+            .try_send(CaseRequest {
+                op,
+                reply: Some(reply),
+            })
+            .map_err(|_| {
+                Problem::overloaded("too many case requests are waiting; retry shortly")
+            })?;
+        rx.await
+            .map_err(|_| Problem::unavailable("the daemon is shutting down"))
+    }
+}
+
+/// The one rendering of a case answer.
+fn render(answer: CaseAnswer) -> Answer {
+    match answer {
+        CaseAnswer::View {
+            view,
+            created: true,
+        } => {
+            let mut a = Answer::json(201, &view);
+            a.location = Some(format!("/v1/cases/{}", view.id));
+            a
+        }
+        CaseAnswer::View {
+            view,
+            created: false,
+        } => Answer::json(200, &view),
+        CaseAnswer::Refused(e) => Problem::from_case(&e).into(),
+        CaseAnswer::Recomputed(r) => Answer::json(200, &r),
+        CaseAnswer::Acked => Answer::json(200, &serde_json::json!({ "acknowledged": true })),
+        CaseAnswer::Unavailable(why) => Problem::unavailable(why).into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    /// The business system's case id (办件编号); accepting it again is idempotent.
+    id: String,
+    hall: String,
+    matter: String,
+    accepted_at: Timestamp,
+}
+
+async fn accept(
+    State(app): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::CaseWrite)?;
+    let b: AcceptBody = json::parse(&headers, body)?;
+    let hall = app.config.hall_index(&b.hall).ok_or_else(|| {
+        Problem::not_found("unknown-hall", format!("there is no hall `{}`", b.hall)).field("hall")
+    })?;
+    who.require(Perm::CaseWrite, hall, &b.hall)?;
+    let matter = matter_index(&app, &b.matter)?;
+    if matter == app.config.rectification_matter() {
+        return Err(Problem::new(
+            422,
+            "reserved-matter",
+            "Unprocessable request",
+            "rectification cases are opened by bad ratings, not accepted",
+        )
+        .field("matter"));
+    }
+    let cmd = CaseCommand::Accept {
+        id: b.id,
+        hall,
+        matter,
+        accepted_at: b.accepted_at,
+    };
+    Ok(render(
+        app.case_op(CaseOp::Apply {
+            cmd,
+            scope: who.scope(),
+        })
+        .await?,
+    ))
+}
+
+fn matter_index(app: &AppState, id: &str) -> Result<usize, Problem> {
+    app.config.matter_index(id).ok_or_else(|| {
+        Problem::not_found(
+            "unknown-matter",
+            format!("there is no matter `{id}` in the catalogue (GET /v1/matters)"),
+        )
+        .field("matter")
+    })
+}
+
+async fn case(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::CaseRead)?;
+    Ok(render(
+        app.case_op(CaseOp::Get {
+            id,
+            scope: who.scope(),
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuspendBody {
+    reason: String,
+    at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AtBody {
+    at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtendBody {
+    /// In the limit's unit, e.g. `5wd`.
+    amount: String,
+    reason: String,
+    approver: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithdrawBody {
+    reason: String,
+    at: Option<Timestamp>,
+}
+
+fn required(value: &str, field: &str) -> Result<(), Problem> {
+    if value.trim().is_empty() {
+        return Err(
+            Problem::bad_request("missing-field", format!("`{field}` must not be empty"))
+                .field(field),
+        );
+    }
+    Ok(())
+}
+
+async fn case_action(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::CaseWrite)?;
+    let now = app.clock.now();
+    let cmd = match action.as_str() {
+        "suspend" => {
+            let b: SuspendBody = json::parse(&headers, body)?;
+            let reason = app.config.suspension_index(&b.reason).ok_or_else(|| {
+                let known: Vec<&str> = app
+                    .config
+                    .suspension_reasons
+                    .iter()
+                    .map(|r| &*r.id)
+                    .collect();
+                Problem::not_found(
+                    "unknown-reason",
+                    format!(
+                        "unknown suspension reason `{}` (reasons: {})",
+                        b.reason,
+                        known.join(", ")
+                    ),
+                )
+                .field("reason")
+            })?;
+            CaseCommand::Suspend {
+                id,
+                reason,
+                at: b.at.unwrap_or(now),
+            }
+        }
+        "resume" => CaseCommand::Resume {
+            id,
+            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+        },
+        "complete" => CaseCommand::Complete {
+            id,
+            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+        },
+        "forward" => CaseCommand::Forward {
+            id,
+            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+        },
+        "extend" => {
+            let b: ExtendBody = json::parse(&headers, body)?;
+            let amount: Limit = b.amount.parse().map_err(|e: crate::calendar::LimitError| {
+                Problem::bad_request("invalid-field", e.to_string()).field("amount")
+            })?;
+            required(&b.reason, "reason")?;
+            required(&b.approver, "approver")?;
+            CaseCommand::Extend {
+                id,
+                amount,
+                reason: b.reason,
+                approver: b.approver,
+            }
+        }
+        "withdraw" => {
+            let b: WithdrawBody = json::parse(&headers, body)?;
+            required(&b.reason, "reason")?;
+            CaseCommand::Withdraw {
+                id,
+                reason: b.reason,
+                at: b.at.unwrap_or(now),
+            }
+        }
+        other => {
+            return Err(Problem::not_found(
+                "unknown-action",
+                format!("unknown case action `{other}`; use suspend, resume, extend, complete, withdraw or forward"),
+            )
+            .field("action"));
+        }
+    };
+    Ok(render(
+        app.case_op(CaseOp::Apply {
+            cmd,
+            scope: who.scope(),
+        })
+        .await?,
+    ))
+}
+
+#[derive(Serialize)]
+struct MatterView {
+    id: Arc<str>,
+    name: Arc<str>,
+    kind: CaseKind,
+    limit: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage_limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calendar: Option<Arc<str>>,
+    alarm_policy: Arc<str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    departments: Vec<DepartmentView>,
+}
+
+#[derive(Serialize)]
+struct DepartmentView {
+    id: Arc<str>,
+    name: Arc<str>,
+    limit: String,
+}
+
+async fn matters(State(app): State<AppState>, _who: Principal) -> Answer {
+    let list: Vec<MatterView> = app
+        .config
+        .matters
+        .iter()
+        .map(|m| MatterView {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            kind: m.kind,
+            limit: m.limit.to_string(),
+            stage_limit: m.stage_limit.map(|l| l.to_string()),
+            calendar: m.calendar.map(|c| app.config.calendars[c].id.clone()),
+            alarm_policy: app.config.alarm_policies[m.policy].id.clone(),
+            departments: m
+                .departments
+                .iter()
+                .map(|d| DepartmentView {
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    limit: d.limit.to_string(),
+                })
+                .collect(),
+        })
+        .collect();
+    Answer::json(200, &list)
+}
+
+fn calendar_index(app: &AppState, id: &str) -> Result<usize, Problem> {
+    app.config.calendar_index(id).ok_or_else(|| {
+        let known: Vec<&str> = app.config.calendars.iter().map(|c| &*c.id).collect();
+        Problem::not_found(
+            "unknown-calendar",
+            format!(
+                "there is no calendar `{id}` (calendars: {})",
+                known.join(", ")
+            ),
+        )
+        .field("calendar")
+    })
+}
+
+/// `PUT /v1/calendars/{id}` with the calendar file (TOML, the official notice format) as body.
+async fn replace_calendar(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::Admin)?;
+    calendar_index(&app, &id)?;
+    let body = body.map_err(|e| {
+        Problem::new(
+            e.status().as_u16(),
+            "unreadable-body",
+            "Bad request",
+            e.body_text(),
+        )
+    })?;
+    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+        Problem::bad_request("malformed-body", "the calendar must be UTF-8 TOML text")
+    })?;
+    let label = format!("PUT /v1/calendars/{id}");
+    let calendar = Calendar::from_toml(&label, &text).map_err(|errors| {
+        let first = errors
+            .0
+            .first()
+            .map(|e| e.field.clone())
+            .unwrap_or_default();
+        let mut p = Problem::new(
+            422,
+            "invalid-calendar",
+            "Unprocessable request",
+            errors.to_string(),
+        );
+        if !first.is_empty() {
+            p = p.field(first);
+        }
+        p.errors = Some(
+            errors
+                .0
+                .iter()
+                .map(|e| Located {
+                    line: e.line,
+                    column: e.column,
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        );
+        p
+    })?;
+    if calendar.id() != id {
+        return Err(Problem::new(
+            422,
+            "invalid-calendar",
+            "Unprocessable request",
+            format!("the body is calendar `{}`, not `{id}`", calendar.id()),
+        )
+        .field("id"));
+    }
+    let calendar = Arc::new(calendar);
+    let pos = calendar_index(&app, &id)?;
+    let op = CaseOp::ReplaceCalendar {
+        id,
+        calendar: calendar.clone(),
+        toml: text,
+    };
+    let answer = app.case_op(op).await?;
+    if matches!(answer, CaseAnswer::Recomputed(_)) {
+        app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar;
+    }
+    Ok(render(answer))
+}
+
+#[derive(Serialize)]
+struct CalendarView {
+    id: String,
+    time_zone: String,
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+    office_hours: Vec<String>,
+    working_day_seconds: i64,
+}
+
+async fn calendar(
+    State(app): State<AppState>,
+    _who: Principal,
+    Path(id): Path<String>,
+) -> Result<Answer, Problem> {
+    let pos = calendar_index(&app, &id)?;
+    let cal = app.calendars.read().unwrap_or_else(|e| e.into_inner())[pos].clone();
+    let range = cal.range();
+    Ok(Answer::json(
+        200,
+        &CalendarView {
+            id: cal.id().to_owned(),
+            time_zone: cal.time_zone().iana_name().unwrap_or("").to_owned(),
+            first: range.first,
+            last: range.last,
+            office_hours: cal
+                .office_hours()
+                .map(|(a, b)| format!("{}-{}", a.strftime("%H:%M"), b.strftime("%H:%M")))
+                .collect(),
+            working_day_seconds: cal.working_day_seconds(),
+        },
+    ))
+}
+
+/// `GET /v1/alarms?after=SEQ&limit=N` or `?consumer=NAME` (from the consumer's cursor).
+async fn alarms(
+    State(app): State<AppState>,
+    who: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::Alarms)?;
+    if let Some(unknown) = q
+        .keys()
+        .find(|k| !matches!(k.as_str(), "after" | "limit" | "consumer" | "access_token"))
+    {
+        return Err(Problem::bad_request(
+            "unknown-field",
+            format!("unknown query parameter `{unknown}`; use after, limit or consumer"),
+        )
+        .field(unknown.clone()));
+    }
+    let number = |key: &str| -> Result<Option<u64>, Problem> {
+        q.get(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    Problem::bad_request(
+                        "invalid-field",
+                        format!("`{key}` must be a non-negative integer, not `{v}`"),
+                    )
+                    .field(key)
+                })
+            })
+            .transpose()
+    };
+    let limit = number("limit")?.unwrap_or(1000).clamp(1, 10_000) as usize;
+    let after = match (number("after")?, q.get("consumer")) {
+        (Some(a), None) => a,
+        (None, Some(c)) => {
+            let store = app.store.clone();
+            let c = c.clone();
+            tokio::task::spawn_blocking(move || store.consumer(&c))
+                .await
+                .map_err(|e| Problem::unavailable(e.to_string()))?
+                .map_err(|e| Problem::unavailable(e.to_string()))?
+                .unwrap_or(0)
+        }
+        (None, None) => 0,
+        (Some(_), Some(_)) => {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                "give `after` or `consumer`, not both",
+            )
+            .field("after"));
+        }
+    };
+    let store = app.store.clone();
+    let page = tokio::task::spawn_blocking(move || store.read_events(ALARMS, after, limit))
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    let next = page.events.last().map_or(after, |(seq, _, _)| *seq);
+    let events: Vec<serde_json::Value> = page
+        .events
+        .iter()
+        .filter(|(_, _, json)| super::events::hall_of(&app, json).is_none_or(|h| who.covers(h)))
+        .filter_map(|(_, _, json)| serde_json::from_str(json).ok())
+        .collect();
+    Ok(Answer::json(
+        200,
+        &serde_json::json!({
+            "after": after,
+            "next": next,
+            "first_retained": page.first_retained,
+            "gap": page.first_retained.is_some_and(|f| f > after + 1),
+            "alarms": events,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    consumer: String,
+    seq: u64,
+}
+
+/// `POST /v1/alarms/ack`: a consumer's position, stored durably.
+async fn ack(
+    State(app): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::Alarms)?;
+    let b: AckBody = json::parse(&headers, body)?;
+    let ok = !b.consumer.is_empty()
+        && b.consumer.len() <= 64
+        && b.consumer
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c));
+    if !ok {
+        return Err(Problem::bad_request(
+            "invalid-field",
+            "`consumer` is 1-64 letters, digits, '.', '-' or '_'",
+        )
+        .field("consumer"));
+    }
+    match app
+        .case_op(CaseOp::Ack {
+            consumer: b.consumer.clone(),
+            seq: b.seq,
+        })
+        .await?
+    {
+        CaseAnswer::Acked => Ok(Answer::json(
+            200,
+            &serde_json::json!({ "consumer": b.consumer, "seq": b.seq }),
+        )),
+        other => Ok(render(other)),
+    }
+}
