@@ -15,3 +15,4 @@ pub mod queue;
 pub mod server;
 pub mod shard;
 pub mod store;
+pub mod web;

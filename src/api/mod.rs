@@ -72,6 +72,7 @@ pub fn router(app: AppState) -> Router {
     let limit = app.config.server.body_limit;
     Router::new()
         .merge(halls::routes())
+        .merge(crate::web::routes(&app))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
