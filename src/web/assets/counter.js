@@ -111,6 +111,8 @@ const windowAction = (action, body) => act(`${winPath}/${action}`, body, action,
 const current = () => view.win?.current ?? null;
 const busyWithCitizen = () => ['called', 'serving'].includes(current()?.status);
 
+/** Show a modal dialog; resolves with the value of the button that closed it. The button
+ * marked `autofocus` has the focus from the first moment, so Enter answers it at once. */
 function ask(dialog, setup) {
   return new Promise((resolve) => {
     setup?.(dialog);
@@ -124,7 +126,6 @@ async function callNext() {
   if (busyWithCitizen()) {
     const answer = await ask($('#dlg-next'), () => {
       $('#dlg-next-body').textContent = t('counter.confirm_next.body', { number: current().number });
-      setTimeout(() => $('#dlg-next-ok').focus());
     });
     if (answer !== 'ok') return;
   }
@@ -135,7 +136,6 @@ async function complete() {
   if (!current()) return;
   const answer = await ask($('#dlg-complete'), () => {
     $('#dlg-complete-h').textContent = t('counter.complete.title', { number: current().number });
-    setTimeout(() => $('#dlg-complete-skip').focus());
   });
   if (answer === 'cancel' || !answer) return;
   await windowAction('complete', answer === 'skip' ? {} : { evaluation: Number(answer) });
@@ -149,7 +149,6 @@ async function transfer() {
     $('#transfer-service').replaceChildren(...view.services
       .filter((s) => s.id !== cur.service)
       .map((s) => el('option', { value: s.id, text: s.name })));
-    setTimeout(() => $('#transfer-service').focus());
   });
   if (answer !== 'ok') return;
   const body = { service: $('#transfer-service').value };
@@ -163,7 +162,6 @@ async function pause() {
     $('#pause-reasons').replaceChildren(...['break', 'meeting', 'system', 'other']
       .map((r) => el('option', { value: t(`counter.reason.${r}`) })));
     $('#pause-reason').value = '';
-    setTimeout(() => $('#pause-reason').focus());
   });
   const reason = $('#pause-reason').value.trim();
   if (answer !== 'ok' || !reason) return;
@@ -230,9 +228,10 @@ function renderButtons() {
     transfer: has,
     park: has,
     release: has,
-    pause: st !== 'closed' && st !== 'paused',
+    // The engine pauses and closes only an idle window.
+    pause: (st === 'open' || st === 'paused') && !has,
     open: st === 'closed' || st === 'paused',
-    close: st !== 'closed',
+    close: (st === 'open' || st === 'paused') && !has,
   };
   for (const b of document.querySelectorAll('#actions button')) {
     b.disabled = view.busy || !enabled[b.dataset.action];
