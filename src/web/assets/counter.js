@@ -5,7 +5,7 @@
 // no-show) is re-read after each action and whenever the hall's stream reports a change, so
 // two consoles on one window, or a supervisor's action, never leave it showing stale state.
 
-import { applyI18n, langButton, onLang, t } from './i18n.js';
+import { applyI18n, has, langButton, onLang, t } from './i18n.js';
 import {
   $, Api, ApiError, Stream, clock, el, indicator, promptToken, route, setTimeZone, storedToken, toast,
 } from './common.js';
@@ -80,7 +80,9 @@ async function failed(e) {
     await prompting;
     return;
   }
-  toast(e.message || String(e), 'error');
+  // The engine's refusals in the console's language; the API's own words otherwise.
+  const key = `error.${e.code}`;
+  toast(e.code && has(key) ? t(key) : e.message || String(e), 'error');
 }
 
 const ACTION_NAMES = {

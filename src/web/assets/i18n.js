@@ -102,6 +102,15 @@ const DICT = {
     'counter.nobody_waiting': '没有等候的号',
     'counter.done': '{action}：{number}',
     'counter.keys': '快捷键',
+    'error.window-closed': '窗口未开放，请先开启窗口',
+    'error.window-paused': '窗口已暂停，请先开启窗口',
+    'error.window-busy': '当前号尚未办结，请先办结、退回或转移',
+    'error.no-current-ticket': '当前没有号',
+    'error.invalid-transition': '该号当前状态不允许此操作',
+    'error.not-served-here': '本窗口不办理该号的事项',
+    'error.unknown-ticket': '今天没有这个号',
+    'error.officer-not-assigned': '该工号不属于本窗口的这个岗位',
+    'error.reactivation-expired': '过号已超过可恢复的时间',
     'counter.keys.list': 'F1 / 空格 呼叫下一位 · R 重呼 · S 开始 · C 办结（1–5 评价） · N 过号 · T 转移 · P 暂离 · G 指定叫号 · Z 暂停 · O 开启 · X 关闭 · Esc 取消',
     // kiosk
     'kiosk.title': '请选择办理事项',
@@ -117,6 +126,7 @@ const DICT = {
     'kiosk.done': '完成',
     'kiosk.printing': '请取走您的号票',
     'kiosk.closed': '大厅当前不在办公时间',
+    'kiosk.full': '该事项今日号源已满，请咨询服务台',
     'kiosk.taken_at': '取号时间 {t}',
     'kiosk.help': '取号后请留意显示屏和广播叫号；扫描号票上的二维码，可在手机上查看排队进度。',
     // citizen ticket page
@@ -236,6 +246,15 @@ const DICT = {
     'counter.nobody_waiting': 'Nobody is waiting',
     'counter.done': '{action}: {number}',
     'counter.keys': 'Shortcuts',
+    'error.window-closed': 'The window is closed; open it first',
+    'error.window-paused': 'The window is paused; open it first',
+    'error.window-busy': 'Complete, release or transfer the current ticket first',
+    'error.no-current-ticket': 'There is no current ticket',
+    'error.invalid-transition': 'The ticket\'s status does not allow this',
+    'error.not-served-here': 'This window does not serve that ticket\'s service',
+    'error.unknown-ticket': 'There is no such ticket today',
+    'error.officer-not-assigned': 'That officer is not assigned to this post',
+    'error.reactivation-expired': 'Too late to reactivate this no-show',
     'counter.keys.list': 'F1 / Space call next · R recall · S start · C complete (1–5 rating) · N no-show · T transfer · P park · G call a number · Z pause · O open · X close · Esc cancel',
     'kiosk.title': 'Choose your service',
     'kiosk.priority': 'Priority (elderly, disabled, pregnant, military)',
@@ -250,6 +269,7 @@ const DICT = {
     'kiosk.done': 'Done',
     'kiosk.printing': 'Please take your ticket',
     'kiosk.closed': 'The hall is closed now',
+    'kiosk.full': 'No more tickets for this service today; please ask at the information desk',
     'kiosk.taken_at': 'Issued at {t}',
     'kiosk.help': 'Watch the display and listen for your number. Scan the QR code on your ticket to follow the queue on your phone.',
     'ticket.ahead': 'Ahead of you',
@@ -295,6 +315,11 @@ export function lang() {
 export function t(key, vars = {}) {
   const s = DICT[current][key] ?? DICT.zh[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
+}
+
+/** Whether the dictionary has `key`. */
+export function has(key) {
+  return key in DICT.zh;
 }
 
 /** Fill every `data-i18n` (text), `data-i18n-title` and `data-i18n-placeholder` under root. */

@@ -68,7 +68,9 @@ async function failed(e) {
     prompting ??= promptToken(KIND, e.message).then((tok) => { token = tok; prompting = null; stream.kick(); reload(); });
     return prompting;
   }
-  toast(e.message || String(e), 'error');
+  // The refusals a citizen can meet, in the page's language; others as the API says them.
+  const known = { 'hall-closed': 'kiosk.closed', 'daily-cap-reached': 'kiosk.full', 'numbers-exhausted': 'kiosk.full' };
+  toast(known[e.code] ? t(known[e.code]) : e.message || String(e), 'error');
   return null;
 }
 
