@@ -17,4 +17,5 @@ pub mod queue;
 pub mod server;
 pub mod shard;
 pub mod store;
+pub mod web;
 pub mod wheel;

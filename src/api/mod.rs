@@ -95,6 +95,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(halls::routes())
         .merge(cases::routes())
+        .merge(crate::web::routes(&app))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

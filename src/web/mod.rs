@@ -1,0 +1,225 @@
+//! The hall in a browser: display board, counter console, kiosk and the citizen's ticket
+//! page, served by the daemon itself.
+//!
+//! Every asset is compiled into the binary (`include_bytes!`): no build step at install, and
+//! no request ever leaves the hall's network — the pages' Content-Security-Policy allows only
+//! this origin, so a font or script from elsewhere could not load even by mistake.
+//!
+//! Pages are static; they read the hall (and window, ticket) from their own URL and talk to
+//! the `/v1` API like any other client: a bearer token (kept in `localStorage`, taken once
+//! from the URL fragment or a prompt) for display, counter and kiosk, and a signed ticket
+//! link (`links`) for the citizen, who has no token. This module adds only what a browser
+//! needs beyond the API: the pages, the ticket-link capability and the public ticket
+//! endpoints in `public`. It never changes hall state itself.
+
+mod links;
+mod public;
+
+use std::sync::Arc;
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::api::AppState;
+use crate::api::problem::Problem;
+pub use links::{LinkKeyError, LinkKeys};
+
+/// What the web handlers share besides the app.
+pub(crate) struct Web {
+    links: LinkKeys,
+    /// Open citizen ticket streams, capped apart from displays so phones cannot use up the
+    /// subscriber budget a hall's screens depend on.
+    public_streams: std::sync::atomic::AtomicUsize,
+}
+
+/// The web pages and their endpoints, to merge into the API router.
+///
+/// The ticket-link secret is read (or created) in the data directory here; if that fails
+/// the pages still work, with links that last only until the daemon restarts.
+pub fn routes(app: &AppState) -> Router<AppState> {
+    let dir = app
+        .store
+        .path()
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let links = LinkKeys::load_or_create(&dir).unwrap_or_else(|e| {
+        tracing::error!("{e}; printed ticket links will stop working when the daemon restarts");
+        LinkKeys::random().expect("the OS provides random bytes")
+    });
+    let web = Arc::new(Web {
+        links,
+        public_streams: Default::default(),
+    });
+    Router::new()
+        .route("/display/{hall}", get(display))
+        .route("/counter/{hall}/{window}", get(counter))
+        .route("/kiosk/{hall}", get(kiosk))
+        .route("/t/{hall}/{ticket}", get(ticket_page))
+        .route("/web/{file}", get(asset))
+        .merge(public::routes())
+        .layer(axum::Extension(web))
+}
+
+/// One embedded file.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+}
+
+macro_rules! asset {
+    ($name:literal, $ctype:literal) => {
+        Asset {
+            name: $name,
+            content_type: $ctype,
+            bytes: include_bytes!(concat!("assets/", $name)),
+        }
+    };
+}
+
+static ASSETS: &[Asset] = &[
+    asset!("display.html", "text/html; charset=utf-8"),
+    asset!("counter.html", "text/html; charset=utf-8"),
+    asset!("kiosk.html", "text/html; charset=utf-8"),
+    asset!("ticket.html", "text/html; charset=utf-8"),
+    asset!("hallq.css", "text/css; charset=utf-8"),
+    asset!("common.js", "text/javascript; charset=utf-8"),
+    asset!("i18n.js", "text/javascript; charset=utf-8"),
+    asset!("speech.js", "text/javascript; charset=utf-8"),
+    asset!("display.js", "text/javascript; charset=utf-8"),
+    asset!("counter.js", "text/javascript; charset=utf-8"),
+    asset!("kiosk.js", "text/javascript; charset=utf-8"),
+    asset!("ticket.js", "text/javascript; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
+];
+
+/// Strong validators for the assets, so a hall's screens revalidate cheaply on reload and
+/// still pick up a new daemon's pages at once.
+static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    use sha2::Digest;
+    ASSETS
+        .iter()
+        .map(|a| {
+            let d = sha2::Sha256::digest(a.bytes);
+            format!("\"{}\"", crate::config::hex(&d[..10]))
+        })
+        .collect()
+});
+
+/// Only this origin, for everything; `data:` images for the ticket's QR code.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                   script-src 'self'; connect-src 'self'; object-src 'none'; \
+                   base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn serve(name: &str, headers: &HeaderMap) -> Response {
+    let Some(i) = ASSETS.iter().position(|a| a.name == name) else {
+        return Problem::not_found("no-such-path", format!("no web asset `{name}`"))
+            .into_response();
+    };
+    let a = &ASSETS[i];
+    let etag = &ETAGS[i];
+    let mut r = if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, a.content_type)], a.bytes).into_response()
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(etag).expect("hex is a valid header"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Ticket page URLs carry their key; never hand them to anyone in a Referer.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    // The pages themselves are served under their own paths, which check the hall.
+    if file.ends_with(".html") {
+        return Problem::not_found("no-such-path", format!("no web asset `{file}`"))
+            .into_response();
+    }
+    serve(&file, &headers)
+}
+
+fn known_hall(app: &AppState, hall: &str) -> Result<usize, Problem> {
+    app.config.hall_index(hall).ok_or_else(|| {
+        Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
+    })
+}
+
+async fn display(
+    State(app): State<AppState>,
+    Path(hall): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    known_hall(&app, &hall)?;
+    Ok(serve("display.html", &headers))
+}
+
+async fn kiosk(
+    State(app): State<AppState>,
+    Path(hall): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    known_hall(&app, &hall)?;
+    Ok(serve("kiosk.html", &headers))
+}
+
+async fn counter(
+    State(app): State<AppState>,
+    Path((hall, window)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let h = known_hall(&app, &hall)?;
+    let cfg = &app.config.halls[h];
+    if cfg.window_index(&window).is_none() {
+        return Err(Problem::not_found(
+            "unknown-window",
+            format!(
+                "hall `{hall}` has no window `{window}` (windows: {})",
+                cfg.window_ids()
+            ),
+        )
+        .field("window"));
+    }
+    Ok(serve("counter.html", &headers))
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    k: Option<String>,
+}
+
+async fn ticket_page(
+    State(app): State<AppState>,
+    axum::Extension(web): axum::Extension<Arc<Web>>,
+    Path((hall, ticket)): Path<(String, String)>,
+    Query(q): Query<LinkQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    known_hall(&app, &hall)?;
+    public::check_link(&web, &hall, &ticket, q.k.as_deref())?;
+    Ok(serve("ticket.html", &headers))
+}

@@ -1,0 +1,528 @@
+//! What a citizen's phone may read with a ticket link, and how a kiosk gets the link.
+//!
+//! - `GET /v1/halls/{hall}/tickets/{ticket}/public?k=` — the ticket's public view: number,
+//!   service, status, position, estimated wait, the window when called, and the hall's last
+//!   calls (numbers and windows only, as the display board shows them).
+//! - `GET /v1/halls/{hall}/tickets/{ticket}/public/events?k=` — SSE: `ticket` (the public
+//!   view, first on every connect and again whenever it changes) and `call` (every call in
+//!   the hall, as the board shows it). No `id:`: a reconnect starts from the current view,
+//!   which is all a citizen needs, so nothing is replayed and no log is read.
+//! - `GET /v1/halls/{hall}/tickets/{ticket}/link?base=` — for kiosks and counters (bearer
+//!   token allowed to issue tickets): the page URL with its key, and its QR code as SVG.
+//!
+//! Read-only by construction: these handlers only send `Ticket` and `Snapshot` queries to
+//! the hall's shard.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::stream;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::mpsc;
+
+use super::Web;
+use crate::api::AppState;
+use crate::api::auth::{Perm, Principal};
+use crate::api::problem::{Answer, Problem};
+use crate::hub::Frame;
+use crate::queue::{TicketClass, TicketStatus};
+use crate::shard::HallOp;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/halls/{hall}/tickets/{ticket}/public",
+            get(public_ticket),
+        )
+        .route(
+            "/v1/halls/{hall}/tickets/{ticket}/public/events",
+            get(public_events),
+        )
+        .route("/v1/halls/{hall}/tickets/{ticket}/link", get(link))
+}
+
+/// 403 unless `k` is this ticket's link key.
+pub(super) fn check_link(
+    web: &Web,
+    hall: &str,
+    ticket: &str,
+    k: Option<&str>,
+) -> Result<(), Problem> {
+    match k {
+        Some(k) if web.links.verify(hall, ticket, k) => Ok(()),
+        Some(_) => Err(Problem::forbidden(format!(
+            "this link is not valid for ticket `{ticket}` of hall `{hall}`"
+        ))
+        .field("k")),
+        None => Err(Problem::forbidden(
+            "a ticket link needs its key `k`; use the link printed on the ticket",
+        )
+        .field("k")),
+    }
+}
+
+/// The ticket fields a citizen sees, read from the API's ticket view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicTicket {
+    #[serde(rename(serialize = "ticket", deserialize = "id"))]
+    pub id: String,
+    pub number: String,
+    pub service_name: String,
+    pub class: TicketClass,
+    pub status: TicketStatus,
+    pub position: u32,
+    pub estimated_wait_s: u64,
+    pub issued_at: Timestamp,
+    pub called_at: Option<Timestamp>,
+    pub window_name: Option<String>,
+    pub call_count: u8,
+}
+
+/// A call as the display board shows it: no ticket id, no reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicCall {
+    pub number: String,
+    pub window_name: String,
+    pub call_count: u8,
+    pub announcement: String,
+    pub called_at: Timestamp,
+}
+
+#[derive(Serialize)]
+struct PublicView {
+    hall: Arc<str>,
+    hall_name: Arc<str>,
+    /// The hall's IANA time zone, to show times as the hall's clocks do.
+    time_zone: Arc<str>,
+    #[serde(flatten)]
+    ticket: PublicTicket,
+    /// The hall's last calls, newest first; only on a stream's first frame and on GET.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recent_calls: Option<Vec<PublicCall>>,
+}
+
+#[derive(Deserialize)]
+struct SnapshotCalls {
+    recent_calls: Vec<PublicCall>,
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    k: Option<String>,
+}
+
+/// Resolve the hall and check the link.
+fn resolve(
+    app: &AppState,
+    web: &Web,
+    hall: &str,
+    ticket: &str,
+    k: Option<&str>,
+) -> Result<usize, Problem> {
+    let index = app.config.hall_index(hall).ok_or_else(|| {
+        Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
+    })?;
+    check_link(web, hall, ticket, k)?;
+    Ok(index)
+}
+
+/// Ask the hall's shard and parse a successful answer; a refusal comes back as is.
+async fn query<T: serde::de::DeserializeOwned>(
+    app: &AppState,
+    hall: usize,
+    op: HallOp,
+) -> Result<T, Answer> {
+    let answer = app.ask(hall, op, None).await;
+    if !answer.is_success() {
+        return Err(answer);
+    }
+    serde_json::from_str(&answer.body).map_err(|e| {
+        Problem::unavailable(format!("the hall answered something unexpected: {e}")).into()
+    })
+}
+
+async fn view(
+    app: &AppState,
+    hall: usize,
+    ticket: &str,
+    with_calls: bool,
+) -> Result<PublicView, Answer> {
+    let t: PublicTicket = query(app, hall, HallOp::Ticket(ticket.to_owned())).await?;
+    let recent_calls = if with_calls {
+        let s: SnapshotCalls = query(app, hall, HallOp::Snapshot).await?;
+        Some(s.recent_calls)
+    } else {
+        None
+    };
+    let cfg = &app.config.halls[hall];
+    Ok(PublicView {
+        hall: cfg.id.clone(),
+        hall_name: cfg.name.clone(),
+        time_zone: cfg.time_zone_name.clone(),
+        ticket: t,
+        recent_calls,
+    })
+}
+
+async fn public_ticket(
+    State(app): State<AppState>,
+    axum::Extension(web): axum::Extension<Arc<Web>>,
+    Path((hall, ticket)): Path<(String, String)>,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    let h = match resolve(&app, &web, &hall, &ticket, q.k.as_deref()) {
+        Ok(h) => h,
+        Err(p) => return p.into_response(),
+    };
+    match view(&app, h, &ticket, true).await {
+        Ok(v) => Answer::json(200, &v).into_response(),
+        Err(a) => a.into_response(),
+    }
+}
+
+fn sse(kind: &str, json: &str) -> Bytes {
+    Bytes::from(format!("event: {kind}\ndata: {json}\n\n"))
+}
+
+/// Kind and data of a hub frame (`id: N\nevent: KIND\ndata: JSON\n\n`, see `hub::frame`).
+fn parse_frame(f: &Frame) -> Option<(&str, &str)> {
+    let text = std::str::from_utf8(&f.bytes).ok()?;
+    let mut kind = None;
+    let mut data = None;
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("event: ") {
+            kind = Some(k);
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            data = Some(d);
+        }
+    }
+    Some((kind?, data?))
+}
+
+/// Whether an event's JSON names `ticket` (as `ticket` or `ticket.id`).
+fn names_ticket(json: &str, ticket: &str) -> bool {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Named {
+        Id(String),
+        Brief { id: String },
+    }
+    #[derive(Deserialize)]
+    struct Ev {
+        ticket: Option<Named>,
+    }
+    match serde_json::from_str::<Ev>(json) {
+        Ok(Ev {
+            ticket: Some(Named::Id(id) | Named::Brief { id }),
+        }) => id == ticket,
+        _ => false,
+    }
+}
+
+async fn public_events(
+    State(app): State<AppState>,
+    axum::Extension(web): axum::Extension<Arc<Web>>,
+    Path((hall, ticket)): Path<(String, String)>,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    let h = match resolve(&app, &web, &hall, &ticket, q.k.as_deref()) {
+        Ok(h) => h,
+        Err(p) => return p.into_response(),
+    };
+    let cap = app.config.server.max_subscribers / 2;
+    let stream_id = app.config.halls[h].id.clone();
+    if web.public_streams.load(Ordering::Relaxed) >= cap
+        || app.hub.subscribers(&stream_id) >= app.config.server.max_subscribers
+    {
+        return Problem::overloaded("too many ticket pages are open; retry shortly")
+            .into_response();
+    }
+    // Subscribe before reading the view, so nothing that happens after the read is missed.
+    let rx = app.hub.subscribe(&stream_id);
+    let first = match view(&app, h, &ticket, true).await {
+        Ok(v) => v,
+        Err(a) => return a.into_response(),
+    };
+    let (tx, out) = mpsc::channel::<Bytes>(16);
+    let mut head = vec![Bytes::from_static(b"retry: 3000\n\n")];
+    head.push(sse(
+        "ticket",
+        &serde_json::to_string(&first).expect("views serialize"),
+    ));
+    web.public_streams.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(follow(
+        app.clone(),
+        web.clone(),
+        h,
+        ticket,
+        first.ticket,
+        rx,
+        tx,
+    ));
+    let live = stream::unfold(
+        out,
+        |mut out| async move { out.recv().await.map(|b| (b, out)) },
+    );
+    use futures::StreamExt;
+    let body = stream::iter(head)
+        .chain(live)
+        .map(Ok::<_, std::convert::Infallible>);
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// Follow the hall's stream for one ticket page until the page goes away or the daemon
+/// stops. Events that arrive together are coalesced into at most one view refresh, so a
+/// burst in the hall costs each page one query.
+async fn follow(
+    app: AppState,
+    web: Arc<Web>,
+    hall: usize,
+    ticket: String,
+    mut last: PublicTicket,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<Frame>>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(app.config.server.sse_keepalive_s));
+    tick.reset();
+    let shutdown = app.shutdown.clone();
+    'outer: loop {
+        let mut frames = Vec::new();
+        let mut lagged = false;
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(f) => frames.push(f),
+                Err(RecvError::Lagged(_)) => lagged = true,
+                Err(RecvError::Closed) => break,
+            },
+            _ = tick.tick() => {
+                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            () = tx.closed() => break,
+            () = shutdown.cancelled() => break,
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(f) => frames.push(f),
+                Err(TryRecvError::Lagged(_)) => lagged = true,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => break 'outer,
+            }
+        }
+        // While the ticket is open anything in the hall may move it; once it is finished
+        // only its own events (an evaluation) can change it.
+        let mut refresh = lagged || !last.status.is_terminal();
+        for f in &frames {
+            let Some((kind, json)) = parse_frame(f) else {
+                continue;
+            };
+            if kind == "called"
+                && let Ok(call) = serde_json::from_str::<PublicCall>(json)
+            {
+                let data = serde_json::to_string(&call).expect("calls serialize");
+                if tx.send(sse("call", &data)).await.is_err() {
+                    break 'outer;
+                }
+            }
+            refresh |= names_ticket(json, &ticket) || kind == "day_opened";
+        }
+        if !refresh {
+            continue;
+        }
+        match view(&app, hall, &ticket, false).await {
+            Ok(v) if v.ticket != last => {
+                last = v.ticket.clone();
+                let data = serde_json::to_string(&v).expect("views serialize");
+                if tx.send(sse("ticket", &data)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            // The business day turned and took the ticket with it, or the daemon is
+            // stopping: end the stream; the page's reconnect shows why.
+            Err(_) => break,
+        }
+    }
+    web.public_streams.fetch_sub(1, Ordering::Relaxed);
+}
+
+#[derive(Deserialize)]
+struct LinkRequest {
+    /// Where citizens' phones reach this daemon, e.g. `https://queue.example.gov.cn`;
+    /// defaults to `http://` and the request's Host.
+    base: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Link {
+    /// Path and query of the ticket page, relative to `base`.
+    path: String,
+    url: String,
+    k: String,
+    /// The URL as a QR code, for the printed ticket.
+    qr_svg: String,
+}
+
+/// `base` if it is a plain http(s) origin with an optional path prefix, without the
+/// trailing slash.
+fn valid_base(base: &str) -> Option<&str> {
+    let rest = base
+        .strip_prefix("http://")
+        .or_else(|| base.strip_prefix("https://"))?;
+    let ok = !rest.is_empty()
+        && base.len() <= 200
+        && !rest.starts_with('/')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:/[]%".contains(c));
+    ok.then(|| base.trim_end_matches('/'))
+}
+
+async fn link(
+    State(app): State<AppState>,
+    axum::Extension(web): axum::Extension<Arc<Web>>,
+    who: Principal,
+    Path((hall, ticket)): Path<(String, String)>,
+    Query(q): Query<LinkRequest>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(h) = app.config.hall_index(&hall) else {
+        return Problem::not_found("unknown-hall", format!("there is no hall `{hall}`"))
+            .field("hall")
+            .into_response();
+    };
+    if let Err(p) = who.require(Perm::Issue, h, &hall) {
+        return p.into_response();
+    }
+    // Only today's existing tickets get links.
+    if let Err(a) = query::<PublicTicket>(&app, h, HallOp::Ticket(ticket.clone())).await {
+        return a.into_response();
+    }
+    let base = match q.base.as_deref() {
+        Some(b) => match valid_base(b) {
+            Some(b) => b.to_owned(),
+            None => {
+                return Problem::bad_request(
+                    "invalid-field",
+                    format!("`base` must be an http(s) origin such as https://queue.example.gov.cn, not `{b}`"),
+                )
+                .field("base")
+                .into_response();
+            }
+        },
+        None => match headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|host| valid_base(&format!("http://{host}")).map(str::to_owned))
+        {
+            Some(b) => b,
+            None => {
+                return Problem::bad_request(
+                    "missing-field",
+                    "name the address citizens' phones reach this daemon at in `base`",
+                )
+                .field("base")
+                .into_response();
+            }
+        },
+    };
+    let k = web.links.key(&hall, &ticket);
+    let path = format!("/t/{hall}/{ticket}?k={k}");
+    let url = format!("{base}{path}");
+    let qr_svg = match qrcode::QrCode::new(url.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(160, 160)
+            .quiet_zone(true)
+            .build(),
+        Err(e) => {
+            return Problem::bad_request(
+                "invalid-field",
+                format!("the ticket URL cannot be a QR code: {e}"),
+            )
+            .field("base")
+            .into_response();
+        }
+    };
+    Answer::json(
+        200,
+        &Link {
+            path,
+            url,
+            k,
+            qr_svg,
+        },
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bases_are_origins_with_an_optional_prefix() {
+        assert_eq!(
+            valid_base("https://q.example.gov.cn/"),
+            Some("https://q.example.gov.cn")
+        );
+        assert_eq!(
+            valid_base("http://10.0.0.5:8080/hallq"),
+            Some("http://10.0.0.5:8080/hallq")
+        );
+        assert_eq!(valid_base("ftp://x"), None);
+        assert_eq!(valid_base("https://"), None);
+        assert_eq!(valid_base("https://x/\"><script>"), None);
+        assert_eq!(valid_base("https://x?y=1"), None);
+        assert_eq!(valid_base("javascript:alert(1)"), None);
+    }
+
+    #[test]
+    fn events_name_their_ticket_in_either_shape() {
+        assert!(names_ticket(
+            r#"{"kind":"called","ticket":"20260101-A001","number":"A001"}"#,
+            "20260101-A001"
+        ));
+        assert!(names_ticket(
+            r#"{"kind":"started","ticket":{"id":"20260101-A001","number":"A001"}}"#,
+            "20260101-A001"
+        ));
+        assert!(!names_ticket(
+            r#"{"kind":"started","ticket":{"id":"20260101-A002"}}"#,
+            "20260101-A001"
+        ));
+        assert!(!names_ticket(
+            r#"{"kind":"window_opened","window":"w1"}"#,
+            "20260101-A001"
+        ));
+    }
+
+    #[test]
+    fn frames_parse_back_into_kind_and_data() {
+        let f = Frame {
+            seq: 7,
+            bytes: crate::hub::frame(7, "called", r#"{"a":1}"#),
+            hall: None,
+        };
+        assert_eq!(parse_frame(&f), Some(("called", r#"{"a":1}"#)));
+    }
+}
