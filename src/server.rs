@@ -77,16 +77,34 @@ impl Daemon {
 
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());
-        let cases = CaseShard::start(
+        let cases = Arc::new(CaseShard::start(
             deadlines,
             store.clone(),
             writer.sender(),
             clock.clone(),
             config.server.queue_depth,
             config.store.max_batch,
-        );
+        ));
+        // A bad rating whose rectification case was not opened before a crash opens it now
+        // (opening is idempotent on the id derived from the ticket).
+        for (h, engine) in halls.iter().enumerate() {
+            for (ticket, at) in engine.bad_ratings() {
+                crate::shard::open_case(
+                    &cases,
+                    crate::shard::rectification(&config, h, &ticket, at),
+                );
+            }
+        }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let shards = Shards::start(&config, halls, &store, &writer.sender(), &clock, threads);
+        let shards = Shards::start(
+            &config,
+            halls,
+            &store,
+            &writer.sender(),
+            &clock,
+            &cases,
+            threads,
+        );
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
             config,

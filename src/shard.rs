@@ -23,10 +23,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::api::problem::{Answer, Problem};
+use crate::cases::{CaseOp, CaseRequest, CaseShard};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::queue::{Command, Event, HallEngine, QueueError, Reply, TicketStatus};
-use crate::store::{Batch, Done, Op, Published, Store};
+use crate::deadline::CaseCommand;
+use crate::queue::{
+    Command, Event, EventBody, HallEngine, QueueError, Reply, TicketStatus, TimerKind,
+};
+use crate::store::{ALARMS, Batch, Done, Op, Published, Store};
+use crate::wheel::{TimerKey, TimingWheel};
 
 /// What a request asks of its hall.
 #[derive(Debug)]
@@ -83,12 +88,14 @@ pub struct Shards {
 
 impl Shards {
     /// Start `n` shard threads over `halls` (position = hall index), dealt round-robin.
+    /// Bad ratings open rectification cases through `cases`.
     pub fn start(
         config: &Arc<Config>,
         halls: Vec<HallEngine>,
         store: &Arc<Store>,
         writer: &Sender<Batch>,
         clock: &Arc<dyn Clock>,
+        cases: &Arc<CaseShard>,
         n: usize,
     ) -> Shards {
         let n = n.clamp(1, halls.len().max(1));
@@ -102,8 +109,13 @@ impl Shards {
         for (k, halls) in owned.into_iter().enumerate() {
             let (tx, rx) = channel::bounded(config.server.queue_depth);
             let beat = Arc::new(AtomicI64::new(clock.now().as_second()));
+            let now = clock.now();
             let mut shard = Shard {
                 rx,
+                timers: TimingWheel::new(now.as_second().max(0) as u64),
+                timer_keys: HashMap::new(),
+                config: config.clone(),
+                cases: cases.clone(),
                 halls,
                 n,
                 store: store.clone(),
@@ -115,6 +127,10 @@ impl Shards {
                 idem_order: VecDeque::new(),
                 alive: beat.clone(),
             };
+            for local in 0..shard.halls.len() {
+                let ops = shard.halls[local].1.timers();
+                shard.apply_timers(local, &ops);
+            }
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("hallq-shard-{k}"))
@@ -158,6 +174,12 @@ impl Shards {
 
 struct Shard {
     rx: Receiver<Msg>,
+    /// Ticket timers of every hall of this shard (one wheel per shard, not per hall: a wheel
+    /// is ~700 KiB of slot headers). Values pack (hall position, ticket, kind).
+    timers: TimingWheel<u64>,
+    timer_keys: HashMap<(u32, u32, TimerKind), TimerKey>,
+    config: Arc<Config>,
+    cases: Arc<CaseShard>,
     /// (hall index, engine); hall `i` is at position `i / n`.
     halls: Vec<(usize, HallEngine)>,
     n: usize,
@@ -247,8 +269,80 @@ impl Shard {
         for local in touched {
             self.collect(local, &mut batch);
         }
-        publish(&mut batch, &events);
+        self.rectify(&events, now, &mut batch);
+        publish(&mut batch, &events, &self.config);
         self.send(batch);
+    }
+
+    /// A rating of 1 or 2 opens a rectification case (one working day on the hall's
+    /// calendar), once the rating is durable. The case id is derived from the ticket, so the
+    /// start-up reconciliation (for a crash in between) cannot open a second one.
+    fn rectify(&mut self, events: &[Event], now: jiff::Timestamp, batch: &mut Batch) {
+        let mut opens = Vec::new();
+        for e in events {
+            let (ticket, rating) = match &e.body {
+                EventBody::Completed {
+                    ticket,
+                    evaluation: Some(r),
+                    ..
+                } => (ticket, *r),
+                EventBody::Evaluated { ticket, evaluation } => (ticket, *evaluation),
+                _ => continue,
+            };
+            if rating > 2 {
+                continue;
+            }
+            let Some(hall) = self.config.hall_index(&e.hall) else {
+                continue;
+            };
+            let finished = self.halls[self.local(hall)]
+                .1
+                .ticket_view(&ticket.id, now)
+                .ok()
+                .and_then(|v| v.finished_at)
+                .unwrap_or(e.at);
+            opens.push(rectification(&self.config, hall, &ticket.id, finished));
+        }
+        if opens.is_empty() {
+            return;
+        }
+        let cases = self.cases.clone();
+        batch.done.push(Box::new(move |r| {
+            if r.is_ok() {
+                for cmd in opens {
+                    open_case(&cases, cmd);
+                }
+            }
+        }));
+    }
+
+    /// Arm and disarm a hall's ticket timers as its engine asked.
+    fn apply_timers(&mut self, local: usize, ops: &[crate::queue::TimerOp]) {
+        for op in ops {
+            let key = (local as u32, op.ticket, op.kind);
+            if let Some(old) = self.timer_keys.remove(&key) {
+                self.timers.cancel(old);
+            }
+            if let Some(at) = op.at {
+                let second = at.as_second().max(0) as u64 + u64::from(at.subsec_nanosecond() > 0);
+                let packed = (local as u64) << 40 | u64::from(op.ticket) << 8 | kind_code(op.kind);
+                self.timer_keys
+                    .insert(key, self.timers.insert(second, packed));
+            }
+        }
+    }
+
+    /// Forget every timer of a hall whose business day turned.
+    fn drop_timers(&mut self, local: usize) {
+        let wheel = &mut self.timers;
+        self.timer_keys.retain(|&(l, _, _), key| {
+            if l as usize == local {
+                wheel.cancel(*key);
+                false
+            } else {
+                true
+            }
+        });
     }
 
     fn execute(
@@ -356,7 +450,19 @@ impl Shard {
             self.halls[local].1.tick(now, &mut events);
             self.collect(local, &mut batch);
         }
-        publish(&mut batch, &events);
+        let mut fired = Vec::new();
+        while let Some(e) = self.timers.poll(now.as_second().max(0) as u64) {
+            let (local, ticket, kind) = unpack(e.value);
+            self.timer_keys.remove(&(local as u32, ticket, kind));
+            fired.push((local, ticket, kind));
+        }
+        for (local, ticket, kind) in fired {
+            self.halls[local]
+                .1
+                .timer_fired(now, ticket, kind, &mut events);
+            self.collect(local, &mut batch);
+        }
+        publish(&mut batch, &events, &self.config);
         if !batch.is_empty() {
             self.send(batch);
         }
@@ -364,8 +470,12 @@ impl Shard {
 
     /// The records of what changed in hall `local`.
     fn collect(&mut self, local: usize, batch: &mut Batch) {
+        let changes = self.halls[local].1.take_changes();
+        if changes.purge_before.is_some() {
+            self.drop_timers(local);
+        }
+        self.apply_timers(local, &changes.timers);
         let hall = &mut self.halls[local].1;
-        let changes = hall.take_changes();
         let id = hall.config().id.clone();
         if let Some(day) = changes.purge_before {
             batch.ops.push(Op::PurgeTickets {
@@ -399,15 +509,87 @@ impl Shard {
     }
 }
 
-fn publish(batch: &mut Batch, events: &[Event]) {
-    batch.events.extend(events.iter().map(|e| Published {
-        stream: e.hall.clone(),
-        seq: e.seq,
-        kind: e.kind(),
-        json: serde_json::to_string(e).expect("events serialize"),
-        // A hall stream is scoped by its URL already.
-        hall: None,
-    }));
+fn publish(batch: &mut Batch, events: &[Event], config: &Config) {
+    for e in events {
+        batch.events.push(Published {
+            stream: e.hall.clone(),
+            seq: e.seq,
+            kind: e.kind(),
+            json: serde_json::to_string(e).expect("events serialize"),
+            // A hall stream is scoped by its URL already.
+            hall: None,
+        });
+        // Ticket alarms also go to the supervision stream, numbered by the writer.
+        if let Some(alarm) = e.body.alarm() {
+            #[derive(Serialize)]
+            struct OnAlarmStream<'a> {
+                at: jiff::Timestamp,
+                kind: &'static str,
+                #[serde(flatten)]
+                alarm: &'a crate::queue::TicketAlarm,
+            }
+            let json = serde_json::to_string(&OnAlarmStream {
+                at: e.at,
+                kind: "alarm",
+                alarm,
+            })
+            .expect("alarms serialize");
+            batch.events.push(Published {
+                stream: Arc::from(ALARMS),
+                seq: 0,
+                kind: "alarm",
+                json,
+                hall: config.hall_index(&e.hall),
+            });
+        }
+    }
+}
+
+fn kind_code(kind: TimerKind) -> u64 {
+    match kind {
+        TimerKind::Wait => 0,
+        TimerKind::Start => 1,
+    }
+}
+
+fn unpack(v: u64) -> (usize, u32, TimerKind) {
+    let kind = if v & 0xff == 1 {
+        TimerKind::Start
+    } else {
+        TimerKind::Wait
+    };
+    ((v >> 40) as usize, (v >> 8) as u32, kind)
+}
+
+/// The rectification case a bad rating of `ticket` opens.
+pub fn rectification(
+    config: &Config,
+    hall: usize,
+    ticket: &str,
+    at: jiff::Timestamp,
+) -> CaseCommand {
+    CaseCommand::Accept {
+        id: format!("RECT-{}-{ticket}", config.halls[hall].id),
+        hall,
+        matter: config.rectification_matter(),
+        accepted_at: at,
+    }
+}
+
+/// Hand a case command to the case shard without waiting for it.
+pub fn open_case(cases: &CaseShard, cmd: CaseCommand) {
+    let req = CaseRequest {
+        op: CaseOp::Apply {
+            cmd,
+            scope: Box::new(|_| true),
+        },
+        reply: None,
+    };
+    if cases.try_send(req).is_err() {
+        tracing::error!(
+            "the case queue is full; a rectification case was not opened (it is at the next start)"
+        );
+    }
 }
 
 fn render(hall: &HallEngine, result: Result<Reply, QueueError>) -> Answer {

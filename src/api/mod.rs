@@ -32,7 +32,7 @@ pub struct App {
     pub config: Arc<Config>,
     pub tokens: Tokens,
     pub shards: Shards,
-    pub cases: crate::cases::CaseShard,
+    pub cases: Arc<crate::cases::CaseShard>,
     /// The calendars in force (the case shard holds the same `Arc`s), for reading.
     pub calendars: std::sync::RwLock<Vec<Arc<crate::calendar::Calendar>>>,
     pub store: Arc<Store>,

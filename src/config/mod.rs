@@ -222,6 +222,8 @@ pub struct Policy {
     pub transfer_placement: Placement,
     /// Where a reactivated no-show re-enters its queue.
     pub reactivate_placement: Placement,
+    /// A called ticket not started within this long raises an alarm. `None` disables it.
+    pub start_timeout_s: Option<i64>,
 }
 
 impl Default for Policy {
@@ -235,6 +237,7 @@ impl Default for Policy {
             reactivate_s: 30 * 60,
             transfer_placement: Placement::Original,
             reactivate_placement: Placement::Back,
+            start_timeout_s: Some(5 * 60),
         }
     }
 }

@@ -129,6 +129,8 @@ pub struct RawPolicy {
     pub reactivate_min: Option<u32>,
     pub transfer_placement: Option<S<String>>,
     pub reactivate_placement: Option<S<String>>,
+    /// Minutes a called ticket may stay unstarted before an alarm; 0 disables.
+    pub start_timeout_min: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -608,6 +608,9 @@ fn policy(cx: &mut Ctx, base: &Policy, raw: &RawPolicy, path: &str) -> Policy {
     if let Some(m) = raw.reactivate_min {
         p.reactivate_s = i64::from(m) * 60;
     }
+    if let Some(m) = raw.start_timeout_min {
+        p.start_timeout_s = (m > 0).then_some(i64::from(m) * 60);
+    }
     if let Some(pl) = &raw.transfer_placement {
         p.transfer_placement = placement(cx, pl, &format!("{path}.transfer_placement"));
     }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use jiff::civil::Date;
-use jiff::{Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
 use super::lanes::{Lane, Place, ServiceQueue};
@@ -79,6 +79,38 @@ pub(crate) struct Ticket {
     pub evaluation: Option<u8>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
+    /// The wait-over-target alarm was raised (once per ticket and service).
+    pub wait_alarmed: bool,
+    /// The called-but-not-started alarm was raised for the current call.
+    pub start_alarmed: bool,
+}
+
+/// The timers a ticket can have. The engine says when to arm and disarm them; the shard keeps
+/// them in its timing wheel and calls `timer_fired` when one comes due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// Waiting longer than the service's target.
+    Wait,
+    /// Called and not started within the policy's time-out.
+    Start,
+}
+
+impl TimerKind {
+    /// The alarm level it raises.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::Wait => "wait_over_target",
+            TimerKind::Start => "not_started",
+        }
+    }
+}
+
+/// Arm (`at: Some`) or disarm (`at: None`) a ticket's timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerOp {
+    pub ticket: u32,
+    pub kind: TimerKind,
+    pub at: Option<Timestamp>,
 }
 
 /// What changed since the store last took a copy: the shard persists exactly this.
@@ -88,8 +120,11 @@ pub struct Changes {
     pub tickets: Vec<u32>,
     /// The hall record (counters, windows, seq) must be rewritten.
     pub hall: bool,
-    /// The business day turned: ticket records of days before this one must be deleted.
+    /// The business day turned: ticket records of days before this one must be deleted, and
+    /// every timer of the hall dropped (ticket positions start again).
     pub purge_before: Option<Date>,
+    /// Timers to arm or disarm, in order.
+    pub timers: Vec<TimerOp>,
 }
 
 pub struct HallEngine {
@@ -557,6 +592,7 @@ impl HallEngine {
         self.next_head = HEAD_BASE;
         self.day = day;
         self.changes.tickets.clear();
+        self.changes.timers.clear();
         self.changes.purge_before = Some(day);
         self.emit(
             now,
@@ -583,15 +619,163 @@ impl HallEngine {
         t.place = Some(place);
         t.waiting_since = since;
         let service = t.service as usize;
+        let alarmed = t.wait_alarmed;
         self.services[service].queue.insert(place, idx);
         self.touch(idx);
+        if let Some(target) = self.cfg.services[service].target_wait_s
+            && !alarmed
+        {
+            self.arm(
+                idx,
+                TimerKind::Wait,
+                since + SignedDuration::from_secs(target),
+            );
+        }
     }
 
     fn unfile(&mut self, idx: u32) {
         let t = &mut self.tickets[idx as usize];
         if let Some(p) = t.place.take() {
             self.services[t.service as usize].queue.remove(p);
+            self.disarm(idx, TimerKind::Wait);
         }
+    }
+
+    fn arm(&mut self, ticket: u32, kind: TimerKind, at: Timestamp) {
+        self.changes.timers.push(TimerOp {
+            ticket,
+            kind,
+            at: Some(at),
+        });
+    }
+
+    fn disarm(&mut self, ticket: u32, kind: TimerKind) {
+        self.changes.timers.push(TimerOp {
+            ticket,
+            kind,
+            at: None,
+        });
+    }
+
+    /// A called ticket leaves `Called`: its start time-out no longer applies.
+    fn end_call(&mut self, idx: u32) {
+        if self.cfg.policy.start_timeout_s.is_some() {
+            self.disarm(idx, TimerKind::Start);
+        }
+    }
+
+    /// Today's tickets rated 1 or 2, with when they were finished: each owes a rectification.
+    pub fn bad_ratings(&self) -> Vec<(String, Timestamp)> {
+        self.tickets
+            .iter()
+            .filter(|t| t.evaluation.is_some_and(|e| e <= 2))
+            .map(|t| (self.ticket_id(t), t.finished_at.unwrap_or(t.issued_at)))
+            .collect()
+    }
+
+    /// Every timer the hall's tickets need, for a shard rebuilding its wheel after recovery.
+    pub fn timers(&self) -> Vec<TimerOp> {
+        let mut out = Vec::new();
+        for (i, t) in self.tickets.iter().enumerate() {
+            let ticket = i as u32;
+            match t.status {
+                TicketStatus::Waiting if !t.wait_alarmed => {
+                    if let Some(target) = self.cfg.services[t.service as usize].target_wait_s {
+                        let at = t.waiting_since + SignedDuration::from_secs(target);
+                        out.push(TimerOp {
+                            ticket,
+                            kind: TimerKind::Wait,
+                            at: Some(at),
+                        });
+                    }
+                }
+                TicketStatus::Called if !t.start_alarmed => {
+                    if let (Some(timeout), Some(called)) =
+                        (self.cfg.policy.start_timeout_s, t.called_at)
+                    {
+                        let at = called + SignedDuration::from_secs(timeout);
+                        out.push(TimerOp {
+                            ticket,
+                            kind: TimerKind::Start,
+                            at: Some(at),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// A timer came due. Raises the alarm if it still applies (the ticket may have moved on
+    /// since; a stale timer is harmless) and arms it again if it fired early.
+    pub fn timer_fired(
+        &mut self,
+        now: Timestamp,
+        ticket: u32,
+        kind: TimerKind,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(t) = self.tickets.get(ticket as usize) else {
+            return;
+        };
+        let (since, limit) = match kind {
+            TimerKind::Wait => {
+                let Some(target) = self.cfg.services[t.service as usize].target_wait_s else {
+                    return;
+                };
+                if t.status != TicketStatus::Waiting || t.wait_alarmed {
+                    return;
+                }
+                (t.waiting_since, target)
+            }
+            TimerKind::Start => {
+                let (Some(timeout), Some(called)) = (self.cfg.policy.start_timeout_s, t.called_at)
+                else {
+                    return;
+                };
+                if t.status != TicketStatus::Called || t.start_alarmed {
+                    return;
+                }
+                (called, timeout)
+            }
+        };
+        let due_at = since + SignedDuration::from_secs(limit);
+        if now < due_at {
+            self.arm(ticket, kind, due_at);
+            return;
+        }
+        let t = &mut self.tickets[ticket as usize];
+        match kind {
+            TimerKind::Wait => t.wait_alarmed = true,
+            TimerKind::Start => t.start_alarmed = true,
+        }
+        let window = t.window.map(|w| self.cfg.windows[w as usize].id.clone());
+        self.touch(ticket);
+        let brief = self.brief(ticket);
+        let alarm = TicketAlarm {
+            id: format!("{}/{}/{}", self.cfg.id, brief.id, kind.name()),
+            level: kind.name(),
+            hall: self.cfg.id.clone(),
+            ticket: brief.id.clone(),
+            number: brief.number.clone(),
+            service: brief.service.clone(),
+            window,
+            limit_s: limit,
+            due_at,
+            raised_at: now,
+        };
+        let body = match kind {
+            TimerKind::Wait => EventBody::WaitOverTarget {
+                ticket: brief,
+                alarm,
+            },
+            TimerKind::Start => EventBody::NotStarted {
+                ticket: brief,
+                alarm,
+            },
+        };
+        self.emit(now, body, out);
     }
 
     fn order_for(&mut self, placement: Placement, first_order: i64) -> i64 {
@@ -709,6 +893,8 @@ impl HallEngine {
             evaluation: None,
             transfers: 0,
             no_show_at: None,
+            wait_alarmed: false,
+            start_alarmed: false,
         });
         self.index.insert((service as u16, seq), idx);
         self.touch(idx);
@@ -1119,7 +1305,15 @@ impl HallEngine {
         t.window = Some(w as u16);
         t.call_count = 1;
         t.reason = Some(reason);
+        t.start_alarmed = false;
         self.touch(idx);
+        if let Some(timeout) = self.cfg.policy.start_timeout_s {
+            self.arm(
+                idx,
+                TimerKind::Start,
+                now + SignedDuration::from_secs(timeout),
+            );
+        }
         self.announce(now, w, idx, reason, out);
         self.view(idx, now)
     }
@@ -1171,6 +1365,7 @@ impl HallEngine {
         let Some(idx) = self.windows[w].current.take() else {
             return;
         };
+        self.end_call(idx);
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::Done;
         t.finished_at = Some(now);
@@ -1235,6 +1430,7 @@ impl HallEngine {
         if self.tickets[idx as usize].status != TicketStatus::Called {
             return Err(self.invalid(idx, "started"));
         }
+        self.end_call(idx);
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::Serving;
         t.started_at = Some(now);
@@ -1279,6 +1475,7 @@ impl HallEngine {
         out: &mut Vec<Event>,
     ) {
         self.windows[w].current = None;
+        self.end_call(idx);
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::NoShow;
         t.no_show_at = Some(now);
@@ -1331,10 +1528,13 @@ impl HallEngine {
         let (from, first, lane, since) = (t.service, t.first_order, lane_for(t.class), t.issued_at);
         let order = self.order_for(placement, first);
         self.windows[w].current = None;
+        self.end_call(idx);
         let t = &mut self.tickets[idx as usize];
         t.service = service as u16;
         t.transfers = t.transfers.saturating_add(1);
         t.call_count = 0;
+        // A new queue, a new target: the wait alarm applies again.
+        t.wait_alarmed = false;
         // Transferred citizens keep their aging credit: they have been in the hall since issue.
         self.file(idx, lane, order, since);
         let (window, window_name) = self.window_name(w);
@@ -1362,6 +1562,7 @@ impl HallEngine {
     ) -> Result<Reply, QueueError> {
         let idx = self.current(w)?;
         self.windows[w].current = None;
+        self.end_call(idx);
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::Parked;
         t.call_count = 0;
@@ -1402,6 +1603,7 @@ impl HallEngine {
             _ => lane_for(class),
         };
         self.windows[w].current = None;
+        self.end_call(idx);
         let t = &mut self.tickets[idx as usize];
         t.call_count = 0;
         t.called_at = None;

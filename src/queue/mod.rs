@@ -21,12 +21,12 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use engine::{Changes, HallEngine, Mode};
+pub use engine::{Changes, HallEngine, Mode, TimerKind, TimerOp};
 pub use lanes::Lane;
 pub use record::{HallRecord, TicketRecord};
 pub use view::{
-    CallEvent, Event, EventBody, HallSnapshot, QueueCount, ServiceView, TicketBrief, TicketView,
-    WindowView,
+    CallEvent, Event, EventBody, HallSnapshot, QueueCount, ServiceView, TicketAlarm, TicketBrief,
+    TicketView, WindowView,
 };
 
 /// 普通 / 绿色通道 / 预约.

@@ -72,6 +72,10 @@ pub struct TicketRecord {
     pub evaluation: Option<u8>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
+    #[serde(default)]
+    pub wait_alarmed: bool,
+    #[serde(default)]
+    pub start_alarmed: bool,
 }
 
 impl HallEngine {
@@ -141,6 +145,8 @@ impl HallEngine {
             evaluation: t.evaluation,
             transfers: t.transfers,
             no_show_at: t.no_show_at,
+            wait_alarmed: t.wait_alarmed,
+            start_alarmed: t.start_alarmed,
         }
     }
 
@@ -220,6 +226,8 @@ impl HallEngine {
                 evaluation: r.evaluation,
                 transfers: r.transfers,
                 no_show_at: r.no_show_at,
+                wait_alarmed: r.wait_alarmed,
+                start_alarmed: r.start_alarmed,
             });
             e.index.insert((origin as u16, r.seq), idx);
             if let Some(p) = place {

@@ -88,6 +88,26 @@ pub struct CallEvent {
     pub issued_at: Timestamp,
 }
 
+/// An alarm about one ticket: waiting past its service's target, or called and not started
+/// in time. It is on the hall's stream and on the alarm stream (电子监察).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketAlarm {
+    /// Stable: `{hall}/{ticket}/{level}`; raised at most once per ticket (per service for
+    /// waits).
+    pub id: String,
+    pub level: &'static str,
+    pub hall: Arc<str>,
+    pub ticket: String,
+    pub number: String,
+    pub service: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Arc<str>>,
+    /// The target wait or the start time-out, in seconds.
+    pub limit_s: i64,
+    pub due_at: Timestamp,
+    pub raised_at: Timestamp,
+}
+
 /// One state change of a hall, numbered gap-free per hall (`seq`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -205,9 +225,27 @@ pub enum EventBody {
         window: Arc<str>,
         post: Post,
     },
+    WaitOverTarget {
+        ticket: TicketBrief,
+        alarm: TicketAlarm,
+    },
+    NotStarted {
+        ticket: TicketBrief,
+        alarm: TicketAlarm,
+    },
 }
 
 impl EventBody {
+    /// The alarm this event raises on the alarm stream, if any.
+    pub fn alarm(&self) -> Option<&TicketAlarm> {
+        match self {
+            EventBody::WaitOverTarget { alarm, .. } | EventBody::NotStarted { alarm, .. } => {
+                Some(alarm)
+            }
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             EventBody::DayOpened { .. } => "day_opened",
@@ -229,6 +267,8 @@ impl EventBody {
             EventBody::WindowClosed { .. } => "window_closed",
             EventBody::OfficerSignedIn { .. } => "officer_signed_in",
             EventBody::OfficerSignedOut { .. } => "officer_signed_out",
+            EventBody::WaitOverTarget { .. } => "wait_over_target",
+            EventBody::NotStarted { .. } => "not_started",
         }
     }
 
@@ -246,7 +286,9 @@ impl EventBody {
             | EventBody::Returned { ticket, .. }
             | EventBody::Released { ticket, .. }
             | EventBody::Cancelled { ticket, .. }
-            | EventBody::Evaluated { ticket, .. } => Some(&ticket.id),
+            | EventBody::Evaluated { ticket, .. }
+            | EventBody::WaitOverTarget { ticket, .. }
+            | EventBody::NotStarted { ticket, .. } => Some(&ticket.id),
             EventBody::Called { call, .. } => Some(&call.ticket),
             _ => None,
         }

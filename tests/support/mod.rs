@@ -52,6 +52,7 @@ day_starts = "{turn}"
 id = "s"
 name = "社保"
 prefix = "A"
+target_wait_min = 1
 
 [[hall.service]]
 id = "t"
@@ -132,9 +133,18 @@ pub async fn start(config_text: &str) -> Server {
 }
 
 pub async fn start_in(config_text: &str, dir: tempfile::TempDir) -> Server {
+    start_with_clock(config_text, dir, Arc::new(SystemClock)).await
+}
+
+/// The real server on a clock the test moves (`hallq::clock::ManualClock`).
+pub async fn start_with_clock(
+    config_text: &str,
+    dir: tempfile::TempDir,
+    clock: Arc<dyn hallq::clock::Clock>,
+) -> Server {
     let config =
         Arc::new(Config::from_toml("test.toml", config_text).expect("test config is valid"));
-    let daemon = Daemon::start(config, dir.path(), Arc::new(SystemClock)).expect("daemon starts");
+    let daemon = Daemon::start(config, dir.path(), clock).expect("daemon starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, rx) = oneshot::channel::<()>();
@@ -388,12 +398,12 @@ pub fn case_config(dir: &std::path::Path, windows: usize) -> String {
     s += &format!(
         r#"
 [[calendar]]
-id = "cn-mainland"
-file = "{official}"
-
-[[calendar]]
 id = "always"
 file = "{}"
+
+[[calendar]]
+id = "cn-mainland"
+file = "{official}"
 
 [[alarm_policy]]
 id = "standard"
