@@ -1,0 +1,209 @@
+//! Prometheus metrics: the catalogue of every `hallq_*` series, its labels and buckets.
+//!
+//! Code records through the `metrics` facade; `metrics-exporter-prometheus` renders
+//! `GET /metrics`. Histograms have explicit buckets (never summaries), so they aggregate across
+//! halls and instances. Names use base units (seconds) and `_total` for counters.
+//!
+//! A province has thousands of halls; `[metrics] labels = "tier"` replaces the `hall` label by
+//! the hall's `tier` everywhere, so series grow with tiers and services, not halls. With the
+//! default `labels = "hall"` both `hall` and `tier` are set, so dashboards can select either.
+//! Gauges that several shards feed (queue lengths, windows, open cases) are summed (or, for
+//! the longest wait, maximised) over the halls that share a label set before they are set.
+//!
+//! `docs/METRICS.md` lists the catalogue for operators; a test checks the two agree.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::config::HallConfig;
+
+/// Tickets issued, by hall/tier, service and class.
+pub const TICKETS_ISSUED: &str = "hallq_tickets_issued_total";
+/// Tickets called (first calls, not recalls).
+pub const TICKETS_CALLED: &str = "hallq_tickets_called_total";
+/// Tickets served to completion.
+pub const TICKETS_SERVED: &str = "hallq_tickets_served_total";
+pub const TICKETS_NO_SHOW: &str = "hallq_tickets_no_show_total";
+pub const TICKETS_CANCELLED: &str = "hallq_tickets_cancelled_total";
+/// Tickets waiting now, by hall/tier and service.
+pub const QUEUE_LENGTH: &str = "hallq_queue_length";
+/// Seconds the longest-waiting ticket has waited, by hall/tier and service.
+pub const QUEUE_LONGEST_WAIT: &str = "hallq_queue_longest_wait_seconds";
+/// The service's target wait, so dashboards and rules compare against it.
+pub const QUEUE_TARGET_WAIT: &str = "hallq_queue_target_wait_seconds";
+/// Seconds from issue to first call.
+pub const WAIT_SECONDS: &str = "hallq_wait_seconds";
+/// Seconds from start (or call) to completion.
+pub const SERVICE_SECONDS: &str = "hallq_service_seconds";
+/// Windows by state: closed, open (idle), calling, serving, paused.
+pub const WINDOWS: &str = "hallq_windows";
+/// Ratings (好差评) by level 1..5.
+pub const RATINGS: &str = "hallq_ratings_total";
+/// Open cases by their current alarm level (`none` before any).
+pub const CASES_OPEN: &str = "hallq_cases_open";
+/// Cases closed, by outcome: on_time, overdue, withdrawn.
+pub const CASES_CLOSED: &str = "hallq_cases_closed_total";
+/// Alarms raised, by level (case ladders' levels and the ticket alarms).
+pub const ALARMS_RAISED: &str = "hallq_alarms_raised_total";
+/// Alarm levels cleared because a deadline moved.
+pub const ALARMS_CLEARED: &str = "hallq_alarms_cleared_total";
+/// Deadlines pending in the timing wheels, by kind: case, ticket.
+pub const DEADLINES_PENDING: &str = "hallq_deadlines_pending";
+/// Seconds a group commit took, fsync included.
+pub const STORE_COMMIT_SECONDS: &str = "hallq_store_commit_seconds";
+/// Requests committed by one fsync.
+pub const STORE_BATCH_SIZE: &str = "hallq_store_batch_size";
+/// Commits that failed (the store then refuses writes and the daemon restarts).
+pub const STORE_FAILURES: &str = "hallq_store_failures_total";
+/// HTTP request latency by route (the path template), method and status.
+pub const HTTP_SECONDS: &str = "hallq_http_request_duration_seconds";
+/// Requests refused with 503 because a queue was full, by queue: hall, case.
+pub const OVERLOAD: &str = "hallq_overload_rejections_total";
+/// Open SSE subscriptions by stream kind: hall, alarms, cases, ticket.
+pub const SSE_SUBSCRIBERS: &str = "hallq_sse_subscribers";
+/// Subscribers cut off for falling behind, by stream kind.
+pub const SSE_DROPPED: &str = "hallq_sse_dropped_total";
+/// 1, labelled with the version.
+pub const BUILD_INFO: &str = "hallq_build_info";
+
+/// Wait times: from half a minute to two hours, around typical 30-60 minute targets.
+const WAIT_BUCKETS: &[f64] = &[30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0];
+/// Service times: a minute to an hour.
+const SERVICE_BUCKETS: &[f64] = &[30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0];
+/// Commit latency: fsync on SSDs takes 0.1-10 ms.
+const COMMIT_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
+/// HTTP latency: the 10 ms p99 target sits in the middle.
+const HTTP_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// Install the global recorder once per process and return its handle. Later calls (another
+/// daemon in the same test process) share it.
+pub fn install() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let mut b = PrometheusBuilder::new();
+        for (name, buckets) in [
+            (WAIT_SECONDS, WAIT_BUCKETS),
+            (SERVICE_SECONDS, SERVICE_BUCKETS),
+            (STORE_COMMIT_SECONDS, COMMIT_BUCKETS),
+            (STORE_BATCH_SIZE, BATCH_BUCKETS),
+            (HTTP_SECONDS, HTTP_BUCKETS),
+        ] {
+            b = b
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+                .expect("bucket lists are non-empty");
+        }
+        let handle = b.install_recorder().expect("no other metrics recorder is installed");
+        describe();
+        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(TICKETS_ISSUED, "Tickets issued, by hall or tier, service and class.");
+    describe_counter!(TICKETS_CALLED, "Tickets called for the first time.");
+    describe_counter!(TICKETS_SERVED, "Tickets served to completion.");
+    describe_counter!(TICKETS_NO_SHOW, "Tickets marked as no-show.");
+    describe_counter!(TICKETS_CANCELLED, "Tickets cancelled while waiting.");
+    describe_gauge!(QUEUE_LENGTH, "Tickets waiting now.");
+    describe_gauge!(QUEUE_LONGEST_WAIT, Unit::Seconds, "How long the longest-waiting ticket has waited.");
+    describe_gauge!(QUEUE_TARGET_WAIT, Unit::Seconds, "The service's target wait.");
+    describe_histogram!(WAIT_SECONDS, Unit::Seconds, "Seconds from issue to first call.");
+    describe_histogram!(SERVICE_SECONDS, Unit::Seconds, "Seconds from start (or call) to completion.");
+    describe_gauge!(WINDOWS, "Windows by state.");
+    describe_counter!(RATINGS, "Service ratings (1 very dissatisfied to 5 very satisfied).");
+    describe_gauge!(CASES_OPEN, "Open cases by current alarm level.");
+    describe_counter!(CASES_CLOSED, "Cases closed, by outcome.");
+    describe_counter!(ALARMS_RAISED, "Alarms raised, by level.");
+    describe_counter!(ALARMS_CLEARED, "Alarm levels cleared because a deadline moved.");
+    describe_gauge!(DEADLINES_PENDING, "Deadlines pending in the timing wheels.");
+    describe_histogram!(STORE_COMMIT_SECONDS, Unit::Seconds, "Group commit latency, fsync included.");
+    describe_histogram!(STORE_BATCH_SIZE, "Requests made durable by one fsync.");
+    describe_counter!(STORE_FAILURES, "Store commits that failed.");
+    describe_histogram!(HTTP_SECONDS, Unit::Seconds, "HTTP request latency by route, method and status.");
+    describe_counter!(OVERLOAD, "Requests refused with 503 because a queue was full.");
+    describe_gauge!(SSE_SUBSCRIBERS, "Open server-sent-event subscriptions.");
+    describe_counter!(SSE_DROPPED, "Subscribers cut off for falling behind.");
+    describe_gauge!(BUILD_INFO, "Build information.");
+}
+
+/// Whether series carry the hall or only its tier (`[metrics] labels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LabelMode {
+    #[default]
+    Hall,
+    Tier,
+}
+
+/// The hall's labels in this mode: `hall` and `tier`, or `tier` only.
+pub fn hall_labels(mode: LabelMode, hall: &HallConfig) -> Vec<(&'static str, String)> {
+    match mode {
+        LabelMode::Hall => vec![("hall", hall.id.to_string()), ("tier", hall.tier.as_str().to_owned())],
+        LabelMode::Tier => vec![("tier", hall.tier.as_str().to_owned())],
+    }
+}
+
+/// The label value identifying a hall's group in this mode.
+pub fn group_of(mode: LabelMode, hall: &HallConfig) -> String {
+    match mode {
+        LabelMode::Hall => hall.id.to_string(),
+        LabelMode::Tier => hall.tier.as_str().to_owned(),
+    }
+}
+
+/// How parts of one gauge combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    Sum,
+    Max,
+}
+
+/// Gauges fed by several producers (shards, the case thread): each producer reports its part
+/// for a label set, and the gauge shows their sum or maximum. A producer reports all its parts
+/// at once (`replace`), so a label set it no longer has drops to zero.
+#[derive(Default)]
+pub struct Gauges {
+    parts: Mutex<HashMap<GaugeKey, HashMap<usize, f64>>>,
+}
+
+type GaugeKey = (&'static str, Vec<(&'static str, String)>);
+
+impl Gauges {
+    pub fn shared() -> &'static Gauges {
+        static G: OnceLock<Gauges> = OnceLock::new();
+        G.get_or_init(Gauges::default)
+    }
+
+    /// Producer `who`'s parts of gauge `name` are now exactly `values`.
+    pub fn replace(&self, who: usize, name: &'static str, combine: Combine, values: Vec<(Vec<(&'static str, String)>, f64)>) {
+        let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut touched: Vec<Vec<(&'static str, String)>> = Vec::new();
+        for ((n, labels), by) in parts.iter_mut() {
+            if *n == name && by.remove(&who).is_some() {
+                touched.push(labels.clone());
+            }
+        }
+        for (labels, v) in values {
+            parts
+                .entry((name, labels.clone()))
+                .or_default()
+                .insert(who, v);
+            touched.push(labels);
+        }
+        touched.sort();
+        touched.dedup();
+        for labels in touched {
+            let by = parts.get(&(name, labels.clone())).cloned().unwrap_or_default();
+            let v = match combine {
+                Combine::Sum => by.values().sum(),
+                Combine::Max => by.values().copied().fold(0.0, f64::max),
+            };
+            let owned: Vec<metrics::Label> = labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect();
+            metrics::gauge!(name, owned).set(v);
+        }
+    }
+}
