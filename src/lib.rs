@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod queue;
 pub mod server;
 pub mod shard;
+pub mod stats;
 pub mod store;
 pub mod web;
 pub mod wheel;

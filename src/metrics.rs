@@ -69,14 +69,24 @@ pub const SSE_DROPPED: &str = "hallq_sse_dropped_total";
 pub const BUILD_INFO: &str = "hallq_build_info";
 
 /// Wait times: from half a minute to two hours, around typical 30-60 minute targets.
-const WAIT_BUCKETS: &[f64] = &[30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0];
+const WAIT_BUCKETS: &[f64] = &[
+    30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0,
+];
 /// Service times: a minute to an hour.
-const SERVICE_BUCKETS: &[f64] = &[30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0];
+const SERVICE_BUCKETS: &[f64] = &[
+    30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+];
 /// Commit latency: fsync on SSDs takes 0.1-10 ms.
-const COMMIT_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
+const COMMIT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
 /// HTTP latency: the 10 ms p99 target sits in the middle.
-const HTTP_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// Install the global recorder once per process and return its handle. Later calls (another
 /// daemon in the same test process) share it.
@@ -95,7 +105,9 @@ pub fn install() -> &'static PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
                 .expect("bucket lists are non-empty");
         }
-        let handle = b.install_recorder().expect("no other metrics recorder is installed");
+        let handle = b
+            .install_recorder()
+            .expect("no other metrics recorder is installed");
         describe();
         metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         handle
@@ -104,28 +116,64 @@ pub fn install() -> &'static PrometheusHandle {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(TICKETS_ISSUED, "Tickets issued, by hall or tier, service and class.");
+    describe_counter!(
+        TICKETS_ISSUED,
+        "Tickets issued, by hall or tier, service and class."
+    );
     describe_counter!(TICKETS_CALLED, "Tickets called for the first time.");
     describe_counter!(TICKETS_SERVED, "Tickets served to completion.");
     describe_counter!(TICKETS_NO_SHOW, "Tickets marked as no-show.");
     describe_counter!(TICKETS_CANCELLED, "Tickets cancelled while waiting.");
     describe_gauge!(QUEUE_LENGTH, "Tickets waiting now.");
-    describe_gauge!(QUEUE_LONGEST_WAIT, Unit::Seconds, "How long the longest-waiting ticket has waited.");
-    describe_gauge!(QUEUE_TARGET_WAIT, Unit::Seconds, "The service's target wait.");
-    describe_histogram!(WAIT_SECONDS, Unit::Seconds, "Seconds from issue to first call.");
-    describe_histogram!(SERVICE_SECONDS, Unit::Seconds, "Seconds from start (or call) to completion.");
+    describe_gauge!(
+        QUEUE_LONGEST_WAIT,
+        Unit::Seconds,
+        "How long the longest-waiting ticket has waited."
+    );
+    describe_gauge!(
+        QUEUE_TARGET_WAIT,
+        Unit::Seconds,
+        "The service's target wait."
+    );
+    describe_histogram!(
+        WAIT_SECONDS,
+        Unit::Seconds,
+        "Seconds from issue to first call."
+    );
+    describe_histogram!(
+        SERVICE_SECONDS,
+        Unit::Seconds,
+        "Seconds from start (or call) to completion."
+    );
     describe_gauge!(WINDOWS, "Windows by state.");
-    describe_counter!(RATINGS, "Service ratings (1 very dissatisfied to 5 very satisfied).");
+    describe_counter!(
+        RATINGS,
+        "Service ratings (1 very dissatisfied to 5 very satisfied)."
+    );
     describe_gauge!(CASES_OPEN, "Open cases by current alarm level.");
     describe_counter!(CASES_CLOSED, "Cases closed, by outcome.");
     describe_counter!(ALARMS_RAISED, "Alarms raised, by level.");
-    describe_counter!(ALARMS_CLEARED, "Alarm levels cleared because a deadline moved.");
+    describe_counter!(
+        ALARMS_CLEARED,
+        "Alarm levels cleared because a deadline moved."
+    );
     describe_gauge!(DEADLINES_PENDING, "Deadlines pending in the timing wheels.");
-    describe_histogram!(STORE_COMMIT_SECONDS, Unit::Seconds, "Group commit latency, fsync included.");
+    describe_histogram!(
+        STORE_COMMIT_SECONDS,
+        Unit::Seconds,
+        "Group commit latency, fsync included."
+    );
     describe_histogram!(STORE_BATCH_SIZE, "Requests made durable by one fsync.");
     describe_counter!(STORE_FAILURES, "Store commits that failed.");
-    describe_histogram!(HTTP_SECONDS, Unit::Seconds, "HTTP request latency by route, method and status.");
-    describe_counter!(OVERLOAD, "Requests refused with 503 because a queue was full.");
+    describe_histogram!(
+        HTTP_SECONDS,
+        Unit::Seconds,
+        "HTTP request latency by route, method and status."
+    );
+    describe_counter!(
+        OVERLOAD,
+        "Requests refused with 503 because a queue was full."
+    );
     describe_gauge!(SSE_SUBSCRIBERS, "Open server-sent-event subscriptions.");
     describe_counter!(SSE_DROPPED, "Subscribers cut off for falling behind.");
     describe_gauge!(BUILD_INFO, "Build information.");
@@ -140,9 +188,12 @@ pub enum LabelMode {
 }
 
 /// The hall's labels in this mode: `hall` and `tier`, or `tier` only.
-pub fn hall_labels(mode: LabelMode, hall: &HallConfig) -> Vec<(&'static str, String)> {
+pub fn hall_labels(mode: LabelMode, hall: &HallConfig) -> LabelSet {
     match mode {
-        LabelMode::Hall => vec![("hall", hall.id.to_string()), ("tier", hall.tier.as_str().to_owned())],
+        LabelMode::Hall => vec![
+            ("hall", hall.id.to_string()),
+            ("tier", hall.tier.as_str().to_owned()),
+        ],
         LabelMode::Tier => vec![("tier", hall.tier.as_str().to_owned())],
     }
 }
@@ -170,7 +221,10 @@ pub struct Gauges {
     parts: Mutex<HashMap<GaugeKey, HashMap<usize, f64>>>,
 }
 
-type GaugeKey = (&'static str, Vec<(&'static str, String)>);
+/// Label names and values of one series.
+pub type LabelSet = Vec<(&'static str, String)>;
+
+type GaugeKey = (&'static str, LabelSet);
 
 impl Gauges {
     pub fn shared() -> &'static Gauges {
@@ -179,9 +233,15 @@ impl Gauges {
     }
 
     /// Producer `who`'s parts of gauge `name` are now exactly `values`.
-    pub fn replace(&self, who: usize, name: &'static str, combine: Combine, values: Vec<(Vec<(&'static str, String)>, f64)>) {
+    pub fn replace(
+        &self,
+        who: usize,
+        name: &'static str,
+        combine: Combine,
+        values: Vec<(LabelSet, f64)>,
+    ) {
         let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
-        let mut touched: Vec<Vec<(&'static str, String)>> = Vec::new();
+        let mut touched: Vec<LabelSet> = Vec::new();
         for ((n, labels), by) in parts.iter_mut() {
             if *n == name && by.remove(&who).is_some() {
                 touched.push(labels.clone());
@@ -197,13 +257,187 @@ impl Gauges {
         touched.sort();
         touched.dedup();
         for labels in touched {
-            let by = parts.get(&(name, labels.clone())).cloned().unwrap_or_default();
+            let by = parts
+                .get(&(name, labels.clone()))
+                .cloned()
+                .unwrap_or_default();
             let v = match combine {
                 Combine::Sum => by.values().sum(),
                 Combine::Max => by.values().copied().fold(0.0, f64::max),
             };
-            let owned: Vec<metrics::Label> = labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect();
+            let owned: Vec<metrics::Label> = labels
+                .iter()
+                .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+                .collect();
             metrics::gauge!(name, owned).set(v);
+        }
+    }
+}
+
+use metrics::{Counter, Histogram};
+
+use crate::queue::{CallReason, Event, EventBody, TicketClass};
+
+/// One hall's counters and histograms, registered once when its shard starts (so they exist at
+/// zero from the first scrape) and updated from the hall's events.
+pub struct HallMetrics {
+    /// Per service, per class (normal, priority, appointment).
+    issued: Vec<[Counter; 3]>,
+    called: Vec<[Counter; 3]>,
+    served: Vec<Counter>,
+    no_show: Vec<Counter>,
+    cancelled: Vec<Counter>,
+    wait: Vec<Histogram>,
+    service: Vec<Histogram>,
+    ratings: [Counter; 5],
+    /// wait_over_target, not_started.
+    alarms: [Counter; 2],
+}
+
+fn class_index(c: TicketClass) -> usize {
+    match c {
+        TicketClass::Normal => 0,
+        TicketClass::Priority => 1,
+        TicketClass::Appointment => 2,
+    }
+}
+
+fn labels(
+    base: &[(&'static str, String)],
+    extra: &[(&'static str, String)],
+) -> Vec<metrics::Label> {
+    base.iter()
+        .chain(extra)
+        .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+        .collect()
+}
+
+impl HallMetrics {
+    pub fn new(mode: LabelMode, hall: &HallConfig) -> HallMetrics {
+        let base = hall_labels(mode, hall);
+        let svc = |s: &crate::config::ServiceConfig| vec![("service", s.id.to_string())];
+        let per_class = |name: &'static str, s: &crate::config::ServiceConfig| {
+            ["normal", "priority", "appointment"].map(|class| {
+                let mut l = svc(s);
+                l.push(("class", class.to_owned()));
+                metrics::counter!(name, labels(&base, &l))
+            })
+        };
+        let per_service = |name: &'static str| -> Vec<Counter> {
+            hall.services
+                .iter()
+                .map(|s| metrics::counter!(name, labels(&base, &svc(s))))
+                .collect()
+        };
+        HallMetrics {
+            issued: hall
+                .services
+                .iter()
+                .map(|s| per_class(TICKETS_ISSUED, s))
+                .collect(),
+            called: hall
+                .services
+                .iter()
+                .map(|s| per_class(TICKETS_CALLED, s))
+                .collect(),
+            served: per_service(TICKETS_SERVED),
+            no_show: per_service(TICKETS_NO_SHOW),
+            cancelled: per_service(TICKETS_CANCELLED),
+            wait: hall
+                .services
+                .iter()
+                .map(|s| metrics::histogram!(WAIT_SECONDS, labels(&base, &svc(s))))
+                .collect(),
+            service: hall
+                .services
+                .iter()
+                .map(|s| metrics::histogram!(SERVICE_SECONDS, labels(&base, &svc(s))))
+                .collect(),
+            ratings: [1, 2, 3, 4, 5]
+                .map(|r| metrics::counter!(RATINGS, labels(&base, &[("rating", r.to_string())]))),
+            alarms: ["wait_over_target", "not_started"].map(|l| {
+                metrics::counter!(ALARMS_RAISED, labels(&base, &[("level", l.to_owned())]))
+            }),
+        }
+    }
+
+    /// Count what the hall's events say happened.
+    pub fn observe(&self, hall: &HallConfig, events: &[Event]) {
+        let svc = |id: &str| hall.service_index(id);
+        for e in events {
+            match &e.body {
+                EventBody::Issued { ticket, .. } => {
+                    if let Some(s) = svc(&ticket.service) {
+                        self.issued[s][class_index(ticket.class)].increment(1);
+                    }
+                }
+                EventBody::Called { call, .. } if call.reason != CallReason::Recall => {
+                    if let Some(s) = svc(&call.service) {
+                        self.called[s][class_index(call.class)].increment(1);
+                        let waited = (call.called_at - call.issued_at).as_secs_f64().max(0.0);
+                        self.wait[s].record(waited);
+                    }
+                }
+                EventBody::Completed {
+                    ticket,
+                    evaluation,
+                    service_s,
+                    ..
+                } => {
+                    if let Some(s) = svc(&ticket.service) {
+                        self.served[s].increment(1);
+                        self.service[s].record(*service_s as f64);
+                    }
+                    if let Some(r) = evaluation {
+                        self.rate(*r);
+                    }
+                }
+                EventBody::Evaluated { evaluation, .. } => self.rate(*evaluation),
+                EventBody::NoShow { ticket, .. } => {
+                    if let Some(s) = svc(&ticket.service) {
+                        self.no_show[s].increment(1);
+                    }
+                }
+                EventBody::Cancelled { ticket, .. } => {
+                    if let Some(s) = svc(&ticket.service) {
+                        self.cancelled[s].increment(1);
+                    }
+                }
+                EventBody::WaitOverTarget { .. } => self.alarms[0].increment(1),
+                EventBody::NotStarted { .. } => self.alarms[1].increment(1),
+                _ => {}
+            }
+        }
+    }
+
+    fn rate(&self, r: u8) {
+        if let Some(c) = self.ratings.get(usize::from(r).wrapping_sub(1)) {
+            c.increment(1);
+        }
+    }
+}
+
+/// Sum (or max) gauge values per label set within one producer before handing them over.
+#[derive(Default)]
+pub struct GaugeParts(HashMap<(&'static str, LabelSet), f64>);
+
+impl GaugeParts {
+    pub fn add(&mut self, name: &'static str, labels: LabelSet, v: f64, combine: Combine) {
+        let slot = self.0.entry((name, labels)).or_insert(0.0);
+        *slot = match combine {
+            Combine::Sum => *slot + v,
+            Combine::Max => slot.max(v),
+        };
+    }
+
+    /// Publish `who`'s parts of each of `names`.
+    pub fn publish(self, who: usize, names: &[(&'static str, Combine)]) {
+        let mut by_name: HashMap<&'static str, Vec<(LabelSet, f64)>> = HashMap::new();
+        for ((name, labels), v) in self.0 {
+            by_name.entry(name).or_default().push((labels, v));
+        }
+        for &(name, combine) in names {
+            Gauges::shared().replace(who, name, combine, by_name.remove(name).unwrap_or_default());
         }
     }
 }

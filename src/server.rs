@@ -48,6 +48,10 @@ impl Daemon {
         data: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<Daemon, DaemonError> {
+        // Before any metric handle is made: handles made earlier would go nowhere.
+        crate::metrics::install();
+        zero_counters();
+        crate::cases::zero_case_counters(&config);
         let store = Arc::new(Store::open(data)?);
         let now = clock.now();
         let mut halls = Vec::with_capacity(config.halls.len());
@@ -145,6 +149,7 @@ impl Daemon {
         let watchers = [
             tokio::spawn(watch_store(app.clone())),
             tokio::spawn(systemd_watchdog(app.clone())),
+            tokio::spawn(metrics_upkeep()),
         ];
 
         let grace = Duration::from_secs(app.config.server.shutdown_grace_s);
@@ -219,6 +224,28 @@ fn recover_cases(
         "recovered open cases"
     );
     Ok(engine)
+}
+
+/// Counters alert rules watch exist at zero from the first scrape, so `increase()` works.
+fn zero_counters() {
+    use crate::metrics::{OVERLOAD, SSE_DROPPED, STORE_FAILURES};
+    metrics::counter!(STORE_FAILURES).increment(0);
+    for queue in ["hall", "case"] {
+        metrics::counter!(OVERLOAD, "queue" => queue).increment(0);
+    }
+    for stream in ["hall", "alarms", "cases", "ticket"] {
+        metrics::counter!(SSE_DROPPED, "stream" => stream).increment(0);
+        metrics::gauge!(crate::metrics::SSE_SUBSCRIBERS, "stream" => stream).increment(0.0);
+    }
+}
+
+/// The exporter's histograms need regular upkeep.
+async fn metrics_upkeep() {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        crate::metrics::install().run_upkeep();
+    }
 }
 
 /// Turn a store failure into a shutdown, so the daemon restarts from disk.

@@ -46,6 +46,8 @@ pub enum HallOp {
     Window(usize),
     /// The tickets a window may call, in its order.
     WindowQueue(usize),
+    /// The business day's statistics so far.
+    DayStats,
 }
 
 /// An `Idempotency-Key`, scoped to hall and token, with a fingerprint of the request so a
@@ -110,7 +112,14 @@ impl Shards {
             let (tx, rx) = channel::bounded(config.server.queue_depth);
             let beat = Arc::new(AtomicI64::new(clock.now().as_second()));
             let now = clock.now();
+            let metrics = halls
+                .iter()
+                .map(|(_, h)| crate::metrics::HallMetrics::new(config.metric_labels, h.config()))
+                .collect();
             let mut shard = Shard {
+                id: k,
+                metrics,
+                next_gauges: 0,
                 rx,
                 timers: TimingWheel::new(now.as_second().max(0) as u64),
                 timer_keys: HashMap::new(),
@@ -173,6 +182,12 @@ impl Shards {
 }
 
 struct Shard {
+    /// Which shard this is, for the gauges several shards feed.
+    id: usize,
+    /// Metric handles of each hall, by local position.
+    metrics: Vec<crate::metrics::HallMetrics>,
+    /// Unix second of the next gauge update.
+    next_gauges: i64,
     rx: Receiver<Msg>,
     /// Ticket timers of every hall of this shard (one wheel per shard, not per hall: a wheel
     /// is ~700 KiB of slot headers). Values pack (hall position, ticket, kind).
@@ -270,8 +285,94 @@ impl Shard {
             self.collect(local, &mut batch);
         }
         self.rectify(&events, now, &mut batch);
+        self.observe(&events);
         publish(&mut batch, &events, &self.config);
         self.send(batch);
+    }
+
+    /// Count the events in the metrics and log them (debug level: every state change, by hall,
+    /// sequence and ticket; alarms at info).
+    fn observe(&self, events: &[Event]) {
+        for e in events {
+            let ticket = e.body.ticket_id().unwrap_or("");
+            if let Some(a) = e.body.alarm() {
+                tracing::info!(hall = %e.hall, seq = e.seq, ticket, alarm = %a.id, "ticket alarm");
+            } else {
+                tracing::debug!(hall = %e.hall, seq = e.seq, kind = e.kind(), ticket, "event");
+            }
+        }
+        for chunk in events.chunk_by(|a, b| a.hall == b.hall) {
+            if let Some(hall) = self.config.hall_index(&chunk[0].hall) {
+                let local = self.local(hall);
+                self.metrics[local].observe(self.halls[local].1.config(), chunk);
+            }
+        }
+    }
+
+    /// Queue lengths, longest waits, targets, windows per state and pending ticket timers,
+    /// every five seconds.
+    fn gauges(&mut self, now: jiff::Timestamp) {
+        use crate::metrics::{Combine, GaugeParts, hall_labels};
+        if now.as_second() < self.next_gauges {
+            return;
+        }
+        self.next_gauges = now.as_second() + 5;
+        let mode = self.config.metric_labels;
+        let mut parts = GaugeParts::default();
+        for (_, engine) in &self.halls {
+            let cfg = engine.config();
+            let base = hall_labels(mode, cfg);
+            let (services, windows) = engine.gauges(now);
+            for (s, (waiting, longest)) in services.into_iter().enumerate() {
+                let svc = &cfg.services[s];
+                let mut l = base.clone();
+                l.push(("service", svc.id.to_string()));
+                parts.add(
+                    crate::metrics::QUEUE_LENGTH,
+                    l.clone(),
+                    f64::from(waiting),
+                    Combine::Sum,
+                );
+                parts.add(
+                    crate::metrics::QUEUE_LONGEST_WAIT,
+                    l.clone(),
+                    longest as f64,
+                    Combine::Max,
+                );
+                if let Some(target) = svc.target_wait_s {
+                    parts.add(
+                        crate::metrics::QUEUE_TARGET_WAIT,
+                        l,
+                        target as f64,
+                        Combine::Max,
+                    );
+                }
+            }
+            for (state, n) in ["closed", "open", "calling", "serving", "paused"]
+                .into_iter()
+                .zip(windows)
+            {
+                let mut l = base.clone();
+                l.push(("state", state.to_owned()));
+                parts.add(crate::metrics::WINDOWS, l, f64::from(n), Combine::Sum);
+            }
+        }
+        parts.add(
+            crate::metrics::DEADLINES_PENDING,
+            vec![("kind", "ticket".to_owned())],
+            self.timers.len() as f64,
+            Combine::Sum,
+        );
+        parts.publish(
+            self.id,
+            &[
+                (crate::metrics::QUEUE_LENGTH, Combine::Sum),
+                (crate::metrics::QUEUE_LONGEST_WAIT, Combine::Max),
+                (crate::metrics::QUEUE_TARGET_WAIT, Combine::Max),
+                (crate::metrics::WINDOWS, Combine::Sum),
+                (crate::metrics::DEADLINES_PENDING, Combine::Sum),
+            ],
+        );
     }
 
     /// A rating of 1 or 2 opens a rectification case (one working day on the hall's
@@ -376,6 +477,10 @@ impl Shard {
             }
             HallOp::Window(w) => Answer::json(200, &hall.window_view(w, now)),
             HallOp::WindowQueue(w) => Answer::json(200, &hall.waiting_for_window(w, now)),
+            HallOp::DayStats => {
+                hall.tick(now, events);
+                Answer::json(200, &hall.day_stats(now))
+            }
         }
     }
 
@@ -462,6 +567,8 @@ impl Shard {
                 .timer_fired(now, ticket, kind, &mut events);
             self.collect(local, &mut batch);
         }
+        self.observe(&events);
+        self.gauges(now);
         publish(&mut batch, &events, &self.config);
         if !batch.is_empty() {
             self.send(batch);
@@ -477,6 +584,13 @@ impl Shard {
         self.apply_timers(local, &changes.timers);
         let hall = &mut self.halls[local].1;
         let id = hall.config().id.clone();
+        if let Some(stats) = changes.closed_day {
+            batch.ops.push(Op::PutStats {
+                hall: id.clone(),
+                day: stats.day.to_string(),
+                json: serde_json::to_vec(&stats).expect("stats serialize"),
+            });
+        }
         if let Some(day) = changes.purge_before {
             batch.ops.push(Op::PurgeTickets {
                 hall: id.clone(),

@@ -141,12 +141,13 @@ fn the_systemd_unit_verifies_and_is_hardened() {
 
 #[test]
 fn the_example_config_validates() {
-    let c = hallq::config::Config::from_toml(
-        "config/hallq.example.toml",
-        include_str!("../config/hallq.example.toml"),
-    )
+    let c = hallq::config::Config::from_file(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/hallq.example.toml"
+    )))
     .unwrap();
     assert!(!c.demo);
+    assert!(c.matters.len() > 1, "the example has a matters catalogue");
     assert_eq!(c.halls.len(), 4);
     let out = Command::new(env!("CARGO_BIN_EXE_hallq"))
         .args([

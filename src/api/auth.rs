@@ -34,6 +34,8 @@ pub enum Perm {
     Alarms,
     /// Replace calendars.
     Admin,
+    /// Read statistics (hall managers, supervision).
+    Stats,
 }
 
 impl Perm {
@@ -47,6 +49,7 @@ impl Perm {
             Perm::CaseWrite => "change cases",
             Perm::Alarms => "read alarms",
             Perm::Admin => "administer the daemon",
+            Perm::Stats => "read statistics",
         }
     }
 }
@@ -60,7 +63,10 @@ fn allows(role: Role, perm: Perm) -> bool {
         ),
         Role::Kiosk => matches!(perm, Perm::Read | Perm::Issue | Perm::TicketAction),
         Role::Display => perm == Perm::Read,
-        Role::Supervisor => matches!(perm, Perm::Read | Perm::CaseRead | Perm::Alarms),
+        Role::Supervisor => matches!(
+            perm,
+            Perm::Read | Perm::CaseRead | Perm::Alarms | Perm::Stats
+        ),
         Role::CaseOfficer => matches!(
             perm,
             Perm::Read | Perm::CaseRead | Perm::CaseWrite | Perm::Alarms

@@ -52,6 +52,7 @@ impl super::App {
                 reply: Some(reply),
             })
             .map_err(|_| {
+                metrics::counter!(crate::metrics::OVERLOAD, "queue" => "case").increment(1);
                 Problem::overloaded("too many case requests are waiting; retry shortly")
             })?;
         rx.await

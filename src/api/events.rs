@@ -83,7 +83,7 @@ pub async fn hall_events(
         head.push(frame(seq, "snapshot", &answer.body));
         sent = Some(seq);
     }
-    Ok(respond(&app, head, rx, sent.unwrap_or(0), None))
+    Ok(respond(&app, head, rx, sent.unwrap_or(0), None, "hall"))
 }
 
 pub async fn alarm_events(
@@ -93,7 +93,7 @@ pub async fn alarm_events(
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, Problem> {
     who.require_global(Perm::Alarms)?;
-    global_stream(app, who, headers, q, ALARMS).await
+    global_stream(app, who, headers, q, ALARMS, "alarms").await
 }
 
 pub async fn case_events(
@@ -103,7 +103,7 @@ pub async fn case_events(
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, Problem> {
     who.require_global(Perm::CaseRead)?;
-    global_stream(app, who, headers, q, CASES_STREAM).await
+    global_stream(app, who, headers, q, CASES_STREAM, "cases").await
 }
 
 /// A stream that mixes halls: each subscriber sees the events of the halls it covers.
@@ -113,6 +113,7 @@ async fn global_stream(
     headers: HeaderMap,
     q: StreamQuery,
     name: &'static str,
+    kind: &'static str,
 ) -> Result<Response, Problem> {
     let last = last_event_id(&headers, q)?;
     let stream: Arc<str> = Arc::from(name);
@@ -137,7 +138,7 @@ async fn global_stream(
             }
         },
     };
-    Ok(respond(&app, head, rx, sent, Some(filter)))
+    Ok(respond(&app, head, rx, sent, Some(filter), kind))
 }
 
 #[derive(Deserialize)]
@@ -164,6 +165,7 @@ fn respond(
     rx: broadcast::Receiver<Arc<Frame>>,
     sent: u64,
     filter: Option<Filter>,
+    kind: &'static str,
 ) -> Response {
     let live = live(
         rx,
@@ -171,6 +173,7 @@ fn respond(
         Duration::from_secs(app.config.server.sse_keepalive_s),
         app.shutdown.clone(),
         filter,
+        Subscribed::new(kind),
     );
     let body =
         stream::iter(head.into_iter().map(Ok::<_, std::convert::Infallible>)).chain(live.map(Ok));
@@ -238,6 +241,38 @@ pub(super) fn hall_of(app: &AppState, json: &str) -> Option<usize> {
     app.config.hall_index(&id)
 }
 
+/// Counts a subscriber in `hallq_sse_subscribers` for as long as its stream lives.
+pub struct Subscribed(&'static str);
+
+impl Subscribed {
+    pub fn new(kind: &'static str) -> Subscribed {
+        metrics::gauge!(crate::metrics::SSE_SUBSCRIBERS, "stream" => kind).increment(1.0);
+        Subscribed(kind)
+    }
+
+    /// The subscriber fell behind and is cut off.
+    pub fn dropped(&self) {
+        metrics::counter!(crate::metrics::SSE_DROPPED, "stream" => self.0).increment(1);
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::SSE_SUBSCRIBERS, "stream" => self.0).decrement(1.0);
+    }
+}
+
+/// What a live stream carries between frames.
+struct LiveState {
+    rx: broadcast::Receiver<Arc<Frame>>,
+    /// The last sequence number sent (or skipped by the filter).
+    sent: u64,
+    tick: tokio::time::Interval,
+    shutdown: CancellationToken,
+    filter: Option<Filter>,
+    subscribed: Subscribed,
+}
+
 /// Live frames after `sent`, with keep-alives, until shutdown or the subscriber falls behind.
 fn live(
     rx: broadcast::Receiver<Arc<Frame>>,
@@ -245,35 +280,42 @@ fn live(
     keepalive: Duration,
     shutdown: CancellationToken,
     filter: Option<Filter>,
+    subscribed: Subscribed,
 ) -> impl Stream<Item = Bytes> {
     let mut tick = tokio::time::interval(keepalive);
     tick.reset();
-    let state = (rx, sent, tick, shutdown, filter);
-    stream::unfold(
-        state,
-        |(mut rx, mut sent, mut tick, shutdown, filter)| async move {
-            loop {
-                tokio::select! {
-                    r = rx.recv() => match r {
-                        Ok(f) if f.seq <= sent => continue,
-                        // A gap can only mean something was missed: end the stream so the client
-                        // resumes from the durable log.
-                        Ok(f) if f.seq > sent + 1 => return None,
-                        Ok(f) => {
-                            sent = f.seq;
-                            if filter.as_ref().is_some_and(|keep| !keep(f.hall)) {
-                                continue;
-                            }
-                            return Some((f.bytes.clone(), (rx, sent, tick, shutdown, filter)));
+    let state = LiveState {
+        rx,
+        sent,
+        tick,
+        shutdown,
+        filter,
+        subscribed,
+    };
+    stream::unfold(state, |mut st| async move {
+        loop {
+            tokio::select! {
+                r = st.rx.recv() => match r {
+                    Ok(f) if f.seq <= st.sent => continue,
+                    // A gap can only mean something was missed: end the stream so the client
+                    // resumes from the durable log.
+                    Ok(f) if f.seq > st.sent + 1 => return None,
+                    Ok(f) => {
+                        st.sent = f.seq;
+                        if st.filter.as_ref().is_some_and(|keep| !keep(f.hall)) {
+                            continue;
                         }
-                        Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
-                    },
-                    _ = tick.tick() => {
-                        return Some((Bytes::from_static(b": keep-alive\n\n"), (rx, sent, tick, shutdown, filter)));
+                        return Some((f.bytes.clone(), st));
                     }
-                    () = shutdown.cancelled() => return None,
-                }
+                    Err(RecvError::Lagged(_)) => {
+                        st.subscribed.dropped();
+                        return None;
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = st.tick.tick() => return Some((Bytes::from_static(b": keep-alive\n\n"), st)),
+                () = st.shutdown.cancelled() => return None,
             }
-        },
-    )
+        }
+    })
 }

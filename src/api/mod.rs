@@ -8,6 +8,7 @@ mod events;
 mod halls;
 mod json;
 pub mod problem;
+mod stats;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,7 @@ impl App {
             reply,
         };
         if self.shards.try_send(req).is_err() {
+            metrics::counter!(crate::metrics::OVERLOAD, "queue" => "hall").increment(1);
             return Problem::overloaded(format!(
                 "hall `{}` has too many requests waiting; retry shortly",
                 self.config.halls[hall].id
@@ -95,13 +97,59 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(halls::routes())
         .merge(cases::routes())
+        .merge(stats::routes())
         .merge(crate::web::routes(&app))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
+}
+
+/// Request latency by route template, method and status.
+async fn track(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    // The path names the hall, window, ticket or case; the query (which may carry an
+    // access_token) and the headers (Authorization) are never logged.
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, ms, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status, ms, "request");
+    }
+    metrics::histogram!(
+        crate::metrics::HTTP_SECONDS,
+        "route" => route,
+        "method" => method,
+        "status" => resp.status().as_str().to_owned()
+    )
+    .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics_text() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::install().render(),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {

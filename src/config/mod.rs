@@ -34,6 +34,8 @@ pub struct Config {
     pub demo: bool,
     pub server: ServerConfig,
     pub store: StoreConfig,
+    /// Whether metric series carry the hall or only its tier.
+    pub metric_labels: crate::metrics::LabelMode,
     pub halls: Vec<Arc<HallConfig>>,
     pub tokens: Vec<TokenConfig>,
     /// Working calendars as loaded at start; the deadline engine holds the current ones

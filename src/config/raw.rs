@@ -14,6 +14,8 @@ pub struct RawConfig {
     pub server: RawServer,
     #[serde(default)]
     pub store: RawStore,
+    #[serde(default)]
+    pub metrics: RawMetrics,
     /// Defaults for every hall's calling policy.
     #[serde(default)]
     pub policy: RawPolicy,
@@ -107,6 +109,13 @@ pub struct RawServer {
     pub sse_keepalive_s: Option<S<u32>>,
     pub sse_buffer: Option<S<u32>>,
     pub max_subscribers: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// "hall" (series per hall) or "tier" (series per tier, for thousands of halls).
+    pub labels: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -70,6 +70,21 @@ pub(super) fn load(
     };
     let server = server(&mut cx, &raw);
     let store = store(&mut cx, &raw);
+    let metric_labels = match &raw.metrics.labels {
+        None => crate::metrics::LabelMode::Hall,
+        Some(l) => match l.get_ref().as_str() {
+            "hall" => crate::metrics::LabelMode::Hall,
+            "tier" => crate::metrics::LabelMode::Tier,
+            other => {
+                cx.at(
+                    l,
+                    "metrics.labels",
+                    format!("unknown label mode `{other}`; expected hall or tier"),
+                );
+                crate::metrics::LabelMode::Hall
+            }
+        },
+    };
     let defaults = policy(&mut cx, &Policy::default(), &raw.policy, "policy");
     let calendars = calendars(&mut cx, &raw.calendars, &files);
     let suspension_reasons = suspensions(&mut cx, &raw.suspensions);
@@ -95,6 +110,7 @@ pub(super) fn load(
         demo,
         server,
         store,
+        metric_labels,
         halls: halls.into_iter().map(Arc::new).collect(),
         tokens,
         calendars,

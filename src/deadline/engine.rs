@@ -62,7 +62,12 @@ pub(crate) struct Case {
     pub timer: Option<TimerKey>,
     pub closed_at: Option<Timestamp>,
     pub extra: Option<Box<Extra>>,
+    /// The (hall, level) this case is counted under in `open_levels`, if it is counted.
+    pub counted: Option<(u32, u8)>,
 }
+
+/// "No level fired yet" in level counts.
+const NO_LEVEL: u8 = u8::MAX;
 
 impl Case {
     fn extra(&self) -> &Extra {
@@ -110,6 +115,8 @@ pub struct DeadlineEngine {
     pub(crate) index: HashMap<Box<str>, u32>,
     wheel: TimingWheel<u32>,
     dirty: Vec<u32>,
+    /// Open cases per (hall, alarm policy, current level): the `hallq_cases_open` gauge.
+    open_levels: HashMap<(u32, u16, u8), i64>,
 }
 
 fn secs(t: Timestamp) -> u64 {
@@ -137,7 +144,47 @@ impl DeadlineEngine {
             index: HashMap::new(),
             wheel: TimingWheel::new(secs(now)),
             dirty: Vec::new(),
+            open_levels: HashMap::new(),
         }
+    }
+
+    /// Keep `open_levels` in step with case `idx`: counted under its hall and current level
+    /// while open, not at all once closed.
+    fn account(&mut self, idx: u32) {
+        let c = self.case(idx);
+        let policy = self.config.matters[c.matter as usize].policy as u16;
+        let level = (0..8u8)
+            .rev()
+            .find(|l| c.fired & (1 << l) != 0)
+            .unwrap_or(NO_LEVEL);
+        let now = (!c.state.is_closed()).then_some((c.hall, level));
+        if now == c.counted {
+            return;
+        }
+        if let Some((h, l)) = c.counted {
+            *self.open_levels.entry((h, policy, l)).or_default() -= 1;
+        }
+        if let Some((h, l)) = now {
+            *self.open_levels.entry((h, policy, l)).or_default() += 1;
+        }
+        self.case_mut(idx).counted = now;
+    }
+
+    /// Open cases per hall and level name (`none` before any level fired).
+    pub fn open_by_level(&self) -> Vec<(usize, Arc<str>, i64)> {
+        self.open_levels
+            .iter()
+            .map(|(&(hall, policy, level), &n)| {
+                let name = if level == NO_LEVEL {
+                    Arc::from("none")
+                } else {
+                    self.config.alarm_policies[policy as usize].levels[level as usize]
+                        .name
+                        .clone()
+                };
+                (hall as usize, name, n)
+            })
+            .collect()
     }
 
     /// Open cases.
@@ -506,6 +553,7 @@ impl DeadlineEngine {
             timer: None,
             closed_at: None,
             extra: None,
+            counted: None,
         }
     }
 
@@ -612,6 +660,7 @@ impl DeadlineEngine {
     pub(super) fn insert_restored(&mut self, c: Case) {
         let idx = self.insert(c);
         self.dirty.pop();
+        self.account(idx);
         self.arm(idx);
     }
 
@@ -832,7 +881,11 @@ impl DeadlineEngine {
         let body = match how {
             Closing::Completed => {
                 c.state = CaseState::Completed;
-                CaseEventBody::Completed { case, on_time }
+                CaseEventBody::Completed {
+                    case,
+                    on_time,
+                    closed_at: at,
+                }
             }
             Closing::Withdrawn(reason) => {
                 c.state = CaseState::Withdrawn;
@@ -994,6 +1047,10 @@ impl DeadlineEngine {
         dirty.dedup();
         let mut out = Vec::with_capacity(dirty.len());
         for idx in dirty {
+            if self.cases[idx as usize].is_none() {
+                continue;
+            }
+            self.account(idx);
             let Some(c) = self.cases[idx as usize].as_ref() else {
                 continue;
             };
@@ -1011,6 +1068,7 @@ impl DeadlineEngine {
                     if let Some(&ci) = self.index.get(&child)
                         && self.case(ci).state.is_closed()
                     {
+                        self.account(ci);
                         out.push(CaseChange {
                             record: self.record(ci),
                             closed: true,

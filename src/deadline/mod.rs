@@ -237,6 +237,8 @@ pub enum CaseEventBody {
     Completed {
         case: String,
         on_time: bool,
+        /// When it was finished (may be earlier than the event, when reported late).
+        closed_at: Timestamp,
     },
     Withdrawn {
         case: String,

@@ -205,6 +205,7 @@ impl DeadlineEngine {
             timer: None,
             closed_at: r.closed_at,
             extra: (!empty).then(|| Box::new(extra)),
+            counted: None,
         };
         case.due = self
             .compute(&case)

@@ -374,7 +374,7 @@ fn a_joint_case_completes_when_every_department_has() {
         .events
         .iter()
         .filter_map(|e| match &e.body {
-            CaseEventBody::Completed { case, on_time } => Some(format!("{case}:{on_time}")),
+            CaseEventBody::Completed { case, on_time, .. } => Some(format!("{case}:{on_time}")),
             _ => None,
         })
         .collect();

@@ -41,6 +41,26 @@ pub(crate) struct WindowRt {
     pub priority_run: u32,
     /// Smooth weighted round-robin credit per window service (same order as the config).
     pub wrr: Vec<i64>,
+    /// Seconds the window was open (idle, calling or serving) today, before `open_since`.
+    pub open_s: i64,
+    /// When the window last opened, while it is open: utilisation counts from here.
+    pub open_since: Option<Timestamp>,
+}
+
+impl WindowRt {
+    fn stop_open_clock(&mut self, now: Timestamp) {
+        if let Some(since) = self.open_since.take() {
+            self.open_s += (now.as_second() - since.as_second()).max(0);
+        }
+    }
+
+    /// Seconds open today up to `now`.
+    fn open_seconds(&self, now: Timestamp) -> i64 {
+        self.open_s
+            + self
+                .open_since
+                .map_or(0, |s| (now.as_second() - s.as_second()).max(0))
+    }
 }
 
 #[derive(Debug)]
@@ -79,6 +99,8 @@ pub(crate) struct Ticket {
     pub evaluation: Option<u8>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
+    /// The first call: a ticket's wait is issue → first call, recalls and releases aside.
+    pub first_called_at: Option<Timestamp>,
     /// The wait-over-target alarm was raised (once per ticket and service).
     pub wait_alarmed: bool,
     /// The called-but-not-started alarm was raised for the current call.
@@ -125,6 +147,8 @@ pub struct Changes {
     pub purge_before: Option<Date>,
     /// Timers to arm or disarm, in order.
     pub timers: Vec<TimerOp>,
+    /// The business day that just ended, for the statistics table.
+    pub closed_day: Option<super::stats::DayStats>,
 }
 
 pub struct HallEngine {
@@ -195,6 +219,8 @@ impl HallEngine {
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.services.len()],
+                open_s: 0,
+                open_since: None,
             })
             .collect();
         let servers = (0..cfg.services.len())
@@ -417,13 +443,7 @@ impl HallEngine {
     pub fn window_view(&self, w: usize, now: Timestamp) -> WindowView {
         let wc = &self.cfg.windows[w];
         let rt = &self.windows[w];
-        let state = match (rt.mode, rt.current.map(|c| self.tickets[c as usize].status)) {
-            (Mode::Closed, _) => WindowState::Closed,
-            (Mode::Paused, _) => WindowState::Paused,
-            (Mode::Open, Some(TicketStatus::Called)) => WindowState::Calling,
-            (Mode::Open, Some(_)) => WindowState::Serving,
-            (Mode::Open, None) => WindowState::Open,
-        };
+        let state = self.window_view_state(w);
         WindowView {
             id: wc.id.clone(),
             name: wc.name.clone(),
@@ -557,7 +577,7 @@ impl HallEngine {
             return;
         }
         let (day, ends) = business_day(&self.cfg, now);
-        self.day_ends = ends;
+        let old_end = std::mem::replace(&mut self.day_ends, ends);
         if day <= self.day {
             return;
         }
@@ -567,6 +587,14 @@ impl HallEngine {
             .iter()
             .filter(|t| !t.status.is_terminal())
             .count() as u32;
+        // What was still open when the day ended expired with it.
+        let mut closed = self.day_stats(old_end.min(now));
+        for s in &mut closed.services {
+            s.expired += s.open + s.in_service;
+            s.open = 0;
+            s.in_service = 0;
+        }
+        self.changes.closed_day = Some(closed);
         self.tickets.clear();
         self.index.clear();
         self.recent_calls.clear();
@@ -586,6 +614,8 @@ impl HallEngine {
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.wrr.len()],
+                open_s: 0,
+                open_since: None,
             };
         }
         self.next_order = 1;
@@ -661,6 +691,112 @@ impl HallEngine {
     fn end_call(&mut self, idx: u32) {
         if self.cfg.policy.start_timeout_s.is_some() {
             self.disarm(idx, TimerKind::Start);
+        }
+    }
+
+    /// What the hall's gauges show now: per service (waiting, seconds the longest has
+    /// waited), and windows per state (closed, open, calling, serving, paused).
+    pub fn gauges(&self, now: Timestamp) -> (Vec<(u32, u64)>, [u32; 5]) {
+        let services = self
+            .services
+            .iter()
+            .map(|rt| {
+                let q = &rt.queue;
+                let longest = q
+                    .head_aging
+                    .map(|((since, _), _)| since)
+                    .into_iter()
+                    .chain(
+                        q.head_appointment
+                            .and_then(|(_, t)| self.tickets[t as usize].checked_in_at)
+                            .map(|c| c.as_second()),
+                    )
+                    .min()
+                    .map_or(0, |since| (now.as_second() - since).max(0) as u64);
+                (q.waiting() as u32, longest)
+            })
+            .collect();
+        let mut windows = [0u32; 5];
+        for w in 0..self.windows.len() {
+            let i = match self.window_view_state(w) {
+                WindowState::Closed => 0,
+                WindowState::Open => 1,
+                WindowState::Calling => 2,
+                WindowState::Serving => 3,
+                WindowState::Paused => 4,
+            };
+            windows[i] += 1;
+        }
+        (services, windows)
+    }
+
+    fn window_view_state(&self, w: usize) -> WindowState {
+        let rt = &self.windows[w];
+        match (rt.mode, rt.current.map(|c| self.tickets[c as usize].status)) {
+            (Mode::Closed, _) => WindowState::Closed,
+            (Mode::Paused, _) => WindowState::Paused,
+            (Mode::Open, Some(TicketStatus::Called)) => WindowState::Calling,
+            (Mode::Open, Some(_)) => WindowState::Serving,
+            (Mode::Open, None) => WindowState::Open,
+        }
+    }
+
+    /// The business day's statistics so far, from its tickets and windows.
+    pub fn day_stats(&self, now: Timestamp) -> super::stats::DayStats {
+        use super::stats::{DayStats, ServiceDay, WindowDay};
+        let mut services: Vec<ServiceDay> = self
+            .cfg
+            .services
+            .iter()
+            .map(|s| ServiceDay {
+                service: s.id.to_string(),
+                ..ServiceDay::default()
+            })
+            .collect();
+        let mut windows: Vec<WindowDay> = self
+            .cfg
+            .windows
+            .iter()
+            .zip(&self.windows)
+            .map(|(c, rt)| WindowDay {
+                window: c.id.to_string(),
+                open_s: rt.open_seconds(now).max(0) as u64,
+                ..WindowDay::default()
+            })
+            .collect();
+        let secs = |a: Timestamp, b: Timestamp| (b.as_second() - a.as_second()).max(0) as u32;
+        for t in &self.tickets {
+            let s = &mut services[t.service as usize];
+            s.issued += 1;
+            match t.status {
+                TicketStatus::Done => s.served += 1,
+                TicketStatus::NoShow => s.no_show += 1,
+                TicketStatus::Cancelled => s.cancelled += 1,
+                TicketStatus::Expired => s.expired += 1,
+                TicketStatus::Booked | TicketStatus::Waiting | TicketStatus::Parked => s.open += 1,
+                TicketStatus::Called | TicketStatus::Serving => s.in_service += 1,
+            }
+            if let Some(first) = t.first_called_at {
+                s.wait_s.push(secs(t.issued_at, first));
+            }
+            if let Some(r) = t.evaluation {
+                s.ratings[usize::from(r.clamp(1, 5)) - 1] += 1;
+            }
+            if t.status == TicketStatus::Done
+                && let (Some(end), Some(began)) = (t.finished_at, t.started_at.or(t.called_at))
+            {
+                s.service_s.push(secs(began, end));
+                if let Some(w) = t.window {
+                    windows[w as usize].busy_s += u64::from(secs(began, end));
+                    windows[w as usize].served += 1;
+                }
+            }
+        }
+        DayStats {
+            hall: self.cfg.id.to_string(),
+            day: self.day,
+            services,
+            windows,
         }
     }
 
@@ -893,6 +1029,7 @@ impl HallEngine {
             evaluation: None,
             transfers: 0,
             no_show_at: None,
+            first_called_at: None,
             wait_alarmed: false,
             start_alarmed: false,
         });
@@ -1302,6 +1439,7 @@ impl HallEngine {
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::Called;
         t.called_at = Some(now);
+        t.first_called_at.get_or_insert(now);
         t.window = Some(w as u16);
         t.call_count = 1;
         t.reason = Some(reason);
@@ -1639,6 +1777,7 @@ impl HallEngine {
             let rt = &mut self.windows[w];
             rt.mode = Mode::Open;
             rt.pause_reason = None;
+            rt.open_since = Some(now);
             let (window, window_name) = self.window_name(w);
             self.emit(
                 now,
@@ -1674,6 +1813,7 @@ impl HallEngine {
         let rt = &mut self.windows[w];
         rt.mode = Mode::Paused;
         rt.pause_reason = Some(reason.clone());
+        rt.stop_open_clock(now);
         let (window, window_name) = self.window_name(w);
         self.emit(
             now,
@@ -1698,6 +1838,7 @@ impl HallEngine {
             let rt = &mut self.windows[w];
             rt.mode = Mode::Closed;
             rt.pause_reason = None;
+            rt.stop_open_clock(now);
             let (window, window_name) = self.window_name(w);
             self.emit(
                 now,

@@ -14,6 +14,7 @@
 mod engine;
 mod lanes;
 mod record;
+pub mod stats;
 mod view;
 
 #[cfg(test)]
@@ -22,6 +23,11 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use engine::{Changes, HallEngine, Mode, TimerKind, TimerOp};
+
+/// The business day (in the hall's time zone, turning at its `day_starts`) that `at` falls in.
+pub fn business_date(hall: &crate::config::HallConfig, at: jiff::Timestamp) -> jiff::civil::Date {
+    engine::business_day(hall, at).0
+}
 pub use lanes::Lane;
 pub use record::{HallRecord, TicketRecord};
 pub use view::{

@@ -46,6 +46,10 @@ pub struct WindowRecord {
     pub current: Option<String>,
     pub priority_run: u32,
     pub wrr: Vec<i64>,
+    #[serde(default)]
+    pub open_s: i64,
+    #[serde(default)]
+    pub open_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +76,8 @@ pub struct TicketRecord {
     pub evaluation: Option<u8>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
+    #[serde(default)]
+    pub first_called_at: Option<Timestamp>,
     #[serde(default)]
     pub wait_alarmed: bool,
     #[serde(default)]
@@ -110,6 +116,8 @@ impl HallEngine {
                         .map(|c| self.ticket_id(&self.tickets[c as usize])),
                     priority_run: rt.priority_run,
                     wrr: rt.wrr.clone(),
+                    open_s: rt.open_s,
+                    open_since: rt.open_since,
                 })
                 .collect(),
             recent_calls: self.recent_calls.iter().cloned().collect(),
@@ -145,6 +153,7 @@ impl HallEngine {
             evaluation: t.evaluation,
             transfers: t.transfers,
             no_show_at: t.no_show_at,
+            first_called_at: t.first_called_at,
             wait_alarmed: t.wait_alarmed,
             start_alarmed: t.start_alarmed,
         }
@@ -226,6 +235,7 @@ impl HallEngine {
                 evaluation: r.evaluation,
                 transfers: r.transfers,
                 no_show_at: r.no_show_at,
+                first_called_at: r.first_called_at,
                 wait_alarmed: r.wait_alarmed,
                 start_alarmed: r.start_alarmed,
             });
@@ -255,6 +265,8 @@ impl HallEngine {
                 } else {
                     vec![0; cfg.windows[i].services.len()]
                 },
+                open_s: w.open_s,
+                open_since: w.open_since,
             };
         }
         // Counters may have been written by an older config; make them consistent with the

@@ -50,6 +50,12 @@ pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("c
 /// calendar id → calendar TOML replaced through the API; used instead of the config's file.
 pub(crate) const CALENDARS: TableDefinition<&str, &str> = TableDefinition::new("calendars");
 
+/// (hall id, YYYY-MM-DD) → `DayStats` (JSON) of a finished business day.
+pub(crate) const STATS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("stats");
+/// (hall id, YYYY-MM-DD) → cases finished that day: 16 bytes, on time then overdue (u64 BE).
+pub(crate) const CASE_STATS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("case_stats");
+
 /// Streams whose sequence numbers the writer assigns, because several producers feed them.
 pub const ALARMS: &str = "@alarms";
 pub const CASES_STREAM: &str = "@cases";
@@ -88,6 +94,16 @@ pub enum StoreError {
     Failed,
     #[error("the store writer has stopped")]
     Stopped,
+}
+
+/// Two big-endian u64s, as the case statistics table stores them.
+pub(crate) fn decode_pair(raw: &[u8]) -> (u64, u64) {
+    let word = |i: usize| {
+        raw.get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_be_bytes)
+    };
+    (word(0), word(1))
 }
 
 /// Liveness and failure flags shared by the writer, the shards and the HTTP layer.
@@ -155,6 +171,8 @@ impl Store {
             tx.open_table(CLOSED_CASES)?;
             tx.open_table(CONSUMERS)?;
             tx.open_table(CALENDARS)?;
+            tx.open_table(STATS)?;
+            tx.open_table(CASE_STATS)?;
         }
         tx.commit()?;
         Ok(Store {
@@ -277,6 +295,34 @@ impl Store {
                 Ok((k.value().to_owned(), v.value().to_owned()))
             })
             .collect()
+    }
+
+    /// A finished business day's statistics of a hall.
+    pub fn day_stats(
+        &self,
+        hall: &str,
+        day: &str,
+    ) -> Result<Option<crate::queue::stats::DayStats>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(STATS)?;
+        table
+            .get((hall, day))?
+            .map(|v| {
+                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
+                    what: format!("stats/{hall}/{day}"),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// Cases a hall finished on a day: (on time, overdue).
+    pub fn case_stats(&self, hall: &str, day: &str) -> Result<(u64, u64), StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CASE_STATS)?;
+        Ok(table
+            .get((hall, day))?
+            .map_or((0, 0), |v| decode_pair(v.value())))
     }
 
     /// The last alarm sequence number a consumer acknowledged.

@@ -10,8 +10,8 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use redb::{Database, ReadableTable, WriteTransaction};
 
 use super::{
-    CALENDARS, CASES, CLOSED_CASES, CONSUMERS, EVENTS, HALLS, Health, IDEMPOTENCY, Store,
-    StoreError, TICKETS,
+    CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, EVENTS, HALLS, Health, IDEMPOTENCY,
+    STATS, Store, StoreError, TICKETS, decode_pair,
 };
 use crate::clock::Clock;
 use crate::config::StoreConfig;
@@ -58,6 +58,18 @@ pub enum Op {
     PutCalendar {
         id: String,
         toml: String,
+    },
+    /// A finished business day's statistics.
+    PutStats {
+        hall: Arc<str>,
+        day: String,
+        json: Vec<u8>,
+    },
+    /// One more case finished by a hall on a day, on time or not.
+    CountCase {
+        hall: Arc<str>,
+        day: String,
+        on_time: bool,
     },
 }
 
@@ -216,7 +228,12 @@ impl Writer {
         } else if batches.iter().any(Batch::writes) {
             let before: Vec<(Arc<str>, Bounds)> =
                 self.bounds.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let started = std::time::Instant::now();
             let r = self.write(batches);
+            metrics::histogram!(crate::metrics::STORE_COMMIT_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            let requests: usize = batches.iter().map(|b| b.done.len().max(1)).sum();
+            metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(requests as f64);
             if r.is_err() {
                 // Nothing was committed: the assigned sequence numbers are free again.
                 self.bounds = before.into_iter().collect();
@@ -228,6 +245,7 @@ impl Writer {
         if let Err(e) = &result {
             if !matches!(e, StoreError::Failed) {
                 tracing::error!(error = %e, "store commit failed; refusing further writes");
+                metrics::counter!(crate::metrics::STORE_FAILURES).increment(1);
             }
             self.health.failed.store(true, Ordering::Release);
         }
@@ -260,6 +278,8 @@ impl Writer {
             let mut closed = tx.open_table(CLOSED_CASES)?;
             let mut consumers = tx.open_table(CONSUMERS)?;
             let mut calendars = tx.open_table(CALENDARS)?;
+            let mut stats = tx.open_table(STATS)?;
+            let mut case_stats = tx.open_table(CASE_STATS)?;
             for op in &b.ops {
                 match op {
                     Op::PutHall { hall, json } => {
@@ -295,6 +315,24 @@ impl Writer {
                     }
                     Op::PutCalendar { id, toml } => {
                         calendars.insert(id.as_str(), toml.as_str())?;
+                    }
+                    Op::PutStats { hall, day, json } => {
+                        stats.insert((&**hall, day.as_str()), json.as_slice())?;
+                    }
+                    Op::CountCase { hall, day, on_time } => {
+                        let key = (&**hall, day.as_str());
+                        let (mut good, mut late) = case_stats
+                            .get(key)?
+                            .map_or((0, 0), |v| decode_pair(v.value()));
+                        if *on_time {
+                            good += 1;
+                        } else {
+                            late += 1;
+                        }
+                        let mut v = [0u8; 16];
+                        v[..8].copy_from_slice(&good.to_be_bytes());
+                        v[8..].copy_from_slice(&late.to_be_bytes());
+                        case_stats.insert(key, v.as_slice())?;
                     }
                 }
             }

@@ -1,0 +1,164 @@
+//! `GET /v1/stats?hall=ID[&subtree=true][&day=YYYY-MM-DD][&format=csv]`: a day's statistics
+//! for one hall, or rolled up over the hall and every hall below it in the tier tree.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use jiff::civil::Date;
+
+use super::AppState;
+use super::auth::{Perm, Principal};
+use super::halls::hall;
+use super::problem::{Answer, Problem};
+use crate::queue::stats::{DayStats, ServiceDay, WindowDay};
+use crate::shard::HallOp;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/stats", get(stats))
+}
+
+async fn stats(
+    State(app): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    if let Some(unknown) = q.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "hall" | "subtree" | "day" | "format" | "access_token"
+        )
+    }) {
+        return Err(Problem::bad_request(
+            "unknown-field",
+            format!("unknown query parameter `{unknown}`; use hall, subtree, day or format"),
+        )
+        .field(unknown.clone()));
+    }
+    let id = q
+        .get("hall")
+        .ok_or_else(|| Problem::bad_request("missing-field", "`hall` is required").field("hall"))?;
+    let root = hall(&app, &who, id, Perm::Stats)?;
+    let subtree = match q.get("subtree").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                format!("`subtree` is true or false, not `{other}`"),
+            )
+            .field("subtree"));
+        }
+    };
+    let now = app.clock.now();
+    let day: Date = match q.get("day") {
+        None => crate::queue::business_date(&root.cfg, now),
+        Some(d) => d.parse().map_err(|_| {
+            Problem::bad_request(
+                "invalid-field",
+                format!("`day` is a date YYYY-MM-DD, not `{d}`"),
+            )
+            .field("day")
+        })?,
+    };
+    let csv = match q.get("format").map(String::as_str) {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                format!("`format` is json or csv, not `{other}`"),
+            )
+            .field("format"));
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv")),
+    };
+
+    let halls: Vec<usize> = (0..app.config.halls.len())
+        .filter(|&h| {
+            if subtree {
+                app.config.is_within(h, root.index)
+            } else {
+                h == root.index
+            }
+        })
+        .collect();
+    let mut days = Vec::with_capacity(halls.len());
+    let (mut on_time, mut overdue) = (0, 0);
+    for h in halls {
+        let cfg = &app.config.halls[h];
+        let today = crate::queue::business_date(cfg, now);
+        let stats = if day == today {
+            let answer = app.ask(h, HallOp::DayStats, None).await;
+            if !answer.is_success() {
+                return Ok(answer.into_response());
+            }
+            serde_json::from_str::<DayStats>(&answer.body)
+                .map_err(|e| Problem::unavailable(format!("statistics of {}: {e}", cfg.id)))?
+        } else {
+            let store = app.store.clone();
+            let (hall_id, key) = (cfg.id.to_string(), day.to_string());
+            tokio::task::spawn_blocking(move || store.day_stats(&hall_id, &key))
+                .await
+                .map_err(|e| Problem::unavailable(e.to_string()))?
+                .map_err(|e| Problem::unavailable(e.to_string()))?
+                .unwrap_or_else(|| empty_day(cfg, day))
+        };
+        let store = app.store.clone();
+        let (hall_id, key) = (cfg.id.to_string(), day.to_string());
+        let (good, late) = tokio::task::spawn_blocking(move || store.case_stats(&hall_id, &key))
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string()))?
+            .map_err(|e| Problem::unavailable(e.to_string()))?;
+        on_time += good;
+        overdue += late;
+        days.push(stats);
+    }
+    let report = crate::stats::build(&root.cfg.id, subtree, day, &days, (on_time, overdue));
+    Ok(if csv {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"hallq-{}-{day}.csv\"", root.cfg.id),
+                ),
+            ],
+            crate::stats::csv(&report),
+        )
+            .into_response()
+    } else {
+        Answer::json(200, &report).into_response()
+    })
+}
+
+/// A day nothing was recorded for: every service and window at zero.
+fn empty_day(cfg: &crate::config::HallConfig, day: Date) -> DayStats {
+    DayStats {
+        hall: cfg.id.to_string(),
+        day,
+        services: cfg
+            .services
+            .iter()
+            .map(|s| ServiceDay {
+                service: s.id.to_string(),
+                ..ServiceDay::default()
+            })
+            .collect(),
+        windows: cfg
+            .windows
+            .iter()
+            .map(|w| WindowDay {
+                window: w.id.to_string(),
+                ..WindowDay::default()
+            })
+            .collect(),
+    }
+}
