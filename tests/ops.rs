@@ -798,28 +798,46 @@ async fn workload_scrape(config_prefix: &str) -> String {
             .await;
     }
 
-    // The scrape: plain HTTP, no token, as Prometheus does it.
-    let r = c
-        .http
-        .get(format!("{}/metrics", c.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "GET /metrics");
-    let ctype = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert!(
-        ctype.starts_with("text/plain"),
-        "exposition format: {ctype}"
-    );
-    let text = r.text().await.unwrap();
-    drop((display, alarms));
-    proc.kill9().await;
-    text
+    // The scrape: plain HTTP, no token, as Prometheus does it. The shards refresh the queue
+    // and window gauges every five seconds, so scrape until they show the one ticket left
+    // waiting (the county tier's only one, in either label mode) and the last request, the
+    // withdrawal, is counted.
+    let mut last = String::new();
+    for _ in 0..120 {
+        let r = c
+            .http
+            .get(format!("{}/metrics", c.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET /metrics");
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            ctype.starts_with("text/plain"),
+            "exposition format: {ctype}"
+        );
+        last = r.text().await.unwrap();
+        let scrape = parse_scrape(&last);
+        let county = [("tier", "county")];
+        if scrape.matching("hallq_queue_length", &county).count() > 0
+            && scrape.sum("hallq_queue_length", &county) == 1.0
+            && scrape.sum(
+                "hallq_cases_closed_total",
+                &[("tier", "county"), ("outcome", "withdrawn")],
+            ) == 1.0
+        {
+            drop((display, alarms));
+            proc.kill9().await;
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("after 30 s /metrics still does not show the workload's end:\n{last}");
 }
 
 /// `promtool check metrics` reads the scrape on stdin and prints nothing when it is clean.
