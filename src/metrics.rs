@@ -31,8 +31,12 @@ pub const TICKETS_CANCELLED: &str = "hallq_tickets_cancelled_total";
 pub const QUEUE_LENGTH: &str = "hallq_queue_length";
 /// Seconds the longest-waiting ticket has waited, by hall/tier and service.
 pub const QUEUE_LONGEST_WAIT: &str = "hallq_queue_longest_wait_seconds";
-/// The service's target wait, so dashboards and rules compare against it.
+/// The service's target wait, so dashboards compare against it (the largest of the tier's
+/// halls in tier mode).
 pub const QUEUE_TARGET_WAIT: &str = "hallq_queue_target_wait_seconds";
+/// Queues whose longest wait is past their own service's target: 0 or 1 per hall and service,
+/// summed in tier mode. Exact where comparing the two gauges above is not (tier mode).
+pub const QUEUE_OVER_TARGET: &str = "hallq_queue_over_target";
 /// Seconds from issue to first call.
 pub const WAIT_SECONDS: &str = "hallq_wait_seconds";
 /// Seconds from start (or call) to completion.
@@ -67,6 +71,8 @@ pub const SSE_SUBSCRIBERS: &str = "hallq_sse_subscribers";
 pub const SSE_DROPPED: &str = "hallq_sse_dropped_total";
 /// 1, labelled with the version.
 pub const BUILD_INFO: &str = "hallq_build_info";
+/// Unix time the daemon started: a change is a restart.
+pub const START_TIME: &str = "hallq_start_time_seconds";
 
 /// Wait times: from half a minute to two hours, around typical 30-60 minute targets.
 const WAIT_BUCKETS: &[f64] = &[
@@ -177,6 +183,11 @@ fn describe() {
     describe_gauge!(SSE_SUBSCRIBERS, "Open server-sent-event subscriptions.");
     describe_counter!(SSE_DROPPED, "Subscribers cut off for falling behind.");
     describe_gauge!(BUILD_INFO, "Build information.");
+    describe_gauge!(
+        QUEUE_OVER_TARGET,
+        "Queues waiting past their own service's target wait."
+    );
+    describe_gauge!(START_TIME, Unit::Seconds, "Unix time the daemon started.");
 }
 
 /// Whether series carry the hall or only its tier (`[metrics] labels`).

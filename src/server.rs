@@ -50,6 +50,7 @@ impl Daemon {
     ) -> Result<Daemon, DaemonError> {
         // Before any metric handle is made: handles made earlier would go nowhere.
         crate::metrics::install();
+        metrics::gauge!(crate::metrics::START_TIME).set(clock.now().as_second() as f64);
         zero_counters();
         crate::cases::zero_case_counters(&config);
         let store = Arc::new(Store::open(data)?);

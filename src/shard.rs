@@ -342,10 +342,13 @@ impl Shard {
                 if let Some(target) = svc.target_wait_s {
                     parts.add(
                         crate::metrics::QUEUE_TARGET_WAIT,
-                        l,
+                        l.clone(),
                         target as f64,
                         Combine::Max,
                     );
+                    // Against this hall's own target, before tier labelling sums it.
+                    let over = f64::from(u8::from(longest as i64 > target));
+                    parts.add(crate::metrics::QUEUE_OVER_TARGET, l, over, Combine::Sum);
                 }
             }
             for (state, n) in ["closed", "open", "calling", "serving", "paused"]
@@ -369,6 +372,7 @@ impl Shard {
                 (crate::metrics::QUEUE_LENGTH, Combine::Sum),
                 (crate::metrics::QUEUE_LONGEST_WAIT, Combine::Max),
                 (crate::metrics::QUEUE_TARGET_WAIT, Combine::Max),
+                (crate::metrics::QUEUE_OVER_TARGET, Combine::Sum),
                 (crate::metrics::WINDOWS, Combine::Sum),
                 (crate::metrics::DEADLINES_PENDING, Combine::Sum),
             ],
