@@ -140,7 +140,8 @@ pub struct Expired<T> {
 }
 
 /// A slab slot: 24 bytes for `T = u64`, all an operation on one deadline touches besides its
-/// 12-byte ref, so insert and cancel cost one cache miss each.
+/// 12-byte ref. Insert writes it, cancel reads it: one cache miss each, plus the store that
+/// turns the ref into a tombstone for cancel.
 #[derive(Clone)]
 struct Entry<T> {
     /// Position of the occupant's ref in its slot (or in `late`). Outside the `Option` so that
@@ -183,7 +184,7 @@ pub struct TimingWheel<T> {
     occupied: Box<[u64]>,
     /// Per level, bit `w` set iff occupancy word `w` of that level is non-zero.
     summary: [u64; LEVELS],
-    /// Bit `L` set iff `occupied[L] != 0`.
+    /// Bit `L` set iff `summary[L] != 0`.
     levels: u16,
     /// Refs of entries inserted with a due second before `elapsed`: they fire on the next
     /// poll. Rare and small, so kept exact (`swap_remove`) rather than with tombstones.
