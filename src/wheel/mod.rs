@@ -98,9 +98,9 @@ const WORDS: usize = SLOTS / 64;
 const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
 const _: () = assert!(WORDS >= 1 && WORDS <= 64 && LEVELS <= 16);
 
-/// A drained slot keeps its buffer up to this many refs (3 KiB). The lowest level refills
+/// A drained slot keeps its buffer up to this many refs (1 KiB). The lowest level refills
 /// every 68 minutes and reuses it without allocating; a bigger buffer is freed, or the
-/// 24,576 slots would each hold on to their largest size ever (75 MiB at most as it is).
+/// 24,576 slots would each hold on to their largest size ever (24 MiB at most as it is).
 pub const RETAINED_SLOT_CAPACITY: usize = 256;
 
 /// Garbage refs a slot may hold per live ref before it is compacted. A ref is 4 bytes, so
@@ -428,8 +428,7 @@ impl<T> TimingWheel<T> {
         let Some(slot) = slot else { return };
         let live = self.live[slot] as usize;
         if live == 0 {
-            self.slots[slot].clear();
-            self.mark_empty(slot);
+            self.empty(slot);
         } else if self.slots[slot].len() > (1 + GARBAGE_PER_LIVE) * live + COMPACT_SLACK {
             self.compact(slot);
         }
@@ -589,6 +588,7 @@ impl<T> TimingWheel<T> {
         }
         // Placement is relative to `start` from here on; the refs above were judged before.
         self.elapsed = start;
+        // Hand the buffer back, emptied, unless `empty` would free it.
         if list.capacity() <= RETAINED_SLOT_CAPACITY {
             let mut list = list;
             list.clear();
@@ -670,9 +670,21 @@ impl<T> TimingWheel<T> {
     fn fired_from(&mut self, slot: usize) {
         self.live[slot] -= 1;
         if self.live[slot] == 0 {
-            self.slots[slot].clear();
-            self.mark_empty(slot);
+            self.empty(slot);
         }
+    }
+
+    /// Drops what is left of a slot without live refs (garbage) and clears its bit. Keeps
+    /// its buffer only up to [`RETAINED_SLOT_CAPACITY`]: a level-0 slot that held a 17:00
+    /// burst of 100,000 refs would otherwise keep 512 KiB until the same second comes round.
+    fn empty(&mut self, slot: usize) {
+        let list = &mut self.slots[slot];
+        if list.capacity() > RETAINED_SLOT_CAPACITY {
+            *list = Vec::new();
+        } else {
+            list.clear();
+        }
+        self.mark_empty(slot);
     }
 
     /// Fires the earliest of the entries inserted before `elapsed`.

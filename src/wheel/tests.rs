@@ -364,6 +364,22 @@ fn cancelled_refs_are_compacted_and_reused_slots_are_not_confused() {
 }
 
 #[test]
+fn a_drained_burst_gives_its_slot_buffer_back() {
+    // 17:00 of a working day: thousands of deadlines in one second, cascaded into one slot.
+    let burst = T0 + 2 * DAY;
+    let mut wheel = TimingWheel::new(T0);
+    for i in 0..5000 {
+        wheel.insert(burst, i);
+    }
+    assert_eq!(fire(&mut wheel, burst).len(), 5000);
+    let kept: usize = wheel.slots.iter().map(Vec::capacity).sum();
+    assert!(
+        kept <= 2 * RETAINED_SLOT_CAPACITY,
+        "slots still hold {kept} refs of buffer"
+    );
+}
+
+#[test]
 fn reschedule_moves_the_value_and_retires_the_old_key() {
     let mut wheel = TimingWheel::new(1000);
     let key = wheel.insert(5000, vec![1, 2, 3]);
