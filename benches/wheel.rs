@@ -44,7 +44,8 @@
 //! `DelayQueue`'s expiry, timed per 60 s step around the drain alone.
 //!
 //! Memory: a counting global allocator reports heap bytes held per pending deadline right
-//! after each fill (printed to stderr as `memory:` lines).
+//! after each fill, and again at the end by dropping each structure, when it also holds what
+//! the churn of the runs left behind (printed to stderr as `memory:` lines).
 //!
 //! Run with `cargo bench --bench wheel`; a size can be picked with `HALLQ_BENCH_SIZES=1M` or
 //! `10M`.
@@ -432,6 +433,25 @@ impl<D: Deadlines> Bench<D> {
         }
     }
 
+    /// Drops the structure and prints the heap bytes it held per pending deadline: after
+    /// the runs it also holds what churn left behind (tombstones, slack, free slots).
+    fn report_memory_at_end(self) {
+        let Bench {
+            deadlines, keys, ..
+        } = self;
+        let n = keys.len();
+        drop(keys);
+        let before = ALLOCATED.load(Ordering::Relaxed);
+        drop(deadlines);
+        let bytes = before - ALLOCATED.load(Ordering::Relaxed);
+        eprintln!(
+            "memory: {:<11} {:>3}M pending: {:>6.1} heap bytes per deadline after the runs",
+            D::NAME,
+            n / 1_000_000,
+            bytes as f64 / n as f64,
+        );
+    }
+
     /// `count` distinct random positions in the key table.
     fn pick(&mut self, count: usize) -> Vec<usize> {
         let mut seen = HashSet::with_capacity(count);
@@ -570,6 +590,9 @@ fn compare(c: &mut Criterion) {
             "the DelayQueue lost entries"
         );
         assert_eq!(heap.deadlines.live, n, "the heap lost entries");
+        wheel.report_memory_at_end();
+        heap.report_memory_at_end();
+        queue.report_memory_at_end();
         eprintln!("load average after {label}: {}", load_average());
     }
 }

@@ -19,7 +19,7 @@
 //! the next 60 working days sit at level 1 and move down once before they fire.
 //!
 //! Why 4096 and not the classic 64 slots per level: at 10 million deadlines every cascade
-//! costs a cold store per entry, and 64-slot levels put a 90-day deadline at level 3, three
+//! costs a cache miss per entry, and 64-slot levels put a 90-day deadline at level 3, three
 //! cascades from firing. With 4096 slots it is one; the expiry benchmark went from ~120 to
 //! ~60 ns per entry. The price is 24,576 slot headers (~700 KiB per wheel; there is one).
 //!
@@ -27,36 +27,39 @@
 //! is a DRAM and TLB miss (~165 ns in the VM of BENCHMARKS.md) and speed is decided by how
 //! few of them an operation needs and how many overlap:
 //!
-//! - A slot is a `Vec<Ref>`: the due second and slab index of each entry, 12 bytes. Moving a
-//!   slot down a level (a cascade) streams through it and never reads an entry; it only
-//!   stores each entry's new position. Intrusive linked lists would instead chase one cold
-//!   pointer per entry per level.
-//! - An entry (position, generation, value) is all an operation on one deadline touches
-//!   besides its ref: insert writes it, cancel reads it, each one cache miss. The due second
-//!   is part of the [`TimerKey`], so cancel finds the slot without another read, and
-//!   overwrites the ref with a tombstone.
+//! - An entry (generation, due second, ref position, value: 24 bytes for a `u64` value) is
+//!   all that insert and cancel touch besides a slot's tail: one cache miss each.
+//! - A slot is a `Vec<u32>` of slab indices ("refs"), not an intrusive list, so that a
+//!   cascade or an expiry reads refs sequentially and loads their entries in gathered
+//!   batches ([`GATHER`] at a time) whose misses overlap, instead of chasing one cold
+//!   pointer per entry.
+//! - Cancel leaves its ref in the slot as garbage, recognised later because the entry no
+//!   longer points back at that position (invariant 4). Per-slot live counts keep the
+//!   occupancy bits, and so `next_expiry`, exact.
 //! - The free list carries each vacant slot's next generation, so insert only writes.
-//! - Expiring entries are read in gathered batches across seconds, so their misses overlap.
 //!
 //! # Invariants
 //!
-//! 1. Placement: a ref with `due >= elapsed` is in `slot_for(elapsed, due)`; a ref with
-//!    `due < elapsed` is in `late`. An entry's slot is computed from its due second, never
-//!    stored.
+//! 1. Placement: an entry with `due >= elapsed` has its live ref in `slot_for(elapsed, due)`;
+//!    an entry with `due < elapsed` sits in `late`. An entry's slot is computed from its due
+//!    second, never stored.
 //! 2. Consequently at level `L >= 1` no slot with live refs has an index `<=` the digit `L` of
 //!    `elapsed`, and at level 0 none has an index `<` it. Every entry at level `L` is due after
 //!    every entry at a level below `L`, so the earliest slot is found through the bitmaps.
-//! 3. Each occupied entry `i` has exactly one ref, at position `entries[i].pos` of its slot or of
-//!    `late`, carrying its due second. Every other ref in a slot is a tombstone (cancelled or
-//!    rescheduled away); `late` holds none.
-//! 4. `live[s]` counts the refs in slot `s` that are not tombstones. The occupancy bit of `s`
-//!    is set iff `live[s]` is non-zero; a slot whose live count drops to zero is emptied at
-//!    once, and one whose tombstones outnumber its live refs by more than [`COMPACT_SLACK`]
-//!    is compacted. A summary bit is set iff its occupancy word is non-zero, and `levels`
-//!    bit `L` iff level `L`'s summary is.
-//! 5. `entries[i]` is vacant iff `i` is in `free`. A key is live iff its generation matches
-//!    the occupied entry's; its due second is then the entry's.
-//! 6. `elapsed <= now + 1`: every entry due at or before `now` has fired, except those still in
+//! 3. Each occupied entry has exactly one live ref, at its `pos` in its slot, or sits at `pos`
+//!    in `late` (which holds no garbage).
+//! 4. A ref at position `p` of slot `s` is live iff its entry is occupied, has `pos == p` and
+//!    `slot_for(elapsed, due) == s`; other refs are garbage. Garbage refs to an entry sit
+//!    before its live ref in the same slot: refs are only appended, and positions are reused
+//!    only after pops, clears and compactions that drop what was there. So cascades walk a
+//!    slot front to back and judge each ref before its entry can move.
+//! 5. `live[s]` counts the live refs of slot `s`; its occupancy bit is set iff that is
+//!    non-zero. A slot whose live count drops to zero is emptied at once; one holding more
+//!    than [`GARBAGE_PER_LIVE`] garbage refs per live one (plus [`COMPACT_SLACK`]) is
+//!    compacted. A summary bit is set iff its occupancy word is non-zero, and `levels` bit
+//!    `L` iff level `L`'s summary is.
+//! 6. `entries[i]` is vacant iff `i` is in `free`. A key is live iff its generation matches.
+//! 7. `elapsed <= now + 1`: every entry due at or before `now` has fired, except those still in
 //!    `late` and those of the slot being drained by an unfinished run of `poll` calls.
 //!
 //! # Cost of each operation
@@ -64,16 +67,17 @@
 //! | operation | cost |
 //! |---|---|
 //! | `insert`, `get`, `get_mut` | O(1) |
-//! | `cancel`, `reschedule` | O(1) amortized: one in a while compacts a slot it emptied more than half |
+//! | `cancel`, `reschedule` | O(1) amortized: one in a while compacts a slot that has become two-thirds garbage |
 //! | `next_expiry` | O(1): three `trailing_zeros` |
 //! | `poll`, `advance` | O(1) amortized per expired entry: an entry is moved once per level it starts above level 0 (once for a deadline up to 194 days out), empty slots are skipped through the bitmaps, so a jump of years costs no more than a jump of a second |
 //! | entries inserted at or before `now` | O(k log k) once, when `k` of them fire in due order |
 //!
-//! Memory per pending entry: the 24-byte `Entry<T>` for `T = u64` (the generation's niche
-//! holds the vacant/occupied tag), a 12-byte ref and its share of slot growth and
-//! tombstones; 8 bytes per vacant slab slot in the free list. A slot keeps its
-//! buffer after a drain only up to [`RETAINED_SLOT_CAPACITY`], so memory follows the pending
-//! count, not the historical peak of each of the 24,576 slots.
+//! Memory per pending entry: 24 bytes of entry for `T = u64` (the generation is the
+//! `Option`'s niche), a 4-byte ref with its share of `Vec` growth, and garbage refs until the
+//! next cascade or compaction (at most two per live ref plus a little per slot); 8 bytes per
+//! vacant slab slot in the free list. A slot keeps its buffer after a drain only up to
+//! [`RETAINED_SLOT_CAPACITY`], so memory follows the pending count, not the historical peak
+//! of each of the 24,576 slots.
 
 use std::cmp::Reverse;
 use std::fmt;
@@ -94,13 +98,18 @@ const WORDS: usize = SLOTS / 64;
 const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
 const _: () = assert!(WORDS >= 1 && WORDS <= 64 && LEVELS <= 16);
 
-/// A drained slot keeps its buffer up to this many refs (3 KiB). The lowest level refills
+/// A drained slot keeps its buffer up to this many refs (1 KiB). The lowest level refills
 /// every 68 minutes and reuses it without allocating; a bigger buffer is freed, or the
-/// 24,576 slots would each hold on to their largest size ever (75 MiB at most as it is).
+/// 24,576 slots would each hold on to their largest size ever (24 MiB at most as it is).
 pub const RETAINED_SLOT_CAPACITY: usize = 256;
 
-/// Tombstones a slot may hold beyond its live count before it is compacted. Keeps small
-/// slots from being compacted on every other cancel.
+/// Garbage refs a slot may hold per live ref before it is compacted. A ref is 4 bytes, so
+/// letting garbage wait for the next cascade is cheap in memory, while compacting reads
+/// every entry of the slot: two per live ref halves that work against one per live ref.
+pub const GARBAGE_PER_LIVE: usize = 2;
+
+/// Garbage refs a slot may hold beyond that, so small slots are not compacted every other
+/// cancel.
 pub const COMPACT_SLACK: usize = 32;
 
 /// Expiring entries whose loads are issued together before any is used. Large enough to keep
@@ -108,25 +117,13 @@ pub const COMPACT_SLACK: usize = 32;
 /// instructions fit in the reorder window.
 const GATHER: usize = 32;
 
-/// Slab index of a tombstone ref. Never a real index: the slab holds fewer entries.
-const TOMBSTONE: u32 = u32::MAX;
-
 /// Identifies one scheduled entry. A key goes stale when its entry fires, is cancelled or is
 /// rescheduled; the generation makes a stale key miss even after its slab slot is reused
 /// (the generation wraps after 2^32 - 1 reuses of one slot, far beyond any daemon's life).
-/// It carries the due second, so cancel knows the entry's slot without a cache miss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerKey {
-    due: u64,
     index: u32,
     generation: NonZeroU32,
-}
-
-impl TimerKey {
-    /// The due second this key was issued for.
-    pub fn due(&self) -> u64 {
-        self.due
-    }
 }
 
 /// One entry handed out by [`TimingWheel::poll`].
@@ -139,55 +136,40 @@ pub struct Expired<T> {
     pub value: T,
 }
 
-/// A slab slot: 24 bytes for `T = u64`, all an operation on one deadline touches besides its
-/// 12-byte ref, so insert and cancel cost one cache miss each.
-#[derive(Clone)]
-struct Entry<T> {
-    /// Position of the occupant's ref in its slot (or in `late`). Outside the `Option` so that
-    /// a cascade stores it without reading anything first.
-    pos: u32,
-    /// `None` while vacant; the `NonZeroU32` generation is the `Option`'s niche. The next
-    /// occupant's generation is kept in `free`, so insert never reads this.
-    occupant: Option<Occupant<T>>,
-}
-
+/// An occupied slab slot: everything an operation on one deadline reads or writes besides
+/// its 4-byte ref. In the slab as `Option<Occupant<T>>`, 24 bytes for `T = u64`: the
+/// `NonZeroU32` generation is the `Option`'s niche.
 #[derive(Clone)]
 struct Occupant<T> {
     generation: NonZeroU32,
-    value: T,
-}
-
-/// An entry's place in a slot: what a cascade needs, without touching the entry. Packed to
-/// 12 bytes; its fields are only ever copied, never borrowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, packed(4))]
-struct Ref {
+    /// Position of this entry's live ref in its slot (or of the entry in `late`).
+    pos: u32,
     due: u64,
-    /// Slab index, or [`TOMBSTONE`].
-    index: u32,
+    value: T,
 }
 
 /// Deadlines indexed by due second; see the module documentation for shape and invariants.
 #[derive(Clone)]
 pub struct TimingWheel<T> {
-    /// Slab of entries; keys index it.
-    entries: Vec<Entry<T>>,
+    /// Slab of entries, `None` while vacant; keys index it.
+    entries: Vec<Option<Occupant<T>>>,
     /// Vacant slab indices with the generation their next occupant gets. A stack of its own,
     /// not threaded through the entries, so taking one does not wait on a cold entry.
     free: Vec<(u32, NonZeroU32)>,
-    /// `LEVELS * SLOTS` slots, level-major.
-    slots: Box<[Vec<Ref>]>,
-    /// Refs in each slot that are not tombstones.
+    /// `LEVELS * SLOTS` slots of refs (slab indices), level-major; they may hold garbage
+    /// (invariant 4).
+    slots: Box<[Vec<u32>]>,
+    /// Live refs in each slot.
     live: Box<[u32]>,
     /// `WORDS` words per level; bit `s` of a level set iff its slot `s` has live refs.
     occupied: Box<[u64]>,
     /// Per level, bit `w` set iff occupancy word `w` of that level is non-zero.
     summary: [u64; LEVELS],
-    /// Bit `L` set iff `occupied[L] != 0`.
+    /// Bit `L` set iff `summary[L] != 0`.
     levels: u16,
-    /// Refs of entries inserted with a due second before `elapsed`: they fire on the next
-    /// poll. Rare and small, so kept exact (`swap_remove`) rather than with tombstones.
-    late: Vec<Ref>,
+    /// Entries inserted with a due second before `elapsed`: they fire on the next poll. Rare
+    /// and small, so kept exact (`swap_remove`) rather than with garbage.
+    late: Vec<u32>,
     /// `late` is sorted by due second, latest first, so `pop` yields the earliest.
     late_sorted: bool,
     /// A lower bound of the due seconds in `late` (exact until a cancel removes the minimum).
@@ -245,37 +227,35 @@ impl<T> TimingWheel<T> {
     ///
     /// # Panics
     ///
-    /// When more than `u32::MAX - 1` entries would be pending at once.
+    /// When more than `u32::MAX` entries would be pending at once.
     pub fn insert(&mut self, at: u64, value: T) -> TimerKey {
         let (index, generation) = self.free.pop().unwrap_or_else(|| {
             let index = u32::try_from(self.entries.len())
-                .ok()
-                .filter(|&i| i != TOMBSTONE)
-                .expect("timing wheel holds at most u32::MAX - 1 entries");
-            self.entries.push(Entry {
-                pos: 0,
-                occupant: None,
-            });
+                .expect("timing wheel holds at most u32::MAX entries");
+            self.entries.push(None);
             (index, NonZeroU32::MIN)
         });
-        self.link(index, at);
-        self.entries[index as usize].occupant = Some(Occupant { generation, value });
-        self.len += 1;
-        TimerKey {
-            due: at,
-            index,
+        let pos = self.link(index, at);
+        self.entries[index as usize] = Some(Occupant {
             generation,
-        }
+            pos,
+            due: at,
+            value,
+        });
+        self.len += 1;
+        TimerKey { index, generation }
     }
 
     /// Removes the entry and returns its value; `None` if the key is stale (fired, cancelled,
-    /// rescheduled), even when its slab slot has been reused since.
+    /// rescheduled), even when its slab slot has been reused since. Touches only the entry:
+    /// its ref stays behind as garbage.
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        let pos = self.find(key)?;
-        self.unlink(key, pos);
-        let Occupant { value, .. } = self.occupant_mut(key.index).take()?;
+        let (due, pos) = self.live_entry(key)?;
+        let left = self.unlink(due, pos);
+        let Occupant { value, .. } = self.entries[key.index as usize].take()?;
         self.free.push((key.index, next_generation(key.generation)));
         self.len -= 1;
+        self.tidy(left);
         Some(value)
     }
 
@@ -283,13 +263,16 @@ impl<T> TimingWheel<T> {
     /// entry's new key; the old key goes stale, so whoever still holds it (a message about
     /// the previous arming) cannot cancel the new one. `None` if `key` is stale.
     pub fn reschedule(&mut self, key: TimerKey, at: u64) -> Option<TimerKey> {
-        let pos = self.find(key)?;
-        self.unlink(key, pos);
-        self.link(key.index, at);
+        let (due, pos) = self.live_entry(key)?;
+        let left = self.unlink(due, pos);
+        let new_pos = self.link(key.index, at);
         let generation = next_generation(key.generation);
-        self.occupant_mut(key.index).as_mut()?.generation = generation;
+        let occupant = self.entries[key.index as usize].as_mut()?;
+        occupant.generation = generation;
+        occupant.pos = new_pos;
+        occupant.due = at;
+        self.tidy(left);
         Some(TimerKey {
-            due: at,
             index: key.index,
             generation,
         })
@@ -297,17 +280,23 @@ impl<T> TimingWheel<T> {
 
     /// The value of a pending entry; `None` if the key is stale.
     pub fn get(&self, key: TimerKey) -> Option<&T> {
-        self.find(key)?;
-        self.entries[key.index as usize]
-            .occupant
-            .as_ref()
-            .map(|o| &o.value)
+        match self.entries.get(key.index as usize)? {
+            Some(o) if o.generation == key.generation => Some(&o.value),
+            _ => None,
+        }
     }
 
     /// The value of a pending entry, to change in place; `None` if the key is stale.
     pub fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
-        self.find(key)?;
-        self.occupant_mut(key.index).as_mut().map(|o| &mut o.value)
+        match self.entries.get_mut(key.index as usize)? {
+            Some(o) if o.generation == key.generation => Some(&mut o.value),
+            _ => None,
+        }
+    }
+
+    /// The due second of a pending entry; `None` if the key is stale.
+    pub fn due(&self, key: TimerKey) -> Option<u64> {
+        self.live_entry(key).map(|(due, _)| due)
     }
 
     /// When the daemon must next call `advance`: `None` iff the wheel is empty, otherwise
@@ -353,8 +342,8 @@ impl<T> TimingWheel<T> {
     /// exactly once. Entries inserted at or before the current time come first, earliest first.
     /// A `now` smaller than the current time is treated as the current time.
     ///
-    /// Faster than a loop over `poll`: a second's entries are loaded in gathered batches. If `f`
-    /// panics, the entry it was given has left the wheel and every other entry is still in it.
+    /// Faster than a loop over `poll`: entries are loaded in gathered batches. If `f` panics,
+    /// the entry it was given has left the wheel and every other entry is still in it.
     pub fn advance(&mut self, now: u64, mut f: impl FnMut(TimerKey, u64, T)) {
         self.now = self.now.max(now);
         loop {
@@ -369,23 +358,31 @@ impl<T> TimingWheel<T> {
         }
     }
 
-    /// Position of a live key's ref. The generation decides, as in any generational slab: a
-    /// key kept while its slab slot is reused 2^32 times would pass. Reading the ref to
-    /// compare due seconds would rule that out, but it is a second cache miss that depends on
-    /// the first (`pos`), and would add a DRAM round trip to every cancel.
-    fn find(&self, key: TimerKey) -> Option<usize> {
-        let entry = self.entries.get(key.index as usize)?;
-        let occupant = entry.occupant.as_ref()?;
-        (occupant.generation == key.generation).then_some(entry.pos as usize)
+    /// Due second and ref position of a live key's entry.
+    fn live_entry(&self, key: TimerKey) -> Option<(u64, u32)> {
+        match self.entries.get(key.index as usize)? {
+            Some(o) if o.generation == key.generation => Some((o.due, o.pos)),
+            _ => None,
+        }
     }
 
-    fn occupant_mut(&mut self, index: u32) -> &mut Option<Occupant<T>> {
-        &mut self.entries[index as usize].occupant
+    /// The due second of the entry a ref at position `at` of `slot` points to, if that ref
+    /// is live (invariant 4).
+    fn live_ref(&self, slot: usize, at: usize, index: u32) -> Option<u64> {
+        match &self.entries[index as usize] {
+            Some(o)
+                if o.pos as usize == at
+                    && o.due >= self.elapsed
+                    && slot_for(self.elapsed, o.due) == slot =>
+            {
+                Some(o.due)
+            }
+            _ => None,
+        }
     }
 
-    /// Adds the ref of entry `index` where `due` belongs and records its position.
-    fn link(&mut self, index: u32, due: u64) {
-        let new = Ref { due, index };
+    /// Adds a ref to entry `index` where `due` belongs; returns its position.
+    fn link(&mut self, index: u32, due: u64) -> u32 {
         let list = if due < self.elapsed {
             if self.late.is_empty() || due < self.late_min {
                 self.late_min = due;
@@ -398,65 +395,77 @@ impl<T> TimingWheel<T> {
             self.mark_occupied(slot);
             &mut self.slots[slot]
         };
-        self.entries[index as usize].pos = list.len() as u32;
-        list.push(new);
+        list.push(index);
+        (list.len() - 1) as u32
     }
 
-    /// Withdraws the ref at `pos` found for a live key, before its entry is vacated or moved.
-    fn unlink(&mut self, key: TimerKey, pos: usize) {
-        if key.due < self.elapsed {
-            debug_assert_eq!(self.late[pos].index, key.index, "late ref out of date");
-            // Order is kept only if the removed ref was the last one.
+    /// Withdraws the entry due at `due` whose ref is at `pos`, before it is vacated or moved.
+    /// Returns the slot whose ref was left behind as garbage, for [`Self::tidy`] once the
+    /// entry no longer looks live there.
+    fn unlink(&mut self, due: u64, pos: u32) -> Option<usize> {
+        let pos = pos as usize;
+        if due < self.elapsed {
+            // Order is kept only if the removed entry was the last one.
             self.late_sorted &= pos + 1 == self.late.len();
             self.late.swap_remove(pos);
-            if let Some(moved) = self.late.get(pos) {
-                self.entries[moved.index as usize].pos = pos as u32;
+            if let Some(&moved) = self.late.get(pos)
+                && let Some(o) = &mut self.entries[moved as usize]
+            {
+                o.pos = pos as u32;
             }
-            return;
+            return None;
         }
-        let slot = slot_for(self.elapsed, key.due);
-        let list = &mut self.slots[slot];
-        debug_assert_eq!(list[pos].index, key.index, "ref out of date");
-        if pos + 1 == list.len() {
-            list.pop();
-        } else {
-            list[pos].index = TOMBSTONE;
-        }
+        // The ref stays: touching the slot's memory here would add a second cache miss to
+        // every cancel.
+        let slot = slot_for(self.elapsed, due);
         self.live[slot] -= 1;
-        self.shrink(slot);
+        Some(slot)
     }
 
-    /// Restores invariant 4 after `slot` lost a live ref: empty it if nothing is left, else
-    /// drop trailing tombstones and compact if tombstones outnumber live refs.
-    fn shrink(&mut self, slot: usize) {
-        let list = &mut self.slots[slot];
+    /// Restores invariant 5 for a slot that lost a live ref: empties it if none is left,
+    /// compacts it if garbage outgrew its live refs.
+    fn tidy(&mut self, slot: Option<usize>) {
+        let Some(slot) = slot else { return };
         let live = self.live[slot] as usize;
         if live == 0 {
-            list.clear();
-            self.mark_empty(slot);
-            return;
-        }
-        while list.last().is_some_and(|r| r.index == TOMBSTONE) {
-            list.pop();
-        }
-        if list.len() > 2 * live + COMPACT_SLACK {
+            self.empty(slot);
+        } else if self.slots[slot].len() > (1 + GARBAGE_PER_LIVE) * live + COMPACT_SLACK {
             self.compact(slot);
         }
     }
 
-    /// Drops the tombstones of `slot`, keeping the live refs in order. Runs after more than
-    /// half of the slot's refs went stale, so it costs O(1) per cancel amortized.
+    /// Drops the garbage refs of `slot`, keeping the live ones in order. Runs only once
+    /// garbage outnumbers live refs two to one, so it costs O(1) per cancel amortized.
     fn compact(&mut self, slot: usize) {
-        let list = &mut self.slots[slot];
-        list.retain(|r| r.index != TOMBSTONE);
-        for (at, r) in list.iter().enumerate() {
-            self.entries[r.index as usize].pos = at as u32;
+        let mut list = mem::take(&mut self.slots[slot]);
+        let mut kept = 0;
+        for batch in 0..list.len().div_ceil(GATHER) {
+            let begin = batch * GATHER;
+            let end = list.len().min(begin + GATHER);
+            // Loads first, as in `cascade`; `kept <= begin` so nothing unread is overwritten.
+            let mut seen = [None; GATHER];
+            for (seen, &index) in seen.iter_mut().zip(&list[begin..end]) {
+                *seen = self.entries[index as usize]
+                    .as_ref()
+                    .map(|o| (o.pos, o.due));
+            }
+            for (at, seen) in (begin..end).zip(seen) {
+                let index = list[at];
+                let live = seen.is_some_and(|(pos, due)| {
+                    pos as usize == at && due >= self.elapsed && slot_for(self.elapsed, due) == slot
+                });
+                if live {
+                    if let Some(o) = &mut self.entries[index as usize] {
+                        o.pos = kept as u32;
+                    }
+                    list[kept] = index;
+                    kept += 1;
+                }
+            }
         }
-        debug_assert_eq!(
-            list.len(),
-            self.live[slot] as usize,
-            "compaction lost a ref"
-        );
+        list.truncate(kept);
+        debug_assert_eq!(kept, self.live[slot] as usize, "compaction lost a live ref");
+        self.slots[slot] = list;
     }
 
     fn mark_occupied(&mut self, slot: usize) {
@@ -539,126 +548,181 @@ impl<T> TimingWheel<T> {
         }
     }
 
-    /// Moves every live ref of `slot` to where it belongs once `elapsed` is `start` (the
-    /// slot's first second): each lands at a lower level. Reads only the slot's refs.
+    /// Moves every live entry of `slot` to where it belongs once `elapsed` is `start` (the
+    /// slot's first second): each lands at a lower level. Entries are read a batch at a time
+    /// before any is moved, so their cache misses overlap; front to back, so that each ref is
+    /// judged before its entry can move (invariant 4).
     fn cascade(&mut self, slot: usize, start: u64) {
-        let mut list = mem::take(&mut self.slots[slot]);
-        self.elapsed = start;
+        let list = mem::take(&mut self.slots[slot]);
         self.live[slot] = 0;
         self.mark_empty(slot);
-        for &r in &list {
-            if r.index == TOMBSTONE {
-                continue;
+        for (batch, refs) in list.chunks(GATHER).enumerate() {
+            // Loads only, so that as many as possible are in flight at once.
+            let mut seen = [None; GATHER];
+            for (k, &index) in refs.iter().enumerate() {
+                seen[k] = self.entries[index as usize]
+                    .as_ref()
+                    .map(|o| (o.pos, o.due));
             }
-            let to = slot_for(start, r.due);
-            debug_assert!(to / SLOTS < slot / SLOTS, "a cascade must move refs down");
-            let dest = &mut self.slots[to];
-            self.entries[r.index as usize].pos = dest.len() as u32;
-            dest.push(r);
-            self.live[to] += 1;
-            self.mark_occupied(to);
+            for (k, (&index, seen)) in refs.iter().zip(seen).enumerate() {
+                let Some((pos, due)) = seen else { continue };
+                let live = pos as usize == batch * GATHER + k
+                    && due >= self.elapsed
+                    && slot_for(self.elapsed, due) == slot;
+                if !live {
+                    continue;
+                }
+                let to = slot_for(start, due);
+                debug_assert!(
+                    to / SLOTS < slot / SLOTS,
+                    "a cascade must move entries down"
+                );
+                let dest = &mut self.slots[to];
+                if let Some(o) = &mut self.entries[index as usize] {
+                    o.pos = dest.len() as u32;
+                }
+                dest.push(index);
+                self.live[to] += 1;
+                self.mark_occupied(to);
+            }
         }
+        // Placement is relative to `start` from here on; the refs above were judged before.
+        self.elapsed = start;
+        // Hand the buffer back, emptied, unless `empty` would free it.
         if list.capacity() <= RETAINED_SLOT_CAPACITY {
+            let mut list = list;
             list.clear();
             self.slots[slot] = list;
         }
     }
 
-    /// Takes one live ref off the end of the level-0 `slot` (whose second is `elapsed`).
-    /// Taking from the end leaves every other position valid.
+    /// Takes one live ref off the end of the level-0 `slot` (whose second is `elapsed`),
+    /// dropping garbage on the way. Taking from the end leaves every other position valid.
     fn fire_one(&mut self, slot: usize) -> Expired<T> {
         loop {
-            let r = self.slots[slot]
+            let index = self.slots[slot]
                 .pop()
                 .expect("a slot with live refs is not empty");
-            if r.index != TOMBSTONE {
-                self.live[slot] -= 1;
-                self.shrink(slot);
-                return self.vacate(r);
+            let at = self.slots[slot].len();
+            if self.live_ref(slot, at, index).is_some() {
+                self.fired_from(slot);
+                return self.vacate(index);
             }
         }
     }
 
-    /// Fires up to [`GATHER`] entries from the level-0 slots due by `now`, the first being
-    /// `slot` (whose second is `elapsed`). Their entries are loaded in one tight loop before
-    /// any is handed out, so the cache misses overlap even when each second holds a single
-    /// entry, as most do at 10 million deadlines spread over months.
+    /// Fires the entries of up to [`GATHER`] refs from the level-0 slots due by `now`, the
+    /// first being `slot` (whose second is `elapsed`). The entries are read in one tight loop
+    /// before any is handed out, so the cache misses overlap even when each second holds a
+    /// single entry, as most do at 10 million deadlines spread over months.
     fn fire_batch(&mut self, slot: usize, f: &mut impl FnMut(TimerKey, u64, T)) {
         debug_assert!(slot < SLOTS, "fire_batch() is for level 0");
         let block = self.elapsed & !(SLOTS as u64 - 1);
-        let mut batch = [(0, Ref { due: 0, index: 0 }); GATHER];
+        // Refs in the order they are popped: due slots in firing order, each from the end.
+        let mut batch = [(0, 0, 0); GATHER];
         let mut taken = 0;
-        // Due slots in firing order, refs from the end of each: the order they are popped in.
         'collect: for digit in self.occupied_from(slot) {
             if block | digit as u64 > self.now {
                 break;
             }
-            for &r in self.slots[digit].iter().rev() {
-                if r.index != TOMBSTONE {
-                    batch[taken] = (digit, r);
-                    taken += 1;
-                    if taken == GATHER {
-                        break 'collect;
-                    }
+            for (at, &index) in self.slots[digit].iter().enumerate().rev() {
+                batch[taken] = (digit, at, index);
+                taken += 1;
+                if taken == GATHER {
+                    break 'collect;
                 }
             }
         }
-        let mut generations = [None; GATHER];
-        for (generation, (_, r)) in generations.iter_mut().zip(&batch[..taken]) {
-            *generation = self.entries[r.index as usize]
-                .occupant
+        // A due slot with live entries and no refs would make `advance` spin; say so instead.
+        assert!(
+            taken > 0,
+            "level-0 slot {slot} counts live entries but holds no refs"
+        );
+        // `elapsed` is at or before each of these seconds and in the same level-0 block, so
+        // it places their entries as it did when they were linked.
+        let mut seen = [None; GATHER];
+        for (seen, &(_, _, index)) in seen.iter_mut().zip(&batch[..taken]) {
+            *seen = self.entries[index as usize]
                 .as_ref()
-                .map(|o| o.generation);
+                .map(|o| (o.pos, o.due));
         }
-        // The loads above are the point; keep the optimizer from dropping them as unused.
-        std::hint::black_box(&generations);
-        for &(digit, r) in &batch[..taken] {
-            // Invariant 6 while `f` runs: `elapsed` is the second being fired.
-            self.elapsed = block | digit as u64;
-            let list = &mut self.slots[digit];
-            while list.pop().is_some_and(|popped| popped.index == TOMBSTONE) {}
-            // No compaction here: it would move the refs collected above. A slot is emptied
-            // as soon as its last live ref fires.
-            self.live[digit] -= 1;
-            if self.live[digit] == 0 {
-                list.clear();
-                self.mark_empty(digit);
+        for (&(digit, at, index), seen) in batch[..taken].iter().zip(seen) {
+            let live = seen.is_some_and(|(pos, due)| {
+                pos as usize == at && due >= self.elapsed && slot_for(self.elapsed, due) == digit
+            });
+            // Emptied when its last live ref fired; what remains of the batch there is garbage.
+            let Some(popped) = self.slots[digit].pop() else {
+                continue;
+            };
+            debug_assert_eq!(popped, index);
+            if live {
+                // Invariant 7 while `f` runs: `elapsed` is the second being fired.
+                self.elapsed = block | digit as u64;
+                self.fired_from(digit);
+                let Expired { key, due, value } = self.vacate(index);
+                f(key, due, value);
             }
-            let Expired { key, due, value } = self.vacate(r);
-            f(key, due, value);
         }
+    }
+
+    /// Accounts for a live ref just popped from level-0 `slot`. No compaction here: it would
+    /// move refs a batch has collected; a level-0 slot is emptied when its last one fires.
+    fn fired_from(&mut self, slot: usize) {
+        self.live[slot] -= 1;
+        if self.live[slot] == 0 {
+            self.empty(slot);
+        }
+    }
+
+    /// Drops what is left of a slot without live refs (garbage) and clears its bit. Keeps
+    /// its buffer only up to [`RETAINED_SLOT_CAPACITY`]: a level-0 slot that held a 17:00
+    /// burst of 100,000 refs would otherwise keep 512 KiB until the same second comes round.
+    fn empty(&mut self, slot: usize) {
+        let list = &mut self.slots[slot];
+        if list.capacity() > RETAINED_SLOT_CAPACITY {
+            *list = Vec::new();
+        } else {
+            list.clear();
+        }
+        self.mark_empty(slot);
     }
 
     /// Fires the earliest of the entries inserted before `elapsed`.
     fn fire_late(&mut self) -> Expired<T> {
         if !self.late_sorted {
-            self.late.sort_unstable_by_key(|r| Reverse(r.due));
-            for (at, r) in self.late.iter().enumerate() {
-                self.entries[r.index as usize].pos = at as u32;
+            let entries = &self.entries;
+            self.late
+                .sort_unstable_by_key(|&index| Reverse(due_of(&entries[index as usize])));
+            for (at, &index) in self.late.iter().enumerate() {
+                if let Some(o) = &mut self.entries[index as usize] {
+                    o.pos = at as u32;
+                }
             }
             self.late_sorted = true;
         }
-        let r = self.late.pop().expect("fire_late() on an empty late list");
-        if let Some(next) = self.late.last() {
-            self.late_min = next.due;
+        let index = self.late.pop().expect("fire_late() on an empty late list");
+        if let Some(&next) = self.late.last() {
+            self.late_min = due_of(&self.entries[next as usize]);
         }
-        self.vacate(r)
+        self.vacate(index)
     }
 
     /// Turns the entry of an unlinked ref vacant and returns what it held.
-    fn vacate(&mut self, r: Ref) -> Expired<T> {
-        let Some(Occupant { generation, value }) = self.occupant_mut(r.index).take() else {
+    fn vacate(&mut self, index: u32) -> Expired<T> {
+        let Some(Occupant {
+            generation,
+            due,
+            value,
+            ..
+        }) = self.entries[index as usize].take()
+        else {
             unreachable!("a live ref points to a vacant entry")
         };
-        self.free.push((r.index, next_generation(generation)));
+        self.free.push((index, next_generation(generation)));
         self.len -= 1;
         Expired {
-            key: TimerKey {
-                due: r.due,
-                index: r.index,
-                generation,
-            },
-            due: r.due,
+            key: TimerKey { index, generation },
+            due,
             value,
         }
     }
@@ -670,6 +734,14 @@ enum Due {
     /// A level-0 slot due at or before `now`, whose second is now `elapsed`.
     Slot(usize),
     Nothing,
+}
+
+/// Due second of an entry in `late`, which holds no garbage.
+fn due_of<T>(entry: &Option<Occupant<T>>) -> u64 {
+    entry
+        .as_ref()
+        .expect("the late list refers to a vacant entry")
+        .due
 }
 
 impl<T> fmt::Debug for TimingWheel<T> {
