@@ -677,3 +677,94 @@ async fn health_and_readiness() {
     assert_eq!(r.body["status"], "ready");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_does_not_read_is_cut_off_and_never_holds_up_the_writer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let text = config(1)
+        .replacen("prefix = \"A\"\n", "prefix = \"A\"\nlast = 99999\n", 1)
+        .replace("[store]", "[server]\nsse_buffer = 16\n\n[store]");
+    let srv = start(&text).await;
+
+    // A display that connects and then stops reading, with a tiny receive window.
+    let addr: std::net::SocketAddr = srv.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/halls/h1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {DISPLAY}\r\nConnection: close\r\n\r\n"
+    );
+    slow.write_all(request.as_bytes()).await.unwrap();
+
+    // Meanwhile the hall keeps working: every issue is answered.
+    const N: usize = 20_000;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, base) = (srv.http.clone(), srv.base.clone());
+            tokio::spawn(async move {
+                for _ in 0..N / 8 {
+                    let r = call(
+                        &http,
+                        Method::POST,
+                        format!("{base}/v1/halls/h1/tickets"),
+                        Some(KIOSK),
+                        Some(json!({"service": "s"}).to_string()),
+                        &[],
+                    )
+                    .await;
+                    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    // Now the display reads: it gets what was buffered, then the server ends the stream.
+    let mut received = Vec::new();
+    let read_all = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        slow.read_to_end(&mut received),
+    )
+    .await;
+    assert!(read_all.is_ok(), "the server ended the lagging stream");
+    let text = String::from_utf8_lossy(&received);
+    let ids: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let last = *ids.last().expect("some events arrived before the cut");
+    eprintln!(
+        "the slow display got {} events, the last {last}, of {N}",
+        ids.len()
+    );
+    assert!(
+        last < N as u64,
+        "the stream was cut before the end ({last} of {N})"
+    );
+
+    // It resumes from its last id without a gap.
+    let mut resumed = subscribe(&srv.base, "h1", DISPLAY, Some(last)).await;
+    assert_eq!(next(&mut resumed, "the next event").await.id, last + 1);
+    let metrics = call(
+        &srv.http,
+        Method::GET,
+        format!("{}/metrics", srv.base),
+        None,
+        None,
+        &[],
+    )
+    .await;
+    let dropped = metrics
+        .body
+        .as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("hallq_sse_dropped_total{stream=\"hall\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap();
+    assert!(dropped >= 1.0, "the cut is counted");
+    srv.stop().await;
+}
