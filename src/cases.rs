@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::deadline::{
     CaseCommand, CaseError, CaseEvent, CaseView, DeadlineEngine, Recomputed, Stream,
 };
+use crate::mailbox::{Mail, receive};
 use crate::store::{ALARMS, Batch, CASES_STREAM, Op, Published, Store, StoreError};
 
 /// Whether the caller may see a case of the given hall.
@@ -66,13 +67,8 @@ pub struct CaseRequest {
     pub reply: Option<oneshot::Sender<CaseAnswer>>,
 }
 
-enum Msg {
-    Req(CaseRequest),
-    Stop,
-}
-
 pub struct CaseShard {
-    tx: Sender<Msg>,
+    tx: Sender<Mail<CaseRequest>>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     pub alive: Arc<AtomicI64>,
 }
@@ -110,15 +106,15 @@ impl CaseShard {
 
     /// Queue a request; a full queue gives it back so the caller can answer 503.
     pub fn try_send(&self, req: CaseRequest) -> Result<(), CaseRequest> {
-        self.tx.try_send(Msg::Req(req)).map_err(|e| match e {
-            TrySendError::Full(Msg::Req(r)) | TrySendError::Disconnected(Msg::Req(r)) => r,
+        self.tx.try_send(Mail::Req(req)).map_err(|e| match e {
+            TrySendError::Full(Mail::Req(r)) | TrySendError::Disconnected(Mail::Req(r)) => r,
             _ => unreachable!("only requests are sent through try_send"),
         })
     }
 
     /// Finish what is queued, then stop.
     pub fn stop(&self) {
-        let _ = self.tx.send(Msg::Stop);
+        let _ = self.tx.send(Mail::Stop);
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
@@ -126,7 +122,7 @@ impl CaseShard {
 }
 
 struct Worker {
-    rx: Receiver<Msg>,
+    rx: Receiver<Mail<CaseRequest>>,
     engine: DeadlineEngine,
     store: Arc<Store>,
     writer: Sender<Batch>,
@@ -150,30 +146,7 @@ impl Worker {
                     let ms = (t.as_millisecond() - now.as_millisecond()).clamp(0, 1000);
                     Duration::from_millis(ms as u64)
                 });
-            let stop = match self.rx.recv_timeout(wait) {
-                Ok(Msg::Req(r)) => {
-                    pending.push(r);
-                    let mut stop = false;
-                    while pending.len() < self.max_batch {
-                        match self.rx.try_recv() {
-                            Ok(Msg::Req(r)) => pending.push(r),
-                            Ok(Msg::Stop) => {
-                                stop = true;
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    stop
-                }
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
-                Err(RecvTimeoutError::Timeout) => false,
-            };
-            if stop {
-                while let Ok(Msg::Req(r)) = self.rx.try_recv() {
-                    pending.push(r);
-                }
-            }
+            let stop = receive(&self.rx, wait, self.max_batch, &mut pending);
             self.pass(&mut pending);
             if stop {
                 return;

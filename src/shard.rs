@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -27,6 +27,7 @@ use crate::cases::{CaseOp, CaseRequest, CaseShard};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::CaseCommand;
+use crate::mailbox::{Mail, receive};
 use crate::queue::{
     Command, Event, EventBody, HallEngine, QueueError, Reply, TicketStatus, TimerKind,
 };
@@ -66,11 +67,6 @@ pub struct Request {
     pub reply: oneshot::Sender<Answer>,
 }
 
-enum Msg {
-    Req(Request),
-    Stop,
-}
-
 /// Idempotent answers cached per shard. Older ones are looked up in the store; the cache is
 /// large enough that nothing is evicted before its batch has committed.
 const IDEM_CACHE: usize = 65_536;
@@ -82,7 +78,7 @@ struct StoredIdem {
 }
 
 pub struct Shards {
-    senders: Vec<Sender<Msg>>,
+    senders: Vec<Sender<Mail<Request>>>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Unix seconds each shard last went round its loop, for the watchdog.
     pub alive: Vec<Arc<AtomicI64>>,
@@ -161,9 +157,9 @@ impl Shards {
     pub fn try_send(&self, req: Request) -> Result<(), Request> {
         let shard = req.hall % self.senders.len();
         self.senders[shard]
-            .try_send(Msg::Req(req))
+            .try_send(Mail::Req(req))
             .map_err(|e| match e {
-                TrySendError::Full(Msg::Req(r)) | TrySendError::Disconnected(Msg::Req(r)) => r,
+                TrySendError::Full(Mail::Req(r)) | TrySendError::Disconnected(Mail::Req(r)) => r,
                 _ => unreachable!("only requests are sent through try_send"),
             })
     }
@@ -172,7 +168,7 @@ impl Shards {
     /// refused as if the queue were full.
     pub fn stop(&self) {
         for s in &self.senders {
-            let _ = s.send(Msg::Stop);
+            let _ = s.send(Mail::Stop);
         }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {
@@ -188,7 +184,7 @@ struct Shard {
     metrics: Vec<crate::metrics::HallMetrics>,
     /// Unix second of the next gauge update.
     next_gauges: i64,
-    rx: Receiver<Msg>,
+    rx: Receiver<Mail<Request>>,
     /// Ticket timers of every hall of this shard (one wheel per shard, not per hall: a wheel
     /// is ~700 KiB of slot headers). Values pack (hall position, ticket, kind).
     timers: TimingWheel<u64>,
@@ -216,32 +212,9 @@ impl Shard {
             let now = self.clock.now().as_second();
             self.alive.store(now, Ordering::Relaxed);
             let wait = Duration::from_millis(((next_tick - now).max(0) * 1000).min(1000) as u64);
-            let stop = match self.rx.recv_timeout(wait) {
-                Ok(Msg::Req(r)) => {
-                    pending.push(r);
-                    let mut stop = false;
-                    while pending.len() < self.max_batch {
-                        match self.rx.try_recv() {
-                            Ok(Msg::Req(r)) => pending.push(r),
-                            Ok(Msg::Stop) => {
-                                stop = true;
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.process(&mut pending);
-                    stop
-                }
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
-                Err(RecvTimeoutError::Timeout) => false,
-            };
+            let stop = receive(&self.rx, wait, self.max_batch, &mut pending);
+            self.process(&mut pending);
             if stop {
-                // Whatever was queued behind the stop still gets an answer.
-                while let Ok(Msg::Req(r)) = self.rx.try_recv() {
-                    pending.push(r);
-                }
-                self.process(&mut pending);
                 return;
             }
             if self.clock.now().as_second() >= next_tick {

@@ -728,19 +728,27 @@ impl DeadlineEngine {
             from: at,
             until: None,
         });
-        let deadline = self.compute(&tentative)?;
         tentative.state = CaseState::Suspended;
-        tentative.timer = self.case(idx).timer;
+        let event = CaseEventBody::Suspended {
+            case: id.to_owned(),
+            reason: self.config.suspension_reasons[reason].id.clone(),
+        };
+        self.change(idx, tentative, event, now, out)
+    }
+
+    /// Put in place a changed copy of case `idx` once the calendar has counted its deadline
+    /// (an error leaves the case as it was), report `event`, and re-arm its alarms.
+    fn change(
+        &mut self,
+        idx: u32,
+        tentative: Case,
+        event: CaseEventBody,
+        now: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<(u32, bool), CaseError> {
+        let deadline = self.compute(&tentative)?;
         *self.case_mut(idx) = tentative;
-        let c = self.case(idx);
-        out.push(self.case_event(
-            c,
-            now,
-            CaseEventBody::Suspended {
-                case: id.to_owned(),
-                reason: self.config.suspension_reasons[reason].id.clone(),
-            },
-        ));
+        out.push(self.case_event(self.case(idx), now, event));
         self.rearm(idx, deadline, now, out);
         Ok((idx, false))
     }
@@ -762,18 +770,11 @@ impl DeadlineEngine {
         if let Some(s) = tentative.extra_mut().suspensions.last_mut() {
             s.until = Some(at);
         }
-        let deadline = self.compute(&tentative)?;
         tentative.state = CaseState::Open;
-        *self.case_mut(idx) = tentative;
-        out.push(self.case_event(
-            self.case(idx),
-            now,
-            CaseEventBody::Resumed {
-                case: id.to_owned(),
-            },
-        ));
-        self.rearm(idx, deadline, now, out);
-        Ok((idx, false))
+        let event = CaseEventBody::Resumed {
+            case: id.to_owned(),
+        };
+        self.change(idx, tentative, event, now, out)
     }
 
     fn extend(
@@ -793,20 +794,13 @@ impl DeadlineEngine {
             approver: approver.clone(),
             at: now,
         });
-        let deadline = self.compute(&tentative)?;
-        *self.case_mut(idx) = tentative;
-        out.push(self.case_event(
-            self.case(idx),
-            now,
-            CaseEventBody::Extended {
-                case: id.to_owned(),
-                amount: amount.to_string(),
-                reason,
-                approver,
-            },
-        ));
-        self.rearm(idx, deadline, now, out);
-        Ok((idx, false))
+        let event = CaseEventBody::Extended {
+            case: id.to_owned(),
+            amount: amount.to_string(),
+            reason,
+            approver,
+        };
+        self.change(idx, tentative, event, now, out)
     }
 
     fn forward(
@@ -837,18 +831,11 @@ impl DeadlineEngine {
             e.suspensions.clear();
             e.extensions.clear();
         }
-        let deadline = self.compute(&tentative)?;
-        *self.case_mut(idx) = tentative;
-        out.push(self.case_event(
-            self.case(idx),
-            now,
-            CaseEventBody::Forwarded {
-                case: id.to_owned(),
-                hall: self.config.halls[upper].id.clone(),
-            },
-        ));
-        self.rearm(idx, deadline, now, out);
-        Ok((idx, false))
+        let event = CaseEventBody::Forwarded {
+            case: id.to_owned(),
+            hall: self.config.halls[upper].id.clone(),
+        };
+        self.change(idx, tentative, event, now, out)
     }
 
     fn complete(
