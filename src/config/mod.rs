@@ -293,10 +293,30 @@ impl HallConfig {
     }
 
     /// The spoken/displayed call sentence, e.g. 请A023号到5号窗口办理.
+    ///
+    /// One pass over the template into one allocation: this runs on every call, and two
+    /// `str::replace`s cost a fifth of the whole call-next command (benches/queue.rs).
+    /// Inserted text is never searched again, as with the two replaces in a row (a number
+    /// is letters and digits, so it cannot contain a placeholder).
     pub fn announce(&self, number: &str, window: &str) -> String {
-        self.announcement
-            .replace("{number}", number)
-            .replace("{window}", window)
+        let mut out = String::with_capacity(self.announcement.len() + number.len() + window.len());
+        let mut rest = &*self.announcement;
+        while let Some(at) = rest.find('{') {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            if let Some(after) = rest.strip_prefix("{number}") {
+                out.push_str(number);
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("{window}") {
+                out.push_str(window);
+                rest = after;
+            } else {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
+        out.push_str(rest);
+        out
     }
 }
 

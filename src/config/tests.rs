@@ -57,6 +57,29 @@ fn minimal_config_gets_defaults() {
 }
 
 #[test]
+fn announcements_fill_every_placeholder_as_two_replaces_would() {
+    for template in [
+        "{window}：{number}号请办理",
+        "Number {number}, please go to {window}. {number} to {window}!",
+        "{{number}} {window {x} }{number}{window}{",
+    ] {
+        let src = MINIMAL.replace(
+            "tier = \"county\"",
+            &format!("tier = \"county\"\nannouncement = \"{template}\""),
+        );
+        let c = Config::from_toml("t.toml", &src).unwrap();
+        let expected = template
+            .replace("{number}", "B007")
+            .replace("{window}", "7号窗口");
+        assert_eq!(
+            c.halls[0].announce("B007", "7号窗口"),
+            expected,
+            "{template}"
+        );
+    }
+}
+
+#[test]
 fn window_ranks_follow_listing_order_and_explicit_ranks_sort() {
     let c = Config::demo();
     let city = &c.halls[0];

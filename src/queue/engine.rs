@@ -188,6 +188,29 @@ pub(crate) fn business_day(cfg: &HallConfig, now: Timestamp) -> (Date, Timestamp
     (date, ends)
 }
 
+/// Append the business day as `YYYYMMDD`, exactly as `strftime("%Y%m%d")` writes it.
+pub(super) fn push_day_key(out: &mut String, day: Date) {
+    match u16::try_from(day.year()) {
+        Ok(year) if year <= 9999 => {
+            let (month, mday) = (day.month().unsigned_abs(), day.day().unsigned_abs());
+            for digit in [
+                year / 1000,
+                year / 100 % 10,
+                year / 10 % 10,
+                year % 10,
+                u16::from(month / 10),
+                u16::from(month % 10),
+                u16::from(mday / 10),
+                u16::from(mday % 10),
+            ] {
+                out.push(char::from(b'0' + digit as u8));
+            }
+        }
+        // Years before 0 never name a business day; keep strftime's spelling anyway.
+        _ => out.push_str(&day.strftime("%Y%m%d").to_string()),
+    }
+}
+
 fn lane_for(class: TicketClass) -> Lane {
     match class {
         TicketClass::Priority => Lane::Priority,
@@ -338,15 +361,25 @@ impl HallEngine {
     }
 
     fn day_key(&self) -> String {
-        self.day.strftime("%Y%m%d").to_string()
+        let mut key = String::with_capacity(8);
+        push_day_key(&mut key, self.day);
+        key
     }
 
     pub(crate) fn number(&self, t: &Ticket) -> String {
         self.cfg.services[t.origin as usize].format_number(t.seq)
     }
 
+    /// `20261123-A023`. A call makes the id three times (event, recent-call history, reply),
+    /// so it is written in one allocation rather than through `format!` and `strftime`,
+    /// which cost more than the calling decision itself (benches/queue.rs).
     pub(crate) fn ticket_id(&self, t: &Ticket) -> String {
-        format!("{}-{}", self.day_key(), self.number(t))
+        let number = self.number(t);
+        let mut id = String::with_capacity(9 + number.len());
+        push_day_key(&mut id, self.day);
+        id.push('-');
+        id.push_str(&number);
+        id
     }
 
     pub fn ticket_view(&self, id: &str, now: Timestamp) -> Result<TicketView, QueueError> {

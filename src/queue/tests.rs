@@ -852,3 +852,22 @@ fn a_fired_timer_raises_its_alarm_once_and_only_when_due() {
     h.e.timer_fired(h.now + 3.minutes(), 0, TimerKind::Start, &mut out);
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn ticket_ids_spell_the_day_as_strftime_does() {
+    use jiff::civil::date;
+    for day in [
+        date(2026, 11, 23),
+        date(2026, 1, 9),
+        date(1999, 12, 31),
+        date(2000, 2, 29),
+        date(987, 6, 5),
+        date(5, 10, 1),
+        date(9999, 12, 31),
+        date(-12, 3, 4),
+    ] {
+        let mut key = String::new();
+        super::engine::push_day_key(&mut key, day);
+        assert_eq!(key, day.strftime("%Y%m%d").to_string(), "{day}");
+    }
+}

@@ -1,0 +1,12 @@
+//! hallq-loadtest: a province of service halls against a hallq daemon (issue 5).
+//!
+//! The binary (`src/main.rs`) only calls `cli::main`; everything lives here so the smoke
+//! test runs the same code against the same in-process daemon.
+
+pub mod cli;
+mod daemon;
+mod http;
+pub mod province;
+pub mod report;
+mod sse;
+mod workload;

@@ -1,0 +1,469 @@
+//! The durable mixed hall workload: kiosks issue tickets, windows call, start and complete.
+//!
+//! Every operation is one HTTP request and a mutating one: the daemon answers it only after
+//! its events are fsync-durable, so the measured latency includes the commit.
+//!
+//! Two ways to drive it:
+//! - **closed loop** (maximum throughput): N workers, each with its own keep-alive
+//!   connection and its own share of the windows, run issue → call → start → complete as
+//!   fast as the answers come back. A window belongs to one worker, so a window never has
+//!   two requests in flight, as at a real counter.
+//! - **open loop** (fixed rate): operations are due on a schedule that does not wait for
+//!   answers — kiosk arrivals are a Poisson process, and every window runs call → walk to
+//!   the counter → start → service → complete → pause with exponentially distributed times,
+//!   scaled so the whole province makes `--rate` requests per second. Latency is measured
+//!   from when an operation was *due*, not from when it could be sent, so a stalled daemon
+//!   shows up in the percentiles instead of silently lowering the rate (coordinated
+//!   omission). Requests share at most `--connections` connections.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Uri};
+
+use crate::http::{Conn, Failure, Pool, Reply, Target, path};
+use crate::province::Province;
+use crate::report::{Op, Recorder};
+
+/// Share of issued tickets that are green channel (老弱病残孕, military).
+const PRIORITY_SHARE: f64 = 0.1;
+/// How a window's cycle time splits: citizen walks to the counter, service, officer pause.
+const WALK: f64 = 0.2;
+const SERVICE: f64 = 0.65;
+const PAUSE: f64 = 0.15;
+/// How long the open loop waits for late answers after the run before giving up on them.
+const DRAIN: Duration = Duration::from_secs(15);
+
+/// A small, fast, seedable generator (SplitMix64); runs are reproducible with `--seed`.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize % n.max(1)
+    }
+
+    /// Exponentially distributed with this mean.
+    pub fn exp(&mut self, mean: Duration) -> Duration {
+        mean.mul_f64(-(1.0 - self.unit()).ln())
+    }
+}
+
+/// Requests of one window, built once.
+pub struct WindowReqs {
+    /// `/v1/halls/{hall}/windows/{window}`.
+    base: String,
+    call: Uri,
+    start: Uri,
+    complete: Uri,
+    issue: Uri,
+    /// Issue bodies for each service the window serves: (normal, priority).
+    bodies: Vec<(Bytes, Bytes)>,
+}
+
+/// Everything the workers share.
+pub struct Workload {
+    pub target: Target,
+    pub province: Province,
+    pub windows: Vec<WindowReqs>,
+    kiosk: HeaderValue,
+    counter: HeaderValue,
+}
+
+impl Workload {
+    pub fn new(target: Target, province: Province, kiosk: &str, counter: &str) -> Workload {
+        let windows = province
+            .interleaved_windows()
+            .into_iter()
+            .map(|(h, w)| {
+                let hall = &province.halls[h];
+                let window = &hall.windows[w];
+                let base = format!("/v1/halls/{}/windows/{}", hall.id, window.id);
+                WindowReqs {
+                    base: base.clone(),
+                    call: path(&format!("{base}/call")),
+                    start: path(&format!("{base}/start")),
+                    complete: path(&format!("{base}/complete")),
+                    issue: path(&format!("/v1/halls/{}/tickets", hall.id)),
+                    bodies: window
+                        .services
+                        .iter()
+                        .map(|&s| {
+                            let id = &hall.services[s];
+                            (
+                                Bytes::from(format!("{{\"service\":\"{id}\"}}")),
+                                Bytes::from(format!(
+                                    "{{\"service\":\"{id}\",\"class\":\"priority\"}}"
+                                )),
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Workload {
+            target,
+            province,
+            windows,
+            kiosk: Target::bearer(kiosk),
+            counter: Target::bearer(counter),
+        }
+    }
+
+    /// A citizen takes a number for one of the services window `w` serves.
+    fn issue(&self, w: usize, rng: &mut Rng) -> crate::http::Req {
+        let win = &self.windows[w];
+        let (normal, priority) = &win.bodies[rng.below(win.bodies.len())];
+        let body = if rng.unit() < PRIORITY_SHARE {
+            priority.clone()
+        } else {
+            normal.clone()
+        };
+        self.target
+            .request(Method::POST, win.issue.clone(), &self.kiosk, body)
+    }
+
+    fn window_op(&self, w: usize, op: Op) -> crate::http::Req {
+        let win = &self.windows[w];
+        let uri = match op {
+            Op::Call => &win.call,
+            Op::Start => &win.start,
+            Op::Complete => &win.complete,
+            Op::Issue => &win.issue,
+        };
+        self.target
+            .request(Method::POST, uri.clone(), &self.counter, Bytes::new())
+    }
+
+    fn request(&self, w: usize, op: Op, rng: &mut Rng) -> crate::http::Req {
+        match op {
+            Op::Issue => self.issue(w, rng),
+            _ => self.window_op(w, op),
+        }
+    }
+
+    /// Open every window (and, on a daemon that was already running, complete whatever a
+    /// window still holds), then put `per_window` citizens in the queue for each window,
+    /// so calls find someone from the first second. None of this is measured.
+    pub async fn prepare(&self, pool: &Pool, per_window: usize, seed: u64) -> Result<(), String> {
+        let window_req = |w: usize, action: &str| {
+            self.target.request(
+                Method::POST,
+                path(&format!("{}/{action}", self.windows[w].base)),
+                &self.counter,
+                Bytes::new(),
+            )
+        };
+        let n = self.windows.len();
+        let jobs: Vec<usize> = (0..n).collect();
+        run_all(&jobs, 64, |w| {
+            let req = window_req(w, "open");
+            async move {
+                let r = pool.send(req).await.map_err(|e| e.to_string())?;
+                if !r.ok() {
+                    return Err(format!(
+                        "opening window {} failed: {} {}",
+                        self.windows[w].base,
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    ));
+                }
+                // A window of a running daemon may hold a ticket; 409 when it holds none.
+                let _ = pool.send(window_req(w, "complete")).await;
+                Ok(())
+            }
+        })
+        .await?;
+        let fills: Vec<usize> = (0..n * per_window).map(|i| i % n).collect();
+        let rng = Mutex::new(Rng::new(seed ^ 0xF111));
+        run_all(&fills, 64, |w| {
+            let req = self.issue(w, &mut rng.lock().unwrap_or_else(|e| e.into_inner()));
+            async move {
+                let r = pool.send(req).await.map_err(|e| e.to_string())?;
+                if r.ok() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "issuing the first tickets failed: {} {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    ))
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// Run `job` for every item with at most `concurrency` at a time; the first error wins.
+async fn run_all<'a, F, Fut>(items: &[usize], concurrency: usize, job: F) -> Result<(), String>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>> + 'a,
+{
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(items.iter().map(|&i| job(i)))
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
+/// When the measured period starts and ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    pub start: Instant,
+    /// End of warm-up: operations due before this are not recorded.
+    pub from: Instant,
+    pub until: Instant,
+}
+
+/// One recorder for every task: an HDR histogram is too big to keep one per request or per
+/// window, and an uncontended lock costs nanoseconds next to a request.
+pub type Shared = Arc<Mutex<Recorder>>;
+
+fn note(rec: &Shared, op: Op, due: Instant, result: &Result<Reply, Failure>) {
+    rec.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(op, due, result);
+}
+
+// ------------------------------------------------------------------ closed loop
+
+/// Maximum throughput: `connections` workers, each owning every `connections`-th window.
+pub async fn closed_loop(
+    work: Arc<Workload>,
+    connections: usize,
+    period: Period,
+    seed: u64,
+    rec: Shared,
+) {
+    let mut tasks = Vec::with_capacity(connections);
+    for k in 0..connections {
+        let mine: Vec<usize> = (k..work.windows.len()).step_by(connections).collect();
+        let rng = Rng::new(seed.wrapping_add(k as u64 * 0x1_0000_0001));
+        tasks.push(tokio::spawn(worker(
+            work.clone(),
+            mine,
+            period,
+            rng,
+            rec.clone(),
+        )));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn worker(work: Arc<Workload>, mine: Vec<usize>, period: Period, mut rng: Rng, rec: Shared) {
+    let mut conn: Option<Conn> = None;
+    let mut next = 0;
+    while Instant::now() < period.until {
+        let w = mine[next % mine.len()];
+        next += 1;
+        for op in Op::ALL {
+            let req = work.request(w, op, &mut rng);
+            let due = Instant::now();
+            let result = send(&work.target, &mut conn, req).await;
+            note(&rec, op, due, &result);
+            match (op, &result) {
+                // Nobody waiting (204), or the call failed: nothing to start or complete.
+                (Op::Call, Ok(r)) if r.status != 200 => break,
+                (Op::Call | Op::Start, Err(_)) => break,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Send on the worker's connection, opening a new one if it broke.
+async fn send(
+    target: &Target,
+    conn: &mut Option<Conn>,
+    req: crate::http::Req,
+) -> Result<Reply, Failure> {
+    let c = match conn {
+        Some(c) if c.is_usable() => c,
+        _ => conn.insert(Conn::open(target).await?),
+    };
+    let result = c.send(req).await;
+    if result.is_err() {
+        *conn = None;
+    }
+    result
+}
+
+// ------------------------------------------------------------------ open loop
+
+/// Fixed rate: `rate` requests per second over the whole province, a quarter of them
+/// kiosk arrivals and three quarters window operations, on at most `connections` connections.
+pub async fn open_loop(
+    work: Arc<Workload>,
+    pool: Arc<Pool>,
+    rate: f64,
+    period: Period,
+    seed: u64,
+    rec: Shared,
+) {
+    let windows = work.windows.len();
+    // Each served citizen is four requests: one issue and three window operations.
+    let citizens_per_s = rate / 4.0;
+    let cycle = Duration::from_secs_f64(windows as f64 / citizens_per_s);
+    let give_up = period.until + DRAIN;
+
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let kiosks = tokio::spawn(kiosks(
+        work.clone(),
+        pool.clone(),
+        Duration::from_secs_f64(1.0 / citizens_per_s),
+        period,
+        give_up,
+        Rng::new(seed ^ 0x4B_105C),
+        rec.clone(),
+        in_flight.clone(),
+    ));
+    let mut agents = Vec::with_capacity(windows);
+    for w in 0..windows {
+        let rng = Rng::new(seed.wrapping_add(w as u64 * 0x1_0000_0001));
+        agents.push(tokio::spawn(window_agent(
+            work.clone(),
+            pool.clone(),
+            w,
+            cycle,
+            period,
+            give_up,
+            rng,
+            rec.clone(),
+        )));
+    }
+    for a in agents {
+        let _ = a.await;
+    }
+    let _ = kiosks.await;
+    while in_flight.load(Ordering::Acquire) > 0 && Instant::now() < give_up + Duration::from_secs(1)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Send a request that was due at `due` and record it; a request still unanswered at
+/// `give_up` is recorded as abandoned (an error).
+async fn send_due(
+    pool: &Pool,
+    req: crate::http::Req,
+    op: Op,
+    due: Instant,
+    give_up: Instant,
+    rec: &Shared,
+) -> Option<Reply> {
+    match tokio::time::timeout_at(give_up.into(), pool.send(req)).await {
+        Ok(result) => {
+            note(rec, op, due, &result);
+            result.ok()
+        }
+        Err(_) => {
+            rec.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .abandoned(op, due);
+            None
+        }
+    }
+}
+
+async fn sleep_until(at: Instant) {
+    if at > Instant::now() {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// A window's officer: call, wait for the citizen to walk up, start, serve, complete, pause.
+/// The times are drawn in advance and never pushed back by slow answers.
+#[allow(clippy::too_many_arguments, reason = "the pieces of one agent")]
+async fn window_agent(
+    work: Arc<Workload>,
+    pool: Arc<Pool>,
+    w: usize,
+    cycle: Duration,
+    period: Period,
+    give_up: Instant,
+    mut rng: Rng,
+    rec: Shared,
+) {
+    let mut due = period.start + cycle.mul_f64(rng.unit());
+    while due < period.until {
+        let walk = rng.exp(cycle.mul_f64(WALK));
+        let service = rng.exp(cycle.mul_f64(SERVICE));
+        let pause = rng.exp(cycle.mul_f64(PAUSE));
+        sleep_until(due).await;
+        let call = work.window_op(w, Op::Call);
+        let called = send_due(&pool, call, Op::Call, due, give_up, &rec).await;
+        if called.is_some_and(|r| r.status == 200) {
+            let start_due = due + walk;
+            sleep_until(start_due).await;
+            let start = work.window_op(w, Op::Start);
+            if send_due(&pool, start, Op::Start, start_due, give_up, &rec)
+                .await
+                .is_some()
+            {
+                let complete_due = start_due + service;
+                sleep_until(complete_due).await;
+                let complete = work.window_op(w, Op::Complete);
+                send_due(&pool, complete, Op::Complete, complete_due, give_up, &rec).await;
+            }
+        }
+        if Instant::now() >= give_up {
+            break;
+        }
+        due += walk + service + pause;
+    }
+}
+
+/// Citizens arriving at kiosks: a Poisson process over the whole province. Each picks a
+/// window's services (so demand matches what the windows serve) and is sent at once,
+/// concurrently with the others.
+#[allow(clippy::too_many_arguments, reason = "the pieces of one generator")]
+async fn kiosks(
+    work: Arc<Workload>,
+    pool: Arc<Pool>,
+    mean_gap: Duration,
+    period: Period,
+    give_up: Instant,
+    mut rng: Rng,
+    rec: Shared,
+    in_flight: Arc<AtomicUsize>,
+) {
+    let mut due = period.start;
+    loop {
+        due += rng.exp(mean_gap);
+        if due >= period.until {
+            return;
+        }
+        sleep_until(due).await;
+        let req = work.issue(rng.below(work.windows.len()), &mut rng);
+        let (pool, rec, in_flight) = (pool.clone(), rec.clone(), in_flight.clone());
+        in_flight.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            send_due(&pool, req, Op::Issue, due, give_up, &rec).await;
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
