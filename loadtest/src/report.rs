@@ -154,6 +154,25 @@ pub struct SseSummary {
     pub refused: u64,
 }
 
+/// What any scenario prints: one JSON object (`--json`) or a table, and how many requests
+/// failed (the exit code).
+#[derive(Debug)]
+pub struct Outcome {
+    pub json: Value,
+    pub table: String,
+    pub errors: u64,
+}
+
+impl From<Report> for Outcome {
+    fn from(r: Report) -> Outcome {
+        Outcome {
+            json: r.json(),
+            table: r.table(),
+            errors: r.errors(),
+        }
+    }
+}
+
 pub struct Report {
     pub setup: Setup,
     pub recorder: Recorder,

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use hallq_loadtest::cli::{Daemon, Plan, run};
+use hallq_loadtest::cli::{Daemon, Plan, Scenario, run};
 
 fn plan(rate: Option<f64>) -> Plan {
     Plan {
+        scenario: Scenario::Mixed,
         daemon: Daemon::Local {
             halls: 7,
             group_commit: true,
