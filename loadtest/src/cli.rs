@@ -68,6 +68,15 @@ struct Args {
     /// Where the temporary data directory is created [default: the system temp dir].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Recovery scenario: open cases to load before the kill.
+    #[arg(long, default_value_t = 10_000_000)]
+    cases: u64,
+    /// Recovery scenario: waiting tickets to load before the kill.
+    #[arg(long, default_value_t = 1_000_000)]
+    tickets: u64,
+    /// Recovery scenario: cases whose alarms are timed after the restart (two alarms each).
+    #[arg(long, default_value_t = 100)]
+    probes: u64,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -132,6 +141,8 @@ pub struct Plan {
     pub subscribers: Option<usize>,
     pub prefill: usize,
     pub seed: u64,
+    /// What the recovery scenario loads.
+    pub size: crate::recovery::Size,
 }
 
 impl Plan {
@@ -195,6 +206,11 @@ impl Plan {
                 subscribers: a.subscribers,
                 prefill: a.prefill,
                 seed: a.seed,
+                size: crate::recovery::Size {
+                    cases: a.cases,
+                    tickets: a.tickets,
+                    probes: a.probes,
+                },
             },
             a.json,
         ))
@@ -214,9 +230,18 @@ pub fn main() -> ExitCode {
     init_logging();
     let outcome = match plan.scenario {
         Scenario::Mixed => run(&plan).map(Outcome::from),
-        Scenario::Fanout | Scenario::Recovery => {
-            Err(format!("--scenario {:?} is not written yet", plan.scenario))
-        }
+        Scenario::Recovery => match &plan.daemon {
+            Daemon::Local {
+                halls,
+                group_commit,
+                data_parent,
+            } => crate::recovery::run(*halls, *group_commit, data_parent, plan.size),
+            Daemon::Remote { .. } => Err(
+                "--scenario recovery kills and restarts the daemon: it runs its own, not --target"
+                    .into(),
+            ),
+        },
+        Scenario::Fanout => Err(format!("--scenario {:?} is not written yet", plan.scenario)),
     };
     match outcome {
         Ok(report) => {

@@ -113,3 +113,104 @@ fn serve(
             .map_err(|e| e.to_string())
     })
 }
+
+/// The daemon as its own process, for what needs one: SIGKILL, resident memory, the time a
+/// cold start takes. It is this program re-executed with [`AS_DAEMON`] set, which runs
+/// `hallq::cli::main` — exactly the `hallq` binary's code — so `cargo run -p hallq-loadtest`
+/// still needs nothing else built.
+pub struct ChildDaemon {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+    /// From spawning the process to its "listening" line: recovery included.
+    pub ready_after: std::time::Duration,
+}
+
+/// Set in a child's environment: run `hallq` with the arguments instead of the load test.
+pub const AS_DAEMON: &str = "HALLQ_LOADTEST_AS_DAEMON";
+
+impl ChildDaemon {
+    /// `hallq serve --config CONFIG --data DATA --listen 127.0.0.1:0`, its log in `log`; returns
+    /// once it listens (after recovering the store).
+    pub fn spawn(config: &Path, data: &Path, log: &Path) -> Result<ChildDaemon, String> {
+        use std::io::BufRead;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        let log_file = std::fs::File::create(log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let started = std::time::Instant::now();
+        let mut child = std::process::Command::new(exe)
+            .env(AS_DAEMON, "1")
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("cannot start the daemon process: {e}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(a) = line.strip_prefix("hallq listening on http://") {
+                        break a
+                            .parse::<SocketAddr>()
+                            .map_err(|e| format!("the daemon printed a bad address `{a}`: {e}"))?;
+                    }
+                }
+                _ => {
+                    let status = child.wait().map_err(|e| e.to_string())?;
+                    return Err(format!(
+                        "the daemon exited ({status}) before listening; its log is {}",
+                        log.display()
+                    ));
+                }
+            }
+        };
+        let ready_after = started.elapsed();
+        // Nothing more is read from stdout; keep the pipe drained so the daemon never blocks.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(ChildDaemon {
+            addr,
+            child,
+            ready_after,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory now, from `/proc/PID/status` (VmRSS), in bytes.
+    pub fn rss(&self) -> Result<u64, String> {
+        let path = format!("/proc/{}/status", self.pid());
+        let status =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|kb| kb.trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .ok_or_else(|| format!("no VmRSS in {path}"))
+    }
+
+    /// SIGKILL, as a power cut or the OOM killer would: nothing is flushed or closed.
+    pub fn kill(mut self) -> Result<(), String> {
+        self.child
+            .kill()
+            .map_err(|e| format!("cannot kill the daemon: {e}"))?;
+        let _ = self.child.wait();
+        Ok(())
+    }
+}
+
+impl Drop for ChildDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

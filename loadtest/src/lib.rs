@@ -7,6 +7,9 @@ pub mod cli;
 mod daemon;
 mod http;
 pub mod province;
+pub mod recovery;
 pub mod report;
 mod sse;
 mod workload;
+
+pub use daemon::AS_DAEMON;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hallq::clock::{Clock, SystemClock};
 use http::{HeaderValue, Method};
 use http_body_util::BodyExt;
 
@@ -85,7 +86,16 @@ pub async fn display(
                 Ok(_) => break,
             };
             if let Ok(data) = frame.into_data() {
-                reader.feed(&data, &counters, period.from);
+                reader.feed(&data, &mut |event| {
+                    if event.kind != "snapshot" {
+                        if event.follows.is_some_and(|l| event.id != l + 1) {
+                            counters.gaps.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if Instant::now() >= period.from {
+                            counters.events.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
                 if first && reader.last.is_some() {
                     first = false;
                     counters.connected.fetch_add(1, Ordering::Relaxed);
@@ -95,44 +105,96 @@ pub async fn display(
     }
 }
 
-/// Splits the byte stream into SSE events and checks their ids.
+/// One complete SSE event, as it arrived.
+pub struct Event<'a> {
+    pub id: u64,
+    pub kind: &'a str,
+    /// The `data:` lines, joined by newlines.
+    pub data: &'a [u8],
+    /// Id of the event before it on this stream, if any.
+    pub follows: Option<u64>,
+    /// When it was parsed.
+    pub at: jiff::Timestamp,
+}
+
+/// Splits the byte stream into SSE events (those with an `id:`; comments and keep-alives
+/// are skipped) and remembers the last id for `Last-Event-ID`.
 #[derive(Default)]
 struct Reader {
     buf: Vec<u8>,
     id: Option<u64>,
-    kind: Vec<u8>,
+    kind: String,
+    data: Vec<u8>,
     /// Id of the last complete event.
     last: Option<u64>,
 }
 
 impl Reader {
-    fn feed(&mut self, data: &[u8], counters: &SseCounters, from: Instant) {
-        self.buf.extend_from_slice(data);
+    fn feed(&mut self, bytes: &[u8], on_event: &mut dyn FnMut(&Event)) {
+        self.buf.extend_from_slice(bytes);
         let mut start = 0;
         while let Some(n) = self.buf[start..].iter().position(|&b| b == b'\n') {
             let line = &self.buf[start..start + n];
             if line.is_empty() {
                 // End of an event.
                 if let Some(id) = self.id.take() {
-                    let snapshot = self.kind == b"snapshot";
-                    if !snapshot {
-                        if self.last.is_some_and(|l| id != l + 1) {
-                            counters.gaps.fetch_add(1, Ordering::Relaxed);
-                        }
-                        if Instant::now() >= from {
-                            counters.events.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    on_event(&Event {
+                        id,
+                        kind: &self.kind,
+                        data: &self.data,
+                        follows: self.last,
+                        at: SystemClock.now(),
+                    });
                     self.last = Some(id);
                 }
                 self.kind.clear();
+                self.data.clear();
             } else if let Some(v) = line.strip_prefix(b"id: ") {
                 self.id = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
             } else if let Some(v) = line.strip_prefix(b"event: ") {
-                self.kind = v.to_vec();
+                self.kind = String::from_utf8_lossy(v).into_owned();
+            } else if let Some(v) = line.strip_prefix(b"data: ") {
+                if !self.data.is_empty() {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(v);
             }
             start += n + 1;
         }
         self.buf.drain(..start);
+    }
+}
+
+/// Follow `uri` until the task is dropped, resuming with `Last-Event-ID` after a break, and
+/// hand every event to `on_event`.
+pub async fn follow(
+    target: Target,
+    uri: String,
+    token: HeaderValue,
+    on_event: std::sync::Arc<dyn Fn(&Event) + Send + Sync>,
+) {
+    let mut reader = Reader::default();
+    loop {
+        let Ok(mut conn) = Conn::open(&target).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut req = target.request(Method::GET, path(&uri), &token, Bytes::new());
+        if let Some(last) = reader.last {
+            req.headers_mut().insert(
+                "last-event-id",
+                HeaderValue::from_str(&last.to_string()).expect("digits"),
+            );
+        }
+        let Ok(resp) = conn.stream(req).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut body = resp.into_body();
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                reader.feed(&data, &mut |e| on_event(e));
+            }
+        }
     }
 }

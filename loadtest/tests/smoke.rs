@@ -21,6 +21,11 @@ fn plan(rate: Option<f64>) -> Plan {
         subscribers: None,
         prefill: 2,
         seed: 7,
+        size: hallq_loadtest::recovery::Size {
+            cases: 0,
+            tickets: 0,
+            probes: 0,
+        },
     }
 }
 
