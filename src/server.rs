@@ -53,31 +53,15 @@ impl Daemon {
         metrics::gauge!(crate::metrics::START_TIME).set(clock.now().as_second() as f64);
         zero_counters();
         crate::cases::zero_case_counters(&config);
-        let store = Arc::new(Store::open(data)?);
+        let store = Arc::new(Store::open(data, config.store.cache_bytes)?);
         let now = clock.now();
-        let mut halls = Vec::with_capacity(config.halls.len());
-        let mut tickets = 0usize;
-        for h in &config.halls {
-            let engine = match store.load_hall(&h.id)? {
-                Some((record, stored)) => {
-                    tickets += stored.len();
-                    let (engine, warnings) = HallEngine::restore(h.clone(), now, record, stored);
-                    for w in warnings {
-                        tracing::warn!(hall = %h.id, "{w}");
-                    }
-                    engine
-                }
-                None => HallEngine::new(h.clone(), now),
-            };
-            halls.push(engine);
-        }
-        tracing::info!(
-            halls = halls.len(),
-            tickets,
-            store = %store.path().display(),
-            "recovered current state"
-        );
-        let deadlines = recover_cases(&config, &store, now)?;
+        // Cases (two threads: decode, restore) load while this thread loads the halls.
+        let (halls, deadlines) = std::thread::scope(|scope| {
+            let cases = scope.spawn(|| recover_cases(&config, &store, now));
+            let halls = recover_halls(&config, &store, now);
+            let cases = cases.join().expect("case recovery does not panic");
+            Ok::<_, DaemonError>((halls?, cases?))
+        })?;
         let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
 
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
@@ -189,6 +173,37 @@ impl Daemon {
     }
 }
 
+/// Every hall's engine with its tickets, from the current-state tables.
+fn recover_halls(
+    config: &Config,
+    store: &Store,
+    now: jiff::Timestamp,
+) -> Result<Vec<HallEngine>, DaemonError> {
+    let mut halls = Vec::with_capacity(config.halls.len());
+    let mut tickets = 0usize;
+    for h in &config.halls {
+        let engine = match store.load_hall(&h.id)? {
+            Some((record, stored)) => {
+                tickets += stored.len();
+                let (engine, warnings) = HallEngine::restore(h.clone(), now, record, stored);
+                for w in warnings {
+                    tracing::warn!(hall = %h.id, "{w}");
+                }
+                engine
+            }
+            None => HallEngine::new(h.clone(), now),
+        };
+        halls.push(engine);
+    }
+    tracing::info!(
+        halls = halls.len(),
+        tickets,
+        store = %store.path().display(),
+        "recovered current state"
+    );
+    Ok(halls)
+}
+
 /// The deadline engine with every open case, counted on the calendars in force (a calendar
 /// replaced through the API before the restart wins over the config's file).
 fn recover_cases(
@@ -212,6 +227,7 @@ fn recover_cases(
         }
     }
     let mut skipped = 0;
+    engine.reserve(store.open_cases()?);
     let loaded = store.load_cases(|record| {
         if let Err(w) = engine.restore(record) {
             skipped += 1;

@@ -77,6 +77,10 @@ struct Args {
     /// Recovery scenario: cases whose alarms are timed after the restart (two alarms each).
     #[arg(long, default_value_t = 100)]
     probes: u64,
+    /// Recovery scenario: keep the data directory afterwards (its path is printed), to
+    /// profile a restart on it.
+    #[arg(long)]
+    keep: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -210,6 +214,7 @@ impl Plan {
                     cases: a.cases,
                     tickets: a.tickets,
                     probes: a.probes,
+                    keep: a.keep,
                 },
             },
             a.json,

@@ -47,6 +47,8 @@ pub struct Size {
     pub cases: u64,
     pub tickets: u64,
     pub probes: u64,
+    /// Keep the data directory.
+    pub keep: bool,
 }
 
 struct Setup {
@@ -101,6 +103,13 @@ pub fn run(halls: usize, group_commit: bool, parent: &Path, size: Size) -> Resul
     // 4. Alarm latency with everything pending.
     let alarms = runtime.block_on(alarm_latency(&target, &setup, size.probes))?;
     daemon.kill()?;
+    if size.keep {
+        let kept = dir.keep();
+        eprintln!(
+            "hallq-loadtest: kept {} (config hallq.toml, data in data/)",
+            kept.display()
+        );
+    }
 
     let missing =
         size.tickets.saturating_sub(found.tickets) + size.cases.saturating_sub(found.cases);

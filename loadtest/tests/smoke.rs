@@ -25,6 +25,7 @@ fn plan(rate: Option<f64>) -> Plan {
             cases: 0,
             tickets: 0,
             probes: 0,
+            keep: false,
         },
     }
 }
@@ -59,4 +60,46 @@ fn closed_loop_runs_clean() {
 #[test]
 fn open_loop_runs_clean() {
     check(Some(200.0));
+}
+
+/// The recovery scenario through the real binary (it re-executes itself as the daemon, which
+/// a test harness cannot): a small load survives SIGKILL in full and every probe alarm
+/// arrives once.
+#[test]
+fn recovery_scenario_recovers_everything_it_loaded() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hallq-loadtest"))
+        .args([
+            "--scenario",
+            "recovery",
+            "--halls",
+            "5",
+            "--cases",
+            "400",
+            "--tickets",
+            "150",
+            "--probes",
+            "3",
+            "--json",
+        ])
+        .output()
+        .expect("the load generator runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(json["errors"], 0, "{json}");
+    assert_eq!(json["recovered"]["cases"], 400, "{json}");
+    assert_eq!(json["recovered"]["tickets"], 150, "{json}");
+    assert_eq!(json["alarms"]["expected"], 6, "{json}");
+    assert_eq!(json["alarms"]["received"], 6, "{json}");
+    assert_eq!(json["alarms"]["duplicates"], 0, "{json}");
+    assert!(
+        json["alarms"]["pending_deadlines"].as_u64().unwrap() >= 400,
+        "{json}"
+    );
+    assert!(json["ready_s"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(json["rss_bytes"].as_u64().unwrap() > 0, "{json}");
 }

@@ -148,6 +148,9 @@ pub struct StoreConfig {
     pub max_batch: usize,
     /// How long an `Idempotency-Key` result is kept, in seconds.
     pub idempotency_ttl_s: u64,
+    /// The store's page cache, in bytes. Recovery reads every open case once; a bigger cache
+    /// only keeps those pages resident (the operating system caches the file anyway).
+    pub cache_bytes: usize,
 }
 
 /// Tiers of the hall tree, from the top. A hall's parent has a strictly higher tier.

@@ -124,6 +124,7 @@ pub struct RawStore {
     pub event_retention: Option<S<u64>>,
     pub max_batch: Option<S<u32>>,
     pub idempotency_ttl_h: Option<S<u32>>,
+    pub cache_mb: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

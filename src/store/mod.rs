@@ -142,16 +142,19 @@ pub struct Store {
 impl Store {
     /// Open (or create) `dir/hallq.redb`. redb takes a file lock, so a second daemon on the
     /// same data directory fails here instead of corrupting it.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
             source,
         })?;
         let path = dir.join("hallq.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         let tx = db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
@@ -248,25 +251,58 @@ impl Store {
         })
     }
 
-    /// Every open case, in id order, for recovery.
+    /// How many open cases the store holds.
+    pub fn open_cases(&self) -> Result<usize, StoreError> {
+        use redb::ReadableTableMetadata;
+        Ok(self.db.begin_read()?.open_table(CASES)?.len()? as usize)
+    }
+
+    /// Every open case, in id order, for recovery. Reading and decoding run on a second
+    /// thread while `each` runs on this one, so recovery uses two cores.
     pub fn load_cases(
         &self,
         mut each: impl FnMut(crate::deadline::CaseRecord),
     ) -> Result<usize, StoreError> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(CASES)?;
-        let mut n = 0;
-        for row in table.iter()? {
-            let (k, v) = row?;
-            let record =
-                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
-                    what: format!("cases/{}", k.value()),
-                    source,
-                })?;
-            each(record);
-            n += 1;
-        }
-        Ok(n)
+        use crate::deadline::CaseRecord;
+        const BATCH: usize = 4096;
+        let (tx, rx) = crossbeam::channel::bounded::<Result<Vec<CaseRecord>, StoreError>>(8);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let decode = || -> Result<(), StoreError> {
+                    let read = self.db.begin_read()?;
+                    let table = read.open_table(CASES)?;
+                    let mut batch = Vec::with_capacity(BATCH);
+                    for row in table.iter()? {
+                        let (k, v) = row?;
+                        batch.push(serde_json::from_slice(v.value()).map_err(|source| {
+                            StoreError::Corrupt {
+                                what: format!("cases/{}", k.value()),
+                                source,
+                            }
+                        })?);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if tx.send(Ok(full)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    let _ = tx.send(Ok(batch));
+                    Ok(())
+                };
+                if let Err(e) = decode() {
+                    let _ = tx.send(Err(e));
+                }
+            });
+            let mut n = 0;
+            for batch in rx {
+                for record in batch? {
+                    each(record);
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
     }
 
     /// A closed case's last record.

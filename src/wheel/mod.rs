@@ -208,6 +208,11 @@ impl<T> TimingWheel<T> {
         }
     }
 
+    /// Make room for `more` entries.
+    pub fn reserve(&mut self, more: usize) {
+        self.entries.reserve(more);
+    }
+
     /// The wheel's current time: the latest `now` given to `new`, `poll` or `advance`.
     pub fn now(&self) -> u64 {
         self.now
