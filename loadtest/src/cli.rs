@@ -260,7 +260,8 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
             let province = province::generate(*halls);
             let tokens = Tokens::generate()?;
             let config = province::config_toml(&province, &tokens, *group_commit);
-            let daemon = LocalDaemon::start(&config, data_parent)?;
+            let calendar = (province::CALENDAR_FILE, province::calendar_file()?);
+            let daemon = LocalDaemon::start(&config, &[calendar], data_parent)?;
             let target = Target::local(daemon.addr);
             (Some(daemon), Some(target), Some(province), tokens)
         }
