@@ -10,6 +10,7 @@ use bytes::Bytes;
 use clap::Parser;
 use http::Method;
 
+use crate::cases;
 use crate::daemon::LocalDaemon;
 use crate::http::{Pool, Target, path};
 use crate::province::{self, Hall, Province, Tokens, Window};
@@ -22,9 +23,10 @@ use crate::workload::{self, Period, Workload};
     name = "hallq-loadtest",
     about = "Simulate a province of service halls against a hallq daemon and measure it",
     long_about = "Simulate a province of service halls against a hallq daemon: kiosks issue \
-tickets, windows call, start and complete them, displays follow over SSE. Every request is \
-durable before its answer. Without --target a daemon is started in this process on a \
-temporary data directory with a generated config."
+tickets, windows call, start and complete them, displays follow over SSE, case officers \
+accept, suspend, resume and complete cases. Every request is durable before its answer. \
+Without --target a daemon is started in this process on a temporary data directory with a \
+generated config."
 )]
 struct Args {
     /// What to measure: the durable mixed hall workload, the display fan-out of one hall,
@@ -53,7 +55,8 @@ struct Args {
     /// A running daemon (http://host:port) instead of one started here.
     #[arg(long)]
     target: Option<String>,
-    /// Bearer token for --target: a counter or admin token covering the halls to load.
+    /// Bearer token for --target: a counter or admin token covering the halls to load (only
+    /// an admin token may also change cases).
     #[arg(long)]
     token: Option<String>,
     /// One fsync per request (`[store] max_batch = 1`), to measure what group commit buys.
@@ -62,6 +65,10 @@ struct Args {
     /// Tickets waiting per window before the load starts.
     #[arg(long, default_value_t = 4)]
     prefill: usize,
+    /// Fraction of operations that are case operations (accept, suspend, resume, complete
+    /// under /v1/cases); 0 runs the hall workload alone.
+    #[arg(long, default_value_t = 0.2)]
+    case_share: f64,
     /// Seed of the random choices (services, classes, arrival and service times).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -144,6 +151,8 @@ pub struct Plan {
     pub rate: Option<f64>,
     pub subscribers: Option<usize>,
     pub prefill: usize,
+    /// Fraction of operations that are case operations, in [0, 1).
+    pub case_share: f64,
     pub seed: u64,
     /// What the recovery scenario loads.
     pub size: crate::recovery::Size,
@@ -162,6 +171,12 @@ impl Plan {
         {
             return Err(format!(
                 "--rate must be a positive number of requests per second, not {r}"
+            ));
+        }
+        if !(0.0..1.0).contains(&a.case_share) {
+            return Err(format!(
+                "--case-share must be at least 0 and less than 1 (a fraction of all operations), not {}",
+                a.case_share
             ));
         }
         if a.halls == Some(0) {
@@ -209,6 +224,7 @@ impl Plan {
                 rate: a.rate,
                 subscribers: a.subscribers,
                 prefill: a.prefill,
+                case_share: a.case_share,
                 seed: a.seed,
                 size: crate::recovery::Size {
                     cases: a.cases,
@@ -290,7 +306,8 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
             let province = province::generate(*halls);
             let tokens = Tokens::generate()?;
             let config = province::config_toml(&province, &tokens, *group_commit);
-            let daemon = LocalDaemon::start(&config, data_parent)?;
+            let calendar = (province::CALENDAR_FILE, province::calendar_file()?);
+            let daemon = LocalDaemon::start(&config, &[calendar], data_parent)?;
             let target = Target::local(daemon.addr);
             (Some(daemon), Some(target), Some(province), tokens)
         }
@@ -336,12 +353,13 @@ async fn drive(
         ));
     }
     let setup_pool = Pool::new(target.clone(), 64);
-    let cases = probe_cases(&setup_pool, &tokens.counter).await;
+    let (mix, cases) = cases::prepare(&setup_pool, &tokens.case_officer, plan.case_share).await;
     let work = Arc::new(Workload::new(
         target.clone(),
         province,
         &tokens.kiosk,
         &tokens.counter,
+        mix,
     ));
     work.prepare(&setup_pool, plan.prefill, plan.seed).await?;
     drop(setup_pool);
@@ -499,25 +517,4 @@ async fn discover(target: &Target, token: &str, limit: Option<usize>) -> Result<
         });
     }
     Ok(Province { halls })
-}
-
-/// Whether the daemon serves cases yet.
-///
-/// TODO(issue 5): the case mix (accept, suspend, resume, complete under `/v1/cases`) runs
-/// once the daemon answers `/v1/matters`; it is not written yet because the case API is
-/// still being built, and a guessed one would measure nothing real.
-async fn probe_cases(pool: &Pool, token: &str) -> String {
-    let req = pool.target().request(
-        Method::GET,
-        path("/v1/matters"),
-        &Target::bearer(token),
-        Bytes::new(),
-    );
-    match pool.send(req).await {
-        Ok(r) if r.status == 404 && r.problem_type() == "no-such-path" => {
-            "the daemon does not answer /v1/matters (cases are not served yet)".into()
-        }
-        Ok(_) => "the daemon answers /v1/matters, but this load generator has no case mix yet (TODO, issue 5)".into(),
-        Err(e) => format!("probing /v1/matters failed: {e}"),
-    }
 }

@@ -27,9 +27,14 @@ pub struct LocalDaemon {
 }
 
 impl LocalDaemon {
-    /// Write `config` to a new temporary directory under `parent`, open the store next to
-    /// it and serve on a free loopback port.
-    pub fn start(config: &str, parent: &Path) -> Result<LocalDaemon, String> {
+    /// Write `config`, and the `files` it names (relative path, contents), to a new
+    /// temporary directory under `parent`, open the store next to it and serve on a free
+    /// loopback port.
+    pub fn start(
+        config: &str,
+        files: &[(&str, String)],
+        parent: &Path,
+    ) -> Result<LocalDaemon, String> {
         let dir = tempfile::Builder::new()
             .prefix("hallq-loadtest-")
             .tempdir_in(parent)
@@ -39,6 +44,15 @@ impl LocalDaemon {
                     parent.display()
                 )
             })?;
+        for (name, text) in files {
+            let file = dir.path().join(name);
+            if let Some(d) = file.parent() {
+                std::fs::create_dir_all(d)
+                    .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+            }
+            std::fs::write(&file, text)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        }
         let file = dir.path().join("hallq.toml");
         std::fs::write(&file, config)
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;

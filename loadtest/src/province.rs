@@ -2,11 +2,13 @@
 //! bearer tokens the simulated kiosks, counters and displays use.
 //!
 //! Without `--target` the province is generated and written as a real config file (so the
-//! daemon validates it as it would an operator's); with `--target` it is discovered from the
+//! daemon validates it as it would an operator's), with the official holiday calendar and a
+//! matters catalogue so cases can be accepted; with `--target` it is discovered from the
 //! daemon's `/v1/halls` and hall snapshots.
 
 use std::fmt::Write;
 
+use hallq::calendar::Calendar;
 use hallq::clock::{Clock, SystemClock};
 use hallq::config::{hex, token_hash};
 
@@ -145,6 +147,8 @@ pub struct Tokens {
     pub kiosk: String,
     pub counter: String,
     pub display: String,
+    /// Accepts cases and records what happens to them (the business systems' token).
+    pub case_officer: String,
 }
 
 impl Tokens {
@@ -159,15 +163,18 @@ impl Tokens {
             kiosk: one()?,
             counter: one()?,
             display: one()?,
+            case_officer: one()?,
         })
     }
 
-    /// One token for every role (a counter or admin token of a running daemon).
+    /// One token for every role (a counter or admin token of a running daemon; only an
+    /// admin token may also change cases).
     pub fn single(token: &str) -> Tokens {
         Tokens {
             kiosk: token.to_owned(),
             counter: token.to_owned(),
             display: token.to_owned(),
+            case_officer: token.to_owned(),
         }
     }
 }
@@ -237,6 +244,106 @@ fn shape_of(tier: &str) -> &'static TierShape {
         "township" => &TOWNSHIP,
         _ => &VILLAGE,
     }
+}
+
+/// Where the generated config finds the holiday calendar, relative to itself.
+pub const CALENDAR_FILE: &str = "calendars/cn-mainland.toml";
+
+/// The official calendar as the repository ships it (`config/calendars/`).
+const OFFICIAL_CALENDAR: &str = include_str!("../../config/calendars/cn-mainland.toml");
+
+/// The case side of the generated config: the official holiday calendar (every hall's, as
+/// the first one configured), the suspension reasons the case mix uses, the standard alarm
+/// ladder and a matters catalogue with one matter of every kind, as in
+/// `config/hallq.example.toml`.
+const DEADLINES: &str = r#"[[calendar]]
+id = "cn-mainland"
+file = "calendars/cn-mainland.toml"
+
+[[suspension]]
+id = "supplement"
+name = "补正材料"
+mode = "restart"
+
+[[suspension]]
+id = "inspection"
+name = "检验检测"
+mode = "pause"
+
+[[alarm_policy]]
+id = "standard"
+levels = [
+  { level = "yellow", remaining = "1wd" },
+  { level = "red", remaining = "0wd" },
+  { level = "escalate", overdue = "2wd" },
+]
+
+[[matter]]
+id = "330100-JB-0001"
+name = "居民身份证挂失申报"
+kind = "instant"
+
+[[matter]]
+id = "330100-CN-0001"
+name = "个体工商户设立登记"
+kind = "promised"
+limit = "3wd"
+
+[[matter]]
+id = "330100-CN-0002"
+name = "建设工程规划许可证核发"
+kind = "promised"
+limit = "20wd"
+
+[[matter]]
+id = "330100-CN-0003"
+name = "不动产登记咨询答复"
+kind = "promised"
+limit = "8wh"
+
+[[matter]]
+id = "330100-LB-0001"
+name = "企业开办一件事"
+kind = "joint"
+limit = "5wd"
+departments = [
+  { id = "market", name = "市场监管局", limit = "2wd" },
+  { id = "tax", name = "税务局", limit = "2wd" },
+  { id = "social", name = "人社局", limit = "3wd" },
+]
+
+[[matter]]
+id = "330100-SB-0001"
+name = "建设用地规划许可（上报审批）"
+kind = "escalated"
+stage_limit = "3wd"
+limit = "20wd"
+
+"#;
+
+/// The holiday calendar file to write at `CALENDAR_FILE` next to the generated config.
+///
+/// A case can only be accepted on a day the calendar covers, and the official notices end
+/// with the last year published. So that the load test keeps running after that (until
+/// the next notice is added to `config/calendars/`), later years up to the current one are
+/// appended with no dated exceptions: the default week, as the calendar format documents
+/// for years without a notice.
+pub fn calendar_file() -> Result<String, String> {
+    let official = Calendar::from_toml(CALENDAR_FILE, OFFICIAL_CALENDAR)
+        .map_err(|e| format!("the embedded holiday calendar is invalid (a bug):\n{e}"))?;
+    let last = official.range().last.year();
+    let this_year = SystemClock
+        .now()
+        .to_zoned_datetime(official.time_zone().clone())
+        .year();
+    let mut text = OFFICIAL_CALENDAR.to_owned();
+    for year in last + 1..=this_year {
+        let _ = write!(
+            text,
+            "\n[[year]]\nyear = {year}\nnotice = \"none in this build of hallq-loadtest: the default week\"\n"
+        );
+    }
+    Ok(text)
 }
 
 /// The config file for a generated province.
@@ -331,10 +438,16 @@ pub fn config_toml(p: &Province, tokens: &Tokens, group_commit: bool) -> String 
         }
         s.push('\n');
     }
+    s.push_str(DEADLINES);
     for (name, role, token) in [
         ("loadtest-kiosk", "kiosk", &tokens.kiosk),
         ("loadtest-counter", "counter", &tokens.counter),
         ("loadtest-display", "display", &tokens.display),
+        (
+            "loadtest-case-officer",
+            "case-officer",
+            &tokens.case_officer,
+        ),
     ] {
         let _ = writeln!(
             s,
@@ -350,6 +463,17 @@ mod tests {
     use super::*;
     use hallq::config::Config;
 
+    /// Validate `text` as the daemon started here would: from a file, next to its calendar.
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let calendar = dir.path().join(CALENDAR_FILE);
+        std::fs::create_dir_all(calendar.parent().expect("a directory")).expect("mkdir");
+        std::fs::write(&calendar, calendar_file()?).expect("write the calendar");
+        let file = dir.path().join("generated.toml");
+        std::fs::write(&file, text).expect("write the config");
+        Config::from_file(&file).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn generated_configs_validate_and_match_the_province() {
         for halls in [1, 2, 3, 4, 7, 20, 100, 1000] {
@@ -357,7 +481,7 @@ mod tests {
             assert_eq!(p.halls.len(), halls, "{halls} halls asked for");
             let tokens = Tokens::generate().expect("random tokens");
             let text = config_toml(&p, &tokens, true);
-            let c = Config::from_toml("generated.toml", &text)
+            let c = load(&text)
                 .unwrap_or_else(|e| panic!("{halls} halls: the generated config is invalid:\n{e}"));
             assert_eq!(c.halls.len(), halls);
             for (h, cfg) in p.halls.iter().zip(&c.halls) {
@@ -379,9 +503,46 @@ mod tests {
     fn no_group_commit_sets_one_request_per_batch() {
         let p = generate(3);
         let tokens = Tokens::generate().expect("random tokens");
-        let c = Config::from_toml("generated.toml", &config_toml(&p, &tokens, false))
-            .expect("valid config");
+        let c = load(&config_toml(&p, &tokens, false)).expect("valid config");
         assert_eq!(c.store.max_batch, 1);
+    }
+
+    #[test]
+    fn cases_can_be_accepted_in_every_generated_hall() {
+        let p = generate(4);
+        let tokens = Tokens::generate().expect("random tokens");
+        let c = load(&config_toml(&p, &tokens, true)).expect("valid config");
+        assert_eq!(c.calendars.len(), 1, "the official calendar");
+        assert!(
+            c.halls.iter().all(|h| h.calendar == Some(0)),
+            "every hall counts on it"
+        );
+        // Six matters of the catalogue, plus the rectification of bad ratings.
+        assert_eq!(c.matters.len(), 7);
+        for reason in ["supplement", "inspection"] {
+            assert!(c.suspension_index(reason).is_some(), "{reason}");
+        }
+        assert!(
+            c.tokens
+                .iter()
+                .any(|t| t.role == hallq::config::Role::CaseOfficer),
+            "a token that may change cases"
+        );
+    }
+
+    #[test]
+    fn the_calendar_covers_today() {
+        let text = calendar_file().expect("the embedded calendar is valid");
+        assert!(
+            text.starts_with(OFFICIAL_CALENDAR),
+            "the official notices unchanged"
+        );
+        let c = Calendar::from_toml(CALENDAR_FILE, &text).expect("still a valid calendar");
+        let today = SystemClock
+            .now()
+            .to_zoned_datetime(c.time_zone().clone())
+            .date();
+        assert!(c.range().first <= today && today <= c.range().last);
     }
 
     #[test]

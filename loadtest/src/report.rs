@@ -15,11 +15,31 @@ pub enum Op {
     Issue,
     Call,
     Start,
+    /// A ticket served (the window's `complete`).
     Complete,
+    /// 受理: a case of a matter is accepted at a hall.
+    CaseAccept,
+    /// 补正 or a special procedure stops the case's clock.
+    CaseSuspend,
+    CaseResume,
+    /// 办结: the case, or one department's part of a joint case, is completed.
+    CaseComplete,
 }
 
 impl Op {
-    pub const ALL: [Op; 4] = [Op::Issue, Op::Call, Op::Start, Op::Complete];
+    /// One citizen at a window, in order.
+    pub const TICKET: [Op; 4] = [Op::Issue, Op::Call, Op::Start, Op::Complete];
+    /// Every operation, in report order (and `Op as usize` order).
+    pub const ALL: [Op; 8] = [
+        Op::Issue,
+        Op::Call,
+        Op::Start,
+        Op::Complete,
+        Op::CaseAccept,
+        Op::CaseSuspend,
+        Op::CaseResume,
+        Op::CaseComplete,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,7 +47,15 @@ impl Op {
             Op::Call => "call",
             Op::Start => "start",
             Op::Complete => "complete",
+            Op::CaseAccept => "case_accept",
+            Op::CaseSuspend => "case_suspend",
+            Op::CaseResume => "case_resume",
+            Op::CaseComplete => "case_complete",
         }
+    }
+
+    fn is_case(self) -> bool {
+        (self as usize) >= Op::CaseAccept as usize
     }
 }
 
@@ -60,7 +88,7 @@ impl Default for OpStats {
 pub struct Recorder {
     /// Operations that started (or were due) before this are warm-up and not recorded.
     from: Instant,
-    ops: [OpStats; 4],
+    ops: [OpStats; Op::ALL.len()],
     /// "op status problem-type" or "op transport" → count.
     errors: BTreeMap<String, u64>,
 }
@@ -177,8 +205,48 @@ pub struct Report {
     pub setup: Setup,
     pub recorder: Recorder,
     pub sse: SseSummary,
-    /// Why the case mix did not run.
-    pub cases: String,
+    pub cases: CaseSummary,
+}
+
+/// Whether the case operations ran, and over what.
+#[derive(Debug, Clone)]
+pub enum CaseSummary {
+    Ran {
+        /// Fraction of all operations that are case operations.
+        share: f64,
+        /// The matters cases were accepted for (事项 codes).
+        matters: Vec<String>,
+        /// The suspension reasons used.
+        reasons: Vec<String>,
+    },
+    NotRun {
+        share: f64,
+        reason: String,
+    },
+}
+
+impl CaseSummary {
+    pub fn ran(&self) -> bool {
+        matches!(self, CaseSummary::Ran { .. })
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            CaseSummary::Ran {
+                share,
+                matters,
+                reasons,
+            } => json!({
+                "run": true,
+                "share": share,
+                "matters": matters,
+                "suspension_reasons": reasons,
+            }),
+            CaseSummary::NotRun { share, reason } => {
+                json!({ "run": false, "share": share, "reason": reason })
+            }
+        }
+    }
 }
 
 fn ms(us: u64) -> f64 {
@@ -235,6 +303,14 @@ impl Report {
         (rows, total)
     }
 
+    fn workload(&self) -> &'static str {
+        if self.cases.ran() {
+            "durable mixed hall workload (issue, call, start, complete; cases accepted, suspended, resumed, completed)"
+        } else {
+            "durable mixed hall workload (issue, call, start, complete)"
+        }
+    }
+
     pub fn errors(&self) -> u64 {
         self.recorder.ops.iter().map(|s| s.errors).sum()
     }
@@ -262,7 +338,7 @@ impl Report {
             .collect();
         let s = &self.setup;
         json!({
-            "workload": "durable mixed hall workload (issue, call, start, complete)",
+            "workload": self.workload(),
             "mode": s.mode,
             "target": s.target,
             "daemon": s.daemon,
@@ -293,7 +369,7 @@ impl Report {
                 "reconnects": self.sse.reconnects,
                 "refused": self.sse.refused,
             },
-            "cases": { "run": false, "reason": self.cases },
+            "cases": self.cases.json(),
         })
     }
 
@@ -332,7 +408,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>7}",
+            "{:<13} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>7}",
             "operation",
             "ops",
             "ops/s",
@@ -344,10 +420,16 @@ impl Report {
             "errors"
         );
         let (rows, all) = self.rows();
-        for r in rows.iter().chain(std::iter::once(&all)) {
+        // Case rows only when cases ran: a column of zeros would read as a failure.
+        let shown = rows
+            .iter()
+            .zip(Op::ALL)
+            .filter(|(_, op)| self.cases.ran() || !op.is_case())
+            .map(|(r, _)| r);
+        for r in shown.chain(std::iter::once(&all)) {
             let _ = writeln!(
                 out,
-                "{:<10} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>7}",
+                "{:<13} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>7}",
                 r.name, r.ops, r.ops_per_sec, r.p50, r.p90, r.p99, r.p999, r.max, r.errors
             );
         }
@@ -374,7 +456,20 @@ impl Report {
             self.sse.reconnects,
             self.sse.refused
         );
-        let _ = writeln!(out, "cases: not run: {}", self.cases);
+        let _ = match &self.cases {
+            CaseSummary::Ran {
+                share,
+                matters,
+                reasons,
+            } => writeln!(
+                out,
+                "cases: {:.0} % of operations, matters {}, suspension reasons {}",
+                share * 100.0,
+                matters.join(", "),
+                reasons.join(", ")
+            ),
+            CaseSummary::NotRun { reason, .. } => writeln!(out, "cases: not run: {reason}"),
+        };
         out
     }
 }

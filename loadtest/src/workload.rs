@@ -1,4 +1,6 @@
-//! The durable mixed hall workload: kiosks issue tickets, windows call, start and complete.
+//! The durable mixed hall workload: kiosks issue tickets, windows call, start and complete,
+//! and `--case-share` of the operations are cases accepted, suspended, resumed and completed
+//! (`cases.rs`).
 //!
 //! Every operation is one HTTP request and a mutating one: the daemon answers it only after
 //! its events are fsync-durable, so the measured latency includes the commit.
@@ -6,15 +8,19 @@
 //! Two ways to drive it:
 //! - **closed loop** (maximum throughput): N workers, each with its own keep-alive
 //!   connection and its own share of the windows, run issue → call → start → complete as
-//!   fast as the answers come back. A window belongs to one worker, so a window never has
-//!   two requests in flight, as at a real counter.
+//!   fast as the answers come back, with a case operation (at a hall of one of its windows)
+//!   whenever case operations fall below their share of what the worker sent. A window
+//!   belongs to one worker, so a window never has two requests in flight, as at a real
+//!   counter.
 //! - **open loop** (fixed rate): operations are due on a schedule that does not wait for
 //!   answers — kiosk arrivals are a Poisson process, and every window runs call → walk to
 //!   the counter → start → service → complete → pause with exponentially distributed times,
 //!   scaled so the whole province makes `--rate` requests per second. Latency is measured
 //!   from when an operation was *due*, not from when it could be sent, so a stalled daemon
 //!   shows up in the percentiles instead of silently lowering the rate (coordinated
-//!   omission). Requests share at most `--connections` connections.
+//!   omission). Case officers' operations are a Poisson process each, over as many officers
+//!   as keep each one at `DESK_RATE`, one request at a time per officer. Requests share at
+//!   most `--connections` connections.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Uri};
 
+use crate::cases::{CaseMix, Desk};
 use crate::http::{Conn, Failure, Pool, Reply, Target, path};
 use crate::province::Province;
 use crate::report::{Op, Recorder};
@@ -35,6 +42,9 @@ const SERVICE: f64 = 0.65;
 const PAUSE: f64 = 0.15;
 /// How long the open loop waits for late answers after the run before giving up on them.
 const DRAIN: Duration = Duration::from_secs(15);
+/// Case operations per second one simulated case officer makes in the open loop (a real one
+/// makes a few an hour; the load is the province's, compressed onto fewer officers).
+const DESK_RATE: f64 = 25.0;
 
 /// A small, fast, seedable generator (SplitMix64); runs are reproducible with `--seed`.
 #[derive(Debug, Clone)]
@@ -70,6 +80,8 @@ impl Rng {
 
 /// Requests of one window, built once.
 pub struct WindowReqs {
+    /// Position of the window's hall in the province.
+    hall: usize,
     /// `/v1/halls/{hall}/windows/{window}`.
     base: String,
     call: Uri,
@@ -87,10 +99,18 @@ pub struct Workload {
     pub windows: Vec<WindowReqs>,
     kiosk: HeaderValue,
     counter: HeaderValue,
+    /// The case operations, unless they do not run.
+    pub cases: Option<CaseMix>,
 }
 
 impl Workload {
-    pub fn new(target: Target, province: Province, kiosk: &str, counter: &str) -> Workload {
+    pub fn new(
+        target: Target,
+        province: Province,
+        kiosk: &str,
+        counter: &str,
+        cases: Option<CaseMix>,
+    ) -> Workload {
         let windows = province
             .interleaved_windows()
             .into_iter()
@@ -99,6 +119,7 @@ impl Workload {
                 let window = &hall.windows[w];
                 let base = format!("/v1/halls/{}/windows/{}", hall.id, window.id);
                 WindowReqs {
+                    hall: h,
                     base: base.clone(),
                     call: path(&format!("{base}/call")),
                     start: path(&format!("{base}/start")),
@@ -126,7 +147,13 @@ impl Workload {
             windows,
             kiosk: Target::bearer(kiosk),
             counter: Target::bearer(counter),
+            cases,
         }
+    }
+
+    /// The id of window `w`'s hall.
+    fn hall_of(&self, w: usize) -> &str {
+        &self.province.halls[self.windows[w].hall].id
     }
 
     /// A citizen takes a number for one of the services window `w` serves.
@@ -148,7 +175,7 @@ impl Workload {
             Op::Call => &win.call,
             Op::Start => &win.start,
             Op::Complete => &win.complete,
-            Op::Issue => &win.issue,
+            other => unreachable!("{other:?} is not a window operation"),
         };
         self.target
             .request(Method::POST, uri.clone(), &self.counter, Bytes::new())
@@ -264,6 +291,7 @@ pub async fn closed_loop(
         tasks.push(tokio::spawn(worker(
             work.clone(),
             mine,
+            Desk::new(k),
             period,
             rng,
             rec.clone(),
@@ -274,16 +302,39 @@ pub async fn closed_loop(
     }
 }
 
-async fn worker(work: Arc<Workload>, mine: Vec<usize>, period: Period, mut rng: Rng, rec: Shared) {
+async fn worker(
+    work: Arc<Workload>,
+    mine: Vec<usize>,
+    mut desk: Desk,
+    period: Period,
+    mut rng: Rng,
+    rec: Shared,
+) {
     let mut conn: Option<Conn> = None;
     let mut next = 0;
+    // Requests this worker sent, and how many of them were case operations.
+    let (mut sent, mut case_ops) = (0u64, 0u64);
     while Instant::now() < period.until {
+        if let Some(mix) = &work.cases
+            && (case_ops as f64) < mix.share * (sent + 1) as f64
+        {
+            let hall = work.hall_of(mine[rng.below(mine.len())]);
+            let step = desk.step(mix, &work.target, hall, &mut rng);
+            let due = Instant::now();
+            let result = send(&work.target, &mut conn, step.req).await;
+            note(&rec, step.op, due, &result);
+            desk.settle(step.pending, result.as_ref().is_ok_and(Reply::ok));
+            sent += 1;
+            case_ops += 1;
+            continue;
+        }
         let w = mine[next % mine.len()];
         next += 1;
-        for op in Op::ALL {
+        for op in Op::TICKET {
             let req = work.request(w, op, &mut rng);
             let due = Instant::now();
             let result = send(&work.target, &mut conn, req).await;
+            sent += 1;
             note(&rec, op, due, &result);
             match (op, &result) {
                 // Nobody waiting (204), or the call failed: nothing to start or complete.
@@ -314,8 +365,9 @@ async fn send(
 
 // ------------------------------------------------------------------ open loop
 
-/// Fixed rate: `rate` requests per second over the whole province, a quarter of them
-/// kiosk arrivals and three quarters window operations, on at most `connections` connections.
+/// Fixed rate: `rate` requests per second over the whole province on at most `connections`
+/// connections: the case share of them case operations, of the rest a quarter kiosk
+/// arrivals and three quarters window operations.
 pub async fn open_loop(
     work: Arc<Workload>,
     pool: Arc<Pool>,
@@ -325,8 +377,9 @@ pub async fn open_loop(
     rec: Shared,
 ) {
     let windows = work.windows.len();
+    let case_share = work.cases.as_ref().map_or(0.0, |m| m.share);
     // Each served citizen is four requests: one issue and three window operations.
-    let citizens_per_s = rate / 4.0;
+    let citizens_per_s = rate * (1.0 - case_share) / 4.0;
     let cycle = Duration::from_secs_f64(windows as f64 / citizens_per_s);
     let give_up = period.until + DRAIN;
 
@@ -354,6 +407,24 @@ pub async fn open_loop(
             rng,
             rec.clone(),
         )));
+    }
+    if case_share > 0.0 {
+        let case_rate = rate * case_share;
+        let desks = (case_rate / DESK_RATE).ceil().max(1.0) as usize;
+        let mean_gap = Duration::from_secs_f64(desks as f64 / case_rate);
+        for k in 0..desks {
+            let rng = Rng::new(seed ^ 0xCA5E_0000_0000 ^ k as u64);
+            agents.push(tokio::spawn(case_officer(
+                work.clone(),
+                pool.clone(),
+                Desk::new(k),
+                mean_gap,
+                period,
+                give_up,
+                rng,
+                rec.clone(),
+            )));
+        }
     }
     for a in agents {
         let _ = a.await;
@@ -434,6 +505,35 @@ async fn window_agent(
             break;
         }
         due += walk + service + pause;
+    }
+}
+
+/// A case officer: operations due as a Poisson process with `mean_gap` between them, at the
+/// halls of the province weighted by their windows, one request at a time so each is valid
+/// for the case it touches.
+#[allow(clippy::too_many_arguments, reason = "the pieces of one agent")]
+async fn case_officer(
+    work: Arc<Workload>,
+    pool: Arc<Pool>,
+    mut desk: Desk,
+    mean_gap: Duration,
+    period: Period,
+    give_up: Instant,
+    mut rng: Rng,
+    rec: Shared,
+) {
+    let Some(mix) = &work.cases else { return };
+    let mut due = period.start + mean_gap.mul_f64(rng.unit());
+    while due < period.until {
+        sleep_until(due).await;
+        let hall = work.hall_of(rng.below(work.windows.len()));
+        let step = desk.step(mix, &work.target, hall, &mut rng);
+        let reply = send_due(&pool, step.req, step.op, due, give_up, &rec).await;
+        desk.settle(step.pending, reply.is_some_and(|r| r.ok()));
+        if Instant::now() >= give_up {
+            break;
+        }
+        due += rng.exp(mean_gap);
     }
 }
 

@@ -20,6 +20,7 @@ fn plan(rate: Option<f64>) -> Plan {
         rate,
         subscribers: None,
         prefill: 2,
+        case_share: 0.2,
         seed: 7,
         size: hallq_loadtest::recovery::Size {
             cases: 0,
@@ -35,7 +36,16 @@ fn check(rate: Option<f64>) {
     let json = report.json();
     assert_eq!(json["errors"], 0, "{}", report.table());
     assert!(json["ops"].as_u64().unwrap() > 20, "{}", report.table());
-    for op in ["issue", "call", "start", "complete"] {
+    for op in [
+        "issue",
+        "call",
+        "start",
+        "complete",
+        "case_accept",
+        "case_suspend",
+        "case_resume",
+        "case_complete",
+    ] {
         assert!(
             json["operations"][op]["ops"].as_u64().unwrap() > 0,
             "no {op}: {}",
@@ -49,7 +59,8 @@ fn check(rate: Option<f64>) {
         report.table()
     );
     assert_eq!(json["sse"]["gaps"], 0, "{}", report.table());
-    assert_eq!(json["cases"]["run"], false);
+    assert_eq!(json["cases"]["run"], true, "{}", json["cases"]);
+    assert_eq!(json["cases"]["matters"].as_array().unwrap().len(), 6);
 }
 
 #[test]
