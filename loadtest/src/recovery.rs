@@ -33,8 +33,8 @@ use crate::http::{Pool, Target, path};
 use crate::province::{self, Province, Tokens};
 use crate::report::Outcome;
 
-/// The official holiday calendar the bulk cases are counted on.
-const CN_MAINLAND: &str = include_str!("../../config/calendars/cn-mainland.toml");
+/// The generated config's 20-working-day matter on the official calendar.
+const BULK_MATTER: &str = "330100-CN-0002";
 /// Limit of the probe cases, in working seconds on an always-open calendar; their `warn`
 /// level is due 4 s before it.
 const PROBE_LIMIT_S: u64 = 12;
@@ -156,35 +156,27 @@ fn rate(n: u64, took: Duration) -> f64 {
     }
 }
 
-/// The province's config plus the two calendars, an alarm ladder for each matter, the bulk
-/// and probe matters and the admin token.
+/// The province's config (with its calendar and matters) plus an always-open calendar, the
+/// probe matter and its ladder, and an admin token (cases and the alarm stream).
 fn write_config(dir: &Path, file: &Path, s: &Setup, group_commit: bool) -> Result<(), String> {
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
         std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
         Ok::<_, String>(p)
     };
-    let official = write("cn-mainland.toml", CN_MAINLAND)?;
+    write(province::CALENDAR_FILE, &province::calendar_file()?)?;
     let always = write("always.toml", &always_calendar())?;
     let mut text = province::config_toml(&s.province, &s.tokens, group_commit);
     let _ = write!(
         text,
         r#"
 [[calendar]]
-id = "cn-mainland"
-file = "{}"
-
-[[calendar]]
 id = "always"
 file = "{}"
-
-[[alarm_policy]]
-id = "standard"
-levels = [
-  {{ level = "yellow", remaining = "1wd" }},
-  {{ level = "red", remaining = "0wd" }},
-  {{ level = "escalate", overdue = "2wd" }},
-]
 
 [[alarm_policy]]
 id = "probe"
@@ -192,14 +184,6 @@ levels = [
   {{ level = "warn", remaining = "4ws" }},
   {{ level = "red", remaining = "0ws" }},
 ]
-
-[[matter]]
-id = "BULK-20WD"
-name = "二十日办结事项"
-kind = "promised"
-limit = "20wd"
-calendar = "cn-mainland"
-alarm_policy = "standard"
 
 [[matter]]
 id = "PROBE"
@@ -215,7 +199,6 @@ role = "admin"
 halls = ["*"]
 sha256 = "{}"
 "#,
-        official.display(),
         always.display(),
         hallq::config::hex(&hallq::config::token_hash(&s.admin)),
     );
@@ -328,7 +311,7 @@ async fn load(target: &Target, s: &Setup, size: Size) -> Result<Loaded, String> 
     let mut cases = stream::iter(0..size.cases)
         .map(|i| {
             let body = format!(
-                "{{\"id\":\"BULK-{i:08}\",\"hall\":\"{}\",\"matter\":\"BULK-20WD\",\"accepted_at\":\"{accepted_at}\"}}",
+                "{{\"id\":\"BULK-{i:08}\",\"hall\":\"{}\",\"matter\":\"{BULK_MATTER}\",\"accepted_at\":\"{accepted_at}\"}}",
                 halls[i as usize % halls.len()]
             );
             let req = target.request(Method::POST, path("/v1/cases"), &admin, Bytes::from(body));
