@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod daemon;
+pub mod fanout;
 mod http;
 pub mod province;
 pub mod report;
