@@ -180,7 +180,7 @@ struct Figures {
     warmup: Duration,
     subscribers: usize,
     tickets: usize,
-    /// From the first display connecting to the last one having its snapshot.
+    /// From starting the first display to the last one having its snapshot.
     subscribe_time: Duration,
     calls: u64,
     failed_requests: u64,
@@ -648,8 +648,8 @@ impl Figures {
         }
         let _ = writeln!(
             out,
-            "{} tickets issued; every display had its snapshot {:.1}s after the first \
-             connected; open-file limit {open_files}\n",
+            "{} tickets issued; all displays subscribed and had their snapshot within {:.1}s; \
+             open-file limit {open_files}\n",
             self.tickets,
             self.subscribe_time.as_secs_f64()
         );
