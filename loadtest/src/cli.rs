@@ -12,6 +12,7 @@ use http::Method;
 
 use crate::cases;
 use crate::daemon::LocalDaemon;
+use crate::fanout;
 use crate::http::{Pool, Target, path};
 use crate::province::{self, Hall, Province, Tokens, Window};
 use crate::report::{Outcome, Recorder, Report, Setup};
@@ -39,17 +40,21 @@ struct Args {
     /// Load before measuring, not recorded.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
-    /// Closed loop: concurrent workers, one connection each. Open loop: most connections.
+    /// Mixed: closed loop, concurrent workers, one connection each; open loop, most
+    /// connections. (Fan-out calls at one window, over one connection.)
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Requests per second for the whole province (open loop, latency corrected for
+    /// Mixed: requests per second for the whole province (open loop, latency corrected for
     /// coordinated omission); without it, the closed loop runs as fast as it can.
+    /// Fan-out: calls per second at one window [default: 10].
     #[arg(long)]
     rate: Option<f64>,
-    /// Halls to generate (default 100), or with --target the first N halls the token sees.
+    /// Halls to generate [default: 100; fan-out: 1], or with --target the first N halls the
+    /// token sees [default: all; fan-out: 1]. Fan-out loads the first hall only.
     #[arg(long)]
     halls: Option<usize>,
-    /// SSE display subscribers, spread over the halls [default: one per hall].
+    /// SSE display subscribers, spread over the halls [default: one per hall; fan-out: 5000,
+    /// all on the first hall].
     #[arg(long)]
     subscribers: Option<usize>,
     /// A running daemon (http://host:port) instead of one started here.
@@ -62,7 +67,7 @@ struct Args {
     /// One fsync per request (`[store] max_batch = 1`), to measure what group commit buys.
     #[arg(long)]
     no_group_commit: bool,
-    /// Tickets waiting per window before the load starts.
+    /// Mixed: tickets waiting per window before the load starts.
     #[arg(long, default_value_t = 4)]
     prefill: usize,
     /// Fraction of operations that are case operations (accept, suspend, resume, complete
@@ -182,6 +187,14 @@ impl Plan {
         if a.halls == Some(0) {
             return Err("--halls must be at least 1".into());
         }
+        if a.subscribers == Some(0) && a.scenario == Scenario::Fanout {
+            return Err("--subscribers must be at least 1 for the fan-out".into());
+        }
+        // The fan-out loads one hall; more would only take longer to set up.
+        let halls = match a.scenario {
+            Scenario::Fanout => a.halls.or(Some(1)),
+            _ => a.halls,
+        };
         let daemon = match (a.target, a.token) {
             (Some(url), Some(token)) => {
                 if a.no_group_commit {
@@ -191,11 +204,7 @@ impl Plan {
                             .into(),
                     );
                 }
-                Daemon::Remote {
-                    url,
-                    token,
-                    halls: a.halls,
-                }
+                Daemon::Remote { url, token, halls }
             }
             (Some(_), None) => {
                 return Err(
@@ -209,7 +218,7 @@ impl Plan {
                 );
             }
             (None, None) => Daemon::Local {
-                halls: a.halls.unwrap_or(100),
+                halls: halls.unwrap_or(100),
                 group_commit: !a.no_group_commit,
                 data_parent: a.data_dir.unwrap_or_else(std::env::temp_dir),
             },
@@ -262,7 +271,7 @@ pub fn main() -> ExitCode {
                     .into(),
             ),
         },
-        Scenario::Fanout => Err(format!("--scenario {:?} is not written yet", plan.scenario)),
+        Scenario::Fanout => fanout::run(&plan),
     };
     match outcome {
         Ok(report) => {
@@ -273,7 +282,9 @@ pub fn main() -> ExitCode {
             }
             let errors = report.errors;
             if errors > 0 {
-                eprintln!("hallq-loadtest: {errors} requests failed");
+                eprintln!(
+                    "hallq-loadtest: {errors} errors (failed requests, or for the fan-out also missed deliveries and dropped displays)"
+                );
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
@@ -295,8 +306,21 @@ fn init_logging() {
         .init();
 }
 
-/// Run the plan: start or find the daemon, set up, load, report.
-pub fn run(plan: &Plan) -> Result<Report, String> {
+/// The daemon a run loads, and what the load generator knows of it.
+pub(crate) struct Env {
+    pub target: Target,
+    pub province: Province,
+    pub tokens: Tokens,
+    /// For the report.
+    pub daemon: &'static str,
+}
+
+/// Start the plan's daemon in this process (or find the one at `--target`), run `drive` on
+/// a fresh multi-threaded runtime, then stop the daemon.
+pub(crate) fn with_daemon<T>(
+    plan: &Plan,
+    drive: impl AsyncFnOnce(Env) -> Result<T, String>,
+) -> Result<T, String> {
     let (local, target, province, tokens) = match &plan.daemon {
         Daemon::Local {
             halls,
@@ -318,7 +342,28 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
         .thread_name("loadtest")
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let result = runtime.block_on(drive(plan, target, province, tokens));
+    let result = runtime.block_on(async move {
+        let env = match (&plan.daemon, target, province) {
+            (Daemon::Remote { url, halls, .. }, _, _) => {
+                let target = Target::parse(url).await?;
+                let province = discover(&target, &tokens.counter, *halls).await?;
+                Env {
+                    target,
+                    province,
+                    tokens,
+                    daemon: "remote",
+                }
+            }
+            (Daemon::Local { .. }, Some(target), Some(province)) => Env {
+                target,
+                province,
+                tokens,
+                daemon: "in-process (hallq::server::Daemon)",
+            },
+            _ => unreachable!("a local daemon is started with a province"),
+        };
+        drive(env).await
+    });
     drop(runtime);
     if let Some(daemon) = local {
         let dir = daemon.dir().display().to_string();
@@ -329,21 +374,18 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
     result
 }
 
-async fn drive(
-    plan: &Plan,
-    target: Option<Target>,
-    province: Option<Province>,
-    tokens: Tokens,
-) -> Result<Report, String> {
-    let (target, province, daemon) = match (&plan.daemon, target, province) {
-        (Daemon::Remote { url, halls, .. }, _, _) => {
-            let target = Target::parse(url).await?;
-            let province = discover(&target, &tokens.counter, *halls).await?;
-            (target, province, "remote")
-        }
-        (Daemon::Local { .. }, Some(t), Some(p)) => (t, p, "in-process (hallq::server::Daemon)"),
-        _ => unreachable!("run() starts a local daemon with a province"),
-    };
+/// Run the durable mixed hall workload: start or find the daemon, set up, load, report.
+pub fn run(plan: &Plan) -> Result<Report, String> {
+    with_daemon(plan, async |env| drive(plan, env).await)
+}
+
+async fn drive(plan: &Plan, env: Env) -> Result<Report, String> {
+    let Env {
+        target,
+        province,
+        tokens,
+        daemon,
+    } = env;
     let windows = province.windows();
     if plan.rate.is_none() && plan.connections > windows {
         return Err(format!(

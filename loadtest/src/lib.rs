@@ -6,6 +6,7 @@
 mod cases;
 pub mod cli;
 mod daemon;
+pub mod fanout;
 mod http;
 pub mod province;
 pub mod recovery;

@@ -16,8 +16,8 @@
 //!    their alarms is timed from its `due_at` to its receipt.
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -422,20 +422,14 @@ async fn alarm_latency(target: &Target, s: &Setup, probes: u64) -> Result<Alarms
     let admin = Target::bearer(&s.admin);
     let pending = pending_deadlines(target, &admin).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String, jiff::Timestamp)>();
-    let follower = tokio::spawn(crate::sse::follow(
-        target.clone(),
-        "/v1/alarms/events".into(),
-        admin.clone(),
-        Arc::new(move |event: &crate::sse::Event| {
-            if let Ok(v) = serde_json::from_slice::<Value>(event.data) {
-                let id = v["id"].as_str().unwrap_or_default().to_owned();
-                if id.starts_with("PROBE-") {
-                    let due = v["due_at"].as_str().unwrap_or_default().to_owned();
-                    let _ = tx.send((id, due, event.at));
-                }
-            }
-        }),
-    ));
+    let follower = {
+        let (target, admin) = (target.clone(), admin.clone());
+        tokio::spawn(async move {
+            let mut sink = Supervision(tx);
+            let forever = std::future::pending::<()>();
+            crate::sse::follow(&target, "/v1/alarms/events", &admin, forever, &mut sink).await;
+        })
+    };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pool = Pool::new(target.clone(), 8);
     let halls = &s.province.halls;
@@ -501,6 +495,27 @@ async fn alarm_latency(target: &Target, s: &Setup, probes: u64) -> Result<Alarms
         latency,
         pending,
     })
+}
+
+/// The supervision client: passes on each probe alarm's id, `due_at` and receipt time.
+struct Supervision(tokio::sync::mpsc::UnboundedSender<(String, String, jiff::Timestamp)>);
+
+impl crate::sse::Sink for Supervision {
+    fn event(&mut self, event: crate::sse::Event<'_>, _at: Instant) -> ControlFlow<()> {
+        let received = SystemClock.now();
+        if let Ok(v) = serde_json::from_slice::<Value>(event.data) {
+            let id = v["id"].as_str().unwrap_or_default();
+            if id.starts_with("PROBE-") {
+                let due = v["due_at"].as_str().unwrap_or_default().to_owned();
+                let _ = self.0.send((id.to_owned(), due, received));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn refused(&mut self) {}
+
+    fn broke(&mut self) {}
 }
 
 /// `hallq_deadlines_pending` from a scrape.

@@ -242,7 +242,11 @@ impl Workload {
 }
 
 /// Run `job` for every item with at most `concurrency` at a time; the first error wins.
-async fn run_all<'a, F, Fut>(items: &[usize], concurrency: usize, job: F) -> Result<(), String>
+pub(crate) async fn run_all<'a, F, Fut>(
+    items: &[usize],
+    concurrency: usize,
+    job: F,
+) -> Result<(), String>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>> + 'a,
@@ -347,7 +351,7 @@ async fn worker(
 }
 
 /// Send on the worker's connection, opening a new one if it broke.
-async fn send(
+pub(crate) async fn send(
     target: &Target,
     conn: &mut Option<Conn>,
     req: crate::http::Req,

@@ -1,6 +1,7 @@
 //! The load generator against its in-process daemon, briefly: a small province must run
 //! both loops without a single failed request, and the displays must see every event in
-//! order. (How fast is for `scripts/bench`; these only check that the figures are real.)
+//! order; the fan-out must bring every call to every display. (How fast is for
+//! `scripts/bench`; these only check that the figures are real.)
 
 use std::time::Duration;
 
@@ -113,4 +114,36 @@ fn recovery_scenario_recovers_everything_it_loaded() {
     );
     assert!(json["ready_s"].as_f64().unwrap() > 0.0, "{json}");
     assert!(json["rss_bytes"].as_u64().unwrap() > 0, "{json}");
+}
+
+/// Scenario (b), small: every call reaches every display, none is dropped.
+#[test]
+fn fanout_delivers_every_call_to_every_display() {
+    let plan = Plan {
+        scenario: Scenario::Fanout,
+        daemon: Daemon::Local {
+            halls: 1,
+            group_commit: true,
+            data_parent: std::env::temp_dir(),
+        },
+        duration: Duration::from_millis(1500),
+        warmup: Duration::from_millis(200),
+        connections: 1,
+        rate: Some(20.0),
+        subscribers: Some(50),
+        prefill: 0,
+        ..plan(None)
+    };
+    let outcome = hallq_loadtest::fanout::run(&plan).expect("the run sets up and finishes");
+    let json = &outcome.json;
+    let table = &outcome.table;
+    assert_eq!(json["scenario"], "fanout");
+    assert_eq!(json["subscribers"], 50);
+    let calls = json["calls"].as_u64().unwrap();
+    assert!(calls >= 10, "{table}");
+    assert_eq!(json["deliveries"].as_u64().unwrap(), calls * 50, "{table}");
+    assert_eq!(json["missed"], 0, "{table}");
+    assert_eq!(json["dropped"], 0, "{table}");
+    assert_eq!(json["errors"], 0, "{table}");
+    assert_eq!(outcome.errors, 0);
 }
