@@ -57,7 +57,10 @@ impl Daemon {
         let now = clock.now();
         // Cases (two threads: decode, restore) load while this thread loads the halls.
         let (halls, deadlines) = std::thread::scope(|scope| {
-            let cases = scope.spawn(|| recover_cases(&config, &store, now));
+            let cases = std::thread::Builder::new()
+                .name("hallq-load-cases".into())
+                .spawn_scoped(scope, || recover_cases(&config, &store, now))
+                .map_err(StoreError::Thread)?;
             let halls = recover_halls(&config, &store, now);
             let cases = cases.join().expect("case recovery does not panic");
             Ok::<_, DaemonError>((halls?, cases?))

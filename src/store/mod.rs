@@ -63,6 +63,8 @@ pub const CASES_STREAM: &str = "@cases";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    #[error("cannot start a thread to read the store: {0}")]
+    Thread(std::io::Error),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -267,7 +269,8 @@ impl Store {
         const BATCH: usize = 4096;
         let (tx, rx) = crossbeam::channel::bounded::<Result<Vec<CaseRecord>, StoreError>>(8);
         std::thread::scope(|scope| {
-            scope.spawn(move || {
+            let reader = std::thread::Builder::new().name("hallq-load-read".into());
+            let spawned = reader.spawn_scoped(scope, move || {
                 let decode = || -> Result<(), StoreError> {
                     let read = self.db.begin_read()?;
                     let table = read.open_table(CASES)?;
@@ -294,6 +297,9 @@ impl Store {
                     let _ = tx.send(Err(e));
                 }
             });
+            if let Err(e) = spawned {
+                return Err(StoreError::Thread(e));
+            }
             let mut n = 0;
             for batch in rx {
                 for record in batch? {
