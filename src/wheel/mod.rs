@@ -434,7 +434,15 @@ impl<T> TimingWheel<T> {
         let live = self.live[slot] as usize;
         if live == 0 {
             self.empty(slot);
-        } else if self.slots[slot].len() > (1 + GARBAGE_PER_LIVE) * live + COMPACT_SLACK {
+        } else {
+            self.trim(slot);
+        }
+    }
+
+    /// Compacts a slot with live refs whose garbage outgrew them.
+    fn trim(&mut self, slot: usize) {
+        let live = self.live[slot] as usize;
+        if live > 0 && self.slots[slot].len() > (1 + GARBAGE_PER_LIVE) * live + COMPACT_SLACK {
             self.compact(slot);
         }
     }
@@ -611,7 +619,11 @@ impl<T> TimingWheel<T> {
             let at = self.slots[slot].len();
             if self.live_ref(slot, at, index).is_some() {
                 self.fired_from(slot);
-                return self.vacate(index);
+                let expired = self.vacate(index);
+                // One entry taken, maybe from under garbage it must not leave beyond the
+                // bound (invariant 5): `poll` may stop here, unlike `advance`'s batches.
+                self.trim(slot);
+                return expired;
             }
         }
     }
