@@ -53,7 +53,7 @@ impl Daemon {
         metrics::gauge!(crate::metrics::START_TIME).set(clock.now().as_second() as f64);
         zero_counters();
         crate::cases::zero_case_counters(&config);
-        let store = Arc::new(Store::open(data, config.store.cache_bytes)?);
+        let store = Arc::new(Store::open(data, &config.store)?);
         let now = clock.now();
         // Cases (two threads: decode, restore) load while this thread loads the halls.
         let (halls, deadlines) = std::thread::scope(|scope| {

@@ -151,6 +151,9 @@ pub struct StoreConfig {
     /// The store's page cache, in bytes. Recovery reads every open case once; a bigger cache
     /// only keeps those pages resident (the operating system caches the file anyway).
     pub cache_bytes: usize,
+    /// Every commit also saves redb's allocator state (and commits in two phases), so a
+    /// start after a crash need not walk and checksum the whole file to rebuild it.
+    pub quick_repair: bool,
 }
 
 /// Tiers of the hall tree, from the top. A hall's parent has a strictly higher tier.

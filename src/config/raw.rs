@@ -125,6 +125,7 @@ pub struct RawStore {
     pub max_batch: Option<S<u32>>,
     pub idempotency_ttl_h: Option<S<u32>>,
     pub cache_mb: Option<S<u32>>,
+    pub quick_repair: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

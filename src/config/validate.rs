@@ -582,6 +582,7 @@ fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
             24 * 30,
             24,
         )) * 3600,
+        quick_repair: r.quick_repair.unwrap_or(true),
         cache_bytes: (bounded(cx, &r.cache_mb, "store.cache_mb", 8, 1 << 20, 64) as usize) << 20,
     }
 }

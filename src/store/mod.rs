@@ -138,26 +138,50 @@ pub struct EventPage {
 pub struct Store {
     pub(crate) db: Arc<Database>,
     path: PathBuf,
+    quick_repair: bool,
     pub health: Arc<Health>,
+}
+
+/// A write transaction, with redb's quick repair if configured (`[store] quick_repair`).
+pub(crate) fn begin_write(
+    db: &Database,
+    quick_repair: bool,
+) -> Result<redb::WriteTransaction, StoreError> {
+    let mut tx = db.begin_write()?;
+    tx.set_quick_repair(quick_repair);
+    Ok(tx)
 }
 
 impl Store {
     /// Open (or create) `dir/hallq.redb`. redb takes a file lock, so a second daemon on the
     /// same data directory fails here instead of corrupting it.
-    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
+    pub fn open(dir: &Path, cfg: &crate::config::StoreConfig) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
             source,
         })?;
         let path = dir.join("hallq.redb");
+        // After a crash redb checks and repairs the whole file before it opens; at ten
+        // million cases that is seconds, so say what the daemon is doing meanwhile.
+        let tenth = std::cell::Cell::new(-1i64);
         let db = Database::builder()
-            .set_cache_size(cache_bytes)
+            .set_cache_size(cfg.cache_bytes)
+            .set_repair_callback(move |session| {
+                let now = (session.progress() * 10.0) as i64;
+                if now > tenth.get() {
+                    tenth.set(now);
+                    tracing::warn!(
+                        progress = format!("{:.0}%", session.progress() * 100.0),
+                        "repairing the store after an unclean shutdown"
+                    );
+                }
+            })
             .create(&path)
             .map_err(|source| StoreError::Open {
                 path: path.clone(),
                 source,
             })?;
-        let tx = db.begin_write()?;
+        let tx = begin_write(&db, cfg.quick_repair)?;
         {
             let mut meta = tx.open_table(META)?;
             let found = meta.get("schema")?.map(|v| v.value());
@@ -183,8 +207,13 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             path,
+            quick_repair: cfg.quick_repair,
             health: Arc::new(Health::default()),
         })
+    }
+
+    pub fn quick_repair(&self) -> bool {
+        self.quick_repair
     }
 
     pub fn path(&self) -> &Path {

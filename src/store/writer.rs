@@ -159,6 +159,7 @@ struct Writer {
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
     max_batch: usize,
+    quick_repair: bool,
     retention: u64,
     bounds: HashMap<Arc<str>, Bounds>,
     last_expiry_sweep: i64,
@@ -182,6 +183,7 @@ impl Store {
             clock,
             health: self.health.clone(),
             max_batch: cfg.max_batch,
+            quick_repair: self.quick_repair(),
             retention: cfg.event_retention,
             bounds: HashMap::new(),
             last_expiry_sweep: 0,
@@ -260,7 +262,7 @@ impl Writer {
     }
 
     fn write(&mut self, batches: &mut [Batch]) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = super::begin_write(&self.db, self.quick_repair)?;
         for b in batches.iter_mut() {
             self.apply(&tx, b)?;
         }
@@ -411,7 +413,7 @@ impl Writer {
         }
         self.last_expiry_sweep = now;
         let sweep = || -> Result<(), StoreError> {
-            let tx = self.db.begin_write()?;
+            let tx = super::begin_write(&self.db, self.quick_repair)?;
             tx.open_table(IDEMPOTENCY)?.retain(|_, v| {
                 v.get(..8)
                     .and_then(|b| b.try_into().ok())
