@@ -103,6 +103,11 @@ pub fn run(halls: usize, group_commit: bool, parent: &Path, size: Size) -> Resul
     // 4. Alarm latency with everything pending.
     let alarms = runtime.block_on(alarm_latency(&target, &setup, size.probes))?;
     daemon.kill()?;
+    // Once more, now that the load's I/O has settled and the store was read once: the first
+    // restart competes with the kernel still writing back and evicting after the load.
+    let again = ChildDaemon::spawn(&config, &data, &log)?;
+    let ready_again = again.ready_after;
+    again.kill()?;
     if size.keep {
         let kept = dir.keep();
         eprintln!(
@@ -132,6 +137,7 @@ pub fn run(halls: usize, group_commit: bool, parent: &Path, size: Size) -> Resul
         "store_bytes": store_bytes,
         "cold_start_s": cold_ready.as_secs_f64(),
         "ready_s": ready.as_secs_f64(),
+        "ready_again_s": ready_again.as_secs_f64(),
         "recovered": { "cases": found.cases, "tickets": found.tickets },
         "baseline_rss_bytes": baseline_rss,
         "rss_bytes": settled_rss,
@@ -552,8 +558,9 @@ fn table(j: &Value) -> String {
     );
     let _ = writeln!(
         out,
-        "  ready     {:.2} s after SIGKILL (cold start on an empty store {:.2} s)",
+        "  ready     {:.2} s after SIGKILL, {:.2} s after a second one (cold start on an empty store {:.2} s)",
         j["ready_s"].as_f64().unwrap_or(0.0),
+        j["ready_again_s"].as_f64().unwrap_or(0.0),
         j["cold_start_s"].as_f64().unwrap_or(0.0)
     );
     let _ = writeln!(
