@@ -166,7 +166,8 @@ pub struct HallEngine {
     pub(crate) tickets: Vec<Ticket>,
     /// (origin service, sequence) → ticket index, for today.
     pub(crate) index: HashMap<(u16, u32), u32>,
-    pub(crate) recent_calls: VecDeque<CallEvent>,
+    /// Shared with the `called` events and the stored hall record: a call is built once.
+    pub(crate) recent_calls: VecDeque<Arc<CallEvent>>,
     /// Windows serving each service, for estimates.
     servers: Vec<Vec<u16>>,
     changes: Changes,
@@ -1518,6 +1519,7 @@ impl HallEngine {
         if self.recent_calls.len() == RECENT_CALLS {
             self.recent_calls.pop_front();
         }
+        let call = Arc::new(call);
         self.recent_calls.push_back(call.clone());
         let queues = self.counts(&[t.service]);
         self.emit(now, EventBody::Called { call, queues }, out);

@@ -25,7 +25,7 @@ pub struct HallRecord {
     pub next_head: i64,
     pub services: Vec<ServiceRecord>,
     pub windows: Vec<WindowRecord>,
-    pub recent_calls: Vec<CallEvent>,
+    pub recent_calls: Vec<std::sync::Arc<CallEvent>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -144,7 +144,7 @@ pub enum EventBody {
     },
     Called {
         #[serde(flatten)]
-        call: CallEvent,
+        call: std::sync::Arc<CallEvent>,
         queues: Vec<QueueCount>,
     },
     Started {
@@ -352,6 +352,6 @@ pub struct HallSnapshot {
     pub services: Vec<ServiceView>,
     pub windows: Vec<WindowView>,
     /// The last calls, newest first.
-    pub recent_calls: Vec<CallEvent>,
+    pub recent_calls: Vec<std::sync::Arc<CallEvent>>,
     pub at: Timestamp,
 }
