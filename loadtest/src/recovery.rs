@@ -379,14 +379,9 @@ async fn count(target: &Target, s: &Setup) -> Result<Found, String> {
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     let cases = loop {
-        let text = get("/metrics".into()).await?;
-        let open: f64 = String::from_utf8_lossy(&text)
-            .lines()
-            .filter(|l| l.starts_with("hallq_cases_open{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        if open > 0.0 || Instant::now() > deadline {
-            break open as u64;
+        let open = metric_sum(&get("/metrics".into()).await?, "hallq_cases_open");
+        if open > 0 || Instant::now() > deadline {
+            break open;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -531,13 +526,19 @@ async fn pending_deadlines(target: &Target, auth: &http::HeaderValue) -> Option<
         .send(target.request(Method::GET, path("/metrics"), auth, Bytes::new()))
         .await
         .ok()?;
-    let text = String::from_utf8_lossy(&r.body);
-    let sum: f64 = text
+    Some(metric_sum(&r.body, "hallq_deadlines_pending"))
+}
+
+/// The sum of every sample of the metric `name` in a Prometheus scrape.
+fn metric_sum(scrape: &[u8], name: &str) -> u64 {
+    String::from_utf8_lossy(scrape)
         .lines()
-        .filter(|l| l.starts_with("hallq_deadlines_pending"))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    Some(sum as u64)
+        .sum::<f64>() as u64
 }
 
 fn table(j: &Value) -> String {

@@ -138,7 +138,6 @@ pub struct EventPage {
 pub struct Store {
     pub(crate) db: Arc<Database>,
     path: PathBuf,
-    quick_repair: bool,
     pub health: Arc<Health>,
 }
 
@@ -207,13 +206,8 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             path,
-            quick_repair: cfg.quick_repair,
             health: Arc::new(Health::default()),
         })
-    }
-
-    pub fn quick_repair(&self) -> bool {
-        self.quick_repair
     }
 
     pub fn path(&self) -> &Path {

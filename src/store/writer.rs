@@ -183,7 +183,7 @@ impl Store {
             clock,
             health: self.health.clone(),
             max_batch: cfg.max_batch,
-            quick_repair: self.quick_repair(),
+            quick_repair: cfg.quick_repair,
             retention: cfg.event_retention,
             bounds: HashMap::new(),
             last_expiry_sweep: 0,
