@@ -169,9 +169,7 @@ async fn discover(pool: &Pool, token: &str, share: f64) -> Result<CaseMix, Strin
 }
 
 fn run_tag() -> Result<String, String> {
-    let mut bytes = [0u8; 4];
-    getrandom::fill(&mut bytes).map_err(|e| format!("cannot read random bytes: {e}"))?;
-    Ok(hallq::config::hex(&bytes))
+    crate::province::random_hex(4)
 }
 
 /// A case a desk accepted and has not seen completed.

@@ -260,17 +260,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let outcome = match plan.scenario {
         Scenario::Mixed => run(&plan).map(Outcome::from),
-        Scenario::Recovery => match &plan.daemon {
-            Daemon::Local {
-                halls,
-                group_commit,
-                data_parent,
-            } => crate::recovery::run(*halls, *group_commit, data_parent, plan.size),
-            Daemon::Remote { .. } => Err(
-                "--scenario recovery kills and restarts the daemon: it runs its own, not --target"
-                    .into(),
-            ),
-        },
+        Scenario::Recovery => crate::recovery::run(&plan),
         Scenario::Fanout => fanout::run(&plan),
     };
     match outcome {
@@ -337,11 +327,7 @@ pub(crate) fn with_daemon<T>(
         }
         Daemon::Remote { token, .. } => (None, None, None, Tokens::single(token)),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("loadtest")
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = runtime()?;
     let result = runtime.block_on(async move {
         let env = match (&plan.daemon, target, province) {
             (Daemon::Remote { url, halls, .. }, _, _) => {
@@ -490,6 +476,15 @@ async fn drive(plan: &Plan, env: Env) -> Result<Report, String> {
         sse: counters.summary(),
         cases,
     })
+}
+
+/// The load generator's own runtime (the in-process daemon has another).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("loadtest")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 /// Halls, services and windows of a running daemon, as far as `token` sees them.

@@ -45,17 +45,9 @@ impl LocalDaemon {
                 )
             })?;
         for (name, text) in files {
-            let file = dir.path().join(name);
-            if let Some(d) = file.parent() {
-                std::fs::create_dir_all(d)
-                    .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-            }
-            std::fs::write(&file, text)
-                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            write_file(dir.path(), name, text)?;
         }
-        let file = dir.path().join("hallq.toml");
-        std::fs::write(&file, config)
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        let file = write_file(dir.path(), "hallq.toml", config)?;
         let config = Config::from_file(&file)
             .map_err(|e| format!("the generated config is invalid (a bug):\n{e}"))?;
         let data: PathBuf = dir.path().join("data");
@@ -126,6 +118,16 @@ fn serve(
             .await
             .map_err(|e| e.to_string())
     })
+}
+
+/// Write `text` to `dir/name`, creating the directories between; returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
+    let file = dir.join(name);
+    if let Some(d) = file.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
+    std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    Ok(file)
 }
 
 /// The daemon as its own process, for what needs one: SIGKILL, resident memory, the time a

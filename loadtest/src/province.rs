@@ -141,6 +141,18 @@ const VILLAGE: TierShape = TierShape {
     domain_size: 0,
 };
 
+/// `n` random bytes in hex.
+pub fn random_hex(n: usize) -> Result<String, String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| format!("cannot read random bytes: {e}"))?;
+    Ok(hex(&bytes))
+}
+
+/// A fresh random bearer token.
+pub fn token() -> Result<String, String> {
+    Ok(format!("lt_{}", random_hex(24)?))
+}
+
 /// Bearer tokens of the simulated devices, in clear (the config holds their hashes).
 #[derive(Debug, Clone)]
 pub struct Tokens {
@@ -154,16 +166,11 @@ pub struct Tokens {
 impl Tokens {
     /// Fresh random tokens.
     pub fn generate() -> Result<Tokens, String> {
-        let one = || -> Result<String, String> {
-            let mut bytes = [0u8; 24];
-            getrandom::fill(&mut bytes).map_err(|e| format!("cannot read random bytes: {e}"))?;
-            Ok(format!("lt_{}", hex(&bytes)))
-        };
         Ok(Tokens {
-            kiosk: one()?,
-            counter: one()?,
-            display: one()?,
-            case_officer: one()?,
+            kiosk: token()?,
+            counter: token()?,
+            display: token()?,
+            case_officer: token()?,
         })
     }
 

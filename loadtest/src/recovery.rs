@@ -17,7 +17,7 @@
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,10 +28,11 @@ use hdrhistogram::Histogram;
 use http::Method;
 use serde_json::{Value, json};
 
-use crate::daemon::ChildDaemon;
+use crate::cli::{Daemon, Plan};
+use crate::daemon::{ChildDaemon, write_file};
 use crate::http::{Pool, Target, path};
 use crate::province::{self, Province, Tokens};
-use crate::report::Outcome;
+use crate::report::{self, Outcome};
 
 /// The generated config's 20-working-day matter on the official calendar.
 const BULK_MATTER: &str = "330100-CN-0002";
@@ -58,25 +59,32 @@ struct Setup {
     admin: String,
 }
 
-pub fn run(halls: usize, group_commit: bool, parent: &Path, size: Size) -> Result<Outcome, String> {
+pub fn run(plan: &Plan) -> Result<Outcome, String> {
+    let Daemon::Local {
+        halls,
+        group_commit,
+        data_parent: parent,
+    } = plan.daemon.clone()
+    else {
+        return Err(
+            "--scenario recovery kills and restarts the daemon: it runs its own, not --target"
+                .into(),
+        );
+    };
+    let size = plan.size;
     let dir = tempfile::Builder::new()
         .prefix("hallq-recovery-")
-        .tempdir_in(parent)
+        .tempdir_in(&parent)
         .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))?;
     let setup = Setup {
         province: province::generate(halls),
         tokens: Tokens::generate()?,
-        admin: Tokens::generate()?.kiosk,
+        admin: province::token()?,
     };
-    let config = dir.path().join("hallq.toml");
-    write_config(dir.path(), &config, &setup, group_commit)?;
+    let config = write_config(dir.path(), &setup, group_commit)?;
     let data = dir.path().join("data");
     let log = dir.path().join("hallq.log");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("loadtest")
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = crate::cli::runtime()?;
 
     // 1. Baseline.
     let daemon = ChildDaemon::spawn(&config, &data, &log)?;
@@ -158,24 +166,16 @@ fn rate(n: u64, took: Duration) -> f64 {
     if took.is_zero() {
         0.0
     } else {
-        (n as f64 / took.as_secs_f64() * 10.0).round() / 10.0
+        report::per_sec(n, took.as_secs_f64())
     }
 }
 
 /// The province's config (with its calendar and matters) plus an always-open calendar, the
 /// probe matter and its ladder, and an admin token (cases and the alarm stream).
-fn write_config(dir: &Path, file: &Path, s: &Setup, group_commit: bool) -> Result<(), String> {
-    let write = |name: &str, text: &str| {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        Ok::<_, String>(p)
-    };
-    write(province::CALENDAR_FILE, &province::calendar_file()?)?;
-    let always = write("always.toml", &always_calendar())?;
+/// Returns the config file's path.
+fn write_config(dir: &Path, s: &Setup, group_commit: bool) -> Result<PathBuf, String> {
+    write_file(dir, province::CALENDAR_FILE, &province::calendar_file()?)?;
+    let always = write_file(dir, "always.toml", &always_calendar())?;
     let mut text = province::config_toml(&s.province, &s.tokens, group_commit);
     let _ = write!(
         text,
@@ -208,7 +208,7 @@ sha256 = "{}"
         always.display(),
         hallq::config::hex(&hallq::config::token_hash(&s.admin)),
     );
-    std::fs::write(file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    write_file(dir, "hallq.toml", &text)
 }
 
 /// Every day a working day, office hours all day, around this year.
@@ -280,60 +280,28 @@ async fn load(target: &Target, s: &Setup, size: Size) -> Result<Loaded, String> 
                 .get_or_insert(ok);
         }
     };
-    let progress = |what: &str, done: u64, total: u64, since: Instant| {
-        eprintln!(
-            "hallq-loadtest: {what} {done}/{total} ({:.0}/s)",
-            done as f64 / since.elapsed().as_secs_f64()
+    let tickets = stream::iter(0..size.tickets).map(|i| {
+        let (hall, service) = services[i as usize % services.len()];
+        let req = target.request(
+            Method::POST,
+            path(&format!("/v1/halls/{hall}/tickets")),
+            &kiosk,
+            Bytes::from(format!("{{\"service\":\"{service}\"}}")),
         );
-    };
+        send(req, "issuing a ticket")
+    });
+    let tickets_took = drain(tickets, "tickets", size.tickets).await;
 
-    let started = Instant::now();
-    let mut tick = Instant::now();
-    let mut done = 0u64;
-    let mut tickets = stream::iter(0..size.tickets)
-        .map(|i| {
-            let (hall, service) = services[i as usize % services.len()];
-            let req = target.request(
-                Method::POST,
-                path(&format!("/v1/halls/{hall}/tickets")),
-                &kiosk,
-                Bytes::from(format!("{{\"service\":\"{service}\"}}")),
-            );
-            send(req, "issuing a ticket")
-        })
-        .buffer_unordered(LOAD_CONCURRENCY);
-    while tickets.next().await.is_some() {
-        done += 1;
-        if tick.elapsed() > Duration::from_secs(10) {
-            progress("tickets", done, size.tickets, started);
-            tick = Instant::now();
-        }
-    }
-    let tickets_took = started.elapsed();
-
-    let started = Instant::now();
     let accepted_at = SystemClock.now().to_string();
-    let mut done = 0u64;
-    let mut cases = stream::iter(0..size.cases)
-        .map(|i| {
-            let body = format!(
-                "{{\"id\":\"BULK-{i:08}\",\"hall\":\"{}\",\"matter\":\"{BULK_MATTER}\",\"accepted_at\":\"{accepted_at}\"}}",
-                halls[i as usize % halls.len()]
-            );
-            let req = target.request(Method::POST, path("/v1/cases"), &admin, Bytes::from(body));
-            send(req, "accepting a case")
-        })
-        .buffer_unordered(LOAD_CONCURRENCY);
-    while cases.next().await.is_some() {
-        done += 1;
-        if tick.elapsed() > Duration::from_secs(10) {
-            progress("cases", done, size.cases, started);
-            tick = Instant::now();
-        }
-    }
-    let cases_took = started.elapsed();
-    drop(cases);
-    drop(tickets);
+    let cases = stream::iter(0..size.cases).map(|i| {
+        let body = format!(
+            "{{\"id\":\"BULK-{i:08}\",\"hall\":\"{}\",\"matter\":\"{BULK_MATTER}\",\"accepted_at\":\"{accepted_at}\"}}",
+            halls[i as usize % halls.len()]
+        );
+        let req = target.request(Method::POST, path("/v1/cases"), &admin, Bytes::from(body));
+        send(req, "accepting a case")
+    });
+    let cases_took = drain(cases, "cases", size.cases).await;
     if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
         eprintln!("hallq-loadtest: loading failed, first error: {e}");
     }
@@ -342,6 +310,30 @@ async fn load(target: &Target, s: &Setup, size: Size) -> Result<Loaded, String> 
         cases_took,
         errors: errors.into_inner(),
     })
+}
+
+/// Run `total` requests, `LOAD_CONCURRENCY` at a time, printing progress every 10 s; how
+/// long they took.
+async fn drain(
+    requests: impl futures::Stream<Item = impl std::future::Future<Output = ()>>,
+    what: &str,
+    total: u64,
+) -> Duration {
+    let started = Instant::now();
+    let mut tick = started;
+    let mut done = 0u64;
+    let mut running = std::pin::pin!(requests.buffer_unordered(LOAD_CONCURRENCY));
+    while running.next().await.is_some() {
+        done += 1;
+        if tick.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "hallq-loadtest: {what} {done}/{total} ({:.0}/s)",
+                done as f64 / started.elapsed().as_secs_f64()
+            );
+            tick = Instant::now();
+        }
+    }
+    started.elapsed()
 }
 
 struct Found {
@@ -402,7 +394,7 @@ struct Alarms {
 
 impl Alarms {
     fn json(&self) -> Value {
-        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
+        let ms = |q: f64| report::ms(self.latency.value_at_quantile(q));
         json!({
             "probes": self.probes,
             "expected": self.expected,
@@ -412,7 +404,7 @@ impl Alarms {
             "pending_deadlines": self.pending,
             "p50_ms": ms(0.5),
             "p99_ms": ms(0.99),
-            "max_ms": self.latency.max() as f64 / 1000.0,
+            "max_ms": report::ms(self.latency.max()),
         })
     }
 }
@@ -466,7 +458,7 @@ async fn alarm_latency(target: &Target, s: &Setup, probes: u64) -> Result<Alarms
         tokio::time::sleep(Duration::from_millis(97)).await;
     }
     let expected = probes * 2;
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+    let mut latency = report::histogram();
     let mut seen = std::collections::HashSet::new();
     let (mut received, mut duplicates) = (0, 0);
     let give_up = Instant::now() + Duration::from_secs(PROBE_LIMIT_S + 30);

@@ -249,6 +249,11 @@ impl CaseSummary {
     }
 }
 
+/// A rate, to one decimal.
+pub(crate) fn per_sec(n: u64, secs: f64) -> f64 {
+    (n as f64 / secs * 10.0).round() / 10.0
+}
+
 pub(crate) fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0 * 1000.0).round() / 1000.0
 }
@@ -271,7 +276,7 @@ fn row(name: &'static str, stats: &OpStats, h: &Histogram<u64>, secs: f64) -> Ro
     Row {
         name,
         ops,
-        ops_per_sec: (ops as f64 / secs * 10.0).round() / 10.0,
+        ops_per_sec: per_sec(ops, secs),
         p50: ms(h.value_at_quantile(0.50)),
         p90: ms(h.value_at_quantile(0.90)),
         p99: ms(h.value_at_quantile(0.99)),
