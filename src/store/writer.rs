@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableTable};
 
 use super::{
     CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, EVENTS, HALLS, Health, IDEMPOTENCY,
@@ -152,6 +152,22 @@ struct Bounds {
     last: u64,
 }
 
+type EventTable<'t> = redb::Table<'t, (&'static str, u64), &'static [u8]>;
+
+/// The current-state tables and the event log, open in one write transaction.
+struct Tables<'t> {
+    halls: redb::Table<'t, &'static str, &'static [u8]>,
+    tickets: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    idem: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    cases: redb::Table<'t, &'static str, &'static [u8]>,
+    closed: redb::Table<'t, &'static str, &'static [u8]>,
+    consumers: redb::Table<'t, &'static str, u64>,
+    calendars: redb::Table<'t, &'static str, &'static str>,
+    stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    case_stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    events: EventTable<'t>,
+}
+
 struct Writer {
     db: Arc<Database>,
     rx: Receiver<Batch>,
@@ -228,18 +244,14 @@ impl Writer {
         let result = if self.health.is_failed() {
             Err(StoreError::Failed)
         } else if batches.iter().any(Batch::writes) {
-            let before: Vec<(Arc<str>, Bounds)> =
-                self.bounds.iter().map(|(k, v)| (k.clone(), *v)).collect();
             let started = std::time::Instant::now();
             let r = self.write(batches);
             metrics::histogram!(crate::metrics::STORE_COMMIT_SECONDS)
                 .record(started.elapsed().as_secs_f64());
             let requests: usize = batches.iter().map(|b| b.done.len().max(1)).sum();
             metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(requests as f64);
-            if r.is_err() {
-                // Nothing was committed: the assigned sequence numbers are free again.
-                self.bounds = before.into_iter().collect();
-            }
+            // A failed commit leaves `bounds` ahead of the store, which is harmless: the
+            // store is marked failed below and never written again by this process.
             r
         } else {
             Ok(())
@@ -263,84 +275,98 @@ impl Writer {
 
     fn write(&mut self, batches: &mut [Batch]) -> Result<(), StoreError> {
         let tx = super::begin_write(&self.db, self.quick_repair)?;
-        for b in batches.iter_mut() {
-            self.apply(&tx, b)?;
+        {
+            // Opened once per commit, not once per request in it.
+            let mut t = Tables {
+                halls: tx.open_table(HALLS)?,
+                tickets: tx.open_table(TICKETS)?,
+                idem: tx.open_table(IDEMPOTENCY)?,
+                cases: tx.open_table(CASES)?,
+                closed: tx.open_table(CLOSED_CASES)?,
+                consumers: tx.open_table(CONSUMERS)?,
+                calendars: tx.open_table(CALENDARS)?,
+                stats: tx.open_table(STATS)?,
+                case_stats: tx.open_table(CASE_STATS)?,
+                events: tx.open_table(EVENTS)?,
+            };
+            for b in batches.iter_mut() {
+                self.apply(&mut t, b)?;
+            }
+            self.prune(&mut t.events)?;
         }
-        self.prune(&tx)?;
         tx.commit()?;
         Ok(())
     }
 
-    fn apply(&mut self, tx: &WriteTransaction, b: &mut Batch) -> Result<(), StoreError> {
-        if !b.ops.is_empty() {
-            let mut halls = tx.open_table(HALLS)?;
-            let mut tickets = tx.open_table(TICKETS)?;
-            let mut idem = tx.open_table(IDEMPOTENCY)?;
-            let mut cases = tx.open_table(CASES)?;
-            let mut closed = tx.open_table(CLOSED_CASES)?;
-            let mut consumers = tx.open_table(CONSUMERS)?;
-            let mut calendars = tx.open_table(CALENDARS)?;
-            let mut stats = tx.open_table(STATS)?;
-            let mut case_stats = tx.open_table(CASE_STATS)?;
-            for op in &b.ops {
-                match op {
-                    Op::PutHall { hall, json } => {
-                        halls.insert(&**hall, json.as_slice())?;
+    fn apply(&mut self, t: &mut Tables<'_>, b: &mut Batch) -> Result<(), StoreError> {
+        let Tables {
+            halls,
+            tickets,
+            idem,
+            cases,
+            closed,
+            consumers,
+            calendars,
+            stats,
+            case_stats,
+            events,
+        } = t;
+        for op in &b.ops {
+            match op {
+                Op::PutHall { hall, json } => {
+                    halls.insert(&**hall, json.as_slice())?;
+                }
+                Op::PutTicket { hall, id, json } => {
+                    tickets.insert((&**hall, id.as_str()), json.as_slice())?;
+                }
+                Op::PurgeTickets { hall, before } => {
+                    tickets.retain_in((&**hall, "")..(&**hall, before.as_str()), |_, _| false)?;
+                }
+                Op::PutIdempotent {
+                    scope,
+                    key,
+                    expires_s,
+                    json,
+                } => {
+                    let mut v = Vec::with_capacity(8 + json.len());
+                    v.extend_from_slice(&expires_s.to_be_bytes());
+                    v.extend_from_slice(json);
+                    idem.insert((scope.as_str(), key.as_str()), v.as_slice())?;
+                }
+                Op::PutCase { id, json } => {
+                    cases.insert(id.as_str(), json.as_slice())?;
+                }
+                Op::CloseCase { id, json } => {
+                    cases.remove(id.as_str())?;
+                    closed.insert(id.as_str(), json.as_slice())?;
+                }
+                Op::PutConsumer { name, seq } => {
+                    consumers.insert(name.as_str(), *seq)?;
+                }
+                Op::PutCalendar { id, toml } => {
+                    calendars.insert(id.as_str(), toml.as_str())?;
+                }
+                Op::PutStats { hall, day, json } => {
+                    stats.insert((&**hall, day.as_str()), json.as_slice())?;
+                }
+                Op::CountCase { hall, day, on_time } => {
+                    let key = (&**hall, day.as_str());
+                    let (mut good, mut late) = case_stats
+                        .get(key)?
+                        .map_or((0, 0), |v| decode_pair(v.value()));
+                    if *on_time {
+                        good += 1;
+                    } else {
+                        late += 1;
                     }
-                    Op::PutTicket { hall, id, json } => {
-                        tickets.insert((&**hall, id.as_str()), json.as_slice())?;
-                    }
-                    Op::PurgeTickets { hall, before } => {
-                        tickets
-                            .retain_in((&**hall, "")..(&**hall, before.as_str()), |_, _| false)?;
-                    }
-                    Op::PutIdempotent {
-                        scope,
-                        key,
-                        expires_s,
-                        json,
-                    } => {
-                        let mut v = Vec::with_capacity(8 + json.len());
-                        v.extend_from_slice(&expires_s.to_be_bytes());
-                        v.extend_from_slice(json);
-                        idem.insert((scope.as_str(), key.as_str()), v.as_slice())?;
-                    }
-                    Op::PutCase { id, json } => {
-                        cases.insert(id.as_str(), json.as_slice())?;
-                    }
-                    Op::CloseCase { id, json } => {
-                        cases.remove(id.as_str())?;
-                        closed.insert(id.as_str(), json.as_slice())?;
-                    }
-                    Op::PutConsumer { name, seq } => {
-                        consumers.insert(name.as_str(), *seq)?;
-                    }
-                    Op::PutCalendar { id, toml } => {
-                        calendars.insert(id.as_str(), toml.as_str())?;
-                    }
-                    Op::PutStats { hall, day, json } => {
-                        stats.insert((&**hall, day.as_str()), json.as_slice())?;
-                    }
-                    Op::CountCase { hall, day, on_time } => {
-                        let key = (&**hall, day.as_str());
-                        let (mut good, mut late) = case_stats
-                            .get(key)?
-                            .map_or((0, 0), |v| decode_pair(v.value()));
-                        if *on_time {
-                            good += 1;
-                        } else {
-                            late += 1;
-                        }
-                        let mut v = [0u8; 16];
-                        v[..8].copy_from_slice(&good.to_be_bytes());
-                        v[8..].copy_from_slice(&late.to_be_bytes());
-                        case_stats.insert(key, v.as_slice())?;
-                    }
+                    let mut v = [0u8; 16];
+                    v[..8].copy_from_slice(&good.to_be_bytes());
+                    v[8..].copy_from_slice(&late.to_be_bytes());
+                    case_stats.insert(key, v.as_slice())?;
                 }
             }
         }
         if !b.events.is_empty() {
-            let mut events = tx.open_table(EVENTS)?;
             let mut value = Vec::new();
             for e in &mut b.events {
                 if e.seq == 0 {
@@ -387,19 +413,14 @@ impl Writer {
 
     /// Drop log entries beyond the retention, in chunks of a tenth of it so each commit stays
     /// short.
-    fn prune(&mut self, tx: &WriteTransaction) -> Result<(), StoreError> {
+    fn prune(&mut self, events: &mut EventTable<'_>) -> Result<(), StoreError> {
         let slack = (self.retention / 10).max(1);
-        let mut events = None;
         for (stream, b) in &mut self.bounds {
             if b.last - b.first < self.retention + slack {
                 continue;
             }
             let keep_from = b.last + 1 - self.retention;
-            let table = match &mut events {
-                Some(t) => t,
-                None => events.insert(tx.open_table(EVENTS)?),
-            };
-            table.retain_in((&**stream, b.first)..(&**stream, keep_from), |_, _| false)?;
+            events.retain_in((&**stream, b.first)..(&**stream, keep_from), |_, _| false)?;
             b.first = keep_from;
         }
         Ok(())
