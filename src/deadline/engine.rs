@@ -72,7 +72,7 @@ pub(crate) struct Case {
 const NO_LEVEL: u8 = u8::MAX;
 
 impl Case {
-    fn extra(&self) -> &Extra {
+    pub(super) fn extra(&self) -> &Extra {
         static EMPTY: std::sync::OnceLock<Extra> = std::sync::OnceLock::new();
         self.extra
             .as_deref()
@@ -237,7 +237,6 @@ impl DeadlineEngine {
             .collect()
     }
 
-    /// Open cases.
     /// Make room for `more` cases (recovery knows how many it will restore), so neither the
     /// slab nor the index grows and rehashes while ten million are loaded.
     pub fn reserve(&mut self, more: usize) {
@@ -647,7 +646,9 @@ impl DeadlineEngine {
             };
         }
         Self::not_future(now, accepted_at, "accepted_at")?;
-        let m = self.config.matters[matter as usize].clone();
+        // The config, not the matter (departments and all), is what gets cloned.
+        let config = self.config.clone();
+        let m = &config.matters[matter as usize];
         let mut lead = Self::new_case(&id, hall, matter, accepted_at);
         if m.kind == CaseKind::Escalated {
             lead.stage = Stage::Forwarding;

@@ -62,7 +62,7 @@ impl DeadlineEngine {
     pub(crate) fn record(&self, idx: u32) -> CaseRecord {
         let c = self.cases[idx as usize].as_ref().expect("a live case");
         let m = &self.config.matters[c.matter as usize];
-        let extra = c.extra.as_deref().cloned().unwrap_or_default();
+        let extra = c.extra();
         CaseRecord {
             id: c.id.to_string(),
             hall: self.config.halls[c.hall as usize].id.to_string(),
@@ -93,7 +93,7 @@ impl DeadlineEngine {
                     at: e.at,
                 })
                 .collect(),
-            lead: extra.lead.map(|l| l.to_string()),
+            lead: extra.lead.as_deref().map(str::to_owned),
             children: extra.children.iter().map(|c| c.to_string()).collect(),
             open_children: extra.open_children,
             fired: c.fired,
