@@ -15,6 +15,8 @@ use crate::config::{Config, Role, hex, token_hash};
 use crate::server::Daemon;
 
 const EX_USAGE: u8 = 64;
+/// sysexits.h: an error writing the output.
+const EX_IOERR: u8 = 74;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,10 +107,7 @@ pub fn main() -> ExitCode {
             limit,
             suspensions,
         }) => match deadline(&calendar, &accepted, &limit, &suspensions) {
-            Ok(lines) => {
-                println!("{lines}");
-                ExitCode::SUCCESS
-            }
+            Ok(lines) => emit(&lines),
             Err(e) => {
                 eprintln!("hallq deadline: {e}");
                 ExitCode::from(EX_USAGE)
@@ -216,13 +215,31 @@ fn token(role: &str, halls: &[String], name: Option<String>) -> ExitCode {
         .map(|h| format!("\"{h}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    println!("# token (give it to the device; it is not stored anywhere): {token}");
-    println!("[[token]]");
-    println!("name = \"{name}\"");
-    println!("role = \"{role}\"");
-    println!("halls = [{list}]");
-    println!("sha256 = \"{}\"", hex(&token_hash(&token)));
-    ExitCode::SUCCESS
+    emit(&format!(
+        "# token (give it to the device; it is not stored anywhere): {token}\n\
+         [[token]]\n\
+         name = \"{name}\"\n\
+         role = \"{role}\"\n\
+         halls = [{list}]\n\
+         sha256 = \"{}\"",
+        hex(&token_hash(&token))
+    ))
+}
+
+/// Write a command's answer (and a newline) to stdout. A reader that closed the pipe early
+/// (`hallq deadline … | head -1`) took what it wanted: exit quietly with success instead of
+/// panicking as `println!` does on EPIPE.
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hallq: cannot write to standard output: {e}");
+            ExitCode::from(EX_IOERR)
+        }
+    }
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

@@ -175,3 +175,37 @@ fn deadline_refuses_bad_input_clearly() {
     assert_eq!(code, Some(64));
     assert!(err.contains("--accepted"), "{err}");
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_gets_a_quiet_exit() {
+    // The pipe's read end is closed before the child writes, so every write fails with EPIPE
+    // (what `hallq deadline … | head -1` meets when head exits first, every time here).
+    for args in [
+        vec![
+            "deadline",
+            "--calendar",
+            "config/calendars/cn-mainland.toml",
+            "--accepted",
+            "2025-09-26",
+            "--limit",
+            "20wd",
+        ],
+        vec!["token", "--role", "kiosk", "--hall", "city"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = hallq()
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: stderr was:\n{stderr}"
+        );
+        assert!(stderr.is_empty(), "{args:?}: stderr was:\n{stderr}");
+    }
+}
