@@ -768,3 +768,27 @@ async fn a_subscriber_that_does_not_read_is_cut_off_and_never_holds_up_the_write
     assert!(dropped >= 1.0, "the cut is counted");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_are_read_in_either_case_as_the_config_writes_them() {
+    let srv = start(&config(2)).await;
+    for (window, post) in [("w1", "a"), ("w2", "B")] {
+        let r = srv
+            .post(
+                COUNTER,
+                &format!("/v1/halls/h1/windows/{window}/sign-in"),
+                json!({ "post": post, "officer": "o1" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{post}: {:?}", r.body);
+    }
+    let r = srv
+        .post(
+            COUNTER,
+            "/v1/halls/h1/windows/w1/sign-in",
+            json!({ "post": "c", "officer": "o1" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(r.body["field"], "post", "{:?}", r.body);
+}

@@ -100,10 +100,13 @@ pub enum WindowState {
     Paused,
 }
 
-/// AB岗: the A (primary) and B (backup) post of a window.
+/// AB岗: the A (primary) and B (backup) post of a window. Read in either case, as the config
+/// writes them (`posts = { a = …, b = … }`) or as officers say them (A岗, B岗).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Post {
+    #[serde(alias = "a")]
     A,
+    #[serde(alias = "b")]
     B,
 }
 
