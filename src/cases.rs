@@ -93,6 +93,8 @@ impl CaseShard {
             max_batch,
             alive: alive.clone(),
         };
+        // The recovered open cases show on the gauges before the first scrape can happen.
+        worker.observe(&[], true);
         let thread = std::thread::Builder::new()
             .name("hallq-cases".into())
             .spawn(move || worker.run())
@@ -133,8 +135,6 @@ struct Worker {
 
 impl Worker {
     fn run(&mut self) {
-        // The recovered open cases show on the gauges before anything happens.
-        self.observe(&[], true);
         let mut pending = Vec::new();
         loop {
             let now = self.clock.now();
@@ -344,6 +344,13 @@ impl Worker {
             return;
         }
         let mut parts = GaugeParts::default();
+        // Every hall has its "no level yet" series from the start, so dashboards and alert
+        // rules see 0 open cases rather than no data.
+        for hall in &config.halls {
+            let mut l = hall_labels(mode, hall);
+            l.push(("level", "none".to_owned()));
+            parts.add(CASES_OPEN, l, 0.0, Combine::Sum);
+        }
         for (hall, level, n) in self.engine.open_by_level() {
             let mut l = hall_labels(mode, &config.halls[hall]);
             l.push(("level", level.to_string()));
@@ -370,7 +377,7 @@ const CASE_GAUGES: usize = usize::MAX;
 
 /// Counters the alert rules watch exist at zero for every hall and level the config implies.
 pub fn zero_case_counters(config: &crate::config::Config) {
-    use crate::metrics::{ALARMS_RAISED, CASES_CLOSED, hall_labels};
+    use crate::metrics::{ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED, hall_labels};
     let mut levels: Vec<&str> = config
         .alarm_policies
         .iter()
@@ -391,7 +398,8 @@ pub fn zero_case_counters(config: &crate::config::Config) {
         for level in &levels {
             let mut l = base.clone();
             l.push(metrics::Label::new("level", level.to_string()));
-            metrics::counter!(ALARMS_RAISED, l).increment(0);
+            metrics::counter!(ALARMS_RAISED, l.clone()).increment(0);
+            metrics::counter!(ALARMS_CLEARED, l).increment(0);
         }
     }
 }

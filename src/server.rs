@@ -248,8 +248,17 @@ fn recover_cases(
 
 /// Counters alert rules watch exist at zero from the first scrape, so `increase()` works.
 fn zero_counters() {
-    use crate::metrics::{OVERLOAD, SSE_DROPPED, STORE_FAILURES};
+    use crate::metrics::{
+        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_FAILURES,
+    };
     metrics::counter!(STORE_FAILURES).increment(0);
+    // Histograms show (empty) from the first scrape once registered, not from the first
+    // commit or request.
+    let _registered = metrics::histogram!(STORE_COMMIT_SECONDS);
+    let _registered = metrics::histogram!(STORE_BATCH_SIZE);
+    // The request histogram is labelled by route, method and status as requests come; one
+    // series at zero lets the latency panels and rules read 0 before the first request.
+    let _registered = metrics::histogram!(HTTP_SECONDS, "route" => "/healthz", "method" => "GET", "status" => "200");
     for queue in ["hall", "case"] {
         metrics::counter!(OVERLOAD, "queue" => queue).increment(0);
     }

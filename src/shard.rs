@@ -136,6 +136,8 @@ impl Shards {
                 let ops = shard.halls[local].1.timers();
                 shard.apply_timers(local, &ops);
             }
+            // The gauges exist before the first scrape, not from the first refresh.
+            shard.gauges(now);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("hallq-shard-{k}"))

@@ -1017,3 +1017,25 @@ async fn in_tier_mode_the_scrape_is_clean_and_has_every_metric_without_hall() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_daemon_already_exports_every_metric_the_dashboard_and_rules_use() {
+    // Before the first ticket, case or alarm, and before any gauge refresh: a dashboard or
+    // an alert rule must read 0, never "No data".
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("hallq.toml");
+    std::fs::write(&config_file, case_config(dir.path(), 2)).unwrap();
+    let proc = spawn(&config_file, &dir.path().join("data")).await;
+    let text = client()
+        .get(format!("{}/metrics", proc.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = parse_scrape(&text);
+    check_used_metrics_exist(&scrape);
+    assert_eq!(scrape.sum("hallq_cases_open", &[("hall", "h1")]), 0.0);
+    proc.kill9().await;
+}
