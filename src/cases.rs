@@ -7,6 +7,9 @@
 //! per request, which answers only once the batch is durable. So an alarm is published only
 //! when its "fired" mark is on disk: after a crash it is neither lost (it fires again, with
 //! the same id) nor raised twice (the mark was stored with the event).
+//!
+//! The thread also keeps `hallq_calendar_horizon_days` current: from start-up, when a
+//! calendar is replaced, and at each local midnight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,6 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::calendar::Calendar;
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::deadline::{
     CaseCommand, CaseError, CaseEvent, CaseView, DeadlineEngine, Recomputed, Stream,
 };
@@ -83,16 +87,8 @@ impl CaseShard {
         max_batch: usize,
     ) -> CaseShard {
         let (tx, rx) = channel::bounded(queue_depth);
-        let alive = Arc::new(AtomicI64::new(clock.now().as_second()));
-        let mut worker = Worker {
-            rx,
-            engine,
-            store,
-            writer,
-            clock,
-            max_batch,
-            alive: alive.clone(),
-        };
+        let mut worker = Worker::new(rx, engine, store, writer, clock, max_batch);
+        let alive = worker.alive.clone();
         let thread = std::thread::Builder::new()
             .name("hallq-cases".into())
             .spawn(move || worker.run())
@@ -129,9 +125,68 @@ struct Worker {
     clock: Arc<dyn Clock>,
     max_batch: usize,
     alive: Arc<AtomicI64>,
+    /// When `hallq_calendar_horizon_days` next changes (the earliest local midnight).
+    horizon_next: Timestamp,
+}
+
+/// Days left at which the start-up log warns that a calendar is about to run out (the alert
+/// rule `HallqCalendarHorizonNear` fires from the same day).
+pub const HORIZON_WARN_DAYS: i64 = 60;
+
+/// Set `hallq_calendar_horizon_days` for every calendar in force; returns when it next
+/// changes (the earliest next local midnight among them).
+pub fn publish_horizons(config: &Config, calendars: &[Arc<Calendar>], now: Timestamp) -> Timestamp {
+    let mut next = Timestamp::MAX;
+    for (entry, cal) in config.calendars.iter().zip(calendars) {
+        metrics::gauge!(crate::metrics::CALENDAR_HORIZON, "calendar" => entry.id.to_string())
+            .set(cal.horizon_days(now) as f64);
+        next = next.min(cal.next_day_starts(now));
+    }
+    next
+}
+
+/// A WARN line for every calendar with [`HORIZON_WARN_DAYS`] or fewer left (or none).
+pub fn warn_near_horizon(calendars: &[Arc<Calendar>], now: Timestamp) {
+    for cal in calendars {
+        let days = cal.horizon_days(now);
+        if days <= HORIZON_WARN_DAYS {
+            let last = cal.range().last;
+            tracing::warn!(
+                calendar = cal.id(),
+                last_covered_day = %last,
+                days_left = days,
+                "the calendar's holiday notices end on {last}; later days are counted on the \
+                 default week and their deadlines are provisional. Load the next year's notice \
+                 with PUT /v1/calendars/{}",
+                cal.id()
+            );
+        }
+    }
 }
 
 impl Worker {
+    /// Sets `hallq_calendar_horizon_days` before anything else runs: it exists from start-up.
+    fn new(
+        rx: Receiver<Mail<CaseRequest>>,
+        engine: DeadlineEngine,
+        store: Arc<Store>,
+        writer: Sender<Batch>,
+        clock: Arc<dyn Clock>,
+        max_batch: usize,
+    ) -> Worker {
+        let now = clock.now();
+        Worker {
+            horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
+            rx,
+            engine,
+            store,
+            writer,
+            clock,
+            max_batch,
+            alive: Arc::new(AtomicI64::new(now.as_second())),
+        }
+    }
+
     fn run(&mut self) {
         // The recovered open cases show on the gauges before anything happens.
         self.observe(&[], true);
@@ -157,6 +212,9 @@ impl Worker {
     /// Apply what is pending, raise what is due, hand the writer one batch.
     fn pass(&mut self, pending: &mut Vec<CaseRequest>) {
         let now = self.clock.now();
+        if now >= self.horizon_next {
+            self.horizon_next = publish_horizons(&self.engine.config, &self.engine.calendars, now);
+        }
         let mut events = Vec::new();
         let mut batch = Batch::default();
         for req in pending.drain(..) {
@@ -268,6 +326,8 @@ impl Worker {
             CaseOp::ReplaceCalendar { id, calendar, toml } => {
                 match self.engine.replace_calendar(now, &id, calendar, events) {
                     Ok(r) => {
+                        self.horizon_next =
+                            publish_horizons(&self.engine.config, &self.engine.calendars, now);
                         batch.ops.push(Op::PutCalendar { id, toml });
                         CaseAnswer::Recomputed(r)
                     }

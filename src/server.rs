@@ -66,6 +66,7 @@ impl Daemon {
             Ok::<_, DaemonError>((halls?, cases?))
         })?;
         let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
+        crate::cases::warn_near_horizon(&deadlines.calendars, now);
 
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());

@@ -145,6 +145,9 @@ pub struct Recomputed {
     pub cases: usize,
     /// Of those, cases whose deadline moved.
     pub changed: usize,
+    /// Of those, cases whose deadline is still provisional (counted past the new calendar's
+    /// years).
+    pub provisional: usize,
 }
 
 /// A stored change the caller persists: the case's current record, and whether it closed
@@ -473,7 +476,7 @@ impl DeadlineEngine {
     /// After a change to the case's clock: recompute the deadline, clear fired levels that
     /// no longer hold, report a moved deadline, and set the next timer.
     fn rearm(&mut self, idx: u32, deadline: Deadline, now: Timestamp, out: &mut Vec<CaseEvent>) {
-        let before = self.case(idx).due.map(|d| d.at);
+        let before = self.case(idx).due.map(|d| (d.at, d.provisional));
         let due = deadline.due().copied();
         self.case_mut(idx).due = due;
         if let Some(due) = due {
@@ -500,7 +503,7 @@ impl DeadlineEngine {
                 self.case_mut(idx).fired &= !(1 << level);
             }
         }
-        let after = due.map(|d| d.at);
+        let after = due.map(|d| (d.at, d.provisional));
         if before != after {
             let c = self.case(idx);
             out.push(self.case_event(
@@ -508,8 +511,10 @@ impl DeadlineEngine {
                 now,
                 CaseEventBody::DeadlineChanged {
                     case: c.id.to_string(),
-                    previous: before,
-                    deadline: after,
+                    previous: before.map(|b| b.0),
+                    deadline: after.map(|a| a.0),
+                    provisional: after.is_some_and(|a| a.1),
+                    provisional_reason: self.provisional_reason(c),
                 },
             ));
         }
@@ -987,17 +992,21 @@ impl DeadlineEngine {
             self.calendars[pos] = old;
             return Err(err);
         }
-        let mut changed = 0;
+        let (mut changed, mut provisional) = (0, 0);
         for &i in &affected {
             let deadline = self.compute(self.case(i)).expect("checked above");
             if deadline.due().map(|d| d.at) != self.case(i).due.map(|d| d.at) {
                 changed += 1;
+            }
+            if deadline.due().is_some_and(|d| d.provisional) {
+                provisional += 1;
             }
             self.rearm(i, deadline, now, out);
         }
         Ok(Recomputed {
             cases: affected.len(),
             changed,
+            provisional,
         })
     }
 
@@ -1009,6 +1018,17 @@ impl DeadlineEngine {
 
     pub(crate) fn view(&self, idx: u32, now: Timestamp) -> CaseView {
         self.view_case(self.case(idx), now)
+    }
+
+    /// Which calendar lacks which days, when the case's deadline is provisional.
+    fn provisional_reason(&self, c: &Case) -> Option<ProvisionalReason> {
+        let day = c.due?.first_uncovered?;
+        let pos = self.calendar_of(c.hall, c.matter).ok()?;
+        Some(ProvisionalReason::new(
+            self.config.calendars[pos].id.clone(),
+            self.calendars[pos].range(),
+            day,
+        ))
     }
 
     pub(crate) fn view_case(&self, c: &Case, now: Timestamp) -> CaseView {
@@ -1036,6 +1056,7 @@ impl DeadlineEngine {
             limit: extension.to_string(),
             deadline: c.due.map(|d| d.at),
             provisional: c.due.is_some_and(|d| d.provisional),
+            provisional_reason: self.provisional_reason(c),
             remaining_working_s: remaining.map(|r| r.working_seconds),
             remaining_working_days: remaining.map(|r| r.working_days),
             overdue: match c.closed_at {

@@ -128,8 +128,12 @@ pub struct CaseView {
     pub limit: String,
     /// The deadline; absent while the clock is stopped.
     pub deadline: Option<Timestamp>,
-    /// The deadline lies past the calendar's covered years (counted on the default week).
+    /// The deadline was counted over days the calendar's notices do not cover (on the default
+    /// week); it is recounted when the calendar is replaced.
     pub provisional: bool,
+    /// Which calendar lacks which days, when `provisional`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisional_reason: Option<ProvisionalReason>,
     /// Office seconds left (negative: overdue), while the clock runs.
     pub remaining_working_s: Option<i64>,
     /// Working days left as the alarm ladder counts them (negative: days overdue).
@@ -154,6 +158,43 @@ pub struct CaseView {
     /// Whether it was closed by its deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_time: Option<bool>,
+}
+
+/// Why a deadline is provisional (DESIGN.md, "The calendar's horizon").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvisionalReason {
+    pub calendar: Arc<str>,
+    /// The first day the count ran over that no loaded notice covers.
+    pub first_uncovered_day: jiff::civil::Date,
+    /// The same, in words, with what to do about it.
+    pub detail: String,
+}
+
+impl ProvisionalReason {
+    pub(crate) fn new(
+        calendar: Arc<str>,
+        range: crate::calendar::CoveredRange,
+        first_uncovered_day: jiff::civil::Date,
+    ) -> ProvisionalReason {
+        let detail = if first_uncovered_day > range.last {
+            format!(
+                "calendar {calendar} has no holiday notice from {first_uncovered_day} on; those \
+                 days were counted on the default week until the notice is loaded \
+                 (PUT /v1/calendars/{calendar})"
+            )
+        } else {
+            format!(
+                "calendar {calendar} has no holiday notice before {}; the days from \
+                 {first_uncovered_day} were counted on the default week",
+                range.first
+            )
+        };
+        ProvisionalReason {
+            calendar,
+            first_uncovered_day,
+            detail,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -244,11 +285,16 @@ pub enum CaseEventBody {
         case: String,
         reason: String,
     },
-    /// The deadline moved (or stopped, or started again).
+    /// The deadline moved (or stopped, or started again), or it stopped (or started) being
+    /// provisional.
     DeadlineChanged {
         case: String,
         previous: Option<Timestamp>,
         deadline: Option<Timestamp>,
+        /// The new deadline's: see [`CaseView::provisional`].
+        provisional: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        provisional_reason: Option<ProvisionalReason>,
     },
     Alarm(Alarm),
     /// A fired level no longer holds after the deadline moved.
@@ -324,7 +370,6 @@ impl CaseError {
             CaseError::NoCalendar { .. } => "no-calendar",
             CaseError::InTheFuture { .. } => "in-the-future",
             CaseError::OutOfOrder { .. } => "out-of-order",
-            CaseError::Calendar(CalendarError::OutOfRange { .. }) => "outside-calendar",
             CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => "extension-unit",
             CaseError::Calendar(_) => "calendar",
         }
@@ -334,7 +379,6 @@ impl CaseError {
         match self {
             CaseError::UnknownCase { .. } | CaseError::BadId { .. } => Some("id"),
             CaseError::Conflict { field, .. } | CaseError::InTheFuture { field, .. } => Some(field),
-            CaseError::Calendar(CalendarError::OutOfRange { .. }) => Some("accepted_at"),
             CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => Some("amount"),
             CaseError::Calendar(CalendarError::Suspension { .. })
             | CaseError::OutOfOrder { .. } => Some("at"),
