@@ -17,6 +17,12 @@
 //!   and may fire again later as `n + 1`; levels that still hold stay fired;
 //! - while the clock is stopped (an open suspension) nothing fires and nothing is cleared;
 //!   the resume decides.
+//!
+//! Closed is final (DESIGN.md, "Durability and recovery"): a closed case leaves the engine
+//! (`take_changes`), and every command that names an id the engine does not hold asks the
+//! caller's [`ClosedCases`] first. Accepting a closed id again answers the stored case
+//! unchanged (or a conflict naming the field that differs); any other command is refused as
+//! `case-closed`. So no command, and no re-offer at start-up, reopens what was closed.
 
 mod engine;
 mod record;
@@ -31,7 +37,7 @@ use serde::Serialize;
 
 use crate::calendar::{CalendarError, Limit};
 pub use crate::config::CaseKind;
-pub use engine::{DeadlineEngine, Recomputed};
+pub use engine::{CaseChange, DeadlineEngine, Recomputed};
 pub use record::CaseRecord;
 
 /// Where a case stands.
@@ -353,6 +359,9 @@ pub enum CaseError {
     OutOfOrder { at: String, last: String },
     #[error("{0}")]
     Calendar(#[from] CalendarError),
+    /// The closed-case lookup failed (the store cannot be read): nothing changed, retry.
+    #[error("cannot tell whether case `{id}` was closed: {reason}")]
+    Unavailable { id: String, reason: String },
 }
 
 impl CaseError {
@@ -372,6 +381,7 @@ impl CaseError {
             CaseError::OutOfOrder { .. } => "out-of-order",
             CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => "extension-unit",
             CaseError::Calendar(_) => "calendar",
+            CaseError::Unavailable { .. } => "unavailable",
         }
     }
 
@@ -384,6 +394,20 @@ impl CaseError {
             | CaseError::OutOfOrder { .. } => Some("at"),
             _ => None,
         }
+    }
+}
+
+/// Cases that have closed and left the engine, by id: the daemon's closed-case table plus the
+/// closes sent to the store but not yet committed (`cases.rs`); a map in tests.
+pub trait ClosedCases {
+    /// The stored record of the closed case `id`, if a case with that id was ever closed.
+    /// `Err` says why it cannot be known right now; the command is then refused unchanged.
+    fn closed(&self, id: &str) -> Result<Option<CaseRecord>, String>;
+}
+
+impl<S: std::hash::BuildHasher> ClosedCases for std::collections::HashMap<String, CaseRecord, S> {
+    fn closed(&self, id: &str) -> Result<Option<CaseRecord>, String> {
+        Ok(self.get(id).cloned())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Scenario tests of the deadline engine on the demo catalogue and the official calendar.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::{Timestamp, ToSpan};
@@ -16,6 +17,8 @@ struct T {
     e: DeadlineEngine,
     config: Arc<Config>,
     events: Vec<CaseEvent>,
+    /// The closed-case table, filled by `persist`.
+    closed: HashMap<String, CaseRecord>,
 }
 
 impl T {
@@ -25,6 +28,16 @@ impl T {
             e: DeadlineEngine::new(config.clone(), ts(now)),
             config,
             events: Vec::new(),
+            closed: HashMap::new(),
+        }
+    }
+
+    /// Hand the changes to the "store": closed cases leave the engine for `closed`.
+    fn persist(&mut self) {
+        for c in self.e.take_changes() {
+            if c.closed {
+                self.closed.insert(c.record.id.clone(), c.record);
+            }
         }
     }
 
@@ -50,11 +63,15 @@ impl T {
             matter: self.matter(matter),
             accepted_at: ts(accepted),
         };
-        self.e.apply(ts(now), cmd, &mut self.events).map(|(v, _)| v)
+        self.e
+            .apply(ts(now), cmd, &self.closed, &mut self.events)
+            .map(|(v, _)| v)
     }
 
     fn run(&mut self, now: &str, cmd: CaseCommand) -> Result<CaseView, CaseError> {
-        self.e.apply(ts(now), cmd, &mut self.events).map(|(v, _)| v)
+        self.e
+            .apply(ts(now), cmd, &self.closed, &mut self.events)
+            .map(|(v, _)| v)
     }
 
     /// Advance to `now`; the alarm ids raised.
@@ -95,7 +112,7 @@ fn accepting_counts_the_deadline_on_the_official_calendar() {
         accepted_at: ts("2025-09-26T10:00:00+08:00"),
     };
     let (v, created) =
-        t.e.apply(ts("2025-09-26T02:00:00Z"), cmd, &mut out)
+        t.e.apply(ts("2025-09-26T02:00:00Z"), cmd, &t.closed, &mut out)
             .unwrap();
     assert!(created);
     assert_eq!(v.deadline, Some(ts("2025-10-30T17:00:00+08:00")));
@@ -485,7 +502,7 @@ fn accept_is_idempotent_on_the_case_id_and_bad_input_changes_nothing() {
         accepted_at: ts("2026-03-02T10:00:00+08:00"),
     };
     let (again, created) =
-        t.e.apply(ts("2026-03-02T03:00:00Z"), cmd, &mut out)
+        t.e.apply(ts("2026-03-02T03:00:00Z"), cmd, &t.closed, &mut out)
             .unwrap();
     assert!(!created);
     assert!(out.is_empty());
@@ -821,4 +838,84 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
     );
     let v = t.e.get("H-1", ts(later)).unwrap();
     assert_eq!((v.provisional, v.provisional_reason), (false, None));
+}
+
+#[test]
+fn a_closed_case_is_never_reopened_by_acceptance_or_any_command() {
+    let mut t = T::new("2026-03-02T02:00:00Z");
+    let at = "2026-03-02T10:00:00+08:00";
+    t.accept("2026-03-02T02:00:00Z", "Z-1", "city", PROMISED_3, at)
+        .unwrap();
+    t.accept("2026-03-02T02:00:00Z", "Z-2", "city", PROMISED_3, at)
+        .unwrap();
+    let done = |id: &str| CaseCommand::Complete {
+        id: id.into(),
+        at: ts("2026-03-02T03:00:00Z"),
+    };
+    t.run("2026-03-02T03:00:00Z", done("Z-1")).unwrap();
+    t.run(
+        "2026-03-02T03:00:00Z",
+        CaseCommand::Withdraw {
+            id: "Z-2".into(),
+            reason: "申请人撤回".into(),
+            at: ts("2026-03-02T03:00:00Z"),
+        },
+    )
+    .unwrap();
+    // Replayed in the same pass (still held, closed) and after it (gone to the table).
+    for persisted in [false, true] {
+        if persisted {
+            t.persist();
+            assert_eq!(t.e.len(), 0);
+        }
+        t.events.clear();
+        for (id, state) in [("Z-1", CaseState::Completed), ("Z-2", CaseState::Withdrawn)] {
+            let cmd = CaseCommand::Accept {
+                id: id.into(),
+                hall: t.hall("city"),
+                matter: t.matter(PROMISED_3),
+                accepted_at: ts(at),
+            };
+            let (v, created) =
+                t.e.apply(ts("2026-03-03T02:00:00Z"), cmd, &t.closed, &mut t.events)
+                    .unwrap();
+            assert_eq!((v.state, created), (state, false), "{id}");
+            assert_eq!(v.closed_at, Some(ts("2026-03-02T03:00:00Z")));
+        }
+        assert!(t.events.is_empty(), "a replay emits nothing");
+        assert_eq!(t.e.pending(), 0, "and arms nothing");
+        let differs = [
+            ("county", PROMISED_3, at, "hall"),
+            ("city", PROMISED_20, at, "matter"),
+            (
+                "city",
+                PROMISED_3,
+                "2026-03-02T11:00:00+08:00",
+                "accepted_at",
+            ),
+        ];
+        for (hall, matter, accepted, field) in differs {
+            let err = t
+                .accept("2026-03-03T02:00:00Z", "Z-1", hall, matter, accepted)
+                .unwrap_err();
+            assert_eq!(
+                (err.code(), err.field()),
+                ("case-exists", Some(field)),
+                "{err}"
+            );
+        }
+        let err = t.run("2026-03-03T02:00:00Z", done("Z-1")).unwrap_err();
+        assert_eq!(err.code(), "case-closed");
+        let err = t
+            .run(
+                "2026-03-03T02:00:00Z",
+                CaseCommand::Resume {
+                    id: "Z-2".into(),
+                    at: ts("2026-03-03T02:00:00Z"),
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "case `Z-2` is withdrawn");
+        assert!(t.events.is_empty());
+    }
 }
