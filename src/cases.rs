@@ -95,8 +95,19 @@ impl CaseShard {
         max_batch: usize,
     ) -> CaseShard {
         let (tx, rx) = channel::bounded(queue_depth);
-        let mut worker = Worker::new(rx, engine, store, writer, clock, max_batch);
-        let alive = worker.alive.clone();
+        let alive = Arc::new(AtomicI64::new(clock.now().as_second()));
+        let mut worker = Worker {
+            // Set before the thread starts: the gauge exists from start-up.
+            horizon_next: publish_horizons(&engine.config, &engine.calendars, clock.now()),
+            closing: Closing::default(),
+            rx,
+            engine,
+            store,
+            writer,
+            clock,
+            max_batch,
+            alive: alive.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("hallq-cases".into())
             .spawn(move || worker.run())
@@ -215,29 +226,6 @@ pub fn warn_near_horizon(calendars: &[Arc<Calendar>], now: Timestamp) {
 }
 
 impl Worker {
-    /// Sets `hallq_calendar_horizon_days` before anything else runs: it exists from start-up.
-    fn new(
-        rx: Receiver<Mail<CaseRequest>>,
-        engine: DeadlineEngine,
-        store: Arc<Store>,
-        writer: Sender<Batch>,
-        clock: Arc<dyn Clock>,
-        max_batch: usize,
-    ) -> Worker {
-        let now = clock.now();
-        Worker {
-            horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
-            rx,
-            engine,
-            store,
-            writer,
-            clock,
-            max_batch,
-            alive: Arc::new(AtomicI64::new(now.as_second())),
-            closing: Closing::default(),
-        }
-    }
-
     fn run(&mut self) {
         // The recovered open cases show on the gauges before anything happens.
         self.observe(&[], true);
@@ -570,7 +558,17 @@ mod tests {
         let (_mail, rx) = channel::bounded(16);
         let engine = DeadlineEngine::new(config.clone(), now);
         Setup {
-            worker: Worker::new(rx, engine, store, writer, clock, 64),
+            worker: Worker {
+                horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
+                closing: Closing::default(),
+                rx,
+                engine,
+                store,
+                writer,
+                clock,
+                max_batch: 64,
+                alive: Arc::new(AtomicI64::new(now.as_second())),
+            },
             batches,
             config,
             _dir: dir,
