@@ -7,9 +7,19 @@
 //! per request, which answers only once the batch is durable. So an alarm is published only
 //! when its "fired" mark is on disk: after a crash it is neither lost (it fires again, with
 //! the same id) nor raised twice (the mark was stored with the event).
+//!
+//! A case that closes leaves the engine when its pass hands the writer its record, and is in
+//! the closed-case table only once that batch commits. In between, the thread keeps the
+//! record itself (`Closing`), so the engine's closed lookup never misses it: the next pass
+//! cannot take a replayed acceptance for a new case. The record is let go once the writer has
+//! run the completion of the batch that committed it.
+//!
+//! The thread also keeps `hallq_calendar_horizon_days` current: from start-up, when a
+//! calendar is replaced, and at each local midnight.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -19,8 +29,10 @@ use tokio::sync::oneshot;
 
 use crate::calendar::Calendar;
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::deadline::{
-    CaseCommand, CaseError, CaseEvent, CaseView, DeadlineEngine, Recomputed, Stream,
+    CaseCommand, CaseError, CaseEvent, CaseRecord, CaseView, ClosedCases, DeadlineEngine,
+    Recomputed, Stream,
 };
 use crate::mailbox::{Mail, receive};
 use crate::store::{ALARMS, Batch, CASES_STREAM, Op, Published, Store, StoreError};
@@ -85,6 +97,9 @@ impl CaseShard {
         let (tx, rx) = channel::bounded(queue_depth);
         let alive = Arc::new(AtomicI64::new(clock.now().as_second()));
         let mut worker = Worker {
+            // Set before the thread starts: the gauge exists from start-up.
+            horizon_next: publish_horizons(&engine.config, &engine.calendars, clock.now()),
+            closing: Closing::default(),
             rx,
             engine,
             store,
@@ -131,6 +146,85 @@ struct Worker {
     clock: Arc<dyn Clock>,
     max_batch: usize,
     alive: Arc<AtomicI64>,
+    closing: Closing,
+    /// When `hallq_calendar_horizon_days` next changes (the earliest local midnight).
+    horizon_next: Timestamp,
+}
+
+/// Closed records on their way to the closed-case table (see the module doc).
+#[derive(Default)]
+struct Closing {
+    /// Case id → (number of the batch that carries its close, its record).
+    records: HashMap<String, (u64, CaseRecord)>,
+    /// Number of the last batch sent with closes in it.
+    sent: u64,
+    /// Number of the last batch with closes whose commit succeeded, set by that batch's
+    /// completion on the writer thread. Batches commit in the order they are sent, so every
+    /// batch numbered up to it is in the table too. A failed commit leaves its records here:
+    /// the store then refuses everything and the daemon restarts from disk.
+    durable: Arc<AtomicU64>,
+}
+
+impl Closing {
+    /// Let go of the records the closed-case table now has.
+    fn evict_durable(&mut self) {
+        let durable = self.durable.load(Ordering::Acquire);
+        if self.records.values().any(|(n, _)| *n <= durable) {
+            self.records.retain(|_, (n, _)| *n > durable);
+        }
+    }
+}
+
+/// The engine's view of closed cases: those on their way to the store, then the store's.
+struct ClosedLookup<'a> {
+    pending: &'a HashMap<String, (u64, CaseRecord)>,
+    store: &'a Store,
+}
+
+impl ClosedCases for ClosedLookup<'_> {
+    fn closed(&self, id: &str) -> Result<Option<CaseRecord>, String> {
+        if let Some((_, r)) = self.pending.get(id) {
+            return Ok(Some(r.clone()));
+        }
+        self.store
+            .closed_case(id)
+            .map_err(|e| format!("the closed-case table cannot be read: {e}"))
+    }
+}
+
+/// Days left at which the start-up log warns that a calendar is about to run out (the alert
+/// rule `HallqCalendarHorizonNear` fires from the same day).
+pub const HORIZON_WARN_DAYS: i64 = 60;
+
+/// Set `hallq_calendar_horizon_days` for every calendar in force; returns when it next
+/// changes (the earliest next local midnight among them).
+pub fn publish_horizons(config: &Config, calendars: &[Arc<Calendar>], now: Timestamp) -> Timestamp {
+    let mut next = Timestamp::MAX;
+    for (entry, cal) in config.calendars.iter().zip(calendars) {
+        metrics::gauge!(crate::metrics::CALENDAR_HORIZON, "calendar" => entry.id.to_string())
+            .set(cal.horizon_days(now) as f64);
+        next = next.min(cal.next_day_starts(now));
+    }
+    next
+}
+
+/// A WARN line for every calendar with [`HORIZON_WARN_DAYS`] or fewer left (or none).
+pub fn warn_near_horizon(calendars: &[Arc<Calendar>], now: Timestamp) {
+    for cal in calendars {
+        let days = cal.horizon_days(now);
+        if days <= HORIZON_WARN_DAYS {
+            let last = cal.range().last;
+            tracing::warn!(
+                calendar = cal.id(),
+                last_covered_day = %last,
+                days_left = days,
+                "the calendar's holiday notices end on {last}; later days are counted on the \
+                 default week and their deadlines are provisional. Load the next year's notice \
+                 with PUT /v1/calendars/{}",
+                cal.id()
+            );
+        }
+    }
 }
 
 impl Worker {
@@ -157,6 +251,10 @@ impl Worker {
     /// Apply what is pending, raise what is due, hand the writer one batch.
     fn pass(&mut self, pending: &mut Vec<CaseRequest>) {
         let now = self.clock.now();
+        self.closing.evict_durable();
+        if now >= self.horizon_next {
+            self.horizon_next = publish_horizons(&self.engine.config, &self.engine.calendars, now);
+        }
         let mut events = Vec::new();
         let mut batch = Batch::default();
         for req in pending.drain(..) {
@@ -190,14 +288,28 @@ impl Worker {
                 });
             }
         }
+        let closes = changes.iter().any(|c| c.closed);
+        let number = self.closing.sent + 1;
         for change in changes {
             let json = serde_json::to_vec(&change.record).expect("records serialize");
-            let id = change.record.id;
-            batch.ops.push(if change.closed {
-                Op::CloseCase { id, json }
+            let id = change.record.id.clone();
+            if change.closed {
+                self.closing
+                    .records
+                    .insert(id.clone(), (number, change.record));
+                batch.ops.push(Op::CloseCase { id, json });
             } else {
-                Op::PutCase { id, json }
-            });
+                batch.ops.push(Op::PutCase { id, json });
+            }
+        }
+        if closes {
+            self.closing.sent = number;
+            let durable = self.closing.durable.clone();
+            batch.done.push(Box::new(move |r: Result<(), &StoreError>| {
+                if r.is_ok() {
+                    durable.fetch_max(number, Ordering::Release);
+                }
+            }));
         }
         batch.events.extend(events.iter().map(published));
         if !batch.is_empty() && self.writer.send(batch).is_err() {
@@ -212,6 +324,10 @@ impl Worker {
         events: &mut Vec<CaseEvent>,
         batch: &mut Batch,
     ) -> CaseAnswer {
+        let closed = ClosedLookup {
+            pending: &self.closing.records,
+            store: &self.store,
+        };
         match op {
             CaseOp::Apply { cmd, scope } => {
                 let target = match &cmd {
@@ -223,37 +339,38 @@ impl Worker {
                     | CaseCommand::Withdraw { id, .. }
                     | CaseCommand::Forward { id, .. } => Some(id.clone()),
                 };
-                // A case outside the caller's halls does not exist for the caller.
-                if let Some(id) = target
-                    && self.engine.get(&id, now).is_some_and(|v| {
-                        self.engine
-                            .config
-                            .hall_index(&v.hall)
-                            .is_none_or(|h| !scope(h))
-                    })
-                {
-                    return CaseAnswer::Refused(CaseError::UnknownCase { id });
+                // A case outside the caller's halls, open or closed, does not exist for the
+                // caller.
+                if let Some(id) = target {
+                    match self.engine.find_view(&id, now, &closed) {
+                        Ok(Some(v))
+                            if self
+                                .engine
+                                .config
+                                .hall_index(&v.hall)
+                                .is_none_or(|h| !scope(h)) =>
+                        {
+                            return CaseAnswer::Refused(CaseError::UnknownCase { id });
+                        }
+                        Err(e) => return CaseAnswer::Unavailable(e.to_string()),
+                        Ok(_) => {}
+                    }
                 }
-                match self.engine.apply(now, cmd, events) {
+                match self.engine.apply(now, cmd, &closed, events) {
                     Ok((view, created)) => CaseAnswer::View {
                         view: Box::new(view),
                         created,
                     },
+                    Err(e @ CaseError::Unavailable { .. }) => {
+                        CaseAnswer::Unavailable(e.to_string())
+                    }
                     Err(e) => CaseAnswer::Refused(e),
                 }
             }
             CaseOp::Get { id, scope } => {
-                let view = match self.engine.get(&id, now) {
-                    Some(v) => Some(v),
-                    None => match self.store.closed_case(&id) {
-                        Ok(Some(r)) => self.engine.closed_view(r, now).ok(),
-                        Ok(None) => None,
-                        Err(e) => {
-                            return CaseAnswer::Unavailable(format!(
-                                "the store cannot be read: {e}"
-                            ));
-                        }
-                    },
+                let view = match self.engine.find_view(&id, now, &closed) {
+                    Ok(v) => v,
+                    Err(e) => return CaseAnswer::Unavailable(e.to_string()),
                 };
                 match view {
                     Some(v) if self.engine.config.hall_index(&v.hall).is_some_and(&scope) => {
@@ -268,6 +385,8 @@ impl Worker {
             CaseOp::ReplaceCalendar { id, calendar, toml } => {
                 match self.engine.replace_calendar(now, &id, calendar, events) {
                     Ok(r) => {
+                        self.horizon_next =
+                            publish_horizons(&self.engine.config, &self.engine.calendars, now);
                         batch.ops.push(Op::PutCalendar { id, toml });
                         CaseAnswer::Recomputed(r)
                     }
@@ -414,5 +533,169 @@ fn published(e: &CaseEvent) -> Published {
         kind: e.body.kind(),
         json: serde_json::to_string(e).expect("events serialize"),
         hall: Some(e.hall),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::deadline::CaseState;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    struct Setup {
+        worker: Worker,
+        batches: Receiver<Batch>,
+        config: Arc<Config>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Arc::new(Config::demo());
+        let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
+        let now = ts("2026-03-02T02:00:00Z");
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
+        // The test holds the batches: nothing is committed until it says so.
+        let (writer, batches) = channel::unbounded();
+        let (_mail, rx) = channel::bounded(16);
+        let engine = DeadlineEngine::new(config.clone(), now);
+        Setup {
+            worker: Worker {
+                horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
+                closing: Closing::default(),
+                rx,
+                engine,
+                store,
+                writer,
+                clock,
+                max_batch: 64,
+                alive: Arc::new(AtomicI64::new(now.as_second())),
+            },
+            batches,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn accept(config: &Config, id: &str) -> CaseCommand {
+        CaseCommand::Accept {
+            id: id.into(),
+            hall: config.hall_index("city").unwrap(),
+            matter: config.matter_index("330100-CN-0001").unwrap(),
+            accepted_at: ts("2026-03-02T10:00:00+08:00"),
+        }
+    }
+
+    /// One pass over `cmds`; returns the batch it sent and the answers, which arrive once the
+    /// batch's completions run.
+    fn pass(s: &mut Setup, cmds: Vec<CaseCommand>) -> (Batch, Vec<oneshot::Receiver<CaseAnswer>>) {
+        let mut answers = Vec::new();
+        let mut pending: Vec<CaseRequest> = cmds
+            .into_iter()
+            .map(|cmd| {
+                let (reply, rx) = oneshot::channel();
+                answers.push(rx);
+                CaseRequest {
+                    op: CaseOp::Apply {
+                        cmd,
+                        scope: Box::new(|_| true),
+                    },
+                    reply: Some(reply),
+                }
+            })
+            .collect();
+        s.worker.pass(&mut pending);
+        (s.batches.try_recv().expect("a pass sends a batch"), answers)
+    }
+
+    fn answered(batch: Batch, answers: Vec<oneshot::Receiver<CaseAnswer>>) -> Vec<CaseAnswer> {
+        for done in batch.done {
+            done(Ok(()));
+        }
+        answers
+            .into_iter()
+            .map(|mut rx| rx.try_recv().expect("answered once durable"))
+            .collect()
+    }
+
+    fn state(answer: &CaseAnswer) -> (CaseState, bool) {
+        match answer {
+            CaseAnswer::View { view, created } => (view.state, *created),
+            other => panic!("expected a case, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_close_on_its_way_to_the_store_is_still_closed_for_the_next_passes() {
+        let mut s = setup();
+        let config = s.config.clone();
+        let withdraw = CaseCommand::Withdraw {
+            id: "Z-1".into(),
+            reason: "申请人撤回".into(),
+            at: ts("2026-03-02T02:00:00Z"),
+        };
+        let (first, answers) = pass(&mut s, vec![accept(&config, "Z-1"), withdraw]);
+        assert!(
+            first
+                .ops
+                .iter()
+                .any(|op| matches!(op, Op::CloseCase { id, .. } if id == "Z-1"))
+        );
+        // The close is not committed (the test holds its batch) and the engine has let go of
+        // the case: the replay must still find it closed, in this pass and the next.
+        for _ in 0..2 {
+            let (batch, replay) = pass(&mut s, vec![accept(&config, "Z-1")]);
+            assert!(batch.ops.is_empty(), "a replay stores nothing");
+            assert_eq!(
+                state(&answered(batch, replay)[0]),
+                (CaseState::Withdrawn, false)
+            );
+        }
+        assert_eq!(s.worker.closing.records.len(), 1);
+
+        // Now the writer commits the first batch for real and runs its completions.
+        let hub = Arc::new(crate::hub::Hub::new(16));
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(ts("2026-03-02T02:00:00Z")));
+        let writer = s.worker.store.start_writer(&config.store, hub, clock);
+        let (committed, durable) = mpsc::channel();
+        let mut first = first;
+        first.done.push(Box::new(move |r| {
+            let _ = committed.send(r.is_ok());
+        }));
+        writer.sender().send(first).unwrap();
+        assert!(durable.recv().unwrap(), "the first batch commits");
+        for (i, a) in answers.into_iter().enumerate() {
+            let mut a = a;
+            let got = a.try_recv().unwrap();
+            let want = [(CaseState::Open, true), (CaseState::Withdrawn, false)][i];
+            assert_eq!(state(&got), want);
+        }
+
+        // The next pass lets the record go: the closed-case table answers from now on.
+        let (batch, replay) = pass(&mut s, vec![accept(&config, "Z-1")]);
+        assert!(s.worker.closing.records.is_empty());
+        assert_eq!(
+            state(&answered(batch, replay)[0]),
+            (CaseState::Withdrawn, false)
+        );
+        let (batch, late) = pass(
+            &mut s,
+            vec![CaseCommand::Complete {
+                id: "Z-1".into(),
+                at: ts("2026-03-02T02:00:00Z"),
+            }],
+        );
+        match &answered(batch, late)[0] {
+            CaseAnswer::Refused(e) => assert_eq!(e.code(), "case-closed"),
+            other => panic!("{other:?}"),
+        }
+        drop(s.worker);
+        writer.stop();
     }
 }

@@ -167,8 +167,13 @@ fn deadline(
             if !suspensions.is_empty() {
                 out += &format!("\n{} suspension(s) paused the clock", suspensions.len());
             }
-            if due.provisional {
-                out += "\nprovisional: the deadline lies past the calendar's years and was counted on the default week";
+            if let Some(day) = due.first_uncovered {
+                out += &format!(
+                    "\nprovisional: calendar {} covers {}..{}; the days outside it (from {day}) were counted on the default week",
+                    cal.id(),
+                    cal.range().first,
+                    cal.range().last
+                );
             }
             Ok(out)
         }

@@ -73,6 +73,9 @@ pub const SSE_DROPPED: &str = "hallq_sse_dropped_total";
 pub const BUILD_INFO: &str = "hallq_build_info";
 /// Unix time the daemon started: a change is a restart.
 pub const START_TIME: &str = "hallq_start_time_seconds";
+/// Days from today (in the calendar's zone) to the calendar's last covered day, negative past
+/// it, by calendar. Whole civil days, not a duration: hence days, not seconds.
+pub const CALENDAR_HORIZON: &str = "hallq_calendar_horizon_days";
 
 /// Wait times: from half a minute to two hours, around typical 30-60 minute targets.
 const WAIT_BUCKETS: &[f64] = &[
@@ -188,6 +191,10 @@ fn describe() {
         "Queues waiting past their own service's target wait."
     );
     describe_gauge!(START_TIME, Unit::Seconds, "Unix time the daemon started.");
+    describe_gauge!(
+        CALENDAR_HORIZON,
+        "Days from today to the calendar's last covered day (negative past it)."
+    );
 }
 
 /// Whether series carry the hall or only its tier (`[metrics] labels`).

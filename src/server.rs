@@ -66,6 +66,7 @@ impl Daemon {
             Ok::<_, DaemonError>((halls?, cases?))
         })?;
         let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
+        crate::cases::warn_near_horizon(&deadlines.calendars, now);
 
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());
@@ -77,8 +78,11 @@ impl Daemon {
             config.server.queue_depth,
             config.store.max_batch,
         ));
-        // A bad rating whose rectification case was not opened before a crash opens it now
-        // (opening is idempotent on the id derived from the ticket).
+        // A bad rating whose rectification case was not opened before a crash opens it now.
+        // Every other re-offer changes nothing: acceptance is idempotent on the id derived
+        // from the ticket, whether that case is open or closed, and the offer carries the same
+        // acceptance time as the first one (both come from `HallEngine::bad_ratings`), so a
+        // completed rectification is never reopened and never conflicts.
         for (h, engine) in halls.iter().enumerate() {
             for (ticket, at) in engine.bad_ratings() {
                 crate::shard::open_case(

@@ -259,7 +259,7 @@ impl Shard {
         for local in touched {
             self.collect(local, &mut batch);
         }
-        self.rectify(&events, now, &mut batch);
+        self.rectify(&events, &mut batch);
         self.observe(&events);
         publish(&mut batch, &events, &self.config);
         self.send(batch);
@@ -357,7 +357,7 @@ impl Shard {
     /// A rating of 1 or 2 opens a rectification case (one working day on the hall's
     /// calendar), once the rating is durable. The case id is derived from the ticket, so the
     /// start-up reconciliation (for a crash in between) cannot open a second one.
-    fn rectify(&mut self, events: &[Event], now: jiff::Timestamp, batch: &mut Batch) {
+    fn rectify(&mut self, events: &[Event], batch: &mut Batch) {
         let mut opens = Vec::new();
         for e in events {
             let (ticket, rating) = match &e.body {
@@ -375,13 +375,16 @@ impl Shard {
             let Some(hall) = self.config.hall_index(&e.hall) else {
                 continue;
             };
-            let finished = self.halls[self.local(hall)]
+            // The acceptance time comes from the same place as the start-up re-offer's, so a
+            // re-offer is a replay of this acceptance, never a conflict with it. The ticket is
+            // there: it was rated in this pass, after any turn of the day.
+            let accepted = self.halls[self.local(hall)]
                 .1
-                .ticket_view(&ticket.id, now)
-                .ok()
-                .and_then(|v| v.finished_at)
+                .bad_ratings()
+                .into_iter()
+                .find_map(|(id, at)| (id == ticket.id).then_some(at))
                 .unwrap_or(e.at);
-            opens.push(rectification(&self.config, hall, &ticket.id, finished));
+            opens.push(rectification(&self.config, hall, &ticket.id, accepted));
         }
         if opens.is_empty() {
             return;

@@ -9,13 +9,19 @@
 //! - FIFO holds within a class and a window's service rank;
 //! - at most k priority calls in a row while normal tickets wait;
 //! - a ticket that has waited past the aging cap goes first.
+//!
+//! The records each command changes (`take_changes`) go to an in-memory store, as the hall
+//! shard hands them to the store writer; a restart step rebuilds the engine from that store
+//! (`HallEngine::restore` from the hall and ticket records, JSON and back, as recovery reads
+//! them), and the model goes on unchanged: a restart must lose and change nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use hallq::config::{Config, HallConfig};
 use hallq::queue::{
-    CallReason, Command, Event, EventBody, HallEngine, Reply, TicketClass, WindowAction,
+    CallReason, Command, Event, EventBody, HallEngine, HallRecord, Reply, TicketClass,
+    TicketRecord, WindowAction,
 };
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
@@ -89,6 +95,8 @@ enum Op {
     Close(usize),
     Open(usize),
     Advance(i64),
+    /// The daemon restarts from the store.
+    Restart,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -111,6 +119,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => w.clone().prop_map(Op::Close),
         1 => w.prop_map(Op::Open),
         3 => prop_oneof![1i64..120, 600i64..2400, 3600i64..30_000].prop_map(Op::Advance),
+        1 => Just(Op::Restart),
     ]
 }
 
@@ -302,6 +311,45 @@ impl Witness {
     }
 }
 
+/// What the store writer would hold for the hall: its record and its tickets by id.
+#[derive(Default)]
+struct Store {
+    hall: Option<Vec<u8>>,
+    tickets: BTreeMap<String, Vec<u8>>,
+}
+
+impl Store {
+    /// The records the engine changed, as a hall shard collects them for one batch.
+    fn persist(&mut self, engine: &mut HallEngine) {
+        let changes = engine.take_changes();
+        if let Some(day) = changes.purge_before {
+            let before = day.strftime("%Y%m%d").to_string();
+            self.tickets.retain(|id, _| id.as_str() >= before.as_str());
+        }
+        for t in changes.tickets {
+            let record = engine.ticket_record(t);
+            self.tickets
+                .insert(record.id.clone(), serde_json::to_vec(&record).unwrap());
+        }
+        if changes.hall {
+            self.hall = Some(serde_json::to_vec(&engine.hall_record()).unwrap());
+        }
+    }
+
+    /// The engine recovery builds from what is stored.
+    fn restore(&self, cfg: Arc<HallConfig>, now: Timestamp) -> HallEngine {
+        let hall: HallRecord = serde_json::from_slice(self.hall.as_ref().unwrap()).unwrap();
+        let tickets: Vec<TicketRecord> = self
+            .tickets
+            .values()
+            .map(|t| serde_json::from_slice(t).unwrap())
+            .collect();
+        let (engine, warnings) = HallEngine::restore(cfg, now, hall, tickets);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        engine
+    }
+}
+
 fn run(start: Timestamp, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let cfg = Config::from_toml("model.toml", HALL).unwrap().halls[0].clone();
     let mut engine = HallEngine::new(cfg.clone(), start);
@@ -322,11 +370,17 @@ fn run(start: Timestamp, ops: Vec<Op>) -> Result<(), TestCaseError> {
             .unwrap();
         model.windows[w].open = true;
     }
+    let mut store = Store::default();
+    store.persist(&mut engine);
 
     for op in ops {
         now += 1.second();
         if let Op::Advance(s) = op {
             now += s.seconds();
+            continue;
+        }
+        if let Op::Restart = op {
+            engine = store.restore(cfg.clone(), now);
             continue;
         }
         model.roll(now);
@@ -425,11 +479,12 @@ fn run(start: Timestamp, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 model.windows[w].current.is_none(),
             ),
             Op::Open(w) => (win(w, WindowAction::Open { sign_in: None }), true),
-            Op::Advance(_) => unreachable!(),
+            Op::Advance(_) | Op::Restart => unreachable!(),
         };
 
         events.clear();
         let got = engine.apply(now, cmd, &mut events);
+        store.persist(&mut engine);
         witness.observe(engine.business_day(), &events);
         prop_assert_eq!(got.is_ok(), expect_ok, "{:?} gave {:?}", op, got);
         let Ok(reply) = got else { continue };
@@ -541,7 +596,7 @@ fn run(start: Timestamp, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Close(w) => model.windows[w].open = false,
             Op::Open(w) => model.windows[w].open = true,
-            Op::Advance(_) => unreachable!(),
+            Op::Advance(_) | Op::Restart => unreachable!(),
         }
 
         let snap = engine.snapshot(now);

@@ -8,7 +8,9 @@
 //! `calendar`; the reference model they are tested against is `tests::reference`.
 
 use jiff::Timestamp;
+use jiff::civil::Date;
 
+use super::days::date_of;
 use super::{Calendar, CalendarError, Limit, Moment};
 
 /// How a suspension treats the time already used when the case resumes.
@@ -55,9 +57,14 @@ impl Deadline {
 pub struct Due {
     /// The instant the limit is used up: the close of office hours for day limits.
     pub at: Timestamp,
-    /// The deadline lies past the calendar's covered range and was counted on the default
-    /// week; recompute it when the next year's notice is loaded.
+    /// Some day the count ran over lies outside the calendar's covered range and was counted
+    /// on the default week; recompute it when that year's notice is loaded. Exactly when
+    /// `first_uncovered` is set.
     pub provisional: bool,
+    /// Where the count left the notices: for a count that runs past the range's end, the day
+    /// after it (the horizon, wherever the count started); for one that starts before the
+    /// range, the day counting started (acceptance, or the last restart).
+    pub first_uncovered: Option<Date>,
     /// Working seconds the case has to work in, from acceptance (or the last restart) to
     /// `at`, without paused time: the 100% of [`Remaining::elapsed_percent`].
     pub budget_seconds: i64,
@@ -105,8 +112,10 @@ impl Calendar {
     /// The deadline of a case accepted at `accepted` with `limit`, the (ordered) `suspensions`
     /// so far and an approved `extension` in the limit's unit.
     ///
-    /// Fails if acceptance, a suspension or a resume falls outside the covered range, if the
-    /// suspensions are out of order, or if the extension's unit differs from the limit's.
+    /// Any instant works: days outside the covered range are counted on the default week and
+    /// the result is flagged `provisional` (nothing is refused at the calendar's horizon).
+    /// Fails if the suspensions are out of order, or if the extension's unit differs from the
+    /// limit's.
     pub fn deadline(
         &self,
         accepted: Timestamp,
@@ -119,7 +128,6 @@ impl Calendar {
             Some(extension) => self.extend(limit, extension)?,
         };
         let accepted = self.moment(accepted);
-        self.check_covered(&accepted)?;
         self.check_suspensions(accepted.at, suspensions)?;
 
         let total = i64::from(limit.amount());
@@ -127,6 +135,8 @@ impl Calendar {
         let mut left = total;
         // Working seconds counted in closed pause segments since the last (re)start.
         let mut counted = 0;
+        // The day counting (re)started: days before a restart no longer matter.
+        let mut start_day = anchor.day;
         let mut due = self.due_from(limit, &anchor, left)?;
         for s in suspensions {
             let from = self.moment(s.from);
@@ -149,11 +159,24 @@ impl Calendar {
             };
             left = left_on_resume;
             anchor = self.moment(until);
+            if s.mode == SuspensionMode::Restart {
+                start_day = anchor.day;
+            }
             due = self.due_from(limit, &anchor, left)?;
         }
+        // Every day the count ran over lies in `start_day..=due.day` (suspensions that matter
+        // start before the deadline), so checking the two ends is enough.
+        let first_uncovered = if start_day < self.first_day {
+            date_of(start_day)
+        } else if due.day > self.last_day {
+            date_of(self.last_day + 1)
+        } else {
+            None
+        };
         Ok(Deadline::Running(Due {
             at: due.at,
-            provisional: due.day > self.last_day,
+            provisional: first_uncovered.is_some(),
+            first_uncovered,
             budget_seconds: counted + self.between(&anchor, &due),
         }))
     }
@@ -252,12 +275,10 @@ impl Calendar {
                     "starts before the acceptance or before the previous suspension ended",
                 ));
             }
-            self.check_covered(&self.moment(s.from))?;
-            if let Some(until) = s.until {
-                if until < s.from {
-                    return Err(problem("ends before it starts"));
-                }
-                self.check_covered(&self.moment(until))?;
+            if let Some(until) = s.until
+                && until < s.from
+            {
+                return Err(problem("ends before it starts"));
             }
             previous_end = s.until;
         }

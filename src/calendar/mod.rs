@@ -31,9 +31,11 @@
 //! - **A suspension that starts after the deadline has passed does not move it**: an overdue
 //!   case stays overdue; that suspension and any later ones are ignored.
 //! - **Extensions** add to the limit in the limit's unit; a restart restarts the extended limit.
-//! - **Range**: acceptance, suspension and resume dates must lie in the covered range
-//!   (`Jan 1` of the first `[[year]]` to `Dec 31` of the last). A deadline past the range end
-//!   is computed on the default week and flagged `provisional`.
+//! - **The horizon**: the notices cover `Jan 1` of the first `[[year]]` to `Dec 31` of the
+//!   last. Nothing is refused outside that range: days outside it are counted on the default
+//!   week, and a deadline whose count ran over such a day (its due day lies past the range,
+//!   or counting started before it) is flagged `provisional`, with the first uncovered day,
+//!   so it can be recounted when the notice for that year is loaded.
 //! - **Remaining time** is working time between `now` and the deadline, on the same office
 //!   hours: see [`Remaining`] for what "N working days remaining" means, and
 //!   [`Calendar::when_remaining`] for the instants at which alarms are armed.
@@ -164,16 +166,6 @@ impl OfficeHours {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CalendarError {
-    /// A date the calendar has no notice for. Load the notice for that year.
-    #[error(
-        "calendar {calendar}: {date} is outside the covered range {range}; \
-         load the holiday notice for that year"
-    )]
-    OutOfRange {
-        calendar: String,
-        date: Date,
-        range: CoveredRange,
-    },
     /// Suspensions must be in order, after acceptance, each ending after it starts, and only
     /// the last one may still be open.
     #[error("calendar {calendar}: suspension #{index} starting {from}: {problem}")]
@@ -292,6 +284,27 @@ impl Calendar {
         self.table.week()
     }
 
+    /// Days from `now`'s date (in the calendar's zone) to the last covered day: 0 on that
+    /// day, negative past it. What `hallq_calendar_horizon_days` exports.
+    pub fn horizon_days(&self, now: Timestamp) -> i64 {
+        self.last_day - day_number(self.time_zone.to_datetime(now).date())
+    }
+
+    /// The next local midnight after `now`, when [`Calendar::horizon_days`] next changes.
+    pub fn next_day_starts(&self, now: Timestamp) -> Timestamp {
+        let today = self.time_zone.to_datetime(now).date();
+        today
+            .tomorrow()
+            .ok()
+            .and_then(|d| {
+                self.time_zone
+                    .to_ambiguous_timestamp(d.to_datetime(Time::midnight()))
+                    .compatible()
+                    .ok()
+            })
+            .unwrap_or(Timestamp::MAX)
+    }
+
     /// The dated exception on `date`, if any.
     pub fn override_on(&self, date: Date) -> Option<&Override> {
         self.overrides.get(&date)
@@ -359,18 +372,6 @@ impl Calendar {
             .ok_or_else(|| CalendarError::Unrepresentable {
                 calendar: self.id.clone(),
             })
-    }
-
-    /// Fails unless `moment`'s day lies in the covered range.
-    fn check_covered(&self, moment: &Moment) -> Result<(), CalendarError> {
-        if (self.first_day..=self.last_day).contains(&moment.day) {
-            return Ok(());
-        }
-        Err(CalendarError::OutOfRange {
-            calendar: self.id.clone(),
-            date: date_of(moment.day).expect("the day of a timestamp is a date"),
-            range: self.range,
-        })
     }
 
     /// Working seconds from the calendar's origin to `(day, second)`: the working-time

@@ -132,6 +132,13 @@ impl CaseIndex {
     }
 }
 
+/// What a command acted on: a case the engine holds (and whether it was just created), or a
+/// closed case an acceptance replayed, as stored.
+enum Target {
+    Held(u32, bool),
+    Closed(Box<CaseView>),
+}
+
 /// How a case closes.
 enum Closing {
     Completed,
@@ -145,6 +152,9 @@ pub struct Recomputed {
     pub cases: usize,
     /// Of those, cases whose deadline moved.
     pub changed: usize,
+    /// Of those, cases whose deadline is still provisional (counted past the new calendar's
+    /// years).
+    pub provisional: usize,
 }
 
 /// A stored change the caller persists: the case's current record, and whether it closed
@@ -291,11 +301,6 @@ impl DeadlineEngine {
         self.cases[idx as usize]
             .as_mut()
             .expect("index points at a live case")
-    }
-
-    fn find(&self, id: &str) -> Result<u32, CaseError> {
-        self.lookup(id)
-            .ok_or_else(|| CaseError::UnknownCase { id: id.to_owned() })
     }
 
     /// The slab position of the open case `id`.
@@ -473,7 +478,7 @@ impl DeadlineEngine {
     /// After a change to the case's clock: recompute the deadline, clear fired levels that
     /// no longer hold, report a moved deadline, and set the next timer.
     fn rearm(&mut self, idx: u32, deadline: Deadline, now: Timestamp, out: &mut Vec<CaseEvent>) {
-        let before = self.case(idx).due.map(|d| d.at);
+        let before = self.case(idx).due.map(|d| (d.at, d.provisional));
         let due = deadline.due().copied();
         self.case_mut(idx).due = due;
         if let Some(due) = due {
@@ -500,7 +505,7 @@ impl DeadlineEngine {
                 self.case_mut(idx).fired &= !(1 << level);
             }
         }
-        let after = due.map(|d| d.at);
+        let after = due.map(|d| (d.at, d.provisional));
         if before != after {
             let c = self.case(idx);
             out.push(self.case_event(
@@ -508,8 +513,10 @@ impl DeadlineEngine {
                 now,
                 CaseEventBody::DeadlineChanged {
                     case: c.id.to_string(),
-                    previous: before,
-                    deadline: after,
+                    previous: before.map(|b| b.0),
+                    deadline: after.map(|a| a.0),
+                    provisional: after.is_some_and(|a| a.1),
+                    provisional_reason: self.provisional_reason(c),
                 },
             ));
         }
@@ -528,34 +535,83 @@ impl DeadlineEngine {
 
     // ------------------------------------------------------------------ commands
 
-    /// Apply one command. On error nothing changed and nothing was emitted. Alarms that come
-    /// due because of it are raised by the next `advance`.
+    /// Apply one command; `closed` holds the cases that closed and left the engine. Returns
+    /// the case and whether this command created it (an acceptance replayed, of an open or a
+    /// closed case, is `false` and changes nothing). On error nothing changed and nothing was
+    /// emitted. Alarms that come due because of it are raised by the next `advance`.
     pub fn apply(
         &mut self,
         now: Timestamp,
         cmd: CaseCommand,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
     ) -> Result<(CaseView, bool), CaseError> {
-        match cmd {
+        let held = |r: Result<u32, CaseError>| r.map(|idx| Target::Held(idx, false));
+        let target = match cmd {
             CaseCommand::Accept {
                 id,
                 hall,
                 matter,
                 accepted_at,
-            } => self.accept(now, id, hall as u32, matter as u32, accepted_at, out),
-            CaseCommand::Suspend { id, reason, at } => self.suspend(now, &id, reason, at, out),
-            CaseCommand::Resume { id, at } => self.resume(now, &id, at, out),
+            } => self.accept(
+                now,
+                id,
+                hall as u32,
+                matter as u32,
+                accepted_at,
+                closed,
+                out,
+            ),
+            CaseCommand::Suspend { id, reason, at } => {
+                held(self.suspend(now, &id, reason, at, closed, out))
+            }
+            CaseCommand::Resume { id, at } => held(self.resume(now, &id, at, closed, out)),
             CaseCommand::Extend {
                 id,
                 amount,
                 reason,
                 approver,
-            } => self.extend(now, &id, amount, reason, approver, out),
-            CaseCommand::Complete { id, at } => self.complete(now, &id, at, out),
-            CaseCommand::Withdraw { id, reason, at } => self.withdraw(now, &id, reason, at, out),
-            CaseCommand::Forward { id, at } => self.forward(now, &id, at, out),
+            } => {
+                let extension = ExtensionRec {
+                    amount,
+                    reason,
+                    approver,
+                    at: now,
+                };
+                held(self.extend(now, &id, extension, closed, out))
+            }
+            CaseCommand::Complete { id, at } => held(self.complete(now, &id, at, closed, out)),
+            CaseCommand::Withdraw { id, reason, at } => {
+                held(self.withdraw(now, &id, reason, at, closed, out))
+            }
+            CaseCommand::Forward { id, at } => held(self.forward(now, &id, at, closed, out)),
+        }?;
+        Ok(match target {
+            Target::Held(idx, created) => (self.view(idx, now), created),
+            Target::Closed(view) => (*view, false),
+        })
+    }
+
+    /// The case `id`, open or closed, as the API shows it.
+    pub fn find_view(
+        &self,
+        id: &str,
+        now: Timestamp,
+        closed: &dyn ClosedCases,
+    ) -> Result<Option<CaseView>, CaseError> {
+        if let Some(view) = self.get(id, now) {
+            return Ok(Some(view));
         }
-        .map(|(idx, created)| (self.view(idx, now), created))
+        match closed.closed(id) {
+            // A record that no longer fits the config (its hall or matter was removed) is
+            // not shown; the store keeps it.
+            Ok(Some(r)) => Ok(self.closed_view(r, now).ok()),
+            Ok(None) => Ok(None),
+            Err(reason) => Err(CaseError::Unavailable {
+                id: id.to_owned(),
+                reason,
+            }),
+        }
     }
 
     fn not_future(now: Timestamp, at: Timestamp, field: &'static str) -> Result<(), CaseError> {
@@ -568,8 +624,21 @@ impl DeadlineEngine {
         Ok(())
     }
 
-    fn open(&self, id: &str) -> Result<u32, CaseError> {
-        let idx = self.find(id)?;
+    /// The open case `id`; a closed one, held or not, is refused as closed.
+    fn open(&self, id: &str, closed: &dyn ClosedCases) -> Result<u32, CaseError> {
+        let Some(idx) = self.lookup(id) else {
+            return Err(match closed.closed(id) {
+                Ok(Some(r)) => CaseError::Closed {
+                    id: id.to_owned(),
+                    state: r.state.as_str(),
+                },
+                Ok(None) => CaseError::UnknownCase { id: id.to_owned() },
+                Err(reason) => CaseError::Unavailable {
+                    id: id.to_owned(),
+                    reason,
+                },
+            });
+        };
         let c = self.case(idx);
         if c.state.is_closed() {
             return Err(CaseError::Closed {
@@ -616,6 +685,37 @@ impl DeadlineEngine {
         }
     }
 
+    /// Which field of an acceptance differs from the stored case (hall, matter and acceptance
+    /// time, by id), if any. A forwarded case (上报件) now belongs to the upper hall: the
+    /// acceptance names the hall below it.
+    fn replay_conflict(
+        &self,
+        stored: (&str, Stage, &str, Timestamp),
+        hall: u32,
+        matter: u32,
+        accepted_at: Timestamp,
+    ) -> Option<&'static str> {
+        let (stored_hall, stage, stored_matter, stored_at) = stored;
+        let h = &self.config.halls[hall as usize];
+        let expected_hall = match stage {
+            Stage::Upper => h.parent.map(|p| &*self.config.halls[p].id),
+            Stage::Single | Stage::Forwarding => Some(&*h.id),
+        };
+        if expected_hall != Some(stored_hall) {
+            Some("hall")
+        } else if stored_matter != &*self.config.matters[matter as usize].id {
+            Some("matter")
+        } else if stored_at != accepted_at {
+            Some("accepted_at")
+        } else {
+            None
+        }
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the command's fields, the lookup and the output"
+    )]
     fn accept(
         &mut self,
         now: Timestamp,
@@ -623,26 +723,44 @@ impl DeadlineEngine {
         hall: u32,
         matter: u32,
         accepted_at: Timestamp,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
+    ) -> Result<Target, CaseError> {
         if !valid_case_id(&id) {
             return Err(CaseError::BadId { id });
         }
-        if let Some(&idx) = self.lookup(&id).as_ref() {
-            // Idempotent on the client's id: the same acceptance answers the same case.
+        // Idempotent on the client's id, whatever the case's state: the same acceptance
+        // answers the case as it stands and changes nothing; a different one is a conflict.
+        if let Some(idx) = self.lookup(&id) {
             let c = self.case(idx);
-            let field = if c.hall != hall && c.stage != Stage::Upper {
-                Some("hall")
-            } else if c.matter != matter {
-                Some("matter")
-            } else if c.accepted_at != accepted_at {
-                Some("accepted_at")
-            } else {
-                None
-            };
-            return match field {
+            let stored = (
+                &*self.config.halls[c.hall as usize].id,
+                c.stage,
+                &*self.config.matters[c.matter as usize].id,
+                c.accepted_at,
+            );
+            return match self.replay_conflict(stored, hall, matter, accepted_at) {
                 Some(field) => Err(CaseError::Conflict { id, field }),
-                None => Ok((idx, false)),
+                None => Ok(Target::Held(idx, false)),
+            };
+        }
+        let record = closed
+            .closed(&id)
+            .map_err(|reason| CaseError::Unavailable {
+                id: id.clone(),
+                reason,
+            })?;
+        if let Some(r) = record {
+            let stored = (&*r.hall, r.stage, &*r.matter, r.accepted_at);
+            if let Some(field) = self.replay_conflict(stored, hall, matter, accepted_at) {
+                return Err(CaseError::Conflict { id, field });
+            }
+            let state = r.state.as_str();
+            // A record the config can no longer show (a department or suspension reason was
+            // removed) is still closed: say so rather than show it.
+            return match self.closed_view(r, now) {
+                Ok(view) => Ok(Target::Closed(Box::new(view))),
+                Err(_) => Err(CaseError::Closed { id, state }),
             };
         }
         Self::not_future(now, accepted_at, "accepted_at")?;
@@ -695,7 +813,7 @@ impl DeadlineEngine {
                 },
             ));
         }
-        Ok((idx, true))
+        Ok(Target::Held(idx, true))
     }
 
     /// The instant a stage event happened: not in the future, not before the stage started or
@@ -731,9 +849,10 @@ impl DeadlineEngine {
         id: &str,
         reason: usize,
         at: Timestamp,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
-        let idx = self.open(id)?;
+    ) -> Result<u32, CaseError> {
+        let idx = self.open(id, closed)?;
         let c = self.case(idx);
         if c.state == CaseState::Suspended {
             return Err(CaseError::AlreadySuspended { id: id.to_owned() });
@@ -762,12 +881,12 @@ impl DeadlineEngine {
         event: CaseEventBody,
         now: Timestamp,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
+    ) -> Result<u32, CaseError> {
         let deadline = self.compute(&tentative)?;
         *self.case_mut(idx) = tentative;
         out.push(self.case_event(self.case(idx), now, event));
         self.rearm(idx, deadline, now, out);
-        Ok((idx, false))
+        Ok(idx)
     }
 
     fn resume(
@@ -775,9 +894,10 @@ impl DeadlineEngine {
         now: Timestamp,
         id: &str,
         at: Timestamp,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
-        let idx = self.open(id)?;
+    ) -> Result<u32, CaseError> {
+        let idx = self.open(id, closed)?;
         let c = self.case(idx);
         if c.state != CaseState::Suspended {
             return Err(CaseError::NotSuspended { id: id.to_owned() });
@@ -798,25 +918,19 @@ impl DeadlineEngine {
         &mut self,
         now: Timestamp,
         id: &str,
-        amount: Limit,
-        reason: String,
-        approver: String,
+        extension: ExtensionRec,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
-        let idx = self.open(id)?;
+    ) -> Result<u32, CaseError> {
+        let idx = self.open(id, closed)?;
         let mut tentative = self.case(idx).clone();
-        tentative.extra_mut().extensions.push(ExtensionRec {
-            amount,
-            reason: reason.clone(),
-            approver: approver.clone(),
-            at: now,
-        });
         let event = CaseEventBody::Extended {
             case: id.to_owned(),
-            amount: amount.to_string(),
-            reason,
-            approver,
+            amount: extension.amount.to_string(),
+            reason: extension.reason.clone(),
+            approver: extension.approver.clone(),
         };
+        tentative.extra_mut().extensions.push(extension);
         self.change(idx, tentative, event, now, out)
     }
 
@@ -825,9 +939,10 @@ impl DeadlineEngine {
         now: Timestamp,
         id: &str,
         at: Timestamp,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
-        let idx = self.open(id)?;
+    ) -> Result<u32, CaseError> {
+        let idx = self.open(id, closed)?;
         let c = self.case(idx);
         if c.stage != Stage::Forwarding || c.state != CaseState::Open {
             return Err(CaseError::NotForwardable { id: id.to_owned() });
@@ -860,9 +975,10 @@ impl DeadlineEngine {
         now: Timestamp,
         id: &str,
         at: Timestamp,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
-        let idx = self.open(id)?;
+    ) -> Result<u32, CaseError> {
+        let idx = self.open(id, closed)?;
         let c = self.case(idx);
         let open = c.extra().open_children as usize;
         if open > 0 {
@@ -873,7 +989,7 @@ impl DeadlineEngine {
         }
         Self::not_future(now, at, "at")?;
         self.close(idx, Closing::Completed, at, now, out);
-        Ok((idx, false))
+        Ok(idx)
     }
 
     fn withdraw(
@@ -882,9 +998,10 @@ impl DeadlineEngine {
         id: &str,
         reason: String,
         at: Timestamp,
+        closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
-    ) -> Result<(u32, bool), CaseError> {
-        let idx = self.open(id)?;
+    ) -> Result<u32, CaseError> {
+        let idx = self.open(id, closed)?;
         Self::not_future(now, at, "at")?;
         // A lead withdrawn takes its open department cases with it.
         let children: Vec<u32> = self
@@ -899,7 +1016,7 @@ impl DeadlineEngine {
             self.close(child, Closing::Withdrawn(reason.clone()), at, now, out);
         }
         self.close(idx, Closing::Withdrawn(reason), at, now, out);
-        Ok((idx, false))
+        Ok(idx)
     }
 
     /// Close a case; a joint child closing may complete its lead.
@@ -987,17 +1104,21 @@ impl DeadlineEngine {
             self.calendars[pos] = old;
             return Err(err);
         }
-        let mut changed = 0;
+        let (mut changed, mut provisional) = (0, 0);
         for &i in &affected {
             let deadline = self.compute(self.case(i)).expect("checked above");
             if deadline.due().map(|d| d.at) != self.case(i).due.map(|d| d.at) {
                 changed += 1;
+            }
+            if deadline.due().is_some_and(|d| d.provisional) {
+                provisional += 1;
             }
             self.rearm(i, deadline, now, out);
         }
         Ok(Recomputed {
             cases: affected.len(),
             changed,
+            provisional,
         })
     }
 
@@ -1009,6 +1130,17 @@ impl DeadlineEngine {
 
     pub(crate) fn view(&self, idx: u32, now: Timestamp) -> CaseView {
         self.view_case(self.case(idx), now)
+    }
+
+    /// Which calendar lacks which days, when the case's deadline is provisional.
+    fn provisional_reason(&self, c: &Case) -> Option<ProvisionalReason> {
+        let day = c.due?.first_uncovered?;
+        let pos = self.calendar_of(c.hall, c.matter).ok()?;
+        Some(ProvisionalReason::new(
+            self.config.calendars[pos].id.clone(),
+            self.calendars[pos].range(),
+            day,
+        ))
     }
 
     pub(crate) fn view_case(&self, c: &Case, now: Timestamp) -> CaseView {
@@ -1036,6 +1168,7 @@ impl DeadlineEngine {
             limit: extension.to_string(),
             deadline: c.due.map(|d| d.at),
             provisional: c.due.is_some_and(|d| d.provisional),
+            provisional_reason: self.provisional_reason(c),
             remaining_working_s: remaining.map(|r| r.working_seconds),
             remaining_working_days: remaining.map(|r| r.working_days),
             overdue: match c.closed_at {

@@ -17,6 +17,12 @@
 //!   and may fire again later as `n + 1`; levels that still hold stay fired;
 //! - while the clock is stopped (an open suspension) nothing fires and nothing is cleared;
 //!   the resume decides.
+//!
+//! Closed is final (DESIGN.md, "Durability and recovery"): a closed case leaves the engine
+//! (`take_changes`), and every command that names an id the engine does not hold asks the
+//! caller's [`ClosedCases`] first. Accepting a closed id again answers the stored case
+//! unchanged (or a conflict naming the field that differs); any other command is refused as
+//! `case-closed`. So no command, and no re-offer at start-up, reopens what was closed.
 
 mod engine;
 mod record;
@@ -31,7 +37,7 @@ use serde::Serialize;
 
 use crate::calendar::{CalendarError, Limit};
 pub use crate::config::CaseKind;
-pub use engine::{DeadlineEngine, Recomputed};
+pub use engine::{CaseChange, DeadlineEngine, Recomputed};
 pub use record::CaseRecord;
 
 /// Where a case stands.
@@ -128,8 +134,12 @@ pub struct CaseView {
     pub limit: String,
     /// The deadline; absent while the clock is stopped.
     pub deadline: Option<Timestamp>,
-    /// The deadline lies past the calendar's covered years (counted on the default week).
+    /// The deadline was counted over days the calendar's notices do not cover (on the default
+    /// week); it is recounted when the calendar is replaced.
     pub provisional: bool,
+    /// Which calendar lacks which days, when `provisional`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisional_reason: Option<ProvisionalReason>,
     /// Office seconds left (negative: overdue), while the clock runs.
     pub remaining_working_s: Option<i64>,
     /// Working days left as the alarm ladder counts them (negative: days overdue).
@@ -154,6 +164,43 @@ pub struct CaseView {
     /// Whether it was closed by its deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_time: Option<bool>,
+}
+
+/// Why a deadline is provisional (DESIGN.md, "The calendar's horizon").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvisionalReason {
+    pub calendar: Arc<str>,
+    /// The first day the count ran over that no loaded notice covers.
+    pub first_uncovered_day: jiff::civil::Date,
+    /// The same, in words, with what to do about it.
+    pub detail: String,
+}
+
+impl ProvisionalReason {
+    pub(crate) fn new(
+        calendar: Arc<str>,
+        range: crate::calendar::CoveredRange,
+        first_uncovered_day: jiff::civil::Date,
+    ) -> ProvisionalReason {
+        let detail = if first_uncovered_day > range.last {
+            format!(
+                "calendar {calendar} has no holiday notice from {first_uncovered_day} on; those \
+                 days were counted on the default week until the notice is loaded \
+                 (PUT /v1/calendars/{calendar})"
+            )
+        } else {
+            format!(
+                "calendar {calendar} has no holiday notice before {}; the days from \
+                 {first_uncovered_day} were counted on the default week",
+                range.first
+            )
+        };
+        ProvisionalReason {
+            calendar,
+            first_uncovered_day,
+            detail,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -244,11 +291,16 @@ pub enum CaseEventBody {
         case: String,
         reason: String,
     },
-    /// The deadline moved (or stopped, or started again).
+    /// The deadline moved (or stopped, or started again), or it stopped (or started) being
+    /// provisional.
     DeadlineChanged {
         case: String,
         previous: Option<Timestamp>,
         deadline: Option<Timestamp>,
+        /// The new deadline's: see [`CaseView::provisional`].
+        provisional: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        provisional_reason: Option<ProvisionalReason>,
     },
     Alarm(Alarm),
     /// A fired level no longer holds after the deadline moved.
@@ -307,6 +359,9 @@ pub enum CaseError {
     OutOfOrder { at: String, last: String },
     #[error("{0}")]
     Calendar(#[from] CalendarError),
+    /// The closed-case lookup failed (the store cannot be read): nothing changed, retry.
+    #[error("cannot tell whether case `{id}` was closed: {reason}")]
+    Unavailable { id: String, reason: String },
 }
 
 impl CaseError {
@@ -324,9 +379,9 @@ impl CaseError {
             CaseError::NoCalendar { .. } => "no-calendar",
             CaseError::InTheFuture { .. } => "in-the-future",
             CaseError::OutOfOrder { .. } => "out-of-order",
-            CaseError::Calendar(CalendarError::OutOfRange { .. }) => "outside-calendar",
             CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => "extension-unit",
             CaseError::Calendar(_) => "calendar",
+            CaseError::Unavailable { .. } => "unavailable",
         }
     }
 
@@ -334,12 +389,25 @@ impl CaseError {
         match self {
             CaseError::UnknownCase { .. } | CaseError::BadId { .. } => Some("id"),
             CaseError::Conflict { field, .. } | CaseError::InTheFuture { field, .. } => Some(field),
-            CaseError::Calendar(CalendarError::OutOfRange { .. }) => Some("accepted_at"),
             CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => Some("amount"),
             CaseError::Calendar(CalendarError::Suspension { .. })
             | CaseError::OutOfOrder { .. } => Some("at"),
             _ => None,
         }
+    }
+}
+
+/// Cases that have closed and left the engine, by id: the daemon's closed-case table plus the
+/// closes sent to the store but not yet committed (`cases.rs`); a map in tests.
+pub trait ClosedCases {
+    /// The stored record of the closed case `id`, if a case with that id was ever closed.
+    /// `Err` says why it cannot be known right now; the command is then refused unchanged.
+    fn closed(&self, id: &str) -> Result<Option<CaseRecord>, String>;
+}
+
+impl<S: std::hash::BuildHasher> ClosedCases for std::collections::HashMap<String, CaseRecord, S> {
+    fn closed(&self, id: &str) -> Result<Option<CaseRecord>, String> {
+        Ok(self.get(id).cloned())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Scenario tests of the deadline engine on the demo catalogue and the official calendar.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::{Timestamp, ToSpan};
@@ -16,6 +17,8 @@ struct T {
     e: DeadlineEngine,
     config: Arc<Config>,
     events: Vec<CaseEvent>,
+    /// The closed-case table, filled by `persist`.
+    closed: HashMap<String, CaseRecord>,
 }
 
 impl T {
@@ -25,6 +28,16 @@ impl T {
             e: DeadlineEngine::new(config.clone(), ts(now)),
             config,
             events: Vec::new(),
+            closed: HashMap::new(),
+        }
+    }
+
+    /// Hand the changes to the "store": closed cases leave the engine for `closed`.
+    fn persist(&mut self) {
+        for c in self.e.take_changes() {
+            if c.closed {
+                self.closed.insert(c.record.id.clone(), c.record);
+            }
         }
     }
 
@@ -50,11 +63,15 @@ impl T {
             matter: self.matter(matter),
             accepted_at: ts(accepted),
         };
-        self.e.apply(ts(now), cmd, &mut self.events).map(|(v, _)| v)
+        self.e
+            .apply(ts(now), cmd, &self.closed, &mut self.events)
+            .map(|(v, _)| v)
     }
 
     fn run(&mut self, now: &str, cmd: CaseCommand) -> Result<CaseView, CaseError> {
-        self.e.apply(ts(now), cmd, &mut self.events).map(|(v, _)| v)
+        self.e
+            .apply(ts(now), cmd, &self.closed, &mut self.events)
+            .map(|(v, _)| v)
     }
 
     /// Advance to `now`; the alarm ids raised.
@@ -95,7 +112,7 @@ fn accepting_counts_the_deadline_on_the_official_calendar() {
         accepted_at: ts("2025-09-26T10:00:00+08:00"),
     };
     let (v, created) =
-        t.e.apply(ts("2025-09-26T02:00:00Z"), cmd, &mut out)
+        t.e.apply(ts("2025-09-26T02:00:00Z"), cmd, &t.closed, &mut out)
             .unwrap();
     assert!(created);
     assert_eq!(v.deadline, Some(ts("2025-10-30T17:00:00+08:00")));
@@ -485,7 +502,7 @@ fn accept_is_idempotent_on_the_case_id_and_bad_input_changes_nothing() {
         accepted_at: ts("2026-03-02T10:00:00+08:00"),
     };
     let (again, created) =
-        t.e.apply(ts("2026-03-02T03:00:00Z"), cmd, &mut out)
+        t.e.apply(ts("2026-03-02T03:00:00Z"), cmd, &t.closed, &mut out)
             .unwrap();
     assert!(!created);
     assert!(out.is_empty());
@@ -506,14 +523,6 @@ fn accept_is_idempotent_on_the_case_id_and_bad_input_changes_nothing() {
             "city",
             PROMISED_3,
             "2031-03-02T10:00:00+08:00",
-        )
-        .unwrap_err(),
-        t.accept(
-            "2026-03-02T02:00:00Z",
-            "I-3",
-            "city",
-            PROMISED_3,
-            "2022-03-02T10:00:00+08:00",
         )
         .unwrap_err(),
         t.accept(
@@ -547,7 +556,6 @@ fn accept_is_idempotent_on_the_case_id_and_bad_input_changes_nothing() {
         [
             "case-exists",
             "in-the-future",
-            "outside-calendar",
             "invalid-case-id",
             "not-suspended",
             "unknown-case"
@@ -662,7 +670,8 @@ fn replacing_a_calendar_recounts_open_cases_or_changes_nothing() {
         r,
         Recomputed {
             cases: 1,
-            changed: 1
+            changed: 1,
+            provisional: 0
         }
     );
     assert_eq!(
@@ -671,20 +680,242 @@ fn replacing_a_calendar_recounts_open_cases_or_changes_nothing() {
     );
     assert!(t.kinds().contains(&"deadline_changed"));
 
-    // A calendar that cannot count an open case (it lacks 2026) is refused.
+    // A calendar that lacks 2026 still counts the case, on the default week, provisionally.
     let only_2023 = &official[..official.find("[[year]]\nyear = 2024").unwrap()];
     let cal = Calendar::from_toml("old.toml", only_2023).unwrap();
-    let err =
+    let r =
         t.e.replace_calendar(
             ts("2026-11-28T00:00:00Z"),
             "cn-mainland",
             Arc::new(cal),
             &mut t.events,
         )
-        .unwrap_err();
-    assert_eq!(err.code(), "outside-calendar");
+        .unwrap();
     assert_eq!(
-        t.e.get("C-1", ts("2026-11-28T00:00:00Z")).unwrap().deadline,
-        Some(ts("2026-12-03T17:00:00+08:00"))
+        r,
+        Recomputed {
+            cases: 1,
+            changed: 1,
+            provisional: 1
+        }
     );
+    let v = t.e.get("C-1", ts("2026-11-28T00:00:00Z")).unwrap();
+    assert_eq!(v.deadline, Some(ts("2026-12-02T17:00:00+08:00")));
+    let reason = v.provisional_reason.unwrap();
+    assert_eq!(
+        (v.provisional, &*reason.calendar, reason.first_uncovered_day),
+        (true, "cn-mainland", jiff::civil::date(2024, 1, 1))
+    );
+}
+
+/// The shipped calendar with a made-up 2027 notice (test data, not the State Council's).
+fn with_test_2027(official: &str, days: &str) -> String {
+    format!(
+        "{official}\n[[year]]\nyear = 2027\nnotice = \"test data, not an official notice\"\ndays = [{days}]\n"
+    )
+}
+
+#[test]
+fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confirms_it() {
+    // Monday 2027-01-04, the shipped calendar ends 2026-12-31.
+    let now = "2027-01-04T02:00:00Z";
+    let mut t = T::new(now);
+    let v = t
+        .accept(now, "H-1", "city", PROMISED_3, "2027-01-04T10:00:00+08:00")
+        .unwrap();
+    // Tue, Wed, Thu on the default week.
+    assert_eq!(v.deadline, Some(ts("2027-01-07T17:00:00+08:00")));
+    let reason = v.provisional_reason.clone().unwrap();
+    assert!(v.provisional);
+    assert_eq!(reason.first_uncovered_day, jiff::civil::date(2027, 1, 1));
+    assert!(reason.detail.contains("PUT /v1/calendars/cn-mainland"));
+    let accepted = t
+        .events
+        .iter()
+        .find_map(|e| match &e.body {
+            CaseEventBody::Accepted { case } => Some(case.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(accepted.provisional_reason, Some(reason));
+    let hearing = t.config.suspension_index("hearing").unwrap();
+    let tuesday = "2027-01-05T02:00:00Z";
+    let v = t
+        .run(
+            tuesday,
+            CaseCommand::Suspend {
+                id: "H-1".into(),
+                reason: hearing,
+                at: ts(tuesday),
+            },
+        )
+        .unwrap();
+    assert_eq!(v.state, CaseState::Suspended);
+    let later = "2027-01-06T02:00:00Z";
+    let v = t
+        .run(
+            later,
+            CaseCommand::Resume {
+                id: "H-1".into(),
+                at: ts(later),
+            },
+        )
+        .unwrap();
+    // Paused on Tue (used), resumed Wed (not counted): 2 days left, Thu and Fri.
+    assert_eq!(v.deadline, Some(ts("2027-01-08T17:00:00+08:00")));
+    let v = t
+        .run(
+            later,
+            CaseCommand::Extend {
+                id: "H-1".into(),
+                amount: "2wd".parse().unwrap(),
+                reason: "论证".into(),
+                approver: "局长".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (v.deadline, v.provisional),
+        (Some(ts("2027-01-12T17:00:00+08:00")), true)
+    );
+    // A second case whose deadline no 2027 holiday will move.
+    t.accept(now, "H-2", "city", PROMISED_3, "2027-01-04T09:00:00+08:00")
+        .unwrap();
+    t.events.clear();
+
+    // The 2027 notice arrives: Fri 01-08 is a holiday. H-1 moves to Wed 01-13; H-2 stays on
+    // Thu 01-07 but is no longer provisional, which is news too.
+    let official = include_str!("../../config/calendars/cn-mainland.toml");
+    let next = with_test_2027(
+        official,
+        r#"{ date = 2027-01-08, kind = "off", name = "测试假日" }"#,
+    );
+    let cal = Calendar::from_toml("2027.toml", &next).unwrap();
+    let r =
+        t.e.replace_calendar(ts(later), "cn-mainland", Arc::new(cal), &mut t.events)
+            .unwrap();
+    assert_eq!(
+        r,
+        Recomputed {
+            cases: 2,
+            changed: 1,
+            provisional: 0
+        }
+    );
+    let changed: Vec<(String, Option<Timestamp>, Option<Timestamp>, bool)> = t
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            CaseEventBody::DeadlineChanged {
+                case,
+                previous,
+                deadline,
+                provisional,
+                provisional_reason,
+            } => {
+                assert!(provisional_reason.is_none());
+                Some((case.clone(), *previous, *deadline, *provisional))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (
+                "H-1".to_owned(),
+                Some(ts("2027-01-12T17:00:00+08:00")),
+                Some(ts("2027-01-13T17:00:00+08:00")),
+                false
+            ),
+            (
+                "H-2".to_owned(),
+                Some(ts("2027-01-07T17:00:00+08:00")),
+                Some(ts("2027-01-07T17:00:00+08:00")),
+                false
+            ),
+        ]
+    );
+    let v = t.e.get("H-1", ts(later)).unwrap();
+    assert_eq!((v.provisional, v.provisional_reason), (false, None));
+}
+
+#[test]
+fn a_closed_case_is_never_reopened_by_acceptance_or_any_command() {
+    let mut t = T::new("2026-03-02T02:00:00Z");
+    let at = "2026-03-02T10:00:00+08:00";
+    t.accept("2026-03-02T02:00:00Z", "Z-1", "city", PROMISED_3, at)
+        .unwrap();
+    t.accept("2026-03-02T02:00:00Z", "Z-2", "city", PROMISED_3, at)
+        .unwrap();
+    let done = |id: &str| CaseCommand::Complete {
+        id: id.into(),
+        at: ts("2026-03-02T03:00:00Z"),
+    };
+    t.run("2026-03-02T03:00:00Z", done("Z-1")).unwrap();
+    t.run(
+        "2026-03-02T03:00:00Z",
+        CaseCommand::Withdraw {
+            id: "Z-2".into(),
+            reason: "申请人撤回".into(),
+            at: ts("2026-03-02T03:00:00Z"),
+        },
+    )
+    .unwrap();
+    // Replayed in the same pass (still held, closed) and after it (gone to the table).
+    for persisted in [false, true] {
+        if persisted {
+            t.persist();
+            assert_eq!(t.e.len(), 0);
+        }
+        t.events.clear();
+        for (id, state) in [("Z-1", CaseState::Completed), ("Z-2", CaseState::Withdrawn)] {
+            let cmd = CaseCommand::Accept {
+                id: id.into(),
+                hall: t.hall("city"),
+                matter: t.matter(PROMISED_3),
+                accepted_at: ts(at),
+            };
+            let (v, created) =
+                t.e.apply(ts("2026-03-03T02:00:00Z"), cmd, &t.closed, &mut t.events)
+                    .unwrap();
+            assert_eq!((v.state, created), (state, false), "{id}");
+            assert_eq!(v.closed_at, Some(ts("2026-03-02T03:00:00Z")));
+        }
+        assert!(t.events.is_empty(), "a replay emits nothing");
+        assert_eq!(t.e.pending(), 0, "and arms nothing");
+        let differs = [
+            ("county", PROMISED_3, at, "hall"),
+            ("city", PROMISED_20, at, "matter"),
+            (
+                "city",
+                PROMISED_3,
+                "2026-03-02T11:00:00+08:00",
+                "accepted_at",
+            ),
+        ];
+        for (hall, matter, accepted, field) in differs {
+            let err = t
+                .accept("2026-03-03T02:00:00Z", "Z-1", hall, matter, accepted)
+                .unwrap_err();
+            assert_eq!(
+                (err.code(), err.field()),
+                ("case-exists", Some(field)),
+                "{err}"
+            );
+        }
+        let err = t.run("2026-03-03T02:00:00Z", done("Z-1")).unwrap_err();
+        assert_eq!(err.code(), "case-closed");
+        let err = t
+            .run(
+                "2026-03-03T02:00:00Z",
+                CaseCommand::Resume {
+                    id: "Z-2".into(),
+                    at: ts("2026-03-03T02:00:00Z"),
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "case `Z-2` is withdrawn");
+        assert!(t.events.is_empty());
+    }
 }

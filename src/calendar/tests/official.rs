@@ -93,20 +93,17 @@ fn the_table_follows_the_notices() {
 fn new_year_2023_starts_before_the_range() {
     // Jan 1–2 off: the first working day after Sunday Jan 1 is Tuesday Jan 3.
     assert_eq!(due("2023-01-01T10:00", "1wd"), "2023-01-03T17:00:00+08:00");
-    let err = official()
-        .deadline(local("2022-12-30T10:00"), Limit::WorkingDays(1), &[], None)
-        .unwrap_err();
+    assert!(!running("2023-01-01T10:00", "1wd").provisional);
+    // Accepted before the first covered day: counted all the same (Dec 31 and Jan 1–2 are in
+    // the 2023 notice, so day 1 is Jan 3), and flagged from the acceptance day.
+    let early = running("2022-12-30T10:00", "1wd");
     assert_eq!(
-        err,
-        CalendarError::OutOfRange {
-            calendar: "cn-mainland".into(),
-            date: date(2022, 12, 30),
-            range: official().range(),
-        }
+        official().format_rfc3339(early.at),
+        "2023-01-03T17:00:00+08:00"
     );
-    assert!(
-        err.to_string()
-            .contains("cn-mainland: 2022-12-30 is outside")
+    assert_eq!(
+        (early.provisional, early.first_uncovered),
+        (true, Some(date(2022, 12, 30)))
     );
 }
 
@@ -315,7 +312,7 @@ fn extensions_add_in_the_limits_unit() {
 }
 
 #[test]
-fn suspensions_out_of_order_or_out_of_range_are_refused() {
+fn suspensions_out_of_order_are_refused_and_past_the_range_are_provisional() {
     let cal = official();
     let accepted = local("2026-03-02T10:00");
     let ten = Limit::WorkingDays(10);
@@ -344,18 +341,24 @@ fn suspensions_out_of_order_or_out_of_range_are_refused() {
         matches!(err, CalendarError::Suspension { index: 2, .. }),
         "{err}"
     );
+    // Resumed in 2027, which no notice covers yet: Dec 29 and 30 are used (2 days), the
+    // resume day is not counted, and the other 8 run on the default week from Wed Jan 6.
     let resumed_next_year = [pause("2026-12-30T10:00", "2027-01-05T10:00")];
-    let err = cal
+    let Deadline::Running(due) = cal
         .deadline(local("2026-12-28T10:00"), ten, &resumed_next_year, None)
-        .unwrap_err();
-    assert!(
-        matches!(err, CalendarError::OutOfRange { date: d, .. } if d == date(2027, 1, 5)),
-        "{err}"
+        .unwrap()
+    else {
+        panic!("the clock runs after the resume")
+    };
+    assert_eq!(cal.format_rfc3339(due.at), "2027-01-15T17:00:00+08:00");
+    assert_eq!(due.first_uncovered, Some(date(2027, 1, 1)));
+    // Accepted past the range: Mon Jan 4 + 10 working days on the default week.
+    let late = running("2027-01-04T10:00", "10wd");
+    assert_eq!(cal.format_rfc3339(late.at), "2027-01-18T17:00:00+08:00");
+    assert_eq!(
+        (late.provisional, late.first_uncovered),
+        (true, Some(date(2027, 1, 1)))
     );
-    let err = cal
-        .deadline(local("2027-01-04T10:00"), ten, &[], None)
-        .unwrap_err();
-    assert!(matches!(err, CalendarError::OutOfRange { .. }), "{err}");
 }
 
 #[test]
@@ -367,12 +370,29 @@ fn deadlines_past_the_range_are_provisional() {
         "2027-01-04T17:00:00+08:00"
     );
     assert!(late.provisional);
+    assert_eq!(late.first_uncovered, Some(date(2027, 1, 1)));
     let inside = running("2026-12-21T10:00", "8wd");
     assert_eq!(
         official().format_rfc3339(inside.at),
         "2026-12-31T17:00:00+08:00"
     );
     assert!(!inside.provisional);
+    assert_eq!(inside.first_uncovered, None);
+}
+
+#[test]
+fn the_horizon_counts_days_to_the_last_covered_day_in_the_calendars_zone() {
+    let cal = official();
+    // Dec 31 in Shanghai is the last covered day, 0 left; it starts at 16:00 UTC the day before.
+    assert_eq!(cal.horizon_days(local("2026-12-31T04:00")), 0);
+    assert_eq!(cal.horizon_days("2026-12-30T15:59:59Z".parse().unwrap()), 1);
+    assert_eq!(cal.horizon_days("2026-12-30T16:00:00Z".parse().unwrap()), 0);
+    assert_eq!(cal.horizon_days(local("2027-01-04T10:00")), -4);
+    assert_eq!(cal.horizon_days(local("2026-11-01T10:00")), 60);
+    assert_eq!(
+        cal.next_day_starts(local("2027-01-04T10:00")),
+        local("2027-01-05T00:00")
+    );
 }
 
 #[test]

@@ -161,23 +161,10 @@ fn deadline(
     suspensions: &[Suspension],
 ) -> Result<Deadline, CalendarError> {
     let range = cal.range();
-    let mut instants = vec![accepted];
-    for s in suspensions {
-        instants.push(s.from);
-        instants.extend(s.until);
-    }
-    for at in instants {
-        let date = local(cal, at).date();
-        if date < range.first || date > range.last {
-            return Err(CalendarError::OutOfRange {
-                calendar: cal.id().to_owned(),
-                date,
-                range,
-            });
-        }
-    }
     let total = i64::from(limit.amount());
     let mut anchor = local(cal, accepted);
+    // Every day walked, from where counting last (re)started to the due day.
+    let mut walked_from = anchor.date();
     let mut left = total;
     let mut counted = 0;
     let mut due = due_from(cal, limit, anchor, left);
@@ -202,11 +189,29 @@ fn deadline(
         };
         left = left_on_resume;
         anchor = local(cal, until);
+        if s.mode == SuspensionMode::Restart {
+            walked_from = anchor.date();
+        }
         due = due_from(cal, limit, anchor, left);
+    }
+    // The first uncovered day walked; past the range's end, the horizon itself is reported.
+    let mut first_uncovered = None;
+    let mut day = walked_from;
+    while day <= due.date() {
+        if day < range.first {
+            first_uncovered = Some(day);
+            break;
+        }
+        if day > range.last {
+            first_uncovered = Some(range.last.tomorrow().unwrap());
+            break;
+        }
+        day = day.tomorrow().unwrap();
     }
     Ok(Deadline::Running(Due {
         at: instant(cal, due),
-        provisional: due.date() > range.last,
+        provisional: first_uncovered.is_some(),
+        first_uncovered,
         budget_seconds: counted + office_seconds(cal, anchor, due),
     }))
 }
@@ -231,11 +236,13 @@ fn working_days_left(cal: &Calendar, due: DateTime, now: DateTime) -> i64 {
     sign * count
 }
 
-// 2023-01-01T00:00+08:00 and 2027-01-01T00:00+08:00.
-const FIRST_SECOND: i64 = 1_672_502_400;
-const DAYS: i64 = 1461;
+// 2022-10-01T00:00+08:00, three months before the calendar's first covered day, and 1,644
+// days on to three months past its last (2026-12-31): counts cross the horizon both ways.
+const FIRST_SECOND: i64 = 1_664_553_600;
+const DAYS: i64 = 1644;
 
-/// Instants over 2023–2026, often on the edges of office hours where off-by-ones live.
+/// Instants over 2022-10 to 2027-03 (the calendar covers 2023–2026), often on the edges of
+/// office hours where off-by-ones live.
 fn instants() -> impl Strategy<Value = Timestamp> {
     let edges = [
         0,
@@ -267,7 +274,7 @@ fn limits() -> impl Strategy<Value = Limit> {
 }
 
 /// Up to three ordered suspensions after `accepted`; the last may be open. Some run past
-/// the covered range, which must be refused.
+/// the covered range, which the count must flag as provisional.
 fn suspensions(accepted: Timestamp) -> impl Strategy<Value = Vec<Suspension>> {
     proptest::collection::vec((0..25 * 86_400i64, 0..15 * 86_400i64, any::<bool>()), 0..4)
         .prop_flat_map(move |steps| {
