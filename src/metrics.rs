@@ -59,7 +59,7 @@ pub const DEADLINES_PENDING: &str = "hallq_deadlines_pending";
 pub const STORE_COMMIT_SECONDS: &str = "hallq_store_commit_seconds";
 /// Requests committed by one fsync.
 pub const STORE_BATCH_SIZE: &str = "hallq_store_batch_size";
-/// Commits that failed (the store then refuses writes and the daemon restarts).
+/// Commits that failed (the store then refuses writes until a trial commit succeeds).
 pub const STORE_FAILURES: &str = "hallq_store_failures_total";
 /// HTTP request latency by route (the path template), method and status.
 pub const HTTP_SECONDS: &str = "hallq_http_request_duration_seconds";
@@ -73,6 +73,12 @@ pub const SSE_DROPPED: &str = "hallq_sse_dropped_total";
 pub const BUILD_INFO: &str = "hallq_build_info";
 /// Unix time the daemon started: a change is a restart.
 pub const START_TIME: &str = "hallq_start_time_seconds";
+/// 1 while the store accepts writes, 0 while it refuses them after a failed commit.
+pub const STORE_WRITABLE: &str = "hallq_store_writable";
+/// Times the store accepted writes again after refusing them.
+pub const STORE_RECOVERIES: &str = "hallq_store_recoveries_total";
+/// Trial commits that failed while the store refused writes.
+pub const STORE_RETRIES: &str = "hallq_store_retry_failures_total";
 
 /// Wait times: from half a minute to two hours, around typical 30-60 minute targets.
 const WAIT_BUCKETS: &[f64] = &[
@@ -188,6 +194,18 @@ fn describe() {
         "Queues waiting past their own service's target wait."
     );
     describe_gauge!(START_TIME, Unit::Seconds, "Unix time the daemon started.");
+    describe_gauge!(
+        STORE_WRITABLE,
+        "1 while the store accepts writes, 0 while it refuses them (reads go on)."
+    );
+    describe_counter!(
+        STORE_RECOVERIES,
+        "Times the store accepted writes again after refusing them."
+    );
+    describe_counter!(
+        STORE_RETRIES,
+        "Trial commits that failed while the store refused writes."
+    );
 }
 
 /// Whether series carry the hall or only its tier (`[metrics] labels`).
