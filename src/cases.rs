@@ -16,6 +16,12 @@
 //!
 //! The thread also keeps `hallq_calendar_horizon_days` current: from start-up, when a
 //! calendar is replaced, and at each local midnight.
+//!
+//! It also owns the alarm consumers' cursors (checked here, one acknowledgement after the
+//! other) and the `Idempotency-Key` answers of case, calendar and cursor requests (`idem`).
+//! If the store loses a batch of this thread, the cases, calendars and cursors it changed are
+//! put back from the store before anything else runs (`Ledger`); while the store refuses
+//! writes, commands are refused, alarms wait, and reads are served from that durable state.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
+use crate::api::problem::Answer;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -34,8 +41,11 @@ use crate::deadline::{
     CaseCommand, CaseError, CaseEvent, CaseRecord, CaseView, ClosedCases, DeadlineEngine,
     Recomputed, Stream,
 };
+use crate::idem::{Idem, IdemCache};
 use crate::mailbox::{Mail, receive};
-use crate::store::{ALARMS, Batch, CASES_STREAM, Op, Published, Store, StoreError};
+use crate::store::{
+    ALARMS, Batch, CASES_STREAM, Cursor, Ledger, Op, Published, Refusal, Rewind, Store, StoreError,
+};
 
 /// Whether the caller may see a case of the given hall.
 pub type Scope = Box<dyn Fn(usize) -> bool + Send>;
@@ -54,8 +64,55 @@ pub enum CaseOp {
         calendar: Arc<Calendar>,
         toml: String,
     },
-    Ack {
+    Ack(Ack),
+}
+
+impl CaseOp {
+    /// Whether the operation changes anything (refused while the store refuses writes).
+    pub fn writes(&self) -> bool {
+        !matches!(self, CaseOp::Get { .. })
+    }
+}
+
+/// An alarm consumer acknowledging the alarms up to `seq`.
+#[derive(Debug)]
+pub struct Ack {
+    pub consumer: String,
+    pub seq: u64,
+    /// Moving the cursor backwards is refused unless asked for, and then recorded.
+    pub rewind: bool,
+    /// The token acknowledging (by name): the cursor's owner, or its first.
+    pub by: Arc<str>,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, serde::Serialize)]
+pub struct Acked {
+    pub consumer: String,
+    pub seq: u64,
+    pub previous: u64,
+    pub owner: Arc<str>,
+    pub rewound: bool,
+}
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    #[error(
+        "consumer `{consumer}` belongs to token `{owner}`: a consumer's cursor is read and moved only by the token that first acknowledged it"
+    )]
+    NotOwner { consumer: String, owner: String },
+    #[error(
+        "seq {seq} is past the head of the alarm stream ({head}): acknowledge only alarms you have received"
+    )]
+    PastHead { seq: u64, head: u64 },
+    #[error(
+        "consumer `{consumer}` is at {cursor}; acknowledging {seq} would move it backwards. Send \"rewind\": true to do that on purpose (it is recorded)"
+    )]
+    Backwards {
         consumer: String,
+        cursor: u64,
         seq: u64,
     },
 }
@@ -68,15 +125,49 @@ pub enum CaseAnswer {
     },
     Refused(CaseError),
     Recomputed(Recomputed),
-    Acked,
-    /// The store could not make the change durable, or cannot be read.
+    Acked(Acked),
+    AckRefused(AckError),
+    /// The first answer to the request's `Idempotency-Key`, as it was given then.
+    Replayed(Answer),
+    /// The store refuses writes, or the change could not be made durable.
+    Unwritable(Refusal),
+    /// The store cannot be read, or this thread is putting back lost state.
     Unavailable(String),
+}
+
+impl CaseAnswer {
+    fn from_store(e: &StoreError) -> CaseAnswer {
+        match e {
+            StoreError::Unwritable {
+                cause,
+                retry_after_s,
+            } => CaseAnswer::Unwritable(Refusal {
+                cause: cause.clone(),
+                retry_after_s: *retry_after_s,
+            }),
+            other => {
+                CaseAnswer::Unavailable(format!("the change could not be made durable: {other}"))
+            }
+        }
+    }
 }
 
 pub struct CaseRequest {
     pub op: CaseOp,
+    /// Boxed: most requests have none, and the request travels by value through a channel.
+    pub idem: Option<Box<Idem>>,
     /// `None` for fire-and-forget commands (rectification cases opened by a hall shard).
     pub reply: Option<oneshot::Sender<CaseAnswer>>,
+}
+
+/// What a batch of this thread changes, to put back from the store if the batch is lost.
+#[derive(Debug)]
+enum Lost {
+    Case(String),
+    Calendar(String),
+    /// A command the daemon gave itself (a rectification case): applied again once the store
+    /// accepts writes, since nobody waits for an answer to retry it.
+    Internal(CaseCommand),
 }
 
 pub struct CaseShard {
@@ -93,21 +184,19 @@ impl CaseShard {
         clock: Arc<dyn Clock>,
         queue_depth: usize,
         max_batch: usize,
+        idempotency_ttl_s: i64,
     ) -> CaseShard {
         let (tx, rx) = channel::bounded(queue_depth);
-        let alive = Arc::new(AtomicI64::new(clock.now().as_second()));
-        let mut worker = Worker {
-            // Set before the thread starts: the gauge exists from start-up.
-            horizon_next: publish_horizons(&engine.config, &engine.calendars, clock.now()),
-            closing: Closing::default(),
-            rx,
+        let mut worker = Worker::new(
             engine,
             store,
             writer,
             clock,
+            rx,
             max_batch,
-            alive: alive.clone(),
-        };
+            idempotency_ttl_s,
+        );
+        let alive = worker.alive.clone();
         // The recovered open cases show on the gauges before the first scrape can happen.
         worker.observe(&[], true);
         let thread = std::thread::Builder::new()
@@ -149,6 +238,16 @@ struct Worker {
     closing: Closing,
     /// When `hallq_calendar_horizon_days` next changes (the earliest local midnight).
     horizon_next: Timestamp,
+    idem: IdemCache,
+    ledger: Ledger<Lost>,
+    /// Alarm consumers' cursors as acknowledged (durable or in a batch on its way), read from
+    /// the store on first use.
+    cursors: HashMap<String, Cursor>,
+    /// Lost state not yet put back (the store could not be read): every request is refused
+    /// until it is.
+    unloaded: Vec<Lost>,
+    /// Internal commands refused while the store refused writes, applied once it accepts them.
+    deferred: Vec<CaseCommand>,
 }
 
 /// Closed records on their way to the closed-case table (see the module doc).
@@ -160,8 +259,8 @@ struct Closing {
     sent: u64,
     /// Number of the last batch with closes whose commit succeeded, set by that batch's
     /// completion on the writer thread. Batches commit in the order they are sent, so every
-    /// batch numbered up to it is in the table too. A failed commit leaves its records here:
-    /// the store then refuses everything and the daemon restarts from disk.
+    /// batch numbered up to it is in the table too. A failed commit loses every batch not
+    /// yet durable; `resync` then drops their records and reloads those cases.
     durable: Arc<AtomicU64>,
 }
 
@@ -228,18 +327,49 @@ pub fn warn_near_horizon(calendars: &[Arc<Calendar>], now: Timestamp) {
 }
 
 impl Worker {
+    fn new(
+        engine: DeadlineEngine,
+        store: Arc<Store>,
+        writer: Sender<Batch>,
+        clock: Arc<dyn Clock>,
+        rx: Receiver<Mail<CaseRequest>>,
+        max_batch: usize,
+        idempotency_ttl_s: i64,
+    ) -> Worker {
+        let now = clock.now();
+        Worker {
+            // Set before the thread starts: the gauge exists from start-up.
+            horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
+            closing: Closing::default(),
+            rx,
+            engine,
+            idem: IdemCache::new(idempotency_ttl_s),
+            ledger: Ledger::new(store.health.clone()),
+            store,
+            writer,
+            clock,
+            max_batch,
+            alive: Arc::new(AtomicI64::new(now.as_second())),
+            cursors: HashMap::new(),
+            unloaded: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
+
     fn run(&mut self) {
         let mut pending = Vec::new();
         loop {
             let now = self.clock.now();
             self.alive.store(now.as_second(), Ordering::Relaxed);
-            let wait = self
-                .engine
-                .next_wakeup()
-                .map_or(Duration::from_secs(1), |t| {
+            // Alarms wait while the store refuses writes: look again every second.
+            let paused = !self.store.health.is_writable() || !self.unloaded.is_empty();
+            let wait = match self.engine.next_wakeup() {
+                Some(t) if !paused => {
                     let ms = (t.as_millisecond() - now.as_millisecond()).clamp(0, 1000);
                     Duration::from_millis(ms as u64)
-                });
+                }
+                _ => Duration::from_secs(1),
+            };
             let stop = receive(&self.rx, wait, self.max_batch, &mut pending);
             self.pass(&mut pending);
             if stop {
@@ -255,24 +385,79 @@ impl Worker {
         if now >= self.horizon_next {
             self.horizon_next = publish_horizons(&self.engine.config, &self.engine.calendars, now);
         }
+        self.resync();
+        let refusal = self.store.health.refusal();
+        let reloading = !self.unloaded.is_empty();
         let mut events = Vec::new();
         let mut batch = Batch::default();
+        let mut lost_if_lost = Vec::new();
+        if refusal.is_none() && !reloading {
+            for cmd in self.deferred.drain(..) {
+                pending.push(CaseRequest {
+                    op: CaseOp::Apply {
+                        cmd,
+                        scope: Box::new(|_| true),
+                    },
+                    idem: None,
+                    reply: None,
+                });
+            }
+        }
         for req in pending.drain(..) {
-            let answer = self.execute(req.op, now, &mut events, &mut batch);
+            let internal = match (&req.reply, &req.op) {
+                (None, CaseOp::Apply { cmd, .. }) => Some(cmd.clone()),
+                _ => None,
+            };
+            let calendar = match &req.op {
+                CaseOp::ReplaceCalendar { id, .. } => Some(id.clone()),
+                _ => None,
+            };
+            let answer = if reloading {
+                CaseAnswer::Unavailable(
+                    "cases are being reloaded from the store after a failed write; retry shortly"
+                        .to_owned(),
+                )
+            } else {
+                match &req.idem {
+                    Some(idem) => match self.idem.recall(&self.store, idem, now.as_second()) {
+                        Some(first) => CaseAnswer::Replayed(first),
+                        None => {
+                            let a = self.execute(req.op, now, &mut events, &mut batch, &refusal);
+                            let rendered = crate::api::cases::render(&a);
+                            self.idem
+                                .remember(idem, &rendered, now.as_second(), &mut batch);
+                            a
+                        }
+                    },
+                    None => self.execute(req.op, now, &mut events, &mut batch, &refusal),
+                }
+            };
+            if let (Some(id), CaseAnswer::Recomputed(_)) = (calendar, &answer) {
+                lost_if_lost.push(Lost::Calendar(id));
+            }
+            if let Some(cmd) = internal {
+                match &answer {
+                    CaseAnswer::Unwritable(_) | CaseAnswer::Unavailable(_) => {
+                        self.deferred.push(cmd)
+                    }
+                    CaseAnswer::Refused(e) => {
+                        tracing::warn!(error = %e, "an internal case command was refused")
+                    }
+                    _ => lost_if_lost.push(Lost::Internal(cmd)),
+                }
+            }
             if let Some(reply) = req.reply {
                 batch.done.push(Box::new(move |r: Result<(), &StoreError>| {
                     let _ = reply.send(match r {
                         Ok(()) => answer,
-                        Err(e) => CaseAnswer::Unavailable(format!(
-                            "the change could not be made durable: {e}"
-                        )),
+                        Err(e) => CaseAnswer::from_store(e),
                     });
                 }));
-            } else if let CaseAnswer::Refused(e) = &answer {
-                tracing::warn!(error = %e, "an internal case command was refused");
             }
         }
-        self.engine.advance(now, &mut events);
+        if refusal.is_none() && !reloading {
+            self.engine.advance(now, &mut events);
+        }
         let changes = self.engine.take_changes();
         self.observe(&events, !changes.is_empty() || !events.is_empty());
         for e in &events {
@@ -293,6 +478,7 @@ impl Worker {
         for change in changes {
             let json = serde_json::to_vec(&change.record).expect("records serialize");
             let id = change.record.id.clone();
+            lost_if_lost.push(Lost::Case(id.clone()));
             if change.closed {
                 self.closing
                     .records
@@ -312,9 +498,89 @@ impl Worker {
             }));
         }
         batch.events.extend(events.iter().map(published));
+        self.ledger.stamp(&mut batch, lost_if_lost);
         if !batch.is_empty() && self.writer.send(batch).is_err() {
             tracing::error!("the store writer is gone; case changes are not durable");
         }
+    }
+
+    /// After the store lost batches of this thread: put back what they changed from the
+    /// store (see `store::Ledger`). Cursors and idempotent answers are read again on use.
+    fn resync(&mut self) {
+        if let Some(lost) = self.ledger.lost() {
+            self.idem.clear();
+            self.cursors.clear();
+            // Every batch of this thread not yet durable is lost with the failed one (the
+            // writer refuses what was built on the older generation), so the closes they
+            // carried did not happen: those cases come back from the open-case table below.
+            self.closing.evict_durable();
+            self.closing.records.clear();
+            self.unloaded.extend(lost);
+        }
+        if self.unloaded.is_empty() {
+            return;
+        }
+        let lost = std::mem::take(&mut self.unloaded);
+        match self.reload(&lost) {
+            Ok(n) => tracing::warn!(
+                cases = n,
+                "reloaded the cases a failed write changed from their durable records"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload cases from the store; refusing case requests");
+                self.unloaded = lost;
+            }
+        }
+    }
+
+    /// Put back the lost state; all of it is read before anything changes, so a failed read
+    /// leaves the engine as it was. Returns how many cases were put back.
+    fn reload(&mut self, lost: &[Lost]) -> Result<usize, StoreError> {
+        let mut ids: Vec<&str> = lost
+            .iter()
+            .filter_map(|l| match l {
+                Lost::Case(id) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let calendars = if lost.iter().any(|l| matches!(l, Lost::Calendar(_))) {
+            self.store.calendars()?
+        } else {
+            Vec::new()
+        };
+        let records = ids
+            .iter()
+            .map(|id| Ok((*id, self.store.open_case(id)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Calendars first: the cases are counted on the calendar in force on disk.
+        for l in lost {
+            let Lost::Calendar(id) = l else { continue };
+            let config = self.engine.config.clone();
+            let Some(pos) = config.calendar_index(id) else {
+                continue;
+            };
+            let stored = calendars
+                .iter()
+                .find(|(c, _)| c == id)
+                .and_then(|(_, toml)| {
+                    Calendar::from_toml(&format!("stored calendar {id}"), toml).ok()
+                });
+            let calendar = stored.map_or_else(|| config.calendars[pos].calendar.clone(), Arc::new);
+            self.engine.use_calendar(calendar);
+        }
+        for (id, record) in records {
+            if let Err(w) = self.engine.reload(id, record) {
+                tracing::warn!("{w}");
+            }
+        }
+        for l in lost {
+            if let Lost::Internal(cmd) = l {
+                self.deferred.push(cmd.clone());
+            }
+        }
+        Ok(ids.len())
     }
 
     fn execute(
@@ -323,7 +589,13 @@ impl Worker {
         now: Timestamp,
         events: &mut Vec<CaseEvent>,
         batch: &mut Batch,
+        refusal: &Option<Refusal>,
     ) -> CaseAnswer {
+        if op.writes()
+            && let Some(r) = refusal
+        {
+            return CaseAnswer::Unwritable(r.clone());
+        }
         let closed = ClosedLookup {
             pending: &self.closing.records,
             store: &self.store,
@@ -393,14 +665,83 @@ impl Worker {
                     Err(e) => CaseAnswer::Refused(e),
                 }
             }
-            CaseOp::Ack { consumer, seq } => {
-                batch.ops.push(Op::PutConsumer {
-                    name: consumer,
-                    seq,
-                });
-                CaseAnswer::Acked
-            }
+            CaseOp::Ack(ack) => self.ack(ack, now, batch),
         }
+    }
+
+    /// Move a consumer's cursor: only by its owner, never past the stream's head, backwards
+    /// only when asked (and then recorded, with who and from where to where).
+    fn ack(&mut self, ack: Ack, now: Timestamp, batch: &mut Batch) -> CaseAnswer {
+        let cursor = match self.cursors.get(&ack.consumer) {
+            Some(c) => Some(c.clone()),
+            None => match self.store.cursor(&ack.consumer) {
+                Ok(c) => c,
+                Err(e) => return CaseAnswer::Unavailable(format!("the store cannot be read: {e}")),
+            },
+        };
+        if let Some(owner) = cursor.as_ref().and_then(|c| c.owner.as_deref())
+            && owner != &*ack.by
+        {
+            return CaseAnswer::AckRefused(AckError::NotOwner {
+                consumer: ack.consumer,
+                owner: owner.to_owned(),
+            });
+        }
+        // Only committed alarms are ever published, so a consumer can know no later one.
+        let head = match self.store.head(ALARMS) {
+            Ok(h) => h,
+            Err(e) => return CaseAnswer::Unavailable(format!("the store cannot be read: {e}")),
+        };
+        if ack.seq > head {
+            return CaseAnswer::AckRefused(AckError::PastHead { seq: ack.seq, head });
+        }
+        let previous = cursor.as_ref().map_or(0, |c| c.seq);
+        let rewound = ack.seq < previous;
+        if rewound && !ack.rewind {
+            return CaseAnswer::AckRefused(AckError::Backwards {
+                consumer: ack.consumer,
+                cursor: previous,
+                seq: ack.seq,
+            });
+        }
+        if rewound {
+            tracing::warn!(
+                consumer = %ack.consumer,
+                by = %ack.by,
+                from = previous,
+                to = ack.seq,
+                "an alarm consumer's cursor was rewound"
+            );
+            let record = Rewind {
+                at: now,
+                by: ack.by.to_string(),
+                from: previous,
+                to: ack.seq,
+            };
+            batch.ops.push(Op::LogRewind {
+                name: ack.consumer.clone(),
+                json: serde_json::to_vec(&record).expect("rewinds serialize"),
+            });
+        }
+        batch.ops.push(Op::PutConsumer {
+            name: ack.consumer.clone(),
+            seq: ack.seq,
+            owner: ack.by.to_string(),
+        });
+        self.cursors.insert(
+            ack.consumer.clone(),
+            Cursor {
+                seq: ack.seq,
+                owner: Some(ack.by.to_string()),
+            },
+        );
+        CaseAnswer::Acked(Acked {
+            consumer: ack.consumer,
+            seq: ack.seq,
+            previous,
+            owner: ack.by,
+            rewound,
+        })
     }
 }
 
@@ -566,17 +907,7 @@ mod tests {
         let (_mail, rx) = channel::bounded(16);
         let engine = DeadlineEngine::new(config.clone(), now);
         Setup {
-            worker: Worker {
-                horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
-                closing: Closing::default(),
-                rx,
-                engine,
-                store,
-                writer,
-                clock,
-                max_batch: 64,
-                alive: Arc::new(AtomicI64::new(now.as_second())),
-            },
+            worker: Worker::new(engine, store, writer, clock, rx, 64, 3600),
             batches,
             config,
             _dir: dir,
@@ -606,6 +937,7 @@ mod tests {
                         cmd,
                         scope: Box::new(|_| true),
                     },
+                    idem: None,
                     reply: Some(reply),
                 }
             })

@@ -13,6 +13,7 @@ pub mod config;
 pub mod deadline;
 pub mod diag;
 pub mod hub;
+pub mod idem;
 mod mailbox;
 pub mod metrics;
 pub mod queue;

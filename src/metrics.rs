@@ -59,7 +59,7 @@ pub const DEADLINES_PENDING: &str = "hallq_deadlines_pending";
 pub const STORE_COMMIT_SECONDS: &str = "hallq_store_commit_seconds";
 /// Requests committed by one fsync.
 pub const STORE_BATCH_SIZE: &str = "hallq_store_batch_size";
-/// Commits that failed (the store then refuses writes and the daemon restarts).
+/// Commits that failed (the store then refuses writes until a trial commit succeeds).
 pub const STORE_FAILURES: &str = "hallq_store_failures_total";
 /// HTTP request latency by route (the path template), method and status.
 pub const HTTP_SECONDS: &str = "hallq_http_request_duration_seconds";
@@ -76,6 +76,12 @@ pub const START_TIME: &str = "hallq_start_time_seconds";
 /// Days from today (in the calendar's zone) to the calendar's last covered day, negative past
 /// it, by calendar. Whole civil days, not a duration: hence days, not seconds.
 pub const CALENDAR_HORIZON: &str = "hallq_calendar_horizon_days";
+/// 1 while the store accepts writes, 0 while it refuses them after a failed commit.
+pub const STORE_WRITABLE: &str = "hallq_store_writable";
+/// Times the store accepted writes again after refusing them.
+pub const STORE_RECOVERIES: &str = "hallq_store_recoveries_total";
+/// Trial commits that failed while the store refused writes.
+pub const STORE_RETRIES: &str = "hallq_store_retry_failures_total";
 
 /// Wait times: from half a minute to two hours, around typical 30-60 minute targets.
 const WAIT_BUCKETS: &[f64] = &[
@@ -194,6 +200,18 @@ fn describe() {
     describe_gauge!(
         CALENDAR_HORIZON,
         "Days from today to the calendar's last covered day (negative past it)."
+    );
+    describe_gauge!(
+        STORE_WRITABLE,
+        "1 while the store accepts writes, 0 while it refuses them (reads go on)."
+    );
+    describe_counter!(
+        STORE_RECOVERIES,
+        "Times the store accepted writes again after refusing them."
+    );
+    describe_counter!(
+        STORE_RETRIES,
+        "Trial commits that failed while the store refused writes."
     );
 }
 

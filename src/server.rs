@@ -2,9 +2,10 @@
 //!
 //! `Daemon::start` does everything that can fail before serving (open the store, rebuild the
 //! halls from their current-state records) so a caller can bind the port only when that
-//! worked. `serve` runs until the shutdown signal or a store failure, lets in-flight requests
-//! finish within the grace period, then stops the shards (which answer what they hold) and
-//! the writer (which commits what it holds), in that order.
+//! worked. `serve` runs until the shutdown signal, lets in-flight requests finish within the
+//! grace period, then stops the shards (which answer what they hold) and the writer (which
+//! commits what it holds), in that order. A store that refuses writes (a full disk) does not
+//! stop it: reads go on and writes resume when the store can commit again (`store`).
 
 use std::future::Future;
 use std::path::Path;
@@ -32,8 +33,6 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("serving HTTP failed: {0}")]
     Serve(std::io::Error),
-    #[error("the store failed while serving; restart to recover from what is on disk")]
-    StoreFailed,
 }
 
 pub struct Daemon {
@@ -77,6 +76,7 @@ impl Daemon {
             clock.clone(),
             config.server.queue_depth,
             config.store.max_batch,
+            config.store.idempotency_ttl_s as i64,
         ));
         // A bad rating whose rectification case was not opened before a crash opens it now.
         // Every other re-offer changes nothing: acceptance is idempotent on the id derived
@@ -163,7 +163,6 @@ impl Daemon {
         }
 
         let Daemon { app, writer } = self;
-        let failed = app.store.health.is_failed();
         let stopper = app.clone();
         let _ = tokio::task::spawn_blocking(move || {
             stopper.shards.stop();
@@ -172,11 +171,7 @@ impl Daemon {
         })
         .await;
         tracing::info!("stopped");
-        result?;
-        if failed {
-            return Err(DaemonError::StoreFailed);
-        }
-        Ok(())
+        result
     }
 }
 
@@ -253,9 +248,13 @@ fn recover_cases(
 /// Counters alert rules watch exist at zero from the first scrape, so `increase()` works.
 fn zero_counters() {
     use crate::metrics::{
-        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_FAILURES,
+        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_COMMIT_SECONDS,
+        STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
     };
     metrics::counter!(STORE_FAILURES).increment(0);
+    metrics::counter!(STORE_RECOVERIES).increment(0);
+    metrics::counter!(STORE_RETRIES).increment(0);
+    metrics::gauge!(STORE_WRITABLE).set(1.0);
     // Histograms show (empty) from the first scrape once registered, not from the first
     // commit or request.
     let _registered = metrics::histogram!(STORE_COMMIT_SECONDS);
@@ -281,19 +280,28 @@ async fn metrics_upkeep() {
     }
 }
 
-/// Turn a store failure into a shutdown, so the daemon restarts from disk.
+/// Show in systemd's status line (`systemctl status hallq`) whether the store refuses writes
+/// and why; the writer logs the failure and the recovery. The daemon keeps serving reads
+/// meanwhile: a restart would not free the disk, so none is asked for.
 async fn watch_store(app: AppState) {
     let mut every = tokio::time::interval(Duration::from_millis(250));
+    let mut refusing = false;
     loop {
         every.tick().await;
         if app.shutdown.is_cancelled() {
             return;
         }
-        if app.store.health.is_failed() {
-            app.ready.store(false, Ordering::Release);
-            tracing::error!("the store failed; shutting down so the daemon restarts from disk");
-            app.shutdown.cancel();
-            return;
+        match app.store.health.refusal() {
+            Some(r) if !refusing => {
+                refusing = true;
+                let status = format!("serving reads only: {}", r.cause);
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&status)]);
+            }
+            None if refusing => {
+                refusing = false;
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Status("serving")]);
+            }
+            _ => {}
         }
     }
 }

@@ -9,17 +9,22 @@
 //! the writer one `Batch` with the events, the changed records and a completion per request.
 //! The answers go out only from those completions, after the commit.
 //!
-//! `Idempotency-Key`s are checked here, by the hall's owner, so two concurrent retries with
-//! one key cannot both execute: the second finds the first's answer in the shard's cache.
+//! `Idempotency-Key`s are checked here, by the hall's owner (`crate::idem`), so two
+//! concurrent retries with one key cannot both execute.
+//!
+//! If the store loses a batch (a failed commit), the shard reloads the halls that batch
+//! changed from their last durable records before it applies anything else (`Ledger`), and
+//! while the store refuses writes it refuses commands and time-driven changes but keeps
+//! answering reads from that durable state.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::api::problem::{Answer, Problem};
@@ -27,11 +32,13 @@ use crate::cases::{CaseOp, CaseRequest, CaseShard};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::CaseCommand;
+pub use crate::idem::Idem;
+use crate::idem::IdemCache;
 use crate::mailbox::{Mail, receive};
 use crate::queue::{
     Command, Event, EventBody, HallEngine, QueueError, Reply, TicketStatus, TimerKind,
 };
-use crate::store::{ALARMS, Batch, Done, Op, Published, Store};
+use crate::store::{ALARMS, Batch, Done, Ledger, Op, Published, Store};
 use crate::wheel::{TimerKey, TimingWheel};
 
 /// What a request asks of its hall.
@@ -51,30 +58,11 @@ pub enum HallOp {
     DayStats,
 }
 
-/// An `Idempotency-Key`, scoped to hall and token, with a fingerprint of the request so a
-/// key reused for a different request is refused.
-#[derive(Debug, Clone)]
-pub struct Idem {
-    pub scope: String,
-    pub key: String,
-    pub fingerprint: u64,
-}
-
 pub struct Request {
     pub hall: usize,
     pub op: HallOp,
     pub idem: Option<Idem>,
     pub reply: oneshot::Sender<Answer>,
-}
-
-/// Idempotent answers cached per shard. Older ones are looked up in the store; the cache is
-/// large enough that nothing is evicted before its batch has committed.
-const IDEM_CACHE: usize = 65_536;
-
-#[derive(Serialize, Deserialize)]
-struct StoredIdem {
-    fingerprint: u64,
-    answer: Answer,
 }
 
 pub struct Shards {
@@ -127,9 +115,9 @@ impl Shards {
                 writer: writer.clone(),
                 clock: clock.clone(),
                 max_batch: config.store.max_batch,
-                idem_ttl_s: config.store.idempotency_ttl_s as i64,
-                idem: HashMap::new(),
-                idem_order: VecDeque::new(),
+                idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
+                ledger: Ledger::new(store.health.clone()),
+                unloaded: Vec::new(),
                 alive: beat.clone(),
             };
             for local in 0..shard.halls.len() {
@@ -200,9 +188,12 @@ struct Shard {
     writer: Sender<Batch>,
     clock: Arc<dyn Clock>,
     max_batch: usize,
-    idem_ttl_s: i64,
-    idem: HashMap<(String, String), StoredIdem>,
-    idem_order: VecDeque<(String, String)>,
+    idem: IdemCache,
+    /// Local positions of the halls each batch in flight changes.
+    ledger: Ledger<usize>,
+    /// Halls whose memory may hold lost changes but could not be reloaded yet (the store
+    /// could not be read): every request for them is refused until they are.
+    unloaded: Vec<usize>,
     alive: Arc<AtomicI64>,
 }
 
@@ -235,34 +226,89 @@ impl Shard {
             return;
         }
         let now = self.clock.now();
+        self.resync(now);
+        let refusal = self.store.health.refusal();
         let mut batch = Batch::default();
         let mut touched = Vec::new();
         let mut events = Vec::new();
         for req in pending.drain(..) {
             let local = self.local(req.hall);
             touched.push(local);
-            let answer = match &req.idem {
-                Some(idem) => match self.recall_idem(idem, now.as_second()) {
-                    Some(a) => a,
-                    None => {
-                        let a = self.execute(local, req.op, now, &mut events);
-                        self.remember_idem(idem, &a, now.as_second(), &mut batch);
-                        a
-                    }
-                },
-                None => self.execute(local, req.op, now, &mut events),
+            let answer = if self.unloaded.contains(&local) {
+                Problem::unavailable(format!(
+                    "hall `{}` is being reloaded from the store after a failed write; retry shortly",
+                    self.halls[local].1.config().id
+                ))
+                .into()
+            } else {
+                match &req.idem {
+                    Some(idem) => match self.idem.recall(&self.store, idem, now.as_second()) {
+                        Some(a) => a,
+                        None => {
+                            let a = self.execute(local, req.op, now, &mut events, &refusal);
+                            self.idem.remember(idem, &a, now.as_second(), &mut batch);
+                            a
+                        }
+                    },
+                    None => self.execute(local, req.op, now, &mut events, &refusal),
+                }
             };
             batch.done.push(reply_when_durable(req.reply, answer));
         }
         touched.sort_unstable();
         touched.dedup();
+        let mut changed = Vec::new();
         for local in touched {
-            self.collect(local, &mut batch);
+            if self.collect(local, &mut batch) {
+                changed.push(local);
+            }
         }
         self.rectify(&events, &mut batch);
         self.observe(&events);
         publish(&mut batch, &events, &self.config);
+        self.ledger.stamp(&mut batch, changed);
         self.send(batch);
+    }
+
+    /// After the store lost batches of this shard: put back every hall they changed from its
+    /// last durable records, so memory agrees with the disk again (see `store::Ledger`).
+    fn resync(&mut self, now: jiff::Timestamp) {
+        if let Some(lost) = self.ledger.lost() {
+            // Some cached answers belong to requests whose change was lost.
+            self.idem.clear();
+            self.unloaded.extend(lost);
+            self.unloaded.sort_unstable();
+            self.unloaded.dedup();
+        }
+        let mut still = Vec::new();
+        for local in std::mem::take(&mut self.unloaded) {
+            let cfg = self.halls[local].1.config().clone();
+            match self.store.load_hall(&cfg.id) {
+                Ok(stored) => {
+                    let engine = match stored {
+                        Some((record, tickets)) => {
+                            let (engine, warnings) =
+                                HallEngine::restore(cfg.clone(), now, record, tickets);
+                            for w in warnings {
+                                tracing::warn!(hall = %cfg.id, "{w}");
+                            }
+                            engine
+                        }
+                        None => HallEngine::new(cfg.clone(), now),
+                    };
+                    self.halls[local].1 = engine;
+                    self.drop_timers(local);
+                    let ops = self.halls[local].1.timers();
+                    self.apply_timers(local, &ops);
+                    tracing::warn!(hall = %cfg.id, "reloaded the hall's durable state after a failed write");
+                }
+                Err(e) => {
+                    tracing::error!(hall = %cfg.id, error = %e, "cannot reload the hall from the store; refusing its requests");
+                    still.push(local);
+                }
+            }
+        }
+        self.unloaded = still;
     }
 
     /// Count the events in the metrics and log them (debug level: every state change, by hall,
@@ -428,21 +474,29 @@ impl Shard {
         });
     }
 
+    /// Run one request. While the store refuses writes (`refusal`), commands are refused and
+    /// reads show the durable state as it is, without the time-driven changes a tick makes.
     fn execute(
         &mut self,
         local: usize,
         op: HallOp,
         now: jiff::Timestamp,
         events: &mut Vec<Event>,
+        refusal: &Option<crate::store::Refusal>,
     ) -> Answer {
         let hall = &mut self.halls[local].1;
         match op {
-            HallOp::Apply(cmd) => {
-                let result = hall.apply(now, cmd, events);
-                render(hall, result)
-            }
+            HallOp::Apply(cmd) => match refusal {
+                Some(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
+                None => {
+                    let result = hall.apply(now, cmd, events);
+                    render(hall, result)
+                }
+            },
             HallOp::Snapshot => {
-                hall.tick(now, events);
+                if refusal.is_none() {
+                    hall.tick(now, events);
+                }
                 Answer::json(200, &hall.snapshot(now))
             }
             HallOp::Ticket(id) => match hall.ticket_view(&id, now) {
@@ -460,82 +514,36 @@ impl Shard {
             HallOp::Window(w) => Answer::json(200, &hall.window_view(w, now)),
             HallOp::WindowQueue(w) => Answer::json(200, &hall.waiting_for_window(w, now)),
             HallOp::DayStats => {
-                hall.tick(now, events);
+                if refusal.is_none() {
+                    hall.tick(now, events);
+                }
                 Answer::json(200, &hall.day_stats(now))
             }
         }
     }
 
-    fn recall_idem(&mut self, idem: &Idem, now_s: i64) -> Option<Answer> {
-        let key = (idem.scope.clone(), idem.key.clone());
-        let stored = match self.idem.get(&key) {
-            Some(s) => Some((s.fingerprint, s.answer.clone())),
-            None => match self.store.idempotent(&idem.scope, &idem.key, now_s) {
-                Ok(Some(raw)) => serde_json::from_slice::<StoredIdem>(&raw)
-                    .ok()
-                    .map(|s| (s.fingerprint, s.answer)),
-                Ok(None) => None,
-                Err(e) => {
-                    return Some(
-                        Problem::unavailable(format!("the store cannot be read: {e}")).into(),
-                    );
-                }
-            },
-        };
-        stored.map(|(fingerprint, answer)| {
-            if fingerprint == idem.fingerprint {
-                answer
-            } else {
-                Problem::new(
-                    422,
-                    "idempotency-key-reused",
-                    "Unprocessable request",
-                    format!(
-                        "Idempotency-Key `{}` was first used for a different request",
-                        idem.key
-                    ),
-                )
-                .field("Idempotency-Key")
-                .into()
-            }
-        })
-    }
-
-    fn remember_idem(&mut self, idem: &Idem, answer: &Answer, now_s: i64, batch: &mut Batch) {
-        // A refusal because of load or a broken store says nothing about the request; a
-        // retry must run it again.
-        if answer.status == 503 {
-            return;
-        }
-        let stored = StoredIdem {
-            fingerprint: idem.fingerprint,
-            answer: answer.clone(),
-        };
-        batch.ops.push(Op::PutIdempotent {
-            scope: idem.scope.clone(),
-            key: idem.key.clone(),
-            expires_s: now_s + self.idem_ttl_s,
-            json: serde_json::to_vec(&stored).expect("answers serialize"),
-        });
-        let key = (idem.scope.clone(), idem.key.clone());
-        if self.idem.insert(key.clone(), stored).is_none() {
-            self.idem_order.push_back(key);
-        }
-        while self.idem_order.len() > IDEM_CACHE {
-            if let Some(old) = self.idem_order.pop_front() {
-                self.idem.remove(&old);
-            }
-        }
-    }
-
     /// Time-driven work for every hall: the business day turning, appointment grace ending.
+    ///
+    /// Skipped while the store refuses writes (the changes could not be stored); what came due
+    /// meanwhile happens at the first tick after, as after a restart.
     fn tick(&mut self) {
         let now = self.clock.now();
+        self.resync(now);
+        if !self.store.health.is_writable() {
+            self.gauges(now);
+            return;
+        }
         let mut events = Vec::new();
         let mut batch = Batch::default();
+        let mut changed = Vec::new();
         for local in 0..self.halls.len() {
+            if self.unloaded.contains(&local) {
+                continue;
+            }
             self.halls[local].1.tick(now, &mut events);
-            self.collect(local, &mut batch);
+            if self.collect(local, &mut batch) {
+                changed.push(local);
+            }
         }
         let mut fired = Vec::new();
         while let Some(e) = self.timers.poll(now.as_second().max(0) as u64) {
@@ -544,21 +552,31 @@ impl Shard {
             fired.push((local, ticket, kind));
         }
         for (local, ticket, kind) in fired {
+            // A hall waiting for its reload gets its timers back from the reloaded engine.
+            if self.unloaded.contains(&local) {
+                continue;
+            }
             self.halls[local]
                 .1
                 .timer_fired(now, ticket, kind, &mut events);
-            self.collect(local, &mut batch);
+            if self.collect(local, &mut batch) {
+                changed.push(local);
+            }
         }
         self.observe(&events);
         self.gauges(now);
         publish(&mut batch, &events, &self.config);
         if !batch.is_empty() {
+            changed.sort_unstable();
+            changed.dedup();
+            self.ledger.stamp(&mut batch, changed);
             self.send(batch);
         }
     }
 
-    /// The records of what changed in hall `local`.
-    fn collect(&mut self, local: usize, batch: &mut Batch) {
+    /// The records of what changed in hall `local`; true when there were any.
+    fn collect(&mut self, local: usize, batch: &mut Batch) -> bool {
+        let ops_before = batch.ops.len();
         let changes = self.halls[local].1.take_changes();
         if changes.purge_before.is_some() {
             self.drop_timers(local);
@@ -593,6 +611,7 @@ impl Shard {
                 json: serde_json::to_vec(&hall.hall_record()).expect("records serialize"),
             });
         }
+        batch.ops.len() > ops_before
     }
 
     fn send(&self, batch: Batch) {
@@ -679,6 +698,7 @@ pub fn open_case(cases: &CaseShard, cmd: CaseCommand) {
             cmd,
             scope: Box::new(|_| true),
         },
+        idem: None,
         reply: None,
     };
     if cases.try_send(req).is_err() {
@@ -706,9 +726,7 @@ fn reply_when_durable(reply: oneshot::Sender<Answer>, answer: Answer) -> Done {
     Box::new(move |result| {
         let answer = match result {
             Ok(()) => answer,
-            Err(e) => {
-                Problem::unavailable(format!("the change could not be made durable: {e}")).into()
-            }
+            Err(e) => Problem::from_store(e).into(),
         };
         let _ = reply.send(answer);
     })

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -18,9 +18,10 @@ use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
 use super::{AppState, json};
 use crate::calendar::{Calendar, Limit};
-use crate::cases::{CaseAnswer, CaseOp, CaseRequest};
+use crate::cases::{Ack, AckError, CaseAnswer, CaseOp, CaseRequest};
 use crate::config::CaseKind;
 use crate::deadline::CaseCommand;
+use crate::idem::Idem;
 use crate::store::ALARMS;
 
 pub fn routes() -> Router<AppState> {
@@ -33,22 +34,28 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/calendars/{id}", put(replace_calendar).get(calendar))
         .route("/v1/alarms", get(alarms))
         .route("/v1/alarms/ack", post(ack))
+        .route("/v1/alarms/consumers/{name}", get(consumer))
         .route("/v1/alarms/events", get(super::events::alarm_events))
 }
 
 type Body = Result<Bytes, BytesRejection>;
 
 impl super::App {
-    async fn case_op(&self, op: CaseOp) -> Result<CaseAnswer, Problem> {
-        if self.store.health.is_failed() {
-            return Err(Problem::unavailable(
-                "the store has failed; the daemon is restarting",
-            ));
+    /// Send one operation to the case thread and wait for its answer, which arrives only
+    /// after its effects are durable. While the store refuses writes a change is refused here
+    /// (unless it has an `Idempotency-Key`, whose first answer may be stored); reads go on.
+    async fn case_op(&self, op: CaseOp, idem: Option<Idem>) -> Result<CaseAnswer, Problem> {
+        if op.writes()
+            && idem.is_none()
+            && let Some(r) = self.store.health.refusal()
+        {
+            return Err(Problem::store_refused(&r.cause, r.retry_after_s));
         }
         let (reply, rx) = oneshot::channel();
         self.cases
             .try_send(CaseRequest {
                 op,
+                idem: idem.map(Box::new),
                 reply: Some(reply),
             })
             .map_err(|_| {
@@ -60,26 +67,51 @@ impl super::App {
     }
 }
 
-/// The one rendering of a case answer.
-fn render(answer: CaseAnswer) -> Answer {
+/// The `Idempotency-Key` of a request to the case thread (cases, calendars, alarm cursors),
+/// scoped to the token.
+fn case_idem(
+    headers: &HeaderMap,
+    who: &Principal,
+    method: &Method,
+    uri: &Uri,
+    body: &Body,
+) -> Result<Option<Idem>, Problem> {
+    Idem::from_request(headers, format!("@cases|{}", who.name()), method, uri, body)
+}
+
+/// The one rendering of a case answer; the case thread stores it for an `Idempotency-Key`.
+pub(crate) fn render(answer: &CaseAnswer) -> Answer {
     match answer {
         CaseAnswer::View {
             view,
             created: true,
         } => {
-            let mut a = Answer::json(201, &view);
+            let mut a = Answer::json(201, view);
             a.location = Some(format!("/v1/cases/{}", view.id));
             a
         }
         CaseAnswer::View {
             view,
             created: false,
-        } => Answer::json(200, &view),
-        CaseAnswer::Refused(e) => Problem::from_case(&e).into(),
-        CaseAnswer::Recomputed(r) => Answer::json(200, &r),
-        CaseAnswer::Acked => Answer::json(200, &serde_json::json!({ "acknowledged": true })),
-        CaseAnswer::Unavailable(why) => Problem::unavailable(why).into(),
+        } => Answer::json(200, view),
+        CaseAnswer::Refused(e) => Problem::from_case(e).into(),
+        CaseAnswer::Recomputed(r) => Answer::json(200, r),
+        CaseAnswer::Acked(a) => Answer::json(200, a),
+        CaseAnswer::AckRefused(e) => ack_problem(e).into(),
+        CaseAnswer::Replayed(a) => a.clone(),
+        CaseAnswer::Unwritable(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
+        CaseAnswer::Unavailable(why) => Problem::unavailable(why.clone()).into(),
     }
+}
+
+/// A refused acknowledgement: someone else's cursor 403, past the head 422, backwards 409.
+fn ack_problem(e: &AckError) -> Problem {
+    let (status, code, title, field) = match e {
+        AckError::NotOwner { .. } => (403, "consumer-owned", "Forbidden", "consumer"),
+        AckError::PastHead { .. } => (422, "ack-past-head", "Unprocessable request", "seq"),
+        AckError::Backwards { .. } => (409, "cursor-backwards", "Conflict", "seq"),
+    };
+    Problem::new(status, code, title, e.to_string()).field(field)
 }
 
 #[derive(Deserialize)]
@@ -95,10 +127,13 @@ struct AcceptBody {
 async fn accept(
     State(app): State<AppState>,
     who: Principal,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Answer, Problem> {
     who.require_global(Perm::CaseWrite)?;
+    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
     let b: AcceptBody = json::parse(&headers, body)?;
     let hall = app.config.hall_index(&b.hall).ok_or_else(|| {
         Problem::not_found("unknown-hall", format!("there is no hall `{}`", b.hall)).field("hall")
@@ -120,13 +155,11 @@ async fn accept(
         matter,
         accepted_at: b.accepted_at,
     };
-    Ok(render(
-        app.case_op(CaseOp::Apply {
-            cmd,
-            scope: who.scope(),
-        })
-        .await?,
-    ))
+    let op = CaseOp::Apply {
+        cmd,
+        scope: who.scope(),
+    };
+    Ok(render(&app.case_op(op, idem).await?))
 }
 
 fn matter_index(app: &AppState, id: &str) -> Result<usize, Problem> {
@@ -145,13 +178,11 @@ async fn case(
     Path(id): Path<String>,
 ) -> Result<Answer, Problem> {
     who.require_global(Perm::CaseRead)?;
-    Ok(render(
-        app.case_op(CaseOp::Get {
-            id,
-            scope: who.scope(),
-        })
-        .await?,
-    ))
+    let op = CaseOp::Get {
+        id,
+        scope: who.scope(),
+    };
+    Ok(render(&app.case_op(op, None).await?))
 }
 
 #[derive(Deserialize)]
@@ -193,14 +224,18 @@ fn required(value: &str, field: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn case_action(
     State(app): State<AppState>,
     who: Principal,
     Path((id, action)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Answer, Problem> {
     who.require_global(Perm::CaseWrite)?;
+    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
     let now = app.clock.now();
     let cmd = match action.as_str() {
         "suspend" => {
@@ -271,13 +306,11 @@ async fn case_action(
             .field("action"));
         }
     };
-    Ok(render(
-        app.case_op(CaseOp::Apply {
-            cmd,
-            scope: who.scope(),
-        })
-        .await?,
-    ))
+    let op = CaseOp::Apply {
+        cmd,
+        scope: who.scope(),
+    };
+    Ok(render(&app.case_op(op, idem).await?))
 }
 
 #[derive(Serialize)]
@@ -348,10 +381,14 @@ async fn replace_calendar(
     State(app): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Answer, Problem> {
     who.require_global(Perm::Admin)?;
     calendar_index(&app, &id)?;
+    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
     let body = body.map_err(|e| {
         Problem::new(
             e.status().as_u16(),
@@ -409,11 +446,12 @@ async fn replace_calendar(
         calendar: calendar.clone(),
         toml: text,
     };
-    let answer = app.case_op(op).await?;
+    let answer = app.case_op(op, idem).await?;
+    // Only a replacement made now (a replayed answer may be older than the calendar in force).
     if matches!(answer, CaseAnswer::Recomputed(_)) {
         app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar;
     }
-    Ok(render(answer))
+    Ok(render(&answer))
 }
 
 #[derive(Serialize)]
@@ -450,7 +488,8 @@ async fn calendar(
     ))
 }
 
-/// `GET /v1/alarms?after=SEQ&limit=N` or `?consumer=NAME` (from the consumer's cursor).
+/// `GET /v1/alarms?after=SEQ&limit=N` or `?consumer=NAME` (from the consumer's cursor, for
+/// the token that owns it).
 async fn alarms(
     State(app): State<AppState>,
     who: Principal,
@@ -483,15 +522,7 @@ async fn alarms(
     let limit = number("limit")?.unwrap_or(1000).clamp(1, 10_000) as usize;
     let after = match (number("after")?, q.get("consumer")) {
         (Some(a), None) => a,
-        (None, Some(c)) => {
-            let store = app.store.clone();
-            let c = c.clone();
-            tokio::task::spawn_blocking(move || store.consumer(&c))
-                .await
-                .map_err(|e| Problem::unavailable(e.to_string()))?
-                .map_err(|e| Problem::unavailable(e.to_string()))?
-                .unwrap_or(0)
-        }
+        (None, Some(c)) => owned_cursor(&app, &who, c).await?.map_or(0, |c| c.seq),
         (None, None) => 0,
         (Some(_), Some(_)) => {
             return Err(Problem::bad_request(
@@ -525,45 +556,113 @@ async fn alarms(
     ))
 }
 
+/// A consumer's stored cursor, if it has one; 403 when another token owns it.
+async fn owned_cursor(
+    app: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<Option<crate::store::Cursor>, Problem> {
+    let store = app.store.clone();
+    let owned = name.to_owned();
+    let cursor = tokio::task::spawn_blocking(move || store.cursor(&owned))
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?
+        .map_err(|e| Problem::from_store(&e))?;
+    if let Some(owner) = cursor.as_ref().and_then(|c| c.owner.as_deref())
+        && owner != who.name()
+    {
+        return Err(ack_problem(&AckError::NotOwner {
+            consumer: name.to_owned(),
+            owner: owner.to_owned(),
+        }));
+    }
+    Ok(cursor)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AckBody {
     consumer: String,
     seq: u64,
+    /// Move the cursor backwards on purpose (recorded).
+    #[serde(default)]
+    rewind: bool,
 }
 
-/// `POST /v1/alarms/ack`: a consumer's position, stored durably.
+fn valid_consumer(name: &str) -> Result<(), Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::bad_request(
+            "invalid-field",
+            "`consumer` is 1-64 letters, digits, '.', '-' or '_'",
+        )
+        .field("consumer"))
+    }
+}
+
+/// `POST /v1/alarms/ack`: a consumer's position, stored durably. The first token to
+/// acknowledge a consumer owns it; the cursor never passes the stream's head and moves back
+/// only with `"rewind": true`, which is recorded.
 async fn ack(
     State(app): State<AppState>,
     who: Principal,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Answer, Problem> {
     who.require_global(Perm::Alarms)?;
+    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
     let b: AckBody = json::parse(&headers, body)?;
-    let ok = !b.consumer.is_empty()
-        && b.consumer.len() <= 64
-        && b.consumer
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c));
-    if !ok {
-        return Err(Problem::bad_request(
-            "invalid-field",
-            "`consumer` is 1-64 letters, digits, '.', '-' or '_'",
+    valid_consumer(&b.consumer)?;
+    let op = CaseOp::Ack(Ack {
+        consumer: b.consumer,
+        seq: b.seq,
+        rewind: b.rewind,
+        by: who.0.name.clone(),
+    });
+    Ok(render(&app.case_op(op, idem).await?))
+}
+
+/// `GET /v1/alarms/consumers/{name}`: a consumer's cursor, owner, how far behind the head it
+/// is, and every rewind (for its owner).
+async fn consumer(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::Alarms)?;
+    valid_consumer(&name)?;
+    let Some(cursor) = owned_cursor(&app, &who, &name).await? else {
+        return Err(Problem::not_found(
+            "unknown-consumer",
+            format!("consumer `{name}` has acknowledged nothing yet"),
         )
         .field("consumer"));
-    }
-    match app
-        .case_op(CaseOp::Ack {
-            consumer: b.consumer.clone(),
-            seq: b.seq,
-        })
-        .await?
-    {
-        CaseAnswer::Acked => Ok(Answer::json(
-            200,
-            &serde_json::json!({ "consumer": b.consumer, "seq": b.seq }),
-        )),
-        other => Ok(render(other)),
-    }
+    };
+    let store = app.store.clone();
+    let key = name.clone();
+    let (head, rewinds) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((store.head(ALARMS)?, store.rewinds(&key)?))
+    })
+    .await
+    .map_err(|e| Problem::unavailable(e.to_string()))?
+    .map_err(|e| Problem::from_store(&e))?;
+    Ok(Answer::json(
+        200,
+        &serde_json::json!({
+            "consumer": name,
+            "owner": cursor.owner,
+            "seq": cursor.seq,
+            "head": head,
+            "behind": head.saturating_sub(cursor.seq),
+            "rewinds": rewinds,
+        }),
+    ))
 }

@@ -111,35 +111,13 @@ fn idempotency(
     uri: &Uri,
     body: &Body,
 ) -> Result<Option<Idem>, Problem> {
-    let Some(raw) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = raw
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            Problem::bad_request(
-                "invalid-idempotency-key",
-                "Idempotency-Key must be 1-255 visible ASCII characters",
-            )
-            .field("Idempotency-Key")
-        })?;
-    use sha2::Digest;
-    let mut hash = sha2::Sha256::new();
-    hash.update(method.as_str());
-    hash.update(b" ");
-    hash.update(uri.path());
-    hash.update(b"\n");
-    if let Ok(b) = body {
-        hash.update(b);
-    }
-    let digest = hash.finalize();
-    Ok(Some(Idem {
-        scope: format!("{}|{}", h.cfg.id, who.name()),
-        key: key.to_owned(),
-        fingerprint: u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
-    }))
+    Idem::from_request(
+        headers,
+        format!("{}|{}", h.cfg.id, who.name()),
+        method,
+        uri,
+        body,
+    )
 }
 
 #[derive(Serialize)]

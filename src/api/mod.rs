@@ -3,7 +3,7 @@
 //! for the hall's shard and write out the `Answer` it sends back after the commit.
 
 pub mod auth;
-mod cases;
+pub(crate) mod cases;
 mod events;
 mod halls;
 mod json;
@@ -39,9 +39,9 @@ pub struct App {
     pub store: Arc<Store>,
     pub hub: Arc<Hub>,
     pub clock: Arc<dyn Clock>,
-    /// Cancelled on SIGTERM/SIGINT or a store failure: streams end, the server drains.
+    /// Cancelled on SIGTERM/SIGINT: streams end, the server drains.
     pub shutdown: CancellationToken,
-    /// Recovery finished and the store is healthy.
+    /// Recovery finished (whether the store accepts writes is `store.health`).
     pub ready: AtomicBool,
 }
 
@@ -50,9 +50,15 @@ pub type AppState = Arc<App>;
 impl App {
     /// Send one operation to its hall's shard and wait for the answer, which arrives only
     /// after the operation's effects are durable.
+    ///
+    /// While the store refuses writes, a command is refused here, without queueing; reads go
+    /// on. (A command with an `Idempotency-Key` goes through: its first answer may be stored.)
     pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> Answer {
-        if self.store.health.is_failed() {
-            return Problem::unavailable("the store has failed; the daemon is restarting").into();
+        if matches!(op, HallOp::Apply(_))
+            && idem.is_none()
+            && let Some(r) = self.store.health.refusal()
+        {
+            return Problem::store_refused(&r.cause, r.retry_after_s).into();
         }
         let (reply, rx) = oneshot::channel();
         let req = Request {
@@ -156,9 +162,31 @@ async fn healthz() -> impl IntoResponse {
     Answer::json(200, &serde_json::json!({ "status": "ok" }))
 }
 
+/// 200 when requests of every kind are served; 503 while recovering, or while the store
+/// refuses writes (the body says reads are still served, and why writes are not).
 async fn readyz(State(app): State<AppState>) -> Answer {
-    if app.store.health.is_failed() {
-        Problem::unavailable("the store has failed").into()
+    if let Some(r) = app.store.health.refusal() {
+        let reads = if app.store.readable() {
+            "served"
+        } else {
+            "unavailable"
+        };
+        let body = serde_json::json!({
+            "type": format!("{}store-unwritable", problem::TYPE_PREFIX),
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": format!(
+                "not ready for writes: {}. Reads are {reads} from the last durable state; writes resume by themselves when the store can commit again",
+                r.cause
+            ),
+            "writes": "refused",
+            "reads": reads,
+            "cause": r.cause,
+        });
+        let mut a = Answer::json(503, &body);
+        a.problem = true;
+        a.retry_after = Some(r.retry_after_s);
+        a
     } else if !app.ready.load(Ordering::Acquire) {
         Problem::unavailable("recovering").into()
     } else {

@@ -25,6 +25,9 @@ pub struct Answer {
     /// `Location` of a created resource.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Seconds for `Retry-After` on a 503 (1 when unset). Never stored: 503s are not kept.
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
 
 impl Answer {
@@ -34,6 +37,7 @@ impl Answer {
             body: serde_json::to_string(value).expect("views serialize to JSON"),
             problem: false,
             location: None,
+            retry_after: None,
         }
     }
 
@@ -43,6 +47,7 @@ impl Answer {
             body: String::new(),
             problem: false,
             location: None,
+            retry_after: None,
         }
     }
 
@@ -58,6 +63,7 @@ impl From<Problem> for Answer {
             body: serde_json::to_string(&p).expect("problems serialize to JSON"),
             problem: true,
             location: None,
+            retry_after: p.retry_after,
         }
     }
 }
@@ -78,8 +84,10 @@ impl IntoResponse for Answer {
             r.headers_mut().insert(header::LOCATION, loc);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(self.retry_after.unwrap_or(1)),
+            );
         }
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
@@ -104,6 +112,9 @@ pub struct Problem {
     /// Every problem of an uploaded file, with its position.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Box<[Located]>>,
+    /// `Retry-After` seconds of a 503 (1 when unset).
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
 
 /// One problem in an uploaded file (a calendar).
@@ -124,6 +135,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             errors: None,
+            retry_after: None,
         }
     }
 
@@ -154,6 +166,34 @@ impl Problem {
 
     pub fn unavailable(detail: impl Into<String>) -> Problem {
         Problem::new(503, "unavailable", "Service unavailable", detail)
+    }
+
+    /// A write refused because the store cannot commit (a full disk): the cause, and that
+    /// reads go on and writes resume by themselves.
+    pub fn store_refused(cause: &str, retry_after_s: u32) -> Problem {
+        let mut p = Problem::new(
+            503,
+            "store-unwritable",
+            "Service unavailable",
+            format!(
+                "the change was not made: {cause}. hallq retries the store by itself and accepts \
+                 writes again as soon as it can commit; reads are served from the last durable \
+                 state meanwhile"
+            ),
+        );
+        p.retry_after = Some(retry_after_s.max(1));
+        p
+    }
+
+    /// The answer for a change the store could not make durable, or a read it cannot serve.
+    pub fn from_store(e: &crate::store::StoreError) -> Problem {
+        match e {
+            crate::store::StoreError::Unwritable {
+                cause,
+                retry_after_s,
+            } => Problem::store_refused(cause, *retry_after_s),
+            other => Problem::unavailable(format!("the store cannot serve this now: {other}")),
+        }
     }
 
     /// A queue engine refusal. Unknown things are 404, requests that contradict the hall's

@@ -154,6 +154,10 @@ pub struct StoreConfig {
     /// Every commit also saves redb's allocator state (and commits in two phases), so a
     /// start after a crash need not walk and checksum the whole file to rebuild it.
     pub quick_repair: bool,
+    /// After a failed commit the writer refuses writes and tries the store again after this
+    /// long, doubling the wait after each failed try up to `retry_max_ms`.
+    pub retry_min_ms: u64,
+    pub retry_max_ms: u64,
 }
 
 /// Tiers of the hall tree, from the top. A hall's parent has a strictly higher tier.

@@ -126,6 +126,8 @@ pub struct RawStore {
     pub idempotency_ttl_h: Option<S<u32>>,
     pub cache_mb: Option<S<u32>>,
     pub quick_repair: Option<bool>,
+    pub retry_min_ms: Option<S<u32>>,
+    pub retry_max_ms: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -184,3 +184,22 @@ fn opening_hours_are_parsed_and_checked() {
     let e = errors(&src.replace("09:00-12:00", "9h-12h"));
     assert!(e[0].contains("hall[0].hours.sat[0]"), "{e:?}");
 }
+
+#[test]
+fn store_retry_backoff_is_bounded_and_ordered() {
+    let c = Config::from_toml("t.toml", MINIMAL).unwrap();
+    assert_eq!((c.store.retry_min_ms, c.store.retry_max_ms), (500, 30_000));
+    let src = format!("[store]\nretry_min_ms = 2000\nretry_max_ms = 1000\n{MINIMAL}");
+    let errs = errors(&src);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("t.toml:3:") && e.contains("store.retry_max_ms")),
+        "{errs:?}"
+    );
+    let src = format!("[store]\nretry_min_ms = 5\n{MINIMAL}");
+    assert!(
+        errors(&src)
+            .iter()
+            .any(|e| e.contains("store.retry_min_ms"))
+    );
+}

@@ -571,6 +571,25 @@ fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
         Some(v) => *v.get_ref(),
         None => 100_000,
     };
+    let retry_min = bounded(cx, &r.retry_min_ms, "store.retry_min_ms", 10, 60_000, 500);
+    let mut retry_max = bounded(
+        cx,
+        &r.retry_max_ms,
+        "store.retry_max_ms",
+        10,
+        3_600_000,
+        30_000,
+    );
+    if let Some(v) = &r.retry_max_ms
+        && retry_max < retry_min
+    {
+        cx.at(
+            v,
+            "store.retry_max_ms",
+            format!("must be at least store.retry_min_ms ({retry_min})"),
+        );
+        retry_max = retry_min;
+    }
     StoreConfig {
         event_retention: retention,
         max_batch: bounded(cx, &r.max_batch, "store.max_batch", 1, 1 << 16, 4096) as usize,
@@ -584,6 +603,8 @@ fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
         )) * 3600,
         quick_repair: r.quick_repair.unwrap_or(true),
         cache_bytes: (bounded(cx, &r.cache_mb, "store.cache_mb", 8, 1 << 20, 64) as usize) << 20,
+        retry_min_ms: u64::from(retry_min),
+        retry_max_ms: u64::from(retry_max),
     }
 }
 

@@ -1263,6 +1263,18 @@ impl DeadlineEngine {
         out
     }
 
+    /// Drop case `id` from the engine, with its timer and its count in the gauges, and write
+    /// no record of it: its last durable record is put back by `reload`.
+    pub(crate) fn forget(&mut self, id: &str) {
+        let Some(idx) = self.lookup(id) else { return };
+        let c = self.case(idx);
+        if let Some((hall, level)) = c.counted {
+            let policy = self.config.matters[c.matter as usize].policy as u16;
+            *self.open_levels.entry((hall, policy, level)).or_default() -= 1;
+        }
+        self.remove(idx);
+    }
+
     fn remove(&mut self, idx: u32) {
         if let Some(c) = self.cases[idx as usize].as_ref() {
             self.index.remove(&c.id, idx);

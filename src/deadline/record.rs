@@ -112,6 +112,17 @@ impl DeadlineEngine {
         Ok(())
     }
 
+    /// Put case `id` back as the store holds it, after a commit that changed it was lost:
+    /// `stored` is its open record, or `None` when the store has it closed or not at all (then
+    /// it leaves the engine).
+    pub fn reload(&mut self, id: &str, stored: Option<CaseRecord>) -> Result<(), String> {
+        self.forget(id);
+        match stored {
+            Some(r) => self.restore(r),
+            None => Ok(()),
+        }
+    }
+
     /// How a closed case (no longer in the engine) looks, from its stored record.
     pub fn closed_view(&self, r: CaseRecord, now: Timestamp) -> Result<CaseView, String> {
         let case = self.case_from_record(r)?;

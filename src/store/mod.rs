@@ -11,20 +11,24 @@
 //! start-up time grows with open state, not with history. The log keeps the last
 //! `event_retention` events per stream for `Last-Event-ID` resume.
 //!
-//! If a commit fails the store is marked failed: every later batch fails at once, readiness
-//! turns false and the daemon shuts down, so it restarts from what is on disk instead of
-//! serving memory that disagrees with it.
+//! If a commit fails (a full disk, an I/O error) the daemon degrades instead of dying: the
+//! writer reopens the database (redb refuses every operation after an I/O error until it is),
+//! refuses writes, and retries with backoff until a trial commit succeeds. The producers
+//! whose changes were lost put back the affected state from the store (`ledger`), so memory
+//! and disk agree again and reads keep serving the last durable state meanwhile.
 
+mod ledger;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::queue::{HallRecord, TicketRecord};
 
+pub use ledger::Ledger;
 pub use writer::{Batch, Done, Op, Publish, Published, WriterHandle};
 
 /// Bumped when a table's layout changes incompatibly.
@@ -47,6 +51,13 @@ pub(crate) const CASES: TableDefinition<&str, &[u8]> = TableDefinition::new("cas
 pub(crate) const CLOSED_CASES: TableDefinition<&str, &[u8]> = TableDefinition::new("closed_cases");
 /// consumer name → the last alarm sequence number it acknowledged.
 pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
+/// consumer name → the name of the token that owns its cursor (the first to acknowledge).
+pub(crate) const CURSOR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("cursor_owners");
+/// (consumer name, n) → `Rewind` (JSON): every time a cursor was moved backwards, and by whom.
+pub(crate) const CURSOR_LOG: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("cursor_log");
+/// Scratch space for the writer's trial commit while it retries a failing store.
+pub(crate) const PROBE: TableDefinition<&str, &[u8]> = TableDefinition::new("probe");
 /// calendar id → calendar TOML replaced through the API; used instead of the config's file.
 pub(crate) const CALENDARS: TableDefinition<&str, &str> = TableDefinition::new("calendars");
 
@@ -92,10 +103,58 @@ pub enum StoreError {
         what: String,
         source: serde_json::Error,
     },
-    #[error("the store failed earlier and refuses writes until the daemon restarts")]
-    Failed,
+    /// Writes are refused after a failed commit; `cause` says why in words an operator can act on.
+    #[error("{cause}")]
+    Unwritable { cause: String, retry_after_s: u32 },
+    /// The database is being reopened after a failed write (or could not be reopened yet).
+    #[error("the store cannot be read while it is reopened after a failed write: {cause}")]
+    Reopening { cause: String },
     #[error("the store writer has stopped")]
     Stopped,
+    /// The trial write beside the store failed: the disk still has no room.
+    #[error("{0}")]
+    Space(std::io::Error),
+}
+
+impl StoreError {
+    /// The redb storage error inside, if any.
+    fn io(&self) -> Option<&std::io::Error> {
+        if let StoreError::Space(io) = self {
+            return Some(io);
+        }
+        match self.storage()? {
+            redb::StorageError::Io(io) => Some(io),
+            _ => None,
+        }
+    }
+
+    fn storage(&self) -> Option<&redb::StorageError> {
+        match self {
+            StoreError::Storage(s)
+            | StoreError::Commit(redb::CommitError::Storage(s))
+            | StoreError::Transaction(redb::TransactionError::Storage(s))
+            | StoreError::Table(redb::TableError::Storage(s))
+            | StoreError::Open {
+                source: redb::DatabaseError::Storage(s),
+                ..
+            } => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Why a write failed, for an operator: the disk being full or read-only is named as such.
+    pub fn cause(&self) -> String {
+        let Some(io) = self.io() else {
+            return format!("the store cannot commit: {self}");
+        };
+        match io.raw_os_error() {
+            Some(28) => format!("the disk holding the store is full: {io}"),
+            Some(122) => format!("the store's disk quota is exhausted: {io}"),
+            Some(30) => format!("the disk holding the store is read-only: {io}"),
+            Some(5) => format!("the disk holding the store reports an I/O error: {io}"),
+            _ => format!("the store cannot write to its disk: {io}"),
+        }
+    }
 }
 
 /// Two big-endian u64s, as the case statistics table stores them.
@@ -108,18 +167,79 @@ pub(crate) fn decode_pair(raw: &[u8]) -> (u64, u64) {
     (word(0), word(1))
 }
 
-/// Liveness and failure flags shared by the writer, the shards and the HTTP layer.
+/// Liveness and write state shared by the writer, the producers and the HTTP layer.
 #[derive(Debug, Default)]
 pub struct Health {
-    /// A commit failed; see the module doc.
-    pub failed: AtomicBool,
+    /// Bumped whenever batches with writes are not committed (a failed commit, or writes
+    /// refused while the store refuses them). A producer whose memory last agreed with the
+    /// store at an older generation may hold changes that never became durable: its batches
+    /// are refused until it has put that state back from the store (`Ledger`).
+    generation: AtomicU64,
+    /// Writes are refused: a commit failed and no trial commit has succeeded since.
+    refusing: AtomicBool,
+    /// Why writes are refused, for answers, `/readyz` and logs.
+    cause: Mutex<String>,
+    /// The writer's current wait between trial commits, as a `Retry-After` hint.
+    retry_after_s: AtomicU32,
     /// Unix seconds of the writer's last loop, for the systemd watchdog.
     pub writer_alive: AtomicI64,
 }
 
+/// Why writes are refused now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub cause: String,
+    pub retry_after_s: u32,
+}
+
 impl Health {
+    /// Writes are accepted.
+    pub fn is_writable(&self) -> bool {
+        !self.refusing.load(Ordering::Acquire)
+    }
+
+    /// Writes are refused (reads are still served); the opposite of `is_writable`.
     pub fn is_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+        !self.is_writable()
+    }
+
+    /// Why writes are refused, while they are.
+    pub fn refusal(&self) -> Option<Refusal> {
+        if self.is_writable() {
+            return None;
+        }
+        Some(self.last_refusal())
+    }
+
+    /// The last failure's cause, even if the store has recovered since.
+    pub fn last_refusal(&self) -> Refusal {
+        Refusal {
+            cause: self.cause.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            retry_after_s: self.retry_after_s.load(Ordering::Relaxed).max(1),
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Some batches with writes were not committed: every producer must resynchronise.
+    pub(crate) fn lose(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn refuse(&self, cause: &str, retry_after_s: u32) {
+        *self.cause.lock().unwrap_or_else(|e| e.into_inner()) = cause.to_owned();
+        self.retry_after_s.store(retry_after_s, Ordering::Relaxed);
+        self.refusing.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn retry_in(&self, retry_after_s: u32) {
+        self.retry_after_s.store(retry_after_s, Ordering::Relaxed);
+    }
+
+    pub(crate) fn accept(&self) {
+        self.refusing.store(false, Ordering::Release);
     }
 }
 
@@ -136,9 +256,123 @@ pub struct EventPage {
 
 /// The opened database. Reads run on any thread; writes go through the writer thread.
 pub struct Store {
-    pub(crate) db: Arc<Database>,
-    path: PathBuf,
+    pub(crate) slot: Arc<Slot>,
     pub health: Arc<Health>,
+}
+
+/// The database handle, which the writer replaces after a failed write: redb answers every
+/// operation with `PreviousIo` after an I/O error until the handle is closed and reopened.
+/// Readers clone the `Arc` only for as long as `begin_read` takes (a read transaction does not
+/// borrow the handle), so the writer can close it promptly.
+pub(crate) struct Slot {
+    db: RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
+    cache_bytes: usize,
+    /// Why the handle is missing, while it is.
+    why: Mutex<String>,
+    /// The last reopen failed: reads fail until one succeeds.
+    closed: AtomicBool,
+}
+
+impl Slot {
+    pub(crate) fn get(&self) -> Result<Arc<Database>, StoreError> {
+        self.db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Reopening {
+                cause: self.why.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            })
+    }
+
+    /// Close the handle and open the file again. Readers wait meanwhile (the lock is held
+    /// throughout); if the open fails they get `Reopening` until a later reopen succeeds.
+    pub(crate) fn reopen(&self, cause: &str) -> Result<(), StoreError> {
+        *self.why.lock().unwrap_or_else(|e| e.into_inner()) = cause.to_owned();
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut db) = slot.take() {
+            // Two handles on one file must never coexist: wait for readers still between
+            // cloning the handle and beginning their transaction (they need no lock for it).
+            let started = std::time::Instant::now();
+            let mut warned = false;
+            loop {
+                match Arc::try_unwrap(db) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(shared) => db = shared,
+                }
+                if !warned && started.elapsed() > std::time::Duration::from_secs(5) {
+                    warned = true;
+                    tracing::warn!("a reader still holds the store handle; waiting to reopen");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        let db = open_db(&self.path, self.cache_bytes);
+        self.closed.store(db.is_err(), Ordering::Release);
+        *slot = Some(Arc::new(db?));
+        Ok(())
+    }
+
+    /// Write and sync `bytes` to a scratch file beside the store, then delete it: whether the
+    /// disk has room for the store to grow.
+    pub(crate) fn probe_space(&self, bytes: usize) -> Result<(), StoreError> {
+        use std::io::Write;
+        let path = self.path.with_extension("space-probe");
+        let result = (|| {
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(&vec![0u8; bytes])?;
+            f.sync_all()
+        })();
+        let _ = std::fs::remove_file(&path);
+        result.map_err(StoreError::Space)
+    }
+}
+
+/// Open (or create) the database file, saying what a long repair is doing meanwhile.
+fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    // After a crash redb checks and repairs the whole file before it opens; at ten million
+    // cases that is seconds, so say what the daemon is doing meanwhile.
+    let tenth = std::cell::Cell::new(-1i64);
+    Database::builder()
+        .set_cache_size(cache_bytes)
+        .set_repair_callback(move |session| {
+            let now = (session.progress() * 10.0) as i64;
+            if now > tenth.get() {
+                tenth.set(now);
+                tracing::warn!(
+                    progress = format!("{:.0}%", session.progress() * 100.0),
+                    "repairing the store after an unclean shutdown"
+                );
+            }
+        })
+        .create(path)
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// A cursor of an alarm consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The last alarm sequence number it acknowledged.
+    pub seq: u64,
+    /// The token that owns it; `None` for a cursor stored before cursors had owners (the next
+    /// token to acknowledge it claims it).
+    pub owner: Option<String>,
+}
+
+/// A cursor moved backwards on purpose (`"rewind": true`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rewind {
+    pub at: jiff::Timestamp,
+    /// The token that rewound it.
+    pub by: String,
+    pub from: u64,
+    pub to: u64,
 }
 
 /// A write transaction, with redb's quick repair if configured (`[store] quick_repair`).
@@ -160,26 +394,7 @@ impl Store {
             source,
         })?;
         let path = dir.join("hallq.redb");
-        // After a crash redb checks and repairs the whole file before it opens; at ten
-        // million cases that is seconds, so say what the daemon is doing meanwhile.
-        let tenth = std::cell::Cell::new(-1i64);
-        let db = Database::builder()
-            .set_cache_size(cfg.cache_bytes)
-            .set_repair_callback(move |session| {
-                let now = (session.progress() * 10.0) as i64;
-                if now > tenth.get() {
-                    tenth.set(now);
-                    tracing::warn!(
-                        progress = format!("{:.0}%", session.progress() * 100.0),
-                        "repairing the store after an unclean shutdown"
-                    );
-                }
-            })
-            .create(&path)
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let db = open_db(&path, cfg.cache_bytes)?;
         let tx = begin_write(&db, cfg.quick_repair)?;
         {
             let mut meta = tx.open_table(META)?;
@@ -198,20 +413,39 @@ impl Store {
             tx.open_table(CASES)?;
             tx.open_table(CLOSED_CASES)?;
             tx.open_table(CONSUMERS)?;
+            tx.open_table(CURSOR_OWNERS)?;
+            tx.open_table(CURSOR_LOG)?;
+            tx.open_table(PROBE)?;
             tx.open_table(CALENDARS)?;
             tx.open_table(STATS)?;
             tx.open_table(CASE_STATS)?;
         }
         tx.commit()?;
         Ok(Store {
-            db: Arc::new(db),
-            path,
+            slot: Arc::new(Slot {
+                db: RwLock::new(Some(Arc::new(db))),
+                path,
+                cache_bytes: cfg.cache_bytes,
+                why: Mutex::new(String::new()),
+                closed: AtomicBool::new(false),
+            }),
             health: Arc::new(Health::default()),
         })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.slot.path
+    }
+
+    /// The database handle for a read; `Reopening` while the writer cannot open it again.
+    pub(crate) fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.slot.get()
+    }
+
+    /// Whether reads can be served: false only while a failed write left the database closed
+    /// and it could not be opened again yet. Never waits.
+    pub fn readable(&self) -> bool {
+        !self.slot.closed.load(Ordering::Acquire)
     }
 
     /// A hall's stored state: its record and the business day's tickets.
@@ -219,7 +453,7 @@ impl Store {
         &self,
         hall: &str,
     ) -> Result<Option<(HallRecord, Vec<TicketRecord>)>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let halls = tx.open_table(HALLS)?;
         let Some(raw) = halls.get(hall)? else {
             return Ok(None);
@@ -250,7 +484,7 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<EventPage, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let table = tx.open_table(EVENTS)?;
         let mut all = table.range((stream, 0)..=(stream, u64::MAX))?;
         let first_retained = all.next().transpose()?.map(|(k, _)| k.value().1);
@@ -279,7 +513,7 @@ impl Store {
     /// How many open cases the store holds.
     pub fn open_cases(&self) -> Result<usize, StoreError> {
         use redb::ReadableTableMetadata;
-        Ok(self.db.begin_read()?.open_table(CASES)?.len()? as usize)
+        Ok(self.db()?.begin_read()?.open_table(CASES)?.len()? as usize)
     }
 
     /// Every open case, in id order, for recovery. Reading and decoding run on a second
@@ -295,7 +529,7 @@ impl Store {
             let reader = std::thread::Builder::new().name("hallq-load-read".into());
             let spawned = reader.spawn_scoped(scope, move || {
                 let decode = || -> Result<(), StoreError> {
-                    let read = self.db.begin_read()?;
+                    let read = self.db()?.begin_read()?;
                     let table = read.open_table(CASES)?;
                     let mut batch = Vec::with_capacity(BATCH);
                     for row in table.iter()? {
@@ -336,7 +570,7 @@ impl Store {
 
     /// A closed case's last record.
     pub fn closed_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let table = tx.open_table(CLOSED_CASES)?;
         table
             .get(id)?
@@ -351,7 +585,7 @@ impl Store {
 
     /// Calendars replaced through the API, as (id, TOML).
     pub fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let table = tx.open_table(CALENDARS)?;
         table
             .iter()?
@@ -368,7 +602,7 @@ impl Store {
         hall: &str,
         day: &str,
     ) -> Result<Option<crate::queue::stats::DayStats>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let table = tx.open_table(STATS)?;
         table
             .get((hall, day))?
@@ -383,7 +617,7 @@ impl Store {
 
     /// Cases a hall finished on a day: (on time, overdue).
     pub fn case_stats(&self, hall: &str, day: &str) -> Result<(u64, u64), StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let table = tx.open_table(CASE_STATS)?;
         Ok(table
             .get((hall, day))?
@@ -392,9 +626,60 @@ impl Store {
 
     /// The last alarm sequence number a consumer acknowledged.
     pub fn consumer(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(CONSUMERS)?;
-        Ok(table.get(name)?.map(|v| v.value()))
+        Ok(self.cursor(name)?.map(|c| c.seq))
+    }
+
+    /// A consumer's cursor and its owner.
+    pub fn cursor(&self, name: &str) -> Result<Option<Cursor>, StoreError> {
+        let tx = self.db()?.begin_read()?;
+        let Some(seq) = tx.open_table(CONSUMERS)?.get(name)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let owner = tx
+            .open_table(CURSOR_OWNERS)?
+            .get(name)?
+            .map(|v| v.value().to_owned());
+        Ok(Some(Cursor { seq, owner }))
+    }
+
+    /// Every recorded rewind of a consumer's cursor, oldest first.
+    pub fn rewinds(&self, name: &str) -> Result<Vec<Rewind>, StoreError> {
+        let tx = self.db()?.begin_read()?;
+        let table = tx.open_table(CURSOR_LOG)?;
+        let mut out = Vec::new();
+        for row in table.range((name, 0)..=(name, u64::MAX))? {
+            let (k, v) = row?;
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
+                    what: format!("cursor_log/{name}/{}", k.value().1),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The last sequence number of a stream's log (0 when empty).
+    pub fn head(&self, stream: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .read_events(stream, u64::MAX, 0)?
+            .last_retained
+            .unwrap_or(0))
+    }
+
+    /// An open case's stored record.
+    pub fn open_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
+        let tx = self.db()?.begin_read()?;
+        let table = tx.open_table(CASES)?;
+        table
+            .get(id)?
+            .map(|v| {
+                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
+                    what: format!("cases/{id}"),
+                    source,
+                })
+            })
+            .transpose()
     }
 
     /// A stored `Idempotency-Key` answer that has not expired.
@@ -404,7 +689,7 @@ impl Store {
         key: &str,
         now_s: i64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let table = tx.open_table(IDEMPOTENCY)?;
         Ok(table.get((scope, key))?.and_then(|v| {
             let raw = v.value();

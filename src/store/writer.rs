@@ -1,17 +1,25 @@
 //! The store's single writer thread: group commit, then publish, then answer.
+//!
+//! When a commit fails the writer refuses writes, reopens the database so reads go on, and
+//! tries again after a backoff that doubles up to `[store] retry_max_ms`: 1 MiB written to a
+//! scratch file beside the store, then a small trial commit. The first try that succeeds lets
+//! writes in again. A batch is either committed or refused with
+//! the store's generation moved past it, so its producer knows to put back what it changed
+//! (`Ledger`): no change a client was refused ever becomes durable later, and no producer
+//! goes on building on a change that never became durable.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
-use redb::{Database, ReadableTable};
+use redb::ReadableTable;
 
 use super::{
-    CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, EVENTS, HALLS, Health, IDEMPOTENCY,
-    STATS, Store, StoreError, TICKETS, decode_pair,
+    CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS, EVENTS,
+    HALLS, Health, IDEMPOTENCY, PROBE, STATS, Slot, Store, StoreError, TICKETS, decode_pair,
 };
 use crate::clock::Clock;
 use crate::config::StoreConfig;
@@ -49,10 +57,16 @@ pub enum Op {
         id: String,
         json: Vec<u8>,
     },
-    /// An alarm consumer's acknowledged position.
+    /// An alarm consumer's acknowledged position and the token that owns it.
     PutConsumer {
         name: String,
         seq: u64,
+        owner: String,
+    },
+    /// A consumer's cursor moved backwards: `json` is a `Rewind`, appended to its log.
+    LogRewind {
+        name: String,
+        json: Vec<u8>,
     },
     /// A calendar replaced through the API.
     PutCalendar {
@@ -96,6 +110,18 @@ pub struct Batch {
     pub ops: Vec<Op>,
     pub events: Vec<Published>,
     pub done: Vec<Done>,
+    /// The store generation the producer's memory agreed with when it built the batch
+    /// (`Health::generation`); an older one is refused. Set by `Ledger::stamp`.
+    pub generation: u64,
+    /// Where the writer records that the batch is durable, for the producer's ledger.
+    pub(crate) mark: Option<Mark>,
+}
+
+/// A producer's count of its batches known durable, and this batch's number.
+#[derive(Debug)]
+pub(crate) struct Mark {
+    pub durable: Arc<AtomicU64>,
+    pub n: u64,
 }
 
 impl std::fmt::Debug for Batch {
@@ -113,7 +139,7 @@ impl Batch {
         self.ops.is_empty() && self.events.is_empty() && self.done.is_empty()
     }
 
-    fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         !self.ops.is_empty() || !self.events.is_empty()
     }
 }
@@ -162,6 +188,8 @@ struct Tables<'t> {
     cases: redb::Table<'t, &'static str, &'static [u8]>,
     closed: redb::Table<'t, &'static str, &'static [u8]>,
     consumers: redb::Table<'t, &'static str, u64>,
+    owners: redb::Table<'t, &'static str, &'static str>,
+    cursor_log: redb::Table<'t, (&'static str, u64), &'static [u8]>,
     calendars: redb::Table<'t, &'static str, &'static str>,
     stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
     case_stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
@@ -169,7 +197,7 @@ struct Tables<'t> {
 }
 
 struct Writer {
-    db: Arc<Database>,
+    slot: Arc<Slot>,
     rx: Receiver<Batch>,
     publish: Arc<dyn Publish>,
     clock: Arc<dyn Clock>,
@@ -177,9 +205,29 @@ struct Writer {
     max_batch: usize,
     quick_repair: bool,
     retention: u64,
+    /// Cached from the log; cleared after a failed commit, whose numbering never happened.
     bounds: HashMap<Arc<str>, Bounds>,
     last_expiry_sweep: i64,
+    /// Set while writes are refused.
+    retry: Option<Retry>,
+    /// A write failed: reopen the database once the requests it refuses are answered.
+    reopen_after: Option<String>,
+    retry_min: Duration,
+    retry_max: Duration,
 }
+
+/// When the writer next tries the store, and how long it waited last.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    at: Instant,
+    backoff: Duration,
+    since: Instant,
+}
+
+/// Bytes the trial writes to a scratch file beside the store (and then deletes) before its
+/// trial commit: room for a few ordinary batches. A file, because a small commit can succeed
+/// on a full disk inside pages redb already owns, and writes would flap on and off.
+const PROBE_BYTES: usize = 1 << 20;
 
 impl Store {
     /// Start the writer thread. `queue` bounds the batches waiting for it: a producer that
@@ -193,7 +241,7 @@ impl Store {
     ) -> WriterHandle {
         let (tx, rx) = channel::bounded(1024);
         let mut w = Writer {
-            db: self.db.clone(),
+            slot: self.slot.clone(),
             rx,
             publish,
             clock,
@@ -203,7 +251,12 @@ impl Store {
             retention: cfg.event_retention,
             bounds: HashMap::new(),
             last_expiry_sweep: 0,
+            retry: None,
+            reopen_after: None,
+            retry_min: Duration::from_millis(cfg.retry_min_ms),
+            retry_max: Duration::from_millis(cfg.retry_max_ms),
         };
+        metrics::gauge!(crate::metrics::STORE_WRITABLE).set(1.0);
         let thread = std::thread::Builder::new()
             .name("hallq-store".into())
             .spawn(move || w.run())
@@ -222,7 +275,14 @@ impl Writer {
             self.health
                 .writer_alive
                 .store(self.clock.now().as_second(), Ordering::Relaxed);
-            match self.rx.recv_timeout(Duration::from_secs(1)) {
+            if self.retry.is_some_and(|r| Instant::now() >= r.at) {
+                self.try_again();
+            }
+            let wait = self.retry.map_or(Duration::from_secs(1), |r| {
+                r.at.saturating_duration_since(Instant::now())
+                    .min(Duration::from_secs(1))
+            });
+            match self.rx.recv_timeout(wait) {
                 Ok(b) => pending.push(b),
                 Err(RecvTimeoutError::Timeout) => {
                     self.housekeeping();
@@ -241,40 +301,151 @@ impl Writer {
     }
 
     fn commit(&mut self, batches: &mut Vec<Batch>) {
-        let result = if self.health.is_failed() {
-            Err(StoreError::Failed)
-        } else if batches.iter().any(Batch::writes) {
-            let started = std::time::Instant::now();
-            let r = self.write(batches);
+        let generation = self.health.generation();
+        let current = |b: &Batch| b.generation >= generation;
+        let writes = batches.iter().any(|b| current(b) && b.writes());
+        let result = if !writes {
+            Ok(())
+        } else if let Some(r) = self.health.refusal() {
+            // Refused without touching the disk; their producers put back what they changed.
+            self.health.lose();
+            Err(StoreError::Unwritable {
+                cause: r.cause,
+                retry_after_s: r.retry_after_s,
+            })
+        } else {
+            let started = Instant::now();
+            let r = self.write(batches, generation);
             metrics::histogram!(crate::metrics::STORE_COMMIT_SECONDS)
                 .record(started.elapsed().as_secs_f64());
             let requests: usize = batches.iter().map(|b| b.done.len().max(1)).sum();
             metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(requests as f64);
-            // A failed commit leaves `bounds` ahead of the store, which is harmless: the
-            // store is marked failed below and never written again by this process.
-            r
-        } else {
-            Ok(())
+            r.map_err(|e| self.failed(&e))
         };
-        if let Err(e) = &result {
-            if !matches!(e, StoreError::Failed) {
-                tracing::error!(error = %e, "store commit failed; refusing further writes");
-                metrics::counter!(crate::metrics::STORE_FAILURES).increment(1);
+        // Batches built on state a failed commit lost: refused, whatever they hold.
+        let stale = || {
+            let r = self.health.last_refusal();
+            StoreError::Unwritable {
+                cause: format!("an earlier write was not made durable ({}); retry", r.cause),
+                retry_after_s: r.retry_after_s,
             }
-            self.health.failed.store(true, Ordering::Release);
-        }
+        };
+        let stale = batches.iter().any(|b| !current(b)).then(stale);
         for b in batches.drain(..) {
-            if result.is_ok() && !b.events.is_empty() {
-                self.publish.publish(&b.events);
+            let outcome = match (&stale, current(&b)) {
+                (Some(e), false) => Err(e),
+                _ => result.as_ref().map(|_| ()),
+            };
+            if outcome.is_ok() {
+                if let Some(m) = &b.mark {
+                    m.durable.fetch_max(m.n, Ordering::AcqRel);
+                }
+                if !b.events.is_empty() {
+                    self.publish.publish(&b.events);
+                }
             }
             for done in b.done {
-                done(result.as_ref().map(|_| ()));
+                done(outcome);
+            }
+        }
+        if let Some(cause) = self.reopen_after.take() {
+            self.reopen(&cause);
+        }
+    }
+
+    /// A write failed: refuse writes, make every producer resynchronise, and schedule the
+    /// first retry; the database is reopened (so reads go on) once the refused requests are
+    /// answered. Returns what they are told.
+    fn failed(&mut self, e: &StoreError) -> StoreError {
+        let cause = e.cause();
+        tracing::error!(error = %e, "store commit failed; refusing writes and retrying with backoff");
+        metrics::counter!(crate::metrics::STORE_FAILURES).increment(1);
+        metrics::gauge!(crate::metrics::STORE_WRITABLE).set(0.0);
+        // Sequence numbers handed out in the failed transaction were never stored.
+        self.bounds.clear();
+        // Only a writable store commits, so this starts a new spell of refusals.
+        let backoff = self.retry_min;
+        let retry_after_s = backoff.as_secs_f64().ceil().max(1.0) as u32;
+        self.health.refuse(&cause, retry_after_s);
+        self.health.lose();
+        let now = Instant::now();
+        self.retry = Some(Retry {
+            at: now + backoff,
+            backoff,
+            since: now,
+        });
+        self.reopen_after = Some(cause.clone());
+        StoreError::Unwritable {
+            cause,
+            retry_after_s,
+        }
+    }
+
+    /// redb refuses everything after an I/O error until the handle is reopened.
+    fn reopen(&self, cause: &str) {
+        if let Err(e) = self.slot.reopen(cause) {
+            tracing::error!(error = %e, "cannot reopen the store; reads fail until it opens");
+        }
+    }
+
+    /// While writes are refused: room on the disk, then a trial commit. The first try that
+    /// succeeds lets writes in again.
+    fn try_again(&mut self) {
+        let Some(retry) = self.retry else { return };
+        let trial = || -> Result<(), StoreError> {
+            self.slot.probe_space(PROBE_BYTES)?;
+            let db = match self.slot.get() {
+                Ok(db) => db,
+                Err(_) => {
+                    self.slot.reopen(&self.health.last_refusal().cause)?;
+                    self.slot.get()?
+                }
+            };
+            let tx = super::begin_write(&db, self.quick_repair)?;
+            tx.open_table(PROBE)?
+                .insert("trial", [0u8; 64].as_slice())?;
+            tx.commit()?;
+            let tx = super::begin_write(&db, self.quick_repair)?;
+            tx.open_table(PROBE)?.remove("trial")?;
+            tx.commit()?;
+            Ok(())
+        };
+        match trial() {
+            Ok(()) => {
+                self.retry = None;
+                self.health.accept();
+                metrics::counter!(crate::metrics::STORE_RECOVERIES).increment(1);
+                metrics::gauge!(crate::metrics::STORE_WRITABLE).set(1.0);
+                tracing::warn!(
+                    refused_for_s = retry.since.elapsed().as_secs(),
+                    "the store accepts writes again"
+                );
+            }
+            Err(e) => {
+                let backoff = (retry.backoff * 2).min(self.retry_max);
+                metrics::counter!(crate::metrics::STORE_RETRIES).increment(1);
+                let cause = e.cause();
+                tracing::warn!(error = %e, next_in_ms = backoff.as_millis() as u64, "the store still refuses writes");
+                self.health
+                    .retry_in(backoff.as_secs_f64().ceil().max(1.0) as u32);
+                self.retry = Some(Retry {
+                    at: Instant::now() + backoff,
+                    backoff,
+                    since: retry.since,
+                });
+                // A handle that saw the failure is latched by redb; one that failed to open is
+                // opened again at the next try; a failed space probe touched neither.
+                if self.slot.get().is_ok() && !matches!(e, StoreError::Space(_)) {
+                    self.reopen(&cause);
+                }
             }
         }
     }
 
-    fn write(&mut self, batches: &mut [Batch]) -> Result<(), StoreError> {
-        let tx = super::begin_write(&self.db, self.quick_repair)?;
+    /// Commit the batches of the current `generation` in one transaction.
+    fn write(&mut self, batches: &mut [Batch], generation: u64) -> Result<(), StoreError> {
+        let db = self.slot.get()?;
+        let tx = super::begin_write(&db, self.quick_repair)?;
         {
             // Opened once per commit, not once per request in it.
             let mut t = Tables {
@@ -284,12 +455,14 @@ impl Writer {
                 cases: tx.open_table(CASES)?,
                 closed: tx.open_table(CLOSED_CASES)?,
                 consumers: tx.open_table(CONSUMERS)?,
+                owners: tx.open_table(CURSOR_OWNERS)?,
+                cursor_log: tx.open_table(CURSOR_LOG)?,
                 calendars: tx.open_table(CALENDARS)?,
                 stats: tx.open_table(STATS)?,
                 case_stats: tx.open_table(CASE_STATS)?,
                 events: tx.open_table(EVENTS)?,
             };
-            for b in batches.iter_mut() {
+            for b in batches.iter_mut().filter(|b| b.generation >= generation) {
                 self.apply(&mut t, b)?;
             }
             self.prune(&mut t.events)?;
@@ -306,6 +479,8 @@ impl Writer {
             cases,
             closed,
             consumers,
+            owners,
+            cursor_log,
             calendars,
             stats,
             case_stats,
@@ -340,8 +515,17 @@ impl Writer {
                     cases.remove(id.as_str())?;
                     closed.insert(id.as_str(), json.as_slice())?;
                 }
-                Op::PutConsumer { name, seq } => {
+                Op::PutConsumer { name, seq, owner } => {
                     consumers.insert(name.as_str(), *seq)?;
+                    owners.insert(name.as_str(), owner.as_str())?;
+                }
+                Op::LogRewind { name, json } => {
+                    let n = cursor_log
+                        .range((name.as_str(), 0)..=(name.as_str(), u64::MAX))?
+                        .next_back()
+                        .transpose()?
+                        .map_or(0, |(k, _)| k.value().1 + 1);
+                    cursor_log.insert((name.as_str(), n), json.as_slice())?;
                 }
                 Op::PutCalendar { id, toml } => {
                     calendars.insert(id.as_str(), toml.as_str())?;
@@ -429,12 +613,13 @@ impl Writer {
     /// Idle-time work: drop expired idempotency answers once an hour.
     fn housekeeping(&mut self) {
         let now = self.clock.now().as_second();
-        if now - self.last_expiry_sweep < 3600 || self.health.is_failed() {
+        if now - self.last_expiry_sweep < 3600 || self.retry.is_some() {
             return;
         }
         self.last_expiry_sweep = now;
         let sweep = || -> Result<(), StoreError> {
-            let tx = super::begin_write(&self.db, self.quick_repair)?;
+            let db = self.slot.get()?;
+            let tx = super::begin_write(&db, self.quick_repair)?;
             tx.open_table(IDEMPOTENCY)?.retain(|_, v| {
                 v.get(..8)
                     .and_then(|b| b.try_into().ok())
@@ -445,6 +630,78 @@ impl Writer {
         };
         if let Err(e) = sweep() {
             tracing::warn!(error = %e, "sweeping expired idempotency keys failed");
+            self.failed(&e);
+            if let Some(cause) = self.reopen_after.take() {
+                self.reopen(&cause);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nobody;
+    impl Publish for Nobody {
+        fn publish(&self, _: &[Published]) {}
+    }
+
+    fn config() -> StoreConfig {
+        StoreConfig {
+            event_retention: 1000,
+            max_batch: 64,
+            idempotency_ttl_s: 3600,
+            cache_bytes: 8 << 20,
+            quick_repair: true,
+            retry_min_ms: 10,
+            retry_max_ms: 100,
+        }
+    }
+
+    /// Send one batch that acknowledges `seq` for consumer `c`; what the writer answered.
+    fn ack(writer: &WriterHandle, generation: u64, seq: u64) -> Result<(), String> {
+        let (tx, rx) = channel::bounded(1);
+        let batch = Batch {
+            ops: vec![Op::PutConsumer {
+                name: "c".into(),
+                seq,
+                owner: "t".into(),
+            }],
+            done: vec![Box::new(move |r: Result<(), &StoreError>| {
+                let _ = tx.send(r.map_err(ToString::to_string));
+            })],
+            generation,
+            ..Batch::default()
+        };
+        writer.sender().send(batch).unwrap();
+        rx.recv().unwrap()
+    }
+
+    #[test]
+    fn a_batch_built_before_the_store_lost_writes_is_refused_and_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &config()).unwrap();
+        let writer = store.start_writer(
+            &config(),
+            Arc::new(Nobody),
+            Arc::new(crate::clock::SystemClock),
+        );
+        assert_eq!(ack(&writer, 0, 1), Ok(()));
+        store.health.lose();
+        let refused = ack(&writer, 0, 2).unwrap_err();
+        assert!(refused.contains("not made durable"), "{refused}");
+        assert_eq!(
+            store.consumer("c").unwrap(),
+            Some(1),
+            "the stale batch wrote nothing"
+        );
+        assert_eq!(ack(&writer, store.health.generation(), 3), Ok(()));
+        assert_eq!(store.consumer("c").unwrap(), Some(3));
+        assert!(
+            store.health.is_writable(),
+            "a stale batch is no failure of the store"
+        );
+        writer.stop();
     }
 }
