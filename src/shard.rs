@@ -49,6 +49,11 @@ pub enum HallOp {
     WindowQueue(usize),
     /// The business day's statistics so far.
     DayStats,
+    /// A date's hours and the rule behind them.
+    Hours(jiff::civil::Date),
+    /// The hall's calendar was replaced (`PUT /v1/calendars/{id}`): its schedule follows the
+    /// new one from now on.
+    UseCalendar(Arc<crate::calendar::Calendar>),
 }
 
 /// An `Idempotency-Key`, scoped to hall and token, with a fingerprint of the request so a
@@ -458,6 +463,11 @@ impl Shard {
                 hall.tick(now, events);
                 Answer::json(200, &hall.day_stats(now))
             }
+            HallOp::Hours(date) => Answer::json(200, &hall.day_hours(date)),
+            HallOp::UseCalendar(calendar) => {
+                hall.replace_calendar(now, calendar, events);
+                Answer::json(200, &hall.schedule(now))
+            }
         }
     }
 
@@ -692,6 +702,7 @@ fn render(hall: &HallEngine, result: Result<Reply, QueueError>) -> Answer {
         }
         Ok(Reply::Ticket(t)) => Answer::json(200, &t),
         Ok(Reply::Window(w)) => Answer::json(200, &w),
+        Ok(Reply::Hours(d)) => Answer::json(200, &d),
         Ok(Reply::NobodyWaiting) => Answer::no_content(),
         Err(e) => Problem::from_queue(&e).into(),
     }

@@ -411,7 +411,8 @@ async fn replace_calendar(
     };
     let answer = app.case_op(op).await?;
     if matches!(answer, CaseAnswer::Recomputed(_)) {
-        app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar;
+        app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar.clone();
+        super::halls::calendar_replaced(&app, pos, &calendar).await;
     }
     Ok(render(answer))
 }

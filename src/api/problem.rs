@@ -104,6 +104,10 @@ pub struct Problem {
     /// Every problem of an uploaded file, with its position.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Box<[Located]>>,
+    /// RFC 9457 extension members a problem type adds (`hall-closed`: `next_opening`,
+    /// `closed_reason`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// One problem in an uploaded file (a calendar).
@@ -124,11 +128,21 @@ impl Problem {
             detail: detail.into(),
             field: None,
             errors: None,
+            extra: None,
         }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Problem {
         self.field = Some(field.into());
+        self
+    }
+
+    /// Add an extension member.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Problem {
+        let value = serde_json::to_value(value).expect("extension members serialize");
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value);
         self
     }
 
@@ -167,10 +181,23 @@ impl Problem {
             | QueueError::SlotNotToday { .. }
             | QueueError::SameService { .. }
             | QueueError::OfficerNotAssigned { .. }
-            | QueueError::PauseReasonRequired => (422, "Unprocessable request"),
+            | QueueError::PauseReasonRequired
+            | QueueError::OverrideInPast { .. }
+            | QueueError::TooManyOverrides { .. } => (422, "Unprocessable request"),
+            QueueError::NoOverride { .. } => (404, "Not found"),
             _ => (409, "Conflict"),
         };
-        let p = Problem::new(status, e.code(), title, e.to_string());
+        let mut p = Problem::new(status, e.code(), title, e.to_string());
+        if let QueueError::HallClosed {
+            next_opening,
+            reason,
+            ..
+        } = e
+        {
+            p = p
+                .with("next_opening", next_opening)
+                .with("closed_reason", reason);
+        }
         match e.field() {
             Some(f) => p.field(f),
             None => p,

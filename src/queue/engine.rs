@@ -1,6 +1,6 @@
 //! `HallEngine`: applies commands to one hall at a given `now` and returns events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -8,9 +8,11 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
 use super::lanes::{Lane, Place, ServiceQueue};
+use super::schedule::OpenNow;
 use super::view::*;
 use super::*;
-use crate::config::{HallConfig, Placement};
+use crate::calendar::Calendar;
+use crate::config::{DayOverride, HallConfig, Placement};
 
 /// A priority candidate: its sort key (rank, appointment before green channel, then slot or
 /// order), the ticket and the rule that makes it a candidate.
@@ -170,6 +172,14 @@ pub struct HallEngine {
     pub(crate) recent_calls: VecDeque<Arc<CallEvent>>,
     /// Windows serving each service, for estimates.
     servers: Vec<Vec<u16>>,
+    /// The calendar the schedule follows (holidays, make-up days); the config's at first,
+    /// replaced at run time by `replace_calendar`.
+    pub(crate) calendar: Option<Arc<Calendar>>,
+    /// Dated overrides set through the API (stored with the hall record); they win over the
+    /// config's. Only today's and later ones are kept.
+    pub(crate) hours_overrides: BTreeMap<Date, DayOverride>,
+    /// Whether the hall takes tickets, cached until it can next change (see `schedule`).
+    pub(crate) open_now: OpenNow,
     changes: Changes,
 }
 
@@ -255,7 +265,8 @@ impl HallEngine {
                     .collect()
             })
             .collect();
-        HallEngine {
+        let calendar = cfg.working_calendar.clone();
+        let mut engine = HallEngine {
             cfg,
             day,
             day_ends,
@@ -268,11 +279,16 @@ impl HallEngine {
             index: HashMap::new(),
             recent_calls: VecDeque::with_capacity(RECENT_CALLS),
             servers,
+            calendar,
+            hours_overrides: BTreeMap::new(),
+            open_now: OpenNow::unknown(),
             changes: Changes {
                 hall: true,
                 ..Changes::default()
             },
-        }
+        };
+        engine.init_open(now);
+        engine
     }
 
     pub fn config(&self) -> &Arc<HallConfig> {
@@ -301,16 +317,18 @@ impl HallEngine {
         c
     }
 
-    /// Time-driven work: the business day turning, appointments leaving their grace period.
+    /// Time-driven work: the business day turning, the hall opening or closing, appointments
+    /// leaving their grace period.
     pub fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         self.roll_day(now, out);
+        self.roll_schedule(now, out);
         for s in 0..self.services.len() {
             self.expire_appointments(s, now);
         }
     }
 
     /// Apply one command. On error nothing changed and nothing was emitted, except that the
-    /// business day may have turned first (which is an event of its own).
+    /// business day may have turned or the hall opened or closed first (events of their own).
     pub fn apply(
         &mut self,
         now: Timestamp,
@@ -318,6 +336,7 @@ impl HallEngine {
         out: &mut Vec<Event>,
     ) -> Result<Reply, QueueError> {
         self.roll_day(now, out);
+        self.roll_schedule(now, out);
         match cmd {
             Command::Issue {
                 service,
@@ -333,6 +352,12 @@ impl HallEngine {
                 self.evaluate(now, &ticket, evaluation, out)
             }
             Command::Window { window, action } => self.window_action(now, window, action, out),
+            Command::SetHours {
+                date,
+                hours,
+                reason,
+            } => self.set_hours(now, date, hours, reason, out),
+            Command::ClearHours { date } => self.clear_hours(now, date, out),
         }
     }
 
@@ -501,7 +526,7 @@ impl HallEngine {
     }
 
     pub fn snapshot(&self, now: Timestamp) -> HallSnapshot {
-        let local = now.to_zoned_datetime(self.cfg.time_zone.clone());
+        let schedule = self.schedule(now);
         HallSnapshot {
             id: self.cfg.id.clone(),
             name: self.cfg.name.clone(),
@@ -510,7 +535,8 @@ impl HallEngine {
             time_zone: self.cfg.time_zone_name.clone(),
             business_day: self.day,
             seq: self.seq,
-            open_now: self.cfg.hours.is_open(local.weekday(), local.time()),
+            open_now: schedule.open_now,
+            schedule,
             services: (0..self.services.len())
                 .map(|s| self.service_view(s, now))
                 .collect(),
@@ -589,7 +615,7 @@ impl HallEngine {
 
     // ------------------------------------------------------------------ events
 
-    fn emit(&mut self, now: Timestamp, body: EventBody, out: &mut Vec<Event>) {
+    pub(super) fn emit(&mut self, now: Timestamp, body: EventBody, out: &mut Vec<Event>) {
         self.seq += 1;
         self.changes.hall = true;
         out.push(Event {
@@ -606,7 +632,7 @@ impl HallEngine {
 
     // ------------------------------------------------------------------ business day
 
-    fn roll_day(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+    pub(super) fn roll_day(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         if now < self.day_ends {
             return;
         }
@@ -655,6 +681,7 @@ impl HallEngine {
         self.next_order = 1;
         self.next_head = HEAD_BASE;
         self.day = day;
+        self.prune_overrides(day);
         self.changes.tickets.clear();
         self.changes.timers.clear();
         self.changes.purge_before = Some(day);
@@ -997,15 +1024,11 @@ impl HallEngine {
         checked_in: bool,
         out: &mut Vec<Event>,
     ) -> Result<Reply, QueueError> {
+        if !self.is_open() {
+            return Err(self.closed_error(now));
+        }
         let cfg = self.cfg.clone();
         let svc = &cfg.services[service];
-        let local = now.to_zoned_datetime(cfg.time_zone.clone());
-        if !cfg.hours.is_open(local.weekday(), local.time()) {
-            return Err(QueueError::HallClosed {
-                hall: cfg.id.to_string(),
-                local: local.strftime("%a %H:%M").to_string(),
-            });
-        }
         match (class, slot) {
             (TicketClass::Appointment, None) => return Err(QueueError::SlotRequired),
             (TicketClass::Appointment, Some(s)) => {

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use super::schedule::{ScheduleCause, ScheduleView};
 use super::{CallReason, Post, TicketClass, TicketStatus, WindowState};
 use crate::config::{Tier, WindowKind};
 
@@ -233,6 +234,14 @@ pub enum EventBody {
         ticket: TicketBrief,
         alarm: TicketAlarm,
     },
+    /// The hall opened or closed, or its hours changed (an override, a new calendar).
+    ScheduleChanged {
+        cause: ScheduleCause,
+        /// The date an override was set or removed for.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        date: Option<Date>,
+        schedule: ScheduleView,
+    },
 }
 
 impl EventBody {
@@ -269,6 +278,7 @@ impl EventBody {
             EventBody::OfficerSignedOut { .. } => "officer_signed_out",
             EventBody::WaitOverTarget { .. } => "wait_over_target",
             EventBody::NotStarted { .. } => "not_started",
+            EventBody::ScheduleChanged { .. } => "schedule_changed",
         }
     }
 
@@ -348,7 +358,11 @@ pub struct HallSnapshot {
     pub business_day: Date,
     /// The last event applied; a stream resumed from here misses nothing.
     pub seq: u64,
+    /// Whether a kiosk can take a number now (`schedule.open_now`).
     pub open_now: bool,
+    /// Today's hours, why the hall is closed, when it next opens or closes, the overrides
+    /// ahead.
+    pub schedule: ScheduleView,
     pub services: Vec<ServiceView>,
     pub windows: Vec<WindowView>,
     /// The last calls, newest first.
