@@ -1,7 +1,9 @@
-//! Schedules that follow the calendar (issue 10, item 4), against the real server: holidays
-//! close a hall, make-up days open it, dated overrides set through the API win and survive a
-//! restart (of the real process, killed), a replaced calendar reaches the halls, and a kiosk
-//! refused outside hours is told why and when the hall opens.
+//! Schedules that follow the calendar (issue 10, item 4) and appointments told straight
+//! (item 6), against the real server: holidays close a hall, make-up days open it, dated
+//! overrides set through the API win and survive a restart (of the real process, killed),
+//! a replaced calendar reaches the halls, and a kiosk refused outside hours is told why and
+//! when the hall opens. Early appointments say when they become callable instead of
+//! claiming first place; late ones are moved to the normal lane out loud.
 
 mod support;
 
@@ -437,5 +439,116 @@ async fn a_replaced_calendar_reaches_the_hall_and_stays_after_a_restart() {
         snap["schedule"]["today"]["source"], "holiday",
         "the stored calendar wins over the config's file after a restart"
     );
+    srv.stop().await;
+}
+
+// ------------------------------------------------------------------ appointments
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_appointment_shows_when_it_becomes_callable() {
+    let (srv, clock) = at("2026-11-23 09:00").await;
+    srv.post(COUNTER, "/v1/halls/county/windows/w1/open", json!({}))
+        .await;
+    // Checked in two hours before its 11:00 slot; callable from 10:45 (early = 15 min).
+    let slot = sh("2026-11-23 11:00");
+    let callable = sh("2026-11-23 10:45");
+    let t = issue(
+        &srv,
+        json!({"service": "s", "class": "appointment", "slot": slot}),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::CREATED, "{:?}", t.body);
+    assert_eq!(t.body["position"], 0, "not first in line: {:?}", t.body);
+    assert_eq!(t.body["callable_at"], json_ts(callable));
+    assert_eq!(t.body["estimated_wait_s"], 105 * 60);
+    let id = t.body["id"].as_str().unwrap().to_owned();
+
+    // The officer sees why the queue has nobody to call.
+    let r = srv
+        .post(COUNTER, "/v1/halls/county/windows/w1/call", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let w = srv.get(COUNTER, "/v1/halls/county/windows/w1").await.body;
+    assert_eq!(
+        (&w["waiting"], &w["waiting_early"]),
+        (&json!(0), &json!(1)),
+        "{w}"
+    );
+    assert_eq!(w["next_callable_at"], json_ts(callable));
+    let q = srv
+        .get(COUNTER, "/v1/halls/county/windows/w1/queue")
+        .await
+        .body;
+    assert_eq!(q[0]["id"], id.as_str());
+    assert_eq!(
+        (&q[0]["position"], &q[0]["callable_at"]),
+        (&json!(0), &json_ts(callable))
+    );
+    let snap = srv.get(DISPLAY, "/v1/halls/county").await.body;
+    assert_eq!(snap["services"][0]["waiting_early"], 1);
+
+    clock.set(callable);
+    let v = srv
+        .get(DISPLAY, &format!("/v1/halls/county/tickets/{id}"))
+        .await
+        .body;
+    assert_eq!(v["position"], 1, "{v}");
+    let r = srv
+        .post(COUNTER, "/v1/halls/county/windows/w1/call", json!({}))
+        .await;
+    assert_eq!(
+        (&r.body["id"], &r.body["reason"]),
+        (&json!(id), &json!("appointment"))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_appointment_is_reclassified_out_loud() {
+    let (srv, clock) = at("2026-11-23 09:00").await;
+    let mut stream = subscribe(&srv.base, "county", DISPLAY, None).await;
+    assert_eq!(next(&mut stream, "the snapshot").await.event, "snapshot");
+
+    // Checked in on time; ten minutes of grace after the 09:05 slot pass.
+    let t = issue(
+        &srv,
+        json!({"service": "s", "class": "appointment", "slot": sh("2026-11-23 09:05")}),
+    )
+    .await;
+    assert_eq!(t.body["lane"], "appointment", "{:?}", t.body);
+    let id = t.body["id"].as_str().unwrap().to_owned();
+    clock.set(sh("2026-11-23 09:16"));
+    let e = loop {
+        let e = next(&mut stream, "reclassified").await;
+        if e.event == "reclassified" {
+            break e;
+        }
+    };
+    assert_eq!(e.data["ticket"]["id"], id.as_str());
+    assert_eq!(
+        (&e.data["from"], &e.data["to"], &e.data["reason"]),
+        (
+            &json!("appointment"),
+            &json!("normal"),
+            &json!("appointment-late")
+        )
+    );
+    let v = srv
+        .get(DISPLAY, &format!("/v1/halls/county/tickets/{id}"))
+        .await
+        .body;
+    assert_eq!(v["lane"], "normal");
+    assert_eq!(v["reclassified"]["reason"], "appointment-late");
+
+    // Checked in after the grace period: the answer says so itself.
+    let late = issue(
+        &srv,
+        json!({"service": "s", "class": "appointment", "slot": sh("2026-11-23 08:40")}),
+    )
+    .await;
+    assert_eq!(late.status, StatusCode::CREATED, "{:?}", late.body);
+    assert_eq!(late.body["lane"], "normal");
+    assert_eq!(late.body["reclassified"]["reason"], "appointment-late");
+    assert_eq!(late.body["reclassified"]["to"], "normal");
     srv.stop().await;
 }

@@ -118,6 +118,29 @@ impl Post {
     }
 }
 
+/// An appointment that stopped ranking in the appointment lane. Stated on the ticket, in the
+/// answer that caused it and as a `reclassified` event, never silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reclass {
+    pub from: Lane,
+    pub to: Lane,
+    pub reason: ReclassReason,
+    pub at: jiff::Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReclassReason {
+    /// Checked in, waiting or released after its slot plus the policy's `grace`.
+    AppointmentLate,
+    /// Moved to another service, where its slot does not apply.
+    Transferred,
+    /// A no-show reactivated: it goes back by the reactivation placement, as others do.
+    Reactivated,
+    /// Back from fetching papers: at the head of the normal lane, as others are.
+    Returned,
+}
+
 /// Which rule of the calling policy chose a ticket. Every call event carries one, so a
 /// complaint ("why was he called before me?") can be answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

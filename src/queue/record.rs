@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::engine::{HallEngine, Mode, Ticket, WindowRt, business_day};
 use super::lanes::Lane;
 use super::lanes::Place;
-use super::{CallEvent, CallReason, TicketClass, TicketStatus};
+use super::{CallEvent, CallReason, Reclass, TicketClass, TicketStatus};
 use crate::config::{DayOverride, HallConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +94,8 @@ pub struct TicketRecord {
     pub wait_alarmed: bool,
     #[serde(default)]
     pub start_alarmed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclassified: Option<Reclass>,
 }
 
 impl HallEngine {
@@ -177,6 +179,7 @@ impl HallEngine {
             first_called_at: t.first_called_at,
             wait_alarmed: t.wait_alarmed,
             start_alarmed: t.start_alarmed,
+            reclassified: t.reclassified,
         }
     }
 
@@ -273,6 +276,7 @@ impl HallEngine {
                 first_called_at: r.first_called_at,
                 wait_alarmed: r.wait_alarmed,
                 start_alarmed: r.start_alarmed,
+                reclassified: r.reclassified,
             });
             e.index.insert((origin as u16, r.seq), idx);
             if let Some(p) = place {
