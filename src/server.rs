@@ -55,7 +55,7 @@ impl Daemon {
         let store = Arc::new(Store::open(data, &config.store)?);
         let now = clock.now();
         // Cases (two threads: decode, restore) load while this thread loads the halls.
-        let (halls, deadlines) = std::thread::scope(|scope| {
+        let (mut halls, deadlines) = std::thread::scope(|scope| {
             let cases = std::thread::Builder::new()
                 .name("hallq-load-cases".into())
                 .spawn_scoped(scope, || recover_cases(&config, &store, now))
@@ -66,6 +66,13 @@ impl Daemon {
         })?;
         let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
         crate::cases::warn_near_horizon(&deadlines.calendars, now);
+        // A calendar replaced through the API before this start wins over the config's file
+        // for the halls' schedules too.
+        for (engine, h) in halls.iter_mut().zip(&config.halls) {
+            if let Some(c) = h.calendar {
+                engine.set_calendar(Some(deadlines.calendars[c].clone()), now);
+            }
+        }
 
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());

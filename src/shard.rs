@@ -56,6 +56,11 @@ pub enum HallOp {
     WindowQueue(usize),
     /// The business day's statistics so far.
     DayStats,
+    /// A date's hours and the rule behind them.
+    Hours(jiff::civil::Date),
+    /// The hall's calendar was replaced (`PUT /v1/calendars/{id}`): its schedule follows the
+    /// new one from now on.
+    UseCalendar(Arc<crate::calendar::Calendar>),
 }
 
 pub struct Request {
@@ -283,9 +288,12 @@ impl Shard {
         let mut still = Vec::new();
         for local in std::mem::take(&mut self.unloaded) {
             let cfg = self.halls[local].1.config().clone();
+            // The calendar in force is not in the hall's records (a replaced one is stored
+            // by the case thread): the reloaded hall keeps following it.
+            let calendar = self.halls[local].1.calendar().cloned();
             match self.store.load_hall(&cfg.id) {
                 Ok(stored) => {
-                    let engine = match stored {
+                    let mut engine = match stored {
                         Some((record, tickets)) => {
                             let (engine, warnings) =
                                 HallEngine::restore(cfg.clone(), now, record, tickets);
@@ -296,6 +304,7 @@ impl Shard {
                         }
                         None => HallEngine::new(cfg.clone(), now),
                     };
+                    engine.set_calendar(calendar, now);
                     self.halls[local].1 = engine;
                     self.drop_timers(local);
                     let ops = self.halls[local].1.timers();
@@ -519,6 +528,11 @@ impl Shard {
                 }
                 Answer::json(200, &hall.day_stats(now))
             }
+            HallOp::Hours(date) => Answer::json(200, &hall.day_hours(date)),
+            HallOp::UseCalendar(calendar) => {
+                hall.replace_calendar(now, calendar, events);
+                Answer::json(200, &hall.schedule(now))
+            }
         }
     }
 
@@ -717,6 +731,7 @@ fn render(hall: &HallEngine, result: Result<Reply, QueueError>) -> Answer {
         }
         Ok(Reply::Ticket(t)) => Answer::json(200, &t),
         Ok(Reply::Window(w)) => Answer::json(200, &w),
+        Ok(Reply::Hours(d)) => Answer::json(200, &d),
         Ok(Reply::NobodyWaiting) => Answer::no_content(),
         Err(e) => Problem::from_queue(&e).into(),
     }

@@ -1101,6 +1101,95 @@ fn counter_console_and_kiosk_take_a_ticket_through_its_whole_life() {
     })
 }
 
+/// `PUT` or `DELETE` a dated override of the city hall's hours.
+fn hours(d: &Daemon, method: &str, date: &str, body: Option<&Value>) {
+    let path = format!("/v1/halls/city/hours/{date}");
+    let r = http(&d.addr, method, &path, Some(ADMIN), body);
+    assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+}
+
+#[test]
+fn a_closed_hall_says_why_and_when_it_opens_on_kiosk_and_display() {
+    with_browser("closed", async |b: &Browser, data: PathBuf| {
+        let d = Daemon::start(&data, "127.0.0.1:0");
+        // Today and tomorrow (in the hall's zone, as the daemon sees it) closed by an
+        // override: the notice holds even if the test runs across midnight.
+        let snap = get(&d, DISPLAY, "/v1/halls/city");
+        let today: jiff::civil::Date = snap["schedule"]["today"]["date"]
+            .as_str()
+            .expect("the snapshot carries the schedule")
+            .parse()
+            .unwrap();
+        let days = [today.to_string(), today.tomorrow().unwrap().to_string()];
+        let closed = json!({ "closed": true, "reason": "设备检修" });
+        for day in &days {
+            hours(&d, "PUT", day, Some(&closed));
+        }
+
+        let kiosk = b.session(1080, 1920).await;
+        kiosk
+            .goto(&d.url(&format!("/kiosk/city?print=0#token={KIOSK}")))
+            .await
+            .unwrap();
+        let note = until(
+            &kiosk,
+            "the kiosk's closed notice",
+            "document.querySelector('#note.closed')?.textContent",
+        )
+        .await;
+        let note = note.as_str().unwrap();
+        assert!(
+            note.starts_with("本厅暂停办理（设备检修），") && note.ends_with("00:00 开始办理"),
+            "{note}"
+        );
+        assert_eq!(
+            js(
+                &kiosk,
+                "return document.querySelector(\"[data-service='social']\").disabled"
+            )
+            .await,
+            json!(true),
+            "a closed hall takes no numbers"
+        );
+        screenshot(&kiosk, "kiosk-closed", 1080, 1920).await;
+
+        let board = b.session(1920, 1080).await;
+        open_display(&d, &board, "?lang=en").await;
+        until(
+            &board,
+            "the display's closed banner",
+            "!document.querySelector('#closed').hidden",
+        )
+        .await;
+        assert_eq!(text(&board, "#closed-title").await, "The hall is closed");
+        assert_eq!(text(&board, "#closed-why").await, "Closed: 设备检修");
+        let opens = text(&board, "#closed-opens").await;
+        assert!(
+            opens.starts_with("Opens ") && opens.ends_with(" 00:00"),
+            "{opens}"
+        );
+        screenshot(&board, "display-closed", 1920, 1080).await;
+
+        // Lifted through the API: both pages follow the hall's stream at once.
+        for day in &days {
+            hours(&d, "DELETE", day, None);
+        }
+        until(
+            &board,
+            "the banner to go",
+            "document.querySelector('#closed').hidden",
+        )
+        .await;
+        until(
+            &kiosk,
+            "the kiosk to take numbers again",
+            "!document.querySelector('#note').classList.contains('closed') \
+             && !document.querySelector(\"[data-service='social']\").disabled",
+        )
+        .await;
+    });
+}
+
 #[test]
 fn screenshots_of_every_page_at_its_size() {
     with_browser("screenshots", async |b: &Browser, data: PathBuf| {

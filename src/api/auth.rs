@@ -36,6 +36,8 @@ pub enum Perm {
     Admin,
     /// Read statistics (hall managers, supervision).
     Stats,
+    /// Set or remove dated overrides of a hall's opening hours (临时闭厅, 延时服务).
+    Hours,
 }
 
 impl Perm {
@@ -50,6 +52,7 @@ impl Perm {
             Perm::Alarms => "read alarms",
             Perm::Admin => "administer the daemon",
             Perm::Stats => "read statistics",
+            Perm::Hours => "change opening hours",
         }
     }
 }

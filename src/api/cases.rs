@@ -449,7 +449,8 @@ async fn replace_calendar(
     let answer = app.case_op(op, idem).await?;
     // Only a replacement made now (a replayed answer may be older than the calendar in force).
     if matches!(answer, CaseAnswer::Recomputed(_)) {
-        app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar;
+        app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar.clone();
+        super::halls::calendar_replaced(&app, pos, &calendar).await;
     }
     Ok(render(&answer))
 }

@@ -14,7 +14,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,10 @@ pub fn routes() -> Router<AppState> {
             post(window_action),
         )
         .route("/v1/halls/{hall}/events", get(super::events::hall_events))
+        .route(
+            "/v1/halls/{hall}/hours/{date}",
+            put(set_hours).get(day_hours).delete(clear_hours),
+        )
 }
 
 type Body = Result<Bytes, BytesRejection>;
@@ -517,4 +521,149 @@ async fn operate(
     let action = action(&h, (&headers, body))?;
     let cmd = Command::Window { window: w, action };
     Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+}
+
+// ------------------------------------------------------------------ opening hours
+
+/// A date in a path: `YYYY-MM-DD`.
+fn path_date(text: &str) -> Result<jiff::civil::Date, Problem> {
+    let date = (text.len() == 10)
+        .then(|| text.parse::<jiff::civil::Date>().ok())
+        .flatten();
+    date.ok_or_else(|| {
+        Problem::bad_request(
+            "invalid-field",
+            format!("`{text}` is not a date; expected YYYY-MM-DD, e.g. 2026-10-08"),
+        )
+        .field("date")
+    })
+}
+
+/// `PUT /v1/halls/{hall}/hours/{date}`: `{"closed": true}` or `{"hours": ["09:00-12:00"]}`,
+/// with an optional `reason` shown to citizens.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoursBody {
+    closed: Option<bool>,
+    hours: Option<Vec<String>>,
+    reason: Option<String>,
+}
+
+/// `GET /v1/halls/{hall}/hours/{date}`: that date's hours and the rule behind them.
+async fn day_hours(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, date)): Path<(String, String)>,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Read)?;
+    let date = path_date(&date)?;
+    Ok(app.ask(h.index, HallOp::Hours(date), None).await)
+}
+
+#[allow(clippy::too_many_arguments, reason = "axum extractors")]
+async fn set_hours(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, date)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Hours)?;
+    let date = path_date(&date)?;
+    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
+    let b: HoursBody = json::parse(&headers, body)?;
+    let unprocessable = |field: String, detail: String| {
+        Problem::new(422, "invalid-hours", "Unprocessable request", detail).field(field)
+    };
+    let hours = match (b.closed, b.hours) {
+        (Some(true), None) => Vec::new(),
+        (Some(true), Some(_)) => {
+            return Err(unprocessable(
+                "closed".into(),
+                "give either `closed: true` or `hours`, not both".into(),
+            ));
+        }
+        (_, Some(list)) if list.is_empty() => {
+            return Err(unprocessable(
+                "hours".into(),
+                "list the day's hours, e.g. [\"09:00-12:00\"], or send {\"closed\": true}".into(),
+            ));
+        }
+        (_, Some(list)) => crate::config::parse_day_hours(list.iter().map(String::as_str))
+            .map_err(|(k, e)| unprocessable(format!("hours[{k}]"), format!("`hours[{k}]`: {e}")))?,
+        (_, None) => {
+            return Err(unprocessable(
+                "hours".into(),
+                "send {\"closed\": true} or {\"hours\": [\"HH:MM-HH:MM\", ...]}".into(),
+            ));
+        }
+    };
+    if let Some(r) = &b.reason
+        && r.chars().count() > crate::config::MAX_REASON_CHARS
+    {
+        return Err(unprocessable(
+            "reason".into(),
+            format!(
+                "`reason` is at most {} characters",
+                crate::config::MAX_REASON_CHARS
+            ),
+        ));
+    }
+    let cmd = Command::SetHours {
+        date,
+        hours: hours.into_boxed_slice(),
+        reason: b.reason.map(String::into_boxed_str),
+    };
+    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+}
+
+/// `DELETE /v1/halls/{hall}/hours/{date}`: remove the API's override of that date.
+#[allow(clippy::too_many_arguments, reason = "axum extractors")]
+async fn clear_hours(
+    State(app): State<AppState>,
+    who: Principal,
+    Path((id, date)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Answer, Problem> {
+    let h = hall(&app, &who, &id, Perm::Hours)?;
+    let date = path_date(&date)?;
+    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
+    json::parse::<NoBody>(&headers, body)?;
+    let cmd = Command::ClearHours { date };
+    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+}
+
+/// After `PUT /v1/calendars/{id}` replaced calendar `pos`: every hall that follows it gets
+/// it too, through its shard. A full hall queue is retried (this is rare and must not be
+/// lost: the hall would keep the old holidays until the next start).
+pub(super) async fn calendar_replaced(
+    app: &AppState,
+    pos: usize,
+    calendar: &Arc<crate::calendar::Calendar>,
+) {
+    for (index, h) in app.config.halls.iter().enumerate() {
+        if h.calendar != Some(pos) {
+            continue;
+        }
+        let mut tries = 0;
+        loop {
+            let answer = app
+                .ask(index, HallOp::UseCalendar(calendar.clone()), None)
+                .await;
+            if answer.status != 503 || app.store.health.is_failed() || tries == 100 {
+                if !answer.is_success() {
+                    tracing::error!(hall = %h.id, calendar = %calendar.id(), status = answer.status,
+                        "the hall did not take the replaced calendar; its schedule follows the old one until the next start");
+                }
+                break;
+            }
+            tries += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -108,13 +108,19 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    /// Boxed rather than a `String`: `Problem` is the error type of most handlers, and clippy
+    /// holds error types under 128 bytes.
+    pub field: Option<Box<str>>,
     /// Every problem of an uploaded file, with its position.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Box<[Located]>>,
     /// `Retry-After` seconds of a 503 (1 when unset).
     #[serde(skip)]
     pub retry_after: Option<u32>,
+    /// RFC 9457 extension members a problem type adds (`hall-closed`: `next_opening`,
+    /// `closed_reason`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// One problem in an uploaded file (a calendar).
@@ -136,11 +142,21 @@ impl Problem {
             field: None,
             errors: None,
             retry_after: None,
+            extra: None,
         }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Problem {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
+        self
+    }
+
+    /// Add an extension member.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Problem {
+        let value = serde_json::to_value(value).expect("extension members serialize");
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value);
         self
     }
 
@@ -207,10 +223,23 @@ impl Problem {
             | QueueError::SlotNotToday { .. }
             | QueueError::SameService { .. }
             | QueueError::OfficerNotAssigned { .. }
-            | QueueError::PauseReasonRequired => (422, "Unprocessable request"),
+            | QueueError::PauseReasonRequired
+            | QueueError::OverrideInPast { .. }
+            | QueueError::TooManyOverrides { .. } => (422, "Unprocessable request"),
+            QueueError::NoOverride { .. } => (404, "Not found"),
             _ => (409, "Conflict"),
         };
-        let p = Problem::new(status, e.code(), title, e.to_string());
+        let mut p = Problem::new(status, e.code(), title, e.to_string());
+        if let QueueError::HallClosed {
+            next_opening,
+            reason,
+            ..
+        } = e
+        {
+            p = p
+                .with("next_opening", next_opening)
+                .with("closed_reason", reason);
+        }
         match e.field() {
             Some(f) => p.field(f),
             None => p,

@@ -159,6 +159,9 @@ pub struct RawHall {
     pub calendar: Option<S<String>>,
     pub day_starts: Option<S<String>>,
     pub hours: Option<RawHours>,
+    /// Dated exceptions to the hours (临时闭厅, 延时服务, a special Saturday).
+    #[serde(default, rename = "hours_override")]
+    pub hours_overrides: Vec<RawHoursOverride>,
     pub announcement: Option<S<String>>,
     pub policy: Option<RawPolicy>,
     #[serde(default, rename = "service")]
@@ -180,6 +183,9 @@ pub struct RawHours {
     pub fri: Option<Vec<S<String>>>,
     pub sat: Option<Vec<S<String>>>,
     pub sun: Option<Vec<S<String>>>,
+    /// Hours of a calendar `work` day (调休 make-up day) that falls on a weekday the calendar's
+    /// week has off; without it, those of the calendar week's first working weekday.
+    pub makeup_day: Option<Vec<S<String>>>,
 }
 
 impl RawHours {
@@ -194,6 +200,17 @@ impl RawHours {
             ("sun", self.sun.as_ref()),
         ]
     }
+}
+
+/// `[[hall.hours_override]]`: one date, closed or with its own hours.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHoursOverride {
+    pub date: S<toml::value::Datetime>,
+    pub closed: Option<S<bool>>,
+    pub hours: Option<S<Vec<S<String>>>>,
+    /// Shown to citizens while the hall is closed by it, e.g. 系统升级.
+    pub reason: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -203,3 +203,77 @@ fn store_retry_backoff_is_bounded_and_ordered() {
             .any(|e| e.contains("store.retry_min_ms"))
     );
 }
+
+#[test]
+fn hours_overrides_and_makeup_day_are_parsed_and_checked() {
+    let src = MINIMAL.replace(
+        "tier = \"county\"",
+        r#"tier = "county"
+[hall.hours]
+mon = ["08:30-12:00", "13:30-17:30"]
+makeup_day = ["09:00-12:00", "13:00-17:00"]
+
+[[hall.hours_override]]
+date = 2026-10-08
+closed = true
+reason = "系统升级"
+
+[[hall.hours_override]]
+date = 2026-12-31
+hours = ["08:30-12:00", "13:30-19:00"]"#,
+    );
+    let c = Config::from_toml("t.toml", &src).unwrap();
+    let h = &c.halls[0];
+    let t = |s: &str| s.parse::<Time>().unwrap();
+    assert_eq!(
+        h.hours.makeup_day.as_deref(),
+        Some(&[(t("09:00"), t("12:00")), (t("13:00"), t("17:00"))][..])
+    );
+    let closed = &h.hours_overrides[&jiff::civil::date(2026, 10, 8)];
+    assert!(closed.hours.is_empty());
+    assert_eq!(closed.reason.as_deref(), Some("系统升级"));
+    assert_eq!(
+        h.hours_overrides[&jiff::civil::date(2026, 12, 31)].hours,
+        [(t("08:30"), t("12:00")), (t("13:30"), t("19:00"))]
+    );
+
+    // Every mistake is reported where it is written, with its field.
+    let e = errors(&src.replace("13:30-19:00", "11:30-19:00"));
+    assert!(
+        e[0].contains("t.toml:") && e[0].contains("hall[0].hours_override[1].hours[1]"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("in order"), "{e:?}");
+    let e = errors(&src.replace("date = 2026-12-31", "date = 2026-10-08"));
+    assert!(e[0].contains("hall[0].hours_override[1].date"), "{e:?}");
+    assert!(e[0].contains("already has an override"), "{e:?}");
+    let e = errors(&src.replace("closed = true", "closed = true\nhours = [\"09:00-10:00\"]"));
+    assert!(e[0].contains("hall[0].hours_override[0].closed"), "{e:?}");
+    let e = errors(&src.replace("closed = true", ""));
+    assert!(e[0].contains("hall[0].hours_override[0].hours"), "{e:?}");
+    let e = errors(&src.replace("date = 2026-10-08", "date = 2026-10-08T09:00:00"));
+    assert!(e[0].contains("hall[0].hours_override[0].date"), "{e:?}");
+    assert!(e[0].contains("plain date"), "{e:?}");
+    let e = errors(&src.replace("\"09:00-12:00\", \"13:00-17:00\"", "\"9-12\""));
+    assert!(e[0].contains("hall[0].hours.makeup_day[0]"), "{e:?}");
+    let e = errors(&src.replace("reason = \"系统升级\"", "unknown = 1"));
+    assert!(e[0].contains("unknown"), "{e:?}");
+}
+
+#[test]
+fn demo_county_hall_follows_the_calendar_and_the_city_hall_never_closes() {
+    let c = Config::demo();
+    let city = &c.halls[c.hall_index("city").unwrap()];
+    assert!(city.hours.always);
+    let county = &c.halls[c.hall_index("county").unwrap()];
+    assert!(!county.hours.always);
+    assert_eq!(
+        county.working_calendar.as_ref().map(|cal| cal.id()),
+        Some("cn-mainland")
+    );
+    assert_eq!(
+        county.hours_overrides.len(),
+        1,
+        "one dated override to show"
+    );
+}

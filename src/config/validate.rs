@@ -1,7 +1,7 @@
 //! Raw config → validated `Config`. Every problem is collected (not just the first) with its
 //! position, so an operator fixes a file in one pass.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -837,22 +837,21 @@ fn hall(
         Some(raw) => {
             let mut days: [Vec<(Time, Time)>; 7] = Default::default();
             for (d, (key, list)) in raw.days().into_iter().enumerate() {
-                for (k, iv) in list.into_iter().flatten().enumerate() {
-                    let field = format!("{path}.hours.{key}[{k}]");
-                    if let Some(pair) = interval(cx, iv, &field) {
-                        if days[d].last().is_some_and(|&(_, end)| end > pair.0) {
-                            cx.at(iv, field, "intervals must be in order and not overlap");
-                        }
-                        days[d].push(pair);
-                    }
+                if let Some(list) = list {
+                    days[d] = day_hours(cx, list, &format!("{path}.hours.{key}"));
                 }
             }
             OpeningHours {
                 always: raw.always,
                 days,
+                makeup_day: raw
+                    .makeup_day
+                    .as_ref()
+                    .map(|list| day_hours(cx, list, &format!("{path}.hours.makeup_day"))),
             }
         }
     };
+    let hours_overrides = hours_overrides(cx, &path, h);
 
     let announcement = match &h.announcement {
         None => Arc::from("请{number}号到{window}办理"),
@@ -907,8 +906,10 @@ fn hall(
         time_zone,
         time_zone_name: Arc::from(tz_name),
         calendar,
+        working_calendar: calendar.map(|c| calendars[c].calendar.clone()),
         day_starts,
         hours,
+        hours_overrides,
         announcement,
         policy,
         services,
@@ -920,42 +921,109 @@ fn hall(
 
 /// `HH:MM`; `24:00` is accepted only as the end of an interval.
 fn clock_time<T>(cx: &mut Ctx, at: &Spanned<T>, s: &str, field: &str, is_end: bool) -> Time {
-    let parsed = s.split_once(':').and_then(|(h, m)| {
-        let (h, m): (i8, i8) = (h.trim().parse().ok()?, m.trim().parse().ok()?);
-        match (h, m) {
-            (24, 0) if is_end => Some(Time::MAX),
-            (0..=23, 0..=59) => Time::new(h, m, 0, 0).ok(),
-            _ => None,
-        }
-    });
-    parsed.unwrap_or_else(|| {
+    parse_clock(s, is_end).unwrap_or_else(|| {
         cx.at(at, field, format!("`{s}` is not a time of day HH:MM"));
         Time::midnight()
     })
 }
 
-fn interval(cx: &mut Ctx, v: &Spanned<String>, field: &str) -> Option<(Time, Time)> {
-    let Some((a, b)) = v.get_ref().split_once('-') else {
-        cx.at(
-            v,
-            field,
-            format!("`{}` is not an interval HH:MM-HH:MM", v.get_ref()),
-        );
-        return None;
-    };
-    let before = cx.errors.len();
-    let (from, to) = (
-        clock_time(cx, v, a, field, false),
-        clock_time(cx, v, b, field, true),
-    );
-    if cx.errors.len() > before {
-        return None;
+/// A day's `HH:MM-HH:MM` intervals, each checked where it is written: valid, in order, not
+/// overlapping. Bad ones are reported and left out.
+fn day_hours(cx: &mut Ctx, list: &[Spanned<String>], field: &str) -> Vec<(Time, Time)> {
+    let mut out: Vec<(Time, Time)> = Vec::new();
+    for (k, iv) in list.iter().enumerate() {
+        let field = format!("{field}[{k}]");
+        match parse_interval(iv.get_ref()) {
+            Err(e) => cx.at(iv, field, e),
+            Ok(pair) => {
+                if out.last().is_some_and(|&(_, end)| end > pair.0) {
+                    cx.at(iv, field, "intervals must be in order and not overlap");
+                }
+                out.push(pair);
+            }
+        }
     }
-    if from >= to {
-        cx.at(v, field, "the interval ends before it starts");
-        return None;
+    out
+}
+
+/// `[[hall.hours_override]]`: one entry per date, either `closed = true` or `hours`.
+fn hours_overrides(
+    cx: &mut Ctx,
+    path: &str,
+    h: &RawHall,
+) -> BTreeMap<jiff::civil::Date, DayOverride> {
+    let mut out = BTreeMap::new();
+    for (k, o) in h.hours_overrides.iter().enumerate() {
+        let field = format!("{path}.hours_override[{k}]");
+        let date = match o.date.get_ref() {
+            toml::value::Datetime {
+                date: Some(d),
+                time: None,
+                offset: None,
+            } => jiff::civil::Date::new(d.year as i16, d.month as i8, d.day as i8).ok(),
+            _ => None,
+        };
+        let Some(date) = date else {
+            cx.at(
+                &o.date,
+                format!("{field}.date"),
+                format!(
+                    "`{}` is not a plain date; expected e.g. 2026-10-08 (no time, no offset)",
+                    o.date.get_ref()
+                ),
+            );
+            continue;
+        };
+        let hours = match (&o.closed, &o.hours) {
+            (Some(c), None) if *c.get_ref() => Vec::new(),
+            (None | Some(_), Some(list)) if o.closed.as_ref().is_none_or(|c| !c.get_ref()) => {
+                if list.get_ref().is_empty() {
+                    cx.at(
+                        list,
+                        format!("{field}.hours"),
+                        "list the day's hours, or write `closed = true` for a closed day",
+                    );
+                    continue;
+                }
+                day_hours(cx, list.get_ref(), &format!("{field}.hours"))
+            }
+            (Some(c), Some(_)) => {
+                cx.at(
+                    c,
+                    format!("{field}.closed"),
+                    "give either `closed = true` or `hours`, not both",
+                );
+                continue;
+            }
+            _ => {
+                cx.at(
+                    &o.date,
+                    format!("{field}.hours"),
+                    "an override needs `closed = true` or `hours = [\"HH:MM-HH:MM\", ...]`",
+                );
+                continue;
+            }
+        };
+        let reason = o.reason.as_ref().and_then(|r| {
+            let text = r.get_ref().trim();
+            if text.chars().count() > MAX_REASON_CHARS {
+                cx.at(
+                    r,
+                    format!("{field}.reason"),
+                    format!("at most {MAX_REASON_CHARS} characters"),
+                );
+            }
+            (!text.is_empty()).then(|| Arc::from(text))
+        });
+        if out.insert(date, DayOverride { hours, reason }).is_some() {
+            cx.at(
+                &o.date,
+                format!("{field}.date"),
+                format!("{date} already has an override in this hall"),
+            );
+        }
     }
-    Some((from, to))
+    out
 }
 
 fn services(cx: &mut Ctx, hall: &str, raw: &[RawService]) -> Vec<ServiceConfig> {

@@ -1,6 +1,6 @@
 //! `HallEngine`: applies commands to one hall at a given `now` and returns events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -8,9 +8,11 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
 use super::lanes::{Lane, Place, ServiceQueue};
+use super::schedule::OpenNow;
 use super::view::*;
 use super::*;
-use crate::config::{HallConfig, Placement};
+use crate::calendar::Calendar;
+use crate::config::{DayOverride, HallConfig, Placement};
 
 /// A priority candidate: its sort key (rank, appointment before green channel, then slot or
 /// order), the ticket and the rule that makes it a candidate.
@@ -105,6 +107,8 @@ pub(crate) struct Ticket {
     pub wait_alarmed: bool,
     /// The called-but-not-started alarm was raised for the current call.
     pub start_alarmed: bool,
+    /// An appointment that left its lane: when, why and for which lane (at most once).
+    pub reclassified: Option<Reclass>,
 }
 
 /// The timers a ticket can have. The engine says when to arm and disarm them; the shard keeps
@@ -170,6 +174,14 @@ pub struct HallEngine {
     pub(crate) recent_calls: VecDeque<Arc<CallEvent>>,
     /// Windows serving each service, for estimates.
     servers: Vec<Vec<u16>>,
+    /// The calendar the schedule follows (holidays, make-up days); the config's at first,
+    /// replaced at run time by `replace_calendar`.
+    pub(crate) calendar: Option<Arc<Calendar>>,
+    /// Dated overrides set through the API (stored with the hall record); they win over the
+    /// config's. Only today's and later ones are kept.
+    pub(crate) hours_overrides: BTreeMap<Date, DayOverride>,
+    /// Whether the hall takes tickets, cached until it can next change (see `schedule`).
+    pub(crate) open_now: OpenNow,
     changes: Changes,
 }
 
@@ -255,7 +267,8 @@ impl HallEngine {
                     .collect()
             })
             .collect();
-        HallEngine {
+        let calendar = cfg.working_calendar.clone();
+        let mut engine = HallEngine {
             cfg,
             day,
             day_ends,
@@ -268,11 +281,16 @@ impl HallEngine {
             index: HashMap::new(),
             recent_calls: VecDeque::with_capacity(RECENT_CALLS),
             servers,
+            calendar,
+            hours_overrides: BTreeMap::new(),
+            open_now: OpenNow::unknown(),
             changes: Changes {
                 hall: true,
                 ..Changes::default()
             },
-        }
+        };
+        engine.init_open(now);
+        engine
     }
 
     pub fn config(&self) -> &Arc<HallConfig> {
@@ -301,16 +319,18 @@ impl HallEngine {
         c
     }
 
-    /// Time-driven work: the business day turning, appointments leaving their grace period.
+    /// Time-driven work: the business day turning, the hall opening or closing, appointments
+    /// leaving their grace period.
     pub fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         self.roll_day(now, out);
+        self.roll_schedule(now, out);
         for s in 0..self.services.len() {
-            self.expire_appointments(s, now);
+            self.expire_appointments(s, now, out);
         }
     }
 
     /// Apply one command. On error nothing changed and nothing was emitted, except that the
-    /// business day may have turned first (which is an event of its own).
+    /// business day may have turned or the hall opened or closed first (events of their own).
     pub fn apply(
         &mut self,
         now: Timestamp,
@@ -318,6 +338,7 @@ impl HallEngine {
         out: &mut Vec<Event>,
     ) -> Result<Reply, QueueError> {
         self.roll_day(now, out);
+        self.roll_schedule(now, out);
         match cmd {
             Command::Issue {
                 service,
@@ -333,6 +354,12 @@ impl HallEngine {
                 self.evaluate(now, &ticket, evaluation, out)
             }
             Command::Window { window, action } => self.window_action(now, window, action, out),
+            Command::SetHours {
+                date,
+                hours,
+                reason,
+            } => self.set_hours(now, date, hours, reason, out),
+            Command::ClearHours { date } => self.clear_hours(now, date, out),
         }
     }
 
@@ -392,6 +419,13 @@ impl HallEngine {
         let svc = &self.cfg.services[t.service as usize];
         let position = self.position(idx, now);
         let window = t.window.map(|w| &self.cfg.windows[w as usize]);
+        let callable_at = self.callable_at(t);
+        let estimated_wait_s = match callable_at {
+            // Not callable yet: the earliest it can be called is what the citizen can count on.
+            Some(at) if at > now && t.place.is_some() => (at.as_second() - now.as_second()) as u64,
+            _ if position == 0 => 0,
+            _ => self.estimate(t.service as usize, position),
+        };
         TicketView {
             id: self.ticket_id(t),
             number: self.number(t),
@@ -400,11 +434,10 @@ impl HallEngine {
             class: t.class,
             status: t.status,
             position,
-            estimated_wait_s: if position == 0 {
-                0
-            } else {
-                self.estimate(t.service as usize, position)
-            },
+            estimated_wait_s,
+            lane: t.place.map(|p| p.lane),
+            callable_at,
+            reclassified: t.reclassified,
             issued_at: t.issued_at,
             slot: t.slot,
             called_at: t.called_at,
@@ -435,14 +468,28 @@ impl HallEngine {
         }
     }
 
+    /// When an appointment waiting in (or booked for) its lane becomes callable: its slot
+    /// less the hall's `early`. `None` for other tickets.
+    fn callable_at(&self, t: &Ticket) -> Option<Timestamp> {
+        let in_lane = match t.place {
+            Some(p) => p.lane == Lane::Appointment,
+            None => t.status == TicketStatus::Booked,
+        };
+        let slot = t.slot.filter(|_| in_lane && t.reclassified.is_none())?;
+        Some(slot - SignedDuration::from_secs(self.cfg.policy.appointment_early_s))
+    }
+
     /// 1 + the tickets of the same service that will be called before this one (assuming no
-    /// aging and no new priority arrivals); 0 when not waiting.
+    /// aging and no new priority arrivals); 0 when not waiting, and for an appointment that
+    /// is not callable yet (it has no place in the order until then: see `callable_at`).
     fn position(&self, idx: u32, now: Timestamp) -> u32 {
         let t = &self.tickets[idx as usize];
         let Some(p) = t.place else { return 0 };
         let q = &self.services[t.service as usize].queue;
-        let callable = q.appointments_up_to(now.as_second() + self.cfg.policy.appointment_early_s);
+        let early = self.cfg.policy.appointment_early_s;
+        let callable = q.appointments_up_to(now.as_second() + early);
         let ahead = match p.lane {
+            Lane::Appointment if p.slot - early > now.as_second() => return 0,
             Lane::Appointment => q.ahead_in_lane(p),
             Lane::Priority => callable + q.ahead_in_lane(p),
             Lane::Normal => callable + q.len(Lane::Priority) + q.ahead_in_lane(p),
@@ -478,6 +525,19 @@ impl HallEngine {
         let wc = &self.cfg.windows[w];
         let rt = &self.windows[w];
         let state = self.window_view_state(w);
+        // What this window can call now (by its own policy's `early`, as `choose` decides),
+        // and the appointments checked in that it cannot call yet.
+        let horizon = now.as_second() + wc.policy.appointment_early_s;
+        let (mut waiting, mut early, mut next) = (0, 0, None::<i64>);
+        for s in &wc.services {
+            let q = &self.services[s.service].queue;
+            let callable = q.appointments_up_to(horizon);
+            waiting += (q.waiting() - q.len(Lane::Appointment) + callable) as u32;
+            early += (q.len(Lane::Appointment) - callable) as u32;
+            if let Some(slot) = q.first_appointment_after(horizon) {
+                next = Some(next.map_or(slot, |n| n.min(slot)));
+            }
+        }
         WindowView {
             id: wc.id.clone(),
             name: wc.name.clone(),
@@ -492,16 +552,15 @@ impl HallEngine {
             current: rt.current.map(|c| self.view(c, now)),
             officers: rt.officers.clone(),
             active_post: active_post(&rt.officers),
-            waiting: wc
-                .services
-                .iter()
-                .map(|s| self.services[s.service].queue.waiting() as u32)
-                .sum(),
+            waiting,
+            waiting_early: early,
+            next_callable_at: next
+                .and_then(|slot| Timestamp::from_second(slot - wc.policy.appointment_early_s).ok()),
         }
     }
 
     pub fn snapshot(&self, now: Timestamp) -> HallSnapshot {
-        let local = now.to_zoned_datetime(self.cfg.time_zone.clone());
+        let schedule = self.schedule(now);
         HallSnapshot {
             id: self.cfg.id.clone(),
             name: self.cfg.name.clone(),
@@ -510,7 +569,8 @@ impl HallEngine {
             time_zone: self.cfg.time_zone_name.clone(),
             business_day: self.day,
             seq: self.seq,
-            open_now: self.cfg.hours.is_open(local.weekday(), local.time()),
+            open_now: schedule.open_now,
+            schedule,
             services: (0..self.services.len())
                 .map(|s| self.service_view(s, now))
                 .collect(),
@@ -538,6 +598,9 @@ impl HallEngine {
             .min()
             .map_or(0, |since| (now.as_second() - since).max(0) as u64);
         let waiting = q.waiting() as u32;
+        let early_s = self.cfg.policy.appointment_early_s;
+        let horizon = now.as_second() + early_s;
+        let early = (q.len(Lane::Appointment) - q.appointments_up_to(horizon)) as u32;
         ServiceView {
             id: cfg.id.clone(),
             name: cfg.name.clone(),
@@ -545,6 +608,10 @@ impl HallEngine {
             waiting,
             waiting_priority: q.len(Lane::Priority) as u32,
             waiting_appointment: q.len(Lane::Appointment) as u32,
+            waiting_early: early,
+            next_callable_at: q
+                .first_appointment_after(horizon)
+                .and_then(|slot| Timestamp::from_second(slot - early_s).ok()),
             issued_today: rt.issued_today,
             last_number: (rt.issued_today > 0).then(|| {
                 let last = if rt.next == cfg.first {
@@ -557,7 +624,7 @@ impl HallEngine {
             longest_wait_s: longest,
             target_wait_s: cfg.target_wait_s,
             avg_service_s: rt.avg_service_s.round() as u64,
-            estimated_wait_s: self.estimate(s, waiting + 1),
+            estimated_wait_s: self.estimate(s, waiting - early + 1),
             windows_open: self.open_windows(s),
         }
     }
@@ -574,22 +641,25 @@ impl HallEngine {
             .collect()
     }
 
-    /// Tickets a window may call, in the order its services rank them.
+    /// Tickets a window may call, in the order its services rank them, then the
+    /// appointments checked in that are not callable yet (position 0), by `callable_at`.
     pub fn waiting_for_window(&self, w: usize, now: Timestamp) -> Vec<TicketView> {
-        let mut out: Vec<(u8, u32, TicketView)> = Vec::new();
+        let mut out: Vec<(bool, u8, u32, Option<Timestamp>, TicketView)> = Vec::new();
         for ws in &self.cfg.windows[w].services {
             for t in self.services[ws.service].queue.all() {
                 let v = self.view(t, now);
-                out.push((ws.rank, v.position, v));
+                out.push((v.position == 0, ws.rank, v.position, v.callable_at, v));
             }
         }
-        out.sort_by_key(|(rank, pos, _)| (*rank, *pos));
-        out.into_iter().map(|(_, _, v)| v).collect()
+        out.sort_by_key(|(later, rank, pos, at, _)| {
+            (*later, if *later { 0 } else { *rank }, *pos, *at)
+        });
+        out.into_iter().map(|(.., v)| v).collect()
     }
 
     // ------------------------------------------------------------------ events
 
-    fn emit(&mut self, now: Timestamp, body: EventBody, out: &mut Vec<Event>) {
+    pub(super) fn emit(&mut self, now: Timestamp, body: EventBody, out: &mut Vec<Event>) {
         self.seq += 1;
         self.changes.hall = true;
         out.push(Event {
@@ -606,7 +676,7 @@ impl HallEngine {
 
     // ------------------------------------------------------------------ business day
 
-    fn roll_day(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+    pub(super) fn roll_day(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         if now < self.day_ends {
             return;
         }
@@ -655,6 +725,7 @@ impl HallEngine {
         self.next_order = 1;
         self.next_head = HEAD_BASE;
         self.day = day;
+        self.prune_overrides(day);
         self.changes.tickets.clear();
         self.changes.timers.clear();
         self.changes.purge_before = Some(day);
@@ -967,8 +1038,9 @@ impl HallEngine {
         self.next_order
     }
 
-    /// Appointments past their grace period rank as normal tickets, filed by check-in order.
-    fn expire_appointments(&mut self, service: usize, now: Timestamp) {
+    /// Appointments past their grace period rank as normal tickets, filed by check-in order;
+    /// each move is stated (`reclassified`).
+    fn expire_appointments(&mut self, service: usize, now: Timestamp, out: &mut Vec<Event>) {
         let grace = self.cfg.policy.appointment_grace_s;
         let limit = now.as_second() - grace;
         loop {
@@ -983,7 +1055,68 @@ impl HallEngine {
             let (order, since) = (t.first_order, t.checked_in_at.unwrap_or(t.issued_at));
             self.unfile(idx);
             self.file(idx, Lane::Normal, order, since);
+            self.reclassify(now, idx, ReclassReason::AppointmentLate, out);
         }
+    }
+
+    /// The lane a ticket arriving (or released back) at `now` ranks in: an appointment in
+    /// its own lane until `grace` after its slot, unless it already left it.
+    fn lane_at(&self, idx: u32, now: Timestamp) -> Lane {
+        let t = &self.tickets[idx as usize];
+        match (t.class, t.slot) {
+            (TicketClass::Appointment, Some(slot))
+                if t.reclassified.is_none()
+                    && slot.as_second() + self.cfg.policy.appointment_grace_s
+                        >= now.as_second() =>
+            {
+                Lane::Appointment
+            }
+            (class, _) => lane_for(class),
+        }
+    }
+
+    /// An appointment now waits in another lane than its own: record it on the ticket (so
+    /// its view says so) and on the hall's stream. At most once per ticket; a no-op for
+    /// other tickets.
+    fn reclassify(
+        &mut self,
+        now: Timestamp,
+        idx: u32,
+        reason: ReclassReason,
+        out: &mut Vec<Event>,
+    ) {
+        let t = &mut self.tickets[idx as usize];
+        let Some(Place { lane: to, .. }) = t.place else {
+            return;
+        };
+        if t.class != TicketClass::Appointment
+            || t.reclassified.is_some()
+            || to == Lane::Appointment
+        {
+            return;
+        }
+        let change = Reclass {
+            from: Lane::Appointment,
+            to,
+            reason,
+            at: now,
+        };
+        t.reclassified = Some(change);
+        let slot = t.slot;
+        self.touch(idx);
+        let ticket = self.brief(idx);
+        self.emit(
+            now,
+            EventBody::Reclassified {
+                ticket,
+                from: change.from,
+                to: change.to,
+                reason,
+                slot,
+                grace_s: self.cfg.policy.appointment_grace_s,
+            },
+            out,
+        );
     }
 
     // ------------------------------------------------------------------ ticket commands
@@ -997,15 +1130,11 @@ impl HallEngine {
         checked_in: bool,
         out: &mut Vec<Event>,
     ) -> Result<Reply, QueueError> {
+        if !self.is_open() {
+            return Err(self.closed_error(now));
+        }
         let cfg = self.cfg.clone();
         let svc = &cfg.services[service];
-        let local = now.to_zoned_datetime(cfg.time_zone.clone());
-        if !cfg.hours.is_open(local.weekday(), local.time()) {
-            return Err(QueueError::HallClosed {
-                hall: cfg.id.to_string(),
-                local: local.strftime("%a %H:%M").to_string(),
-            });
-        }
         match (class, slot) {
             (TicketClass::Appointment, None) => return Err(QueueError::SlotRequired),
             (TicketClass::Appointment, Some(s)) => {
@@ -1066,6 +1195,7 @@ impl HallEngine {
             first_called_at: None,
             wait_alarmed: false,
             start_alarmed: false,
+            reclassified: None,
         });
         self.index.insert((service as u16, seq), idx);
         self.touch(idx);
@@ -1075,20 +1205,15 @@ impl HallEngine {
         let queues = self.counts(&[service as u16]);
         let ticket = self.brief(idx);
         self.emit(now, EventBody::Issued { ticket, queues }, out);
+        self.reclassify(now, idx, ReclassReason::AppointmentLate, out);
         Ok(Reply::Issued(self.view(idx, now)))
     }
 
-    /// File a ticket arriving in the hall (issued, or a booked appointment checking in).
+    /// File a ticket arriving in the hall (issued, or a booked appointment checking in). An
+    /// appointment arriving after its grace period goes to the normal lane; the caller
+    /// states that (`reclassify`) after its own event.
     fn file_arrival(&mut self, idx: u32, now: Timestamp, order: i64) {
-        let t = &self.tickets[idx as usize];
-        let lane = match (t.class, t.slot) {
-            (TicketClass::Appointment, Some(slot))
-                if slot.as_second() + self.cfg.policy.appointment_grace_s >= now.as_second() =>
-            {
-                Lane::Appointment
-            }
-            (class, _) => lane_for(class),
-        };
+        let lane = self.lane_at(idx, now);
         self.file(idx, lane, order, now);
     }
 
@@ -1120,6 +1245,7 @@ impl HallEngine {
         let queues = self.counts(&[service]);
         let ticket = self.brief(idx);
         self.emit(now, EventBody::CheckedIn { ticket, queues }, out);
+        self.reclassify(now, idx, ReclassReason::AppointmentLate, out);
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
@@ -1190,6 +1316,7 @@ impl HallEngine {
         let queues = self.counts(&[service]);
         let ticket = self.brief(idx);
         self.emit(now, EventBody::Reactivated { ticket, queues }, out);
+        self.reclassify(now, idx, ReclassReason::Reactivated, out);
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
@@ -1211,6 +1338,7 @@ impl HallEngine {
         let queues = self.counts(&[service]);
         let ticket = self.brief(idx);
         self.emit(now, EventBody::Returned { ticket, queues }, out);
+        self.reclassify(now, idx, ReclassReason::Returned, out);
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
@@ -1317,7 +1445,7 @@ impl HallEngine {
         self.finish_current(now, w, None, true, out);
         for i in 0..self.cfg.windows[w].services.len() {
             let s = self.cfg.windows[w].services[i].service;
-            self.expire_appointments(s, now);
+            self.expire_appointments(s, now, out);
         }
         match self.choose(w, now) {
             None => Ok(Reply::NobodyWaiting),
@@ -1724,6 +1852,7 @@ impl HallEngine {
             },
             out,
         );
+        self.reclassify(now, idx, ReclassReason::Transferred, out);
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
@@ -1765,16 +1894,8 @@ impl HallEngine {
         if t.status != TicketStatus::Called {
             return Err(self.invalid(idx, "released"));
         }
-        let (first, service, since, class, slot) =
-            (t.first_order, t.service, t.waiting_since, t.class, t.slot);
-        let lane = match (class, slot) {
-            (TicketClass::Appointment, Some(s))
-                if s.as_second() + self.cfg.policy.appointment_grace_s >= now.as_second() =>
-            {
-                Lane::Appointment
-            }
-            _ => lane_for(class),
-        };
+        let (first, service, since) = (t.first_order, t.service, t.waiting_since);
+        let lane = self.lane_at(idx, now);
         self.windows[w].current = None;
         self.end_call(idx);
         let t = &mut self.tickets[idx as usize];
@@ -1795,6 +1916,7 @@ impl HallEngine {
             },
             out,
         );
+        self.reclassify(now, idx, ReclassReason::AppointmentLate, out);
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 

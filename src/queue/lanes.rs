@@ -117,6 +117,15 @@ impl ServiceQueue {
         self.appointment.range(..(slot_at_most, i64::MAX)).count()
     }
 
+    /// The earliest slot after `slot_after` (the first appointment not callable yet when
+    /// given `now + early`).
+    pub fn first_appointment_after(&self, slot_after: i64) -> Option<i64> {
+        self.appointment
+            .range((slot_after.saturating_add(1), i64::MIN)..)
+            .next()
+            .map(|(&(slot, _), _)| slot)
+    }
+
     /// Tickets ahead of `p` within its own lane. A B-tree cannot count a range without
     /// walking it, so the common cases are answered from the ends: the ticket just issued
     /// is last in its lane (everyone else is ahead), one near the head has few ahead.

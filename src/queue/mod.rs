@@ -14,6 +14,7 @@
 mod engine;
 mod lanes;
 mod record;
+pub mod schedule;
 pub mod stats;
 mod view;
 
@@ -30,6 +31,7 @@ pub fn business_date(hall: &crate::config::HallConfig, at: jiff::Timestamp) -> j
 }
 pub use lanes::Lane;
 pub use record::{HallRecord, TicketRecord};
+pub use schedule::{ClosedCode, ClosedReason, DayHours, ScheduleCause, ScheduleView};
 pub use view::{
     CallEvent, Event, EventBody, HallSnapshot, QueueCount, ServiceView, TicketAlarm, TicketBrief,
     TicketView, WindowView,
@@ -119,6 +121,29 @@ impl Post {
     }
 }
 
+/// An appointment that stopped ranking in the appointment lane. Stated on the ticket, in the
+/// answer that caused it and as a `reclassified` event, never silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reclass {
+    pub from: Lane,
+    pub to: Lane,
+    pub reason: ReclassReason,
+    pub at: jiff::Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReclassReason {
+    /// Checked in, waiting or released after its slot plus the policy's `grace`.
+    AppointmentLate,
+    /// Moved to another service, where its slot does not apply.
+    Transferred,
+    /// A no-show reactivated: it goes back by the reactivation placement, as others do.
+    Reactivated,
+    /// Back from fetching papers: at the head of the normal lane, as others are.
+    Returned,
+}
+
 /// Which rule of the calling policy chose a ticket. Every call event carries one, so a
 /// complaint ("why was he called before me?") can be answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +199,18 @@ pub enum Command {
     Window {
         window: usize,
         action: WindowAction,
+    },
+    /// A dated override of the hall's hours (today or later); empty `hours` closes the day.
+    /// Intervals are ordered and do not overlap (the API checks them).
+    SetHours {
+        date: jiff::civil::Date,
+        /// Boxed, as `reason`: commands travel by value through the shards' queues.
+        hours: Box<[(jiff::civil::Time, jiff::civil::Time)]>,
+        reason: Option<Box<str>>,
+    },
+    /// Remove the API's override of a date.
+    ClearHours {
+        date: jiff::civil::Date,
     },
 }
 
@@ -243,6 +280,8 @@ pub enum Reply {
     /// Call-next found nobody waiting (204).
     NobodyWaiting,
     Window(WindowView),
+    /// A date's hours after an override changed (200).
+    Hours(DayHours),
 }
 
 /// Why a command was refused. The engine changed nothing. Messages name the hall, window,
@@ -280,8 +319,28 @@ pub enum QueueError {
     DailyCapReached { service: String, cap: u32 },
     #[error("service `{service}` has issued all {size} numbers of its range today")]
     NumbersExhausted { service: String, size: u32 },
-    #[error("hall `{hall}` is closed now ({local}); see its opening hours")]
-    HallClosed { hall: String, local: String },
+    #[error("hall `{hall}` is closed now ({local}, {}); {opens}", reason.describe())]
+    HallClosed {
+        hall: String,
+        /// Now, in the hall's time zone.
+        local: String,
+        /// When it opens, in words and the hall's time zone.
+        opens: String,
+        next_opening: Option<jiff::Timestamp>,
+        reason: ClosedReason,
+    },
+    #[error(
+        "{date} is before today ({today}) in the hall's time zone; overrides are for today or later"
+    )]
+    OverrideInPast { date: String, today: String },
+    #[error("hall `{hall}` has no override set through the API for {date}{}", if *in_config { " (the config's override for that date stays: change the config to remove it)" } else { "" })]
+    NoOverride {
+        hall: String,
+        date: String,
+        in_config: bool,
+    },
+    #[error("hall `{hall}` already has {max} overrides ahead; remove some first")]
+    TooManyOverrides { hall: String, max: usize },
     #[error("evaluation must be 1 to 5, not {value}")]
     BadEvaluation { value: u8 },
     #[error("ticket {ticket} was already evaluated")]
@@ -319,6 +378,9 @@ impl QueueError {
             QueueError::DailyCapReached { .. } => "daily-cap-reached",
             QueueError::NumbersExhausted { .. } => "numbers-exhausted",
             QueueError::HallClosed { .. } => "hall-closed",
+            QueueError::OverrideInPast { .. } => "override-in-past",
+            QueueError::NoOverride { .. } => "no-override",
+            QueueError::TooManyOverrides { .. } => "too-many-overrides",
             QueueError::BadEvaluation { .. } => "bad-evaluation",
             QueueError::AlreadyEvaluated { .. } => "already-evaluated",
             QueueError::SlotRequired => "slot-required",
@@ -340,6 +402,7 @@ impl QueueError {
             | QueueError::SlotNotToday { .. } => Some("slot"),
             QueueError::SameService { .. } => Some("service"),
             QueueError::OfficerNotAssigned { .. } => Some("officer"),
+            QueueError::OverrideInPast { .. } | QueueError::NoOverride { .. } => Some("date"),
             QueueError::PauseReasonRequired => Some("reason"),
             _ => None,
         }

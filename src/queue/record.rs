@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::engine::{HallEngine, Mode, Ticket, WindowRt, business_day};
 use super::lanes::Lane;
 use super::lanes::Place;
-use super::{CallEvent, CallReason, TicketClass, TicketStatus};
-use crate::config::HallConfig;
+use super::{CallEvent, CallReason, Reclass, TicketClass, TicketStatus};
+use crate::config::{DayOverride, HallConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HallRecord {
@@ -26,6 +26,18 @@ pub struct HallRecord {
     pub services: Vec<ServiceRecord>,
     pub windows: Vec<WindowRecord>,
     pub recent_calls: Vec<std::sync::Arc<CallEvent>>,
+    /// Overrides of the hours set through the API, today's and later ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hours_overrides: Vec<OverrideRecord>,
+}
+
+/// A dated override as stored: its intervals (empty: closed) and reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OverrideRecord {
+    pub date: Date,
+    pub hours: Vec<(jiff::civil::Time, jiff::civil::Time)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,6 +94,8 @@ pub struct TicketRecord {
     pub wait_alarmed: bool,
     #[serde(default)]
     pub start_alarmed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclassified: Option<Reclass>,
 }
 
 impl HallEngine {
@@ -121,6 +135,15 @@ impl HallEngine {
                 })
                 .collect(),
             recent_calls: self.recent_calls.iter().cloned().collect(),
+            hours_overrides: self
+                .hours_overrides
+                .iter()
+                .map(|(date, o)| OverrideRecord {
+                    date: *date,
+                    hours: o.hours.clone(),
+                    reason: o.reason.as_deref().map(str::to_owned),
+                })
+                .collect(),
         }
     }
 
@@ -156,6 +179,7 @@ impl HallEngine {
             first_called_at: t.first_called_at,
             wait_alarmed: t.wait_alarmed,
             start_alarmed: t.start_alarmed,
+            reclassified: t.reclassified,
         }
     }
 
@@ -177,6 +201,20 @@ impl HallEngine {
         e.next_order = hall.next_order;
         e.next_head = hall.next_head;
         e.recent_calls = VecDeque::from(hall.recent_calls);
+        e.hours_overrides = hall
+            .hours_overrides
+            .into_iter()
+            .map(|o| {
+                let over = DayOverride {
+                    hours: o.hours,
+                    reason: o.reason.map(Arc::from),
+                };
+                (o.date, over)
+            })
+            .collect();
+        // The overrides may open or close the hall now; no event (the stream resumes from a
+        // snapshot, which carries the schedule).
+        e.init_open(now);
         for s in hall.services {
             match cfg.service_index(&s.id) {
                 Some(i) => {
@@ -238,6 +276,7 @@ impl HallEngine {
                 first_called_at: r.first_called_at,
                 wait_alarmed: r.wait_alarmed,
                 start_alarmed: r.start_alarmed,
+                reclassified: r.reclassified,
             });
             e.index.insert((origin as u16, r.seq), idx);
             if let Some(p) = place {

@@ -10,7 +10,10 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use super::{CallReason, Post, TicketClass, TicketStatus, WindowState};
+use super::schedule::{ScheduleCause, ScheduleView};
+use super::{
+    CallReason, Lane, Post, Reclass, ReclassReason, TicketClass, TicketStatus, WindowState,
+};
 use crate::config::{Tier, WindowKind};
 
 /// A ticket as the API returns it.
@@ -22,10 +25,22 @@ pub struct TicketView {
     pub service_name: Arc<str>,
     pub class: TicketClass,
     pub status: TicketStatus,
-    /// 1 = next to be called in its service; 0 when not waiting.
+    /// 1 = next to be called in its service; 0 when not waiting, and for an appointment not
+    /// callable yet (see `callable_at`).
     pub position: u32,
-    /// Estimated seconds until the call; 0 when not waiting.
+    /// Estimated seconds until the call; for an appointment not callable yet, the seconds
+    /// until it becomes callable; 0 when not waiting.
     pub estimated_wait_s: u64,
+    /// The lane it waits in: appointment, priority or normal. Only while waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<Lane>,
+    /// An appointment in its lane (or booked): the instant it becomes callable, its slot
+    /// less the hall's `early`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callable_at: Option<Timestamp>,
+    /// An appointment that left its lane: to which, when and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclassified: Option<Reclass>,
     pub issued_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot: Option<Timestamp>,
@@ -233,6 +248,25 @@ pub enum EventBody {
         ticket: TicketBrief,
         alarm: TicketAlarm,
     },
+    /// An appointment stopped ranking as one (late past its grace period, transferred,
+    /// reactivated or returned): every change of class is stated.
+    Reclassified {
+        ticket: TicketBrief,
+        from: Lane,
+        to: Lane,
+        reason: ReclassReason,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        slot: Option<Timestamp>,
+        grace_s: i64,
+    },
+    /// The hall opened or closed, or its hours changed (an override, a new calendar).
+    ScheduleChanged {
+        cause: ScheduleCause,
+        /// The date an override was set or removed for.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        date: Option<Date>,
+        schedule: ScheduleView,
+    },
 }
 
 impl EventBody {
@@ -269,6 +303,8 @@ impl EventBody {
             EventBody::OfficerSignedOut { .. } => "officer_signed_out",
             EventBody::WaitOverTarget { .. } => "wait_over_target",
             EventBody::NotStarted { .. } => "not_started",
+            EventBody::Reclassified { .. } => "reclassified",
+            EventBody::ScheduleChanged { .. } => "schedule_changed",
         }
     }
 
@@ -288,7 +324,8 @@ impl EventBody {
             | EventBody::Cancelled { ticket, .. }
             | EventBody::Evaluated { ticket, .. }
             | EventBody::WaitOverTarget { ticket, .. }
-            | EventBody::NotStarted { ticket, .. } => Some(&ticket.id),
+            | EventBody::NotStarted { ticket, .. }
+            | EventBody::Reclassified { ticket, .. } => Some(&ticket.id),
             EventBody::Called { call, .. } => Some(&call.ticket),
             _ => None,
         }
@@ -313,6 +350,11 @@ pub struct WindowView {
     pub active_post: Option<Post>,
     /// Tickets this window could call now, over all its services.
     pub waiting: u32,
+    /// Appointments checked in that it cannot call yet (before their slot less `early`).
+    pub waiting_early: u32,
+    /// When the first of those becomes callable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_callable_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -323,6 +365,10 @@ pub struct ServiceView {
     pub waiting: u32,
     pub waiting_priority: u32,
     pub waiting_appointment: u32,
+    /// Of `waiting_appointment`, those not callable yet.
+    pub waiting_early: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_callable_at: Option<Timestamp>,
     pub issued_today: u32,
     /// The last number issued today, if any.
     pub last_number: Option<String>,
@@ -348,7 +394,11 @@ pub struct HallSnapshot {
     pub business_day: Date,
     /// The last event applied; a stream resumed from here misses nothing.
     pub seq: u64,
+    /// Whether a kiosk can take a number now (`schedule.open_now`).
     pub open_now: bool,
+    /// Today's hours, why the hall is closed, when it next opens or closes, the overrides
+    /// ahead.
+    pub schedule: ScheduleView,
     pub services: Vec<ServiceView>,
     pub windows: Vec<WindowView>,
     /// The last calls, newest first.

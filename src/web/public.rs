@@ -81,6 +81,9 @@ pub struct PublicTicket {
     pub status: TicketStatus,
     pub position: u32,
     pub estimated_wait_s: u64,
+    /// An appointment checked in early: when it becomes callable (its position is 0 until).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callable_at: Option<Timestamp>,
     pub issued_at: Timestamp,
     pub called_at: Option<Timestamp>,
     pub window_name: Option<String>,

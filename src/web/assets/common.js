@@ -308,7 +308,7 @@ export function setTimeZone(tz) {
 function partsOf(ts) {
   const f = new Intl.DateTimeFormat('en-CA', {
     timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit',
-    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23', weekday: 'short',
   });
   const p = {};
   for (const x of f.formatToParts(ts ? new Date(ts) : new Date())) p[x.type] = x.value;
@@ -323,6 +323,39 @@ export function clock(ts) {
 export function dateTime(ts) {
   const p = partsOf(ts);
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
+const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+/** A coming instant as people say it, in the hall's zone: 今天 08:30, 明天 08:30, 10月8日（周四）08:30. */
+export function when(ts) {
+  const p = partsOf(ts);
+  const n = partsOf();
+  const days = Math.round((Date.UTC(p.year, p.month - 1, p.day) - Date.UTC(n.year, n.month - 1, n.day)) / 86400000);
+  const time = `${p.hour}:${p.minute}`;
+  if (days === 0) return t('when.today', { time });
+  if (days === 1) return t('when.tomorrow', { time });
+  const w = WEEKDAYS.indexOf(p.weekday);
+  return t('when.date', {
+    time, month: Number(p.month), day: Number(p.day), weekday: t(`weekday.${w}`), mon: t(`month.${Number(p.month)}`),
+  });
+}
+
+/**
+ * What a closed hall tells citizens, from its snapshot's `schedule`: null while open, else
+ * `{ why, opens }` (why it is closed — the holiday, the override's reason, after hours — and
+ * when it opens).
+ */
+export function closedNotice(schedule) {
+  if (!schedule || schedule.open_now) return null;
+  const r = schedule.closed_reason ?? { code: 'after-hours' };
+  const why = r.name && (r.code === 'holiday' || r.code === 'override')
+    ? t(`closed.${r.code}.named`, { name: r.name })
+    : t(`closed.${r.code}`);
+  const opens = schedule.next_opening
+    ? t('closed.opens', { when: when(schedule.next_opening) })
+    : t('closed.no_opening');
+  return { title: t('closed.title'), why, opens };
 }
 
 /** Show a short message in the page's live region. */

@@ -268,7 +268,14 @@ function render() {
   $('#queue').replaceChildren(...(view.queue.length ? view.queue.map((tk) => el('tr', { dataset: { ticket: tk.id } },
     el('td', { class: 'num', text: tk.number }),
     el('td', {}, tk.service_name, ' ', classTag(tk)),
-    el('td', { text: t('counter.position', { n: tk.position }) }),
+    // An appointment checked in early is listed after the callable tickets, with the time
+    // it becomes callable; one moved to the normal lane says so.
+    el('td', {
+      text: tk.position === 0 && tk.callable_at
+        ? t('counter.callable_at', { time: clock(tk.callable_at) })
+        : t('counter.position', { n: tk.position }),
+      title: tk.reclassified ? t('counter.reclassified') : null,
+    }),
     el('td', { text: t('counter.waited', { n: waitedMinutes(tk) }) }),
     el('td', {}, el('button', {
       type: 'button', text: t('counter.call'), 'aria-label': `${t('counter.call')} ${tk.number}`,

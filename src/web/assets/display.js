@@ -9,7 +9,8 @@
 
 import { applyI18n, langButton, onLang, t } from './i18n.js';
 import {
-  $, Stream, clock, el, indicator, numParam, param, promptToken, route, setTimeZone, storedToken,
+  $, Stream, clock, closedNotice, el, indicator, numParam, param, promptToken, route, setTimeZone,
+  storedToken,
 } from './common.js';
 import { Announcer } from './speech.js';
 
@@ -34,6 +35,9 @@ const state = {
   windows: new Map(), // id → {name, state, current: {ticket, number} | null, pause_reason}
   calls: [], // newest first: {ticket, number, window, window_name, call_count, announcement, called_at}
   seq: 0,
+  // The hall's schedule (open now, why closed, next opening), from the snapshot and
+  // `schedule_changed` events.
+  schedule: null,
   // Browser clock minus server clock, from the last snapshot, to tell a fresh call from a
   // replayed old one on a display whose clock is off.
   skew: 0,
@@ -53,6 +57,7 @@ function applySnapshot(s) {
     current: w.current ? { ticket: w.current.id, number: w.current.number } : null,
   }]));
   state.calls = s.recent_calls.map((c) => ({ ...c }));
+  state.schedule = s.schedule ?? null;
 }
 
 function counts(queues) {
@@ -140,6 +145,9 @@ function applyEvent(kind, e) {
       w.current = null;
       break;
     }
+    case 'schedule_changed':
+      state.schedule = e.schedule;
+      break;
     case 'day_opened':
       // Numbers restart, open tickets expired, windows closed (see the engine).
       for (const s of state.services.values()) s.waiting = 0;
@@ -153,8 +161,20 @@ function applyEvent(kind, e) {
 
 // ------------------------------------------------------------------ rendering
 
+/** The closed banner: why the hall is closed and when it opens; hidden while open. */
+function renderClosed() {
+  const closed = closedNotice(state.schedule);
+  $('#closed').hidden = !closed;
+  document.body.classList.toggle('hall-closed', Boolean(closed));
+  if (!closed) return;
+  $('#closed-title').textContent = closed.title;
+  $('#closed-why').textContent = closed.why;
+  $('#closed-opens').textContent = closed.opens;
+}
+
 function render() {
   $('#hall-name').textContent = state.name || hall;
+  renderClosed();
   document.title = `${state.name || hall} · ${t('display.recent')}`;
 
   const latest = state.calls[0];
@@ -205,6 +225,8 @@ onLang(() => showConn());
 
 function tick() {
   $('#clock').textContent = clock();
+  // 今天 / 明天 in the closed banner follow the clock.
+  if (state.schedule && !state.schedule.open_now) renderClosed();
   if (state.flashUntil && Date.now() >= state.flashUntil) {
     state.flashUntil = 0;
     scheduleRender();

@@ -8,7 +8,7 @@
 
 import { applyI18n, langButton, onLang, t } from './i18n.js';
 import {
-  $, Api, ApiError, Stream, clock, dateTime, el, indicator, minutes, numParam, param,
+  $, Api, ApiError, Stream, clock, closedNotice, dateTime, el, indicator, minutes, numParam, param,
   promptToken, route, setTimeZone, storedToken, toast,
 } from './common.js';
 
@@ -29,13 +29,14 @@ function render() {
   setTimeZone(s.time_zone);
   $('#hall-name').textContent = s.name;
   document.title = `${s.name} · ${t('kiosk.title')}`;
-  $('#note').textContent = s.open_now ? '' : t('kiosk.closed');
+  // Closed: say why and when it opens, and take no numbers (the daemon would refuse them).
+  const closed = renderClosed();
   $('#services').replaceChildren(...s.services.map((svc) => el('li', {},
     el('button', {
       type: 'button',
       class: 'service-button',
       dataset: { service: svc.id },
-      disabled: view.issuing,
+      disabled: view.issuing || Boolean(closed),
       onclick: () => issue(svc.id),
     },
     el('span', { class: 'prefix', 'aria-hidden': 'true', text: svc.prefix }),
@@ -46,6 +47,16 @@ function render() {
     }),
     el('span', { class: 'go', 'aria-hidden': 'true', text: '›' })))));
   $('#priority').setAttribute('aria-pressed', String(view.priority));
+}
+
+/** The closed notice; returns it (null while open). */
+function renderClosed() {
+  const closed = closedNotice(view.snapshot?.schedule);
+  const note = $('#note');
+  note.classList.toggle('closed', Boolean(closed));
+  if (closed) note.textContent = t('kiosk.closed_notice', closed);
+  else if (!view.issuing) note.textContent = '';
+  return closed;
 }
 
 let reading = null;
@@ -69,7 +80,13 @@ async function failed(e) {
     return prompting;
   }
   // The refusals a citizen can meet, in the page's language; others as the API says them.
-  const known = { 'hall-closed': 'kiosk.closed', 'daily-cap-reached': 'kiosk.full', 'numbers-exhausted': 'kiosk.full' };
+  if (e.code === 'hall-closed') {
+    const closed = closedNotice({ open_now: false, ...e.problem });
+    toast(t('kiosk.closed_notice', closed), 'error');
+    reload();
+    return null;
+  }
+  const known = { 'daily-cap-reached': 'kiosk.full', 'numbers-exhausted': 'kiosk.full' };
   toast(known[e.code] ? t(known[e.code]) : e.message || String(e), 'error');
   return null;
 }
@@ -153,7 +170,11 @@ document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && !$('#ticket-view').hidden) closeTicket();
 });
 
-const tick = () => { $('#clock').textContent = clock(); };
+// The closed notice says 今天 / 明天: it is rewritten as the clock moves.
+const tick = () => {
+  $('#clock').textContent = clock();
+  if (view.snapshot && !view.snapshot.open_now) renderClosed();
+};
 tick();
 setInterval(tick, 1000);
 
@@ -166,6 +187,10 @@ const stream = new Stream({
       view.snapshot = data;
       render();
       return;
+    }
+    if (kind === 'schedule_changed' && view.snapshot) {
+      view.snapshot.schedule = data.schedule;
+      view.snapshot.open_now = data.schedule.open_now;
     }
     // Waiting counts move at once; estimated waits follow with the next read.
     for (const q of data.queues ?? []) {

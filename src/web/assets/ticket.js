@@ -5,7 +5,7 @@
 
 import { applyI18n, langButton, onLang, t } from './i18n.js';
 import {
-  $, Stream, dateTime, el, indicator, minutes, params, route, setTimeZone,
+  $, Stream, clock, dateTime, el, indicator, minutes, params, route, setTimeZone,
 } from './common.js';
 import { Announcer } from './speech.js';
 
@@ -73,10 +73,13 @@ function render() {
     $('#number').textContent = tk.number;
     $('#status').textContent = t(`status.${tk.status}`);
     const waiting = tk.status === 'waiting';
+    // An appointment checked in early has no place in line until it becomes callable.
+    const early = waiting && tk.position === 0 && tk.callable_at;
     $('#ahead').hidden = !waiting || tk.position <= 1;
     $('#ahead-n').textContent = String(Math.max(0, tk.position - 1));
     $('#eta').textContent = !waiting ? ''
-      : tk.position <= 1 ? t('ticket.next') : t('ticket.eta', { n: minutes(tk.estimated_wait_s) });
+      : early ? t('ticket.callable_at', { time: clock(tk.callable_at) })
+        : tk.position <= 1 ? t('ticket.next') : t('ticket.eta', { n: minutes(tk.estimated_wait_s) });
     $('#time').textContent = t('ticket.taken_at', { t: dateTime(tk.issued_at) });
   }
   $('#recent').replaceChildren(...view.calls.slice(0, 5).map((call) => el('li', {
