@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SteadyClock};
 use crate::config::{Config, Role, hex, token_hash};
 use crate::server::Daemon;
 
@@ -288,7 +288,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let config = Arc::new(config);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = Arc::new(SteadyClock::system());
     let daemon = match Daemon::start(config.clone(), &data, clock) {
         Ok(d) => d,
         Err(e) => {

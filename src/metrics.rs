@@ -83,6 +83,11 @@ pub const STORE_RECOVERIES: &str = "hallq_store_recoveries_total";
 /// Trial commits that failed while the store refused writes.
 pub const STORE_RETRIES: &str = "hallq_store_retry_failures_total";
 
+/// Confirmed steps of the system clock, by direction (see `clock::SteadyClock`).
+pub const CLOCK_STEPS: &str = "hallq_clock_steps_total";
+/// The size of the last confirmed clock step, in seconds (negative: backwards).
+pub const CLOCK_LAST_STEP: &str = "hallq_clock_last_step_seconds";
+
 /// Wait times: from half a minute to two hours, around typical 30-60 minute targets.
 const WAIT_BUCKETS: &[f64] = &[
     30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0,
@@ -195,6 +200,15 @@ fn describe() {
     describe_gauge!(
         QUEUE_OVER_TARGET,
         "Queues waiting past their own service's target wait."
+    );
+    describe_counter!(
+        CLOCK_STEPS,
+        "Confirmed steps of the system clock that engine time followed, by direction."
+    );
+    describe_gauge!(
+        CLOCK_LAST_STEP,
+        Unit::Seconds,
+        "Size of the last confirmed system clock step (negative: backwards)."
     );
     describe_gauge!(START_TIME, Unit::Seconds, "Unix time the daemon started.");
     describe_gauge!(

@@ -259,6 +259,10 @@ fn zero_counters() {
         STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
     };
     metrics::counter!(STORE_FAILURES).increment(0);
+    for direction in ["forward", "backward"] {
+        metrics::counter!(crate::metrics::CLOCK_STEPS, "direction" => direction).increment(0);
+    }
+    metrics::gauge!(crate::metrics::CLOCK_LAST_STEP).set(0.0);
     metrics::counter!(STORE_RECOVERIES).increment(0);
     metrics::counter!(STORE_RETRIES).increment(0);
     metrics::gauge!(STORE_WRITABLE).set(1.0);
