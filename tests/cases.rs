@@ -603,3 +603,29 @@ async fn a_closed_case_accepted_again_is_answered_as_stored_and_never_reopened()
     );
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_accepted_after_its_deadline_answers_with_the_alarms_it_raised() {
+    let srv = server().await;
+    // Accepted a month ago with three working days: overdue by far more than the two
+    // working days of the escalation level.
+    let body = json!({"id": "LATE-1", "hall": "h1", "matter": "OFFICIAL-3WD", "accepted_at": "2026-11-02T10:00:00+08:00"});
+    let r = srv.post(OFFICER, "/v1/cases", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        r.body["alarms"],
+        json!(["LATE-1/yellow/1", "LATE-1/red/1", "LATE-1/escalate/1"]),
+        "the 201 shows the alarms raised in its own commit"
+    );
+    assert_eq!(r.body["level"], "escalate");
+    // The alarm stream has them, once each, whatever passes follow.
+    let got = srv.get(OFFICER, "/v1/cases/LATE-1").await;
+    assert_eq!(got.body["alarms"], r.body["alarms"]);
+    let pulled = pull_alarms(&srv.http, &srv.base, ADMIN, "after=0").await;
+    let ids: Vec<&str> = pulled
+        .iter()
+        .filter(|(_, _, kind)| kind == "alarm")
+        .map(|(_, id, _)| id.as_str())
+        .collect();
+    assert_eq!(ids, ["LATE-1/yellow/1", "LATE-1/red/1", "LATE-1/escalate/1"]);
+}

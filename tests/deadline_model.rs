@@ -256,6 +256,9 @@ struct Model {
     config: Arc<Config>,
     cal: Arc<Calendar>,
     cases: BTreeMap<String, MCase>,
+    /// Alarm ids the commands of the current pass raised: a command that leaves a level due
+    /// raises it at once (the engine's `arm_now`), the rest fire at the end of the pass.
+    raised: Vec<String>,
 }
 
 /// What the model expects of a command: success (and whether it creates the case), or the
@@ -345,24 +348,27 @@ impl Model {
 
     /// Every level due by `now` fires, in ladder order; the ids raised.
     fn fire(&mut self, now: Timestamp) -> Vec<String> {
-        let mut raised = Vec::new();
         let ids: Vec<String> = self.cases.keys().cloned().collect();
-        for id in ids {
-            let c = self.cases[&id].clone();
-            if c.state.is_closed() {
-                continue;
-            }
-            let Deadline::Running(due) = self.deadline(&c) else {
-                continue;
-            };
-            for l in 0..self.policy(&c).levels.len() {
-                if !c.fired[l] && self.level_at(&c, &due, l).is_some_and(|at| at <= now) {
-                    let m = self.cases.get_mut(&id).unwrap();
-                    m.fired[l] = true;
-                    m.counts[l] += 1;
-                    let m = self.cases[&id].clone();
-                    raised.push(self.alarm_id(&id, &m, l));
-                }
+        ids.iter().flat_map(|id| self.fire_case(id, now)).collect()
+    }
+
+    /// The levels of one case due by `now` fire, in ladder order; the ids raised.
+    fn fire_case(&mut self, id: &str, now: Timestamp) -> Vec<String> {
+        let mut raised = Vec::new();
+        let c = self.cases[id].clone();
+        if c.state.is_closed() {
+            return raised;
+        }
+        let Deadline::Running(due) = self.deadline(&c) else {
+            return raised;
+        };
+        for l in 0..self.policy(&c).levels.len() {
+            if !c.fired[l] && self.level_at(&c, &due, l).is_some_and(|at| at <= now) {
+                let m = self.cases.get_mut(id).unwrap();
+                m.fired[l] = true;
+                m.counts[l] += 1;
+                let m = self.cases[id].clone();
+                raised.push(self.alarm_id(id, &m, l));
             }
         }
         raised
@@ -395,6 +401,8 @@ impl Model {
         let changed = |m: &mut Model, id: &str, before, after_edit: MCase| {
             m.cases.insert(id.to_owned(), after_edit);
             let cleared = m.rearm(id, now);
+            let raised = m.fire_case(id, now);
+            m.raised.extend(raised);
             let moved = if m.due_key(id) != before {
                 vec![id.to_owned()]
             } else {
@@ -447,6 +455,8 @@ impl Model {
                         counts: [0; 4],
                     },
                 );
+                let raised = self.fire_case(id, now);
+                self.raised.extend(raised);
                 (ok(self, id, true), vec![], vec![])
             }
             Op::Suspend { id, restart, back } => {
@@ -562,6 +572,8 @@ impl Model {
         let (mut cleared, mut moved) = (Vec::new(), Vec::new());
         for id in open {
             cleared.extend(self.rearm(&id, now));
+            let raised = self.fire_case(&id, now);
+            self.raised.extend(raised);
             if self.due_key(&id) != before[&id] {
                 moved.push(id);
             }
@@ -690,6 +702,7 @@ impl Run {
                 config: config.clone(),
                 cal: calendars[0].clone(),
                 cases: BTreeMap::new(),
+                raised: Vec::new(),
             },
             config,
             calendars,
@@ -707,7 +720,8 @@ impl Run {
         self.engine.advance(self.now, &mut fired);
         self.events.extend(fired);
         let expected_raised = {
-            let mut r = self.model.fire(self.now);
+            let mut r = std::mem::take(&mut self.model.raised);
+            r.extend(self.model.fire(self.now));
             r.sort();
             r
         };

@@ -419,6 +419,15 @@ impl DeadlineEngine {
         }
     }
 
+    /// Raise the levels already due, then set the timer for the next one. A case accepted or
+    /// moved past a threshold (accepted late, resumed after its deadline, shortened by a new
+    /// calendar) shows those alarms in the answer of the request that did it, and they are
+    /// stored in the same batch, rather than one pass later.
+    fn arm_now(&mut self, idx: u32, now: Timestamp, out: &mut Vec<CaseEvent>) {
+        self.fire_due(idx, now, out);
+        self.arm(idx);
+    }
+
     /// Fire every unfired level of the case due by `now`, in ladder order.
     fn fire_due(&mut self, idx: u32, now: Timestamp, out: &mut Vec<CaseEvent>) {
         let c = self.case(idx);
@@ -521,7 +530,7 @@ impl DeadlineEngine {
             ));
         }
         self.dirty.push(idx);
-        self.arm(idx);
+        self.arm_now(idx, now, out);
     }
 
     fn case_event(&self, c: &Case, at: Timestamp, body: CaseEventBody) -> CaseEvent {
@@ -538,7 +547,7 @@ impl DeadlineEngine {
     /// Apply one command; `closed` holds the cases that closed and left the engine. Returns
     /// the case and whether this command created it (an acceptance replayed, of an open or a
     /// closed case, is `false` and changes nothing). On error nothing changed and nothing was
-    /// emitted. Alarms that come due because of it are raised by the next `advance`.
+    /// emitted. Levels already due once it is applied are raised by it (see `arm_now`).
     pub fn apply(
         &mut self,
         now: Timestamp,
@@ -791,7 +800,7 @@ impl DeadlineEngine {
         }
         lead.due = deadline.due().copied();
         let idx = self.insert(lead);
-        self.arm(idx);
+        self.arm_now(idx, now, out);
         let view = self.view(idx, now);
         out.push(self.case_event(
             self.case(idx),
@@ -803,7 +812,7 @@ impl DeadlineEngine {
         for (mut child, d) in children.into_iter().zip(child_deadlines) {
             child.due = d.due().copied();
             let c = self.insert(child);
-            self.arm(c);
+            self.arm_now(c, now, out);
             let view = self.view(c, now);
             out.push(self.case_event(
                 self.case(c),

@@ -199,20 +199,31 @@ fn percent_levels_follow_the_elapsed_share_of_the_limit() {
 }
 
 #[test]
-fn levels_due_long_ago_fire_together_in_ladder_order() {
+fn levels_due_long_ago_fire_together_in_ladder_order_with_the_acceptance() {
     let mut t = T::new("2025-12-01T00:00:00Z");
-    t.accept(
-        "2025-12-01T00:00:00Z",
-        "OLD",
-        "city",
-        PROMISED_3,
-        "2025-09-01T10:00:00+08:00",
-    )
-    .unwrap();
-    assert_eq!(
-        t.advance("2025-12-01T00:00:00Z"),
-        ["OLD/yellow/1", "OLD/red/1", "OLD/escalate/1"]
-    );
+    let v = t
+        .accept(
+            "2025-12-01T00:00:00Z",
+            "OLD",
+            "city",
+            PROMISED_3,
+            "2025-09-01T10:00:00+08:00",
+        )
+        .unwrap();
+    // Raised by the acceptance itself, so its answer shows them (a late acceptance of an
+    // overdue case answered `alarms: []` when they waited for the next pass).
+    let raised: Vec<&str> = t
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            CaseEventBody::Alarm(a) => Some(a.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(raised, ["OLD/yellow/1", "OLD/red/1", "OLD/escalate/1"]);
+    assert_eq!(v.alarms, ["OLD/yellow/1", "OLD/red/1", "OLD/escalate/1"]);
+    assert_eq!(v.level.as_deref(), Some("escalate"));
+    assert!(t.advance("2025-12-01T00:00:00Z").is_empty(), "never twice");
 }
 
 #[test]
