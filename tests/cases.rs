@@ -627,5 +627,57 @@ async fn a_case_accepted_after_its_deadline_answers_with_the_alarms_it_raised() 
         .filter(|(_, _, kind)| kind == "alarm")
         .map(|(_, id, _)| id.as_str())
         .collect();
-    assert_eq!(ids, ["LATE-1/yellow/1", "LATE-1/red/1", "LATE-1/escalate/1"]);
+    assert_eq!(
+        ids,
+        ["LATE-1/yellow/1", "LATE-1/red/1", "LATE-1/escalate/1"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extensions_must_add_time_and_stay_within_the_matters_maximum() {
+    let srv = server().await;
+    let extend =
+        |amount: &str| json!({"amount": amount, "reason": "需要现场核查", "approver": "王主任"});
+    for (id, matter) in [("EXT-1", "OFFICIAL-3WD"), ("EXT-2", "FAST")] {
+        let body = json!({"id": id, "hall": "h1", "matter": matter, "accepted_at": "2026-11-30T10:00:00+08:00"});
+        let r = srv.post(OFFICER, "/v1/cases", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    // OFFICIAL-3WD allows 60wd in all (`max_extension`): a typo of 5000wd is refused, and an
+    // extension that adds nothing is no extension.
+    for (amount, code) in [
+        ("0wd", "empty-extension"),
+        ("5000wd", "extension-over-limit"),
+    ] {
+        let r = srv
+            .post(OFFICER, "/v1/cases/EXT-1/extend", extend(amount))
+            .await;
+        assert_eq!(r.status.as_u16(), 422, "{amount}: {:?}", r.body);
+        assert_eq!(r.body["type"], format!("urn:hallq:problem:{code}"));
+        assert_eq!(r.body["field"], "amount");
+    }
+    let r = srv
+        .post(OFFICER, "/v1/cases/EXT-1/extend", extend("10wd"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["limit"], "13wd");
+    // FAST sets no maximum: its extensions add up to at most its own limit, 8ws.
+    for amount in ["4ws", "4ws"] {
+        let r = srv
+            .post(OFFICER, "/v1/cases/EXT-2/extend", extend(amount))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{amount}: {:?}", r.body);
+    }
+    let r = srv
+        .post(OFFICER, "/v1/cases/EXT-2/extend", extend("1ws"))
+        .await;
+    assert_eq!(r.status.as_u16(), 422, "{:?}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("at most 8ws"),
+        "{:?}",
+        r.body
+    );
+    let got = srv.get(OFFICER, "/v1/cases/EXT-2").await;
+    assert_eq!(got.body["limit"], "16ws", "nothing refused was stored");
+    assert_eq!(got.body["extensions"].as_array().unwrap().len(), 2);
 }

@@ -524,11 +524,20 @@ impl Model {
                         vec![],
                     );
                 }
-                let before = self.due_key(id);
-                c.extension = Some(match c.extension {
+                // At most the stage's limit in all (no matter here sets `max_extension`).
+                let total = match c.extension {
                     None => extra,
                     Some(e) => e.checked_add(extra).unwrap(),
-                });
+                };
+                if total.amount() > base.amount() {
+                    return (
+                        Expect::Err("extension-over-limit", Some("amount")),
+                        vec![],
+                        vec![],
+                    );
+                }
+                let before = self.due_key(id);
+                c.extension = Some(total);
                 changed(self, id, before, c)
             }
             Op::Complete { id, back } | Op::Withdraw { id, back } => {

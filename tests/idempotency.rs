@@ -66,18 +66,18 @@ async fn a_replayed_extension_is_applied_once_across_a_kill_9_of_the_real_proces
         OFFICER,
         Method::POST,
         "/v1/cases/R1/extend",
-        &extension("5wd"),
+        &extension("1wd"),
         "ext-R1-1",
     )
     .await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
-    assert_eq!(first.body["limit"], "8wd");
+    assert_eq!(first.body["limit"], "4wd");
     let retry = keyed(
         &base,
         OFFICER,
         Method::POST,
         "/v1/cases/R1/extend",
-        &extension("5wd"),
+        &extension("1wd"),
         "ext-R1-1",
     )
     .await;
@@ -91,7 +91,7 @@ async fn a_replayed_extension_is_applied_once_across_a_kill_9_of_the_real_proces
         OFFICER,
         Method::POST,
         "/v1/cases/R1/extend",
-        &extension("5wd"),
+        &extension("1wd"),
         "ext-R1-1",
     )
     .await;
@@ -101,7 +101,7 @@ async fn a_replayed_extension_is_applied_once_across_a_kill_9_of_the_real_proces
         "the retry after the restart gets the first answer"
     );
     let case = get(&base, OFFICER, "/v1/cases/R1").await;
-    assert_eq!(case.body["limit"], "8wd", "the limit was extended once");
+    assert_eq!(case.body["limit"], "4wd", "the limit was extended once");
     assert_eq!(case.body["extensions"].as_array().map(Vec::len), Some(1));
     assert_eq!(case.body["deadline"], first.body["deadline"]);
 
@@ -126,11 +126,11 @@ async fn a_replayed_extension_is_applied_once_across_a_kill_9_of_the_real_proces
         OFFICER,
         Method::POST,
         "/v1/cases/R1/extend",
-        &extension("5wd"),
+        &extension("1wd"),
         "ext-R1-2",
     )
     .await;
-    assert_eq!(second.body["limit"], "13wd", "{:?}", second.body);
+    assert_eq!(second.body["limit"], "5wd", "{:?}", second.body);
     proc.kill9().await;
 }
 

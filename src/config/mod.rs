@@ -590,6 +590,9 @@ pub struct Matter {
     pub departments: Vec<Department>,
     /// Escalated matters: the forwarding stage's limit.
     pub stage_limit: Option<crate::calendar::Limit>,
+    /// The most a stage's approved extensions may add up to, in the limit's unit; `None`:
+    /// the stage's own limit (a limit can at most be doubled).
+    pub max_extension: Option<crate::calendar::Limit>,
 }
 
 #[derive(Debug, Clone)]

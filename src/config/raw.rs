@@ -88,6 +88,8 @@ pub struct RawMatter {
     pub departments: Option<Vec<RawDepartment>>,
     /// Escalated matters: the limit for forwarding to the upper hall.
     pub stage_limit: Option<S<String>>,
+    /// The most a stage's extensions may add up to; default: the stage's limit.
+    pub max_extension: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -277,3 +277,28 @@ fn demo_county_hall_follows_the_calendar_and_the_city_hall_never_closes() {
         "one dated override to show"
     );
 }
+
+#[test]
+fn a_matters_extension_maximum_is_in_the_limits_unit() {
+    let src = |max: &str| {
+        format!(
+            "{MINIMAL}\n[[calendar]]\nid = \"cn-mainland\"\nfile = \"{}\"\n\n[[matter]]\nid = \"M-1\"\nname = \"许可\"\nkind = \"promised\"\nlimit = \"20wd\"\nmax_extension = \"{max}\"\n",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/config/calendars/cn-mainland.toml"
+            )
+        )
+    };
+    let c = Config::from_toml("t.toml", &src("10wd")).unwrap();
+    let m = &c.matters[c.matter_index("M-1").unwrap()];
+    assert_eq!(
+        m.max_extension,
+        Some(crate::calendar::Limit::WorkingDays(10))
+    );
+    let e = errors(&src("10d"));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("matter[0].max_extension") && e.contains("limit's unit")),
+        "{e:?}"
+    );
+}

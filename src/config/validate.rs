@@ -459,6 +459,15 @@ fn matters(
                 CaseKind::Escalated => Some(limit_of(cx, &m.stage_limit, "stage_limit")?),
                 _ => None,
             };
+            let max_extension = m.max_extension.as_ref().and_then(|v| {
+                let field = format!("{path}.max_extension");
+                let max = parse_limit(cx, v, &field)?;
+                if std::mem::discriminant(&max) != std::mem::discriminant(&limit) {
+                    cx.at(v, field, format!("extensions count in the limit's unit ({limit}), so the maximum must too"));
+                    return None;
+                }
+                Some(max)
+            });
             let departments = match (kind, &m.departments) {
                 (CaseKind::Joint, Some(list)) if !list.is_empty() => {
                     let mut ids = HashSet::new();
@@ -488,7 +497,7 @@ fn matters(
                 }
                 (_, None) => Vec::new(),
             };
-            Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit })
+            Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension })
         })
         .collect();
     out.push(Matter {
@@ -500,6 +509,7 @@ fn matters(
         policy: default_policy,
         departments: Vec::new(),
         stage_limit: None,
+        max_extension: None,
     });
     out
 }

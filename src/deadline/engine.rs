@@ -932,6 +932,7 @@ impl DeadlineEngine {
         out: &mut Vec<CaseEvent>,
     ) -> Result<u32, CaseError> {
         let idx = self.open(id, closed)?;
+        self.check_extension(idx, extension.amount)?;
         let mut tentative = self.case(idx).clone();
         let event = CaseEventBody::Extended {
             case: id.to_owned(),
@@ -941,6 +942,39 @@ impl DeadlineEngine {
         };
         tentative.extra_mut().extensions.push(extension);
         self.change(idx, tentative, event, now, out)
+    }
+
+    /// An extension adds time, in the limit's unit, and the stage's extensions stay within
+    /// the matter's `max_extension` (by default the stage's own limit: at most doubled), so a
+    /// mistyped `5000wd` cannot push a deadline out by decades.
+    fn check_extension(&self, idx: u32, amount: Limit) -> Result<(), CaseError> {
+        let c = self.case(idx);
+        let id = || c.id.to_string();
+        if amount.amount() == 0 {
+            return Err(CaseError::EmptyExtension { id: id(), amount });
+        }
+        let base = self.base_limit(c);
+        if std::mem::discriminant(&base) != std::mem::discriminant(&amount) {
+            // The calendar names this refusal when the deadline is counted.
+            return Ok(());
+        }
+        let max = self.config.matters[c.matter as usize]
+            .max_extension
+            .unwrap_or(base);
+        let total = c
+            .extra()
+            .extensions
+            .iter()
+            .try_fold(amount, |sum, e| sum.checked_add(e.amount));
+        match total {
+            Some(total) if total.amount() <= max.amount() => Ok(()),
+            _ => Err(CaseError::ExtensionOverLimit {
+                id: id(),
+                amount,
+                total: total.unwrap_or(amount.with_amount(u32::MAX)),
+                max,
+            }),
+        }
     }
 
     fn forward(

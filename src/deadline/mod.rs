@@ -359,6 +359,20 @@ pub enum CaseError {
     OutOfOrder { at: String, last: String },
     #[error("{0}")]
     Calendar(#[from] CalendarError),
+    /// An extension adds at least one unit of time.
+    #[error("an extension of case `{id}` must add time; {amount} adds none")]
+    EmptyExtension { id: String, amount: Limit },
+    /// Extensions of a stage may not add up to more than the matter allows.
+    #[error(
+        "case `{id}` may be extended by at most {max} in all; with {amount} its extensions \
+         would add up to {total}"
+    )]
+    ExtensionOverLimit {
+        id: String,
+        amount: Limit,
+        total: Limit,
+        max: Limit,
+    },
     /// The closed-case lookup failed (the store cannot be read): nothing changed, retry.
     #[error("cannot tell whether case `{id}` was closed: {reason}")]
     Unavailable { id: String, reason: String },
@@ -380,6 +394,8 @@ impl CaseError {
             CaseError::InTheFuture { .. } => "in-the-future",
             CaseError::OutOfOrder { .. } => "out-of-order",
             CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => "extension-unit",
+            CaseError::EmptyExtension { .. } => "empty-extension",
+            CaseError::ExtensionOverLimit { .. } => "extension-over-limit",
             CaseError::Calendar(_) => "calendar",
             CaseError::Unavailable { .. } => "unavailable",
         }
@@ -389,7 +405,9 @@ impl CaseError {
         match self {
             CaseError::UnknownCase { .. } | CaseError::BadId { .. } => Some("id"),
             CaseError::Conflict { field, .. } | CaseError::InTheFuture { field, .. } => Some(field),
-            CaseError::Calendar(CalendarError::ExtensionUnit { .. }) => Some("amount"),
+            CaseError::Calendar(CalendarError::ExtensionUnit { .. })
+            | CaseError::EmptyExtension { .. }
+            | CaseError::ExtensionOverLimit { .. } => Some("amount"),
             CaseError::Calendar(CalendarError::Suspension { .. })
             | CaseError::OutOfOrder { .. } => Some("at"),
             _ => None,

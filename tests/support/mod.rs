@@ -427,6 +427,7 @@ name = "三日办结事项"
 kind = "promised"
 limit = "3wd"
 calendar = "cn-mainland"
+max_extension = "60wd"
 
 [[matter]]
 id = "FAST"
@@ -442,6 +443,7 @@ name = "两日事项"
 kind = "promised"
 limit = "2wd"
 calendar = "always"
+max_extension = "30wd"
 
 [[matter]]
 id = "JOINT"
