@@ -84,7 +84,7 @@ fn render(answer: CaseAnswer) -> Answer {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AcceptBody {
+pub(super) struct AcceptBody {
     /// The business system's case id (办件编号); accepting it again is idempotent.
     id: String,
     hall: String,
@@ -156,20 +156,20 @@ async fn case(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SuspendBody {
+pub(super) struct SuspendBody {
     reason: String,
     at: Option<Timestamp>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AtBody {
+pub(super) struct AtBody {
     at: Option<Timestamp>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExtendBody {
+pub(super) struct ExtendBody {
     /// In the limit's unit, e.g. `5wd`.
     amount: String,
     reason: String,
@@ -178,7 +178,7 @@ struct ExtendBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WithdrawBody {
+pub(super) struct WithdrawBody {
     reason: String,
     at: Option<Timestamp>,
 }
@@ -527,7 +527,7 @@ async fn alarms(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AckBody {
+pub(super) struct AckBody {
     consumer: String,
     seq: u64,
 }
