@@ -137,6 +137,14 @@ pub async fn serve(
     grace: Duration,
 ) {
     metrics::gauge!(CONNECTIONS_MAX).set(limits.max_connections as f64);
+    metrics::gauge!(CONNECTIONS_OPEN).set(0.0);
+    // At 0 from the first scrape, so `increase()` works.
+    for reason in ["header_timeout", "idle_timeout", "write_timeout", "evicted"] {
+        metrics::counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(0);
+    }
+    for reason in ["cap", "address", "reserve"] {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(0);
+    }
     let reg = Arc::new(Registry {
         book: Mutex::new(Book::default()),
         drained: Notify::new(),
