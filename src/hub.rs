@@ -4,6 +4,9 @@
 //! crash could undo. Each stream is a bounded `tokio::sync::broadcast` channel: publishing
 //! never blocks, and a subscriber that falls more than `capacity` events behind gets
 //! `Lagged` and is cut off; it reconnects with `Last-Event-ID` and resumes from the log.
+//! Each subscriber's receiver is drained by a task of its own into a smaller buffer
+//! (`api::events::live`), so a subscriber that stops reading is cut off there, long before
+//! it could lag here.
 //!
 //! Frames are formatted once per event as SSE bytes and shared by every subscriber, so a
 //! call reaching thousands of displays costs one allocation, not thousands.

@@ -69,6 +69,16 @@ pub const OVERLOAD: &str = "hallq_overload_rejections_total";
 pub const SSE_SUBSCRIBERS: &str = "hallq_sse_subscribers";
 /// Subscribers cut off for falling behind, by stream kind.
 pub const SSE_DROPPED: &str = "hallq_sse_dropped_total";
+/// Open client connections.
+pub const CONNECTIONS_OPEN: &str = "hallq_connections_open";
+/// The connection cap in force (`[server] max_connections`, or from the descriptor limit).
+pub const CONNECTIONS_MAX: &str = "hallq_connections_max";
+/// Connections the server closed, by reason: header_timeout, idle_timeout, write_timeout,
+/// evicted (the oldest waiting one, to make room at the cap).
+pub const CONNECTIONS_CLOSED: &str = "hallq_connections_closed_total";
+/// Connections or requests refused, by reason: cap (every slot busy), address (the
+/// per-address limit), reserve (no token on a reserved slot).
+pub const CONNECTIONS_REFUSED: &str = "hallq_connections_refused_total";
 /// 1, labelled with the version.
 pub const BUILD_INFO: &str = "hallq_build_info";
 /// Unix time the daemon started: a change is a restart.
@@ -196,6 +206,16 @@ fn describe() {
     );
     describe_gauge!(SSE_SUBSCRIBERS, "Open server-sent-event subscriptions.");
     describe_counter!(SSE_DROPPED, "Subscribers cut off for falling behind.");
+    describe_gauge!(CONNECTIONS_OPEN, "Open client connections.");
+    describe_gauge!(CONNECTIONS_MAX, "The connection cap in force.");
+    describe_counter!(
+        CONNECTIONS_CLOSED,
+        "Connections the server closed: timeouts and eviction at the cap."
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections or requests refused for lack of a connection slot."
+    );
     describe_gauge!(BUILD_INFO, "Build information.");
     describe_gauge!(
         QUEUE_OVER_TARGET,

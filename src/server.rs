@@ -7,6 +7,10 @@
 //! commits what it holds), in that order. A store that refuses writes (a full disk) does not
 //! stop it: reads go on and writes resume when the store can commit again (`store`).
 
+mod conn;
+
+pub use conn::{BodyTimeout, HEAD_LIMIT, Limits, URI_LIMIT, is_body_timeout, raise_nofile};
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,8 +35,6 @@ use crate::store::{Store, StoreError, WriterHandle};
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("serving HTTP failed: {0}")]
-    Serve(std::io::Error),
 }
 
 pub struct Daemon {
@@ -152,15 +154,16 @@ impl Daemon {
         ];
 
         let grace = Duration::from_secs(app.config.server.shutdown_grace_s);
-        let server = axum::serve(listener, api::router(app.clone()))
-            .with_graceful_shutdown(token.clone().cancelled_owned());
-        let result = tokio::select! {
-            r = server => r.map_err(DaemonError::Serve),
-            () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_s = grace.as_secs(), "requests still running after the grace period; stopping anyway");
-                Ok(())
-            }
-        };
+        let nofile = raise_nofile();
+        let limits = Limits::new(&app.config.server, nofile);
+        tracing::info!(
+            nofile,
+            max_connections = limits.max_connections,
+            reserved = limits.reserved,
+            per_address = limits.per_address,
+            "connection limits"
+        );
+        conn::serve(listener, app.clone(), limits, token.clone(), grace).await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         // Nothing may keep the store open once `serve` returns (a restart in the same process
         // reopens it).
@@ -178,7 +181,7 @@ impl Daemon {
         })
         .await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }
 

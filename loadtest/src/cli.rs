@@ -93,6 +93,9 @@ struct Args {
     /// profile a restart on it.
     #[arg(long)]
     keep: bool,
+    /// Hold scenario: what each attacking connection sends before it waits.
+    #[arg(long, value_enum, default_value = "half-body")]
+    attack: crate::hold::Attack,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -126,6 +129,12 @@ pub enum Scenario {
     /// (c) millions of open cases and waiting tickets, SIGKILL, time to ready and memory;
     /// then (d) alarm latency with all those deadlines pending.
     Recovery,
+    /// Issue 11: --connections sockets that send a head and half a body (or half a head)
+    /// and wait, with no token; a kiosk's and a citizen's requests meanwhile; memory.
+    Hold,
+    /// Issue 11: --connections keep-alive sockets sending requests with 16 KiB bodies and
+    /// an unknown token as fast as answered; the same probes and memory.
+    Flood,
 }
 
 /// Which daemon to load.
@@ -161,6 +170,8 @@ pub struct Plan {
     pub seed: u64,
     /// What the recovery scenario loads.
     pub size: crate::recovery::Size,
+    /// What the hold scenario's connections send.
+    pub attack: crate::hold::Attack,
 }
 
 impl Plan {
@@ -241,6 +252,7 @@ impl Plan {
                     probes: a.probes,
                     keep: a.keep,
                 },
+                attack: a.attack,
             },
             a.json,
         ))
@@ -262,6 +274,7 @@ pub fn main() -> ExitCode {
         Scenario::Mixed => run(&plan).map(Outcome::from),
         Scenario::Recovery => crate::recovery::run(&plan),
         Scenario::Fanout => fanout::run(&plan),
+        Scenario::Hold | Scenario::Flood => crate::hold::run(&plan),
     };
     match outcome {
         Ok(report) => {

@@ -7,6 +7,7 @@ mod cases;
 pub mod cli;
 mod daemon;
 pub mod fanout;
+pub mod hold;
 mod http;
 pub mod province;
 pub mod recovery;

@@ -29,6 +29,7 @@ fn plan(rate: Option<f64>) -> Plan {
             probes: 0,
             keep: false,
         },
+        attack: hallq_loadtest::hold::Attack::HalfBody,
     }
 }
 

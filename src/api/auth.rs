@@ -118,7 +118,32 @@ impl Tokens {
     fn find(&self, token: &str) -> Option<Arc<TokenEntry>> {
         self.0.get(&token_hash(token)).cloned()
     }
+
+    /// Whether `token` is one of the configured tokens.
+    pub fn knows(&self, token: &str) -> bool {
+        self.0.contains_key(&token_hash(token))
+    }
 }
+
+/// The token of an `Authorization: Bearer …` header, if the request has one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let h = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    h.strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// The event streams, the only routes that take `access_token` in the query: browsers'
+/// EventSource cannot set headers. Anywhere else a token in a URL would end up in proxy
+/// and browser histories, so it is refused.
+const STREAMS: [&str; 3] = [
+    "/v1/halls/{hall}/events",
+    "/v1/alarms/events",
+    "/v1/case-events",
+];
 
 /// The authenticated caller. Extracting it answers 401 when the token is missing or unknown.
 #[derive(Debug, Clone)]
@@ -182,20 +207,24 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Problem> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let token = match header {
-            Some(h) => h
-                .strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-                .map(str::trim)
+        let stream = parts.method == axum::http::Method::GET
+            && parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .is_some_and(|m| STREAMS.contains(&m.as_str()));
+        let in_query = query_token(parts.uri.query());
+        if in_query.is_some() && !stream {
+            return Err(Problem::bad_request(
+                "token-in-query",
+                "send the token in the `Authorization: Bearer <token>` header; `access_token` in the query is accepted only on event streams (GET …/events)",
+            )
+            .field("access_token"));
+        }
+        let token = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            Some(_) => bearer(&parts.headers)
                 .ok_or_else(|| Problem::unauthorized("use `Authorization: Bearer <token>`"))?
                 .to_owned(),
-            // Browsers' EventSource cannot set headers, so streams also accept the token as
-            // a query parameter.
-            None => query_token(parts.uri.query()).ok_or_else(|| {
+            None => in_query.ok_or_else(|| {
                 Problem::unauthorized("this request needs a bearer token (Authorization header)")
             })?,
         };

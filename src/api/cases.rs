@@ -116,7 +116,7 @@ fn ack_problem(e: &AckError) -> Problem {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AcceptBody {
+pub(super) struct AcceptBody {
     /// The business system's case id (办件编号); accepting it again is idempotent.
     id: String,
     hall: String,
@@ -187,20 +187,20 @@ async fn case(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SuspendBody {
+pub(super) struct SuspendBody {
     reason: String,
     at: Option<Timestamp>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AtBody {
+pub(super) struct AtBody {
     at: Option<Timestamp>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExtendBody {
+pub(super) struct ExtendBody {
     /// In the limit's unit, e.g. `5wd`.
     amount: String,
     reason: String,
@@ -209,7 +209,7 @@ struct ExtendBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WithdrawBody {
+pub(super) struct WithdrawBody {
     reason: String,
     at: Option<Timestamp>,
 }
@@ -582,7 +582,7 @@ async fn owned_cursor(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AckBody {
+pub(super) struct AckBody {
     consumer: String,
     seq: u64,
     /// Move the cursor backwards on purpose (recorded).

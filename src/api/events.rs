@@ -7,10 +7,12 @@
 //! no snapshot, send a `gap` event naming what the log lost, so a consumer knows to reconcile.
 //! Live events come from the hub, and events already sent are skipped by sequence, so the
 //! hand-over from catch-up to live has neither gap nor repeat. A subscriber that cannot keep up
-//! is cut off (never allowed to hold up the writer) and resumes with `Last-Event-ID`;
-//! keep-alive comments keep idle proxies open.
+//! (more than `sse_max_lag_events` frames waiting for it, or one waiting `sse_max_lag_s`; see
+//! `live`) is cut off, never allowed to hold up the writer or keep its slot, and resumes with
+//! `Last-Event-ID`; keep-alive comments keep idle proxies open.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -20,6 +22,8 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
@@ -146,7 +150,7 @@ struct SnapshotSeq {
     seq: u64,
 }
 
-type Filter = Arc<dyn Fn(Option<usize>) -> bool + Send + Sync>;
+pub type Filter = Arc<dyn Fn(Option<usize>) -> bool + Send + Sync>;
 
 fn subscribe(app: &AppState, stream: &str) -> Result<broadcast::Receiver<Arc<Frame>>, Problem> {
     if app.hub.subscribers(stream) >= app.config.server.max_subscribers {
@@ -167,16 +171,22 @@ fn respond(
     filter: Option<Filter>,
     kind: &'static str,
 ) -> Response {
+    let cfg = &app.config.server;
     let live = live(
-        rx,
-        sent,
-        Duration::from_secs(app.config.server.sse_keepalive_s),
-        app.shutdown.clone(),
-        filter,
-        Subscribed::new(kind),
+        LiveState {
+            rx,
+            sent,
+            shutdown: app.shutdown.clone(),
+            filter,
+            subscribed: Subscribed::new(kind),
+        },
+        Lag {
+            keepalive: Duration::from_secs(cfg.sse_keepalive_s),
+            events: cfg.sse_max_lag_events,
+            time: Duration::from_secs(cfg.sse_max_lag_s),
+        },
     );
-    let body =
-        stream::iter(head.into_iter().map(Ok::<_, std::convert::Infallible>)).chain(live.map(Ok));
+    let body = stream::iter(head.into_iter().map(Ok::<_, CutOff>)).chain(live);
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -262,60 +272,237 @@ impl Drop for Subscribed {
     }
 }
 
-/// What a live stream carries between frames.
-struct LiveState {
-    rx: broadcast::Receiver<Arc<Frame>>,
-    /// The last sequence number sent (or skipped by the filter).
-    sent: u64,
-    tick: tokio::time::Interval,
-    shutdown: CancellationToken,
-    filter: Option<Filter>,
-    subscribed: Subscribed,
+/// How far a subscriber may fall behind.
+#[derive(Debug, Clone, Copy)]
+pub struct Lag {
+    /// Between keep-alive comments when nothing else is sent.
+    pub keepalive: Duration,
+    /// Frames waiting for the subscriber at most (`[server] sse_max_lag_events`).
+    pub events: usize,
+    /// How long a waiting frame may stay untaken (`[server] sse_max_lag_s`).
+    pub time: Duration,
 }
 
-/// Live frames after `sent`, with keep-alives, until shutdown or the subscriber falls behind.
-fn live(
-    rx: broadcast::Receiver<Arc<Frame>>,
-    sent: u64,
-    keepalive: Duration,
-    shutdown: CancellationToken,
-    filter: Option<Filter>,
-    subscribed: Subscribed,
-) -> impl Stream<Item = Bytes> {
-    let mut tick = tokio::time::interval(keepalive);
-    tick.reset();
-    let state = LiveState {
-        rx,
-        sent,
-        tick,
-        shutdown,
-        filter,
-        subscribed,
-    };
-    stream::unfold(state, |mut st| async move {
-        loop {
-            tokio::select! {
-                r = st.rx.recv() => match r {
-                    Ok(f) if f.seq <= st.sent => continue,
-                    // A gap can only mean something was missed: end the stream so the client
-                    // resumes from the durable log.
-                    Ok(f) if f.seq > st.sent + 1 => return None,
-                    Ok(f) => {
-                        st.sent = f.seq;
-                        if st.filter.as_ref().is_some_and(|keep| !keep(f.hall)) {
-                            continue;
-                        }
-                        return Some((f.bytes.clone(), st));
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        st.subscribed.dropped();
-                        return None;
-                    }
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = st.tick.tick() => return Some((Bytes::from_static(b": keep-alive\n\n"), st)),
-                () = st.shutdown.cancelled() => return None,
+/// What a live stream's pump holds.
+pub struct LiveState {
+    pub rx: broadcast::Receiver<Arc<Frame>>,
+    /// The last sequence number sent (or skipped by the filter).
+    pub sent: u64,
+    pub shutdown: CancellationToken,
+    pub filter: Option<Filter>,
+    pub subscribed: Subscribed,
+}
+
+/// Ends a stream that was cut off, so hyper closes the connection instead of ending the
+/// response cleanly: the client sees a broken stream and resumes with `Last-Event-ID`.
+#[derive(Debug, thiserror::Error)]
+#[error("the subscriber fell too far behind and was cut off")]
+pub struct CutOff;
+
+/// When the subscriber's side of the buffer last took a frame.
+struct Taken {
+    base: Instant,
+    /// Milliseconds after `base`.
+    at: AtomicU64,
+    /// Set by the pump when it cut the subscriber off.
+    cut: AtomicBool,
+}
+
+impl Taken {
+    fn mark(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at.store(ms, Ordering::Release);
+    }
+
+    fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.at.load(Ordering::Acquire))
+    }
+}
+
+/// Live frames after `st.sent`, with keep-alives, until shutdown or the subscriber falls
+/// behind.
+///
+/// A task of its own (the pump) takes every frame from the hub as it is published and puts
+/// it in this subscriber's buffer of `lag.events` frames; the response body takes from the
+/// buffer as fast as the socket accepts. So a subscriber is watched even while its socket
+/// is full and hyper has stopped polling its body: when its buffer is full, or a frame has
+/// waited `lag.time` with nothing taken, the pump ends, which drops the hub receiver (the
+/// subscriber count falls at once), counts the drop in `hallq_sse_dropped_total`, and ends
+/// the body with `CutOff`, which closes the connection.
+pub fn live(st: LiveState, lag: Lag) -> impl Stream<Item = Result<Bytes, CutOff>> {
+    let (tx, rx) = mpsc::channel::<Bytes>(lag.events);
+    let taken = Arc::new(Taken {
+        base: Instant::now(),
+        at: AtomicU64::new(0),
+        cut: AtomicBool::new(false),
+    });
+    tokio::spawn(pump(st, lag, tx, taken.clone()));
+    stream::unfold((rx, taken, false), |(mut rx, taken, done)| async move {
+        if done {
+            return None;
+        }
+        match rx.recv().await {
+            Some(b) => {
+                taken.mark();
+                Some((Ok(b), (rx, taken, false)))
             }
+            None if taken.cut.load(Ordering::Acquire) => Some((Err(CutOff), (rx, taken, true))),
+            None => None,
         }
     })
+}
+
+async fn pump(mut st: LiveState, lag: Lag, tx: mpsc::Sender<Bytes>, taken: Arc<Taken>) {
+    let mut tick = tokio::time::interval(lag.keepalive);
+    tick.reset();
+    // When the buffer last went from empty to holding a frame.
+    let mut waiting_since = Instant::now();
+    let cut = loop {
+        let waiting = tx.max_capacity() - tx.capacity();
+        let stall = (waiting > 0).then(|| waiting_since.max(taken.last()) + lag.time);
+        let frame = tokio::select! {
+            r = st.rx.recv() => match r {
+                Ok(f) if f.seq <= st.sent => continue,
+                // A gap can only mean something was missed: end the stream so the client
+                // resumes from the durable log.
+                Ok(f) if f.seq > st.sent + 1 => break false,
+                Ok(f) => {
+                    st.sent = f.seq;
+                    if st.filter.as_ref().is_some_and(|keep| !keep(f.hall)) {
+                        continue;
+                    }
+                    f.bytes.clone()
+                }
+                Err(RecvError::Lagged(_)) => break true,
+                Err(RecvError::Closed) => break false,
+            },
+            _ = tick.tick() => {
+                if waiting > 0 {
+                    continue;
+                }
+                Bytes::from_static(b": keep-alive\n\n")
+            }
+            () = sleep_until_some(stall) => {
+                // Nothing taken for `lag.time` while a frame waited.
+                let waiting = tx.max_capacity() - tx.capacity();
+                if waiting > 0 && waiting_since.max(taken.last()) + lag.time <= Instant::now() {
+                    break true;
+                }
+                continue;
+            }
+            () = tx.closed() => break false,
+            () = st.shutdown.cancelled() => break false,
+        };
+        if tx.capacity() == tx.max_capacity() {
+            waiting_since = Instant::now();
+        }
+        match tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => break true,
+            Err(mpsc::error::TrySendError::Closed(_)) => break false,
+        }
+    };
+    if cut {
+        st.subscribed.dropped();
+        taken.cut.store(true, Ordering::Release);
+    }
+    // Dropping `st` here ends the hub subscription and the subscriber's count; dropping
+    // `tx` ends the body.
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(
+        lag_s: u64,
+    ) -> (
+        broadcast::Sender<Arc<Frame>>,
+        impl Stream<Item = Result<Bytes, CutOff>>,
+    ) {
+        let (tx, rx) = broadcast::channel(64);
+        let st = LiveState {
+            rx,
+            sent: 0,
+            shutdown: CancellationToken::new(),
+            filter: None,
+            subscribed: Subscribed::new("hall"),
+        };
+        let lag = Lag {
+            keepalive: Duration::from_secs(3600),
+            events: 4,
+            time: Duration::from_secs(lag_s),
+        };
+        (tx, live(st, lag))
+    }
+
+    fn publish(tx: &broadcast::Sender<Arc<Frame>>, seq: u64) {
+        let bytes = frame(seq, "issued", "{}");
+        tx.send(Arc::new(Frame {
+            seq,
+            bytes,
+            hall: None,
+        }))
+        .unwrap();
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_that_takes_nothing_for_the_lag_time_is_cut_off() {
+        let (tx, body) = setup(5);
+        let mut body = std::pin::pin!(body);
+        publish(&tx, 1);
+        settle().await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        settle().await;
+        assert_eq!(tx.receiver_count(), 1, "still within the lag time");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(tx.receiver_count(), 0, "cut off: its hub slot is free");
+        // What was buffered still goes out, then the stream breaks.
+        assert_eq!(
+            body.next().await.unwrap().unwrap(),
+            frame(1, "issued", "{}")
+        );
+        assert!(matches!(body.next().await, Some(Err(CutOff))));
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn more_frames_waiting_than_the_buffer_holds_cut_off_at_once() {
+        let (tx, _body) = setup(3600);
+        for seq in 1..=4 {
+            publish(&tx, seq);
+        }
+        settle().await;
+        assert_eq!(tx.receiver_count(), 1, "four waiting fit the buffer");
+        publish(&tx, 5);
+        settle().await;
+        assert_eq!(tx.receiver_count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_that_keeps_taking_is_never_cut_off() {
+        let (tx, body) = setup(5);
+        let mut body = std::pin::pin!(body);
+        for seq in 1..=20 {
+            publish(&tx, seq);
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let got = body.next().await.unwrap().unwrap();
+            assert_eq!(got, frame(seq, "issued", "{}"));
+        }
+        assert_eq!(tx.receiver_count(), 1);
+    }
 }

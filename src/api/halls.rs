@@ -166,7 +166,7 @@ fn default_true() -> bool {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct IssueBody {
+pub(super) struct IssueBody {
     service: String,
     #[serde(default = "normal")]
     class: TicketClass,
@@ -248,11 +248,11 @@ async fn ticket(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoBody {}
+pub(super) struct NoBody {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EvaluateBody {
+pub(super) struct EvaluateBody {
     evaluation: u8,
 }
 
@@ -372,40 +372,40 @@ async fn call_ticket(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CompleteBody {
+pub(super) struct CompleteBody {
     evaluation: Option<u8>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TransferBody {
+pub(super) struct TransferBody {
     service: String,
     placement: Option<Placement>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OpenBody {
+pub(super) struct OpenBody {
     post: Option<Post>,
     officer: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PauseBody {
+pub(super) struct PauseBody {
     reason: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SignInBody {
+pub(super) struct SignInBody {
     post: Post,
     officer: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SignOutBody {
+pub(super) struct SignOutBody {
     post: Post,
 }
 

@@ -4,7 +4,9 @@
 
 pub mod auth;
 pub(crate) mod cases;
-mod events;
+pub(crate) mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod halls;
 mod json;
 pub mod problem;
@@ -110,6 +112,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(problem_bodies))
         .layer(axum::middleware::from_fn(track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
@@ -147,8 +150,23 @@ async fn track(
     resp
 }
 
-/// `GET /metrics`: the Prometheus text format.
-async fn metrics_text() -> impl IntoResponse {
+/// `GET /metrics`: the Prometheus text format. Open by default (the shipped Prometheus
+/// config scrapes without credentials); with `[server] metrics_token_sha256` set, only a
+/// bearer token with that hash may scrape. A separate scrape token, not a role: Prometheus
+/// keeps its credential in a file, which should open the metrics and nothing else.
+async fn metrics_text(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(want) = app.config.server.metrics_token_sha256 {
+        let ok = auth::bearer(&headers).is_some_and(|t| crate::config::token_hash(t) == want);
+        if !ok {
+            return Problem::unauthorized(
+                "/metrics needs the scrape token (`Authorization: Bearer <token>`)",
+            )
+            .into_response();
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -156,6 +174,53 @@ async fn metrics_text() -> impl IntoResponse {
         )],
         crate::metrics::install().render(),
     )
+        .into_response()
+}
+
+/// Error answers made outside the handlers (axum's extractors refusing a query string or a
+/// path that is not UTF-8, say) come as plain text; they leave as problems like every
+/// other refusal, with the text as the detail.
+async fn problem_bodies(resp: axum::response::Response) -> axum::response::Response {
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let (code, title) = match status.as_u16() {
+        400 => ("bad-request", "Bad request"),
+        408 => ("request-timeout", "Request timeout"),
+        413 => ("body-too-large", "Payload too large"),
+        414 => ("uri-too-long", "URI too long"),
+        415 => ("unsupported-media-type", "Unsupported media type"),
+        422 => ("unprocessable", "Unprocessable request"),
+        431 => ("headers-too-large", "Request header fields too large"),
+        503 => ("unavailable", "Service unavailable"),
+        _ => ("error", "Error"),
+    };
+    let detail = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut fixed = Problem::new(status.as_u16(), code, title, detail).into_response();
+    // Keep what the original said about the connection or retrying.
+    for name in [
+        axum::http::header::CONNECTION,
+        axum::http::header::RETRY_AFTER,
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            fixed.headers_mut().insert(name, v.clone());
+        }
+    }
+    fixed
 }
 
 async fn healthz() -> impl IntoResponse {

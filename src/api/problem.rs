@@ -138,7 +138,7 @@ impl Problem {
             kind: format!("{TYPE_PREFIX}{code}"),
             title,
             status,
-            detail: detail.into(),
+            detail: bounded(detail.into(), DETAIL_CHARS),
             field: None,
             errors: None,
             retry_after: None,
@@ -147,7 +147,7 @@ impl Problem {
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Problem {
-        self.field = Some(field.into().into_boxed_str());
+        self.field = Some(bounded(field.into(), ECHO_CHARS).into_boxed_str());
         self
     }
 
@@ -271,8 +271,65 @@ impl Problem {
     }
 }
 
+/// Longest echo of one piece of input (a `quoted` id, a field name) in a problem.
+const ECHO_CHARS: usize = 64;
+/// Longest `detail`.
+const DETAIL_CHARS: usize = 1024;
+
+/// Problems quote what the client sent between backticks (`there is no hall \`x\``); a
+/// quote longer than `ECHO_CHARS` is cut with `…`, and the whole text at `limit`, so a
+/// 63 KiB id costs the answer a few dozen bytes, not 63 KiB. Every problem's detail and
+/// field pass through here, whichever handler or engine wrote them.
+fn bounded(text: String, limit: usize) -> String {
+    let too_long = |s: &str| s.chars().count() > ECHO_CHARS;
+    if text.len() <= ECHO_CHARS || (text.len() <= limit && !text.split('`').any(too_long)) {
+        return text;
+    }
+    let mut out = String::with_capacity(limit.min(text.len()) + 8);
+    for (i, part) in text.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        // Odd parts are inside backticks.
+        if i % 2 == 1 && too_long(part) {
+            out.extend(part.chars().take(ECHO_CHARS));
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    if out.chars().count() > limit {
+        out = out.chars().take(limit).collect();
+        out.push('…');
+    }
+    out
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         Answer::from(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_input_is_cut_short() {
+        let id = "x".repeat(63 * 1024);
+        let p = Problem::not_found("unknown-ticket", format!("there is no ticket `{id}` today"))
+            .field(id.clone());
+        assert!(p.detail.len() < 200, "{}", p.detail.len());
+        assert!(p.detail.starts_with("there is no ticket `xxxx"));
+        assert!(p.detail.ends_with("…` today"), "{}", p.detail);
+        assert_eq!(p.field.unwrap().chars().count(), ECHO_CHARS + 1);
+        let plain = "y".repeat(5000);
+        assert_eq!(
+            Problem::bad_request("x", plain).detail.chars().count(),
+            DETAIL_CHARS + 1
+        );
+        let short = "there is no hall `nowhere`";
+        assert_eq!(Problem::bad_request("x", short).detail, short);
     }
 }

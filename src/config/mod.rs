@@ -136,6 +136,33 @@ pub struct ServerConfig {
     pub sse_buffer: usize,
     /// Subscribers per hall stream before new ones are refused with 503.
     pub max_subscribers: usize,
+    /// A connection must deliver a complete request head this long after it opened, or
+    /// after the first byte of a later head arrived; otherwise it is closed.
+    pub header_timeout_s: u64,
+    /// A request body must arrive whole this long after its head (408 otherwise).
+    pub body_timeout_s: u64,
+    /// A keep-alive connection with no request in progress is closed after this long.
+    pub idle_timeout_s: u64,
+    /// A response the client does not read (its socket stays full) for this long closes
+    /// the connection.
+    pub write_timeout_s: u64,
+    /// Open connections at most; 0 takes it from the descriptor limit at start.
+    pub max_connections: usize,
+    /// The last connections under `max_connections`, kept for requests with a valid token
+    /// and health probes.
+    pub reserved_connections: usize,
+    /// Open connections per client address; 0 for no limit.
+    pub max_connections_per_address: usize,
+    /// Whether loopback clients count against `max_connections_per_address`.
+    pub limit_loopback: bool,
+    /// Events a stream subscriber may have waiting before it is cut off.
+    pub sse_max_lag_events: usize,
+    /// Seconds a stream subscriber may leave an event unread before it is cut off.
+    pub sse_max_lag_s: u64,
+    /// Citizen ticket-page streams open at once per ticket link.
+    pub max_streams_per_link: usize,
+    /// When set, `/metrics` answers only a bearer token with this SHA-256.
+    pub metrics_token_sha256: Option<[u8; 32]>,
 }
 
 /// Durability and retention settings.

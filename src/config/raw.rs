@@ -111,6 +111,20 @@ pub struct RawServer {
     pub sse_keepalive_s: Option<S<u32>>,
     pub sse_buffer: Option<S<u32>>,
     pub max_subscribers: Option<S<u32>>,
+    pub header_timeout_s: Option<S<u32>>,
+    pub body_timeout_s: Option<S<u32>>,
+    pub idle_timeout_s: Option<S<u32>>,
+    pub write_timeout_s: Option<S<u32>>,
+    /// 0: from the descriptor limit.
+    pub max_connections: Option<S<u32>>,
+    pub reserved_connections: Option<S<u32>>,
+    /// 0: no limit per address.
+    pub max_connections_per_address: Option<S<u32>>,
+    pub limit_loopback: Option<bool>,
+    pub sse_max_lag_events: Option<S<u32>>,
+    pub sse_max_lag_s: Option<S<u32>>,
+    pub max_streams_per_link: Option<S<u32>>,
+    pub metrics_token_sha256: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -302,3 +302,45 @@ fn a_matters_extension_maximum_is_in_the_limits_unit() {
         "{e:?}"
     );
 }
+
+#[test]
+fn connection_limits_have_defaults_and_are_checked() {
+    let c = Config::from_toml("t.toml", MINIMAL).unwrap();
+    let s = &c.server;
+    assert_eq!(
+        (
+            s.header_timeout_s,
+            s.body_timeout_s,
+            s.idle_timeout_s,
+            s.write_timeout_s
+        ),
+        (10, 10, 75, 30)
+    );
+    assert_eq!((s.max_connections, s.reserved_connections), (0, 64));
+    assert_eq!(
+        (s.max_connections_per_address, s.limit_loopback),
+        (512, false)
+    );
+    assert_eq!((s.sse_max_lag_events, s.sse_max_lag_s), (1024, 15));
+    assert_eq!(s.max_streams_per_link, 3);
+    assert_eq!(s.metrics_token_sha256, None);
+
+    let src = format!(
+        "[server]\nmax_connections = 10\nreserved_connections = 10\nheader_timeout_s = 0\nmetrics_token_sha256 = \"abc\"\n{MINIMAL}"
+    );
+    let e = errors(&src);
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e.iter().any(|m| m.contains("server.header_timeout_s")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("server.reserved_connections") && m.contains("below")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|m| m.contains("server.metrics_token_sha256")),
+        "{e:?}"
+    );
+}

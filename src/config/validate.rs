@@ -568,7 +568,79 @@ fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
             1 << 20,
             20_000,
         ) as usize,
+        header_timeout_s: secs(cx, &r.header_timeout_s, "server.header_timeout_s", 10),
+        body_timeout_s: secs(cx, &r.body_timeout_s, "server.body_timeout_s", 10),
+        idle_timeout_s: secs(cx, &r.idle_timeout_s, "server.idle_timeout_s", 75),
+        write_timeout_s: secs(cx, &r.write_timeout_s, "server.write_timeout_s", 30),
+        max_connections: bounded(cx, &r.max_connections, "server.max_connections", 0, 1 << 24, 0)
+            as usize,
+        reserved_connections: reserved(cx, r),
+        max_connections_per_address: bounded(
+            cx,
+            &r.max_connections_per_address,
+            "server.max_connections_per_address",
+            0,
+            1 << 24,
+            512,
+        ) as usize,
+        limit_loopback: r.limit_loopback.unwrap_or(false),
+        sse_max_lag_events: bounded(
+            cx,
+            &r.sse_max_lag_events,
+            "server.sse_max_lag_events",
+            1,
+            1 << 20,
+            1024,
+        ) as usize,
+        sse_max_lag_s: secs(cx, &r.sse_max_lag_s, "server.sse_max_lag_s", 15),
+        max_streams_per_link: bounded(
+            cx,
+            &r.max_streams_per_link,
+            "server.max_streams_per_link",
+            1,
+            1000,
+            3,
+        ) as usize,
+        metrics_token_sha256: r.metrics_token_sha256.as_ref().and_then(|h| {
+            let parsed = parse_hash(h.get_ref());
+            if parsed.is_none() {
+                cx.at(
+                    h,
+                    "server.metrics_token_sha256",
+                    "must be 64 hex digits: the SHA-256 of the scrape token (`hallq token` prints one)",
+                );
+            }
+            parsed
+        }),
     }
+}
+
+/// A timeout in seconds: 1 s to an hour.
+fn secs(cx: &mut Ctx, v: &Option<Spanned<u32>>, field: &str, def: u32) -> u64 {
+    u64::from(bounded(cx, v, field, 1, 3600, def))
+}
+
+/// The reserve must leave room for ordinary connections under an explicit cap.
+fn reserved(cx: &mut Ctx, r: &super::raw::RawServer) -> usize {
+    let n = bounded(
+        cx,
+        &r.reserved_connections,
+        "server.reserved_connections",
+        0,
+        1 << 20,
+        64,
+    );
+    if let (Some(v), Some(max)) = (&r.reserved_connections, &r.max_connections)
+        && *max.get_ref() > 0
+        && n >= *max.get_ref()
+    {
+        cx.at(
+            v,
+            "server.reserved_connections",
+            format!("must be below server.max_connections ({})", max.get_ref()),
+        );
+    }
+    n as usize
 }
 
 fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {

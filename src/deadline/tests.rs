@@ -247,15 +247,16 @@ fn an_extension_moves_the_deadline_clears_levels_and_they_fire_again_with_new_id
             "2025-09-30T10:00:00Z",
             CaseCommand::Extend {
                 id: "A-1".into(),
-                amount: "5wd".parse().unwrap(),
+                amount: "3wd".parse().unwrap(),
                 reason: "专家论证".into(),
                 approver: "王局长".into(),
             },
         )
         .unwrap();
-    // 8wd: days 4-8 are Thu 10-09, Fri 10-10, Sat 10-11 (make-up), Mon 10-13, Tue 10-14.
-    assert_eq!(v.deadline, Some(ts("2025-10-14T17:00:00+08:00")));
-    assert_eq!(v.limit, "8wd");
+    // 6wd (3wd is as far as a 3wd limit extends by default): days 4-6 are Thu 10-09,
+    // Fri 10-10 and Sat 10-11 (a make-up workday).
+    assert_eq!(v.deadline, Some(ts("2025-10-11T17:00:00+08:00")));
+    assert_eq!(v.limit, "6wd");
     let cleared: Vec<String> = t
         .events
         .iter()
@@ -267,14 +268,14 @@ fn an_extension_moves_the_deadline_clears_levels_and_they_fire_again_with_new_id
     assert_eq!(cleared, ["A-1/yellow/1", "A-1/red/1"]);
     assert!(t.kinds().contains(&"deadline_changed"));
     assert_eq!(
-        t.advance("2025-10-14T09:00:00Z"),
+        t.advance("2025-10-13T09:00:00Z"),
         ["A-1/yellow/2", "A-1/red/2"]
     );
     // An extension in another unit is refused and changes nothing.
-    let before = t.e.get("A-1", ts("2025-10-14T09:00:00Z"));
+    let before = t.e.get("A-1", ts("2025-10-13T09:00:00Z"));
     let err = t
         .run(
-            "2025-10-14T09:00:00Z",
+            "2025-10-13T09:00:00Z",
             CaseCommand::Extend {
                 id: "A-1".into(),
                 amount: "8wh".parse().unwrap(),
@@ -284,7 +285,7 @@ fn an_extension_moves_the_deadline_clears_levels_and_they_fire_again_with_new_id
         )
         .unwrap_err();
     assert_eq!(err.code(), "extension-unit");
-    assert_eq!(t.e.get("A-1", ts("2025-10-14T09:00:00Z")), before);
+    assert_eq!(t.e.get("A-1", ts("2025-10-13T09:00:00Z")), before);
 }
 
 #[test]

@@ -35,6 +35,9 @@ pub(crate) struct Web {
     /// Open citizen ticket streams, capped apart from displays so phones cannot use up the
     /// subscriber budget a hall's screens depend on.
     public_streams: std::sync::atomic::AtomicUsize,
+    /// Open ticket streams per link (`hall|ticket`), so one printed ticket opened ten
+    /// thousand times takes `max_streams_per_link` slots, not every citizen's.
+    link_streams: dashmap::DashMap<String, usize>,
 }
 
 /// The web pages and their endpoints, to merge into the API router.
@@ -55,6 +58,7 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     let web = Arc::new(Web {
         links,
         public_streams: Default::default(),
+        link_streams: Default::default(),
     });
     Router::new()
         .route("/display/{hall}", get(display))

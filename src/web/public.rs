@@ -14,7 +14,7 @@
 //! the hall's shard.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use super::Web;
 use crate::api::AppState;
 use crate::api::auth::{Perm, Principal};
+use crate::api::events::{CutOff, Subscribed};
 use crate::api::problem::{Answer, Problem};
 use crate::hub::Frame;
 use crate::queue::{TicketClass, TicketStatus};
@@ -249,6 +250,22 @@ async fn public_events(
         return Problem::overloaded("too many ticket pages are open; retry shortly")
             .into_response();
     }
+    let Some(slot) = LinkSlot::take(&web, &hall, &ticket, app.config.server.max_streams_per_link)
+    else {
+        let mut r = Problem::new(
+            429,
+            "too-many-pages",
+            "Too many requests",
+            format!(
+                "this ticket link is already open on {} pages; close one",
+                app.config.server.max_streams_per_link
+            ),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        return r;
+    };
     // Subscribe before reading the view, so nothing that happens after the read is missed.
     let rx = app.hub.subscribe(&stream_id);
     let first = match view(&app, h, &ticket, true).await {
@@ -261,24 +278,31 @@ async fn public_events(
         "ticket",
         &serde_json::to_string(&first).expect("views serialize"),
     ));
-    web.public_streams.fetch_add(1, Ordering::Relaxed);
+    let cut = Arc::new(AtomicBool::new(false));
     tokio::spawn(follow(
-        app.clone(),
-        web.clone(),
-        h,
-        ticket,
+        Page {
+            app: app.clone(),
+            hall: h,
+            ticket,
+            _slot: slot,
+            subscribed: Subscribed::new("ticket"),
+            cut: cut.clone(),
+        },
         first.ticket,
         rx,
         tx,
     ));
-    let live = stream::unfold(
-        out,
-        |mut out| async move { out.recv().await.map(|b| (b, out)) },
-    );
+    // A page cut off for not reading ends with an error, so the connection closes rather
+    // than waiting for a response end it would not read either.
+    let live = stream::unfold((out, cut), |(mut out, cut)| async move {
+        match out.recv().await {
+            Some(b) => Some((Ok(b), (out, cut))),
+            None if cut.swap(false, Ordering::AcqRel) => Some((Err(CutOff), (out, cut))),
+            None => None,
+        }
+    });
     use futures::StreamExt;
-    let body = stream::iter(head)
-        .chain(live)
-        .map(Ok::<_, std::convert::Infallible>);
+    let body = stream::iter(head.into_iter().map(Ok)).chain(live);
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -290,18 +314,82 @@ async fn public_events(
         .into_response()
 }
 
+/// One open ticket page stream, counted against its link (hall and ticket) and in
+/// `public_streams` while it lives.
+pub(super) struct LinkSlot {
+    web: Arc<Web>,
+    key: String,
+}
+
+impl LinkSlot {
+    /// A slot if the link has fewer than `max` streams open.
+    fn take(web: &Arc<Web>, hall: &str, ticket: &str, max: usize) -> Option<LinkSlot> {
+        let key = format!("{hall}|{ticket}");
+        {
+            let mut open = web.link_streams.entry(key.clone()).or_insert(0);
+            if *open >= max {
+                return None;
+            }
+            *open += 1;
+        }
+        web.public_streams.fetch_add(1, Ordering::Relaxed);
+        Some(LinkSlot {
+            web: web.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for LinkSlot {
+    fn drop(&mut self) {
+        self.web.public_streams.fetch_sub(1, Ordering::Relaxed);
+        if let Some(mut open) = self.web.link_streams.get_mut(&self.key) {
+            *open -= 1;
+        }
+        self.web
+            .link_streams
+            .remove_if(&self.key, |_, open| *open == 0);
+    }
+}
+
+/// What a ticket page's follower holds for as long as the page is open.
+struct Page {
+    app: AppState,
+    hall: usize,
+    ticket: String,
+    _slot: LinkSlot,
+    subscribed: Subscribed,
+    /// Set when the page was cut off for not reading.
+    cut: Arc<AtomicBool>,
+}
+
+impl Page {
+    /// Send one frame, waiting at most `sse_max_lag_s` for room; false when the page is
+    /// gone or cut off for not reading.
+    async fn send(&self, tx: &mpsc::Sender<Bytes>, frame: Bytes) -> bool {
+        let wait = Duration::from_secs(self.app.config.server.sse_max_lag_s);
+        match tx.send_timeout(frame, wait).await {
+            Ok(()) => true,
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                self.subscribed.dropped();
+                self.cut.store(true, Ordering::Release);
+                false
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+        }
+    }
+}
+
 /// Follow the hall's stream for one ticket page until the page goes away or the daemon
 /// stops. Events that arrive together are coalesced into at most one view refresh, so a
 /// burst in the hall costs each page one query.
 async fn follow(
-    app: AppState,
-    web: Arc<Web>,
-    hall: usize,
-    ticket: String,
+    page: Page,
     mut last: PublicTicket,
     mut rx: tokio::sync::broadcast::Receiver<Arc<Frame>>,
     tx: mpsc::Sender<Bytes>,
 ) {
+    let (app, hall, ticket) = (&page.app, page.hall, &page.ticket);
     let mut tick = tokio::time::interval(Duration::from_secs(app.config.server.sse_keepalive_s));
     tick.reset();
     let shutdown = app.shutdown.clone();
@@ -315,7 +403,7 @@ async fn follow(
                 Err(RecvError::Closed) => break,
             },
             _ = tick.tick() => {
-                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                if !page.send(&tx, Bytes::from_static(b": keep-alive\n\n")).await {
                     break;
                 }
                 continue;
@@ -342,20 +430,20 @@ async fn follow(
                 && let Ok(call) = serde_json::from_str::<PublicCall>(json)
             {
                 let data = serde_json::to_string(&call).expect("calls serialize");
-                if tx.send(sse("call", &data)).await.is_err() {
+                if !page.send(&tx, sse("call", &data)).await {
                     break 'outer;
                 }
             }
-            refresh |= names_ticket(json, &ticket) || kind == "day_opened";
+            refresh |= names_ticket(json, ticket) || kind == "day_opened";
         }
         if !refresh {
             continue;
         }
-        match view(&app, hall, &ticket, false).await {
+        match view(app, hall, ticket, false).await {
             Ok(v) if v.ticket != last => {
                 last = v.ticket.clone();
                 let data = serde_json::to_string(&v).expect("views serialize");
-                if tx.send(sse("ticket", &data)).await.is_err() {
+                if !page.send(&tx, sse("ticket", &data)).await {
                     break;
                 }
             }
@@ -365,7 +453,7 @@ async fn follow(
             Err(_) => break,
         }
     }
-    web.public_streams.fetch_sub(1, Ordering::Relaxed);
+    // The page's link slot and subscriber count end with `page`.
 }
 
 #[derive(Deserialize)]
