@@ -468,7 +468,7 @@ impl Worker {
                 let hall = &self.engine.config.halls[e.hall];
                 batch.ops.push(Op::CountCase {
                     hall: hall.id.clone(),
-                    day: crate::queue::business_date(hall, *closed_at).to_string(),
+                    day: crate::queue::business_date(hall, closed_at.at()).to_string(),
                     on_time: *on_time,
                 });
             }

@@ -14,6 +14,7 @@ pub mod deadline;
 pub mod diag;
 pub mod hub;
 pub mod idem;
+pub mod localtime;
 mod mailbox;
 pub mod metrics;
 pub mod queue;

@@ -444,7 +444,9 @@ impl HallMetrics {
                 EventBody::Called { call, .. } if call.reason != CallReason::Recall => {
                     if let Some(s) = svc(&call.service) {
                         self.called[s][class_index(call.class)].increment(1);
-                        let waited = (call.called_at - call.issued_at).as_secs_f64().max(0.0);
+                        let waited = (call.called_at.at() - call.issued_at.at())
+                            .as_secs_f64()
+                            .max(0.0);
                         self.wait[s].record(waited);
                     }
                 }

@@ -438,7 +438,7 @@ impl Shard {
                 .bad_ratings()
                 .into_iter()
                 .find_map(|(id, at)| (id == ticket.id).then_some(at))
-                .unwrap_or(e.at);
+                .unwrap_or(e.at.at());
             opens.push(rectification(&self.config, hall, &ticket.id, accepted));
         }
         if opens.is_empty() {
@@ -652,7 +652,7 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config) {
         if let Some(alarm) = e.body.alarm() {
             #[derive(Serialize)]
             struct OnAlarmStream<'a> {
-                at: jiff::Timestamp,
+                at: crate::localtime::LocalTime,
                 kind: &'static str,
                 #[serde(flatten)]
                 alarm: &'a crate::queue::TicketAlarm,

@@ -21,7 +21,7 @@ async fn a_case_is_accepted_once_and_shows_its_deadline() {
     let first = srv.post(OFFICER, "/v1/cases", body.clone()).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     // Fri 11-20 + 3 working days (Mon, Tue, Wed) → Wed 11-25 at the close of office hours.
-    assert_eq!(first.body["deadline"], "2026-11-25T09:00:00Z");
+    assert_eq!(first.body["deadline"], "2026-11-25T09:00:00+00:00");
     for field in [
         "state",
         "remaining_working_s",
@@ -48,7 +48,7 @@ async fn a_case_is_accepted_once_and_shows_its_deadline() {
     let got = srv.get(OFFICER, "/v1/cases/330100-2026-0001").await;
     assert_eq!(
         (got.body["id"].as_str(), got.body["deadline"].as_str()),
-        (Some("330100-2026-0001"), Some("2026-11-25T09:00:00Z"))
+        (Some("330100-2026-0001"), Some("2026-11-25T09:00:00+00:00"))
     );
 
     let matters = srv.get(DISPLAY, "/v1/matters").await;
@@ -407,7 +407,7 @@ async fn replacing_a_calendar_moves_open_deadlines_and_rearms_alarms() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let due_today = format!("{today}T23:59:00Z");
+    let due_today = format!("{today}T23:59:00+00:00");
     assert_eq!(r.body["deadline"], due_today);
     let mut fired = Vec::new();
     for _ in 0..100 {
@@ -441,7 +441,7 @@ async fn replacing_a_calendar_moves_open_deadlines_and_rearms_alarms() {
     );
     let case = srv.get(OFFICER, "/v1/cases/MOVE-1").await;
     let tomorrow = today.tomorrow().unwrap();
-    assert_eq!(case.body["deadline"], format!("{tomorrow}T23:59:00Z"));
+    assert_eq!(case.body["deadline"], format!("{tomorrow}T23:59:00+00:00"));
     assert_eq!(case.body["level"], serde_json::Value::Null);
     let log = pull_alarms(&srv.http, &srv.base, ADMIN, "after=1").await;
     assert_eq!(
@@ -458,7 +458,7 @@ async fn replacing_a_calendar_moves_open_deadlines_and_rearms_alarms() {
     let text = case_config(dir.path(), 1);
     let srv = start_in(&text, dir).await;
     let case = srv.get(OFFICER, "/v1/cases/MOVE-1").await;
-    assert_eq!(case.body["deadline"], format!("{tomorrow}T23:59:00Z"));
+    assert_eq!(case.body["deadline"], format!("{tomorrow}T23:59:00+00:00"));
     srv.stop().await;
 }
 

@@ -26,6 +26,7 @@ use hallq::config::{Config, Threshold};
 use hallq::deadline::{
     CaseCommand, CaseError, CaseEvent, CaseEventBody, CaseRecord, CaseState, DeadlineEngine,
 };
+use hallq::localtime::LocalTime;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
@@ -793,7 +794,11 @@ impl Run {
             prop_assert!(self.store.open.contains_key(id));
             prop_assert_eq!(v.state, c.state, "state of {}", id);
             let (deadline, first_uncovered) = match self.model.deadline(c) {
-                Deadline::Running(d) => (Some(d.at), d.first_uncovered),
+                // Shown in the hall's offset: every hall of the model is in Shanghai.
+                Deadline::Running(d) => (
+                    Some(LocalTime::with_offset(d.at, jiff::tz::offset(8))),
+                    d.first_uncovered,
+                ),
                 Deadline::Stopped(_) => (None, None),
             };
             prop_assert_eq!(v.deadline, deadline, "deadline of {}", id);

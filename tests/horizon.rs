@@ -207,7 +207,7 @@ async fn on_2027_01_04_with_a_calendar_ending_2026_cases_work_and_the_2027_notic
         .await;
     assert_eq!(p1.status, StatusCode::CREATED, "{:?}", p1.body);
     // Tue, Wed, Thu on the default week.
-    assert_eq!(p1.body["deadline"], "2027-01-07T09:00:00Z");
+    assert_eq!(p1.body["deadline"], "2027-01-07T09:00:00+00:00");
     assert_eq!(p1.body["provisional"], true);
     let reason = &p1.body["provisional_reason"];
     assert_eq!(
@@ -248,7 +248,7 @@ async fn on_2027_01_04_with_a_calendar_ending_2026_cases_work_and_the_2027_notic
         ),
         (
             StatusCode::CREATED,
-            Some("2027-01-14T09:00:00Z"),
+            Some("2027-01-14T09:00:00+00:00"),
             Some(true)
         )
     );
@@ -271,7 +271,7 @@ async fn on_2027_01_04_with_a_calendar_ending_2026_cases_work_and_the_2027_notic
             rect["deadline"].as_str(),
             rect["provisional"].as_bool()
         ),
-        (Some("open"), Some("2027-01-05T09:00:00Z"), Some(true))
+        (Some("open"), Some("2027-01-05T09:00:00+00:00"), Some(true))
     );
 
     // The 2027 data arrives. Tuesday 01-05 is off: P-2 moves to Friday, the rectification to
@@ -299,12 +299,12 @@ async fn on_2027_01_04_with_a_calendar_ending_2026_cases_work_and_the_2027_notic
             resumed.body["deadline"].as_str(),
             resumed.body["provisional"].as_bool()
         ),
-        (Some("2027-01-08T09:00:00Z"), Some(false))
+        (Some("2027-01-08T09:00:00+00:00"), Some(false))
     );
     for (id, deadline) in [
-        ("P-2", "2027-01-08T09:00:00Z"),
-        ("N-1", "2027-01-14T09:00:00Z"),
-        (&format!("RECT-h1-{ticket}"), "2027-01-06T09:00:00Z"),
+        ("P-2", "2027-01-08T09:00:00+00:00"),
+        ("N-1", "2027-01-14T09:00:00+00:00"),
+        (&format!("RECT-h1-{ticket}"), "2027-01-06T09:00:00+00:00"),
     ] {
         let v = srv.get(OFFICER, &format!("/v1/cases/{id}")).await;
         assert_eq!(
@@ -337,29 +337,33 @@ async fn on_2027_01_04_with_a_calendar_ending_2026_cases_work_and_the_2027_notic
         // The suspension stopped the clock (before the replacement).
         (
             "P-1".to_owned(),
-            vec![(json!("2027-01-07T09:00:00Z"), Value::Null, json!(false))],
+            vec![(
+                json!("2027-01-07T09:00:00+00:00"),
+                Value::Null,
+                json!(false),
+            )],
         ),
         (
             "P-2".to_owned(),
             vec![(
-                json!("2027-01-07T09:00:00Z"),
-                json!("2027-01-08T09:00:00Z"),
+                json!("2027-01-07T09:00:00+00:00"),
+                json!("2027-01-08T09:00:00+00:00"),
                 json!(false),
             )],
         ),
         (
             "N-1".to_owned(),
             vec![(
-                json!("2027-01-14T09:00:00Z"),
-                json!("2027-01-14T09:00:00Z"),
+                json!("2027-01-14T09:00:00+00:00"),
+                json!("2027-01-14T09:00:00+00:00"),
                 json!(false),
             )],
         ),
         (
             rect_id,
             vec![(
-                json!("2027-01-05T09:00:00Z"),
-                json!("2027-01-06T09:00:00Z"),
+                json!("2027-01-05T09:00:00+00:00"),
+                json!("2027-01-06T09:00:00+00:00"),
                 json!(false),
             )],
         ),
@@ -421,7 +425,7 @@ async fn a_hall_whose_calendar_does_not_cover_today_accepts_cases_and_rectifies(
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     // Wed 06-01 + Thu, Fri, Mon.
-    assert_eq!(r.body["deadline"], "2022-06-06T09:00:00Z");
+    assert_eq!(r.body["deadline"], "2022-06-06T09:00:00+00:00");
     assert_eq!(
         (
             r.body["provisional"].as_bool(),

@@ -86,9 +86,9 @@ fn sh(local: &str) -> Timestamp {
         .unwrap()
 }
 
-/// An instant as the API writes it.
+/// An instant as the API writes it: in the hall's offset, `2026-10-10T12:00:00+08:00`.
 fn json_ts(t: Timestamp) -> Value {
-    serde_json::to_value(t).unwrap()
+    Value::String(t.display_with_offset(jiff::tz::offset(8)).to_string())
 }
 
 async fn at(local: &str) -> (Server, Arc<ManualClock>) {

@@ -663,7 +663,10 @@ async fn consumer(
             "seq": cursor.seq,
             "head": head,
             "behind": head.saturating_sub(cursor.seq),
-            "rewinds": rewinds,
+            "rewinds": rewinds
+                .into_iter()
+                .map(|r| r.local(app.config.home_zone()))
+                .collect::<Vec<_>>(),
         }),
     ))
 }

@@ -264,7 +264,7 @@ impl Calendar {
             let problem = |problem| CalendarError::Suspension {
                 calendar: self.id.clone(),
                 index: i + 1,
-                from: s.from,
+                from: crate::localtime::LocalTime::new(s.from, &self.time_zone),
                 problem,
             };
             let Some(previous) = previous_end else {

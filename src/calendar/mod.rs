@@ -173,7 +173,8 @@ pub enum CalendarError {
         calendar: String,
         /// 1-based position in the list given.
         index: usize,
-        from: Timestamp,
+        /// In the calendar's time zone, as the message shows it.
+        from: crate::localtime::LocalTime,
         problem: &'static str,
     },
     /// An extension in another unit than the limit it extends.

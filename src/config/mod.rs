@@ -50,6 +50,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// The time zone of times that belong to no hall (an alarm consumer's rewinds): the first
+    /// hall's, as the config lists them (there is always one).
+    pub fn home_zone(&self) -> &TimeZone {
+        &self.halls[0].time_zone
+    }
+
     /// Parse and validate a config file's text. `file` is used in error messages only.
     /// Calendar files are read relative to the current directory.
     pub fn from_toml(file: &str, source: &str) -> Result<Config, SourceErrors> {

@@ -10,6 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::*;
 use crate::calendar::{Calendar, CalendarError, Deadline, Due, Suspension, SuspensionMode};
 use crate::config::{Config, Threshold};
+use crate::localtime::LocalTime;
 use crate::wheel::{TimerKey, TimingWheel};
 
 /// How far in the future a client's clock may be when it reports `accepted_at` or `at`.
@@ -291,6 +292,11 @@ impl DeadlineEngine {
         }
     }
 
+    /// `at` as the API shows it: in the time zone of hall `hall` (a position in the config).
+    fn local(&self, hall: u32, at: Timestamp) -> LocalTime {
+        LocalTime::new(at, &self.config.halls[hall as usize].time_zone)
+    }
+
     fn case(&self, idx: u32) -> &Case {
         self.cases[idx as usize]
             .as_ref()
@@ -452,14 +458,14 @@ impl DeadlineEngine {
                 hall: self.config.halls[c.hall as usize].id.clone(),
                 matter: self.config.matters[c.matter as usize].id.clone(),
                 level: policy.levels[level].name.clone(),
-                due_at: at,
-                deadline: due.at,
-                raised_at: now,
+                due_at: self.local(c.hall, at),
+                deadline: self.local(c.hall, due.at),
+                raised_at: self.local(c.hall, now),
             };
             out.push(CaseEvent {
                 stream: Stream::Alarms,
                 hall: c.hall as usize,
-                at: now,
+                at: self.local(c.hall, now),
                 body: CaseEventBody::Alarm(alarm),
             });
             self.dirty.push(idx);
@@ -503,7 +509,7 @@ impl DeadlineEngine {
                 out.push(CaseEvent {
                     stream: Stream::Alarms,
                     hall: c.hall as usize,
-                    at: now,
+                    at: self.local(c.hall, now),
                     body: CaseEventBody::Cleared {
                         id: self.alarm_id(c, level),
                         case: c.id.to_string(),
@@ -522,8 +528,8 @@ impl DeadlineEngine {
                 now,
                 CaseEventBody::DeadlineChanged {
                     case: c.id.to_string(),
-                    previous: before.map(|b| b.0),
-                    deadline: after.map(|a| a.0),
+                    previous: before.map(|b| self.local(c.hall, b.0)),
+                    deadline: after.map(|a| self.local(c.hall, a.0)),
                     provisional: after.is_some_and(|a| a.1),
                     provisional_reason: self.provisional_reason(c),
                 },
@@ -537,7 +543,7 @@ impl DeadlineEngine {
         CaseEvent {
             stream: Stream::Cases,
             hall: c.hall as usize,
-            at,
+            at: self.local(c.hall, at),
             body,
         }
     }
@@ -623,11 +629,19 @@ impl DeadlineEngine {
         }
     }
 
-    fn not_future(now: Timestamp, at: Timestamp, field: &'static str) -> Result<(), CaseError> {
+    /// `at` (of a command on a case of `hall`) is not later than `now`, give or take a
+    /// client's clock skew.
+    fn not_future(
+        &self,
+        hall: u32,
+        now: Timestamp,
+        at: Timestamp,
+        field: &'static str,
+    ) -> Result<(), CaseError> {
         if at > now + CLOCK_SKEW {
             return Err(CaseError::InTheFuture {
                 field,
-                at: at.to_string(),
+                at: self.local(hall, at).to_string(),
             });
         }
         Ok(())
@@ -772,7 +786,7 @@ impl DeadlineEngine {
                 Err(_) => Err(CaseError::Closed { id, state }),
             };
         }
-        Self::not_future(now, accepted_at, "accepted_at")?;
+        self.not_future(hall, now, accepted_at, "accepted_at")?;
         // The config, not the matter (departments and all), is what gets cloned.
         let config = self.config.clone();
         let m = &config.matters[matter as usize];
@@ -828,7 +842,7 @@ impl DeadlineEngine {
     /// The instant a stage event happened: not in the future, not before the stage started or
     /// the last suspension boundary (the calendar checks the order precisely).
     fn check_at(&self, now: Timestamp, c: &Case, at: Timestamp) -> Result<(), CaseError> {
-        Self::not_future(now, at, "at")?;
+        self.not_future(c.hall, now, at, "at")?;
         let last = c
             .extra()
             .suspensions
@@ -837,8 +851,8 @@ impl DeadlineEngine {
             .unwrap_or(c.stage_start);
         if at < last {
             return Err(CaseError::OutOfOrder {
-                at: at.to_string(),
-                last: last.to_string(),
+                at: self.local(c.hall, at).to_string(),
+                last: self.local(c.hall, last).to_string(),
             });
         }
         Ok(())
@@ -1030,7 +1044,7 @@ impl DeadlineEngine {
                 open,
             });
         }
-        Self::not_future(now, at, "at")?;
+        self.not_future(c.hall, now, at, "at")?;
         self.close(idx, Closing::Completed, at, now, out);
         Ok(idx)
     }
@@ -1045,7 +1059,7 @@ impl DeadlineEngine {
         out: &mut Vec<CaseEvent>,
     ) -> Result<u32, CaseError> {
         let idx = self.open(id, closed)?;
-        Self::not_future(now, at, "at")?;
+        self.not_future(self.case(idx).hall, now, at, "at")?;
         // A lead withdrawn takes its open department cases with it.
         let children: Vec<u32> = self
             .case(idx)
@@ -1074,6 +1088,7 @@ impl DeadlineEngine {
         if let Some(key) = self.case_mut(idx).timer.take() {
             self.wheel.cancel(key);
         }
+        let closed_at = self.local(self.case(idx).hall, at);
         let c = self.case_mut(idx);
         if let Some(s) = c
             .extra
@@ -1092,7 +1107,7 @@ impl DeadlineEngine {
                 CaseEventBody::Completed {
                     case,
                     on_time,
-                    closed_at: at,
+                    closed_at,
                 }
             }
             Closing::Withdrawn(reason) => {
@@ -1207,9 +1222,9 @@ impl DeadlineEngine {
             kind: m.kind,
             state: c.state,
             stage: c.stage,
-            accepted_at: c.accepted_at,
+            accepted_at: self.local(c.hall, c.accepted_at),
             limit: extension.to_string(),
-            deadline: c.due.map(|d| d.at),
+            deadline: c.due.map(|d| self.local(c.hall, d.at)),
             provisional: c.due.is_some_and(|d| d.provisional),
             provisional_reason: self.provisional_reason(c),
             remaining_working_s: remaining.map(|r| r.working_seconds),
@@ -1239,8 +1254,8 @@ impl DeadlineEngine {
                             SuspensionMode::Pause => "pause",
                             SuspensionMode::Restart => "restart",
                         },
-                        from: s.from,
-                        until: s.until,
+                        from: self.local(c.hall, s.from),
+                        until: s.until.map(|u| self.local(c.hall, u)),
                     }
                 })
                 .collect(),
@@ -1251,13 +1266,13 @@ impl DeadlineEngine {
                     amount: e.amount.to_string(),
                     reason: e.reason.clone(),
                     approver: e.approver.clone(),
-                    at: e.at,
+                    at: self.local(c.hall, e.at),
                 })
                 .collect(),
             children: extra.children.iter().map(|c| c.to_string()).collect(),
             lead: extra.lead.as_ref().map(|l| l.to_string()),
             department: c.dept.map(|d| m.departments[d as usize].id.clone()),
-            closed_at: c.closed_at,
+            closed_at: c.closed_at.map(|at| self.local(c.hall, at)),
             on_time: c.closed_at.map(|at| c.due.is_none_or(|d| at <= d.at)),
         }
     }

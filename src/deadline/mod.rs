@@ -18,6 +18,9 @@
 //! - while the clock is stopped (an open suspension) nothing fires and nothing is cleared;
 //!   the resume decides.
 //!
+//! Views and events show every instant in the time zone of the case's hall (a forwarded case
+//! is the upper hall's), as `LocalTime`; records keep the plain instants.
+//!
 //! Closed is final (DESIGN.md, "Durability and recovery"): a closed case leaves the engine
 //! (`take_changes`), and every command that names an id the engine does not hold asks the
 //! caller's [`ClosedCases`] first. Accepting a closed id again answers the stored case
@@ -37,6 +40,7 @@ use serde::Serialize;
 
 use crate::calendar::{CalendarError, Limit};
 pub use crate::config::CaseKind;
+use crate::localtime::LocalTime;
 pub use engine::{CaseChange, DeadlineEngine, Recomputed};
 pub use record::CaseRecord;
 
@@ -129,11 +133,11 @@ pub struct CaseView {
     pub kind: CaseKind,
     pub state: CaseState,
     pub stage: Stage,
-    pub accepted_at: Timestamp,
+    pub accepted_at: LocalTime,
     /// The limit of the current stage, e.g. `20wd`, with extensions.
     pub limit: String,
     /// The deadline; absent while the clock is stopped.
-    pub deadline: Option<Timestamp>,
+    pub deadline: Option<LocalTime>,
     /// The deadline was counted over days the calendar's notices do not cover (on the default
     /// week); it is recounted when the calendar is replaced.
     pub provisional: bool,
@@ -160,7 +164,7 @@ pub struct CaseView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub department: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub closed_at: Option<Timestamp>,
+    pub closed_at: Option<LocalTime>,
     /// Whether it was closed by its deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_time: Option<bool>,
@@ -207,8 +211,8 @@ impl ProvisionalReason {
 pub struct SuspensionView {
     pub reason: Arc<str>,
     pub mode: &'static str,
-    pub from: Timestamp,
-    pub until: Option<Timestamp>,
+    pub from: LocalTime,
+    pub until: Option<LocalTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -216,7 +220,7 @@ pub struct ExtensionView {
     pub amount: String,
     pub reason: String,
     pub approver: String,
-    pub at: Timestamp,
+    pub at: LocalTime,
 }
 
 /// One alarm level firing for one case.
@@ -229,12 +233,12 @@ pub struct Alarm {
     pub matter: Arc<str>,
     pub level: Arc<str>,
     /// The instant the level came due.
-    pub due_at: Timestamp,
+    pub due_at: LocalTime,
     /// The case's deadline.
-    pub deadline: Timestamp,
+    pub deadline: LocalTime,
     /// When the engine raised it: later than `due_at` only if it came due while the daemon
     /// was down.
-    pub raised_at: Timestamp,
+    pub raised_at: LocalTime,
 }
 
 /// Which stream an event belongs to.
@@ -253,7 +257,7 @@ pub struct CaseEvent {
     /// Position of the hall in the config, for scoping subscribers.
     #[serde(skip)]
     pub hall: usize,
-    pub at: Timestamp,
+    pub at: LocalTime,
     #[serde(flatten)]
     pub body: CaseEventBody,
 }
@@ -285,7 +289,7 @@ pub enum CaseEventBody {
         case: String,
         on_time: bool,
         /// When it was finished (may be earlier than the event, when reported late).
-        closed_at: Timestamp,
+        closed_at: LocalTime,
     },
     Withdrawn {
         case: String,
@@ -295,8 +299,8 @@ pub enum CaseEventBody {
     /// provisional.
     DeadlineChanged {
         case: String,
-        previous: Option<Timestamp>,
-        deadline: Option<Timestamp>,
+        previous: Option<LocalTime>,
+        deadline: Option<LocalTime>,
         /// The new deadline's: see [`CaseView::provisional`].
         provisional: bool,
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,11 @@ fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
+/// A time as views and events show it, offset included.
+fn lt(s: &str) -> LocalTime {
+    s.parse().unwrap()
+}
+
 struct T {
     e: DeadlineEngine,
     config: Arc<Config>,
@@ -115,7 +120,7 @@ fn accepting_counts_the_deadline_on_the_official_calendar() {
         t.e.apply(ts("2025-09-26T02:00:00Z"), cmd, &t.closed, &mut out)
             .unwrap();
     assert!(created);
-    assert_eq!(v.deadline, Some(ts("2025-10-30T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2025-10-30T17:00:00+08:00")));
     assert_eq!(
         (v.state, v.kind, v.limit.as_str()),
         (CaseState::Open, CaseKind::Promised, "20wd")
@@ -139,7 +144,7 @@ fn the_ladder_fires_each_level_once_in_order_with_stable_ids() {
             "2025-09-26T10:00:00+08:00",
         )
         .unwrap();
-    assert_eq!(v.deadline, Some(ts("2025-09-30T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2025-09-30T17:00:00+08:00")));
     // Yellow at the close of the working day before the due day (Mon 09-29 17:00).
     assert!(t.advance("2025-09-29T08:59:59Z").is_empty());
     assert_eq!(t.advance("2025-09-29T09:00:00Z"), ["A-1/yellow/1"]);
@@ -168,8 +173,8 @@ fn the_ladder_fires_each_level_once_in_order_with_stable_ids() {
     assert_eq!(
         (alarm.due_at, alarm.deadline, alarm.case.as_str()),
         (
-            ts("2025-09-30T09:00:00Z"),
-            ts("2025-09-30T09:00:00Z"),
+            lt("2025-09-30T17:00:00+08:00"),
+            lt("2025-09-30T17:00:00+08:00"),
             "A-1"
         )
     );
@@ -188,7 +193,7 @@ fn percent_levels_follow_the_elapsed_share_of_the_limit() {
             "2026-03-02T09:00:00+08:00",
         )
         .unwrap();
-    assert_eq!(v.deadline, Some(ts("2026-03-30T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2026-03-30T17:00:00+08:00")));
     // The budget is the acceptance day's 7 office hours plus 20 days: 147 h. Half of it,
     // 73.5 h, remains 3.5 office hours before the close of Mon 03-16 (ten working days before
     // the due day): 13:30 local.
@@ -255,7 +260,7 @@ fn an_extension_moves_the_deadline_clears_levels_and_they_fire_again_with_new_id
         .unwrap();
     // 6wd (3wd is as far as a 3wd limit extends by default): days 4-6 are Thu 10-09,
     // Fri 10-10 and Sat 10-11 (a make-up workday).
-    assert_eq!(v.deadline, Some(ts("2025-10-11T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2025-10-11T17:00:00+08:00")));
     assert_eq!(v.limit, "6wd");
     let cleared: Vec<String> = t
         .events
@@ -336,7 +341,7 @@ fn a_suspension_stops_the_clock_and_a_restart_on_resume_clears_levels() {
             },
         )
         .unwrap();
-    assert_eq!(v.deadline, Some(ts("2026-03-26T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2026-03-26T17:00:00+08:00")));
     assert!(
         t.events
             .iter()
@@ -371,7 +376,7 @@ fn a_joint_case_completes_when_every_department_has() {
     let social = t.e.get("J-1:social", ts("2026-03-02T02:00:00Z")).unwrap();
     assert_eq!(
         (social.limit.as_str(), social.deadline),
-        ("3wd", Some(ts("2026-03-05T17:00:00+08:00")))
+        ("3wd", Some(lt("2026-03-05T17:00:00+08:00")))
     );
     let err = t
         .run(
@@ -442,7 +447,7 @@ fn an_escalated_case_is_forwarded_to_the_upper_hall_with_its_limit() {
         (
             Stage::Forwarding,
             "3wd",
-            Some(ts("2026-03-05T17:00:00+08:00"))
+            Some(lt("2026-03-05T17:00:00+08:00"))
         )
     );
     let v = t
@@ -458,7 +463,7 @@ fn an_escalated_case_is_forwarded_to_the_upper_hall_with_its_limit() {
         (v.stage, &*v.hall, v.limit.as_str()),
         (Stage::Upper, "city", "20wd")
     );
-    assert_eq!(v.deadline, Some(ts("2026-04-01T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2026-04-01T17:00:00+08:00")));
     assert_eq!(
         t.run(
             "2026-03-04T02:00:00Z",
@@ -663,7 +668,7 @@ fn replacing_a_calendar_recounts_open_cases_or_changes_nothing() {
             "2026-11-27T10:00:00+08:00",
         )
         .unwrap();
-    assert_eq!(v.deadline, Some(ts("2026-12-02T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2026-12-02T17:00:00+08:00")));
     let official = include_str!("../../config/calendars/cn-mainland.toml");
     let with_day_off = official.replace(
         "  { date = 2026-10-10, kind = \"work\", name = \"国庆节\" },",
@@ -688,7 +693,7 @@ fn replacing_a_calendar_recounts_open_cases_or_changes_nothing() {
     );
     assert_eq!(
         t.e.get("C-1", ts("2026-11-28T00:00:00Z")).unwrap().deadline,
-        Some(ts("2026-12-03T17:00:00+08:00"))
+        Some(lt("2026-12-03T17:00:00+08:00"))
     );
     assert!(t.kinds().contains(&"deadline_changed"));
 
@@ -712,7 +717,7 @@ fn replacing_a_calendar_recounts_open_cases_or_changes_nothing() {
         }
     );
     let v = t.e.get("C-1", ts("2026-11-28T00:00:00Z")).unwrap();
-    assert_eq!(v.deadline, Some(ts("2026-12-02T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2026-12-02T17:00:00+08:00")));
     let reason = v.provisional_reason.unwrap();
     assert_eq!(
         (v.provisional, &*reason.calendar, reason.first_uncovered_day),
@@ -736,7 +741,7 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
         .accept(now, "H-1", "city", PROMISED_3, "2027-01-04T10:00:00+08:00")
         .unwrap();
     // Tue, Wed, Thu on the default week.
-    assert_eq!(v.deadline, Some(ts("2027-01-07T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2027-01-07T17:00:00+08:00")));
     let reason = v.provisional_reason.clone().unwrap();
     assert!(v.provisional);
     assert_eq!(reason.first_uncovered_day, jiff::civil::date(2027, 1, 1));
@@ -774,7 +779,7 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
         )
         .unwrap();
     // Paused on Tue (used), resumed Wed (not counted): 2 days left, Thu and Fri.
-    assert_eq!(v.deadline, Some(ts("2027-01-08T17:00:00+08:00")));
+    assert_eq!(v.deadline, Some(lt("2027-01-08T17:00:00+08:00")));
     let v = t
         .run(
             later,
@@ -788,7 +793,7 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
         .unwrap();
     assert_eq!(
         (v.deadline, v.provisional),
-        (Some(ts("2027-01-12T17:00:00+08:00")), true)
+        (Some(lt("2027-01-12T17:00:00+08:00")), true)
     );
     // A second case whose deadline no 2027 holiday will move.
     t.accept(now, "H-2", "city", PROMISED_3, "2027-01-04T09:00:00+08:00")
@@ -814,7 +819,7 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
             provisional: 0
         }
     );
-    let changed: Vec<(String, Option<Timestamp>, Option<Timestamp>, bool)> = t
+    let changed: Vec<(String, Option<LocalTime>, Option<LocalTime>, bool)> = t
         .events
         .iter()
         .filter_map(|e| match &e.body {
@@ -836,14 +841,14 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
         [
             (
                 "H-1".to_owned(),
-                Some(ts("2027-01-12T17:00:00+08:00")),
-                Some(ts("2027-01-13T17:00:00+08:00")),
+                Some(lt("2027-01-12T17:00:00+08:00")),
+                Some(lt("2027-01-13T17:00:00+08:00")),
                 false
             ),
             (
                 "H-2".to_owned(),
-                Some(ts("2027-01-07T17:00:00+08:00")),
-                Some(ts("2027-01-07T17:00:00+08:00")),
+                Some(lt("2027-01-07T17:00:00+08:00")),
+                Some(lt("2027-01-07T17:00:00+08:00")),
                 false
             ),
         ]
@@ -892,7 +897,7 @@ fn a_closed_case_is_never_reopened_by_acceptance_or_any_command() {
                 t.e.apply(ts("2026-03-03T02:00:00Z"), cmd, &t.closed, &mut t.events)
                     .unwrap();
             assert_eq!((v.state, created), (state, false), "{id}");
-            assert_eq!(v.closed_at, Some(ts("2026-03-02T03:00:00Z")));
+            assert_eq!(v.closed_at, Some(lt("2026-03-02T11:00:00+08:00")));
         }
         assert!(t.events.is_empty(), "a replay emits nothing");
         assert_eq!(t.e.pending(), 0, "and arms nothing");

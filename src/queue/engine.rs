@@ -13,6 +13,7 @@ use super::view::*;
 use super::*;
 use crate::calendar::Calendar;
 use crate::config::{DayOverride, HallConfig, Placement};
+use crate::localtime::{LocalTime, LocalZone};
 
 /// A priority candidate: its sort key (rank, appointment before green channel, then slot or
 /// order), the ticket and the rule that makes it a candidate.
@@ -182,6 +183,9 @@ pub struct HallEngine {
     pub(crate) hours_overrides: BTreeMap<Date, DayOverride>,
     /// Whether the hall takes tickets, cached until it can next change (see `schedule`).
     pub(crate) open_now: OpenNow,
+    /// The hall's time zone, with its current offset at hand: views and events show every
+    /// instant in it, and a call renders several.
+    zone: LocalZone,
     changes: Changes,
 }
 
@@ -268,6 +272,7 @@ impl HallEngine {
             })
             .collect();
         let calendar = cfg.working_calendar.clone();
+        let zone = LocalZone::new(cfg.time_zone.clone(), now);
         let mut engine = HallEngine {
             cfg,
             day,
@@ -284,6 +289,7 @@ impl HallEngine {
             calendar,
             hours_overrides: BTreeMap::new(),
             open_now: OpenNow::unknown(),
+            zone,
             changes: Changes {
                 hall: true,
                 ..Changes::default()
@@ -322,6 +328,7 @@ impl HallEngine {
     /// Time-driven work: the business day turning, the hall opening or closing, appointments
     /// leaving their grace period.
     pub fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        self.zone.follow(now);
         self.roll_day(now, out);
         self.roll_schedule(now, out);
         for s in 0..self.services.len() {
@@ -337,6 +344,7 @@ impl HallEngine {
         cmd: Command,
         out: &mut Vec<Event>,
     ) -> Result<Reply, QueueError> {
+        self.zone.follow(now);
         self.roll_day(now, out);
         self.roll_schedule(now, out);
         match cmd {
@@ -436,13 +444,13 @@ impl HallEngine {
             position,
             estimated_wait_s,
             lane: t.place.map(|p| p.lane),
-            callable_at,
-            reclassified: t.reclassified,
-            issued_at: t.issued_at,
-            slot: t.slot,
-            called_at: t.called_at,
-            started_at: t.started_at,
-            finished_at: t.finished_at,
+            callable_at: callable_at.map(|at| self.local(at)),
+            reclassified: t.reclassified.map(|r| r.local(&self.cfg.time_zone)),
+            issued_at: self.local(t.issued_at),
+            slot: t.slot.map(|at| self.local(at)),
+            called_at: t.called_at.map(|at| self.local(at)),
+            started_at: t.started_at.map(|at| self.local(at)),
+            finished_at: t.finished_at.map(|at| self.local(at)),
             window: window.map(|w| w.id.clone()),
             window_name: window.map(|w| w.name.clone()),
             call_count: t.call_count,
@@ -453,6 +461,11 @@ impl HallEngine {
                 .then_some(t.reason)
                 .flatten(),
         }
+    }
+
+    /// `at` as the API shows it: in the hall's time zone.
+    pub(crate) fn local(&self, at: Timestamp) -> LocalTime {
+        self.zone.local(at)
     }
 
     fn brief(&self, idx: u32) -> TicketBrief {
@@ -555,7 +568,8 @@ impl HallEngine {
             waiting,
             waiting_early: early,
             next_callable_at: next
-                .and_then(|slot| Timestamp::from_second(slot - wc.policy.appointment_early_s).ok()),
+                .and_then(|slot| Timestamp::from_second(slot - wc.policy.appointment_early_s).ok())
+                .map(|at| self.local(at)),
         }
     }
 
@@ -578,7 +592,7 @@ impl HallEngine {
                 .map(|w| self.window_view(w, now))
                 .collect(),
             recent_calls: self.recent_calls.iter().rev().cloned().collect(),
-            at: now,
+            at: self.local(now),
         }
     }
 
@@ -611,7 +625,8 @@ impl HallEngine {
             waiting_early: early,
             next_callable_at: q
                 .first_appointment_after(horizon)
-                .and_then(|slot| Timestamp::from_second(slot - early_s).ok()),
+                .and_then(|slot| Timestamp::from_second(slot - early_s).ok())
+                .map(|at| self.local(at)),
             issued_today: rt.issued_today,
             last_number: (rt.issued_today > 0).then(|| {
                 let last = if rt.next == cfg.first {
@@ -644,7 +659,7 @@ impl HallEngine {
     /// Tickets a window may call, in the order its services rank them, then the
     /// appointments checked in that are not callable yet (position 0), by `callable_at`.
     pub fn waiting_for_window(&self, w: usize, now: Timestamp) -> Vec<TicketView> {
-        let mut out: Vec<(bool, u8, u32, Option<Timestamp>, TicketView)> = Vec::new();
+        let mut out: Vec<(bool, u8, u32, Option<LocalTime>, TicketView)> = Vec::new();
         for ws in &self.cfg.windows[w].services {
             for t in self.services[ws.service].queue.all() {
                 let v = self.view(t, now);
@@ -664,7 +679,7 @@ impl HallEngine {
         self.changes.hall = true;
         out.push(Event {
             seq: self.seq,
-            at: now,
+            at: self.local(now),
             hall: self.cfg.id.clone(),
             body,
         });
@@ -1003,8 +1018,8 @@ impl HallEngine {
             service: brief.service.clone(),
             window,
             limit_s: limit,
-            due_at,
-            raised_at: now,
+            due_at: self.local(due_at),
+            raised_at: self.local(now),
         };
         let body = match kind {
             TimerKind::Wait => EventBody::WaitOverTarget {
@@ -1112,7 +1127,7 @@ impl HallEngine {
                 from: change.from,
                 to: change.to,
                 reason,
-                slot,
+                slot: slot.map(|at| self.local(at)),
                 grace_s: self.cfg.policy.appointment_grace_s,
             },
             out,
@@ -1140,7 +1155,7 @@ impl HallEngine {
             (TicketClass::Appointment, Some(s)) => {
                 if business_day(&cfg, s).0 != self.day {
                     return Err(QueueError::SlotNotToday {
-                        slot: s.to_string(),
+                        slot: self.local(s).to_string(),
                         day: self.day.to_string(),
                     });
                 }
@@ -1641,8 +1656,8 @@ impl HallEngine {
             window_name,
             call_count: t.call_count,
             reason,
-            called_at: now,
-            issued_at: t.issued_at,
+            called_at: self.local(now),
+            issued_at: self.local(t.issued_at),
         };
         if self.recent_calls.len() == RECENT_CALLS {
             self.recent_calls.pop_front();

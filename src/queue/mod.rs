@@ -123,12 +123,25 @@ impl Post {
 
 /// An appointment that stopped ranking in the appointment lane. Stated on the ticket, in the
 /// answer that caused it and as a `reclassified` event, never silently.
+/// Stored with the instant (`Reclass`), shown with the hall's offset (`Reclass<LocalTime>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reclass {
+pub struct Reclass<At = jiff::Timestamp> {
     pub from: Lane,
     pub to: Lane,
     pub reason: ReclassReason,
-    pub at: jiff::Timestamp,
+    pub at: At,
+}
+
+impl Reclass {
+    /// As a view shows it, in `zone`.
+    pub fn local(self, zone: &jiff::tz::TimeZone) -> Reclass<crate::localtime::LocalTime> {
+        Reclass {
+            from: self.from,
+            to: self.to,
+            reason: self.reason,
+            at: crate::localtime::LocalTime::new(self.at, zone),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,11 +335,12 @@ pub enum QueueError {
     #[error("hall `{hall}` is closed now ({local}, {}); {opens}", reason.describe())]
     HallClosed {
         hall: String,
-        /// Now, in the hall's time zone.
-        local: String,
+        /// Now, in the hall's time zone. Boxed, as `opens`: with `next_opening`'s offset the
+        /// error type would outgrow clippy's 128 bytes on every `Result` of the engine.
+        local: Box<str>,
         /// When it opens, in words and the hall's time zone.
-        opens: String,
-        next_opening: Option<jiff::Timestamp>,
+        opens: Box<str>,
+        next_opening: Option<crate::localtime::LocalTime>,
         reason: ClosedReason,
     },
     #[error(

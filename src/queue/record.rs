@@ -4,7 +4,6 @@
 //! Records name services and windows by id, not position, so a restart with an edited config
 //! (a window added, services reordered) restores what still exists and reports what does not.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -200,7 +199,18 @@ impl HallEngine {
         e.seq = hall.seq;
         e.next_order = hall.next_order;
         e.next_head = hall.next_head;
-        e.recent_calls = VecDeque::from(hall.recent_calls);
+        // Shown in the hall's zone as it is configured now: calls stored before views were
+        // local say `Z`, and a hall's zone may have been corrected since.
+        e.recent_calls = hall
+            .recent_calls
+            .into_iter()
+            .map(|mut call| {
+                let c = Arc::make_mut(&mut call);
+                c.called_at = e.local(c.called_at.at());
+                c.issued_at = e.local(c.issued_at.at());
+                call
+            })
+            .collect();
         e.hours_overrides = hall
             .hours_overrides
             .into_iter()

@@ -35,6 +35,7 @@ use super::view::{Event, EventBody};
 use super::{QueueError, Reply};
 use crate::calendar::{Calendar, DayKind};
 use crate::config::{DayOverride, OpeningHours, format_interval};
+use crate::localtime::LocalTime;
 
 /// Days looked ahead for the next opening. A hall closed longer than this shows none.
 const LOOKAHEAD_DAYS: i32 = 366;
@@ -133,10 +134,10 @@ pub struct ScheduleView {
     pub today: DayHours,
     /// While open: when it next closes (`None`: open around the clock for the coming month).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub closes_at: Option<Timestamp>,
+    pub closes_at: Option<LocalTime>,
     /// While closed: when it next opens (`None`: no opening in the coming year).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_opening: Option<Timestamp>,
+    pub next_opening: Option<LocalTime>,
     /// While closed: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed_reason: Option<ClosedReason>,
@@ -464,8 +465,8 @@ impl HallEngine {
         ScheduleView {
             open_now,
             today: rules.view(today),
-            closes_at,
-            next_opening,
+            closes_at: closes_at.map(|t| self.local(t)),
+            next_opening: next_opening.map(|t| self.local(t)),
             closed_reason,
             overrides: dates.into_iter().map(|d| rules.view(d)).collect(),
         }
@@ -490,10 +491,10 @@ impl HallEngine {
         });
         QueueError::HallClosed {
             hall: self.cfg.id.to_string(),
-            local: local(now),
+            local: local(now).into(),
             opens: match view.next_opening {
-                Some(t) => format!("it opens {}", local(t)),
-                None => "no opening is scheduled in the coming year".to_owned(),
+                Some(t) => format!("it opens {}", local(t.at())).into(),
+                None => "no opening is scheduled in the coming year".into(),
             },
             next_opening: view.next_opening,
             reason,

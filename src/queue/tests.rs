@@ -7,6 +7,7 @@ use jiff::{Timestamp, ToSpan};
 
 use super::*;
 use crate::config::{Config, HallConfig};
+use crate::localtime::LocalTime;
 
 const HALL: &str = r#"
 [policy]
@@ -726,6 +727,50 @@ fn restore_from_records_gives_back_the_same_hall() {
 }
 
 #[test]
+fn views_and_events_show_the_halls_offset() {
+    let mut h = H::new(); // Asia/Shanghai
+    let a1 = h.issue(0, TicketClass::Normal);
+    h.call(0);
+    let json = |v: &TicketView| serde_json::to_value(v).unwrap();
+    // The day starts at 09:00 +08:00 (01:00 UTC); every command takes a second.
+    assert_eq!(json(&a1)["issued_at"], "2026-11-23T09:00:03+08:00");
+    let called = h.e.ticket_view(&a1.id, h.now).unwrap();
+    assert_eq!(json(&called)["called_at"], "2026-11-23T09:00:04+08:00");
+    let event = h.events.last().unwrap();
+    assert_eq!(event.kind(), "called");
+    let event = serde_json::to_value(event).unwrap();
+    assert_eq!(event["at"], "2026-11-23T09:00:04+08:00");
+    assert_eq!(event["called_at"], "2026-11-23T09:00:04+08:00");
+    assert_eq!(event["issued_at"], "2026-11-23T09:00:03+08:00");
+    let snapshot = serde_json::to_value(h.e.snapshot(h.now)).unwrap();
+    assert_eq!(snapshot["at"], "2026-11-23T09:00:04+08:00");
+    assert_eq!(
+        snapshot["recent_calls"][0]["called_at"],
+        "2026-11-23T09:00:04+08:00"
+    );
+}
+
+#[test]
+fn recent_calls_stored_in_utc_still_load_and_show_the_halls_offset() {
+    let mut h = H::new();
+    h.issue(0, TicketClass::Normal);
+    h.call(0);
+    let mut record = serde_json::to_value(h.e.hall_record()).unwrap();
+    let call = &mut record["recent_calls"][0];
+    assert_eq!(call["called_at"], "2026-11-23T09:00:04+08:00");
+    // As a record written before views were local has it.
+    call["called_at"] = "2026-11-23T01:00:04Z".into();
+    call["issued_at"] = "2026-11-23T01:00:03Z".into();
+    let record: HallRecord = serde_json::from_value(record).unwrap();
+    let (back, warnings) = HallEngine::restore(h.e.config().clone(), h.now, record, Vec::new());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let calls = back.snapshot(h.now).recent_calls;
+    assert_eq!(calls[0].called_at.to_string(), "2026-11-23T09:00:04+08:00");
+    assert_eq!(calls[0].issued_at.to_string(), "2026-11-23T09:00:03+08:00");
+    assert_eq!(calls, h.e.snapshot(h.now).recent_calls);
+}
+
+#[test]
 fn errors_change_nothing() {
     let mut h = H::new();
     h.issue(0, TicketClass::Normal);
@@ -752,10 +797,10 @@ fn errors_change_nothing() {
         },
     ];
     for cmd in bad {
-        assert!(h.e.apply(before.at, cmd, &mut h.events).is_err());
+        assert!(h.e.apply(before.at.at(), cmd, &mut h.events).is_err());
     }
     assert_eq!((h.e.seq(), h.events.len()), (seq, n));
-    assert_eq!(h.e.snapshot(before.at), before);
+    assert_eq!(h.e.snapshot(before.at.at()), before);
 }
 
 const TIMED: &str = r#"
@@ -790,7 +835,7 @@ fn timers_are_armed_and_disarmed_as_tickets_move() {
         [TimerOp {
             ticket: 0,
             kind: TimerKind::Wait,
-            at: Some(a1.issued_at + 10.minutes())
+            at: Some(a1.issued_at.at() + 10.minutes())
         }]
     );
     h.call(0);
@@ -807,7 +852,7 @@ fn timers_are_armed_and_disarmed_as_tickets_move() {
             TimerOp {
                 ticket: 0,
                 kind: TimerKind::Start,
-                at: Some(called + 2.minutes())
+                at: Some(called.at() + 2.minutes())
             },
         ]
     );
@@ -829,24 +874,39 @@ fn a_fired_timer_raises_its_alarm_once_and_only_when_due() {
     let _ = h.e.take_changes();
     let mut out = Vec::new();
     // Early (a stale timer, or clocks apart): re-armed, nothing raised.
-    h.e.timer_fired(a1.issued_at + 5.minutes(), 0, TimerKind::Wait, &mut out);
+    h.e.timer_fired(
+        a1.issued_at.at() + 5.minutes(),
+        0,
+        TimerKind::Wait,
+        &mut out,
+    );
     assert!(out.is_empty());
     assert_eq!(
         h.e.take_changes().timers[0].at,
-        Some(a1.issued_at + 10.minutes())
+        Some(a1.issued_at.at() + 10.minutes())
     );
-    h.e.timer_fired(a1.issued_at + 10.minutes(), 0, TimerKind::Wait, &mut out);
+    h.e.timer_fired(
+        a1.issued_at.at() + 10.minutes(),
+        0,
+        TimerKind::Wait,
+        &mut out,
+    );
     let alarm = out[0].body.alarm().expect("an alarm").clone();
     assert_eq!(out[0].kind(), "wait_over_target");
     assert_eq!(alarm.id, format!("h/{}/wait_over_target", a1.id));
     assert_eq!(
-        (alarm.limit_s, alarm.due_at),
-        (600, a1.issued_at + 10.minutes())
+        (alarm.limit_s, alarm.due_at.at()),
+        (600, a1.issued_at.at() + 10.minutes())
     );
-    h.e.timer_fired(a1.issued_at + 11.minutes(), 0, TimerKind::Wait, &mut out);
+    h.e.timer_fired(
+        a1.issued_at.at() + 11.minutes(),
+        0,
+        TimerKind::Wait,
+        &mut out,
+    );
     assert_eq!(out.len(), 1, "raised once");
     // A start time-out for a ticket that was started in time raises nothing.
-    h.now = a1.issued_at + 12.minutes();
+    h.now = a1.issued_at.at() + 12.minutes();
     h.call(0);
     h.window(0, WindowAction::Start).unwrap();
     h.e.timer_fired(h.now + 3.minutes(), 0, TimerKind::Start, &mut out);
@@ -919,6 +979,13 @@ fn sh(local: &str) -> Timestamp {
         .unwrap()
 }
 
+/// A Shanghai local time as the API shows it: `2026-10-08 08:30` → `2026-10-08T08:30:00+08:00`.
+fn shown(local: &str) -> LocalTime {
+    format!("{}:00+08:00", local.replace(' ', "T"))
+        .parse()
+        .unwrap()
+}
+
 fn at(src: &str, local: &str) -> H {
     let now = sh(local);
     H {
@@ -960,7 +1027,7 @@ fn a_holiday_closes_the_hall_and_names_the_next_opening_after_the_break() {
     assert_eq!(s.today.name.as_deref(), Some("国庆节"));
     assert!(s.today.closed);
     assert_eq!(s.closed_reason.as_ref().unwrap().code, ClosedCode::Holiday);
-    assert_eq!(s.next_opening, Some(sh("2026-10-08 08:30")));
+    assert_eq!(s.next_opening, Some(shown("2026-10-08 08:30")));
     assert!(!h.e.snapshot(h.now).open_now);
     match try_issue(&mut h) {
         Err(QueueError::HallClosed {
@@ -970,7 +1037,7 @@ fn a_holiday_closes_the_hall_and_names_the_next_opening_after_the_break() {
             ..
         }) => {
             let why = reason.describe();
-            assert_eq!(next_opening, Some(sh("2026-10-08 08:30")));
+            assert_eq!(next_opening, Some(shown("2026-10-08 08:30")));
             assert_eq!(reason.name.as_deref(), Some("国庆节"));
             assert!(why.contains("国庆节"), "{why}");
             assert!(opens.contains("2026-10-08 08:30"), "{opens}");
@@ -1037,7 +1104,7 @@ fn lunch_break_closes_and_contiguous_intervals_stay_open() {
     let mut h = at(SCHEDULED, "2026-11-23 11:59"); // Monday
     let s = h.e.schedule(h.now);
     assert!(s.open_now);
-    assert_eq!(s.closes_at, Some(sh("2026-11-23 12:00")));
+    assert_eq!(s.closes_at, Some(shown("2026-11-23 12:00")));
     h.now = sh("2026-11-23 12:30");
     let Err(QueueError::HallClosed {
         reason,
@@ -1048,7 +1115,7 @@ fn lunch_break_closes_and_contiguous_intervals_stay_open() {
         panic!("issued during the lunch break")
     };
     assert_eq!(reason.code, ClosedCode::Break);
-    assert_eq!(next_opening, Some(sh("2026-11-23 13:30")));
+    assert_eq!(next_opening, Some(shown("2026-11-23 13:30")));
     h.e.tick(sh("2026-11-23 13:30"), &mut h.events);
     assert_eq!(
         schedule_events(&h),
@@ -1060,12 +1127,15 @@ fn lunch_break_closes_and_contiguous_intervals_stay_open() {
     );
     // Wednesday's lunch-time service joins the morning and afternoon: open 08:30 to 17:30.
     let h = at(SCHEDULED, "2026-11-25 09:00");
-    assert_eq!(h.e.schedule(h.now).closes_at, Some(sh("2026-11-25 17:30")));
+    assert_eq!(
+        h.e.schedule(h.now).closes_at,
+        Some(shown("2026-11-25 17:30"))
+    );
     // After hours on Friday: Saturday morning is next.
     let h = at(SCHEDULED, "2026-11-27 18:00");
     let s = h.e.schedule(h.now);
     assert_eq!(s.closed_reason.unwrap().code, ClosedCode::AfterHours);
-    assert_eq!(s.next_opening, Some(sh("2026-11-28 09:00")));
+    assert_eq!(s.next_opening, Some(shown("2026-11-28 09:00")));
 }
 
 #[test]
@@ -1079,7 +1149,7 @@ fn overrides_win_over_calendar_and_week_and_the_api_over_the_config() {
         s.closed_reason.as_ref().unwrap().name.as_deref(),
         Some("系统升级")
     );
-    assert_eq!(s.next_opening, Some(sh("2026-11-25 08:30")));
+    assert_eq!(s.next_opening, Some(shown("2026-11-25 08:30")));
     assert_eq!(s.overrides.len(), 1);
     assert!(try_issue(&mut h).is_err());
 
@@ -1189,7 +1259,7 @@ fn an_always_open_hall_keeps_no_holidays_but_obeys_overrides() {
     assert_eq!(s.today.source, schedule::DaySource::Always);
     assert_eq!(
         s.closes_at,
-        Some(sh("2026-11-24 00:00")),
+        Some(shown("2026-11-24 00:00")),
         "the override's day"
     );
     assert!(matches!(try_issue(&mut h), Ok(Reply::Issued(_))));
@@ -1227,23 +1297,25 @@ fn an_early_appointment_is_not_counted_until_it_is_callable() {
         r => panic!("{r:?}"),
     };
     let callable = slot - 15.minutes();
+    // As the API shows it: in the hall's offset (the test hall is in Shanghai).
+    let callable_shown = LocalTime::with_offset(callable, jiff::tz::offset(8));
     assert_eq!(
         appt.position, 0,
         "not first in line: it cannot be called yet"
     );
-    assert_eq!(appt.callable_at, Some(callable));
+    assert_eq!(appt.callable_at, Some(callable_shown));
     assert_eq!(
         appt.estimated_wait_s,
         (callable.as_second() - h.now.as_second()) as u64
     );
     let w = h.e.window_view(0, h.now);
     assert_eq!((w.waiting, w.waiting_early), (0, 1));
-    assert_eq!(w.next_callable_at, Some(callable));
+    assert_eq!(w.next_callable_at, Some(callable_shown));
     let queue = h.e.waiting_for_window(0, h.now);
     assert_eq!(queue.len(), 1);
     assert_eq!(
         (queue[0].position, queue[0].callable_at),
-        (0, Some(callable))
+        (0, Some(callable_shown))
     );
     assert_eq!(h.call(0), None, "and indeed nobody can be called");
 
@@ -1309,7 +1381,13 @@ fn a_late_appointment_is_moved_to_the_normal_lane_and_says_so() {
     assert_eq!(v.lane, Some(Lane::Normal));
     assert_eq!(v.callable_at, None);
     let r = v.reclassified.expect("the ticket says it was moved");
-    assert_eq!((r.reason, r.at), (ReclassReason::AppointmentLate, h.now));
+    assert_eq!(
+        (r.reason, r.at),
+        (
+            ReclassReason::AppointmentLate,
+            LocalTime::with_offset(h.now, jiff::tz::offset(8))
+        )
+    );
 
     // Checked in after its grace period: the answer itself says it ranks as normal.
     let late = match h.ok(Command::Issue {

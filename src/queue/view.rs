@@ -1,12 +1,13 @@
 //! What the outside sees: ticket, window and hall views, and the hall's events.
 //!
+//! Every instant is a `LocalTime` in the hall's time zone (see `crate::localtime`).
+//!
 //! Events are self-contained: a display applies them without a second request, so a call
 //! carries the number, the window's id and name, the announcement sentence, and the new
 //! waiting counts of the queues it changed.
 
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,7 @@ use super::{
     CallReason, Lane, Post, Reclass, ReclassReason, TicketClass, TicketStatus, WindowState,
 };
 use crate::config::{Tier, WindowKind};
+use crate::localtime::LocalTime;
 
 /// A ticket as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,19 +39,19 @@ pub struct TicketView {
     /// An appointment in its lane (or booked): the instant it becomes callable, its slot
     /// less the hall's `early`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub callable_at: Option<Timestamp>,
+    pub callable_at: Option<LocalTime>,
     /// An appointment that left its lane: to which, when and why.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reclassified: Option<Reclass>,
-    pub issued_at: Timestamp,
+    pub reclassified: Option<Reclass<LocalTime>>,
+    pub issued_at: LocalTime,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub slot: Option<Timestamp>,
+    pub slot: Option<LocalTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub called_at: Option<Timestamp>,
+    pub called_at: Option<LocalTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<Timestamp>,
+    pub started_at: Option<LocalTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<Timestamp>,
+    pub finished_at: Option<LocalTime>,
     /// The window calling or serving it (or the last one that did).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Arc<str>>,
@@ -99,8 +101,8 @@ pub struct CallEvent {
     pub reason: CallReason,
     /// The sentence to display and speak: 请A023号到5号窗口办理.
     pub announcement: String,
-    pub called_at: Timestamp,
-    pub issued_at: Timestamp,
+    pub called_at: LocalTime,
+    pub issued_at: LocalTime,
 }
 
 /// An alarm about one ticket: waiting past its service's target, or called and not started
@@ -119,15 +121,15 @@ pub struct TicketAlarm {
     pub window: Option<Arc<str>>,
     /// The target wait or the start time-out, in seconds.
     pub limit_s: i64,
-    pub due_at: Timestamp,
-    pub raised_at: Timestamp,
+    pub due_at: LocalTime,
+    pub raised_at: LocalTime,
 }
 
 /// One state change of a hall, numbered gap-free per hall (`seq`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     pub seq: u64,
-    pub at: Timestamp,
+    pub at: LocalTime,
     pub hall: Arc<str>,
     #[serde(flatten)]
     pub body: EventBody,
@@ -256,7 +258,7 @@ pub enum EventBody {
         to: Lane,
         reason: ReclassReason,
         #[serde(skip_serializing_if = "Option::is_none")]
-        slot: Option<Timestamp>,
+        slot: Option<LocalTime>,
         grace_s: i64,
     },
     /// The hall opened or closed, or its hours changed (an override, a new calendar).
@@ -354,7 +356,7 @@ pub struct WindowView {
     pub waiting_early: u32,
     /// When the first of those becomes callable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_callable_at: Option<Timestamp>,
+    pub next_callable_at: Option<LocalTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -368,7 +370,7 @@ pub struct ServiceView {
     /// Of `waiting_appointment`, those not callable yet.
     pub waiting_early: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_callable_at: Option<Timestamp>,
+    pub next_callable_at: Option<LocalTime>,
     pub issued_today: u32,
     /// The last number issued today, if any.
     pub last_number: Option<String>,
@@ -403,5 +405,5 @@ pub struct HallSnapshot {
     pub windows: Vec<WindowView>,
     /// The last calls, newest first.
     pub recent_calls: Vec<std::sync::Arc<CallEvent>>,
-    pub at: Timestamp,
+    pub at: LocalTime,
 }

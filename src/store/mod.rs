@@ -365,14 +365,27 @@ pub struct Cursor {
     pub owner: Option<String>,
 }
 
-/// A cursor moved backwards on purpose (`"rewind": true`).
+/// A cursor moved backwards on purpose (`"rewind": true`). Stored with the instant
+/// (`Rewind`), shown with an offset (`Rewind<LocalTime>`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Rewind {
-    pub at: jiff::Timestamp,
+pub struct Rewind<At = jiff::Timestamp> {
+    pub at: At,
     /// The token that rewound it.
     pub by: String,
     pub from: u64,
     pub to: u64,
+}
+
+impl Rewind {
+    /// As the API shows it, in `zone`.
+    pub fn local(self, zone: &jiff::tz::TimeZone) -> Rewind<crate::localtime::LocalTime> {
+        Rewind {
+            at: crate::localtime::LocalTime::new(self.at, zone),
+            by: self.by,
+            from: self.from,
+            to: self.to,
+        }
+    }
 }
 
 /// A write transaction, with redb's quick repair if configured (`[store] quick_repair`).

@@ -24,7 +24,6 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::stream;
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
@@ -35,6 +34,7 @@ use crate::api::auth::{Perm, Principal};
 use crate::api::events::{CutOff, Subscribed};
 use crate::api::problem::{Answer, Problem};
 use crate::hub::Frame;
+use crate::localtime::LocalTime;
 use crate::queue::{TicketClass, TicketStatus};
 use crate::shard::HallOp;
 
@@ -84,9 +84,9 @@ pub struct PublicTicket {
     pub estimated_wait_s: u64,
     /// An appointment checked in early: when it becomes callable (its position is 0 until).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub callable_at: Option<Timestamp>,
-    pub issued_at: Timestamp,
-    pub called_at: Option<Timestamp>,
+    pub callable_at: Option<LocalTime>,
+    pub issued_at: LocalTime,
+    pub called_at: Option<LocalTime>,
     pub window_name: Option<String>,
     pub call_count: u8,
 }
@@ -98,7 +98,7 @@ pub struct PublicCall {
     pub window_name: String,
     pub call_count: u8,
     pub announcement: String,
-    pub called_at: Timestamp,
+    pub called_at: LocalTime,
 }
 
 #[derive(Serialize)]

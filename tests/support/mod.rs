@@ -497,3 +497,37 @@ pub async fn pull_alarms(
         })
         .collect()
 }
+
+/// `case_config` with one more hall, `sh`, in Asia/Shanghai and listed first (so it is also
+/// the zone of times that belong to no hall): open Monday to Friday 08:30-12:00 and
+/// 13:30-17:30, service `s` (target wait one minute) and window `w1`. The other halls stay in
+/// UTC.
+pub fn shanghai_config(dir: &std::path::Path) -> String {
+    let sh = r#"
+[[hall]]
+id = "sh"
+name = "上海测试中心"
+tier = "county"
+time_zone = "Asia/Shanghai"
+
+[hall.hours]
+mon = ["08:30-12:00", "13:30-17:30"]
+tue = ["08:30-12:00", "13:30-17:30"]
+wed = ["08:30-12:00", "13:30-17:30"]
+thu = ["08:30-12:00", "13:30-17:30"]
+fri = ["08:30-12:00", "13:30-17:30"]
+
+[[hall.service]]
+id = "s"
+name = "综合受理"
+prefix = "A"
+target_wait_min = 1
+
+[[hall.window]]
+id = "w1"
+name = "1号窗口"
+services = ["s"]
+
+"#;
+    case_config(dir, 1).replacen("[[hall]]", &format!("{}[[hall]]", &sh[1..]), 1)
+}
