@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::http::{Pool, Req, Target, path};
 use crate::report::{CaseSummary, Op};
-use crate::workload::Rng;
+use crate::rng::Rng;
 
 /// The suspension reasons used, when the daemon knows them: 补正 (the clock restarts on
 /// resume) and 检验检测 (it pauses). Both are in hallq's defaults and the example config.

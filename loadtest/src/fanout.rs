@@ -35,8 +35,8 @@ use http::{HeaderValue, Method};
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use crate::cli::{Daemon, Env, Plan, with_daemon};
 use crate::http::{Conn, Failure, Reply, Target, path};
+use crate::plan::{Daemon, Env, Plan, with_daemon};
 use crate::report::{Outcome, histogram, ms};
 use crate::sse::{self, Event, Sink};
 use crate::workload::{run_all, send};

@@ -30,19 +30,10 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cli::{Daemon, Plan, Scenario};
 use crate::daemon::{ChildDaemon, write_file};
+use crate::plan::{Attack, Daemon, Plan, Scenario};
 use crate::province::{self, Tokens};
 use crate::report::Outcome;
-
-/// What each attacking socket sends before it waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Attack {
-    /// A complete head announcing a 1,000-byte body, and 500 bytes of it.
-    HalfBody,
-    /// Half of a request head.
-    SlowHeader,
-}
 
 /// Counts shared by the attacking tasks.
 #[derive(Default)]
@@ -102,7 +93,7 @@ fn run_attack(plan: &Plan, attack: Attack) -> Result<Outcome, String> {
     let data = dir.path().join("data");
     let log = dir.path().join("hallq.log");
     let daemon = ChildDaemon::spawn(&config, &data, &log)?;
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::plan::runtime()?;
     let addr = daemon.addr;
     std::thread::sleep(Duration::from_secs(1));
     let rss_before = daemon.rss()?;
@@ -453,7 +444,7 @@ pub fn attacker_main(spec: &str) -> std::process::ExitCode {
         Attack::HalfBody
     };
     let flooding = flooding == "true";
-    let Ok(runtime) = crate::cli::runtime() else {
+    let Ok(runtime) = crate::plan::runtime() else {
         return std::process::ExitCode::FAILURE;
     };
     let counts = Arc::new(AttackCounts::default());

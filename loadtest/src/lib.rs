@@ -9,9 +9,12 @@ mod daemon;
 pub mod fanout;
 pub mod hold;
 mod http;
+pub mod mixed;
+pub mod plan;
 pub mod province;
 pub mod recovery;
 pub mod report;
+mod rng;
 mod sse;
 mod workload;
 

@@ -28,9 +28,9 @@ use hdrhistogram::Histogram;
 use http::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{Daemon, Plan};
 use crate::daemon::{ChildDaemon, write_file};
 use crate::http::{Pool, Target, path};
+use crate::plan::{Daemon, Plan, Size};
 use crate::province::{self, Province, Tokens};
 use crate::report::{self, Outcome};
 
@@ -41,16 +41,6 @@ const BULK_MATTER: &str = "330100-CN-0002";
 const PROBE_LIMIT_S: u64 = 12;
 /// Requests in flight while loading.
 const LOAD_CONCURRENCY: usize = 256;
-
-/// How big a province to recover.
-#[derive(Debug, Clone, Copy)]
-pub struct Size {
-    pub cases: u64,
-    pub tickets: u64,
-    pub probes: u64,
-    /// Keep the data directory.
-    pub keep: bool,
-}
 
 struct Setup {
     province: Province,
@@ -84,7 +74,7 @@ pub fn run(plan: &Plan) -> Result<Outcome, String> {
     let config = write_config(dir.path(), &setup, group_commit)?;
     let data = dir.path().join("data");
     let log = dir.path().join("hallq.log");
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::plan::runtime()?;
 
     // 1. Baseline.
     let daemon = ChildDaemon::spawn(&config, &data, &log)?;

@@ -33,6 +33,7 @@ use crate::cases::{CaseMix, Desk};
 use crate::http::{Conn, Failure, Pool, Reply, Target, path};
 use crate::province::Province;
 use crate::report::{Op, Recorder};
+use crate::rng::Rng;
 
 /// Share of issued tickets that are green channel (老弱病残孕, military).
 const PRIORITY_SHARE: f64 = 0.1;
@@ -45,38 +46,6 @@ const DRAIN: Duration = Duration::from_secs(15);
 /// Case operations per second one simulated case officer makes in the open loop (a real one
 /// makes a few an hour; the load is the province's, compressed onto fewer officers).
 const DESK_RATE: f64 = 25.0;
-
-/// A small, fast, seedable generator (SplitMix64); runs are reproducible with `--seed`.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize % n.max(1)
-    }
-
-    /// Exponentially distributed with this mean.
-    pub fn exp(&mut self, mean: Duration) -> Duration {
-        mean.mul_f64(-(1.0 - self.unit()).ln())
-    }
-}
 
 /// Requests of one window, built once.
 pub struct WindowReqs {

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use hallq_loadtest::cli::{Daemon, Plan, Scenario, run};
+use hallq_loadtest::mixed::run;
+use hallq_loadtest::plan::{Daemon, Plan, Scenario};
 
 fn plan(rate: Option<f64>) -> Plan {
     Plan {
@@ -23,13 +24,13 @@ fn plan(rate: Option<f64>) -> Plan {
         prefill: 2,
         case_share: 0.2,
         seed: 7,
-        size: hallq_loadtest::recovery::Size {
+        size: hallq_loadtest::plan::Size {
             cases: 0,
             tickets: 0,
             probes: 0,
             keep: false,
         },
-        attack: hallq_loadtest::hold::Attack::HalfBody,
+        attack: hallq_loadtest::plan::Attack::HalfBody,
     }
 }
 

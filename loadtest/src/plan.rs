@@ -1,0 +1,229 @@
+//! A run as the flags describe it (`Plan`, checked once by `cli`), and the daemon it loads:
+//! started here in-process or found at `--target` (`with_daemon`). Every scenario takes a
+//! `Plan` and runs inside `with_daemon`; this module knows none of them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+
+use crate::daemon::LocalDaemon;
+use crate::http::{Pool, Target, path};
+use crate::province::{self, Hall, Province, Tokens, Window};
+
+/// The scenarios of issue 5, one per performance target in DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// (a) issue, call, start, complete (and cases) over HTTP, every request durable.
+    Mixed,
+    /// (b) one hall, thousands of SSE displays: time from a call's answer to each receipt.
+    Fanout,
+    /// (c) millions of open cases and waiting tickets, SIGKILL, time to ready and memory;
+    /// then (d) alarm latency with all those deadlines pending.
+    Recovery,
+    /// Issue 11: --connections sockets that send a head and half a body (or half a head)
+    /// and wait, with no token; a kiosk's and a citizen's requests meanwhile; memory.
+    Hold,
+    /// Issue 11: --connections keep-alive sockets sending requests with 16 KiB bodies and
+    /// an unknown token as fast as answered; the same probes and memory.
+    Flood,
+}
+
+/// Which daemon to load.
+#[derive(Debug, Clone)]
+pub enum Daemon {
+    /// Started here on a temporary data directory under `data_parent`.
+    Local {
+        halls: usize,
+        group_commit: bool,
+        data_parent: PathBuf,
+    },
+    /// Already running.
+    Remote {
+        url: String,
+        token: String,
+        halls: Option<usize>,
+    },
+}
+
+/// A validated run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scenario: Scenario,
+    pub daemon: Daemon,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub connections: usize,
+    pub rate: Option<f64>,
+    pub subscribers: Option<usize>,
+    pub prefill: usize,
+    /// Fraction of operations that are case operations, in [0, 1).
+    pub case_share: f64,
+    pub seed: u64,
+    /// What the recovery scenario loads.
+    pub size: Size,
+    /// What the hold scenario's connections send.
+    pub attack: Attack,
+}
+
+/// How big a province to recover.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    pub cases: u64,
+    pub tickets: u64,
+    pub probes: u64,
+    /// Keep the data directory.
+    pub keep: bool,
+}
+
+/// What each attacking socket sends before it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Attack {
+    /// A complete head announcing a 1,000-byte body, and 500 bytes of it.
+    HalfBody,
+    /// Half of a request head.
+    SlowHeader,
+}
+
+/// The daemon a run loads, and what the load generator knows of it.
+pub(crate) struct Env {
+    pub target: Target,
+    pub province: Province,
+    pub tokens: Tokens,
+    /// For the report.
+    pub daemon: &'static str,
+}
+
+/// Start the plan's daemon in this process (or find the one at `--target`), run `drive` on
+/// a fresh multi-threaded runtime, then stop the daemon.
+pub(crate) fn with_daemon<T>(
+    plan: &Plan,
+    drive: impl AsyncFnOnce(Env) -> Result<T, String>,
+) -> Result<T, String> {
+    let (local, target, province, tokens) = match &plan.daemon {
+        Daemon::Local {
+            halls,
+            group_commit,
+            data_parent,
+        } => {
+            let province = province::generate(*halls);
+            let tokens = Tokens::generate()?;
+            let config = province::config_toml(&province, &tokens, *group_commit);
+            let calendar = (province::CALENDAR_FILE, province::calendar_file()?);
+            let daemon = LocalDaemon::start(&config, &[calendar], data_parent)?;
+            let target = Target::local(daemon.addr);
+            (Some(daemon), Some(target), Some(province), tokens)
+        }
+        Daemon::Remote { token, .. } => (None, None, None, Tokens::single(token)),
+    };
+    let runtime = runtime()?;
+    let result = runtime.block_on(async move {
+        let env = match (&plan.daemon, target, province) {
+            (Daemon::Remote { url, halls, .. }, _, _) => {
+                let target = Target::parse(url).await?;
+                let province = discover(&target, &tokens.counter, *halls).await?;
+                Env {
+                    target,
+                    province,
+                    tokens,
+                    daemon: "remote",
+                }
+            }
+            (Daemon::Local { .. }, Some(target), Some(province)) => Env {
+                target,
+                province,
+                tokens,
+                daemon: "in-process (hallq::server::Daemon)",
+            },
+            _ => unreachable!("a local daemon is started with a province"),
+        };
+        drive(env).await
+    });
+    drop(runtime);
+    if let Some(daemon) = local {
+        let dir = daemon.dir().display().to_string();
+        daemon
+            .stop()
+            .map_err(|e| format!("the daemon in {dir} did not stop cleanly: {e}"))?;
+    }
+    result
+}
+
+/// The load generator's own runtime (the in-process daemon has another).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("loadtest")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// Halls, services and windows of a running daemon, as far as `token` sees them.
+async fn discover(target: &Target, token: &str, limit: Option<usize>) -> Result<Province, String> {
+    let pool = Pool::new(target.clone(), 16);
+    let auth = Target::bearer(token);
+    let get = |p: String| {
+        let req = target.request(Method::GET, path(&p), &auth, Bytes::new());
+        let pool = &pool;
+        async move {
+            let r = pool
+                .send(req)
+                .await
+                .map_err(|e| format!("GET {p} on {}: {e}", target.url))?;
+            if !r.ok() {
+                return Err(format!(
+                    "GET {p}: {} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ));
+            }
+            serde_json::from_slice::<serde_json::Value>(&r.body)
+                .map_err(|e| format!("GET {p}: not JSON: {e}"))
+        }
+    };
+    let list = get("/v1/halls".into()).await?;
+    let ids: Vec<(String, String)> = list
+        .as_array()
+        .ok_or("GET /v1/halls: not a list")?
+        .iter()
+        .filter_map(|h| Some((h["id"].as_str()?.to_owned(), h["tier"].as_str()?.to_owned())))
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    if ids.is_empty() {
+        return Err("the token sees no halls".into());
+    }
+    let mut halls = Vec::with_capacity(ids.len());
+    for (id, tier) in ids {
+        let snap = get(format!("/v1/halls/{id}")).await?;
+        let services: Vec<String> = snap["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .collect();
+        let windows = snap["windows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| {
+                let served = w["services"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|s| services.iter().position(|x| Some(x.as_str()) == s.as_str()))
+                    .collect();
+                Some(Window {
+                    id: w["id"].as_str()?.to_owned(),
+                    services: served,
+                })
+            })
+            .collect();
+        halls.push(Hall {
+            id,
+            tier,
+            services,
+            windows,
+        });
+    }
+    Ok(Province { halls })
+}
