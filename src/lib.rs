@@ -2,19 +2,20 @@
 //!
 //! The crate is a library with a thin binary (`src/main.rs`). The pure cores (`queue`,
 //! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
-//! (`store`, `api`, `server`) own threads, sockets and files.
+//! (`store`, `api`, `server`) own threads, sockets and files. The parts that are already in
+//! the `hallq-core` crate are re-exported here, so `crate::calendar` and `hallq::calendar`
+//! keep naming them.
+
+pub use hallq_core::{calendar, diag, localtime, wheel};
 
 pub mod api;
-pub mod calendar;
 pub mod cases;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod deadline;
-pub mod diag;
 pub mod hub;
 pub mod idem;
-pub mod localtime;
 mod mailbox;
 pub mod metrics;
 pub mod queue;
@@ -23,4 +24,3 @@ pub mod shard;
 pub mod stats;
 pub mod store;
 pub mod web;
-pub mod wheel;

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use super::Calendar;
 
 /// The calendar the product ships, read from the repository so the tests follow the data.
-const OFFICIAL: &str = include_str!("../../../config/calendars/cn-mainland.toml");
+const OFFICIAL: &str = include_str!("../../../../../config/calendars/cn-mainland.toml");
 
 fn official() -> &'static Calendar {
     static CALENDAR: OnceLock<Calendar> = OnceLock::new();
