@@ -6,7 +6,7 @@
 //! the `hallq-core` crate are re-exported here, so `crate::calendar` and `hallq::calendar`
 //! keep naming them.
 
-pub use hallq_core::{calendar, diag, localtime, wheel};
+pub use hallq_core::{calendar, diag, localtime, model, wheel};
 
 pub mod api;
 pub mod cases;

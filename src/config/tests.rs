@@ -1,3 +1,5 @@
+use jiff::civil::{Time, Weekday};
+
 use super::*;
 
 const MINIMAL: &str = r#"

@@ -18,6 +18,7 @@ use super::raw::{
 use super::*;
 use crate::calendar::{Calendar, Limit, SuspensionMode};
 use crate::diag;
+use crate::model::IdList;
 
 struct Ctx<'a> {
     file: &'a str,
@@ -954,13 +955,8 @@ fn hall(
         None => defaults.clone(),
     };
 
-    let services = services(cx, &path, &h.services);
-    let service_index: HashMap<Arc<str>, usize> = services
-        .iter()
-        .enumerate()
-        .map(|(k, s)| (s.id.clone(), k))
-        .collect();
-    let windows = windows(cx, &path, h, &service_index, &policy);
+    let services = IdList::new(services(cx, &path, &h.services), |s| &s.id);
+    let windows = windows(cx, &path, h, &services, &policy);
     for (k, s) in services.iter().enumerate() {
         if !windows.iter().any(|w| w.serves(k)) && !windows.is_empty() {
             cx.at(
@@ -973,11 +969,6 @@ fn hall(
             );
         }
     }
-    let window_index = windows
-        .iter()
-        .enumerate()
-        .map(|(k, w)| (w.id.clone(), k))
-        .collect();
 
     HallConfig {
         id: Arc::from(h.id.get_ref().as_str()),
@@ -995,9 +986,7 @@ fn hall(
         announcement,
         policy,
         services,
-        windows,
-        service_index,
-        window_index,
+        windows: IdList::new(windows, |w| &w.id),
     }
 }
 
@@ -1198,7 +1187,7 @@ fn windows(
     cx: &mut Ctx,
     hall: &str,
     h: &RawHall,
-    services: &HashMap<Arc<str>, usize>,
+    services: &IdList<ServiceConfig>,
     hall_policy: &Policy,
 ) -> Vec<WindowConfig> {
     if h.windows.is_empty() {
@@ -1230,7 +1219,7 @@ fn window<'a>(
     path: &str,
     w: &'a RawWindow,
     ids: &mut HashSet<&'a str>,
-    services: &HashMap<Arc<str>, usize>,
+    services: &IdList<ServiceConfig>,
     hall_policy: &Policy,
 ) -> WindowConfig {
     check_slug(cx, &w.id, &format!("{path}.id"));
@@ -1266,8 +1255,8 @@ fn window<'a>(
     for (n, s) in w.services.get_ref().iter().enumerate() {
         let field = format!("{path}.services[{n}]");
         let raw = s.get_ref();
-        let Some(&idx) = services.get(raw.service.as_str()) else {
-            let mut known: Vec<&str> = services.keys().map(|k| &**k).collect();
+        let Some(idx) = services.position(raw.service.as_str()) else {
+            let mut known: Vec<&str> = services.ids().collect();
             known.sort_unstable();
             cx.at(
                 s,

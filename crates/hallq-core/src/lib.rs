@@ -8,4 +8,5 @@
 pub mod calendar;
 pub mod diag;
 pub mod localtime;
+pub mod model;
 pub mod wheel;
