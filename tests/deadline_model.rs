@@ -22,11 +22,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use hallq::calendar::{Calendar, Deadline, Limit, Suspension, SuspensionMode};
-use hallq::config::{Config, Threshold};
+use hallq::config::Config;
 use hallq::deadline::{
     CaseCommand, CaseError, CaseEvent, CaseEventBody, CaseRecord, CaseState, DeadlineEngine,
 };
 use hallq::localtime::LocalTime;
+use hallq::model::Threshold;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
@@ -281,7 +282,7 @@ impl Model {
             .expect("the model's inputs are valid")
     }
 
-    fn policy(&self, c: &MCase) -> &hallq::config::AlarmPolicy {
+    fn policy(&self, c: &MCase) -> &hallq::model::AlarmPolicy {
         &self.config.alarm_policies[self.config.matters[c.matter].policy]
     }
 

@@ -19,9 +19,9 @@ use super::problem::{Answer, Located, Problem};
 use super::{AppState, json};
 use crate::calendar::{Calendar, Limit};
 use crate::cases::{Ack, AckError, CaseAnswer, CaseOp, CaseRequest};
-use crate::config::CaseKind;
 use crate::deadline::CaseCommand;
 use crate::idem::Idem;
+use crate::model::CaseKind;
 use crate::store::ALARMS;
 
 pub fn routes() -> Router<AppState> {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Problem};
 use super::{AppState, json};
-use crate::config::{HallConfig, Placement, Tier};
+use crate::model::{Hall, Placement, Tier};
 use crate::queue::{Command, Post, TicketClass, TicketStatus, WindowAction};
 use crate::shard::{HallOp, Idem};
 
@@ -58,7 +58,7 @@ type Body = Result<Bytes, BytesRejection>;
 /// A hall the caller named, resolved and checked.
 pub(super) struct HallRef {
     pub index: usize,
-    pub cfg: Arc<HallConfig>,
+    pub cfg: Arc<Hall>,
 }
 
 pub(super) fn hall(
@@ -591,7 +591,7 @@ async fn set_hours(
                 "list the day's hours, e.g. [\"09:00-12:00\"], or send {\"closed\": true}".into(),
             ));
         }
-        (_, Some(list)) => crate::config::parse_day_hours(list.iter().map(String::as_str))
+        (_, Some(list)) => crate::model::parse_day_hours(list.iter().map(String::as_str))
             .map_err(|(k, e)| unprocessable(format!("hours[{k}]"), format!("`hours[{k}]`: {e}")))?,
         (_, None) => {
             return Err(unprocessable(
@@ -601,13 +601,13 @@ async fn set_hours(
         }
     };
     if let Some(r) = &b.reason
-        && r.chars().count() > crate::config::MAX_REASON_CHARS
+        && r.chars().count() > crate::model::MAX_REASON_CHARS
     {
         return Err(unprocessable(
             "reason".into(),
             format!(
                 "`reason` is at most {} characters",
-                crate::config::MAX_REASON_CHARS
+                crate::model::MAX_REASON_CHARS
             ),
         ));
     }

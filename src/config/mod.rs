@@ -17,12 +17,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 pub use crate::diag::{SourceError, SourceErrors};
-pub use crate::model::{
-    AlarmLevel, AlarmPolicy, CalendarEntry, CaseKind, DayOverride, Department, HallConfig,
-    MAX_REASON_CHARS, Matter, OpeningHours, Placement, Policy, ServiceConfig, SuspensionReason,
-    Threshold, Tier, WindowConfig, WindowKind, WindowService, format_interval, parse_clock,
-    parse_day_hours, parse_interval,
-};
+use crate::model::{AlarmPolicy, CalendarEntry, Hall, Matter, SuspensionReason};
 
 /// The embedded demo: a city hall, a county hall, a township centre and a village station.
 pub const DEMO_SOURCE: &str = include_str!("demo.toml");
@@ -40,8 +35,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     /// Whether metric series carry the hall or only its tier.
-    pub metric_labels: crate::metrics::LabelMode,
-    pub halls: Vec<Arc<HallConfig>>,
+    pub metric_labels: LabelMode,
+    pub halls: Vec<Arc<Hall>>,
     pub tokens: Vec<TokenConfig>,
     /// Working calendars as loaded at start; the deadline engine holds the current ones
     /// (a calendar can be replaced at run time).
@@ -196,6 +191,15 @@ pub struct StoreConfig {
     /// long, doubling the wait after each failed try up to `retry_max_ms`.
     pub retry_min_ms: u64,
     pub retry_max_ms: u64,
+}
+
+/// Whether metric series carry the hall or only its tier (`[metrics] labels`). A setting of
+/// the daemon, read by `metrics`; it lives here so config never imports metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LabelMode {
+    #[default]
+    Hall,
+    Tier,
 }
 
 /// Roles a bearer token can have.

@@ -18,7 +18,11 @@ use super::raw::{
 use super::*;
 use crate::calendar::{Calendar, Limit, SuspensionMode};
 use crate::diag;
-use crate::model::IdList;
+use crate::model::{
+    AlarmLevel, AlarmPolicy, CalendarEntry, CaseKind, DayOverride, Department, Hall, IdList,
+    MAX_REASON_CHARS, Matter, OpeningHours, Placement, Policy, Service, SuspensionReason,
+    Threshold, Tier, Window, WindowKind, WindowService, parse_clock, parse_interval,
+};
 
 struct Ctx<'a> {
     file: &'a str,
@@ -72,17 +76,17 @@ pub(super) fn load(
     let server = server(&mut cx, &raw);
     let store = store(&mut cx, &raw);
     let metric_labels = match &raw.metrics.labels {
-        None => crate::metrics::LabelMode::Hall,
+        None => LabelMode::Hall,
         Some(l) => match l.get_ref().as_str() {
-            "hall" => crate::metrics::LabelMode::Hall,
-            "tier" => crate::metrics::LabelMode::Tier,
+            "hall" => LabelMode::Hall,
+            "tier" => LabelMode::Tier,
             other => {
                 cx.at(
                     l,
                     "metrics.labels",
                     format!("unknown label mode `{other}`; expected hall or tier"),
                 );
-                crate::metrics::LabelMode::Hall
+                LabelMode::Hall
             }
         },
     };
@@ -789,7 +793,7 @@ fn halls(
     raw: &RawConfig,
     defaults: &Policy,
     calendars: &[CalendarEntry],
-) -> Vec<HallConfig> {
+) -> Vec<Hall> {
     if raw.halls.is_empty() {
         cx.err(
             None,
@@ -845,7 +849,7 @@ fn hall(
     tiers: &[Option<Tier>],
     defaults: &Policy,
     calendars: &[CalendarEntry],
-) -> HallConfig {
+) -> Hall {
     let path = format!("hall[{i}]");
     check_slug(cx, &h.id, &format!("{path}.id"));
     let name = non_empty(cx, &h.name, &format!("{path}.name"));
@@ -970,7 +974,7 @@ fn hall(
         }
     }
 
-    HallConfig {
+    Hall {
         id: Arc::from(h.id.get_ref().as_str()),
         name,
         tier,
@@ -1097,7 +1101,7 @@ fn hours_overrides(
     out
 }
 
-fn services(cx: &mut Ctx, hall: &str, raw: &[RawService]) -> Vec<ServiceConfig> {
+fn services(cx: &mut Ctx, hall: &str, raw: &[RawService]) -> Vec<Service> {
     let mut ids = HashSet::new();
     let mut prefixes = HashSet::new();
     raw.iter()
@@ -1164,7 +1168,7 @@ fn services(cx: &mut Ctx, hall: &str, raw: &[RawService]) -> Vec<ServiceConfig> 
                     "must be more than 0 and at most a day",
                 );
             }
-            ServiceConfig {
+            Service {
                 id: Arc::from(s.id.get_ref().as_str()),
                 name: non_empty(cx, &s.name, &format!("{path}.name")),
                 prefix: Arc::from(prefix.as_str()),
@@ -1187,9 +1191,9 @@ fn windows(
     cx: &mut Ctx,
     hall: &str,
     h: &RawHall,
-    services: &IdList<ServiceConfig>,
+    services: &IdList<Service>,
     hall_policy: &Policy,
-) -> Vec<WindowConfig> {
+) -> Vec<Window> {
     if h.windows.is_empty() {
         cx.at(
             &h.id,
@@ -1219,9 +1223,9 @@ fn window<'a>(
     path: &str,
     w: &'a RawWindow,
     ids: &mut HashSet<&'a str>,
-    services: &IdList<ServiceConfig>,
+    services: &IdList<Service>,
     hall_policy: &Policy,
-) -> WindowConfig {
+) -> Window {
     check_slug(cx, &w.id, &format!("{path}.id"));
     if !ids.insert(w.id.get_ref().as_str()) {
         cx.at(
@@ -1293,7 +1297,7 @@ fn window<'a>(
     let posts = w.posts.as_ref().map_or([None, None], |p| {
         [p.a.as_deref().map(Arc::from), p.b.as_deref().map(Arc::from)]
     });
-    WindowConfig {
+    Window {
         id: Arc::from(w.id.get_ref().as_str()),
         name: non_empty(cx, &w.name, &format!("{path}.name")),
         kind,

@@ -9,8 +9,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::calendar::{Calendar, CalendarError, Deadline, Due, Suspension, SuspensionMode};
-use crate::config::{Config, Threshold};
+use crate::config::Config;
 use crate::localtime::LocalTime;
+use crate::model::Threshold;
 use crate::wheel::{TimerKey, TimingWheel};
 
 /// How far in the future a client's clock may be when it reports `accepted_at` or `at`.

@@ -39,8 +39,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::calendar::{CalendarError, Limit};
-pub use crate::config::CaseKind;
 use crate::localtime::LocalTime;
+pub use crate::model::CaseKind;
 pub use engine::{CaseChange, DeadlineEngine, Recomputed};
 pub use record::CaseRecord;
 

@@ -12,8 +12,8 @@ use super::schedule::OpenNow;
 use super::view::*;
 use super::*;
 use crate::calendar::Calendar;
-use crate::config::{DayOverride, HallConfig, Placement};
 use crate::localtime::{LocalTime, LocalZone};
+use crate::model::{DayOverride, Hall, Placement};
 
 /// A priority candidate: its sort key (rank, appointment before green channel, then slot or
 /// order), the ticket and the rule that makes it a candidate.
@@ -157,7 +157,7 @@ pub struct Changes {
 }
 
 pub struct HallEngine {
-    pub(crate) cfg: Arc<HallConfig>,
+    pub(crate) cfg: Arc<Hall>,
     pub(crate) day: Date,
     /// When the current business day ends; checked on every command and tick.
     pub(crate) day_ends: Timestamp,
@@ -190,7 +190,7 @@ pub struct HallEngine {
 }
 
 /// The business day `now` falls in and the instant it ends, in the hall's time zone.
-pub(crate) fn business_day(cfg: &HallConfig, now: Timestamp) -> (Date, Timestamp) {
+pub(crate) fn business_day(cfg: &Hall, now: Timestamp) -> (Date, Timestamp) {
     let local = now.to_zoned_datetime(cfg.time_zone.clone()).datetime();
     let date = if local.time() < cfg.day_starts {
         local.date().yesterday().unwrap_or(local.date())
@@ -237,7 +237,7 @@ fn lane_for(class: TicketClass) -> Lane {
 
 impl HallEngine {
     /// A fresh hall at `now`: no tickets, all windows closed.
-    pub fn new(cfg: Arc<HallConfig>, now: Timestamp) -> Self {
+    pub fn new(cfg: Arc<Hall>, now: Timestamp) -> Self {
         let (day, day_ends) = business_day(&cfg, now);
         let services = cfg
             .services
@@ -299,7 +299,7 @@ impl HallEngine {
         engine
     }
 
-    pub fn config(&self) -> &Arc<HallConfig> {
+    pub fn config(&self) -> &Arc<Hall> {
         &self.cfg
     }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::{Changes, HallEngine, Mode, TimerKind, TimerOp};
 
 /// The business day (in the hall's time zone, turning at its `day_starts`) that `at` falls in.
-pub fn business_date(hall: &crate::config::HallConfig, at: jiff::Timestamp) -> jiff::civil::Date {
+pub fn business_date(hall: &crate::model::Hall, at: jiff::Timestamp) -> jiff::civil::Date {
     engine::business_day(hall, at).0
 }
 pub use lanes::Lane;
@@ -181,7 +181,7 @@ pub enum CallReason {
 }
 
 /// A command for one hall. Window and service positions are resolved from ids by the caller
-/// (the API layer) through `HallConfig`; tickets are named by their public id.
+/// (the API layer) through `Hall`; tickets are named by their public id.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Issue {
@@ -241,7 +241,7 @@ pub enum WindowAction {
     NoShow,
     Transfer {
         service: usize,
-        placement: Option<crate::config::Placement>,
+        placement: Option<crate::model::Placement>,
     },
     Park,
     Release,

@@ -14,7 +14,7 @@ use super::engine::{HallEngine, Mode, Ticket, WindowRt, business_day};
 use super::lanes::Lane;
 use super::lanes::Place;
 use super::{CallEvent, CallReason, Reclass, TicketClass, TicketStatus};
-use crate::config::{DayOverride, HallConfig};
+use crate::model::{DayOverride, Hall};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HallRecord {
@@ -186,7 +186,7 @@ impl HallEngine {
     /// record that no longer fits the config. If the stored day is over, the first command
     /// or tick turns the day as usual (expiring what was open and emitting `day_opened`).
     pub fn restore(
-        cfg: Arc<HallConfig>,
+        cfg: Arc<Hall>,
         now: Timestamp,
         hall: HallRecord,
         mut tickets: Vec<TicketRecord>,
@@ -330,7 +330,7 @@ impl HallEngine {
 }
 
 /// The instant a business day starts, used to recompute when a stored day ends.
-fn hall_day_start(cfg: &HallConfig, day: Date) -> Timestamp {
+fn hall_day_start(cfg: &Hall, day: Date) -> Timestamp {
     cfg.time_zone
         .to_timestamp(day.to_datetime(cfg.day_starts))
         .unwrap_or(Timestamp::UNIX_EPOCH)

@@ -34,8 +34,8 @@ use super::engine::HallEngine;
 use super::view::{Event, EventBody};
 use super::{QueueError, Reply};
 use crate::calendar::{Calendar, DayKind};
-use crate::config::{DayOverride, OpeningHours, format_interval};
 use crate::localtime::LocalTime;
+use crate::model::{DayOverride, OpeningHours, format_interval};
 
 /// Days looked ahead for the next opening. A hall closed longer than this shows none.
 const LOOKAHEAD_DAYS: i32 = 366;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use jiff::{Timestamp, ToSpan};
 
 use super::*;
-use crate::config::{Config, HallConfig};
+use crate::config::Config;
 use crate::localtime::LocalTime;
+use crate::model::Hall;
 
 const HALL: &str = r#"
 [policy]
@@ -53,7 +54,7 @@ name = "2号窗口"
 services = [{ service = "a", rank = 1, weight = 2 }, { service = "b", rank = 1, weight = 1 }]
 "#;
 
-fn hall(src: &str) -> Arc<HallConfig> {
+fn hall(src: &str) -> Arc<Hall> {
     Config::from_toml("t.toml", src).unwrap().halls[0].clone()
 }
 

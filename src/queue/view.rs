@@ -15,8 +15,8 @@ use super::schedule::{ScheduleCause, ScheduleView};
 use super::{
     CallReason, Lane, Post, Reclass, ReclassReason, TicketClass, TicketStatus, WindowState,
 };
-use crate::config::{Tier, WindowKind};
 use crate::localtime::LocalTime;
+use crate::model::{Tier, WindowKind};
 
 /// A ticket as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -110,7 +110,7 @@ impl Default for Policy {
 
 /// One hall (政务服务中心 / 便民服务中心 / 服务站).
 #[derive(Debug)]
-pub struct HallConfig {
+pub struct Hall {
     pub id: Arc<str>,
     pub name: Arc<str>,
     pub tier: Tier,
@@ -134,11 +134,11 @@ pub struct HallConfig {
     /// Announcement template with `{number}` and `{window}` placeholders.
     pub announcement: Arc<str>,
     pub policy: Policy,
-    pub services: IdList<ServiceConfig>,
-    pub windows: IdList<WindowConfig>,
+    pub services: IdList<Service>,
+    pub windows: IdList<Window>,
 }
 
-impl HallConfig {
+impl Hall {
     pub fn service_index(&self, id: &str) -> Option<usize> {
         self.services.position(id)
     }
@@ -195,7 +195,7 @@ fn join_ids<'a>(ids: impl Iterator<Item = &'a str>) -> String {
 
 /// A queue category (e.g. 社保医保, prefix A).
 #[derive(Debug)]
-pub struct ServiceConfig {
+pub struct Service {
     pub id: Arc<str>,
     pub name: Arc<str>,
     /// One or two upper-case letters.
@@ -215,7 +215,7 @@ pub struct ServiceConfig {
     pub digits: usize,
 }
 
-impl ServiceConfig {
+impl Service {
     /// Numbers one business day can issue for this service.
     pub fn range_size(&self) -> u32 {
         self.last - self.first + 1
@@ -238,7 +238,7 @@ pub struct WindowService {
 
 /// A counter (窗口).
 #[derive(Debug)]
-pub struct WindowConfig {
+pub struct Window {
     pub id: Arc<str>,
     /// Displayed and spoken name, e.g. 5号窗口.
     pub name: Arc<str>,
@@ -251,7 +251,7 @@ pub struct WindowConfig {
     pub policy: Policy,
 }
 
-impl WindowConfig {
+impl Window {
     pub fn serves(&self, service: usize) -> bool {
         self.services.iter().any(|s| s.service == service)
     }
