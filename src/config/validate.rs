@@ -186,27 +186,9 @@ fn calendars(cx: &mut Ctx, raw: &[RawCalendarRef], files: &Files) -> Vec<Calenda
     out
 }
 
-/// The reasons every hall knows when the config lists none: 补正 restarts the clock
-/// (Administrative Licensing Law), special procedures pause it.
-const DEFAULT_SUSPENSIONS: &[(&str, &str, SuspensionMode)] = &[
-    ("supplement", "补正材料", SuspensionMode::Restart),
-    ("hearing", "听证", SuspensionMode::Pause),
-    ("inspection", "检验检测", SuspensionMode::Pause),
-    ("appraisal", "鉴定", SuspensionMode::Pause),
-    ("expert-review", "专家评审", SuspensionMode::Pause),
-    ("special", "其他特别程序", SuspensionMode::Pause),
-];
-
 fn suspensions(cx: &mut Ctx, raw: &[RawSuspension]) -> Vec<SuspensionReason> {
     if raw.is_empty() {
-        return DEFAULT_SUSPENSIONS
-            .iter()
-            .map(|&(id, name, mode)| SuspensionReason {
-                id: Arc::from(id),
-                name: Arc::from(name),
-                mode,
-            })
-            .collect();
+        return SuspensionReason::defaults();
     }
     let mut seen = HashSet::new();
     raw.iter()
@@ -242,29 +224,9 @@ fn suspensions(cx: &mut Ctx, raw: &[RawSuspension]) -> Vec<SuspensionReason> {
         .collect()
 }
 
-/// The ladder used when the config defines none: yellow card with one working day left, red
-/// card at the deadline, escalation (督办) two working days overdue.
-fn standard_policy() -> AlarmPolicy {
-    let level = |name: &str, threshold| AlarmLevel {
-        name: Arc::from(name),
-        threshold,
-    };
-    AlarmPolicy {
-        id: Arc::from("standard"),
-        levels: vec![
-            level("yellow", Threshold::Remaining(Limit::WorkingDays(1))),
-            level("red", Threshold::Remaining(Limit::WorkingDays(0))),
-            level("escalate", Threshold::Overdue(Limit::WorkingDays(2))),
-        ],
-    }
-}
-
-/// Levels per ladder: fired levels are a bitmask of a case.
-const MAX_LEVELS: usize = 8;
-
 fn alarm_policies(cx: &mut Ctx, raw: &[RawAlarmPolicy]) -> Vec<AlarmPolicy> {
     if raw.is_empty() {
-        return vec![standard_policy()];
+        return vec![AlarmPolicy::standard()];
     }
     let mut seen = HashSet::new();
     raw.iter()
@@ -280,11 +242,11 @@ fn alarm_policies(cx: &mut Ctx, raw: &[RawAlarmPolicy]) -> Vec<AlarmPolicy> {
                 );
             }
             let levels = r.levels.get_ref();
-            if levels.is_empty() || levels.len() > MAX_LEVELS {
+            if levels.is_empty() || levels.len() > AlarmPolicy::MAX_LEVELS {
                 cx.at(
                     &r.levels,
                     format!("{path}.levels"),
-                    format!("a ladder has 1 to {MAX_LEVELS} levels"),
+                    format!("a ladder has 1 to {} levels", AlarmPolicy::MAX_LEVELS),
                 );
             }
             let mut names = HashSet::new();
@@ -397,7 +359,7 @@ fn matters(
     let mut seen = HashSet::new();
     let default_policy = policies
         .iter()
-        .position(|p| &*p.id == "standard")
+        .position(|p| &*p.id == AlarmPolicy::STANDARD)
         .unwrap_or(0);
     let mut out: Vec<Matter> = raw
         .iter()
@@ -405,7 +367,7 @@ fn matters(
         .filter_map(|(i, m)| {
             let path = format!("matter[{i}]");
             check_code(cx, &m.id, &format!("{path}.id"));
-            if !seen.insert(m.id.get_ref().as_str()) || m.id.get_ref() == "rectification" {
+            if !seen.insert(m.id.get_ref().as_str()) || m.id.get_ref() == Matter::RECTIFICATION {
                 cx.at(&m.id, format!("{path}.id"), format!("duplicate matter id `{}`", m.id.get_ref()));
             }
             let name = non_empty(cx, &m.name, &format!("{path}.name"));
@@ -505,17 +467,7 @@ fn matters(
             Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension })
         })
         .collect();
-    out.push(Matter {
-        id: Arc::from("rectification"),
-        name: Arc::from("差评整改"),
-        kind: CaseKind::Promised,
-        limit: Limit::WorkingDays(1),
-        calendar: None,
-        policy: default_policy,
-        departments: Vec::new(),
-        stage_limit: None,
-        max_extension: None,
-    });
+    out.push(Matter::rectification(default_policy));
     out
 }
 
@@ -941,7 +893,7 @@ fn hall(
     let hours_overrides = hours_overrides(cx, &path, h);
 
     let announcement = match &h.announcement {
-        None => Arc::from("请{number}号到{window}办理"),
+        None => Arc::from(Hall::DEFAULT_ANNOUNCEMENT),
         Some(a) => {
             if !a.get_ref().contains("{number}") || !a.get_ref().contains("{window}") {
                 cx.at(

@@ -24,11 +24,58 @@ pub struct SuspensionReason {
     pub mode: SuspensionMode,
 }
 
+impl SuspensionReason {
+    /// The reasons every hall knows when the config lists none: 补正 restarts the clock
+    /// (Administrative Licensing Law), special procedures pause it.
+    pub fn defaults() -> Vec<SuspensionReason> {
+        const DEFAULTS: &[(&str, &str, SuspensionMode)] = &[
+            ("supplement", "补正材料", SuspensionMode::Restart),
+            ("hearing", "听证", SuspensionMode::Pause),
+            ("inspection", "检验检测", SuspensionMode::Pause),
+            ("appraisal", "鉴定", SuspensionMode::Pause),
+            ("expert-review", "专家评审", SuspensionMode::Pause),
+            ("special", "其他特别程序", SuspensionMode::Pause),
+        ];
+        DEFAULTS
+            .iter()
+            .map(|&(id, name, mode)| SuspensionReason {
+                id: Arc::from(id),
+                name: Arc::from(name),
+                mode,
+            })
+            .collect()
+    }
+}
+
 /// An alarm ladder: levels from the mildest to the most severe.
 #[derive(Debug, Clone)]
 pub struct AlarmPolicy {
     pub id: Arc<str>,
     pub levels: Vec<AlarmLevel>,
+}
+
+impl AlarmPolicy {
+    /// Levels per ladder at most: a case keeps the levels it has fired as a bitmask.
+    pub const MAX_LEVELS: usize = 8;
+    /// The id of the standard ladder; matters that name no ladder use it.
+    pub const STANDARD: &str = "standard";
+
+    /// The ladder used when the config defines none: yellow card with one working day left,
+    /// red card at the deadline, escalation (督办) two working days overdue.
+    pub fn standard() -> AlarmPolicy {
+        let level = |name: &str, threshold| AlarmLevel {
+            name: Arc::from(name),
+            threshold,
+        };
+        AlarmPolicy {
+            id: Arc::from(Self::STANDARD),
+            levels: vec![
+                level("yellow", Threshold::Remaining(Limit::WorkingDays(1))),
+                level("red", Threshold::Remaining(Limit::WorkingDays(0))),
+                level("escalate", Threshold::Overdue(Limit::WorkingDays(2))),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -95,9 +142,56 @@ pub struct Matter {
     pub max_extension: Option<Limit>,
 }
 
+impl Matter {
+    /// The id of the built-in rectification matter; no configured matter may take it.
+    pub const RECTIFICATION: &str = "rectification";
+
+    /// The built-in rectification matter (差评整改): a bad rating opens one, due within one
+    /// working day on the hall's calendar, watched by the ladder at `policy`.
+    pub fn rectification(policy: usize) -> Matter {
+        Matter {
+            id: Arc::from(Self::RECTIFICATION),
+            name: Arc::from("差评整改"),
+            kind: CaseKind::Promised,
+            limit: Limit::WorkingDays(1),
+            calendar: None,
+            policy,
+            departments: Vec::new(),
+            stage_limit: None,
+            max_extension: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Department {
     pub id: Arc<str>,
     pub name: Arc<str>,
     pub limit: Limit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_fit_the_rules_a_configured_catalogue_must_follow() {
+        let standard = AlarmPolicy::standard();
+        assert_eq!(&*standard.id, AlarmPolicy::STANDARD);
+        assert!((1..=AlarmPolicy::MAX_LEVELS).contains(&standard.levels.len()));
+        let reasons = SuspensionReason::defaults();
+        assert_eq!(&*reasons[0].id, "supplement");
+        assert_eq!(reasons[0].mode, SuspensionMode::Restart);
+        assert!(reasons[1..].iter().all(|r| r.mode == SuspensionMode::Pause));
+        let r = Matter::rectification(3);
+        assert_eq!(
+            (&*r.id, r.kind, r.limit, r.policy),
+            (
+                Matter::RECTIFICATION,
+                CaseKind::Promised,
+                Limit::WorkingDays(1),
+                3
+            )
+        );
+    }
 }

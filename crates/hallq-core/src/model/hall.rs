@@ -139,6 +139,9 @@ pub struct Hall {
 }
 
 impl Hall {
+    /// The call sentence when the config gives none: 请A023号到5号窗口办理.
+    pub const DEFAULT_ANNOUNCEMENT: &str = "请{number}号到{window}办理";
+
     pub fn service_index(&self, id: &str) -> Option<usize> {
         self.services.position(id)
     }

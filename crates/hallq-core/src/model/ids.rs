@@ -56,3 +56,21 @@ impl<'a, T> IntoIterator for &'a IdList<T> {
         self.items.iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_follow_the_items_and_the_list_reads_as_a_slice() {
+        let list = IdList::new(vec![Arc::<str>::from("tax"), Arc::from("social")], |s| s);
+        assert_eq!(list.position("social"), Some(1));
+        assert_eq!(list.position("tax"), Some(0));
+        assert_eq!(list.position("residence"), None);
+        assert_eq!(list.len(), 2);
+        assert_eq!(&*list[1], "social");
+        let mut ids: Vec<&str> = list.ids().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["social", "tax"]);
+    }
+}
