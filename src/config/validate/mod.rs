@@ -18,9 +18,9 @@ use toml::Spanned;
 
 use self::catalogue::{alarm_policies, calendars, matters, suspensions};
 use self::halls::{halls, policy};
-use self::settings::{server, store, tokens};
+use self::settings::{metric_labels, server, store, tokens};
 use super::raw::RawConfig;
-use super::{Config, LabelMode, SourceError, SourceErrors};
+use super::{Config, SourceError, SourceErrors};
 use crate::diag;
 use crate::model::Policy;
 
@@ -69,21 +69,7 @@ pub(super) fn load(
     };
     let server = server(&mut cx, &raw);
     let store = store(&mut cx, &raw);
-    let metric_labels = match &raw.metrics.labels {
-        None => LabelMode::Hall,
-        Some(l) => match l.get_ref().as_str() {
-            "hall" => LabelMode::Hall,
-            "tier" => LabelMode::Tier,
-            other => {
-                cx.at(
-                    l,
-                    "metrics.labels",
-                    format!("unknown label mode `{other}`; expected hall or tier"),
-                );
-                LabelMode::Hall
-            }
-        },
-    };
+    let metric_labels = metric_labels(&mut cx, &raw);
     let defaults = policy(&mut cx, &Policy::default(), &raw.policy, "policy");
     let calendars = calendars(&mut cx, &raw.calendars, &files);
     let suspension_reasons = suspensions(&mut cx, &raw.suspensions);

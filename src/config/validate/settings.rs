@@ -1,6 +1,6 @@
 //! Daemon settings: `[server]` (listener, limits, timeouts), `[store]` (retention, batching,
-//! retries) and `[[token]]` (roles, hall scopes, hashes). None of it reaches the model; it
-//! never validates halls or the catalogue.
+//! retries), `[metrics]` (label mode) and `[[token]]` (roles, hall scopes, hashes). None of
+//! it reaches the model; it never validates halls or the catalogue.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -11,7 +11,9 @@ use toml::Spanned;
 
 use super::{Ctx, non_empty};
 use crate::config::raw::{RawConfig, RawServer, RawToken};
-use crate::config::{DEMO_TOKENS, Role, ServerConfig, StoreConfig, TokenConfig, token_hash};
+use crate::config::{
+    DEMO_TOKENS, LabelMode, Role, ServerConfig, StoreConfig, TokenConfig, token_hash,
+};
 
 pub(super) fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
     let r = &raw.server;
@@ -140,6 +142,25 @@ fn reserved(cx: &mut Ctx, r: &RawServer) -> usize {
         );
     }
     n as usize
+}
+
+/// `[metrics] labels`: whether series carry the hall or only its tier.
+pub(super) fn metric_labels(cx: &mut Ctx, raw: &RawConfig) -> LabelMode {
+    match &raw.metrics.labels {
+        None => LabelMode::Hall,
+        Some(l) => match l.get_ref().as_str() {
+            "hall" => LabelMode::Hall,
+            "tier" => LabelMode::Tier,
+            other => {
+                cx.at(
+                    l,
+                    "metrics.labels",
+                    format!("unknown label mode `{other}`; expected hall or tier"),
+                );
+                LabelMode::Hall
+            }
+        },
+    }
 }
 
 pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
