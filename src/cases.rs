@@ -43,6 +43,7 @@ use crate::deadline::{
 };
 use crate::idem::{Idem, IdemCache};
 use crate::mailbox::{Mail, receive};
+use crate::model::CaseCatalogue;
 use crate::store::{
     ALARMS, Batch, CASES_STREAM, Cursor, Ledger, Op, Published, Refusal, Rewind, Store, StoreError,
 };
@@ -177,25 +178,17 @@ pub struct CaseShard {
 }
 
 impl CaseShard {
+    /// The engine counts cases on the catalogue; `config` gives the thread its settings
+    /// (queue depth, batch size, idempotency TTL, metric labels).
     pub fn start(
         engine: DeadlineEngine,
+        config: Arc<Config>,
         store: Arc<Store>,
         writer: Sender<Batch>,
         clock: Arc<dyn Clock>,
-        queue_depth: usize,
-        max_batch: usize,
-        idempotency_ttl_s: i64,
     ) -> CaseShard {
-        let (tx, rx) = channel::bounded(queue_depth);
-        let mut worker = Worker::new(
-            engine,
-            store,
-            writer,
-            clock,
-            rx,
-            max_batch,
-            idempotency_ttl_s,
-        );
+        let (tx, rx) = channel::bounded(config.server.queue_depth);
+        let mut worker = Worker::new(engine, config, store, writer, clock, rx);
         let alive = worker.alive.clone();
         // The recovered open cases show on the gauges before the first scrape can happen.
         worker.observe(&[], true);
@@ -230,6 +223,8 @@ impl CaseShard {
 struct Worker {
     rx: Receiver<Mail<CaseRequest>>,
     engine: DeadlineEngine,
+    /// The settings and, through deref, the catalogue the engine counts on.
+    config: Arc<Config>,
     store: Arc<Store>,
     writer: Sender<Batch>,
     clock: Arc<dyn Clock>,
@@ -297,9 +292,13 @@ pub const HORIZON_WARN_DAYS: i64 = 60;
 
 /// Set `hallq_calendar_horizon_days` for every calendar in force; returns when it next
 /// changes (the earliest next local midnight among them).
-pub fn publish_horizons(config: &Config, calendars: &[Arc<Calendar>], now: Timestamp) -> Timestamp {
+pub fn publish_horizons(
+    catalogue: &CaseCatalogue,
+    calendars: &[Arc<Calendar>],
+    now: Timestamp,
+) -> Timestamp {
     let mut next = Timestamp::MAX;
-    for (entry, cal) in config.calendars.iter().zip(calendars) {
+    for (entry, cal) in catalogue.calendars.iter().zip(calendars) {
         metrics::gauge!(crate::metrics::CALENDAR_HORIZON, "calendar" => entry.id.to_string())
             .set(cal.horizon_days(now) as f64);
         next = next.min(cal.next_day_starts(now));
@@ -329,26 +328,26 @@ pub fn warn_near_horizon(calendars: &[Arc<Calendar>], now: Timestamp) {
 impl Worker {
     fn new(
         engine: DeadlineEngine,
+        config: Arc<Config>,
         store: Arc<Store>,
         writer: Sender<Batch>,
         clock: Arc<dyn Clock>,
         rx: Receiver<Mail<CaseRequest>>,
-        max_batch: usize,
-        idempotency_ttl_s: i64,
     ) -> Worker {
         let now = clock.now();
         Worker {
             // Set before the thread starts: the gauge exists from start-up.
-            horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
+            horizon_next: publish_horizons(&engine.catalogue, &engine.calendars, now),
             closing: Closing::default(),
             rx,
             engine,
-            idem: IdemCache::new(idempotency_ttl_s),
+            idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
             ledger: Ledger::new(store.health.clone()),
             store,
             writer,
             clock,
-            max_batch,
+            max_batch: config.store.max_batch,
+            config,
             alive: Arc::new(AtomicI64::new(now.as_second())),
             cursors: HashMap::new(),
             unloaded: Vec::new(),
@@ -383,7 +382,8 @@ impl Worker {
         let now = self.clock.now();
         self.closing.evict_durable();
         if now >= self.horizon_next {
-            self.horizon_next = publish_horizons(&self.engine.config, &self.engine.calendars, now);
+            self.horizon_next =
+                publish_horizons(&self.engine.catalogue, &self.engine.calendars, now);
         }
         self.resync();
         let refusal = self.store.health.refusal();
@@ -465,7 +465,7 @@ impl Worker {
                 on_time, closed_at, ..
             } = &e.body
             {
-                let hall = &self.engine.config.halls[e.hall];
+                let hall = &self.config.halls[e.hall];
                 batch.ops.push(Op::CountCase {
                     hall: hall.id.clone(),
                     day: crate::queue::business_date(hall, closed_at.at()).to_string(),
@@ -557,7 +557,7 @@ impl Worker {
         // Calendars first: the cases are counted on the calendar in force on disk.
         for l in lost {
             let Lost::Calendar(id) = l else { continue };
-            let config = self.engine.config.clone();
+            let config = self.config.clone();
             let Some(pos) = config.calendar_index(id) else {
                 continue;
             };
@@ -616,11 +616,7 @@ impl Worker {
                 if let Some(id) = target {
                     match self.engine.find_view(&id, now, &closed) {
                         Ok(Some(v))
-                            if self
-                                .engine
-                                .config
-                                .hall_index(&v.hall)
-                                .is_none_or(|h| !scope(h)) =>
+                            if self.config.hall_index(&v.hall).is_none_or(|h| !scope(h)) =>
                         {
                             return CaseAnswer::Refused(CaseError::UnknownCase { id });
                         }
@@ -645,7 +641,7 @@ impl Worker {
                     Err(e) => return CaseAnswer::Unavailable(e.to_string()),
                 };
                 match view {
-                    Some(v) if self.engine.config.hall_index(&v.hall).is_some_and(&scope) => {
+                    Some(v) if self.config.hall_index(&v.hall).is_some_and(&scope) => {
                         CaseAnswer::View {
                             view: Box::new(v),
                             created: false,
@@ -658,7 +654,7 @@ impl Worker {
                 match self.engine.replace_calendar(now, &id, calendar, events) {
                     Ok(r) => {
                         self.horizon_next =
-                            publish_horizons(&self.engine.config, &self.engine.calendars, now);
+                            publish_horizons(&self.engine.catalogue, &self.engine.calendars, now);
                         batch.ops.push(Op::PutCalendar { id, toml });
                         CaseAnswer::Recomputed(r)
                     }
@@ -754,7 +750,7 @@ impl Worker {
             ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED, CASES_OPEN, Combine, DEADLINES_PENDING,
             GaugeParts, hall_labels,
         };
-        let config = &self.engine.config;
+        let config = &self.config;
         let mode = config.metric_labels;
         let with = |hall: usize, key: &'static str, value: &str| -> Vec<metrics::Label> {
             let mut l: Vec<metrics::Label> = hall_labels(mode, &config.halls[hall])
@@ -898,16 +894,19 @@ mod tests {
 
     fn setup() -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let config = Arc::new(Config::demo());
+        let mut config = Config::demo();
+        config.store.max_batch = 64;
+        config.store.idempotency_ttl_s = 3600;
+        let config = Arc::new(config);
         let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
         let now = ts("2026-03-02T02:00:00Z");
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
         // The test holds the batches: nothing is committed until it says so.
         let (writer, batches) = channel::unbounded();
         let (_mail, rx) = channel::bounded(16);
-        let engine = DeadlineEngine::new(config.clone(), now);
+        let engine = DeadlineEngine::new(config.catalogue.clone(), now);
         Setup {
-            worker: Worker::new(engine, store, writer, clock, rx, 64, 3600),
+            worker: Worker::new(engine, config.clone(), store, writer, clock, rx),
             batches,
             config,
             _dir: dir,

@@ -80,12 +80,10 @@ impl Daemon {
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());
         let cases = Arc::new(CaseShard::start(
             deadlines,
+            config.clone(),
             store.clone(),
             writer.sender(),
             clock.clone(),
-            config.server.queue_depth,
-            config.store.max_batch,
-            config.store.idempotency_ttl_s as i64,
         ));
         // A bad rating whose rectification case was not opened before a crash opens it now.
         // Every other re-offer changes nothing: acceptance is idempotent on the id derived
@@ -223,7 +221,7 @@ fn recover_cases(
     store: &Store,
     now: jiff::Timestamp,
 ) -> Result<DeadlineEngine, DaemonError> {
-    let mut engine = DeadlineEngine::new(config.clone(), now);
+    let mut engine = DeadlineEngine::new(config.catalogue.clone(), now);
     for (id, toml) in store.calendars()? {
         match crate::calendar::Calendar::from_toml(&format!("stored calendar {id}"), &toml) {
             Ok(c) => {

@@ -708,7 +708,7 @@ impl Run {
             .map(|t| Arc::new(Calendar::from_toml("c.toml", t).unwrap()))
             .collect();
         Run {
-            engine: DeadlineEngine::new(config.clone(), start),
+            engine: DeadlineEngine::new(config.catalogue.clone(), start),
             model: Model {
                 config: config.clone(),
                 cal: calendars[0].clone(),
@@ -819,7 +819,7 @@ impl Run {
 
     /// The daemon restarts: a new engine from the store, as `server.rs` recovers.
     fn restart(&mut self) {
-        let mut engine = DeadlineEngine::new(self.config.clone(), self.now);
+        let mut engine = DeadlineEngine::new(self.config.catalogue.clone(), self.now);
         if let Some(toml) = &self.store.calendar {
             let cal = Calendar::from_toml("stored calendar c", toml).unwrap();
             assert!(engine.use_calendar(Arc::new(cal)));

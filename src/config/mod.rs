@@ -8,24 +8,23 @@
 mod raw;
 mod validate;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use jiff::tz::TimeZone;
 use serde::Serialize;
 
 pub use crate::diag::{SourceError, SourceErrors};
-use crate::model::{AlarmPolicy, CalendarEntry, Hall, Matter, SuspensionReason};
+use crate::model::CaseCatalogue;
 
 /// The embedded demo: a city hall, a county hall, a township centre and a village station.
 pub const DEMO_SOURCE: &str = include_str!("demo.toml");
 /// How the demo config is named in diagnostics.
 pub const DEMO_LABEL: &str = "<embedded demo config>";
 
-/// A validated configuration. Halls are stored in a vector; a hall's position is its
-/// `HallIdx` everywhere in the daemon.
+/// A validated configuration: the model the engines run on (`catalogue`) and the daemon's
+/// own settings. A hall's position in `halls` is its index everywhere in the daemon.
 #[derive(Debug)]
 pub struct Config {
     /// Where the config came from, for logs.
@@ -36,26 +35,14 @@ pub struct Config {
     pub store: StoreConfig,
     /// Whether metric series carry the hall or only its tier.
     pub metric_labels: LabelMode,
-    pub halls: Vec<Arc<Hall>>,
     pub tokens: Vec<TokenConfig>,
-    /// Working calendars as loaded at start; the deadline engine holds the current ones
-    /// (a calendar can be replaced at run time).
-    pub calendars: Vec<CalendarEntry>,
-    pub suspension_reasons: Vec<SuspensionReason>,
-    pub alarm_policies: Vec<AlarmPolicy>,
-    /// The matters catalogue; the last entry is always the built-in rectification matter.
-    pub matters: Vec<Arc<Matter>>,
-    hall_index: HashMap<Arc<str>, usize>,
-    matter_index: HashMap<Arc<str>, usize>,
+    /// The halls and the case catalogue. The deadline engine holds this and nothing else of
+    /// the config; `Config` derefs to it, so `config.halls` and `config.hall_index(id)` read
+    /// as before.
+    pub catalogue: Arc<CaseCatalogue>,
 }
 
 impl Config {
-    /// The time zone of times that belong to no hall (an alarm consumer's rewinds): the first
-    /// hall's, as the config lists them (there is always one).
-    pub fn home_zone(&self) -> &TimeZone {
-        &self.halls[0].time_zone
-    }
-
     /// Parse and validate a config file's text. `file` is used in error messages only.
     /// Calendar files are read relative to the current directory.
     pub fn from_toml(file: &str, source: &str) -> Result<Config, SourceErrors> {
@@ -89,39 +76,13 @@ impl Config {
         validate::load(DEMO_LABEL, DEMO_SOURCE, true, validate::Files::Embedded)
             .unwrap_or_else(|e| panic!("the embedded demo config is invalid:\n{e}"))
     }
+}
 
-    /// Position of the hall with this id.
-    pub fn hall_index(&self, id: &str) -> Option<usize> {
-        self.hall_index.get(id).copied()
-    }
+impl Deref for Config {
+    type Target = CaseCatalogue;
 
-    pub fn matter_index(&self, id: &str) -> Option<usize> {
-        self.matter_index.get(id).copied()
-    }
-
-    pub fn calendar_index(&self, id: &str) -> Option<usize> {
-        self.calendars.iter().position(|c| &*c.id == id)
-    }
-
-    pub fn suspension_index(&self, id: &str) -> Option<usize> {
-        self.suspension_reasons.iter().position(|r| &*r.id == id)
-    }
-
-    /// Position of the built-in rectification matter (整改): a bad rating opens one.
-    pub fn rectification_matter(&self) -> usize {
-        self.matters.len() - 1
-    }
-
-    /// Whether `hall` is `root` or lies below it in the tier tree.
-    pub fn is_within(&self, hall: usize, root: usize) -> bool {
-        let mut at = Some(hall);
-        while let Some(h) = at {
-            if h == root {
-                return true;
-            }
-            at = self.halls[h].parent;
-        }
-        false
+    fn deref(&self) -> &CaseCatalogue {
+        &self.catalogue
     }
 }
 

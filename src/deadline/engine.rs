@@ -9,9 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::calendar::{Calendar, CalendarError, Deadline, Due, Suspension, SuspensionMode};
-use crate::config::Config;
 use crate::localtime::LocalTime;
-use crate::model::Threshold;
+use crate::model::{CaseCatalogue, Threshold};
 use crate::wheel::{TimerKey, TimingWheel};
 
 /// How far in the future a client's clock may be when it reports `accepted_at` or `at`.
@@ -168,8 +167,8 @@ pub struct CaseChange {
 }
 
 pub struct DeadlineEngine {
-    pub(crate) config: Arc<Config>,
-    /// Current calendars, by position in `Config::calendars`; replaceable at run time.
+    pub(crate) catalogue: Arc<CaseCatalogue>,
+    /// Current calendars, by position in `CaseCatalogue::calendars`; replaceable at run time.
     pub calendars: Vec<Arc<Calendar>>,
     /// Open cases; `None` slots are free and listed in `free`.
     pub(crate) cases: Vec<Option<Case>>,
@@ -193,14 +192,14 @@ fn timer_second(t: Timestamp) -> u64 {
 }
 
 impl DeadlineEngine {
-    pub fn new(config: Arc<Config>, now: Timestamp) -> Self {
+    pub fn new(catalogue: Arc<CaseCatalogue>, now: Timestamp) -> Self {
         DeadlineEngine {
-            calendars: config
+            calendars: catalogue
                 .calendars
                 .iter()
                 .map(|c| c.calendar.clone())
                 .collect(),
-            config,
+            catalogue,
             cases: Vec::new(),
             free: Vec::new(),
             index: CaseIndex::default(),
@@ -214,7 +213,7 @@ impl DeadlineEngine {
     /// while open, not at all once closed.
     fn account(&mut self, idx: u32) {
         let c = self.case(idx);
-        let policy = self.config.matters[c.matter as usize].policy as u16;
+        let policy = self.catalogue.matters[c.matter as usize].policy as u16;
         let level = (0..8u8)
             .rev()
             .find(|l| c.fired & (1 << l) != 0)
@@ -240,7 +239,7 @@ impl DeadlineEngine {
                 let name = if level == NO_LEVEL {
                     Arc::from("none")
                 } else {
-                    self.config.alarm_policies[policy as usize].levels[level as usize]
+                    self.catalogue.alarm_policies[policy as usize].levels[level as usize]
                         .name
                         .clone()
                 };
@@ -278,13 +277,15 @@ impl DeadlineEngine {
     }
 
     pub fn calendar(&self, id: &str) -> Option<&Arc<Calendar>> {
-        self.config.calendar_index(id).map(|i| &self.calendars[i])
+        self.catalogue
+            .calendar_index(id)
+            .map(|i| &self.calendars[i])
     }
 
     /// Use `calendar` instead of the config's before any case is restored (a calendar
     /// replaced through the API before the last restart). False if the config has no such id.
     pub fn use_calendar(&mut self, calendar: Arc<Calendar>) -> bool {
-        match self.config.calendar_index(calendar.id()) {
+        match self.catalogue.calendar_index(calendar.id()) {
             Some(pos) => {
                 self.calendars[pos] = calendar;
                 true
@@ -295,7 +296,7 @@ impl DeadlineEngine {
 
     /// `at` as the API shows it: in the time zone of hall `hall` (a position in the config).
     fn local(&self, hall: u32, at: Timestamp) -> LocalTime {
-        LocalTime::new(at, &self.config.halls[hall as usize].time_zone)
+        LocalTime::new(at, &self.catalogue.halls[hall as usize].time_zone)
     }
 
     fn case(&self, idx: u32) -> &Case {
@@ -317,8 +318,8 @@ impl DeadlineEngine {
 
     /// Position of the calendar a case of `matter` at `hall` counts on.
     fn calendar_of(&self, hall: u32, matter: u32) -> Result<usize, CaseError> {
-        let m = &self.config.matters[matter as usize];
-        let h = &self.config.halls[hall as usize];
+        let m = &self.catalogue.matters[matter as usize];
+        let h = &self.catalogue.halls[hall as usize];
         m.calendar
             .or(h.calendar)
             .ok_or_else(|| CaseError::NoCalendar {
@@ -328,7 +329,7 @@ impl DeadlineEngine {
 
     /// The limit of the case's current stage, before extensions.
     fn base_limit(&self, c: &Case) -> Limit {
-        let m = &self.config.matters[c.matter as usize];
+        let m = &self.catalogue.matters[c.matter as usize];
         match (c.dept, c.stage) {
             (Some(d), _) => m.departments[d as usize].limit,
             (None, Stage::Forwarding) => m.stage_limit.unwrap_or(m.limit),
@@ -346,7 +347,7 @@ impl DeadlineEngine {
             .map(|s| Suspension {
                 from: s.from,
                 until: s.until,
-                mode: self.config.suspension_reasons[s.reason as usize].mode,
+                mode: self.catalogue.suspension_reasons[s.reason as usize].mode,
             })
             .collect();
         let base = self.base_limit(c);
@@ -376,7 +377,8 @@ impl DeadlineEngine {
 
     fn level_instant(&self, c: &Case, due: &Due, level: usize) -> Option<Timestamp> {
         let cal = &self.calendars[self.calendar_of(c.hall, c.matter).ok()?];
-        let policy = &self.config.alarm_policies[self.config.matters[c.matter as usize].policy];
+        let policy =
+            &self.catalogue.alarm_policies[self.catalogue.matters[c.matter as usize].policy];
         let r = match policy.levels[level].threshold {
             Threshold::Remaining(Limit::WorkingDays(n)) => {
                 cal.when_working_days_remaining(due, i64::from(n))
@@ -394,13 +396,13 @@ impl DeadlineEngine {
     }
 
     fn levels(&self, c: &Case) -> usize {
-        self.config.alarm_policies[self.config.matters[c.matter as usize].policy]
+        self.catalogue.alarm_policies[self.catalogue.matters[c.matter as usize].policy]
             .levels
             .len()
     }
 
     fn alarm_id(&self, c: &Case, level: usize) -> String {
-        let name = &self.config.alarm_policies[self.config.matters[c.matter as usize].policy]
+        let name = &self.catalogue.alarm_policies[self.catalogue.matters[c.matter as usize].policy]
             .levels[level]
             .name;
         format!("{}/{}/{}", c.id, name, c.counts[level])
@@ -452,12 +454,13 @@ impl DeadlineEngine {
             c.fired |= 1 << level;
             c.counts[level] = c.counts[level].saturating_add(1);
             let c = self.case(idx);
-            let policy = &self.config.alarm_policies[self.config.matters[c.matter as usize].policy];
+            let policy =
+                &self.catalogue.alarm_policies[self.catalogue.matters[c.matter as usize].policy];
             let alarm = Alarm {
                 id: self.alarm_id(c, level),
                 case: c.id.to_string(),
-                hall: self.config.halls[c.hall as usize].id.clone(),
-                matter: self.config.matters[c.matter as usize].id.clone(),
+                hall: self.catalogue.halls[c.hall as usize].id.clone(),
+                matter: self.catalogue.matters[c.matter as usize].id.clone(),
                 level: policy.levels[level].name.clone(),
                 due_at: self.local(c.hall, at),
                 deadline: self.local(c.hall, due.at),
@@ -505,8 +508,8 @@ impl DeadlineEngine {
                 .collect();
             for level in clear {
                 let c = self.case(idx);
-                let policy =
-                    &self.config.alarm_policies[self.config.matters[c.matter as usize].policy];
+                let policy = &self.catalogue.alarm_policies
+                    [self.catalogue.matters[c.matter as usize].policy];
                 out.push(CaseEvent {
                     stream: Stream::Alarms,
                     hall: c.hall as usize,
@@ -514,7 +517,7 @@ impl DeadlineEngine {
                     body: CaseEventBody::Cleared {
                         id: self.alarm_id(c, level),
                         case: c.id.to_string(),
-                        hall: self.config.halls[c.hall as usize].id.clone(),
+                        hall: self.catalogue.halls[c.hall as usize].id.clone(),
                         level: policy.levels[level].name.clone(),
                     },
                 });
@@ -720,14 +723,14 @@ impl DeadlineEngine {
         accepted_at: Timestamp,
     ) -> Option<&'static str> {
         let (stored_hall, stage, stored_matter, stored_at) = stored;
-        let h = &self.config.halls[hall as usize];
+        let h = &self.catalogue.halls[hall as usize];
         let expected_hall = match stage {
-            Stage::Upper => h.parent.map(|p| &*self.config.halls[p].id),
+            Stage::Upper => h.parent.map(|p| &*self.catalogue.halls[p].id),
             Stage::Single | Stage::Forwarding => Some(&*h.id),
         };
         if expected_hall != Some(stored_hall) {
             Some("hall")
-        } else if stored_matter != &*self.config.matters[matter as usize].id {
+        } else if stored_matter != &*self.catalogue.matters[matter as usize].id {
             Some("matter")
         } else if stored_at != accepted_at {
             Some("accepted_at")
@@ -758,9 +761,9 @@ impl DeadlineEngine {
         if let Some(idx) = self.lookup(&id) {
             let c = self.case(idx);
             let stored = (
-                &*self.config.halls[c.hall as usize].id,
+                &*self.catalogue.halls[c.hall as usize].id,
                 c.stage,
-                &*self.config.matters[c.matter as usize].id,
+                &*self.catalogue.matters[c.matter as usize].id,
                 c.accepted_at,
             );
             return match self.replay_conflict(stored, hall, matter, accepted_at) {
@@ -788,9 +791,9 @@ impl DeadlineEngine {
             };
         }
         self.not_future(hall, now, accepted_at, "accepted_at")?;
-        // The config, not the matter (departments and all), is what gets cloned.
-        let config = self.config.clone();
-        let m = &config.matters[matter as usize];
+        // The catalogue, not the matter (departments and all), is what gets cloned.
+        let catalogue = self.catalogue.clone();
+        let m = &catalogue.matters[matter as usize];
         let mut lead = Self::new_case(&id, hall, matter, accepted_at);
         if m.kind == CaseKind::Escalated {
             lead.stage = Stage::Forwarding;
@@ -891,7 +894,7 @@ impl DeadlineEngine {
         tentative.state = CaseState::Suspended;
         let event = CaseEventBody::Suspended {
             case: id.to_owned(),
-            reason: self.config.suspension_reasons[reason].id.clone(),
+            reason: self.catalogue.suspension_reasons[reason].id.clone(),
         };
         self.change(idx, tentative, event, now, out)
     }
@@ -973,7 +976,7 @@ impl DeadlineEngine {
             // The calendar names this refusal when the deadline is counted.
             return Ok(());
         }
-        let max = self.config.matters[c.matter as usize]
+        let max = self.catalogue.matters[c.matter as usize]
             .max_extension
             .unwrap_or(base);
         let total = c
@@ -1006,7 +1009,7 @@ impl DeadlineEngine {
             return Err(CaseError::NotForwardable { id: id.to_owned() });
         }
         self.check_at(now, c, at)?;
-        let hall = &self.config.halls[c.hall as usize];
+        let hall = &self.catalogue.halls[c.hall as usize];
         let Some(upper) = hall.parent else {
             return Err(CaseError::NoUpperHall {
                 id: id.to_owned(),
@@ -1023,7 +1026,7 @@ impl DeadlineEngine {
         }
         let event = CaseEventBody::Forwarded {
             case: id.to_owned(),
-            hall: self.config.halls[upper].id.clone(),
+            hall: self.catalogue.halls[upper].id.clone(),
         };
         self.change(idx, tentative, event, now, out)
     }
@@ -1142,7 +1145,7 @@ impl DeadlineEngine {
         calendar: Arc<Calendar>,
         out: &mut Vec<CaseEvent>,
     ) -> Result<Recomputed, CaseError> {
-        let Some(pos) = self.config.calendar_index(id) else {
+        let Some(pos) = self.catalogue.calendar_index(id) else {
             return Err(CaseError::NoCalendar {
                 hall: id.to_owned(),
             });
@@ -1196,15 +1199,15 @@ impl DeadlineEngine {
         let day = c.due?.first_uncovered?;
         let pos = self.calendar_of(c.hall, c.matter).ok()?;
         Some(ProvisionalReason::new(
-            self.config.calendars[pos].id.clone(),
+            self.catalogue.calendars[pos].id.clone(),
             self.calendars[pos].range(),
             day,
         ))
     }
 
     pub(crate) fn view_case(&self, c: &Case, now: Timestamp) -> CaseView {
-        let m = &self.config.matters[c.matter as usize];
-        let policy = &self.config.alarm_policies[m.policy];
+        let m = &self.catalogue.matters[c.matter as usize];
+        let policy = &self.catalogue.alarm_policies[m.policy];
         let cal_pos = self.calendar_of(c.hall, c.matter).ok();
         let cal = cal_pos.map(|p| &self.calendars[p]);
         let remaining = match (c.due, cal, c.state.is_closed()) {
@@ -1217,7 +1220,7 @@ impl DeadlineEngine {
         });
         CaseView {
             id: c.id.to_string(),
-            hall: self.config.halls[c.hall as usize].id.clone(),
+            hall: self.catalogue.halls[c.hall as usize].id.clone(),
             matter: m.id.clone(),
             matter_name: m.name.clone(),
             kind: m.kind,
@@ -1243,12 +1246,12 @@ impl DeadlineEngine {
                 .map(|l| self.alarm_id(c, l))
                 .collect(),
             calendar: cal_pos
-                .map_or_else(|| Arc::from(""), |p| self.config.calendars[p].id.clone()),
+                .map_or_else(|| Arc::from(""), |p| self.catalogue.calendars[p].id.clone()),
             suspensions: extra
                 .suspensions
                 .iter()
                 .map(|s| {
-                    let r = &self.config.suspension_reasons[s.reason as usize];
+                    let r = &self.catalogue.suspension_reasons[s.reason as usize];
                     SuspensionView {
                         reason: r.id.clone(),
                         mode: match r.mode {
@@ -1328,7 +1331,7 @@ impl DeadlineEngine {
         let Some(idx) = self.lookup(id) else { return };
         let c = self.case(idx);
         if let Some((hall, level)) = c.counted {
-            let policy = self.config.matters[c.matter as usize].policy as u16;
+            let policy = self.catalogue.matters[c.matter as usize].policy as u16;
             *self.open_levels.entry((hall, policy, level)).or_default() -= 1;
         }
         self.remove(idx);

@@ -61,11 +61,11 @@ pub struct ExtensionRecord {
 impl DeadlineEngine {
     pub(crate) fn record(&self, idx: u32) -> CaseRecord {
         let c = self.cases[idx as usize].as_ref().expect("a live case");
-        let m = &self.config.matters[c.matter as usize];
+        let m = &self.catalogue.matters[c.matter as usize];
         let extra = c.extra();
         CaseRecord {
             id: c.id.to_string(),
-            hall: self.config.halls[c.hall as usize].id.to_string(),
+            hall: self.catalogue.halls[c.hall as usize].id.to_string(),
             matter: m.id.to_string(),
             department: c.dept.map(|d| m.departments[d as usize].id.to_string()),
             state: c.state,
@@ -76,7 +76,7 @@ impl DeadlineEngine {
                 .suspensions
                 .iter()
                 .map(|s| SuspensionRecord {
-                    reason: self.config.suspension_reasons[s.reason as usize]
+                    reason: self.catalogue.suspension_reasons[s.reason as usize]
                         .id
                         .to_string(),
                     from: s.from,
@@ -131,16 +131,16 @@ impl DeadlineEngine {
 
     fn case_from_record(&self, r: CaseRecord) -> Result<Case, String> {
         let hall = self
-            .config
+            .catalogue
             .hall_index(&r.hall)
             .ok_or_else(|| format!("case {}: hall `{}` is no longer configured", r.id, r.hall))?;
-        let matter = self.config.matter_index(&r.matter).ok_or_else(|| {
+        let matter = self.catalogue.matter_index(&r.matter).ok_or_else(|| {
             format!(
                 "case {}: matter `{}` is no longer configured",
                 r.id, r.matter
             )
         })?;
-        let m = &self.config.matters[matter];
+        let m = &self.catalogue.matters[matter];
         let dept = match &r.department {
             None => None,
             Some(d) => Some(
@@ -160,7 +160,7 @@ impl DeadlineEngine {
             .iter()
             .map(|s| {
                 Ok(SuspensionRec {
-                    reason: self.config.suspension_index(&s.reason).ok_or_else(|| {
+                    reason: self.catalogue.suspension_index(&s.reason).ok_or_else(|| {
                         format!(
                             "case {}: suspension reason `{}` is no longer configured",
                             r.id, s.reason

@@ -30,7 +30,7 @@ impl T {
     fn new(now: &str) -> T {
         let config = Arc::new(Config::demo());
         T {
-            e: DeadlineEngine::new(config.clone(), ts(now)),
+            e: DeadlineEngine::new(config.catalogue.clone(), ts(now)),
             config,
             events: Vec::new(),
             closed: HashMap::new(),
@@ -624,7 +624,7 @@ fn records_restore_the_same_cases_and_alarms_due_while_down_fire_once() {
 
     // "Down" until after R-1's red (09-30) and escalation (10-10) instants.
     let now = ts("2025-10-15T00:00:00Z");
-    let mut back = DeadlineEngine::new(t.config.clone(), now);
+    let mut back = DeadlineEngine::new(t.config.catalogue.clone(), now);
     for r in records {
         back.restore(r).unwrap();
     }

@@ -10,7 +10,6 @@ mod catalogue;
 mod halls;
 mod settings;
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -22,7 +21,7 @@ use self::settings::{metric_labels, server, store, tokens};
 use super::raw::RawConfig;
 use super::{Config, SourceError, SourceErrors};
 use crate::diag;
-use crate::model::Policy;
+use crate::model::{CaseCatalogue, Policy};
 
 struct Ctx<'a> {
     file: &'a str,
@@ -75,18 +74,15 @@ pub(super) fn load(
     let suspension_reasons = suspensions(&mut cx, &raw.suspensions);
     let alarm_policies = alarm_policies(&mut cx, &raw.alarm_policies);
     let matters = matters(&mut cx, &raw.matters, &calendars, &alarm_policies);
-    let matter_index = matters
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.id.clone(), i))
-        .collect();
     let halls = halls(&mut cx, &raw, &defaults, &calendars);
-    let hall_index: HashMap<Arc<str>, usize> = halls
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.id.clone(), i))
-        .collect();
-    let tokens = tokens(&mut cx, &raw.tokens, &hall_index, demo);
+    let catalogue = CaseCatalogue::new(
+        halls,
+        calendars,
+        suspension_reasons,
+        alarm_policies,
+        matters,
+    );
+    let tokens = tokens(&mut cx, &raw.tokens, &catalogue, demo);
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }
@@ -96,14 +92,8 @@ pub(super) fn load(
         server,
         store,
         metric_labels,
-        halls: halls.into_iter().map(Arc::new).collect(),
         tokens,
-        calendars,
-        suspension_reasons,
-        alarm_policies,
-        matters: matters.into_iter().map(Arc::new).collect(),
-        hall_index,
-        matter_index,
+        catalogue: Arc::new(catalogue),
     })
 }
 

@@ -2,10 +2,9 @@
 //! retries), `[metrics]` (label mode) and `[[token]]` (roles, hall scopes, hashes). None of
 //! it reaches the model; it never validates halls or the catalogue.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use toml::Spanned;
 
@@ -14,6 +13,7 @@ use crate::config::raw::{RawConfig, RawServer, RawToken};
 use crate::config::{
     DEMO_TOKENS, LabelMode, Role, ServerConfig, StoreConfig, TokenConfig, token_hash,
 };
+use crate::model::CaseCatalogue;
 
 pub(super) fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
     let r = &raw.server;
@@ -224,7 +224,7 @@ fn bounded(cx: &mut Ctx, v: &Option<Spanned<u32>>, field: &str, lo: u32, hi: u32
 pub(super) fn tokens(
     cx: &mut Ctx,
     raw: &[RawToken],
-    halls: &HashMap<Arc<str>, usize>,
+    catalogue: &CaseCatalogue,
     demo: bool,
 ) -> Vec<TokenConfig> {
     let demo_hashes: Vec<[u8; 32]> = DEMO_TOKENS.iter().map(|t| token_hash(t)).collect();
@@ -250,7 +250,7 @@ pub(super) fn tokens(
                     cx.at(&t.halls, format!("{path}.halls"), "list the halls (subtree roots) this token covers, or [\"*\"] for all");
                 }
                 Some(list.iter().enumerate().filter_map(|(k, h)| {
-                    let found = halls.get(h.get_ref().as_str()).copied();
+                    let found = catalogue.hall_index(h.get_ref());
                     if found.is_none() {
                         cx.at(h, format!("{path}.halls[{k}]"), format!("unknown hall `{}`", h.get_ref()));
                     }

@@ -1,11 +1,105 @@
 //! The catalogue a case is opened against: matters (事项) with their kind and limits,
-//! co-handling departments, working calendars, suspension reasons and alarm ladders.
+//! co-handling departments, working calendars, suspension reasons and alarm ladders, and
+//! `CaseCatalogue`, which holds them with the halls: all the deadline engine may see.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use jiff::tz::TimeZone;
 use serde::Serialize;
 
+use super::hall::Hall;
 use crate::calendar::{Calendar, Limit, SuspensionMode};
+
+/// The halls and the catalogue, as validated: everything a case is counted against, and
+/// nothing else (no tokens, listeners or store settings). Built once; positions in these
+/// lists are the indexes cases, records and the API use.
+#[derive(Debug)]
+pub struct CaseCatalogue {
+    /// The halls in configured order; a hall's position is its index everywhere. Never empty.
+    pub halls: Vec<Arc<Hall>>,
+    /// Working calendars as loaded at start; the deadline engine holds the current ones
+    /// (a calendar can be replaced at run time).
+    pub calendars: Vec<CalendarEntry>,
+    pub suspension_reasons: Vec<SuspensionReason>,
+    pub alarm_policies: Vec<AlarmPolicy>,
+    /// The matters catalogue; the last entry is always the built-in rectification matter.
+    pub matters: Vec<Arc<Matter>>,
+    hall_index: HashMap<Arc<str>, usize>,
+    matter_index: HashMap<Arc<str>, usize>,
+}
+
+impl CaseCatalogue {
+    /// The catalogue of these validated parts. `matters` ends with the built-in
+    /// rectification matter (`Matter::rectification`); `halls` is not empty.
+    pub fn new(
+        halls: Vec<Hall>,
+        calendars: Vec<CalendarEntry>,
+        suspension_reasons: Vec<SuspensionReason>,
+        alarm_policies: Vec<AlarmPolicy>,
+        matters: Vec<Matter>,
+    ) -> CaseCatalogue {
+        let halls: Vec<Arc<Hall>> = halls.into_iter().map(Arc::new).collect();
+        let matters: Vec<Arc<Matter>> = matters.into_iter().map(Arc::new).collect();
+        CaseCatalogue {
+            hall_index: halls
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.id.clone(), i))
+                .collect(),
+            matter_index: matters
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.id.clone(), i))
+                .collect(),
+            halls,
+            calendars,
+            suspension_reasons,
+            alarm_policies,
+            matters,
+        }
+    }
+
+    /// The time zone of times that belong to no hall (an alarm consumer's rewinds): the first
+    /// hall's, as the config lists them (there is always one).
+    pub fn home_zone(&self) -> &TimeZone {
+        &self.halls[0].time_zone
+    }
+
+    /// Position of the hall with this id.
+    pub fn hall_index(&self, id: &str) -> Option<usize> {
+        self.hall_index.get(id).copied()
+    }
+
+    pub fn matter_index(&self, id: &str) -> Option<usize> {
+        self.matter_index.get(id).copied()
+    }
+
+    pub fn calendar_index(&self, id: &str) -> Option<usize> {
+        self.calendars.iter().position(|c| &*c.id == id)
+    }
+
+    pub fn suspension_index(&self, id: &str) -> Option<usize> {
+        self.suspension_reasons.iter().position(|r| &*r.id == id)
+    }
+
+    /// Position of the built-in rectification matter (整改): a bad rating opens one.
+    pub fn rectification_matter(&self) -> usize {
+        self.matters.len() - 1
+    }
+
+    /// Whether `hall` is `root` or lies below it in the tier tree.
+    pub fn is_within(&self, hall: usize, root: usize) -> bool {
+        let mut at = Some(hall);
+        while let Some(h) = at {
+            if h == root {
+                return true;
+            }
+            at = self.halls[h].parent;
+        }
+        false
+    }
+}
 
 /// A working calendar loaded from its file.
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ mod hours;
 mod ids;
 
 pub use self::catalogue::{
-    AlarmLevel, AlarmPolicy, CalendarEntry, CaseKind, Department, Matter, SuspensionReason,
-    Threshold,
+    AlarmLevel, AlarmPolicy, CalendarEntry, CaseCatalogue, CaseKind, Department, Matter,
+    SuspensionReason, Threshold,
 };
 pub use self::hall::{Hall, Placement, Policy, Service, Tier, Window, WindowKind, WindowService};
 pub use self::hours::{
