@@ -132,12 +132,19 @@ impl Daemon {
             clock,
             shutdown: CancellationToken::new(),
             ready: AtomicBool::new(true),
+            test_hooks: AtomicBool::new(false),
         });
         Ok(Daemon { app, writer })
     }
 
     pub fn app(&self) -> &AppState {
         &self.app
+    }
+
+    /// Mount the test hooks (`api::test_hooks`) when this daemon serves. Off unless asked for:
+    /// `hallq serve` asks only under `HALLQ_TEST_HOOKS=1`.
+    pub fn enable_test_hooks(&self) {
+        self.app.test_hooks.store(true, Ordering::Release);
     }
 
     /// Serve on `listener` until `signal` resolves or the store fails.
