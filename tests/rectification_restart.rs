@@ -49,7 +49,9 @@ async fn req(d: &Daemon, method: Method, token: &str, path: &str, body: Option<V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_rectification_stays_completed_after_a_restart_and_raises_nothing_again() {
     let dir = tempfile::tempdir().unwrap();
-    let hallq = Hallq::config(dir.path(), &restart_config(dir.path())).capture_log();
+    let hallq = Hallq::config(dir.path(), &restart_config(dir.path()))
+        .capture_log()
+        .test_hooks();
     let d = hallq.spawn();
 
     // A ticket served and rated 1 (非常不满意).
@@ -130,6 +132,8 @@ async fn a_completed_rectification_stays_completed_after_a_restart_and_raises_no
         ),
         "the rectification stays as it was completed"
     );
+    // Nor later: the case thread runs what is due now, then the alarm log is read.
+    run_case_timers(&http, &d.base).await;
     let alarms = pull_alarms(&http, &d.base, ADMIN, "after=0").await;
     assert_eq!(alarms, before, "no alarm raised again after the restart");
     let log = d.terminate();
