@@ -5,7 +5,8 @@
 //! - `daemon`: the real binary as a child process (SIGKILL, SIGTERM, logs, restarts);
 //! - `http`: requests, the alarm log, and the test hooks that run due timers now, so a test
 //!   proves that nothing fired without sleeping;
-//! - `sse`: a hall's event stream, event by event.
+//! - `sse`: a hall's event stream, event by event;
+//! - `disk`: a redb storage backend that fails on demand, under the store.
 #![allow(
     dead_code,
     unused_imports,
@@ -13,12 +14,14 @@
 )]
 
 mod daemon;
+mod disk;
 mod fixtures;
 mod http;
 mod inproc;
 mod sse;
 
 pub use daemon::{Daemon, Hallq};
+pub use disk::{DiskSwitch, FailingDisk};
 pub use fixtures::*;
 pub use http::*;
 pub use inproc::*;
