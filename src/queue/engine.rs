@@ -20,7 +20,7 @@ use crate::localtime::{LocalTime, LocalZone};
 type PriorityPick = ((u8, u8, i64, i64), u32, CallReason);
 
 /// Calls kept for the snapshot's "recent calls" and the display's history.
-const RECENT_CALLS: usize = 10;
+pub(super) const RECENT_CALLS: usize = 10;
 /// Head placements sort before every issue-order key and stay FIFO among themselves.
 const HEAD_BASE: i64 = i64::MIN / 2;
 
@@ -51,14 +51,14 @@ pub(crate) struct WindowRt {
 }
 
 impl WindowRt {
-    fn stop_open_clock(&mut self, now: Timestamp) {
+    pub(super) fn stop_open_clock(&mut self, now: Timestamp) {
         if let Some(since) = self.open_since.take() {
             self.open_s += (now.as_second() - since.as_second()).max(0);
         }
     }
 
     /// Seconds open today up to `now`.
-    fn open_seconds(&self, now: Timestamp) -> i64 {
+    pub(super) fn open_seconds(&self, now: Timestamp) -> i64 {
         self.open_s
             + self
                 .open_since
@@ -174,7 +174,7 @@ pub struct HallEngine {
     /// Shared with the `called` events and the stored hall record: a call is built once.
     pub(crate) recent_calls: VecDeque<Arc<CallEvent>>,
     /// Windows serving each service, for estimates.
-    servers: Vec<Vec<u16>>,
+    pub(super) servers: Vec<Vec<u16>>,
     /// The calendar the schedule follows (holidays, make-up days); the config's at first,
     /// replaced at run time by `replace_calendar`.
     pub(crate) calendar: Option<Arc<Calendar>>,
@@ -186,7 +186,7 @@ pub struct HallEngine {
     /// The hall's time zone, with its current offset at hand: views and events show every
     /// instant in it, and a call renders several.
     zone: LocalZone,
-    changes: Changes,
+    pub(super) changes: Changes,
 }
 
 /// The business day `now` falls in and the instant it ends, in the hall's time zone.
@@ -228,7 +228,7 @@ pub(super) fn push_day_key(out: &mut String, day: Date) {
     }
 }
 
-fn lane_for(class: TicketClass) -> Lane {
+pub(super) fn lane_for(class: TicketClass) -> Lane {
     match class {
         TicketClass::Priority => Lane::Priority,
         TicketClass::Normal | TicketClass::Appointment => Lane::Normal,
@@ -389,7 +389,7 @@ impl HallEngine {
         self.index.get(&(origin as u16, seq)).copied()
     }
 
-    fn lookup(&self, id: &str) -> Result<u32, QueueError> {
+    pub(super) fn lookup(&self, id: &str) -> Result<u32, QueueError> {
         self.find(id).ok_or_else(|| QueueError::UnknownTicket {
             hall: self.cfg.id.to_string(),
             ticket: id.to_owned(),
@@ -468,7 +468,7 @@ impl HallEngine {
         self.zone.local(at)
     }
 
-    fn brief(&self, idx: u32) -> TicketBrief {
+    pub(super) fn brief(&self, idx: u32) -> TicketBrief {
         let t = &self.tickets[idx as usize];
         let svc = &self.cfg.services[t.service as usize];
         TicketBrief {
@@ -524,7 +524,7 @@ impl HallEngine {
         (f64::from(position) * self.services[service].avg_service_s / windows).round() as u64
     }
 
-    fn counts(&self, services: &[u16]) -> Vec<QueueCount> {
+    pub(super) fn counts(&self, services: &[u16]) -> Vec<QueueCount> {
         services
             .iter()
             .map(|&s| QueueCount {
@@ -685,7 +685,7 @@ impl HallEngine {
         });
     }
 
-    fn touch(&mut self, idx: u32) {
+    pub(super) fn touch(&mut self, idx: u32) {
         self.changes.tickets.push(idx);
     }
 
@@ -757,7 +757,7 @@ impl HallEngine {
 
     // ------------------------------------------------------------------ filing
 
-    fn file(&mut self, idx: u32, lane: Lane, order: i64, since: Timestamp) {
+    pub(super) fn file(&mut self, idx: u32, lane: Lane, order: i64, since: Timestamp) {
         let t = &mut self.tickets[idx as usize];
         let place = Place {
             lane,
@@ -783,7 +783,7 @@ impl HallEngine {
         }
     }
 
-    fn unfile(&mut self, idx: u32) {
+    pub(super) fn unfile(&mut self, idx: u32) {
         let t = &mut self.tickets[idx as usize];
         if let Some(p) = t.place.take() {
             self.services[t.service as usize].queue.remove(p);
@@ -791,7 +791,7 @@ impl HallEngine {
         }
     }
 
-    fn arm(&mut self, ticket: u32, kind: TimerKind, at: Timestamp) {
+    pub(super) fn arm(&mut self, ticket: u32, kind: TimerKind, at: Timestamp) {
         self.changes.timers.push(TimerOp {
             ticket,
             kind,
@@ -799,7 +799,7 @@ impl HallEngine {
         });
     }
 
-    fn disarm(&mut self, ticket: u32, kind: TimerKind) {
+    pub(super) fn disarm(&mut self, ticket: u32, kind: TimerKind) {
         self.changes.timers.push(TimerOp {
             ticket,
             kind,
@@ -808,7 +808,7 @@ impl HallEngine {
     }
 
     /// A called ticket leaves `Called`: its start time-out no longer applies.
-    fn end_call(&mut self, idx: u32) {
+    pub(super) fn end_call(&mut self, idx: u32) {
         if self.cfg.policy.start_timeout_s.is_some() {
             self.disarm(idx, TimerKind::Start);
         }
@@ -850,7 +850,7 @@ impl HallEngine {
         (services, windows)
     }
 
-    fn window_view_state(&self, w: usize) -> WindowState {
+    pub(super) fn window_view_state(&self, w: usize) -> WindowState {
         let rt = &self.windows[w];
         match (rt.mode, rt.current.map(|c| self.tickets[c as usize].status)) {
             (Mode::Closed, _) => WindowState::Closed,
@@ -1034,7 +1034,7 @@ impl HallEngine {
         self.emit(now, body, out);
     }
 
-    fn order_for(&mut self, placement: Placement, first_order: i64) -> i64 {
+    pub(super) fn order_for(&mut self, placement: Placement, first_order: i64) -> i64 {
         match placement {
             Placement::Original => first_order,
             Placement::Head => {
@@ -1048,14 +1048,19 @@ impl HallEngine {
         }
     }
 
-    fn fresh_order(&mut self) -> i64 {
+    pub(super) fn fresh_order(&mut self) -> i64 {
         self.next_order += 1;
         self.next_order
     }
 
     /// Appointments past their grace period rank as normal tickets, filed by check-in order;
     /// each move is stated (`reclassified`).
-    fn expire_appointments(&mut self, service: usize, now: Timestamp, out: &mut Vec<Event>) {
+    pub(super) fn expire_appointments(
+        &mut self,
+        service: usize,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
         let grace = self.cfg.policy.appointment_grace_s;
         let limit = now.as_second() - grace;
         loop {
@@ -1076,7 +1081,7 @@ impl HallEngine {
 
     /// The lane a ticket arriving (or released back) at `now` ranks in: an appointment in
     /// its own lane until `grace` after its slot, unless it already left it.
-    fn lane_at(&self, idx: u32, now: Timestamp) -> Lane {
+    pub(super) fn lane_at(&self, idx: u32, now: Timestamp) -> Lane {
         let t = &self.tickets[idx as usize];
         match (t.class, t.slot) {
             (TicketClass::Appointment, Some(slot))
@@ -1093,7 +1098,7 @@ impl HallEngine {
     /// An appointment now waits in another lane than its own: record it on the ticket (so
     /// its view says so) and on the hall's stream. At most once per ticket; a no-op for
     /// other tickets.
-    fn reclassify(
+    pub(super) fn reclassify(
         &mut self,
         now: Timestamp,
         idx: u32,
@@ -1136,7 +1141,7 @@ impl HallEngine {
 
     // ------------------------------------------------------------------ ticket commands
 
-    fn issue(
+    pub(super) fn issue(
         &mut self,
         now: Timestamp,
         service: usize,
@@ -1232,7 +1237,7 @@ impl HallEngine {
         self.file(idx, lane, order, now);
     }
 
-    fn invalid(&self, idx: u32, action: &'static str) -> QueueError {
+    pub(super) fn invalid(&self, idx: u32, action: &'static str) -> QueueError {
         let t = &self.tickets[idx as usize];
         QueueError::InvalidTransition {
             ticket: self.ticket_id(t),
@@ -1241,7 +1246,7 @@ impl HallEngine {
         }
     }
 
-    fn check_in(
+    pub(super) fn check_in(
         &mut self,
         now: Timestamp,
         id: &str,
@@ -1264,7 +1269,7 @@ impl HallEngine {
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
-    fn cancel(
+    pub(super) fn cancel(
         &mut self,
         now: Timestamp,
         id: &str,
@@ -1293,7 +1298,7 @@ impl HallEngine {
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
-    fn reactivate(
+    pub(super) fn reactivate(
         &mut self,
         now: Timestamp,
         id: &str,
@@ -1335,7 +1340,7 @@ impl HallEngine {
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
-    fn return_parked(
+    pub(super) fn return_parked(
         &mut self,
         now: Timestamp,
         id: &str,
@@ -1357,7 +1362,7 @@ impl HallEngine {
         Ok(Reply::Ticket(self.view(idx, now)))
     }
 
-    fn evaluate(
+    pub(super) fn evaluate(
         &mut self,
         now: Timestamp,
         id: &str,
@@ -1386,7 +1391,7 @@ impl HallEngine {
 
     // ------------------------------------------------------------------ window commands
 
-    fn window_action(
+    pub(super) fn window_action(
         &mut self,
         now: Timestamp,
         w: usize,
@@ -1413,12 +1418,12 @@ impl HallEngine {
         }
     }
 
-    fn window_name(&self, w: usize) -> (Arc<str>, Arc<str>) {
+    pub(super) fn window_name(&self, w: usize) -> (Arc<str>, Arc<str>) {
         let wc = &self.cfg.windows[w];
         (wc.id.clone(), wc.name.clone())
     }
 
-    fn must_be_open(&self, w: usize) -> Result<(), QueueError> {
+    pub(super) fn must_be_open(&self, w: usize) -> Result<(), QueueError> {
         let rt = &self.windows[w];
         match rt.mode {
             Mode::Open => Ok(()),
@@ -1450,7 +1455,7 @@ impl HallEngine {
         }
     }
 
-    fn call_next(
+    pub(super) fn call_next(
         &mut self,
         now: Timestamp,
         w: usize,
@@ -1468,7 +1473,7 @@ impl HallEngine {
         }
     }
 
-    fn call_specific(
+    pub(super) fn call_specific(
         &mut self,
         now: Timestamp,
         w: usize,
@@ -1633,7 +1638,7 @@ impl HallEngine {
         self.view(idx, now)
     }
 
-    fn announce(
+    pub(super) fn announce(
         &mut self,
         now: Timestamp,
         w: usize,
@@ -1670,7 +1675,7 @@ impl HallEngine {
 
     /// Complete the window's current ticket, if any (explicitly or because the officer
     /// called the next citizen).
-    fn finish_current(
+    pub(super) fn finish_current(
         &mut self,
         now: Timestamp,
         w: usize,
