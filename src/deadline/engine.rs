@@ -70,7 +70,7 @@ pub(crate) struct Case {
 }
 
 /// "No level fired yet" in level counts.
-const NO_LEVEL: u8 = u8::MAX;
+pub(super) const NO_LEVEL: u8 = u8::MAX;
 
 impl Case {
     pub(super) fn extra(&self) -> &Extra {
@@ -80,7 +80,7 @@ impl Case {
             .unwrap_or_else(|| EMPTY.get_or_init(Extra::default))
     }
 
-    fn extra_mut(&mut self) -> &mut Extra {
+    pub(super) fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Default::default)
     }
 }
@@ -172,21 +172,21 @@ pub struct DeadlineEngine {
     pub calendars: Vec<Arc<Calendar>>,
     /// Open cases; `None` slots are free and listed in `free`.
     pub(crate) cases: Vec<Option<Case>>,
-    free: Vec<u32>,
+    pub(super) free: Vec<u32>,
     pub(crate) index: CaseIndex,
-    wheel: TimingWheel<u32>,
-    dirty: Vec<u32>,
+    pub(super) wheel: TimingWheel<u32>,
+    pub(super) dirty: Vec<u32>,
     /// Open cases per (hall, alarm policy, current level): the `hallq_cases_open` gauge.
-    open_levels: hashbrown::HashMap<(u32, u16, u8), i64>,
+    pub(super) open_levels: hashbrown::HashMap<(u32, u16, u8), i64>,
 }
 
-fn secs(t: Timestamp) -> u64 {
+pub(super) fn secs(t: Timestamp) -> u64 {
     t.as_second().max(0) as u64
 }
 
 /// The wheel has one-second resolution: an instant fires in the second that contains it, and
 /// never before it, so round up.
-fn timer_second(t: Timestamp) -> u64 {
+pub(super) fn timer_second(t: Timestamp) -> u64 {
     let s = secs(t);
     if t.subsec_nanosecond() > 0 { s + 1 } else { s }
 }
@@ -211,7 +211,7 @@ impl DeadlineEngine {
 
     /// Keep `open_levels` in step with case `idx`: counted under its hall and current level
     /// while open, not at all once closed.
-    fn account(&mut self, idx: u32) {
+    pub(super) fn account(&mut self, idx: u32) {
         let c = self.case(idx);
         let policy = self.config.matters[c.matter as usize].policy as u16;
         let level = (0..8u8)
@@ -293,29 +293,29 @@ impl DeadlineEngine {
     }
 
     /// `at` as the API shows it: in the time zone of hall `hall` (a position in the config).
-    fn local(&self, hall: u32, at: Timestamp) -> LocalTime {
+    pub(super) fn local(&self, hall: u32, at: Timestamp) -> LocalTime {
         LocalTime::new(at, &self.config.halls[hall as usize].time_zone)
     }
 
-    fn case(&self, idx: u32) -> &Case {
+    pub(super) fn case(&self, idx: u32) -> &Case {
         self.cases[idx as usize]
             .as_ref()
             .expect("index points at a live case")
     }
 
-    fn case_mut(&mut self, idx: u32) -> &mut Case {
+    pub(super) fn case_mut(&mut self, idx: u32) -> &mut Case {
         self.cases[idx as usize]
             .as_mut()
             .expect("index points at a live case")
     }
 
     /// The slab position of the open case `id`.
-    fn lookup(&self, id: &str) -> Option<u32> {
+    pub(super) fn lookup(&self, id: &str) -> Option<u32> {
         self.index.get(&self.cases, id)
     }
 
     /// Position of the calendar a case of `matter` at `hall` counts on.
-    fn calendar_of(&self, hall: u32, matter: u32) -> Result<usize, CaseError> {
+    pub(super) fn calendar_of(&self, hall: u32, matter: u32) -> Result<usize, CaseError> {
         let m = &self.config.matters[matter as usize];
         let h = &self.config.halls[hall as usize];
         m.calendar
@@ -326,7 +326,7 @@ impl DeadlineEngine {
     }
 
     /// The limit of the case's current stage, before extensions.
-    fn base_limit(&self, c: &Case) -> Limit {
+    pub(super) fn base_limit(&self, c: &Case) -> Limit {
         let m = &self.config.matters[c.matter as usize];
         match (c.dept, c.stage) {
             (Some(d), _) => m.departments[d as usize].limit,
@@ -398,7 +398,7 @@ impl DeadlineEngine {
             .len()
     }
 
-    fn alarm_id(&self, c: &Case, level: usize) -> String {
+    pub(super) fn alarm_id(&self, c: &Case, level: usize) -> String {
         let name = &self.config.alarm_policies[self.config.matters[c.matter as usize].policy]
             .levels[level]
             .name;
@@ -406,7 +406,7 @@ impl DeadlineEngine {
     }
 
     /// Set the case's timer to its earliest unfired level, if the clock runs.
-    fn arm(&mut self, idx: u32) {
+    pub(super) fn arm(&mut self, idx: u32) {
         if let Some(key) = self.case_mut(idx).timer.take() {
             self.wheel.cancel(key);
         }
@@ -429,7 +429,7 @@ impl DeadlineEngine {
     /// moved past a threshold (accepted late, resumed after its deadline, shortened by a new
     /// calendar) shows those alarms in the answer of the request that did it, and they are
     /// stored in the same batch, rather than one pass later.
-    fn arm_now(&mut self, idx: u32, now: Timestamp, out: &mut Vec<CaseEvent>) {
+    pub(super) fn arm_now(&mut self, idx: u32, now: Timestamp, out: &mut Vec<CaseEvent>) {
         self.fire_due(idx, now, out);
         self.arm(idx);
     }
@@ -492,7 +492,13 @@ impl DeadlineEngine {
 
     /// After a change to the case's clock: recompute the deadline, clear fired levels that
     /// no longer hold, report a moved deadline, and set the next timer.
-    fn rearm(&mut self, idx: u32, deadline: Deadline, now: Timestamp, out: &mut Vec<CaseEvent>) {
+    pub(super) fn rearm(
+        &mut self,
+        idx: u32,
+        deadline: Deadline,
+        now: Timestamp,
+        out: &mut Vec<CaseEvent>,
+    ) {
         let before = self.case(idx).due.map(|d| (d.at, d.provisional));
         let due = deadline.due().copied();
         self.case_mut(idx).due = due;
@@ -539,7 +545,7 @@ impl DeadlineEngine {
         self.arm_now(idx, now, out);
     }
 
-    fn case_event(&self, c: &Case, at: Timestamp, body: CaseEventBody) -> CaseEvent {
+    pub(super) fn case_event(&self, c: &Case, at: Timestamp, body: CaseEventBody) -> CaseEvent {
         CaseEvent {
             stream: Stream::Cases,
             hall: c.hall as usize,
@@ -672,7 +678,7 @@ impl DeadlineEngine {
         Ok(idx)
     }
 
-    fn insert(&mut self, c: Case) -> u32 {
+    pub(super) fn insert(&mut self, c: Case) -> u32 {
         let idx = match self.free.pop() {
             Some(i) => {
                 self.cases[i as usize] = Some(c);
@@ -1191,7 +1197,7 @@ impl DeadlineEngine {
     }
 
     /// Which calendar lacks which days, when the case's deadline is provisional.
-    fn provisional_reason(&self, c: &Case) -> Option<ProvisionalReason> {
+    pub(super) fn provisional_reason(&self, c: &Case) -> Option<ProvisionalReason> {
         let day = c.due?.first_uncovered?;
         let pos = self.calendar_of(c.hall, c.matter).ok()?;
         Some(ProvisionalReason::new(
@@ -1333,7 +1339,7 @@ impl DeadlineEngine {
         self.remove(idx);
     }
 
-    fn remove(&mut self, idx: u32) {
+    pub(super) fn remove(&mut self, idx: u32) {
         if let Some(c) = self.cases[idx as usize].as_ref() {
             self.index.remove(&c.id, idx);
         }
