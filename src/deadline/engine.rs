@@ -1,4 +1,9 @@
-//! `DeadlineEngine`: open cases, their deadlines and alarm timers.
+//! `DeadlineEngine`: the open cases and what every part shares: the config and calendars,
+//! counting a case's deadline, and the changes handed to the store.
+//!
+//! The rest lives beside it: `index` (the slab of cases and the id index), `alarms` (the
+//! ladder and its one timer per running case), `commands`, `view`, `record`. Never reads the
+//! clock, never does I/O.
 
 use std::sync::Arc;
 

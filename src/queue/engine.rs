@@ -1,4 +1,12 @@
-//! `HallEngine`: applies commands to one hall at a given `now` and returns events.
+//! `HallEngine`: one hall's state (its business day, services, windows and today's tickets)
+//! and the entry points that apply a command or a tick at a given `now` and return events.
+//!
+//! This file holds the state and what every part shares: `apply` and `tick`, ticket lookup
+//! and ids, the event stream, the changes for the store, and the business day turning. The
+//! rules live beside it: `calling` (who is called and why), `tickets` and `windows` (the
+//! commands), `filing` (lanes), `timers`, `view` and `stats` (reads), `schedule` (opening
+//! hours), `record` (the stored form). Never reads the clock, never does I/O, never knows
+//! about threads.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;

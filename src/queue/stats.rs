@@ -4,6 +4,10 @@
 //! are issue → first call; service times start → completion (or call → completion when the
 //! officer never pressed start). Raw samples are kept, so roll-ups over many halls and days
 //! compute percentiles from all of them, not from averages of averages.
+//!
+//! The engine's reads for the metrics live here too: the day's statistics, the gauges (per
+//! service and window state) and the ratings that owe a rectification. They never change
+//! the engine.
 
 use jiff::Timestamp;
 use jiff::civil::Date;

@@ -1,4 +1,6 @@
-//! What the outside sees: ticket, window and hall views, and the hall's events.
+//! What the outside sees: ticket, window and hall views, and the hall's events; and how the
+//! engine builds the views (a ticket's position and estimated wait, window and hall
+//! snapshots). The view builders only read: they never change the engine.
 //!
 //! Every instant is a `LocalTime` in the hall's time zone (see `crate::localtime`).
 //!
