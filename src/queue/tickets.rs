@@ -88,15 +88,42 @@ impl HallEngine {
             reclassified: None,
         });
         self.index.insert((service as u16, seq), idx);
-        self.touch(idx);
         if !booked {
             self.file_arrival(idx, now, order);
         }
-        let queues = self.counts(&[service as u16]);
+        let view = self.settle(
+            now,
+            idx,
+            &[service as u16],
+            |ticket, queues| EventBody::Issued { ticket, queues },
+            Some(ReclassReason::AppointmentLate),
+            out,
+        );
+        Ok(Reply::Issued(view))
+    }
+
+    /// The common tail of a command that changed ticket `idx`: its record is rewritten, its
+    /// event goes on the stream (built from the ticket's brief and the new waiting counts of
+    /// the services in `queues`), an appointment that now waits outside its lane says so
+    /// after it (`reclassified`, at most once per ticket), and the answer is the ticket as it
+    /// stands.
+    pub(super) fn settle(
+        &mut self,
+        now: Timestamp,
+        idx: u32,
+        queues: &[u16],
+        event: impl FnOnce(TicketBrief, Vec<QueueCount>) -> EventBody,
+        reclassified: Option<ReclassReason>,
+        out: &mut Vec<Event>,
+    ) -> TicketView {
+        self.touch(idx);
+        let queues = self.counts(queues);
         let ticket = self.brief(idx);
-        self.emit(now, EventBody::Issued { ticket, queues }, out);
-        self.reclassify(now, idx, ReclassReason::AppointmentLate, out);
-        Ok(Reply::Issued(self.view(idx, now)))
+        self.emit(now, event(ticket, queues), out);
+        if let Some(reason) = reclassified {
+            self.reclassify(now, idx, reason, out);
+        }
+        self.view(idx, now)
     }
 
     /// File a ticket arriving in the hall (issued, or a booked appointment checking in). An
@@ -132,11 +159,14 @@ impl HallEngine {
         t.first_order = order;
         let service = t.service;
         self.file_arrival(idx, now, order);
-        let queues = self.counts(&[service]);
-        let ticket = self.brief(idx);
-        self.emit(now, EventBody::CheckedIn { ticket, queues }, out);
-        self.reclassify(now, idx, ReclassReason::AppointmentLate, out);
-        Ok(Reply::Ticket(self.view(idx, now)))
+        Ok(Reply::Ticket(self.settle(
+            now,
+            idx,
+            &[service],
+            |ticket, queues| EventBody::CheckedIn { ticket, queues },
+            Some(ReclassReason::AppointmentLate),
+            out,
+        )))
     }
 
     pub(super) fn cancel(
@@ -161,11 +191,14 @@ impl HallEngine {
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::Cancelled;
         t.finished_at = Some(now);
-        self.touch(idx);
-        let queues = self.counts(&[service]);
-        let ticket = self.brief(idx);
-        self.emit(now, EventBody::Cancelled { ticket, queues }, out);
-        Ok(Reply::Ticket(self.view(idx, now)))
+        Ok(Reply::Ticket(self.settle(
+            now,
+            idx,
+            &[service],
+            |ticket, queues| EventBody::Cancelled { ticket, queues },
+            None,
+            out,
+        )))
     }
 
     pub(super) fn reactivate(
@@ -203,11 +236,14 @@ impl HallEngine {
         t.call_count = 0;
         t.window = None;
         self.file(idx, lane, order, since);
-        let queues = self.counts(&[service]);
-        let ticket = self.brief(idx);
-        self.emit(now, EventBody::Reactivated { ticket, queues }, out);
-        self.reclassify(now, idx, ReclassReason::Reactivated, out);
-        Ok(Reply::Ticket(self.view(idx, now)))
+        Ok(Reply::Ticket(self.settle(
+            now,
+            idx,
+            &[service],
+            |ticket, queues| EventBody::Reactivated { ticket, queues },
+            Some(ReclassReason::Reactivated),
+            out,
+        )))
     }
 
     pub(super) fn return_parked(
@@ -225,11 +261,14 @@ impl HallEngine {
             (t.first_order, lane_for(t.class), t.service, t.issued_at);
         let order = self.order_for(Placement::Head, first);
         self.file(idx, lane, order, since);
-        let queues = self.counts(&[service]);
-        let ticket = self.brief(idx);
-        self.emit(now, EventBody::Returned { ticket, queues }, out);
-        self.reclassify(now, idx, ReclassReason::Returned, out);
-        Ok(Reply::Ticket(self.view(idx, now)))
+        Ok(Reply::Ticket(self.settle(
+            now,
+            idx,
+            &[service],
+            |ticket, queues| EventBody::Returned { ticket, queues },
+            Some(ReclassReason::Returned),
+            out,
+        )))
     }
 
     pub(super) fn evaluate(
@@ -253,9 +292,13 @@ impl HallEngine {
             });
         }
         self.tickets[idx as usize].evaluation = Some(evaluation);
-        self.touch(idx);
-        let ticket = self.brief(idx);
-        self.emit(now, EventBody::Evaluated { ticket, evaluation }, out);
-        Ok(Reply::Ticket(self.view(idx, now)))
+        Ok(Reply::Ticket(self.settle(
+            now,
+            idx,
+            &[],
+            |ticket, _| EventBody::Evaluated { ticket, evaluation },
+            None,
+            out,
+        )))
     }
 }

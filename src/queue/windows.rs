@@ -161,19 +161,19 @@ impl HallEngine {
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::Serving;
         t.started_at = Some(now);
-        self.touch(idx);
         let (window, window_name) = self.window_name(w);
-        let ticket = self.brief(idx);
-        self.emit(
+        Ok(Reply::Ticket(self.settle(
             now,
-            EventBody::Started {
+            idx,
+            &[],
+            |ticket, _| EventBody::Started {
                 ticket,
                 window,
                 window_name,
             },
+            None,
             out,
-        );
-        Ok(Reply::Ticket(self.view(idx, now)))
+        )))
     }
 
     fn complete(
@@ -265,21 +265,21 @@ impl HallEngine {
         // Transferred citizens keep their aging credit: they have been in the hall since issue.
         self.file(idx, lane, order, since);
         let (window, window_name) = self.window_name(w);
-        let queues = self.counts(&[from, service as u16]);
-        let ticket = self.brief(idx);
-        self.emit(
+        let from_id = self.cfg.services[from as usize].id.clone();
+        Ok(Reply::Ticket(self.settle(
             now,
-            EventBody::Transferred {
+            idx,
+            &[from, service as u16],
+            |ticket, queues| EventBody::Transferred {
                 ticket,
-                from: self.cfg.services[from as usize].id.clone(),
+                from: from_id,
                 window,
                 window_name,
                 queues,
             },
+            Some(ReclassReason::Transferred),
             out,
-        );
-        self.reclassify(now, idx, ReclassReason::Transferred, out);
-        Ok(Reply::Ticket(self.view(idx, now)))
+        )))
     }
 
     fn park(
@@ -294,19 +294,19 @@ impl HallEngine {
         let t = &mut self.tickets[idx as usize];
         t.status = TicketStatus::Parked;
         t.call_count = 0;
-        self.touch(idx);
         let (window, window_name) = self.window_name(w);
-        let ticket = self.brief(idx);
-        self.emit(
+        Ok(Reply::Ticket(self.settle(
             now,
-            EventBody::Parked {
+            idx,
+            &[],
+            |ticket, _| EventBody::Parked {
                 ticket,
                 window,
                 window_name,
             },
+            None,
             out,
-        );
-        Ok(Reply::Ticket(self.view(idx, now)))
+        )))
     }
 
     fn release(
@@ -330,20 +330,19 @@ impl HallEngine {
         t.reason = None;
         self.file(idx, lane, first, since);
         let (window, window_name) = self.window_name(w);
-        let queues = self.counts(&[service]);
-        let ticket = self.brief(idx);
-        self.emit(
+        Ok(Reply::Ticket(self.settle(
             now,
-            EventBody::Released {
+            idx,
+            &[service],
+            |ticket, queues| EventBody::Released {
                 ticket,
                 window,
                 window_name,
                 queues,
             },
+            Some(ReclassReason::AppointmentLate),
             out,
-        );
-        self.reclassify(now, idx, ReclassReason::AppointmentLate, out);
-        Ok(Reply::Ticket(self.view(idx, now)))
+        )))
     }
 
     fn open(
