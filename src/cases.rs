@@ -66,6 +66,9 @@ pub enum CaseOp {
         toml: String,
     },
     Ack(Ack),
+    /// Test hook (`api::test_hooks`): raise what is due now. Every pass does; this one only
+    /// asks for a pass and an answer once what it raised is durable and published.
+    RunTimers,
 }
 
 impl CaseOp {
@@ -134,6 +137,8 @@ pub enum CaseAnswer {
     Unwritable(Refusal),
     /// The store cannot be read, or this thread is putting back lost state.
     Unavailable(String),
+    /// The pass that ran the due timers (`CaseOp::RunTimers`) is durable.
+    TimersRun,
 }
 
 impl CaseAnswer {
@@ -662,6 +667,8 @@ impl Worker {
                 }
             }
             CaseOp::Ack(ack) => self.ack(ack, now, batch),
+            // `pass` advances the engine after the requests.
+            CaseOp::RunTimers => CaseAnswer::TimersRun,
         }
     }
 

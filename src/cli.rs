@@ -296,6 +296,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if std::env::var_os("HALLQ_TEST_HOOKS").is_some_and(|v| v == "1") {
+        tracing::warn!("HALLQ_TEST_HOOKS=1: the test hooks under /v1/_test/ are mounted");
+        daemon.enable_test_hooks();
+    }
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,

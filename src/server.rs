@@ -49,12 +49,23 @@ impl Daemon {
         data: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<Daemon, DaemonError> {
+        let store = Store::open(data, &config.store)?;
+        Daemon::start_with_store(config, store, clock)
+    }
+
+    /// `start` on a store the caller opened: tests put it on a disk that fails on demand
+    /// (`Store::open_with_backend`). The daemon itself uses `start`.
+    pub fn start_with_store(
+        config: Arc<Config>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Daemon, DaemonError> {
         // Before any metric handle is made: handles made earlier would go nowhere.
         crate::metrics::install();
         metrics::gauge!(crate::metrics::START_TIME).set(clock.now().as_second() as f64);
         zero_counters();
         crate::cases::zero_case_counters(&config);
-        let store = Arc::new(Store::open(data, &config.store)?);
+        let store = Arc::new(store);
         let now = clock.now();
         // Cases (two threads: decode, restore) load while this thread loads the halls.
         let (mut halls, deadlines) = std::thread::scope(|scope| {
@@ -119,12 +130,19 @@ impl Daemon {
             clock,
             shutdown: CancellationToken::new(),
             ready: AtomicBool::new(true),
+            test_hooks: AtomicBool::new(false),
         });
         Ok(Daemon { app, writer })
     }
 
     pub fn app(&self) -> &AppState {
         &self.app
+    }
+
+    /// Mount the test hooks (`api::test_hooks`) when this daemon serves. Off unless asked for:
+    /// `hallq serve` asks only under `HALLQ_TEST_HOOKS=1`.
+    pub fn enable_test_hooks(&self) {
+        self.app.test_hooks.store(true, Ordering::Release);
     }
 
     /// Serve on `listener` until `signal` resolves or the store fails.

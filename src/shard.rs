@@ -61,6 +61,9 @@ pub enum HallOp {
     /// The hall's calendar was replaced (`PUT /v1/calendars/{id}`): its schedule follows the
     /// new one from now on.
     UseCalendar(Arc<crate::calendar::Calendar>),
+    /// Test hook (`api::test_hooks`): run the time-driven work of every hall of the shard now,
+    /// as a tick would, and answer once what it changed is durable and published.
+    RunTimers,
 }
 
 pub struct Request {
@@ -236,9 +239,11 @@ impl Shard {
         let mut batch = Batch::default();
         let mut touched = Vec::new();
         let mut events = Vec::new();
+        let mut run_timers = false;
         for req in pending.drain(..) {
             let local = self.local(req.hall);
             touched.push(local);
+            run_timers |= matches!(req.op, HallOp::RunTimers);
             let answer = if self.unloaded.contains(&local) {
                 Problem::unavailable(format!(
                     "hall `{}` is being reloaded from the store after a failed write; retry shortly",
@@ -260,14 +265,19 @@ impl Shard {
             };
             batch.done.push(reply_when_durable(req.reply, answer));
         }
+        let mut changed = Vec::new();
+        if run_timers && refusal.is_none() {
+            self.run_due(now, &mut events, &mut batch, &mut changed);
+        }
         touched.sort_unstable();
         touched.dedup();
-        let mut changed = Vec::new();
         for local in touched {
             if self.collect(local, &mut batch) {
                 changed.push(local);
             }
         }
+        changed.sort_unstable();
+        changed.dedup();
         self.rectify(&events, &mut batch);
         self.observe(&events);
         publish(&mut batch, &events, &self.config);
@@ -533,6 +543,11 @@ impl Shard {
                 hall.replace_calendar(now, calendar, events);
                 Answer::json(200, &hall.schedule(now))
             }
+            // `process` runs them once for the whole pass, after the other requests.
+            HallOp::RunTimers => match refusal {
+                Some(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
+                None => Answer::no_content(),
+            },
         }
     }
 
@@ -550,12 +565,34 @@ impl Shard {
         let mut events = Vec::new();
         let mut batch = Batch::default();
         let mut changed = Vec::new();
+        self.run_due(now, &mut events, &mut batch, &mut changed);
+        self.observe(&events);
+        self.gauges(now);
+        publish(&mut batch, &events, &self.config);
+        if !batch.is_empty() {
+            changed.sort_unstable();
+            changed.dedup();
+            self.ledger.stamp(&mut batch, changed);
+            self.send(batch);
+        }
+    }
+
+    /// What is due at `now` in every hall: the business day turning, then the ticket timers
+    /// (after the turn, which drops the timers of the day it ends). Their records go into
+    /// `batch`, the halls they changed into `changed`.
+    fn run_due(
+        &mut self,
+        now: jiff::Timestamp,
+        events: &mut Vec<Event>,
+        batch: &mut Batch,
+        changed: &mut Vec<usize>,
+    ) {
         for local in 0..self.halls.len() {
             if self.unloaded.contains(&local) {
                 continue;
             }
-            self.halls[local].1.tick(now, &mut events);
-            if self.collect(local, &mut batch) {
+            self.halls[local].1.tick(now, events);
+            if self.collect(local, batch) {
                 changed.push(local);
             }
         }
@@ -570,21 +607,10 @@ impl Shard {
             if self.unloaded.contains(&local) {
                 continue;
             }
-            self.halls[local]
-                .1
-                .timer_fired(now, ticket, kind, &mut events);
-            if self.collect(local, &mut batch) {
+            self.halls[local].1.timer_fired(now, ticket, kind, events);
+            if self.collect(local, batch) {
                 changed.push(local);
             }
-        }
-        self.observe(&events);
-        self.gauges(now);
-        publish(&mut batch, &events, &self.config);
-        if !batch.is_empty() {
-            changed.sort_unstable();
-            changed.dedup();
-            self.ledger.stamp(&mut batch, changed);
-            self.send(batch);
         }
     }
 

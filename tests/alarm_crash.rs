@@ -62,11 +62,9 @@ fn ids(cases: &[&str]) -> HashSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarms_survive_kill_9_once_each_with_stable_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("hallq.toml");
-    std::fs::write(&config_file, case_config(dir.path(), 1)).unwrap();
-    let data = dir.path().join("data");
+    let hallq = Hallq::config(dir.path(), &case_config(dir.path(), 1));
 
-    let proc = spawn(&config_file, &data).await;
+    let proc = hallq.spawn();
     let base = proc.base.clone();
     // Three cases whose every level is already past (8 working seconds, accepted an hour ago).
     for id in ["PAST-1", "PAST-2", "PAST-3"] {
@@ -95,13 +93,13 @@ async fn alarms_survive_kill_9_once_each_with_stable_ids() {
     for id in ["PAST-4", "PAST-5"] {
         accept(&base, id, rfc3339_ago(3600)).await;
     }
-    proc.kill9().await;
+    proc.kill();
     let killed_at: jiff::Timestamp = rfc3339_ago(0).parse().unwrap();
     // Stay down past the SOON cases' first level (4 working seconds before their deadline,
     // i.e. 4 s after acceptance), so it comes due while nothing runs.
     tokio::time::sleep(Duration::from_secs(5)).await;
 
-    let proc = spawn(&config_file, &data).await;
+    let proc = hallq.spawn();
     let base = proc.base.clone();
     let all_cases = [
         "PAST-1", "PAST-2", "PAST-3", "PAST-4", "PAST-5", "SOON-1", "SOON-2",
@@ -166,5 +164,5 @@ async fn alarms_survive_kill_9_once_each_with_stable_ids() {
         resumed.iter().map(|a| a.0).collect::<Vec<_>>(),
         (5..=21).collect::<Vec<_>>()
     );
-    proc.kill9().await;
+    proc.kill();
 }

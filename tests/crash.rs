@@ -21,11 +21,9 @@ struct Acked {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_ticket_and_the_display_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("hallq.toml");
-    std::fs::write(&config_file, config(4)).unwrap();
-    let data = dir.path().join("data");
+    let hallq = Hallq::config(dir.path(), &config(4));
 
-    let proc = spawn(&config_file, &data).await;
+    let proc = hallq.spawn();
     let base = proc.base.clone();
     let http = client();
     for w in 1..=4 {
@@ -128,7 +126,7 @@ async fn kill_9_loses_no_acknowledged_ticket_and_the_display_resumes_exactly() {
             break;
         }
     }
-    proc.kill9().await;
+    proc.kill();
     for w in workers {
         w.await.unwrap();
     }
@@ -138,7 +136,7 @@ async fn kill_9_loses_no_acknowledged_ticket_and_the_display_resumes_exactly() {
     let last_seen = seen.last().expect("the display saw events").id;
 
     // Restart on the same data directory.
-    let proc = spawn(&config_file, &data).await;
+    let proc = hallq.spawn();
     let base = proc.base.clone();
 
     // Every acknowledged ticket is there with its number; every acknowledged call stuck.
@@ -278,5 +276,5 @@ async fn kill_9_loses_no_acknowledged_ticket_and_the_display_resumes_exactly() {
         !expected.is_empty(),
         "events happened after the last one the display saw"
     );
-    proc.kill9().await;
+    proc.kill();
 }

@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use hallq::config::{hex, token_hash};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::*;
@@ -17,14 +16,9 @@ const SUPERVISION: &str = "t-supervision";
 const OTHER_SUPERVISOR: &str = "t-other-supervisor";
 
 fn cursor_config(dir: &std::path::Path) -> String {
-    let mut s = case_config(dir, 1);
-    for (name, halls) in [(SUPERVISION, "\"*\""), (OTHER_SUPERVISOR, "\"other\"")] {
-        s += &format!(
-            "\n[[token]]\nname = \"{name}\"\nrole = \"supervisor\"\nhalls = [{halls}]\nsha256 = \"{}\"\n",
-            hex(&token_hash(name))
-        );
-    }
-    s
+    case_config(dir, 1)
+        + &token(SUPERVISION, "supervisor", &["*"])
+        + &token(OTHER_SUPERVISOR, "supervisor", &["other"])
 }
 
 async fn server() -> Server {

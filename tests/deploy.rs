@@ -2,7 +2,11 @@
 //! the example config. These use outside tools (bash, curl, systemd-analyze); `scripts/test`
 //! installs them, and under CI=true a missing tool fails the test instead of skipping it.
 
+mod support;
+
 use std::process::Command;
+
+use support::Hallq;
 
 /// Whether `tool` can run; under CI a missing tool is a failure.
 fn have(tool: &str) -> bool {
@@ -38,25 +42,8 @@ async fn the_readme_quickstart_works_verbatim() {
     }
     let data = tempfile::tempdir().unwrap();
     // The demo config, as `cargo run` starts it, but on a free port.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hallq"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data.path())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines =
-        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("hallq prints its address");
-        if let Some(b) = line.strip_prefix("hallq listening on ") {
-            break b.to_owned();
-        }
-    };
+    let d = Hallq::demo(data.path()).spawn();
+    let base = d.base.clone();
     let script = quickstart().replace("http://127.0.0.1:8080", &base);
     assert_ne!(
         script,
@@ -90,7 +77,7 @@ async fn the_readme_quickstart_works_verbatim() {
             "quickstart output lacks {expected}:\n{stdout}"
         );
     }
-    child.start_kill().unwrap();
+    d.kill();
 }
 
 #[test]

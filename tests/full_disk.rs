@@ -152,16 +152,14 @@ fn data_dir(disk: &SmallDisk) -> PathBuf {
     disk.mountpoint.join("data")
 }
 
-fn write_config(dir: &Path) -> PathBuf {
-    // Short retries so the test sees writes resume soon after space returns.
-    let text = case_config(dir, 1).replacen(
-        "event_retention = 100000",
-        "event_retention = 100000\nretry_min_ms = 100\nretry_max_ms = 500",
-        1,
+/// The daemon on the case config with its data on `disk`, retrying the store every 100 to
+/// 500 ms so the test sees writes resume soon after space returns.
+fn hallq_on(dir: &Path, disk: &SmallDisk) -> Hallq {
+    let text = with_store_settings(
+        &case_config(dir, 1),
+        "retry_min_ms = 100\nretry_max_ms = 500",
     );
-    let file = dir.join("hallq.toml");
-    std::fs::write(&file, text).unwrap();
-    file
+    Hallq::config(dir, &text).data(&data_dir(disk))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,8 +177,7 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_a_restart(
         }
     };
     let dir = tempfile::tempdir().unwrap();
-    let config_file = write_config(dir.path());
-    let proc = spawn(&config_file, &data_dir(&disk)).await;
+    let proc = hallq_on(dir.path(), &disk).spawn();
     let base = proc.base.clone();
 
     // Acknowledged before the disk fills: a case and some tickets.
@@ -463,8 +460,7 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_a_restart(
     }
 
     // A final restart finds every acknowledged change once, and no number twice.
-    proc.kill9().await;
-    let proc = spawn(&config_file, &data_dir(&disk)).await;
+    let proc = proc.restart();
     let base = proc.base.clone();
     let after = listed(&base).await;
     assert_eq!(
@@ -521,5 +517,5 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_a_restart(
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    proc.kill9().await;
+    proc.kill();
 }

@@ -18,9 +18,10 @@ use tokio::net::TcpStream;
 
 /// `config(1)` with these lines added to `[server]`.
 fn with_server(lines: &str) -> String {
-    config(1)
-        .replacen("prefix = \"A\"\n", "prefix = \"A\"\nlast = 99999\n", 1)
-        .replace("[store]", &format!("[server]\n{lines}\n\n[store]"))
+    with_server_settings(
+        &config(1).replacen("prefix = \"A\"\n", "prefix = \"A\"\nlast = 99999\n", 1),
+        lines,
+    )
 }
 
 fn addr(srv: &Server) -> SocketAddr {
@@ -181,18 +182,19 @@ async fn ticket_page(
         return Ok(r);
     }
     let status = r.status();
-    let content_type = r
-        .headers()
+    let headers = r.headers().clone();
+    let content_type = headers
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let retry_after = r.headers().get("retry-after").is_some();
+    let retry_after = headers.get("retry-after").is_some();
     let body: Value = r.json().await.unwrap();
     assert!(retry_after, "a refusal says when to retry");
     Err(Resp {
         status,
         body,
         content_type,
+        headers,
     })
 }
 

@@ -54,16 +54,9 @@ name = "十日事项"
 kind = "promised"
 limit = "10d"
 calendar = "{calendar_id}"
-
-[[token]]
-name = "{OFFICER}"
-role = "case-officer"
-halls = ["*"]
-sha256 = "{}"
-"#,
-        hallq::config::hex(&hallq::config::token_hash(OFFICER))
+"#
     );
-    s
+    s + &token(OFFICER, "case-officer", &["*"])
 }
 
 /// `hallq_calendar_horizon_days{calendar="…"}` in a scrape of `/metrics`.

@@ -43,11 +43,9 @@ fn extension(amount: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_extension_is_applied_once_across_a_kill_9_of_the_real_process() {
     let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("hallq.toml");
-    std::fs::write(&config_file, case_config(dir.path(), 1)).unwrap();
-    let data = dir.path().join("data");
+    let hallq = Hallq::config(dir.path(), &case_config(dir.path(), 1));
 
-    let proc = spawn(&config_file, &data).await;
+    let proc = hallq.spawn();
     let base = proc.base.clone();
     let accepted = keyed(
         &base,
@@ -82,9 +80,9 @@ async fn a_replayed_extension_is_applied_once_across_a_kill_9_of_the_real_proces
     )
     .await;
     assert_eq!((retry.status, &retry.body), (first.status, &first.body));
-    proc.kill9().await;
+    proc.kill();
 
-    let proc = spawn(&config_file, &data).await;
+    let proc = hallq.spawn();
     let base = proc.base.clone();
     let after = keyed(
         &base,
@@ -131,7 +129,7 @@ async fn a_replayed_extension_is_applied_once_across_a_kill_9_of_the_real_proces
     )
     .await;
     assert_eq!(second.body["limit"], "5wd", "{:?}", second.body);
-    proc.kill9().await;
+    proc.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

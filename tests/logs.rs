@@ -3,49 +3,21 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_trace_tickets_and_cases_and_hold_no_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("hallq.toml");
-    std::fs::write(&config_file, case_config(dir.path(), 1)).unwrap();
-    let log_file = dir.path().join("stderr.log");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hallq"))
-        .args([
-            "serve",
-            "--log-format",
-            "json",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&config_file)
-        .arg("--data")
-        .arg(dir.path().join("data"))
+    let d = Hallq::config(dir.path(), &case_config(dir.path(), 1))
+        .args(&["--log-format", "json"])
         .env("RUST_LOG", "hallq=debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_file).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("hallq prints its address");
-        if let Some(b) = line.strip_prefix("hallq listening on ") {
-            break b.to_owned();
-        }
-    };
+        .capture_log()
+        .spawn();
+    let base = d.base.clone();
     let http = client();
     let t = call(
         &http,
@@ -97,11 +69,8 @@ async fn json_logs_trace_tickets_and_cases_and_hold_no_tokens() {
         &[],
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
-
-    let text = std::fs::read_to_string(&log_file).unwrap();
+    // A clean stop: every line the daemon wrote is in.
+    let text = d.terminate().join("\n");
     let records: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

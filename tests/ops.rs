@@ -666,13 +666,11 @@ const ISSUED_H1: f64 = 6.0;
 /// `/metrics` text while the SSE subscribers are still connected.
 async fn workload_scrape(config_prefix: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("hallq.toml");
-    std::fs::write(
-        &config_file,
-        format!("{config_prefix}{}", case_config(dir.path(), 2)),
+    let proc = Hallq::config(
+        dir.path(),
+        &format!("{config_prefix}{}", case_config(dir.path(), 2)),
     )
-    .unwrap();
-    let proc = spawn(&config_file, &dir.path().join("data")).await;
+    .spawn();
     let c = Client {
         http: client(),
         base: proc.base.clone(),
@@ -832,7 +830,7 @@ async fn workload_scrape(config_prefix: &str) -> String {
             ) == 1.0
         {
             drop((display, alarms));
-            proc.kill9().await;
+            proc.kill();
             return last;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -1033,9 +1031,7 @@ async fn a_fresh_daemon_already_exports_every_metric_the_dashboard_and_rules_use
     // Before the first ticket, case or alarm, and before any gauge refresh: a dashboard or
     // an alert rule must read 0, never "No data".
     let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("hallq.toml");
-    std::fs::write(&config_file, case_config(dir.path(), 2)).unwrap();
-    let proc = spawn(&config_file, &dir.path().join("data")).await;
+    let proc = Hallq::config(dir.path(), &case_config(dir.path(), 2)).spawn();
     let text = client()
         .get(format!("{}/metrics", proc.base))
         .send()
@@ -1047,5 +1043,5 @@ async fn a_fresh_daemon_already_exports_every_metric_the_dashboard_and_rules_use
     let scrape = parse_scrape(&text);
     check_used_metrics_exist(&scrape);
     assert_eq!(scrape.sum("hallq_cases_open", &[("hall", "h1")]), 0.0);
-    proc.kill9().await;
+    proc.kill();
 }

@@ -10,7 +10,6 @@ mod support;
 use std::sync::Arc;
 
 use hallq::clock::ManualClock;
-use hallq::config::{hex, token_hash};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -61,10 +60,7 @@ services = ["s"]
         (DISPLAY, "display"),
         (ADMIN, "admin"),
     ] {
-        s += &format!(
-            "\n[[token]]\nname = \"{name}\"\nrole = \"{role}\"\nhalls = [\"*\"]\nsha256 = \"{}\"\n",
-            hex(&token_hash(name))
-        );
+        s += &token(name, role, &["*"]);
     }
     s
 }
@@ -356,14 +352,12 @@ async fn overrides_set_through_the_api_win_are_announced_and_survive_a_restart()
 )]
 async fn an_override_is_durable_when_its_answer_is_given() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hallq.toml");
-    std::fs::write(&file, config(1)).unwrap();
-    let data = dir.path().join("data");
+    let hallq = Hallq::config(dir.path(), &config(1));
     let ahead = (Timestamp::now() + SignedDuration::from_hours(24 * 30))
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)
         .date()
         .to_string();
-    let p = spawn(&file, &data).await;
+    let p = hallq.spawn();
     let http = client();
     let r = call(
         &http,
@@ -375,9 +369,9 @@ async fn an_override_is_durable_when_its_answer_is_given() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    p.kill9().await;
+    p.kill();
 
-    let p = spawn(&file, &data).await;
+    let p = hallq.spawn();
     let r = call(
         &http,
         Method::GET,
@@ -393,7 +387,7 @@ async fn an_override_is_durable_when_its_answer_is_given() {
         "{:?}",
         r.body
     );
-    p.kill9().await;
+    p.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,16 +12,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use support::*;
 
-/// Wait until the alarm stream holds `n` events.
-async fn alarms(srv: &Server, n: usize) -> Vec<(u64, String, String)> {
-    for _ in 0..200 {
-        let got = pull_alarms(&srv.http, &srv.base, ADMIN, "after=0").await;
-        if got.len() >= n {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} alarms arrived");
+/// The alarm log once the shard owning `h1` has run what is due at the clock's now.
+async fn alarms_due(srv: &Server) -> Vec<(u64, String, String)> {
+    srv.run_hall_timers("h1").await;
+    pull_alarms(&srv.http, &srv.base, ADMIN, "after=0").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,12 +39,15 @@ async fn ticket_timers_and_rectification_cases() {
         .await;
     // A minute and a bit later the ticket has waited past the service's one-minute target.
     clock.advance(61);
+    let a = alarms_due(&srv).await;
+    assert_eq!(
+        a.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+        [format!("h1/{ticket}/wait_over_target")]
+    );
     let mut kinds = Vec::new();
     while !kinds.contains(&"wait_over_target".to_owned()) {
         kinds.push(next(&mut hall, "the wait alarm").await.event);
     }
-    let a = alarms(&srv, 1).await;
-    assert_eq!(a[0].1, format!("h1/{ticket}/wait_over_target"));
 
     // Called, and five minutes later still not started.
     assert_eq!(
@@ -60,12 +57,12 @@ async fn ticket_timers_and_rectification_cases() {
         StatusCode::OK
     );
     clock.advance(301);
-    let a = alarms(&srv, 2).await;
+    let a = alarms_due(&srv).await;
+    assert_eq!(a.len(), 2, "{a:?}");
     assert_eq!(a[1].1, format!("h1/{ticket}/not_started"));
     assert_eq!(a[1].2, "alarm");
     clock.advance(600);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(alarms(&srv, 2).await.len(), 2, "each alarm is raised once");
+    assert_eq!(alarms_due(&srv).await, a, "each alarm is raised once");
 
     // The citizen rates the service 1 (非常不满意): a rectification case opens.
     let done = srv
@@ -96,8 +93,8 @@ async fn ticket_timers_and_rectification_cases() {
     let dir = srv.stop().await;
     let srv = start_with_clock(&text, dir, clock.clone()).await;
     clock.advance(5);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let log = pull_alarms(&srv.http, &srv.base, ADMIN, "after=0").await;
+    srv.run_case_timers().await;
+    let log = alarms_due(&srv).await;
     assert_eq!(
         log.iter().filter(|a| a.1.contains(&ticket)).count(),
         2,

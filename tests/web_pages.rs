@@ -16,7 +16,9 @@
 //! committed ones: `HALLQ_SCREENSHOT_DIR=docs/screenshots cargo test --test web_pages`), or
 //! to a scratch directory under target/.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
 use serde_json::{Value, json};
+use support::{Daemon, Hallq};
 
 /// How long any one condition may take to come true before the test fails.
 const WAIT: Duration = Duration::from_secs(30);
@@ -59,57 +62,9 @@ impl Drop for Scratch {
     }
 }
 
-// ------------------------------------------------------------------ the daemon
+// ------------------------------------------------------------------ the daemon's API
 
-/// The real `hallq` binary on the demo config.
-struct Daemon {
-    child: Child,
-    /// `127.0.0.1:PORT`
-    addr: String,
-}
-
-impl Daemon {
-    fn start(data: &Path, listen: &str) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hallq"))
-            .args(["serve", "--listen", listen, "--data"])
-            .arg(data)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start hallq");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("hallq listening on http://") {
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(WAIT)
-            .expect("hallq printed its address (`hallq listening on http://ADDR`)");
-        Daemon { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGKILL: no shutdown, no drain, as a power cut would.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+// The daemon is the real `hallq` binary on the demo config (`support::Hallq::demo`).
 
 struct Reply {
     status: u16,
@@ -607,7 +562,7 @@ async fn screenshot(c: &Client, name: &str, width: u32, height: u32) {
 #[test]
 fn pages_are_served_self_contained_and_guarded() {
     let scratch = Scratch::new("pages");
-    let d = Daemon::start(&scratch.0.join("data"), "127.0.0.1:0");
+    let d = Hallq::demo(&scratch.0.join("data")).spawn();
 
     for page in [
         "/display/city",
@@ -710,9 +665,8 @@ fn pages_are_served_self_contained_and_guarded() {
     assert_eq!(anonymous.status, 401);
 
     // Links survive a restart: the secret lives in the data directory.
-    let mut d = d;
     d.kill();
-    let d = Daemon::start(&scratch.0.join("data"), "127.0.0.1:0");
+    let d = Hallq::demo(&scratch.0.join("data")).spawn();
     assert_eq!(
         http(&d.addr, "GET", &format!("/t/city/{a_id}?k={k}"), None, None).status,
         200
@@ -737,7 +691,7 @@ fn http_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
 #[test]
 fn a_call_appears_on_the_board_and_is_queued_for_speech() {
     with_browser("board-call", async |b: &Browser, data: PathBuf| {
-        let d = Daemon::start(&data, "127.0.0.1:0");
+        let d = Hallq::demo(&data).spawn();
         open_window(&d, "w1");
         open_window(&d, "w2");
         issue(&d, "social");
@@ -772,7 +726,7 @@ fn a_call_appears_on_the_board_and_is_queued_for_speech() {
 #[test]
 fn quick_calls_are_all_announced_in_order_and_none_is_cut_off() {
     with_browser("board-speech", async |b: &Browser, data: PathBuf| {
-        let d = Daemon::start(&data, "127.0.0.1:0");
+        let d = Hallq::demo(&data).spawn();
         open_window(&d, "w1");
         open_window(&d, "w3");
         let first = issue(&d, "social");
@@ -816,7 +770,7 @@ fn quick_calls_are_all_announced_in_order_and_none_is_cut_off() {
 #[test]
 fn the_board_recovers_every_call_after_the_daemon_is_killed() {
     with_browser("board-restart", async |b: &Browser, data: PathBuf| {
-        let mut d = Daemon::start(&data, "127.0.0.1:0");
+        let d = Hallq::demo(&data).spawn();
         let addr = d.addr.clone();
         for w in ["w1", "w2", "w3"] {
             open_window(&d, w);
@@ -842,7 +796,7 @@ fn the_board_recovers_every_call_after_the_daemon_is_killed() {
 
         // Same port, same data: the board reconnects by itself and resumes from its last
         // event; calls made meanwhile reach it from the durable log.
-        let d = Daemon::start(&data, &addr);
+        let d = Hallq::demo(&data).listen(&addr).spawn();
         call(&d, "w2");
         let s2 = last_announcement(&d);
         call(&d, "w3");
@@ -897,7 +851,7 @@ fn the_board_recovers_every_call_after_the_daemon_is_killed() {
 #[test]
 fn counter_console_and_kiosk_take_a_ticket_through_its_whole_life() {
     with_browser("life", async |b: &Browser, data: PathBuf| {
-        let d = Daemon::start(&data, "127.0.0.1:0");
+        let d = Hallq::demo(&data).spawn();
 
         // Kiosk: a priority ticket for 社保医保.
         let kiosk = b.session(1080, 1920).await;
@@ -1111,7 +1065,7 @@ fn hours(d: &Daemon, method: &str, date: &str, body: Option<&Value>) {
 #[test]
 fn a_closed_hall_says_why_and_when_it_opens_on_kiosk_and_display() {
     with_browser("closed", async |b: &Browser, data: PathBuf| {
-        let d = Daemon::start(&data, "127.0.0.1:0");
+        let d = Hallq::demo(&data).spawn();
         // Today and tomorrow (in the hall's zone, as the daemon sees it) closed by an
         // override: the notice holds even if the test runs across midnight.
         let snap = get(&d, DISPLAY, "/v1/halls/city");
@@ -1193,7 +1147,7 @@ fn a_closed_hall_says_why_and_when_it_opens_on_kiosk_and_display() {
 #[test]
 fn screenshots_of_every_page_at_its_size() {
     with_browser("screenshots", async |b: &Browser, data: PathBuf| {
-        let d = Daemon::start(&data, "127.0.0.1:0");
+        let d = Hallq::demo(&data).spawn();
         for w in ["w1", "w2", "w3", "w4", "w5"] {
             open_window(&d, w);
         }

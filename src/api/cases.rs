@@ -44,7 +44,11 @@ impl super::App {
     /// Send one operation to the case thread and wait for its answer, which arrives only
     /// after its effects are durable. While the store refuses writes a change is refused here
     /// (unless it has an `Idempotency-Key`, whose first answer may be stored); reads go on.
-    async fn case_op(&self, op: CaseOp, idem: Option<Idem>) -> Result<CaseAnswer, Problem> {
+    pub(super) async fn case_op(
+        &self,
+        op: CaseOp,
+        idem: Option<Idem>,
+    ) -> Result<CaseAnswer, Problem> {
         if op.writes()
             && idem.is_none()
             && let Some(r) = self.store.health.refusal()
@@ -101,6 +105,7 @@ pub(crate) fn render(answer: &CaseAnswer) -> Answer {
         CaseAnswer::Replayed(a) => a.clone(),
         CaseAnswer::Unwritable(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
         CaseAnswer::Unavailable(why) => Problem::unavailable(why.clone()).into(),
+        CaseAnswer::TimersRun => Answer::no_content(),
     }
 }
 

@@ -11,6 +11,7 @@ mod halls;
 mod json;
 pub mod problem;
 mod stats;
+mod test_hooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +46,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Recovery finished (whether the store accepts writes is `store.health`).
     pub ready: AtomicBool,
+    /// Mount `test_hooks`' routes (`Daemon::enable_test_hooks`); read when serving starts.
+    pub test_hooks: AtomicBool,
 }
 
 pub type AppState = Arc<App>;
@@ -102,7 +105,13 @@ impl App {
 
 pub fn router(app: AppState) -> Router {
     let limit = app.config.server.body_limit;
+    let hooks = if app.test_hooks.load(Ordering::Acquire) {
+        test_hooks::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(hooks)
         .merge(halls::routes())
         .merge(cases::routes())
         .merge(stats::routes())

@@ -268,6 +268,8 @@ pub(crate) struct Slot {
     db: RwLock<Option<Arc<Database>>>,
     path: PathBuf,
     cache_bytes: usize,
+    /// Opens the database over its storage, at start and at every reopen.
+    opener: Box<Opener>,
     /// Why the handle is missing, while it is.
     why: Mutex<String>,
     /// The last reopen failed: reads fail until one succeeds.
@@ -310,7 +312,7 @@ impl Slot {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }
-        let db = open_db(&self.path, self.cache_bytes);
+        let db = open_db(&self.path, self.cache_bytes, &self.opener);
         self.closed.store(db.is_err(), Ordering::Release);
         *slot = Some(Arc::new(db?));
         Ok(())
@@ -331,12 +333,17 @@ impl Slot {
     }
 }
 
-/// Open (or create) the database file, saying what a long repair is doing meanwhile.
-fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+/// How the database is opened over its storage: `redb::Builder::create` on the file for the
+/// daemon; over a backend the caller makes for `Store::open_with_backend`.
+type Opener = dyn Fn(&redb::Builder, &Path) -> Result<Database, redb::DatabaseError> + Send + Sync;
+
+/// Open (or create) the database, saying what a long repair is doing meanwhile.
+fn open_db(path: &Path, cache_bytes: usize, opener: &Opener) -> Result<Database, StoreError> {
     // After a crash redb checks and repairs the whole file before it opens; at ten million
     // cases that is seconds, so say what the daemon is doing meanwhile.
     let tenth = std::cell::Cell::new(-1i64);
-    Database::builder()
+    let mut builder = Database::builder();
+    builder
         .set_cache_size(cache_bytes)
         .set_repair_callback(move |session| {
             let now = (session.progress() * 10.0) as i64;
@@ -347,12 +354,11 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
                     "repairing the store after an unclean shutdown"
                 );
             }
-        })
-        .create(path)
-        .map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })
+        });
+    opener(&builder, path).map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A cursor of an alarm consumer.
@@ -402,12 +408,35 @@ impl Store {
     /// Open (or create) `dir/hallq.redb`. redb takes a file lock, so a second daemon on the
     /// same data directory fails here instead of corrupting it.
     pub fn open(dir: &Path, cfg: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        Store::open_over(dir, cfg, Box::new(|builder, path| builder.create(path)))
+    }
+
+    /// `open`, with the database over storage that `backend` makes from the store file's path,
+    /// at the first open and at every reopen after a failed write. Tests put the store on a
+    /// disk that fails on demand (`tests/store_failure.rs`); the daemon uses `open`.
+    pub fn open_with_backend<B: redb::StorageBackend>(
+        dir: &Path,
+        cfg: &crate::config::StoreConfig,
+        backend: impl Fn(&Path) -> Result<B, redb::DatabaseError> + Send + Sync + 'static,
+    ) -> Result<Store, StoreError> {
+        Store::open_over(
+            dir,
+            cfg,
+            Box::new(move |builder, path| builder.create_with_backend(backend(path)?)),
+        )
+    }
+
+    fn open_over(
+        dir: &Path,
+        cfg: &crate::config::StoreConfig,
+        opener: Box<Opener>,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
             source,
         })?;
         let path = dir.join("hallq.redb");
-        let db = open_db(&path, cfg.cache_bytes)?;
+        let db = open_db(&path, cfg.cache_bytes, &opener)?;
         let tx = begin_write(&db, cfg.quick_repair)?;
         {
             let mut meta = tx.open_table(META)?;
@@ -439,6 +468,7 @@ impl Store {
                 db: RwLock::new(Some(Arc::new(db))),
                 path,
                 cache_bytes: cfg.cache_bytes,
+                opener,
                 why: Mutex::new(String::new()),
                 closed: AtomicBool::new(false),
             }),

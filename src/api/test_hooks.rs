@@ -1,0 +1,45 @@
+//! Test hooks: make the owner threads run what is due now, so a test can prove that nothing
+//! fires (no alarm raised twice, no timer left behind) without sleeping on the wall clock.
+//!
+//! Mounted only when the daemon is told to (`Daemon::enable_test_hooks`; `hallq serve` under
+//! `HALLQ_TEST_HOOKS=1`); otherwise these paths answer 404 like any unknown path. Admin token
+//! only. With a `ManualClock`, a test advances the clock and then calls a hook: the answer
+//! comes once everything the timers changed is durable and published, as a tick's would.
+//!
+//! Never: a hook that changes state a tick would not change, or one mounted by default.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::post;
+
+use super::auth::{Perm, Principal};
+use super::problem::{Answer, Problem};
+use super::{AppState, cases};
+use crate::cases::CaseOp;
+use crate::shard::HallOp;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/_test/halls/{hall}/timers", post(hall_timers))
+        .route("/v1/_test/cases/timers", post(case_timers))
+}
+
+/// `POST /v1/_test/halls/{hall}/timers`: the shard owning the hall runs its due work now (the
+/// business day turning, ticket timers) for every hall it owns; 204 once durable.
+async fn hall_timers(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(hall): Path<String>,
+) -> Result<Answer, Problem> {
+    who.require_global(Perm::Admin)?;
+    let index = app.config.hall_index(&hall).ok_or_else(|| {
+        Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
+    })?;
+    Ok(app.ask(index, HallOp::RunTimers, None).await)
+}
+
+/// `POST /v1/_test/cases/timers`: the case thread raises what is due now; 204 once durable.
+async fn case_timers(State(app): State<AppState>, who: Principal) -> Result<Answer, Problem> {
+    who.require_global(Perm::Admin)?;
+    Ok(cases::render(&app.case_op(CaseOp::RunTimers, None).await?))
+}
