@@ -342,7 +342,7 @@ impl Worker {
         let now = clock.now();
         Worker {
             // Set before the thread starts: the gauge exists from start-up.
-            horizon_next: publish_horizons(&engine.catalogue, &engine.calendars, now),
+            horizon_next: publish_horizons(&config, &engine.calendars, now),
             closing: Closing::default(),
             rx,
             engine,
@@ -387,8 +387,7 @@ impl Worker {
         let now = self.clock.now();
         self.closing.evict_durable();
         if now >= self.horizon_next {
-            self.horizon_next =
-                publish_horizons(&self.engine.catalogue, &self.engine.calendars, now);
+            self.horizon_next = publish_horizons(&self.config, &self.engine.calendars, now);
         }
         self.resync();
         let refusal = self.store.health.refusal();
@@ -659,7 +658,7 @@ impl Worker {
                 match self.engine.replace_calendar(now, &id, calendar, events) {
                     Ok(r) => {
                         self.horizon_next =
-                            publish_horizons(&self.engine.catalogue, &self.engine.calendars, now);
+                            publish_horizons(&self.config, &self.engine.calendars, now);
                         batch.ops.push(Op::PutCalendar { id, toml });
                         CaseAnswer::Recomputed(r)
                     }

@@ -1,24 +1,21 @@
 //! hallq: live call queues and case deadlines for government service halls.
 //!
-//! The crate is a library with a thin binary (`src/main.rs`). The pure cores (`queue`,
-//! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
-//! (`store`, `api`, `server`) own threads, sockets and files. The parts that are already in
-//! the `hallq-core` crate are re-exported here, so `crate::calendar` and `hallq::calendar`
-//! keep naming them.
+//! The crate is a library with a thin binary (`src/main.rs`). The pure core (the `model`,
+//! `queue`, `calendar`, `deadline`, `wheel`) is the `hallq-core` crate: it takes `now` as a
+//! parameter and does no I/O. It is re-exported here, so `crate::queue` and `hallq::queue`
+//! name it. The edges (`config`, `store`, `api`, `server`) own files, threads and sockets.
 
-pub use hallq_core::{calendar, diag, localtime, model, wheel};
+pub use hallq_core::{calendar, deadline, diag, localtime, model, queue, wheel};
 
 pub mod api;
 pub mod cases;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod deadline;
 pub mod hub;
 pub mod idem;
 mod mailbox;
 pub mod metrics;
-pub mod queue;
 pub mod server;
 pub mod shard;
 pub mod stats;

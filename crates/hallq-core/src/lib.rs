@@ -6,7 +6,9 @@
 //! `crate::calendar` inside the daemon name the same thing.
 
 pub mod calendar;
+pub mod deadline;
 pub mod diag;
 pub mod localtime;
 pub mod model;
+pub mod queue;
 pub mod wheel;

@@ -34,9 +34,6 @@ mod index;
 mod record;
 mod view;
 
-#[cfg(test)]
-mod tests;
-
 use std::sync::Arc;
 
 use jiff::Timestamp;

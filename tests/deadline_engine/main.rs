@@ -1,5 +1,8 @@
 //! Scenario tests of the deadline engine on the demo catalogue and the official calendar, in a
 //! file per topic; the fixture (`T`, which drives an engine, and the demo's case ids) is here.
+//!
+//! The engine is in `hallq-core`; the demo catalogue is built by the daemon's config loader,
+//! which the core cannot see, so these tests drive the engine's public interface from here.
 
 mod calendars;
 mod commands;
@@ -11,9 +14,10 @@ use std::sync::Arc;
 
 use jiff::{Timestamp, ToSpan};
 
-use super::*;
-use crate::calendar::Calendar;
-use crate::config::Config;
+use hallq::calendar::Calendar;
+use hallq::config::Config;
+use hallq::deadline::*;
+use hallq::localtime::LocalTime;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()

@@ -23,9 +23,6 @@ mod timers;
 mod view;
 mod windows;
 
-#[cfg(test)]
-mod tests;
-
 use serde::{Deserialize, Serialize};
 
 pub use engine::{Changes, HallEngine, Mode};

@@ -29,7 +29,7 @@ fn restore_from_records_gives_back_the_same_hall() {
     )
     .unwrap();
     let record = h.e.hall_record();
-    let tickets: Vec<TicketRecord> = (0..h.e.tickets.len() as u32)
+    let tickets: Vec<TicketRecord> = (0..h.e.ticket_count())
         .map(|i| h.e.ticket_record(i))
         .collect();
     let json = serde_json::to_string(&(record, tickets)).unwrap();

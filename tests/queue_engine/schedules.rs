@@ -300,7 +300,7 @@ fn a_hall_follows_a_replaced_calendar_and_the_week_past_its_years() {
     assert!(h.e.schedule(h.now).open_now);
     let text = std::fs::read_to_string("config/calendars/cn-mainland.toml").unwrap()
         + "\n[[year]]\nyear = 2027\nnotice = \"test\"\ndays = [{ date = 2027-10-01, kind = \"off\", name = \"国庆节\" }]\n";
-    let cal = crate::calendar::Calendar::from_toml("test", &text).unwrap();
+    let cal = hallq::calendar::Calendar::from_toml("test", &text).unwrap();
     h.e.replace_calendar(h.now, Arc::new(cal), &mut h.events);
     assert!(!h.e.schedule(h.now).open_now);
     assert!(try_issue(&mut h).is_err());

@@ -146,6 +146,12 @@ impl HallEngine {
         }
     }
 
+    /// Tickets the engine holds (today's, in issue order); `ticket_record` takes
+    /// `0..ticket_count()`.
+    pub fn ticket_count(&self) -> u32 {
+        self.tickets.len() as u32
+    }
+
     /// The stored form of ticket `idx`: (public id, record).
     pub fn ticket_record(&self, idx: u32) -> TicketRecord {
         let t = &self.tickets[idx as usize];

@@ -476,3 +476,27 @@ impl HallEngine {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_ids_spell_the_day_as_strftime_does() {
+        use jiff::civil::date;
+        for day in [
+            date(2026, 11, 23),
+            date(2026, 1, 9),
+            date(1999, 12, 31),
+            date(2000, 2, 29),
+            date(987, 6, 5),
+            date(5, 10, 1),
+            date(9999, 12, 31),
+            date(-12, 3, 4),
+        ] {
+            let mut key = String::new();
+            push_day_key(&mut key, day);
+            assert_eq!(key, day.strftime("%Y%m%d").to_string(), "{day}");
+        }
+    }
+}

@@ -16,7 +16,7 @@ fn replacing_a_calendar_recounts_open_cases_or_changes_nothing() {
         )
         .unwrap();
     assert_eq!(v.deadline, Some(lt("2026-12-02T17:00:00+08:00")));
-    let official = include_str!("../../../config/calendars/cn-mainland.toml");
+    let official = include_str!("../../config/calendars/cn-mainland.toml");
     let with_day_off = official.replace(
         "  { date = 2026-10-10, kind = \"work\", name = \"国庆节\" },",
         "  { date = 2026-10-10, kind = \"work\", name = \"国庆节\" },\n  { date = 2026-12-01, kind = \"off\", name = \"测试\" },",
@@ -149,7 +149,7 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
 
     // The 2027 notice arrives: Fri 01-08 is a holiday. H-1 moves to Wed 01-13; H-2 stays on
     // Thu 01-07 but is no longer provisional, which is news too.
-    let official = include_str!("../../../config/calendars/cn-mainland.toml");
+    let official = include_str!("../../config/calendars/cn-mainland.toml");
     let next = with_test_2027(
         official,
         r#"{ date = 2027-01-08, kind = "off", name = "测试假日" }"#,
