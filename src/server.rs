@@ -21,13 +21,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, App, AppState};
-use crate::cases::CaseShard;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::DeadlineEngine;
-use crate::hub::Hub;
 use crate::queue::HallEngine;
-use crate::shard::Shards;
+use crate::runtime::cases::CaseShard;
+use crate::runtime::hub::Hub;
+use crate::runtime::shard::Shards;
 use crate::store::{Store, StoreError, WriterHandle};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ impl Daemon {
         crate::metrics::install();
         metrics::gauge!(crate::metrics::START_TIME).set(clock.now().as_second() as f64);
         zero_counters();
-        crate::cases::zero_case_counters(&config);
+        crate::runtime::cases::zero_case_counters(&config);
         let store = Arc::new(Store::open(data, &config.store)?);
         let now = clock.now();
         // Cases (two threads: decode, restore) load while this thread loads the halls.
@@ -67,7 +67,7 @@ impl Daemon {
             Ok::<_, DaemonError>((halls?, cases?))
         })?;
         let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
-        crate::cases::warn_near_horizon(&deadlines.calendars, now);
+        crate::runtime::cases::warn_near_horizon(&deadlines.calendars, now);
         // A calendar replaced through the API before this start wins over the config's file
         // for the halls' schedules too.
         for (engine, h) in halls.iter_mut().zip(&config.halls) {
@@ -94,9 +94,9 @@ impl Daemon {
         // completed rectification is never reopened and never conflicts.
         for (h, engine) in halls.iter().enumerate() {
             for (ticket, at) in engine.bad_ratings() {
-                crate::shard::open_case(
+                crate::runtime::shard::open_case(
                     &cases,
-                    crate::shard::rectification(&config, h, &ticket, at),
+                    crate::runtime::shard::rectification(&config, h, &ticket, at),
                 );
             }
         }

@@ -18,10 +18,10 @@ use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
 use super::{AppState, json};
 use crate::calendar::{Calendar, Limit};
-use crate::cases::{Ack, AckError, CaseAnswer, CaseOp, CaseRequest};
 use crate::config::CaseKind;
 use crate::deadline::CaseCommand;
-use crate::idem::Idem;
+use crate::runtime::cases::{Ack, AckError, CaseAnswer, CaseOp, CaseRequest};
+use crate::runtime::idem::Idem;
 use crate::store::ALARMS;
 
 pub fn routes() -> Router<AppState> {

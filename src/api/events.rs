@@ -30,8 +30,8 @@ use super::AppState;
 use super::auth::{Perm, Principal};
 use super::halls::hall;
 use super::problem::Problem;
-use crate::hub::{Frame, frame};
-use crate::shard::HallOp;
+use crate::runtime::hub::{Frame, frame};
+use crate::runtime::shard::HallOp;
 use crate::store::{ALARMS, CASES_STREAM};
 
 /// Log events read per round trip while catching up.

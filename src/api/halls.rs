@@ -23,7 +23,7 @@ use super::problem::{Answer, Problem};
 use super::{AppState, json};
 use crate::config::{HallConfig, Placement, Tier};
 use crate::queue::{Command, Post, TicketClass, TicketStatus, WindowAction};
-use crate::shard::{HallOp, Idem};
+use crate::runtime::shard::{HallOp, Idem};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::hub::Hub;
-use crate::shard::{HallOp, Idem, Request, Shards};
+use crate::runtime::hub::Hub;
+use crate::runtime::shard::{HallOp, Idem, Request, Shards};
 use crate::store::Store;
 use auth::Tokens;
 use problem::{Answer, Problem};
@@ -35,7 +35,7 @@ pub struct App {
     pub config: Arc<Config>,
     pub tokens: Tokens,
     pub shards: Shards,
-    pub cases: Arc<crate::cases::CaseShard>,
+    pub cases: Arc<crate::runtime::cases::CaseShard>,
     /// The calendars in force (the case shard holds the same `Arc`s), for reading.
     pub calendars: std::sync::RwLock<Vec<Arc<crate::calendar::Calendar>>>,
     pub store: Arc<Store>,

@@ -15,7 +15,7 @@ use super::auth::{Perm, Principal};
 use super::halls::hall;
 use super::problem::{Answer, Problem};
 use crate::queue::stats::{DayStats, ServiceDay, WindowDay};
-use crate::shard::HallOp;
+use crate::runtime::shard::HallOp;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/stats", get(stats))

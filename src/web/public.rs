@@ -33,10 +33,10 @@ use crate::api::AppState;
 use crate::api::auth::{Perm, Principal};
 use crate::api::events::{CutOff, Subscribed};
 use crate::api::problem::{Answer, Problem};
-use crate::hub::Frame;
 use crate::localtime::LocalTime;
 use crate::queue::{TicketClass, TicketStatus};
-use crate::shard::HallOp;
+use crate::runtime::hub::Frame;
+use crate::runtime::shard::HallOp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -611,7 +611,7 @@ mod tests {
     fn frames_parse_back_into_kind_and_data() {
         let f = Frame {
             seq: 7,
-            bytes: crate::hub::frame(7, "called", r#"{"a":1}"#),
+            bytes: crate::runtime::hub::frame(7, "called", r#"{"a":1}"#),
             hall: None,
         };
         assert_eq!(parse_frame(&f), Some(("called", r#"{"a":1}"#)));

@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -36,16 +36,24 @@ use tokio::sync::oneshot;
 use crate::api::problem::Answer;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::deadline::{
-    CaseCommand, CaseError, CaseEvent, CaseRecord, CaseView, ClosedCases, DeadlineEngine,
-    Recomputed, Stream,
+    CaseCommand, CaseError, CaseEvent, CaseView, DeadlineEngine, Recomputed, Stream,
 };
-use crate::idem::{Idem, IdemCache};
-use crate::mailbox::{Mail, receive};
+use crate::runtime::idem::{Idem, IdemCache};
+use crate::runtime::mailbox::{Mail, receive};
 use crate::store::{
-    ALARMS, Batch, CASES_STREAM, Cursor, Ledger, Op, Published, Refusal, Rewind, Store, StoreError,
+    ALARMS, Batch, CASES_STREAM, Cursor, Ledger, Op, Published, Refusal, Store, StoreError,
 };
+
+mod ack;
+mod closing;
+mod horizon;
+mod observe;
+
+pub use ack::{Ack, AckError, Acked};
+use closing::{ClosedLookup, Closing};
+pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
+pub use observe::zero_case_counters;
 
 /// Whether the caller may see a case of the given hall.
 pub type Scope = Box<dyn Fn(usize) -> bool + Send>;
@@ -72,49 +80,6 @@ impl CaseOp {
     pub fn writes(&self) -> bool {
         !matches!(self, CaseOp::Get { .. })
     }
-}
-
-/// An alarm consumer acknowledging the alarms up to `seq`.
-#[derive(Debug)]
-pub struct Ack {
-    pub consumer: String,
-    pub seq: u64,
-    /// Moving the cursor backwards is refused unless asked for, and then recorded.
-    pub rewind: bool,
-    /// The token acknowledging (by name): the cursor's owner, or its first.
-    pub by: Arc<str>,
-}
-
-/// What an acknowledgement did.
-#[derive(Debug, serde::Serialize)]
-pub struct Acked {
-    pub consumer: String,
-    pub seq: u64,
-    pub previous: u64,
-    pub owner: Arc<str>,
-    pub rewound: bool,
-}
-
-/// Why an acknowledgement was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AckError {
-    #[error(
-        "consumer `{consumer}` belongs to token `{owner}`: a consumer's cursor is read and moved only by the token that first acknowledged it"
-    )]
-    NotOwner { consumer: String, owner: String },
-    #[error(
-        "seq {seq} is past the head of the alarm stream ({head}): acknowledge only alarms you have received"
-    )]
-    PastHead { seq: u64, head: u64 },
-    #[error(
-        "consumer `{consumer}` is at {cursor}; acknowledging {seq} would move it backwards. Send \"rewind\": true to do that on purpose (it is recorded)"
-    )]
-    Backwards {
-        consumer: String,
-        cursor: u64,
-        seq: u64,
-    },
 }
 
 #[derive(Debug)]
@@ -248,82 +213,6 @@ struct Worker {
     unloaded: Vec<Lost>,
     /// Internal commands refused while the store refused writes, applied once it accepts them.
     deferred: Vec<CaseCommand>,
-}
-
-/// Closed records on their way to the closed-case table (see the module doc).
-#[derive(Default)]
-struct Closing {
-    /// Case id → (number of the batch that carries its close, its record).
-    records: HashMap<String, (u64, CaseRecord)>,
-    /// Number of the last batch sent with closes in it.
-    sent: u64,
-    /// Number of the last batch with closes whose commit succeeded, set by that batch's
-    /// completion on the writer thread. Batches commit in the order they are sent, so every
-    /// batch numbered up to it is in the table too. A failed commit loses every batch not
-    /// yet durable; `resync` then drops their records and reloads those cases.
-    durable: Arc<AtomicU64>,
-}
-
-impl Closing {
-    /// Let go of the records the closed-case table now has.
-    fn evict_durable(&mut self) {
-        let durable = self.durable.load(Ordering::Acquire);
-        if self.records.values().any(|(n, _)| *n <= durable) {
-            self.records.retain(|_, (n, _)| *n > durable);
-        }
-    }
-}
-
-/// The engine's view of closed cases: those on their way to the store, then the store's.
-struct ClosedLookup<'a> {
-    pending: &'a HashMap<String, (u64, CaseRecord)>,
-    store: &'a Store,
-}
-
-impl ClosedCases for ClosedLookup<'_> {
-    fn closed(&self, id: &str) -> Result<Option<CaseRecord>, String> {
-        if let Some((_, r)) = self.pending.get(id) {
-            return Ok(Some(r.clone()));
-        }
-        self.store
-            .closed_case(id)
-            .map_err(|e| format!("the closed-case table cannot be read: {e}"))
-    }
-}
-
-/// Days left at which the start-up log warns that a calendar is about to run out (the alert
-/// rule `HallqCalendarHorizonNear` fires from the same day).
-pub const HORIZON_WARN_DAYS: i64 = 60;
-
-/// Set `hallq_calendar_horizon_days` for every calendar in force; returns when it next
-/// changes (the earliest next local midnight among them).
-pub fn publish_horizons(config: &Config, calendars: &[Arc<Calendar>], now: Timestamp) -> Timestamp {
-    let mut next = Timestamp::MAX;
-    for (entry, cal) in config.calendars.iter().zip(calendars) {
-        metrics::gauge!(crate::metrics::CALENDAR_HORIZON, "calendar" => entry.id.to_string())
-            .set(cal.horizon_days(now) as f64);
-        next = next.min(cal.next_day_starts(now));
-    }
-    next
-}
-
-/// A WARN line for every calendar with [`HORIZON_WARN_DAYS`] or fewer left (or none).
-pub fn warn_near_horizon(calendars: &[Arc<Calendar>], now: Timestamp) {
-    for cal in calendars {
-        let days = cal.horizon_days(now);
-        if days <= HORIZON_WARN_DAYS {
-            let last = cal.range().last;
-            tracing::warn!(
-                calendar = cal.id(),
-                last_covered_day = %last,
-                days_left = days,
-                "the calendar's holiday notices end on {last}; later days are counted on the \
-                 default week and their deadlines are provisional. Load the next year's notice \
-                 with PUT /v1/calendars/{}",
-                cal.id()
-            );
-        }
-    }
 }
 
 impl Worker {
@@ -668,200 +557,6 @@ impl Worker {
             CaseOp::Ack(ack) => self.ack(ack, now, batch),
         }
     }
-
-    /// Move a consumer's cursor: only by its owner, never past the stream's head, backwards
-    /// only when asked (and then recorded, with who and from where to where).
-    fn ack(&mut self, ack: Ack, now: Timestamp, batch: &mut Batch) -> CaseAnswer {
-        let cursor = match self.cursors.get(&ack.consumer) {
-            Some(c) => Some(c.clone()),
-            None => match self.store.cursor(&ack.consumer) {
-                Ok(c) => c,
-                Err(e) => return CaseAnswer::Unavailable(format!("the store cannot be read: {e}")),
-            },
-        };
-        if let Some(owner) = cursor.as_ref().and_then(|c| c.owner.as_deref())
-            && owner != &*ack.by
-        {
-            return CaseAnswer::AckRefused(AckError::NotOwner {
-                consumer: ack.consumer,
-                owner: owner.to_owned(),
-            });
-        }
-        // Only committed alarms are ever published, so a consumer can know no later one.
-        let head = match self.store.head(ALARMS) {
-            Ok(h) => h,
-            Err(e) => return CaseAnswer::Unavailable(format!("the store cannot be read: {e}")),
-        };
-        if ack.seq > head {
-            return CaseAnswer::AckRefused(AckError::PastHead { seq: ack.seq, head });
-        }
-        let previous = cursor.as_ref().map_or(0, |c| c.seq);
-        let rewound = ack.seq < previous;
-        if rewound && !ack.rewind {
-            return CaseAnswer::AckRefused(AckError::Backwards {
-                consumer: ack.consumer,
-                cursor: previous,
-                seq: ack.seq,
-            });
-        }
-        if rewound {
-            tracing::warn!(
-                consumer = %ack.consumer,
-                by = %ack.by,
-                from = previous,
-                to = ack.seq,
-                "an alarm consumer's cursor was rewound"
-            );
-            let record = Rewind {
-                at: now,
-                by: ack.by.to_string(),
-                from: previous,
-                to: ack.seq,
-            };
-            batch.ops.push(Op::LogRewind {
-                name: ack.consumer.clone(),
-                json: serde_json::to_vec(&record).expect("rewinds serialize"),
-            });
-        }
-        batch.ops.push(Op::PutConsumer {
-            name: ack.consumer.clone(),
-            seq: ack.seq,
-            owner: ack.by.to_string(),
-        });
-        self.cursors.insert(
-            ack.consumer.clone(),
-            Cursor {
-                seq: ack.seq,
-                owner: Some(ack.by.to_string()),
-            },
-        );
-        CaseAnswer::Acked(Acked {
-            consumer: ack.consumer,
-            seq: ack.seq,
-            previous,
-            owner: ack.by,
-            rewound,
-        })
-    }
-}
-
-impl Worker {
-    /// Alarms, clearings and closings as counters; open cases by level and pending deadlines
-    /// as gauges (when anything changed).
-    fn observe(&self, events: &[CaseEvent], changed: bool) {
-        use crate::deadline::CaseEventBody as B;
-        use crate::metrics::{
-            ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED, CASES_OPEN, Combine, DEADLINES_PENDING,
-            GaugeParts, hall_labels,
-        };
-        let config = &self.engine.config;
-        let mode = config.metric_labels;
-        let with = |hall: usize, key: &'static str, value: &str| -> Vec<metrics::Label> {
-            let mut l: Vec<metrics::Label> = hall_labels(mode, &config.halls[hall])
-                .into_iter()
-                .map(|(k, v)| metrics::Label::new(k, v))
-                .collect();
-            l.push(metrics::Label::new(key, value.to_owned()));
-            l
-        };
-        for e in events {
-            let hall = &config.halls[e.hall].id;
-            match &e.body {
-                B::Alarm(a) => tracing::info!(%hall, case = %a.case, alarm = %a.id, "case alarm"),
-                B::Accepted { case } => {
-                    tracing::debug!(%hall, case = %case.id, kind = "accepted", "case event")
-                }
-                B::Suspended { case, .. }
-                | B::Resumed { case }
-                | B::Extended { case, .. }
-                | B::Forwarded { case, .. }
-                | B::Completed { case, .. }
-                | B::Withdrawn { case, .. }
-                | B::DeadlineChanged { case, .. }
-                | B::Cleared { case, .. } => {
-                    tracing::debug!(%hall, %case, kind = e.body.kind(), "case event")
-                }
-            }
-            match &e.body {
-                B::Alarm(a) => {
-                    metrics::counter!(ALARMS_RAISED, with(e.hall, "level", &a.level)).increment(1)
-                }
-                B::Cleared { level, .. } => {
-                    metrics::counter!(ALARMS_CLEARED, with(e.hall, "level", level)).increment(1)
-                }
-                B::Completed { on_time, .. } => {
-                    let outcome = if *on_time { "on_time" } else { "overdue" };
-                    metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", outcome)).increment(1);
-                }
-                B::Withdrawn { .. } => {
-                    metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", "withdrawn"))
-                        .increment(1)
-                }
-                _ => {}
-            }
-        }
-        if !changed {
-            return;
-        }
-        let mut parts = GaugeParts::default();
-        // Every hall has its "no level yet" series from the start, so dashboards and alert
-        // rules see 0 open cases rather than no data.
-        for hall in &config.halls {
-            let mut l = hall_labels(mode, hall);
-            l.push(("level", "none".to_owned()));
-            parts.add(CASES_OPEN, l, 0.0, Combine::Sum);
-        }
-        for (hall, level, n) in self.engine.open_by_level() {
-            let mut l = hall_labels(mode, &config.halls[hall]);
-            l.push(("level", level.to_string()));
-            parts.add(CASES_OPEN, l, n as f64, Combine::Sum);
-        }
-        parts.add(
-            DEADLINES_PENDING,
-            vec![("kind", "case".to_owned())],
-            self.engine.pending() as f64,
-            Combine::Sum,
-        );
-        parts.publish(
-            CASE_GAUGES,
-            &[
-                (CASES_OPEN, Combine::Sum),
-                (DEADLINES_PENDING, Combine::Sum),
-            ],
-        );
-    }
-}
-
-/// The case thread's producer id for shared gauges (hall shards use 0..n).
-const CASE_GAUGES: usize = usize::MAX;
-
-/// Counters the alert rules watch exist at zero for every hall and level the config implies.
-pub fn zero_case_counters(config: &crate::config::Config) {
-    use crate::metrics::{ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED, hall_labels};
-    let mut levels: Vec<&str> = config
-        .alarm_policies
-        .iter()
-        .flat_map(|p| p.levels.iter().map(|l| &*l.name))
-        .collect();
-    levels.sort_unstable();
-    levels.dedup();
-    for hall in &config.halls {
-        let base: Vec<metrics::Label> = hall_labels(config.metric_labels, hall)
-            .into_iter()
-            .map(|(k, v)| metrics::Label::new(k, v))
-            .collect();
-        for outcome in ["on_time", "overdue", "withdrawn"] {
-            let mut l = base.clone();
-            l.push(metrics::Label::new("outcome", outcome));
-            metrics::counter!(CASES_CLOSED, l).increment(0);
-        }
-        for level in &levels {
-            let mut l = base.clone();
-            l.push(metrics::Label::new("level", level.to_string()));
-            metrics::counter!(ALARMS_RAISED, l.clone()).increment(0);
-            metrics::counter!(ALARMS_CLEARED, l).increment(0);
-        }
-    }
 }
 
 fn published(e: &CaseEvent) -> Published {
@@ -878,156 +573,4 @@ fn published(e: &CaseEvent) -> Published {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::mpsc;
-
-    use super::*;
-    use crate::clock::ManualClock;
-    use crate::deadline::CaseState;
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
-    struct Setup {
-        worker: Worker,
-        batches: Receiver<Batch>,
-        config: Arc<Config>,
-        _dir: tempfile::TempDir,
-    }
-
-    fn setup() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Arc::new(Config::demo());
-        let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
-        let now = ts("2026-03-02T02:00:00Z");
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
-        // The test holds the batches: nothing is committed until it says so.
-        let (writer, batches) = channel::unbounded();
-        let (_mail, rx) = channel::bounded(16);
-        let engine = DeadlineEngine::new(config.clone(), now);
-        Setup {
-            worker: Worker::new(engine, store, writer, clock, rx, 64, 3600),
-            batches,
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn accept(config: &Config, id: &str) -> CaseCommand {
-        CaseCommand::Accept {
-            id: id.into(),
-            hall: config.hall_index("city").unwrap(),
-            matter: config.matter_index("330100-CN-0001").unwrap(),
-            accepted_at: ts("2026-03-02T10:00:00+08:00"),
-        }
-    }
-
-    /// One pass over `cmds`; returns the batch it sent and the answers, which arrive once the
-    /// batch's completions run.
-    fn pass(s: &mut Setup, cmds: Vec<CaseCommand>) -> (Batch, Vec<oneshot::Receiver<CaseAnswer>>) {
-        let mut answers = Vec::new();
-        let mut pending: Vec<CaseRequest> = cmds
-            .into_iter()
-            .map(|cmd| {
-                let (reply, rx) = oneshot::channel();
-                answers.push(rx);
-                CaseRequest {
-                    op: CaseOp::Apply {
-                        cmd,
-                        scope: Box::new(|_| true),
-                    },
-                    idem: None,
-                    reply: Some(reply),
-                }
-            })
-            .collect();
-        s.worker.pass(&mut pending);
-        (s.batches.try_recv().expect("a pass sends a batch"), answers)
-    }
-
-    fn answered(batch: Batch, answers: Vec<oneshot::Receiver<CaseAnswer>>) -> Vec<CaseAnswer> {
-        for done in batch.done {
-            done(Ok(()));
-        }
-        answers
-            .into_iter()
-            .map(|mut rx| rx.try_recv().expect("answered once durable"))
-            .collect()
-    }
-
-    fn state(answer: &CaseAnswer) -> (CaseState, bool) {
-        match answer {
-            CaseAnswer::View { view, created } => (view.state, *created),
-            other => panic!("expected a case, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_close_on_its_way_to_the_store_is_still_closed_for_the_next_passes() {
-        let mut s = setup();
-        let config = s.config.clone();
-        let withdraw = CaseCommand::Withdraw {
-            id: "Z-1".into(),
-            reason: "申请人撤回".into(),
-            at: ts("2026-03-02T02:00:00Z"),
-        };
-        let (first, answers) = pass(&mut s, vec![accept(&config, "Z-1"), withdraw]);
-        assert!(
-            first
-                .ops
-                .iter()
-                .any(|op| matches!(op, Op::CloseCase { id, .. } if id == "Z-1"))
-        );
-        // The close is not committed (the test holds its batch) and the engine has let go of
-        // the case: the replay must still find it closed, in this pass and the next.
-        for _ in 0..2 {
-            let (batch, replay) = pass(&mut s, vec![accept(&config, "Z-1")]);
-            assert!(batch.ops.is_empty(), "a replay stores nothing");
-            assert_eq!(
-                state(&answered(batch, replay)[0]),
-                (CaseState::Withdrawn, false)
-            );
-        }
-        assert_eq!(s.worker.closing.records.len(), 1);
-
-        // Now the writer commits the first batch for real and runs its completions.
-        let hub = Arc::new(crate::hub::Hub::new(16));
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(ts("2026-03-02T02:00:00Z")));
-        let writer = s.worker.store.start_writer(&config.store, hub, clock);
-        let (committed, durable) = mpsc::channel();
-        let mut first = first;
-        first.done.push(Box::new(move |r| {
-            let _ = committed.send(r.is_ok());
-        }));
-        writer.sender().send(first).unwrap();
-        assert!(durable.recv().unwrap(), "the first batch commits");
-        for (i, a) in answers.into_iter().enumerate() {
-            let mut a = a;
-            let got = a.try_recv().unwrap();
-            let want = [(CaseState::Open, true), (CaseState::Withdrawn, false)][i];
-            assert_eq!(state(&got), want);
-        }
-
-        // The next pass lets the record go: the closed-case table answers from now on.
-        let (batch, replay) = pass(&mut s, vec![accept(&config, "Z-1")]);
-        assert!(s.worker.closing.records.is_empty());
-        assert_eq!(
-            state(&answered(batch, replay)[0]),
-            (CaseState::Withdrawn, false)
-        );
-        let (batch, late) = pass(
-            &mut s,
-            vec![CaseCommand::Complete {
-                id: "Z-1".into(),
-                at: ts("2026-03-02T02:00:00Z"),
-            }],
-        );
-        match &answered(batch, late)[0] {
-            CaseAnswer::Refused(e) => assert_eq!(e.code(), "case-closed"),
-            other => panic!("{other:?}"),
-        }
-        drop(s.worker);
-        writer.stop();
-    }
-}
+mod tests;

@@ -9,7 +9,7 @@
 //! the writer one `Batch` with the events, the changed records and a completion per request.
 //! The answers go out only from those completions, after the commit.
 //!
-//! `Idempotency-Key`s are checked here, by the hall's owner (`crate::idem`), so two
+//! `Idempotency-Key`s are checked here, by the hall's owner (`crate::runtime::idem`), so two
 //! concurrent retries with one key cannot both execute.
 //!
 //! If the store loses a batch (a failed commit), the shard reloads the halls that batch
@@ -28,18 +28,22 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::api::problem::{Answer, Problem};
-use crate::cases::{CaseOp, CaseRequest, CaseShard};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::deadline::CaseCommand;
-pub use crate::idem::Idem;
-use crate::idem::IdemCache;
-use crate::mailbox::{Mail, receive};
-use crate::queue::{
-    Command, Event, EventBody, HallEngine, QueueError, Reply, TicketStatus, TimerKind,
-};
+use crate::queue::{Command, Event, HallEngine, QueueError, Reply, TicketStatus, TimerKind};
+use crate::runtime::cases::CaseShard;
+pub use crate::runtime::idem::Idem;
+use crate::runtime::idem::IdemCache;
+use crate::runtime::mailbox::{Mail, receive};
 use crate::store::{ALARMS, Batch, Done, Ledger, Op, Published, Store};
 use crate::wheel::{TimerKey, TimingWheel};
+
+mod gauges;
+mod rectify;
+mod timers;
+
+pub use rectify::{open_case, rectification};
+use timers::unpack;
 
 /// What a request asks of its hall.
 #[derive(Debug)]
@@ -320,169 +324,6 @@ impl Shard {
         self.unloaded = still;
     }
 
-    /// Count the events in the metrics and log them (debug level: every state change, by hall,
-    /// sequence and ticket; alarms at info).
-    fn observe(&self, events: &[Event]) {
-        for e in events {
-            let ticket = e.body.ticket_id().unwrap_or("");
-            if let Some(a) = e.body.alarm() {
-                tracing::info!(hall = %e.hall, seq = e.seq, ticket, alarm = %a.id, "ticket alarm");
-            } else {
-                tracing::debug!(hall = %e.hall, seq = e.seq, kind = e.kind(), ticket, "event");
-            }
-        }
-        for chunk in events.chunk_by(|a, b| a.hall == b.hall) {
-            if let Some(hall) = self.config.hall_index(&chunk[0].hall) {
-                let local = self.local(hall);
-                self.metrics[local].observe(self.halls[local].1.config(), chunk);
-            }
-        }
-    }
-
-    /// Queue lengths, longest waits, targets, windows per state and pending ticket timers,
-    /// every five seconds.
-    fn gauges(&mut self, now: jiff::Timestamp) {
-        use crate::metrics::{Combine, GaugeParts, hall_labels};
-        if now.as_second() < self.next_gauges {
-            return;
-        }
-        self.next_gauges = now.as_second() + 5;
-        let mode = self.config.metric_labels;
-        let mut parts = GaugeParts::default();
-        for (_, engine) in &self.halls {
-            let cfg = engine.config();
-            let base = hall_labels(mode, cfg);
-            let (services, windows) = engine.gauges(now);
-            for (s, (waiting, longest)) in services.into_iter().enumerate() {
-                let svc = &cfg.services[s];
-                let mut l = base.clone();
-                l.push(("service", svc.id.to_string()));
-                parts.add(
-                    crate::metrics::QUEUE_LENGTH,
-                    l.clone(),
-                    f64::from(waiting),
-                    Combine::Sum,
-                );
-                parts.add(
-                    crate::metrics::QUEUE_LONGEST_WAIT,
-                    l.clone(),
-                    longest as f64,
-                    Combine::Max,
-                );
-                if let Some(target) = svc.target_wait_s {
-                    parts.add(
-                        crate::metrics::QUEUE_TARGET_WAIT,
-                        l.clone(),
-                        target as f64,
-                        Combine::Max,
-                    );
-                    // Against this hall's own target, before tier labelling sums it.
-                    let over = f64::from(u8::from(longest as i64 > target));
-                    parts.add(crate::metrics::QUEUE_OVER_TARGET, l, over, Combine::Sum);
-                }
-            }
-            for (state, n) in ["closed", "open", "calling", "serving", "paused"]
-                .into_iter()
-                .zip(windows)
-            {
-                let mut l = base.clone();
-                l.push(("state", state.to_owned()));
-                parts.add(crate::metrics::WINDOWS, l, f64::from(n), Combine::Sum);
-            }
-        }
-        parts.add(
-            crate::metrics::DEADLINES_PENDING,
-            vec![("kind", "ticket".to_owned())],
-            self.timers.len() as f64,
-            Combine::Sum,
-        );
-        parts.publish(
-            self.id,
-            &[
-                (crate::metrics::QUEUE_LENGTH, Combine::Sum),
-                (crate::metrics::QUEUE_LONGEST_WAIT, Combine::Max),
-                (crate::metrics::QUEUE_TARGET_WAIT, Combine::Max),
-                (crate::metrics::QUEUE_OVER_TARGET, Combine::Sum),
-                (crate::metrics::WINDOWS, Combine::Sum),
-                (crate::metrics::DEADLINES_PENDING, Combine::Sum),
-            ],
-        );
-    }
-
-    /// A rating of 1 or 2 opens a rectification case (one working day on the hall's
-    /// calendar), once the rating is durable. The case id is derived from the ticket, so the
-    /// start-up reconciliation (for a crash in between) cannot open a second one.
-    fn rectify(&mut self, events: &[Event], batch: &mut Batch) {
-        let mut opens = Vec::new();
-        for e in events {
-            let (ticket, rating) = match &e.body {
-                EventBody::Completed {
-                    ticket,
-                    evaluation: Some(r),
-                    ..
-                } => (ticket, *r),
-                EventBody::Evaluated { ticket, evaluation } => (ticket, *evaluation),
-                _ => continue,
-            };
-            if rating > 2 {
-                continue;
-            }
-            let Some(hall) = self.config.hall_index(&e.hall) else {
-                continue;
-            };
-            // The acceptance time comes from the same place as the start-up re-offer's, so a
-            // re-offer is a replay of this acceptance, never a conflict with it. The ticket is
-            // there: it was rated in this pass, after any turn of the day.
-            let accepted = self.halls[self.local(hall)]
-                .1
-                .bad_ratings()
-                .into_iter()
-                .find_map(|(id, at)| (id == ticket.id).then_some(at))
-                .unwrap_or(e.at.at());
-            opens.push(rectification(&self.config, hall, &ticket.id, accepted));
-        }
-        if opens.is_empty() {
-            return;
-        }
-        let cases = self.cases.clone();
-        batch.done.push(Box::new(move |r| {
-            if r.is_ok() {
-                for cmd in opens {
-                    open_case(&cases, cmd);
-                }
-            }
-        }));
-    }
-
-    /// Arm and disarm a hall's ticket timers as its engine asked.
-    fn apply_timers(&mut self, local: usize, ops: &[crate::queue::TimerOp]) {
-        for op in ops {
-            let key = (local as u32, op.ticket, op.kind);
-            if let Some(old) = self.timer_keys.remove(&key) {
-                self.timers.cancel(old);
-            }
-            if let Some(at) = op.at {
-                let second = at.as_second().max(0) as u64 + u64::from(at.subsec_nanosecond() > 0);
-                let packed = (local as u64) << 40 | u64::from(op.ticket) << 8 | kind_code(op.kind);
-                self.timer_keys
-                    .insert(key, self.timers.insert(second, packed));
-            }
-        }
-    }
-
-    /// Forget every timer of a hall whose business day turned.
-    fn drop_timers(&mut self, local: usize) {
-        let wheel = &mut self.timers;
-        self.timer_keys.retain(|&(l, _, _), key| {
-            if l as usize == local {
-                wheel.cancel(*key);
-                false
-            } else {
-                true
-            }
-        });
-    }
-
     /// Run one request. While the store refuses writes (`refusal`), commands are refused and
     /// reads show the durable state as it is, without the time-driven changes a tick makes.
     fn execute(
@@ -671,54 +512,6 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config) {
                 hall: config.hall_index(&e.hall),
             });
         }
-    }
-}
-
-fn kind_code(kind: TimerKind) -> u64 {
-    match kind {
-        TimerKind::Wait => 0,
-        TimerKind::Start => 1,
-    }
-}
-
-fn unpack(v: u64) -> (usize, u32, TimerKind) {
-    let kind = if v & 0xff == 1 {
-        TimerKind::Start
-    } else {
-        TimerKind::Wait
-    };
-    ((v >> 40) as usize, (v >> 8) as u32, kind)
-}
-
-/// The rectification case a bad rating of `ticket` opens.
-pub fn rectification(
-    config: &Config,
-    hall: usize,
-    ticket: &str,
-    at: jiff::Timestamp,
-) -> CaseCommand {
-    CaseCommand::Accept {
-        id: format!("RECT-{}-{ticket}", config.halls[hall].id),
-        hall,
-        matter: config.rectification_matter(),
-        accepted_at: at,
-    }
-}
-
-/// Hand a case command to the case shard without waiting for it.
-pub fn open_case(cases: &CaseShard, cmd: CaseCommand) {
-    let req = CaseRequest {
-        op: CaseOp::Apply {
-            cmd,
-            scope: Box::new(|_| true),
-        },
-        idem: None,
-        reply: None,
-    };
-    if cases.try_send(req).is_err() {
-        tracing::error!(
-            "the case queue is full; a rectification case was not opened (it is at the next start)"
-        );
     }
 }
 
