@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::DeadlineEngine;
 use crate::queue::HallEngine;
+use crate::runtime::Context;
 use crate::runtime::cases::CaseShard;
 use crate::runtime::hub::Hub;
 use crate::runtime::shard::Shards;
@@ -78,11 +79,15 @@ impl Daemon {
 
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());
+        let ctx = Context {
+            store: store.clone(),
+            writer: writer.sender(),
+            clock: clock.clone(),
+            render: Arc::new(api::render::Renderer),
+        };
         let cases = Arc::new(CaseShard::start(
             deadlines,
-            store.clone(),
-            writer.sender(),
-            clock.clone(),
+            ctx.clone(),
             config.server.queue_depth,
             config.store.max_batch,
             config.store.idempotency_ttl_s as i64,
@@ -101,15 +106,7 @@ impl Daemon {
             }
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let shards = Shards::start(
-            &config,
-            halls,
-            &store,
-            &writer.sender(),
-            &clock,
-            &cases,
-            threads,
-        );
+        let shards = Shards::start(&config, halls, &ctx, &cases, threads);
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
             config,

@@ -12,15 +12,14 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
-use super::{AppState, json};
+use super::{AppState, json, render};
 use crate::calendar::{Calendar, Limit};
 use crate::config::CaseKind;
 use crate::deadline::CaseCommand;
-use crate::runtime::cases::{Ack, AckError, CaseAnswer, CaseOp, CaseRequest};
+use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
 use crate::runtime::idem::Idem;
 use crate::store::ALARMS;
 
@@ -40,33 +39,6 @@ pub fn routes() -> Router<AppState> {
 
 type Body = Result<Bytes, BytesRejection>;
 
-impl super::App {
-    /// Send one operation to the case thread and wait for its answer, which arrives only
-    /// after its effects are durable. While the store refuses writes a change is refused here
-    /// (unless it has an `Idempotency-Key`, whose first answer may be stored); reads go on.
-    async fn case_op(&self, op: CaseOp, idem: Option<Idem>) -> Result<CaseAnswer, Problem> {
-        if op.writes()
-            && idem.is_none()
-            && let Some(r) = self.store.health.refusal()
-        {
-            return Err(Problem::store_refused(&r.cause, r.retry_after_s));
-        }
-        let (reply, rx) = oneshot::channel();
-        self.cases
-            .try_send(CaseRequest {
-                op,
-                idem: idem.map(Box::new),
-                reply: Some(reply),
-            })
-            .map_err(|_| {
-                metrics::counter!(crate::metrics::OVERLOAD, "queue" => "case").increment(1);
-                Problem::overloaded("too many case requests are waiting; retry shortly")
-            })?;
-        rx.await
-            .map_err(|_| Problem::unavailable("the daemon is shutting down"))
-    }
-}
-
 /// The `Idempotency-Key` of a request to the case thread (cases, calendars, alarm cursors),
 /// scoped to the token.
 fn case_idem(
@@ -76,42 +48,7 @@ fn case_idem(
     uri: &Uri,
     body: &Body,
 ) -> Result<Option<Idem>, Problem> {
-    Idem::from_request(headers, format!("@cases|{}", who.name()), method, uri, body)
-}
-
-/// The one rendering of a case answer; the case thread stores it for an `Idempotency-Key`.
-pub(crate) fn render(answer: &CaseAnswer) -> Answer {
-    match answer {
-        CaseAnswer::View {
-            view,
-            created: true,
-        } => {
-            let mut a = Answer::json(201, view);
-            a.location = Some(format!("/v1/cases/{}", view.id));
-            a
-        }
-        CaseAnswer::View {
-            view,
-            created: false,
-        } => Answer::json(200, view),
-        CaseAnswer::Refused(e) => Problem::from_case(e).into(),
-        CaseAnswer::Recomputed(r) => Answer::json(200, r),
-        CaseAnswer::Acked(a) => Answer::json(200, a),
-        CaseAnswer::AckRefused(e) => ack_problem(e).into(),
-        CaseAnswer::Replayed(a) => a.clone(),
-        CaseAnswer::Unwritable(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
-        CaseAnswer::Unavailable(why) => Problem::unavailable(why.clone()).into(),
-    }
-}
-
-/// A refused acknowledgement: someone else's cursor 403, past the head 422, backwards 409.
-fn ack_problem(e: &AckError) -> Problem {
-    let (status, code, title, field) = match e {
-        AckError::NotOwner { .. } => (403, "consumer-owned", "Forbidden", "consumer"),
-        AckError::PastHead { .. } => (422, "ack-past-head", "Unprocessable request", "seq"),
-        AckError::Backwards { .. } => (409, "cursor-backwards", "Conflict", "seq"),
-    };
-    Problem::new(status, code, title, e.to_string()).field(field)
+    super::idempotency_key(headers, format!("@cases|{}", who.name()), method, uri, body)
 }
 
 #[derive(Deserialize)]
@@ -159,7 +96,7 @@ async fn accept(
         cmd,
         scope: who.scope(),
     };
-    Ok(render(&app.case_op(op, idem).await?))
+    Ok(render::case(&app.cases.ask(op, idem).await))
 }
 
 fn matter_index(app: &AppState, id: &str) -> Result<usize, Problem> {
@@ -182,7 +119,7 @@ async fn case(
         id,
         scope: who.scope(),
     };
-    Ok(render(&app.case_op(op, None).await?))
+    Ok(render::case(&app.cases.ask(op, None).await))
 }
 
 #[derive(Deserialize)]
@@ -310,7 +247,7 @@ async fn case_action(
         cmd,
         scope: who.scope(),
     };
-    Ok(render(&app.case_op(op, idem).await?))
+    Ok(render::case(&app.cases.ask(op, idem).await))
 }
 
 #[derive(Serialize)]
@@ -446,13 +383,13 @@ async fn replace_calendar(
         calendar: calendar.clone(),
         toml: text,
     };
-    let answer = app.case_op(op, idem).await?;
+    let answer = app.cases.ask(op, idem).await;
     // Only a replacement made now (a replayed answer may be older than the calendar in force).
-    if matches!(answer, CaseAnswer::Recomputed(_)) {
+    if matches!(answer, Ok(CaseReply::Recomputed(_))) {
         app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar.clone();
         super::halls::calendar_replaced(&app, pos, &calendar).await;
     }
-    Ok(render(&answer))
+    Ok(render::case(&answer))
 }
 
 #[derive(Serialize)]
@@ -572,7 +509,7 @@ async fn owned_cursor(
     if let Some(owner) = cursor.as_ref().and_then(|c| c.owner.as_deref())
         && owner != who.name()
     {
-        return Err(ack_problem(&AckError::NotOwner {
+        return Err(Problem::from_ack(&AckError::NotOwner {
             consumer: name.to_owned(),
             owner: owner.to_owned(),
         }));
@@ -628,7 +565,7 @@ async fn ack(
         rewind: b.rewind,
         by: who.0.name.clone(),
     });
-    Ok(render(&app.case_op(op, idem).await?))
+    Ok(render::case(&app.cases.ask(op, idem).await))
 }
 
 /// `GET /v1/alarms/consumers/{name}`: a consumer's cursor, owner, how far behind the head it

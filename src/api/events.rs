@@ -26,12 +26,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::AppState;
 use super::auth::{Perm, Principal};
 use super::halls::hall;
 use super::problem::Problem;
+use super::{AppState, render};
 use crate::runtime::hub::{Frame, frame};
-use crate::runtime::shard::HallOp;
+use crate::runtime::shard::{HallOp, HallReply};
 use crate::store::{ALARMS, CASES_STREAM};
 
 /// Log events read per round trip while catching up.
@@ -79,13 +79,13 @@ pub async fn hall_events(
         None => None,
     };
     if sent.is_none() {
-        let answer = app.ask(h.index, HallOp::Snapshot, None).await;
-        if !answer.is_success() {
-            return Ok(answer.into_response());
-        }
-        let seq = serde_json::from_str::<SnapshotSeq>(&answer.body).map_or(0, |s| s.seq);
-        head.push(frame(seq, "snapshot", &answer.body));
-        sent = Some(seq);
+        let snapshot = match app.shards.ask(h.index, HallOp::Snapshot, None).await {
+            Ok(HallReply::Snapshot(s)) => s,
+            other => return Ok(render::hall(&h.cfg.id, &other).into_response()),
+        };
+        let json = serde_json::to_string(&snapshot).expect("views serialize");
+        head.push(frame(snapshot.seq, "snapshot", &json));
+        sent = Some(snapshot.seq);
     }
     Ok(respond(&app, head, rx, sent.unwrap_or(0), None, "hall"))
 }
@@ -143,11 +143,6 @@ async fn global_stream(
         },
     };
     Ok(respond(&app, head, rx, sent, Some(filter), kind))
-}
-
-#[derive(Deserialize)]
-struct SnapshotSeq {
-    seq: u64,
 }
 
 pub type Filter = Arc<dyn Fn(Option<usize>) -> bool + Send + Sync>;

@@ -23,7 +23,8 @@ use super::problem::{Answer, Problem};
 use super::{AppState, json};
 use crate::config::{HallConfig, Placement, Tier};
 use crate::queue::{Command, Post, TicketClass, TicketStatus, WindowAction};
-use crate::runtime::shard::{HallOp, Idem};
+use crate::runtime::idem::Idem;
+use crate::runtime::shard::HallOp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -115,7 +116,7 @@ fn idempotency(
     uri: &Uri,
     body: &Body,
 ) -> Result<Option<Idem>, Problem> {
-    Idem::from_request(
+    super::idempotency_key(
         headers,
         format!("{}|{}", h.cfg.id, who.name()),
         method,
@@ -157,7 +158,7 @@ async fn snapshot(
     Path(id): Path<String>,
 ) -> Result<Answer, Problem> {
     let h = hall(&app, &who, &id, Perm::Read)?;
-    Ok(app.ask(h.index, HallOp::Snapshot, None).await)
+    Ok(app.answer(h.index, HallOp::Snapshot, None).await)
 }
 
 fn default_true() -> bool {
@@ -199,7 +200,7 @@ async fn issue(
         slot: req.slot,
         checked_in: req.checked_in,
     };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app.answer(h.index, HallOp::Apply(cmd), idem).await)
 }
 
 async fn list_tickets(
@@ -233,7 +234,7 @@ async fn list_tickets(
         .field(unknown.clone()));
     }
     Ok(app
-        .ask(h.index, HallOp::Tickets { status, service }, None)
+        .answer(h.index, HallOp::Tickets { status, service }, None)
         .await)
 }
 
@@ -243,7 +244,7 @@ async fn ticket(
     Path((id, ticket)): Path<(String, String)>,
 ) -> Result<Answer, Problem> {
     let h = hall(&app, &who, &id, Perm::Read)?;
-    Ok(app.ask(h.index, HallOp::Ticket(ticket), None).await)
+    Ok(app.answer(h.index, HallOp::Ticket(ticket), None).await)
 }
 
 #[derive(Deserialize)]
@@ -293,7 +294,7 @@ async fn ticket_action(
             .field("action"));
         }
     };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app.answer(h.index, HallOp::Apply(cmd), idem).await)
 }
 
 async fn window(
@@ -303,7 +304,7 @@ async fn window(
 ) -> Result<Answer, Problem> {
     let h = hall(&app, &who, &id, Perm::Read)?;
     let w = window_index(&h, &window)?;
-    Ok(app.ask(h.index, HallOp::Window(w), None).await)
+    Ok(app.answer(h.index, HallOp::Window(w), None).await)
 }
 
 async fn window_queue(
@@ -313,7 +314,7 @@ async fn window_queue(
 ) -> Result<Answer, Problem> {
     let h = hall(&app, &who, &id, Perm::Read)?;
     let w = window_index(&h, &window)?;
-    Ok(app.ask(h.index, HallOp::WindowQueue(w), None).await)
+    Ok(app.answer(h.index, HallOp::WindowQueue(w), None).await)
 }
 
 #[allow(clippy::too_many_arguments, reason = "axum extractors")]
@@ -520,7 +521,7 @@ async fn operate(
     let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
     let action = action(&h, (&headers, body))?;
     let cmd = Command::Window { window: w, action };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app.answer(h.index, HallOp::Apply(cmd), idem).await)
 }
 
 // ------------------------------------------------------------------ opening hours
@@ -557,7 +558,7 @@ async fn day_hours(
 ) -> Result<Answer, Problem> {
     let h = hall(&app, &who, &id, Perm::Read)?;
     let date = path_date(&date)?;
-    Ok(app.ask(h.index, HallOp::Hours(date), None).await)
+    Ok(app.answer(h.index, HallOp::Hours(date), None).await)
 }
 
 #[allow(clippy::too_many_arguments, reason = "axum extractors")]
@@ -616,7 +617,7 @@ async fn set_hours(
         hours: hours.into_boxed_slice(),
         reason: b.reason.map(String::into_boxed_str),
     };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app.answer(h.index, HallOp::Apply(cmd), idem).await)
 }
 
 /// `DELETE /v1/halls/{hall}/hours/{date}`: remove the API's override of that date.
@@ -635,7 +636,7 @@ async fn clear_hours(
     let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
     json::parse::<NoBody>(&headers, body)?;
     let cmd = Command::ClearHours { date };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app.answer(h.index, HallOp::Apply(cmd), idem).await)
 }
 
 /// After `PUT /v1/calendars/{id}` replaced calendar `pos`: every hall that follows it gets
@@ -653,7 +654,7 @@ pub(super) async fn calendar_replaced(
         let mut tries = 0;
         loop {
             let answer = app
-                .ask(index, HallOp::UseCalendar(calendar.clone()), None)
+                .answer(index, HallOp::UseCalendar(calendar.clone()), None)
                 .await;
             if answer.status != 503 || app.store.health.is_failed() || tries == 100 {
                 if !answer.is_success() {

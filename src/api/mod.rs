@@ -1,6 +1,7 @@
 //! The HTTP API (axum): authentication, request parsing, and the one mapping from outcomes to
 //! statuses (`problem`). Handlers hold no hall state; they turn a request into a `HallOp`
-//! for the hall's shard and write out the `Answer` it sends back after the commit.
+//! for the hall's shard (or a `CaseOp` for the case thread), and render the typed reply it
+//! sends back after the commit (`render`), once.
 
 pub mod auth;
 pub(crate) mod cases;
@@ -10,6 +11,7 @@ pub mod fuzzing;
 mod halls;
 mod json;
 pub mod problem;
+pub mod render;
 mod stats;
 
 use std::sync::Arc;
@@ -19,13 +21,13 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::runtime::hub::Hub;
-use crate::runtime::shard::{HallOp, Idem, Request, Shards};
+use crate::runtime::idem::Idem;
+use crate::runtime::shard::{HallOp, Shards};
 use crate::store::Store;
 use auth::Tokens;
 use problem::{Answer, Problem};
@@ -50,35 +52,11 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    /// Send one operation to its hall's shard and wait for the answer, which arrives only
-    /// after the operation's effects are durable.
-    ///
-    /// While the store refuses writes, a command is refused here, without queueing; reads go
-    /// on. (A command with an `Idempotency-Key` goes through: its first answer may be stored.)
-    pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> Answer {
-        if matches!(op, HallOp::Apply(_))
-            && idem.is_none()
-            && let Some(r) = self.store.health.refusal()
-        {
-            return Problem::store_refused(&r.cause, r.retry_after_s).into();
-        }
-        let (reply, rx) = oneshot::channel();
-        let req = Request {
-            hall,
-            op,
-            idem,
-            reply,
-        };
-        if self.shards.try_send(req).is_err() {
-            metrics::counter!(crate::metrics::OVERLOAD, "queue" => "hall").increment(1);
-            return Problem::overloaded(format!(
-                "hall `{}` has too many requests waiting; retry shortly",
-                self.config.halls[hall].id
-            ))
-            .into();
-        }
-        rx.await
-            .unwrap_or_else(|_| Problem::unavailable("the daemon is shutting down").into())
+    /// Ask a hall's shard (`Shards::ask`) and render its reply: what most hall handlers
+    /// answer.
+    pub async fn answer(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> Answer {
+        let reply = self.shards.ask(hall, op, idem).await;
+        render::hall(&self.config.halls[hall].id, &reply)
     }
 }
 
@@ -270,4 +248,45 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         "Method not allowed",
         format!("`{method}` is not allowed on `{}`", uri.path()),
     )
+}
+
+/// The request's `Idempotency-Key`, if it has one, in `scope` and fingerprinted with the
+/// method, path and body so a key reused for another request is caught; 400 when the header
+/// is not 1-255 visible ASCII.
+pub(crate) fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+    scope: String,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    body: &Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Option<Idem>, Problem> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-idempotency-key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+            .field("Idempotency-Key")
+        })?;
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(method.as_str());
+    hash.update(b" ");
+    hash.update(uri.path());
+    hash.update(b"\n");
+    if let Ok(b) = body {
+        hash.update(b);
+    }
+    let digest = hash.finalize();
+    Ok(Some(Idem {
+        scope,
+        key: key.to_owned(),
+        fingerprint: u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
+    }))
 }

@@ -1,60 +1,22 @@
-//! Answers and problems: the one place where outcomes become HTTP statuses and bodies.
+//! Problems: the one place where outcomes become HTTP statuses and bodies.
 //!
-//! An `Answer` is what a request gets back, already rendered. Shards produce them (so an
-//! `Idempotency-Key` can store the exact first answer) and the HTTP layer only writes them
-//! out. Errors are RFC 9457 problem documents with a stable `type`, a human `detail`, and
-//! the offending request `field` when there is one.
+//! Errors are RFC 9457 problem documents with a stable `type`, a human `detail`, and the
+//! offending request `field` when there is one. Every error an engine or an owner thread can
+//! give is mapped here, by an exhaustive `match`, so a new variant gets a status somebody
+//! chose. An `Answer` (`runtime::Answer`) is a rendered reply; `render` makes them from the
+//! owner threads' typed replies, and this module writes them out.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::queue::QueueError;
+pub use crate::runtime::Answer;
+use crate::runtime::OwnerError;
+use crate::runtime::cases::AckError;
 
 /// Prefix of every problem `type`.
 pub const TYPE_PREFIX: &str = "urn:hallq:problem:";
-
-/// A rendered answer. Stored verbatim for idempotent retries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Answer {
-    pub status: u16,
-    /// JSON text; empty for 204.
-    pub body: String,
-    /// Whether `body` is a problem document.
-    pub problem: bool,
-    /// `Location` of a created resource.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    /// Seconds for `Retry-After` on a 503 (1 when unset). Never stored: 503s are not kept.
-    #[serde(skip)]
-    pub retry_after: Option<u32>,
-}
-
-impl Answer {
-    pub fn json<T: Serialize>(status: u16, value: &T) -> Answer {
-        Answer {
-            status,
-            body: serde_json::to_string(value).expect("views serialize to JSON"),
-            problem: false,
-            location: None,
-            retry_after: None,
-        }
-    }
-
-    pub fn no_content() -> Answer {
-        Answer {
-            status: 204,
-            body: String::new(),
-            problem: false,
-            location: None,
-            retry_after: None,
-        }
-    }
-
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
 
 impl From<Problem> for Answer {
     fn from(p: Problem) -> Answer {
@@ -261,12 +223,48 @@ impl Problem {
             | E::ChildrenOpen { .. }
             | E::NotForwardable { .. }
             | E::NoUpperHall { .. } => (409, "Conflict"),
+            // The closed-case table could not be read: nothing changed, retry.
+            E::Unavailable { .. } => return Problem::unavailable(e.to_string()),
             _ => (422, "Unprocessable request"),
         };
         let p = Problem::new(status, e.code(), title, e.to_string());
         match e.field() {
             Some(f) => p.field(f),
             None => p,
+        }
+    }
+}
+
+impl Problem {
+    /// A refused acknowledgement: someone else's cursor 403, past the head 422, backwards 409.
+    pub fn from_ack(e: &AckError) -> Problem {
+        let (status, code, title, field) = match e {
+            AckError::NotOwner { .. } => (403, "consumer-owned", "Forbidden", "consumer"),
+            AckError::PastHead { .. } => (422, "ack-past-head", "Unprocessable request", "seq"),
+            AckError::Backwards { .. } => (409, "cursor-backwards", "Conflict", "seq"),
+        };
+        Problem::new(status, code, title, e.to_string()).field(field)
+    }
+
+    /// An owner thread that did not carry out a request: load, the store, a reload and
+    /// shutdown are 503 (a retry may succeed), a reused `Idempotency-Key` 422.
+    pub fn from_owner(e: &OwnerError) -> Problem {
+        match e {
+            OwnerError::Unwritable(r) => Problem::store_refused(&r.cause, r.retry_after_s),
+            OwnerError::HallBusy(_) | OwnerError::CasesBusy => Problem::overloaded(e.to_string()),
+            OwnerError::ShuttingDown
+            | OwnerError::HallReloading(_)
+            | OwnerError::CasesReloading
+            | OwnerError::Unreadable(_)
+            | OwnerError::HallNotDurable(_)
+            | OwnerError::CaseNotDurable(_) => Problem::unavailable(e.to_string()),
+            OwnerError::KeyReused(_) => Problem::new(
+                422,
+                "idempotency-key-reused",
+                "Unprocessable request",
+                e.to_string(),
+            )
+            .field("Idempotency-Key"),
         }
     }
 }

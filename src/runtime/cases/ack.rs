@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{CaseAnswer, Worker};
+use super::{CaseReply, CaseResult, Worker};
+use crate::runtime::OwnerError;
 use crate::store::{ALARMS, Batch, Cursor, Op, Rewind};
 
 /// An alarm consumer acknowledging the alarms up to `seq`.
@@ -58,38 +59,40 @@ pub enum AckError {
 impl Worker {
     /// Move a consumer's cursor: only by its owner, never past the stream's head, backwards
     /// only when asked (and then recorded, with who and from where to where).
-    pub(super) fn ack(&mut self, ack: Ack, now: Timestamp, batch: &mut Batch) -> CaseAnswer {
+    pub(super) fn ack(&mut self, ack: Ack, now: Timestamp, batch: &mut Batch) -> CaseResult {
         let cursor = match self.cursors.get(&ack.consumer) {
             Some(c) => Some(c.clone()),
             None => match self.store.cursor(&ack.consumer) {
                 Ok(c) => c,
-                Err(e) => return CaseAnswer::Unavailable(format!("the store cannot be read: {e}")),
+                Err(e) => return Err(OwnerError::Unreadable(e.to_string()).into()),
             },
         };
         if let Some(owner) = cursor.as_ref().and_then(|c| c.owner.as_deref())
             && owner != &*ack.by
         {
-            return CaseAnswer::AckRefused(AckError::NotOwner {
+            return Err(AckError::NotOwner {
                 consumer: ack.consumer,
                 owner: owner.to_owned(),
-            });
+            }
+            .into());
         }
         // Only committed alarms are ever published, so a consumer can know no later one.
         let head = match self.store.head(ALARMS) {
             Ok(h) => h,
-            Err(e) => return CaseAnswer::Unavailable(format!("the store cannot be read: {e}")),
+            Err(e) => return Err(OwnerError::Unreadable(e.to_string()).into()),
         };
         if ack.seq > head {
-            return CaseAnswer::AckRefused(AckError::PastHead { seq: ack.seq, head });
+            return Err(AckError::PastHead { seq: ack.seq, head }.into());
         }
         let previous = cursor.as_ref().map_or(0, |c| c.seq);
         let rewound = ack.seq < previous;
         if rewound && !ack.rewind {
-            return CaseAnswer::AckRefused(AckError::Backwards {
+            return Err(AckError::Backwards {
                 consumer: ack.consumer,
                 cursor: previous,
                 seq: ack.seq,
-            });
+            }
+            .into());
         }
         if rewound {
             tracing::warn!(
@@ -122,12 +125,12 @@ impl Worker {
                 owner: Some(ack.by.to_string()),
             },
         );
-        CaseAnswer::Acked(Acked {
+        Ok(CaseReply::Acked(Acked {
             consumer: ack.consumer,
             seq: ack.seq,
             previous,
             owner: ack.by,
             rewound,
-        })
+        }))
     }
 }

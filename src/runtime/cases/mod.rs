@@ -4,7 +4,8 @@
 //! commands the thread sleeps until the wheel's next expiry, so an alarm is raised within the
 //! second it comes due. Every pass hands the store writer one batch: the changed case records,
 //! the events of the `@cases` and `@alarms` streams (numbered by the writer), and a completion
-//! per request, which answers only once the batch is durable. So an alarm is published only
+//! per request, which replies (`CaseReply`, `CaseFailure`: types the HTTP layer renders) only
+//! once the batch is durable. So an alarm is published only
 //! when its "fired" mark is on disk: after a crash it is neither lost (it fires again, with
 //! the same id) nor raised twice (the mark was stored with the event).
 //!
@@ -31,99 +32,28 @@ use std::time::Duration;
 
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use jiff::Timestamp;
-use tokio::sync::oneshot;
 
-use crate::api::problem::Answer;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
-use crate::deadline::{
-    CaseCommand, CaseError, CaseEvent, CaseView, DeadlineEngine, Recomputed, Stream,
-};
+use crate::deadline::{CaseCommand, CaseError, CaseEvent, DeadlineEngine, Stream};
 use crate::runtime::idem::{Idem, IdemCache};
 use crate::runtime::mailbox::{Mail, receive};
+use crate::runtime::{Context, OwnerError, Render};
 use crate::store::{
-    ALARMS, Batch, CASES_STREAM, Cursor, Ledger, Op, Published, Refusal, Store, StoreError,
+    ALARMS, Batch, CASES_STREAM, Cursor, Health, Ledger, Op, Published, Refusal, Store, StoreError,
 };
 
 mod ack;
 mod closing;
 mod horizon;
 mod observe;
+mod request;
 
 pub use ack::{Ack, AckError, Acked};
 use closing::{ClosedLookup, Closing};
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
-
-/// Whether the caller may see a case of the given hall.
-pub type Scope = Box<dyn Fn(usize) -> bool + Send>;
-
-pub enum CaseOp {
-    Apply {
-        cmd: CaseCommand,
-        scope: Scope,
-    },
-    Get {
-        id: String,
-        scope: Scope,
-    },
-    ReplaceCalendar {
-        id: String,
-        calendar: Arc<Calendar>,
-        toml: String,
-    },
-    Ack(Ack),
-}
-
-impl CaseOp {
-    /// Whether the operation changes anything (refused while the store refuses writes).
-    pub fn writes(&self) -> bool {
-        !matches!(self, CaseOp::Get { .. })
-    }
-}
-
-#[derive(Debug)]
-pub enum CaseAnswer {
-    View {
-        view: Box<CaseView>,
-        created: bool,
-    },
-    Refused(CaseError),
-    Recomputed(Recomputed),
-    Acked(Acked),
-    AckRefused(AckError),
-    /// The first answer to the request's `Idempotency-Key`, as it was given then.
-    Replayed(Answer),
-    /// The store refuses writes, or the change could not be made durable.
-    Unwritable(Refusal),
-    /// The store cannot be read, or this thread is putting back lost state.
-    Unavailable(String),
-}
-
-impl CaseAnswer {
-    fn from_store(e: &StoreError) -> CaseAnswer {
-        match e {
-            StoreError::Unwritable {
-                cause,
-                retry_after_s,
-            } => CaseAnswer::Unwritable(Refusal {
-                cause: cause.clone(),
-                retry_after_s: *retry_after_s,
-            }),
-            other => {
-                CaseAnswer::Unavailable(format!("the change could not be made durable: {other}"))
-            }
-        }
-    }
-}
-
-pub struct CaseRequest {
-    pub op: CaseOp,
-    /// Boxed: most requests have none, and the request travels by value through a channel.
-    pub idem: Option<Box<Idem>>,
-    /// `None` for fire-and-forget commands (rectification cases opened by a hall shard).
-    pub reply: Option<oneshot::Sender<CaseAnswer>>,
-}
+pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
 
 /// What a batch of this thread changes, to put back from the store if the batch is lost.
 #[derive(Debug)]
@@ -137,6 +67,7 @@ enum Lost {
 
 pub struct CaseShard {
     tx: Sender<Mail<CaseRequest>>,
+    health: Arc<Health>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     pub alive: Arc<AtomicI64>,
 }
@@ -144,23 +75,14 @@ pub struct CaseShard {
 impl CaseShard {
     pub fn start(
         engine: DeadlineEngine,
-        store: Arc<Store>,
-        writer: Sender<Batch>,
-        clock: Arc<dyn Clock>,
+        ctx: Context,
         queue_depth: usize,
         max_batch: usize,
         idempotency_ttl_s: i64,
     ) -> CaseShard {
         let (tx, rx) = channel::bounded(queue_depth);
-        let mut worker = Worker::new(
-            engine,
-            store,
-            writer,
-            clock,
-            rx,
-            max_batch,
-            idempotency_ttl_s,
-        );
+        let health = ctx.store.health.clone();
+        let mut worker = Worker::new(engine, ctx, rx, max_batch, idempotency_ttl_s);
         let alive = worker.alive.clone();
         // The recovered open cases show on the gauges before the first scrape can happen.
         worker.observe(&[], true);
@@ -170,13 +92,37 @@ impl CaseShard {
             .expect("spawning the case thread");
         CaseShard {
             tx,
+            health,
             thread: std::sync::Mutex::new(Some(thread)),
             alive,
         }
     }
 
-    /// Queue a request; a full queue gives it back so the caller can answer 503.
-    pub fn try_send(&self, req: CaseRequest) -> Result<(), CaseRequest> {
+    /// Ask the case thread to do `op` and wait for its reply, which comes once the change is
+    /// durable (see `runtime::ask`: refused at once while the store refuses writes, or when
+    /// the queue is full).
+    pub async fn ask(&self, op: CaseOp, idem: Option<Idem>) -> CaseResult {
+        let writes = op.writes() && idem.is_none();
+        super::ask(
+            &self.health,
+            writes,
+            "case",
+            || OwnerError::CasesBusy,
+            |reply| {
+                self.try_send(CaseRequest {
+                    op,
+                    idem: idem.map(Box::new),
+                    reply: Some(reply),
+                })
+                .is_ok()
+            },
+        )
+        .await
+    }
+
+    /// Queue a request without waiting for its reply (a rectification case a hall shard
+    /// opens); a full queue gives it back.
+    pub(crate) fn try_send(&self, req: CaseRequest) -> Result<(), CaseRequest> {
         self.tx.try_send(Mail::Req(req)).map_err(|e| match e {
             TrySendError::Full(Mail::Req(r)) | TrySendError::Disconnected(Mail::Req(r)) => r,
             _ => unreachable!("only requests are sent through try_send"),
@@ -198,6 +144,8 @@ struct Worker {
     store: Arc<Store>,
     writer: Sender<Batch>,
     clock: Arc<dyn Clock>,
+    /// The HTTP layer's rendering, for the answers `idem` keeps.
+    render: Arc<dyn Render>,
     max_batch: usize,
     alive: Arc<AtomicI64>,
     closing: Closing,
@@ -218,13 +166,17 @@ struct Worker {
 impl Worker {
     fn new(
         engine: DeadlineEngine,
-        store: Arc<Store>,
-        writer: Sender<Batch>,
-        clock: Arc<dyn Clock>,
+        ctx: Context,
         rx: Receiver<Mail<CaseRequest>>,
         max_batch: usize,
         idempotency_ttl_s: i64,
     ) -> Worker {
+        let Context {
+            store,
+            writer,
+            clock,
+            render,
+        } = ctx;
         let now = clock.now();
         Worker {
             // Set before the thread starts: the gauge exists from start-up.
@@ -237,6 +189,7 @@ impl Worker {
             store,
             writer,
             clock,
+            render,
             max_batch,
             alive: Arc::new(AtomicI64::new(now.as_second())),
             cursors: HashMap::new(),
@@ -302,44 +255,41 @@ impl Worker {
                 _ => None,
             };
             let answer = if reloading {
-                CaseAnswer::Unavailable(
-                    "cases are being reloaded from the store after a failed write; retry shortly"
-                        .to_owned(),
-                )
+                Err(OwnerError::CasesReloading.into())
             } else {
                 match &req.idem {
                     Some(idem) => match self.idem.recall(&self.store, idem, now.as_second()) {
-                        Some(first) => CaseAnswer::Replayed(first),
+                        Some(first) => first.map(CaseReply::Replayed).map_err(Into::into),
                         None => {
                             let a = self.execute(req.op, now, &mut events, &mut batch, &refusal);
-                            let rendered = crate::api::cases::render(&a);
-                            self.idem
-                                .remember(idem, &rendered, now.as_second(), &mut batch);
+                            if !a.as_ref().is_err_and(CaseFailure::transient) {
+                                let rendered = self.render.case(&a);
+                                self.idem
+                                    .remember(idem, &rendered, now.as_second(), &mut batch);
+                            }
                             a
                         }
                     },
                     None => self.execute(req.op, now, &mut events, &mut batch, &refusal),
                 }
             };
-            if let (Some(id), CaseAnswer::Recomputed(_)) = (calendar, &answer) {
+            if let (Some(id), Ok(CaseReply::Recomputed(_))) = (calendar, &answer) {
                 lost_if_lost.push(Lost::Calendar(id));
             }
             if let Some(cmd) = internal {
                 match &answer {
-                    CaseAnswer::Unwritable(_) | CaseAnswer::Unavailable(_) => {
-                        self.deferred.push(cmd)
-                    }
-                    CaseAnswer::Refused(e) => {
-                        tracing::warn!(error = %e, "an internal case command was refused")
-                    }
-                    _ => lost_if_lost.push(Lost::Internal(cmd)),
+                    Err(e) if e.transient() => self.deferred.push(cmd),
+                    Err(e) => tracing::warn!(error = %e, "an internal case command was refused"),
+                    Ok(_) => lost_if_lost.push(Lost::Internal(cmd)),
                 }
             }
             if let Some(reply) = req.reply {
                 batch.done.push(Box::new(move |r: Result<(), &StoreError>| {
                     let _ = reply.send(match r {
                         Ok(()) => answer,
-                        Err(e) => CaseAnswer::from_store(e),
+                        Err(e) => {
+                            Err(OwnerError::from_commit(e, OwnerError::CaseNotDurable).into())
+                        }
                     });
                 }));
             }
@@ -479,11 +429,11 @@ impl Worker {
         events: &mut Vec<CaseEvent>,
         batch: &mut Batch,
         refusal: &Option<Refusal>,
-    ) -> CaseAnswer {
+    ) -> CaseResult {
         if op.writes()
             && let Some(r) = refusal
         {
-            return CaseAnswer::Unwritable(r.clone());
+            return Err(OwnerError::Unwritable(r.clone()).into());
         }
         let closed = ClosedLookup {
             pending: &self.closing.records,
@@ -511,47 +461,36 @@ impl Worker {
                                 .hall_index(&v.hall)
                                 .is_none_or(|h| !scope(h)) =>
                         {
-                            return CaseAnswer::Refused(CaseError::UnknownCase { id });
+                            return Err(CaseError::UnknownCase { id }.into());
                         }
-                        Err(e) => return CaseAnswer::Unavailable(e.to_string()),
+                        Err(e) => return Err(e.into()),
                         Ok(_) => {}
                     }
                 }
-                match self.engine.apply(now, cmd, &closed, events) {
-                    Ok((view, created)) => CaseAnswer::View {
-                        view: Box::new(view),
-                        created,
-                    },
-                    Err(e @ CaseError::Unavailable { .. }) => {
-                        CaseAnswer::Unavailable(e.to_string())
-                    }
-                    Err(e) => CaseAnswer::Refused(e),
-                }
+                let (view, created) = self.engine.apply(now, cmd, &closed, events)?;
+                Ok(CaseReply::View {
+                    view: Box::new(view),
+                    created,
+                })
             }
-            CaseOp::Get { id, scope } => {
-                let view = match self.engine.find_view(&id, now, &closed) {
-                    Ok(v) => v,
-                    Err(e) => return CaseAnswer::Unavailable(e.to_string()),
-                };
-                match view {
-                    Some(v) if self.engine.config.hall_index(&v.hall).is_some_and(&scope) => {
-                        CaseAnswer::View {
-                            view: Box::new(v),
-                            created: false,
-                        }
-                    }
-                    _ => CaseAnswer::Refused(CaseError::UnknownCase { id }),
+            CaseOp::Get { id, scope } => match self.engine.find_view(&id, now, &closed)? {
+                Some(v) if self.engine.config.hall_index(&v.hall).is_some_and(&scope) => {
+                    Ok(CaseReply::View {
+                        view: Box::new(v),
+                        created: false,
+                    })
                 }
-            }
+                _ => Err(CaseError::UnknownCase { id }.into()),
+            },
             CaseOp::ReplaceCalendar { id, calendar, toml } => {
                 match self.engine.replace_calendar(now, &id, calendar, events) {
                     Ok(r) => {
                         self.horizon_next =
                             publish_horizons(&self.engine.config, &self.engine.calendars, now);
                         batch.ops.push(Op::PutCalendar { id, toml });
-                        CaseAnswer::Recomputed(r)
+                        Ok(CaseReply::Recomputed(r))
                     }
-                    Err(e) => CaseAnswer::Refused(e),
+                    Err(e) => Err(e.into()),
                 }
             }
             CaseOp::Ack(ack) => self.ack(ack, now, batch),

@@ -7,6 +7,22 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::deadline::CaseState;
+use crate::runtime::Answer;
+use crate::runtime::shard::HallResult;
+use tokio::sync::oneshot;
+
+/// The tests send no `Idempotency-Key`, so nothing is ever rendered to be kept.
+struct NoRendering;
+
+impl Render for NoRendering {
+    fn hall(&self, _: &str, reply: &HallResult) -> Answer {
+        panic!("nothing is kept without an Idempotency-Key: {reply:?}")
+    }
+
+    fn case(&self, reply: &CaseResult) -> Answer {
+        panic!("nothing is kept without an Idempotency-Key: {reply:?}")
+    }
+}
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -30,7 +46,18 @@ fn setup() -> Setup {
     let (_mail, rx) = channel::bounded(16);
     let engine = DeadlineEngine::new(config.clone(), now);
     Setup {
-        worker: Worker::new(engine, store, writer, clock, rx, 64, 3600),
+        worker: Worker::new(
+            engine,
+            Context {
+                store,
+                writer,
+                clock,
+                render: Arc::new(NoRendering),
+            },
+            rx,
+            64,
+            3600,
+        ),
         batches,
         config,
         _dir: dir,
@@ -48,7 +75,7 @@ fn accept(config: &Config, id: &str) -> CaseCommand {
 
 /// One pass over `cmds`; returns the batch it sent and the answers, which arrive once the
 /// batch's completions run.
-fn pass(s: &mut Setup, cmds: Vec<CaseCommand>) -> (Batch, Vec<oneshot::Receiver<CaseAnswer>>) {
+fn pass(s: &mut Setup, cmds: Vec<CaseCommand>) -> (Batch, Vec<oneshot::Receiver<CaseResult>>) {
     let mut answers = Vec::new();
     let mut pending: Vec<CaseRequest> = cmds
         .into_iter()
@@ -69,7 +96,7 @@ fn pass(s: &mut Setup, cmds: Vec<CaseCommand>) -> (Batch, Vec<oneshot::Receiver<
     (s.batches.try_recv().expect("a pass sends a batch"), answers)
 }
 
-fn answered(batch: Batch, answers: Vec<oneshot::Receiver<CaseAnswer>>) -> Vec<CaseAnswer> {
+fn answered(batch: Batch, answers: Vec<oneshot::Receiver<CaseResult>>) -> Vec<CaseResult> {
     for done in batch.done {
         done(Ok(()));
     }
@@ -79,9 +106,9 @@ fn answered(batch: Batch, answers: Vec<oneshot::Receiver<CaseAnswer>>) -> Vec<Ca
         .collect()
 }
 
-fn state(answer: &CaseAnswer) -> (CaseState, bool) {
+fn state(answer: &CaseResult) -> (CaseState, bool) {
     match answer {
-        CaseAnswer::View { view, created } => (view.state, *created),
+        Ok(CaseReply::View { view, created }) => (view.state, *created),
         other => panic!("expected a case, got {other:?}"),
     }
 }
@@ -147,7 +174,7 @@ fn a_close_on_its_way_to_the_store_is_still_closed_for_the_next_passes() {
         }],
     );
     match &answered(batch, late)[0] {
-        CaseAnswer::Refused(e) => assert_eq!(e.code(), "case-closed"),
+        Err(CaseFailure::Case(e)) => assert_eq!(e.code(), "case-closed"),
         other => panic!("{other:?}"),
     }
     drop(s.worker);
