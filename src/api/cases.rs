@@ -5,22 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
-use super::{AppState, json, render};
+use super::scope::{CaseChange, need};
+use super::{AppState, render};
 use crate::calendar::{Calendar, Limit};
 use crate::config::CaseKind;
 use crate::deadline::CaseCommand;
 use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
-use crate::runtime::idem::Idem;
 use crate::store::ALARMS;
 
 pub fn routes() -> Router<AppState> {
@@ -28,27 +25,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/cases", post(accept))
         .route("/v1/cases/{id}", get(case))
         .route("/v1/cases/{id}/{action}", post(case_action))
-        .route("/v1/case-events", get(super::events::case_events))
         .route("/v1/matters", get(matters))
         .route("/v1/calendars/{id}", put(replace_calendar).get(calendar))
         .route("/v1/alarms", get(alarms))
         .route("/v1/alarms/ack", post(ack))
         .route("/v1/alarms/consumers/{name}", get(consumer))
-        .route("/v1/alarms/events", get(super::events::alarm_events))
-}
-
-type Body = Result<Bytes, BytesRejection>;
-
-/// The `Idempotency-Key` of a request to the case thread (cases, calendars, alarm cursors),
-/// scoped to the token.
-fn case_idem(
-    headers: &HeaderMap,
-    who: &Principal,
-    method: &Method,
-    uri: &Uri,
-    body: &Body,
-) -> Result<Option<Idem>, Problem> {
-    super::idempotency_key(headers, format!("@cases|{}", who.name()), method, uri, body)
 }
 
 #[derive(Deserialize)]
@@ -63,15 +44,11 @@ pub(super) struct AcceptBody {
 
 async fn accept(
     State(app): State<AppState>,
-    who: Principal,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::CaseWrite>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::CaseWrite)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
-    let b: AcceptBody = json::parse(&headers, body)?;
+    let who = &change.who;
+    let idem = change.idem()?;
+    let b: AcceptBody = change.json()?;
     let hall = app.config.hall_index(&b.hall).ok_or_else(|| {
         Problem::not_found("unknown-hall", format!("there is no hall `{}`", b.hall)).field("hall")
     })?;
@@ -161,22 +138,16 @@ fn required(value: &str, field: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn case_action(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, action)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::CaseWrite>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::CaseWrite)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
+    let idem = change.idem()?;
     let now = app.clock.now();
-    let cmd = match action.as_str() {
+    let id = change.path.get("id").to_owned();
+    let cmd = match change.path.get("action") {
         "suspend" => {
-            let b: SuspendBody = json::parse(&headers, body)?;
+            let b: SuspendBody = change.json()?;
             let reason = app.config.suspension_index(&b.reason).ok_or_else(|| {
                 let known: Vec<&str> = app
                     .config
@@ -202,18 +173,18 @@ async fn case_action(
         }
         "resume" => CaseCommand::Resume {
             id,
-            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+            at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
         "complete" => CaseCommand::Complete {
             id,
-            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+            at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
         "forward" => CaseCommand::Forward {
             id,
-            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+            at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
         "extend" => {
-            let b: ExtendBody = json::parse(&headers, body)?;
+            let b: ExtendBody = change.json()?;
             let amount: Limit = b.amount.parse().map_err(|e: crate::calendar::LimitError| {
                 Problem::bad_request("invalid-field", e.to_string()).field("amount")
             })?;
@@ -227,7 +198,7 @@ async fn case_action(
             }
         }
         "withdraw" => {
-            let b: WithdrawBody = json::parse(&headers, body)?;
+            let b: WithdrawBody = change.json()?;
             required(&b.reason, "reason")?;
             CaseCommand::Withdraw {
                 id,
@@ -245,7 +216,7 @@ async fn case_action(
     };
     let op = CaseOp::Apply {
         cmd,
-        scope: who.scope(),
+        scope: change.who.scope(),
     };
     Ok(render::case(&app.cases.ask(op, idem).await))
 }
@@ -316,17 +287,12 @@ fn calendar_index(app: &AppState, id: &str) -> Result<usize, Problem> {
 /// `PUT /v1/calendars/{id}` with the calendar file (TOML, the official notice format) as body.
 async fn replace_calendar(
     State(app): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::Admin>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::Admin)?;
+    let id = change.path.get("id").to_owned();
     calendar_index(&app, &id)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
-    let body = body.map_err(|e| {
+    let idem = change.idem()?;
+    let body = change.body().as_ref().map_err(|e| {
         Problem::new(
             e.status().as_u16(),
             "unreadable-body",
@@ -549,21 +515,16 @@ fn valid_consumer(name: &str) -> Result<(), Problem> {
 /// only with `"rewind": true`, which is recorded.
 async fn ack(
     State(app): State<AppState>,
-    who: Principal,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::Alarms>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::Alarms)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
-    let b: AckBody = json::parse(&headers, body)?;
+    let idem = change.idem()?;
+    let b: AckBody = change.json()?;
     valid_consumer(&b.consumer)?;
     let op = CaseOp::Ack(Ack {
         consumer: b.consumer,
         seq: b.seq,
         rewind: b.rewind,
-        by: who.0.name.clone(),
+        by: change.who.0.name.clone(),
     });
     Ok(render::case(&app.cases.ask(op, idem).await))
 }

@@ -8,19 +8,18 @@ pub(crate) mod cases;
 pub(crate) mod events;
 #[doc(hidden)]
 pub mod fuzzing;
-mod halls;
-mod json;
+pub(crate) mod halls;
+pub(crate) mod json;
+pub(crate) mod ops;
 pub mod problem;
 pub mod render;
-mod stats;
+pub mod scope;
+pub(crate) mod stats;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -78,26 +77,8 @@ impl App {
     }
 }
 
-pub fn router(app: AppState) -> Router {
-    let limit = app.config.server.body_limit;
-    Router::new()
-        .merge(halls::routes())
-        .merge(cases::routes())
-        .merge(stats::routes())
-        .merge(crate::web::routes(&app))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::map_response(problem_bodies))
-        .layer(axum::middleware::from_fn(track))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
-}
-
 /// Request latency by route template, method and status.
-async fn track(
+pub(crate) async fn track(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -128,37 +109,10 @@ async fn track(
     resp
 }
 
-/// `GET /metrics`: the Prometheus text format. Open by default (the shipped Prometheus
-/// config scrapes without credentials); with `[server] metrics_token_sha256` set, only a
-/// bearer token with that hash may scrape. A separate scrape token, not a role: Prometheus
-/// keeps its credential in a file, which should open the metrics and nothing else.
-async fn metrics_text(
-    State(app): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> axum::response::Response {
-    if let Some(want) = app.config.server.metrics_token_sha256 {
-        let ok = auth::bearer(&headers).is_some_and(|t| crate::config::token_hash(t) == want);
-        if !ok {
-            return Problem::unauthorized(
-                "/metrics needs the scrape token (`Authorization: Bearer <token>`)",
-            )
-            .into_response();
-        }
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        crate::metrics::install().render(),
-    )
-        .into_response()
-}
-
 /// Error answers made outside the handlers (axum's extractors refusing a query string or a
 /// path that is not UTF-8, say) come as plain text; they leave as problems like every
 /// other refusal, with the text as the detail.
-async fn problem_bodies(resp: axum::response::Response) -> axum::response::Response {
+pub(crate) async fn problem_bodies(resp: axum::response::Response) -> axum::response::Response {
     let status = resp.status();
     let plain = resp
         .headers()
@@ -201,92 +155,18 @@ async fn problem_bodies(resp: axum::response::Response) -> axum::response::Respo
     fixed
 }
 
-async fn healthz() -> impl IntoResponse {
-    Answer::json(200, &serde_json::json!({ "status": "ok" }))
-}
-
-/// 200 when requests of every kind are served; 503 while recovering, or while the store
-/// refuses writes (the body says reads are still served, and why writes are not).
-async fn readyz(State(app): State<AppState>) -> Answer {
-    if let Some(r) = app.store.health.refusal() {
-        let reads = if app.store.readable() {
-            "served"
-        } else {
-            "unavailable"
-        };
-        let body = serde_json::json!({
-            "type": format!("{}store-unwritable", problem::TYPE_PREFIX),
-            "title": "Service unavailable",
-            "status": 503,
-            "detail": format!(
-                "not ready for writes: {}. Reads are {reads} from the last durable state; writes resume by themselves when the store can commit again",
-                r.cause
-            ),
-            "writes": "refused",
-            "reads": reads,
-            "cause": r.cause,
-        });
-        let mut a = Answer::json(503, &body);
-        a.problem = true;
-        a.retry_after = Some(r.retry_after_s);
-        a
-    } else if !app.ready.load(Ordering::Acquire) {
-        Problem::unavailable("recovering").into()
-    } else {
-        Answer::json(200, &serde_json::json!({ "status": "ready" }))
-    }
-}
-
-async fn not_found(uri: axum::http::Uri) -> Problem {
+pub(crate) async fn not_found(uri: axum::http::Uri) -> Problem {
     Problem::not_found("no-such-path", format!("no resource at `{}`", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Problem {
     Problem::new(
         405,
         "method-not-allowed",
         "Method not allowed",
         format!("`{method}` is not allowed on `{}`", uri.path()),
     )
-}
-
-/// The request's `Idempotency-Key`, if it has one, in `scope` and fingerprinted with the
-/// method, path and body so a key reused for another request is caught; 400 when the header
-/// is not 1-255 visible ASCII.
-pub(crate) fn idempotency_key(
-    headers: &axum::http::HeaderMap,
-    scope: String,
-    method: &axum::http::Method,
-    uri: &axum::http::Uri,
-    body: &Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Option<Idem>, Problem> {
-    let Some(raw) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = raw
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            Problem::bad_request(
-                "invalid-idempotency-key",
-                "Idempotency-Key must be 1-255 visible ASCII characters",
-            )
-            .field("Idempotency-Key")
-        })?;
-    use sha2::Digest;
-    let mut hash = sha2::Sha256::new();
-    hash.update(method.as_str());
-    hash.update(b" ");
-    hash.update(uri.path());
-    hash.update(b"\n");
-    if let Ok(b) = body {
-        hash.update(b);
-    }
-    let digest = hash.finalize();
-    Ok(Some(Idem {
-        scope,
-        key: key.to_owned(),
-        fingerprint: u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
-    }))
 }

@@ -165,31 +165,53 @@ impl Problem {
 
     /// The answer for a change the store could not make durable, or a read it cannot serve.
     pub fn from_store(e: &crate::store::StoreError) -> Problem {
+        use crate::store::StoreError as E;
         match e {
-            crate::store::StoreError::Unwritable {
+            E::Unwritable {
                 cause,
                 retry_after_s,
             } => Problem::store_refused(cause, *retry_after_s),
-            other => Problem::unavailable(format!("the store cannot serve this now: {other}")),
+            E::Thread(_)
+            | E::DataDir { .. }
+            | E::Open { .. }
+            | E::Schema { .. }
+            | E::Transaction(_)
+            | E::Table(_)
+            | E::Storage(_)
+            | E::Commit(_)
+            | E::Corrupt { .. }
+            | E::Reopening { .. }
+            | E::Stopped
+            | E::Space(_) => Problem::unavailable(format!("the store cannot serve this now: {e}")),
         }
     }
 
     /// A queue engine refusal. Unknown things are 404, requests that contradict the hall's
     /// state are 409, and values that can never be right are 422 naming their field.
     pub fn from_queue(e: &QueueError) -> Problem {
+        use QueueError as E;
         let (status, title) = match e {
-            QueueError::UnknownTicket { .. } => (404, "Not found"),
-            QueueError::BadEvaluation { .. }
-            | QueueError::SlotRequired
-            | QueueError::SlotNotAllowed
-            | QueueError::SlotNotToday { .. }
-            | QueueError::SameService { .. }
-            | QueueError::OfficerNotAssigned { .. }
-            | QueueError::PauseReasonRequired
-            | QueueError::OverrideInPast { .. }
-            | QueueError::TooManyOverrides { .. } => (422, "Unprocessable request"),
-            QueueError::NoOverride { .. } => (404, "Not found"),
-            _ => (409, "Conflict"),
+            E::UnknownTicket { .. } | E::NoOverride { .. } => (404, "Not found"),
+            E::BadEvaluation { .. }
+            | E::SlotRequired
+            | E::SlotNotAllowed
+            | E::SlotNotToday { .. }
+            | E::SameService { .. }
+            | E::OfficerNotAssigned { .. }
+            | E::PauseReasonRequired
+            | E::OverrideInPast { .. }
+            | E::TooManyOverrides { .. } => (422, "Unprocessable request"),
+            E::WindowClosed { .. }
+            | E::WindowPaused { .. }
+            | E::WindowBusy { .. }
+            | E::NoCurrentTicket { .. }
+            | E::InvalidTransition { .. }
+            | E::NotServedHere { .. }
+            | E::DailyCapReached { .. }
+            | E::NumbersExhausted { .. }
+            | E::HallClosed { .. }
+            | E::AlreadyEvaluated { .. }
+            | E::ReactivationExpired { .. } => (409, "Conflict"),
         };
         let mut p = Problem::new(status, e.code(), title, e.to_string());
         if let QueueError::HallClosed {
@@ -223,9 +245,15 @@ impl Problem {
             | E::ChildrenOpen { .. }
             | E::NotForwardable { .. }
             | E::NoUpperHall { .. } => (409, "Conflict"),
+            E::BadId { .. }
+            | E::NoCalendar { .. }
+            | E::InTheFuture { .. }
+            | E::OutOfOrder { .. }
+            | E::Calendar(_)
+            | E::EmptyExtension { .. }
+            | E::ExtensionOverLimit { .. } => (422, "Unprocessable request"),
             // The closed-case table could not be read: nothing changed, retry.
             E::Unavailable { .. } => return Problem::unavailable(e.to_string()),
-            _ => (422, "Unprocessable request"),
         };
         let p = Problem::new(status, e.code(), title, e.to_string());
         match e.field() {

@@ -11,8 +11,8 @@ use axum::routing::get;
 use jiff::civil::Date;
 
 use super::auth::{Perm, Principal};
-use super::halls::hall;
 use super::problem::{Answer, Problem};
+use super::scope::hall;
 use super::{AppState, render};
 use crate::queue::stats::{DayStats, ServiceDay, WindowDay};
 use crate::runtime::shard::{HallOp, HallReply};

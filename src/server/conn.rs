@@ -48,6 +48,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::AppState;
+use crate::api::json::BodyTimeout;
 use crate::api::problem::{Answer, Problem};
 use crate::config::ServerConfig;
 use crate::metrics::{CONNECTIONS_CLOSED, CONNECTIONS_MAX, CONNECTIONS_OPEN, CONNECTIONS_REFUSED};
@@ -132,6 +133,7 @@ pub fn raise_nofile() -> u64 {
 pub async fn serve(
     listener: TcpListener,
     app: AppState,
+    router: axum::Router,
     limits: Limits,
     shutdown: CancellationToken,
     grace: Duration,
@@ -150,7 +152,7 @@ pub async fn serve(
         drained: Notify::new(),
         limits,
     });
-    let router = hyper_util::service::TowerToHyperService::new(crate::api::router(app.clone()));
+    let router = hyper_util::service::TowerToHyperService::new(router);
     let hard_stop = CancellationToken::new();
     let trimmer = tokio::spawn(give_back_memory(reg.clone()));
     loop {
@@ -639,23 +641,6 @@ impl http_body::Body for Tracked {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// The error a request body gives when it did not arrive within the body timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within the body timeout")]
-pub struct BodyTimeout;
-
-/// Whether a body could not be read because it came too slowly.
-pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut at = Some(e);
-    while let Some(e) = at {
-        if e.is::<BodyTimeout>() {
-            return true;
-        }
-        at = e.source();
-    }
-    false
 }
 
 /// A request body that fails with `BodyTimeout` once `limit` has passed since its head.
