@@ -7,65 +7,23 @@
 //! the single owner of the state the request changes (a hall shard, the case thread), so two
 //! concurrent retries cannot both execute: the second finds the first's answer in the owner's
 //! cache. The answer is written in the same batch as the change it answers, so both are
-//! durable, or neither.
+//! durable, or neither. Answers are kept as the HTTP layer rendered them (`Answer`); this
+//! module must never make or alter one.
 
 use std::collections::{HashMap, VecDeque};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, Method, Uri};
 use serde::{Deserialize, Serialize};
 
-use crate::api::problem::{Answer, Problem};
+use super::{Answer, OwnerError};
 use crate::store::{Batch, Op, Store};
 
-/// An `Idempotency-Key` with its scope and the fingerprint of the request it came with.
+/// An `Idempotency-Key` with its scope and the fingerprint of the request it came with (the
+/// HTTP layer reads both from the request).
 #[derive(Debug, Clone)]
 pub struct Idem {
     pub scope: String,
     pub key: String,
     pub fingerprint: u64,
-}
-
-impl Idem {
-    /// The request's key, if it has one; 400 when the header is not 1-255 visible ASCII.
-    pub fn from_request(
-        headers: &HeaderMap,
-        scope: String,
-        method: &Method,
-        uri: &Uri,
-        body: &Result<Bytes, BytesRejection>,
-    ) -> Result<Option<Idem>, Problem> {
-        let Some(raw) = headers.get("idempotency-key") else {
-            return Ok(None);
-        };
-        let key = raw
-            .to_str()
-            .ok()
-            .filter(|k| !k.is_empty() && k.len() <= 255)
-            .ok_or_else(|| {
-                Problem::bad_request(
-                    "invalid-idempotency-key",
-                    "Idempotency-Key must be 1-255 visible ASCII characters",
-                )
-                .field("Idempotency-Key")
-            })?;
-        use sha2::Digest;
-        let mut hash = sha2::Sha256::new();
-        hash.update(method.as_str());
-        hash.update(b" ");
-        hash.update(uri.path());
-        hash.update(b"\n");
-        if let Ok(b) = body {
-            hash.update(b);
-        }
-        let digest = hash.finalize();
-        Ok(Some(Idem {
-            scope,
-            key: key.to_owned(),
-            fingerprint: u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
-        }))
-    }
 }
 
 /// Answers kept in memory by an owner; older ones are looked up in the store. Large enough
@@ -94,10 +52,16 @@ impl IdemCache {
         }
     }
 
-    /// The first answer to this key: the stored answer when the request is the same, a 422
-    /// when the key was first used for another request, a 503 when the store cannot be read.
-    /// `None` when the key is new: execute the request, then `remember`.
-    pub fn recall(&self, store: &Store, idem: &Idem, now_s: i64) -> Option<Answer> {
+    /// The first answer to this key: the stored answer when the request is the same,
+    /// `KeyReused` when the key was first used for another request, `Unreadable` when the
+    /// store cannot be read. `None` when the key is new: execute the request, then
+    /// `remember` its answer unless the refusal was transient.
+    pub fn recall(
+        &self,
+        store: &Store,
+        idem: &Idem,
+        now_s: i64,
+    ) -> Option<Result<Answer, OwnerError>> {
         let key = (idem.scope.clone(), idem.key.clone());
         let (fingerprint, answer) = match self.answers.get(&key) {
             Some(s) => (s.fingerprint, s.answer.clone()),
@@ -107,39 +71,19 @@ impl IdemCache {
                     (s.fingerprint, s.answer)
                 }
                 Ok(None) => return None,
-                Err(e) => {
-                    return Some(
-                        Problem::unavailable(format!("the store cannot be read: {e}")).into(),
-                    );
-                }
+                Err(e) => return Some(Err(OwnerError::Unreadable(e.to_string()))),
             },
         };
         if fingerprint == idem.fingerprint {
-            return Some(answer);
+            return Some(Ok(answer));
         }
-        Some(
-            Problem::new(
-                422,
-                "idempotency-key-reused",
-                "Unprocessable request",
-                format!(
-                    "Idempotency-Key `{}` was first used for a different request",
-                    idem.key
-                ),
-            )
-            .field("Idempotency-Key")
-            .into(),
-        )
+        Some(Err(OwnerError::KeyReused(idem.key.clone())))
     }
 
     /// Keep `answer` as the first answer to `idem`: cached now, and written in `batch`, with
-    /// the change it answers.
+    /// the change it answers. Never called with a transient refusal (`OwnerError::transient`):
+    /// that says nothing about the request, and a retry must run it again.
     pub fn remember(&mut self, idem: &Idem, answer: &Answer, now_s: i64, batch: &mut Batch) {
-        // A refusal because of load or a store refusing writes says nothing about the
-        // request; a retry must run it again.
-        if answer.status == 503 {
-            return;
-        }
         let stored = Stored {
             fingerprint: idem.fingerprint,
             answer: answer.clone(),

@@ -28,7 +28,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,97 +40,29 @@ use axum::http::{HeaderValue, Request, Response, header};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use http_body::Frame;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::AppState;
-use crate::api::problem::{Answer, Problem};
-use crate::config::ServerConfig;
+use crate::api::json::BodyTimeout;
+use crate::api::problem::Problem;
 use crate::metrics::{CONNECTIONS_CLOSED, CONNECTIONS_MAX, CONNECTIONS_OPEN, CONNECTIONS_REFUSED};
 
-/// Largest request head (request line and headers); hyper answers 431 beyond it. Also the
-/// most hyper buffers per connection while reading.
-pub const HEAD_LIMIT: usize = 32 * 1024;
-/// Longest request target (path and query) the API reads; longer ones get 414.
-pub const URI_LIMIT: usize = 8 * 1024;
-/// Descriptors kept for what is not a client connection: the store's files, the runtime's
-/// epoll and event descriptors, stdio, the systemd socket; several times what is open.
-const FD_HEADROOM: u64 = 128;
-/// Connections allowed over the cap while the ones evicted to make room are closing.
-const EVICTING_ROOM: usize = 64;
+mod guard;
+mod limits;
 
-/// The bounds every connection is served within, from `[server]` and the descriptor limit.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub header_timeout: Duration,
-    pub body_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub write_timeout: Duration,
-    pub max_connections: usize,
-    pub reserved: usize,
-    /// 0: no limit per address.
-    pub per_address: usize,
-    pub limit_loopback: bool,
-}
-
-impl Limits {
-    /// `nofile`: the process's descriptor limit (`raise_nofile`). A configured cap above
-    /// what the descriptors allow is lowered to it, with a warning.
-    pub fn new(cfg: &ServerConfig, nofile: u64) -> Limits {
-        let room = usize::try_from(nofile.saturating_sub(FD_HEADROOM).max(nofile / 2))
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let max_connections = match cfg.max_connections {
-            0 => room,
-            n if n > room => {
-                tracing::warn!(
-                    configured = n,
-                    nofile,
-                    max_connections = room,
-                    "server.max_connections is above what the descriptor limit allows; lowered"
-                );
-                room
-            }
-            n => n,
-        };
-        Limits {
-            header_timeout: Duration::from_secs(cfg.header_timeout_s),
-            body_timeout: Duration::from_secs(cfg.body_timeout_s),
-            idle_timeout: Duration::from_secs(cfg.idle_timeout_s),
-            write_timeout: Duration::from_secs(cfg.write_timeout_s),
-            max_connections,
-            // An explicit reserve is validated below an explicit cap; a default one is kept
-            // to half of a small cap.
-            reserved: cfg.reserved_connections.min(max_connections / 2),
-            per_address: cfg.max_connections_per_address,
-            limit_loopback: cfg.limit_loopback,
-        }
-    }
-}
-
-/// Raise the soft descriptor limit to the hard one and return the limit in force.
-pub fn raise_nofile() -> u64 {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut lim = getrlimit(Resource::Nofile);
-    // An unlimited hard limit still stops at the kernel's nr_open (1,048,576 by default).
-    let hard = lim.maximum.unwrap_or(1 << 20);
-    if lim.current.is_some_and(|soft| soft < hard) {
-        lim.current = Some(hard);
-        if let Err(e) = setrlimit(Resource::Nofile, lim) {
-            tracing::warn!(error = %e, "cannot raise the descriptor limit to its hard limit");
-        }
-    }
-    getrlimit(Resource::Nofile).current.unwrap_or(hard)
-}
+use guard::Guarded;
+use limits::EVICTING_ROOM;
+pub use limits::{HEAD_LIMIT, Limits, URI_LIMIT, raise_nofile};
 
 /// Accept and serve until `shutdown`; then let requests in progress finish within `grace`
 /// and close what is left.
 pub async fn serve(
     listener: TcpListener,
     app: AppState,
+    router: axum::Router,
     limits: Limits,
     shutdown: CancellationToken,
     grace: Duration,
@@ -150,7 +81,7 @@ pub async fn serve(
         drained: Notify::new(),
         limits,
     });
-    let router = hyper_util::service::TowerToHyperService::new(crate::api::router(app.clone()));
+    let router = hyper_util::service::TowerToHyperService::new(router);
     let hard_stop = CancellationToken::new();
     let trimmer = tokio::spawn(give_back_memory(reg.clone()));
     loop {
@@ -641,23 +572,6 @@ impl http_body::Body for Tracked {
     }
 }
 
-/// The error a request body gives when it did not arrive within the body timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within the body timeout")]
-pub struct BodyTimeout;
-
-/// Whether a body could not be read because it came too slowly.
-pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut at = Some(e);
-    while let Some(e) = at {
-        if e.is::<BodyTimeout>() {
-            return true;
-        }
-        at = e.source();
-    }
-    false
-}
-
 /// A request body that fails with `BodyTimeout` once `limit` has passed since its head.
 /// The timer is made only when the body is not all there at the first read, which for the
 /// API's small bodies is rare.
@@ -707,205 +621,5 @@ impl http_body::Body for TimedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// The socket, seen by hyper: reads mark the start of a head, a write the client leaves
-/// pending for `write_timeout` fails, and hyper's bare error answers become problems.
-struct Guarded {
-    io: TcpStream,
-    conn: Arc<Conn>,
-    write_timeout: Duration,
-    /// Runs while a write is pending.
-    stall: Option<Pin<Box<Sleep>>>,
-    /// A problem answer written in place of hyper's bare one: bytes, how many are written,
-    /// and the length hyper asked to write (reported once the replacement is out).
-    swap: Option<(Bytes, usize, usize)>,
-}
-
-impl Guarded {
-    /// `r` from a write: pending starts (or continues) the stall timer, which fails the
-    /// write once it expires; progress stops it.
-    fn stalled<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        match r {
-            Poll::Pending => {
-                let limit = self.write_timeout;
-                let stall = self
-                    .stall
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                if stall.as_mut().poll(cx).is_ready() {
-                    metrics::counter!(CONNECTIONS_CLOSED, "reason" => "write_timeout").increment(1);
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the client did not read the answer within the write timeout",
-                    )));
-                }
-                Poll::Pending
-            }
-            ready => {
-                self.stall = None;
-                ready
-            }
-        }
-    }
-}
-
-impl AsyncRead for Guarded {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.io).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.conn.on_read();
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Guarded {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if this.swap.is_none()
-            && let Some(status) = bare_error(buf)
-        {
-            this.swap = Some((problem_answer(status), 0, buf.len()));
-        }
-        let r = match &mut this.swap {
-            Some((bytes, written, asked)) if *written < bytes.len() => {
-                match Pin::new(&mut this.io).poll_write(cx, &bytes[*written..]) {
-                    Poll::Ready(Ok(n)) => {
-                        *written += n;
-                        if *written == bytes.len() {
-                            Poll::Ready(Ok(*asked))
-                        } else {
-                            // Ask to be polled again for the rest.
-                            cx.waker().wake_by_ref();
-                            Poll::Pending
-                        }
-                    }
-                    other => other,
-                }
-            }
-            _ => Pin::new(&mut this.io).poll_write(cx, buf),
-        };
-        this.stalled(cx, r)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let r = Pin::new(&mut self.io).poll_flush(cx);
-        self.stalled(cx, r)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    // hyper then copies each answer into one buffer per write, so an answer head it made
-    // up itself arrives here whole and alone.
-    fn is_write_vectored(&self) -> bool {
-        false
-    }
-}
-
-/// The status of a bare error answer hyper wrote itself (it cannot parse the request):
-/// a 4xx or 5xx head with `content-length: 0` and nothing after it. The API never answers
-/// an error without a problem body, so nothing else matches.
-fn bare_error(buf: &[u8]) -> Option<u16> {
-    let head = buf.strip_prefix(b"HTTP/1.1 ")?;
-    if !matches!(head.first(), Some(b'4' | b'5')) || !buf.ends_with(b"\r\n\r\n") {
-        return None;
-    }
-    let text = std::str::from_utf8(buf).ok()?;
-    if text.matches("\r\n\r\n").count() != 1
-        || !text
-            .to_ascii_lowercase()
-            .contains("\r\ncontent-length: 0\r\n")
-    {
-        return None;
-    }
-    text.get(9..12)?.parse().ok()
-}
-
-/// The whole HTTP answer sent instead of hyper's bare one for `status`.
-fn problem_answer(status: u16) -> Bytes {
-    let (code, title, detail) = match status {
-        431 => (
-            "headers-too-large",
-            "Request header fields too large",
-            format!("the request line and headers must fit in {HEAD_LIMIT} bytes"),
-        ),
-        414 => (
-            "uri-too-long",
-            "URI too long",
-            format!("the request target must fit in {URI_LIMIT} bytes"),
-        ),
-        505 => (
-            "http-version",
-            "HTTP version not supported",
-            "this server speaks HTTP/1.1 (and 1.0)".to_owned(),
-        ),
-        _ => (
-            "malformed-request",
-            "Bad request",
-            "the request is not valid HTTP/1.1".to_owned(),
-        ),
-    };
-    let status = if (400..600).contains(&status) {
-        status
-    } else {
-        400
-    };
-    let body = Answer::from(Problem::new(status, code, title, detail)).body;
-    let reason = axum::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Error");
-    Bytes::from(format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_bare_error_heads_are_replaced() {
-        assert_eq!(
-            bare_error(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n"),
-            Some(431)
-        );
-        assert_eq!(
-            bare_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"),
-            Some(400)
-        );
-        // An answer with a body, a success, or more than one message is left alone.
-        assert_eq!(
-            bare_error(b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}"),
-            None
-        );
-        assert_eq!(
-            bare_error(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"),
-            None
-        );
-        assert_eq!(
-            bare_error(b"HTTP/1.1 400 X\r\ncontent-length: 0\r\n\r\nHTTP/1.1 400 X\r\ncontent-length: 0\r\n\r\n"),
-            None
-        );
-        let answer = problem_answer(431);
-        let text = std::str::from_utf8(&answer).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("content-length: {}", body.len())));
-        let doc: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(doc["type"], "urn:hallq:problem:headers-too-large");
-        assert_eq!(doc["status"], 431);
     }
 }

@@ -7,10 +7,12 @@
 //!
 //! A shard drains whatever is waiting (up to the store's batch size), applies it, and hands
 //! the writer one `Batch` with the events, the changed records and a completion per request.
-//! The answers go out only from those completions, after the commit.
+//! The replies go out only from those completions, after the commit. They are types
+//! (`HallReply`, `HallFailure`); the HTTP layer renders them.
 //!
-//! `Idempotency-Key`s are checked here, by the hall's owner (`crate::idem`), so two
-//! concurrent retries with one key cannot both execute.
+//! `Idempotency-Key`s are checked here, by the hall's owner (`runtime::idem`), so two
+//! concurrent retries with one key cannot both execute. The answer a key keeps is rendered
+//! here, with the rendering the daemon gave the shard (`Render`).
 //!
 //! If the store loses a batch (a failed commit), the shard reloads the halls that batch
 //! changed from their last durable records before it applies anything else (`Ledger`), and
@@ -27,54 +29,32 @@ use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::api::problem::{Answer, Problem};
-use crate::cases::{CaseOp, CaseRequest, CaseShard};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::deadline::CaseCommand;
-pub use crate::idem::Idem;
-use crate::idem::IdemCache;
-use crate::mailbox::{Mail, receive};
-use crate::queue::{
-    Command, Event, EventBody, HallEngine, QueueError, Reply, TicketStatus, TimerKind,
-};
-use crate::store::{ALARMS, Batch, Done, Ledger, Op, Published, Store};
+use crate::queue::{Event, HallEngine, TimerKind};
+use crate::runtime::cases::CaseShard;
+pub use crate::runtime::idem::Idem;
+use crate::runtime::idem::IdemCache;
+use crate::runtime::mailbox::{Mail, receive};
+use crate::runtime::{Context, OwnerError, Render};
+use crate::store::{ALARMS, Batch, Done, Health, Ledger, Op, Published, Store};
 use crate::wheel::{TimerKey, TimingWheel};
 
-/// What a request asks of its hall.
-#[derive(Debug)]
-pub enum HallOp {
-    Apply(Command),
-    Snapshot,
-    Ticket(String),
-    Tickets {
-        status: Option<TicketStatus>,
-        service: Option<usize>,
-    },
-    Window(usize),
-    /// The tickets a window may call, in its order.
-    WindowQueue(usize),
-    /// The business day's statistics so far.
-    DayStats,
-    /// A date's hours and the rule behind them.
-    Hours(jiff::civil::Date),
-    /// The hall's calendar was replaced (`PUT /v1/calendars/{id}`): its schedule follows the
-    /// new one from now on.
-    UseCalendar(Arc<crate::calendar::Calendar>),
-    /// Test hook (`api::test_hooks`): run the time-driven work of every hall of the shard now,
-    /// as a tick would, and answer once what it changed is durable and published.
-    RunTimers,
-}
+mod gauges;
+mod rectify;
+mod request;
+mod timers;
 
-pub struct Request {
-    pub hall: usize,
-    pub op: HallOp,
-    pub idem: Option<Idem>,
-    pub reply: oneshot::Sender<Answer>,
-}
+pub use rectify::{open_case, rectification};
+use request::Request;
+pub use request::{HallFailure, HallOp, HallReply, HallResult};
+use timers::unpack;
 
 pub struct Shards {
     senders: Vec<Sender<Mail<Request>>>,
+    /// For the hall a refusal names.
+    config: Arc<Config>,
+    health: Arc<Health>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Unix seconds each shard last went round its loop, for the watchdog.
     pub alive: Vec<Arc<AtomicI64>>,
@@ -86,12 +66,16 @@ impl Shards {
     pub fn start(
         config: &Arc<Config>,
         halls: Vec<HallEngine>,
-        store: &Arc<Store>,
-        writer: &Sender<Batch>,
-        clock: &Arc<dyn Clock>,
+        ctx: &Context,
         cases: &Arc<CaseShard>,
         n: usize,
     ) -> Shards {
+        let Context {
+            store,
+            writer,
+            clock,
+            render,
+        } = ctx;
         let n = n.clamp(1, halls.len().max(1));
         let mut owned: Vec<Vec<(usize, HallEngine)>> = (0..n).map(|_| Vec::new()).collect();
         for (i, h) in halls.into_iter().enumerate() {
@@ -122,6 +106,7 @@ impl Shards {
                 store: store.clone(),
                 writer: writer.clone(),
                 clock: clock.clone(),
+                render: render.clone(),
                 max_batch: config.store.max_batch,
                 idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
                 ledger: Ledger::new(store.health.clone()),
@@ -145,14 +130,34 @@ impl Shards {
         }
         Shards {
             senders,
+            config: config.clone(),
+            health: store.health.clone(),
             threads: std::sync::Mutex::new(threads),
             alive,
         }
     }
 
+    /// Ask hall `hall` to do `op` and wait for its reply, which comes once the change is
+    /// durable (see `runtime::ask`: refused at once while the store refuses writes, or when
+    /// the hall's queue is full).
+    pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> HallResult {
+        let writes = matches!(op, HallOp::Apply(_)) && idem.is_none();
+        let busy = || OwnerError::HallBusy(self.config.halls[hall].id.clone());
+        super::ask(&self.health, writes, "hall", busy, |reply| {
+            self.try_send(Request {
+                hall,
+                op,
+                idem,
+                reply,
+            })
+            .is_ok()
+        })
+        .await
+    }
+
     /// Queue a request for its hall's shard; a full queue gives the request back (the caller
-    /// answers 503 rather than waiting without bound).
-    pub fn try_send(&self, req: Request) -> Result<(), Request> {
+    /// refuses it rather than waiting without bound).
+    fn try_send(&self, req: Request) -> Result<(), Request> {
         let shard = req.hall % self.senders.len();
         self.senders[shard]
             .try_send(Mail::Req(req))
@@ -195,6 +200,8 @@ struct Shard {
     store: Arc<Store>,
     writer: Sender<Batch>,
     clock: Arc<dyn Clock>,
+    /// The HTTP layer's rendering, for the answers `idem` keeps.
+    render: Arc<dyn Render>,
     max_batch: usize,
     idem: IdemCache,
     /// Local positions of the halls each batch in flight changes.
@@ -244,26 +251,28 @@ impl Shard {
             let local = self.local(req.hall);
             touched.push(local);
             run_timers |= matches!(req.op, HallOp::RunTimers);
-            let answer = if self.unloaded.contains(&local) {
-                Problem::unavailable(format!(
-                    "hall `{}` is being reloaded from the store after a failed write; retry shortly",
-                    self.halls[local].1.config().id
-                ))
-                .into()
+            let reply = if self.unloaded.contains(&local) {
+                let id = self.halls[local].1.config().id.clone();
+                Err(OwnerError::HallReloading(id).into())
             } else {
                 match &req.idem {
                     Some(idem) => match self.idem.recall(&self.store, idem, now.as_second()) {
-                        Some(a) => a,
+                        Some(first) => first.map(HallReply::Replayed).map_err(Into::into),
                         None => {
-                            let a = self.execute(local, req.op, now, &mut events, &refusal);
-                            self.idem.remember(idem, &a, now.as_second(), &mut batch);
-                            a
+                            let r = self.execute(local, req.op, now, &mut events, &refusal);
+                            if !r.as_ref().is_err_and(HallFailure::transient) {
+                                let id = &self.halls[local].1.config().id;
+                                let answer = self.render.hall(id, &r);
+                                self.idem
+                                    .remember(idem, &answer, now.as_second(), &mut batch);
+                            }
+                            r
                         }
                     },
                     None => self.execute(local, req.op, now, &mut events, &refusal),
                 }
             };
-            batch.done.push(reply_when_durable(req.reply, answer));
+            batch.done.push(reply_when_durable(req.reply, reply));
         }
         let mut changed = Vec::new();
         if run_timers && refusal.is_none() {
@@ -330,169 +339,6 @@ impl Shard {
         self.unloaded = still;
     }
 
-    /// Count the events in the metrics and log them (debug level: every state change, by hall,
-    /// sequence and ticket; alarms at info).
-    fn observe(&self, events: &[Event]) {
-        for e in events {
-            let ticket = e.body.ticket_id().unwrap_or("");
-            if let Some(a) = e.body.alarm() {
-                tracing::info!(hall = %e.hall, seq = e.seq, ticket, alarm = %a.id, "ticket alarm");
-            } else {
-                tracing::debug!(hall = %e.hall, seq = e.seq, kind = e.kind(), ticket, "event");
-            }
-        }
-        for chunk in events.chunk_by(|a, b| a.hall == b.hall) {
-            if let Some(hall) = self.config.hall_index(&chunk[0].hall) {
-                let local = self.local(hall);
-                self.metrics[local].observe(self.halls[local].1.config(), chunk);
-            }
-        }
-    }
-
-    /// Queue lengths, longest waits, targets, windows per state and pending ticket timers,
-    /// every five seconds.
-    fn gauges(&mut self, now: jiff::Timestamp) {
-        use crate::metrics::{Combine, GaugeParts, hall_labels};
-        if now.as_second() < self.next_gauges {
-            return;
-        }
-        self.next_gauges = now.as_second() + 5;
-        let mode = self.config.metric_labels;
-        let mut parts = GaugeParts::default();
-        for (_, engine) in &self.halls {
-            let cfg = engine.config();
-            let base = hall_labels(mode, cfg);
-            let (services, windows) = engine.gauges(now);
-            for (s, (waiting, longest)) in services.into_iter().enumerate() {
-                let svc = &cfg.services[s];
-                let mut l = base.clone();
-                l.push(("service", svc.id.to_string()));
-                parts.add(
-                    crate::metrics::QUEUE_LENGTH,
-                    l.clone(),
-                    f64::from(waiting),
-                    Combine::Sum,
-                );
-                parts.add(
-                    crate::metrics::QUEUE_LONGEST_WAIT,
-                    l.clone(),
-                    longest as f64,
-                    Combine::Max,
-                );
-                if let Some(target) = svc.target_wait_s {
-                    parts.add(
-                        crate::metrics::QUEUE_TARGET_WAIT,
-                        l.clone(),
-                        target as f64,
-                        Combine::Max,
-                    );
-                    // Against this hall's own target, before tier labelling sums it.
-                    let over = f64::from(u8::from(longest as i64 > target));
-                    parts.add(crate::metrics::QUEUE_OVER_TARGET, l, over, Combine::Sum);
-                }
-            }
-            for (state, n) in ["closed", "open", "calling", "serving", "paused"]
-                .into_iter()
-                .zip(windows)
-            {
-                let mut l = base.clone();
-                l.push(("state", state.to_owned()));
-                parts.add(crate::metrics::WINDOWS, l, f64::from(n), Combine::Sum);
-            }
-        }
-        parts.add(
-            crate::metrics::DEADLINES_PENDING,
-            vec![("kind", "ticket".to_owned())],
-            self.timers.len() as f64,
-            Combine::Sum,
-        );
-        parts.publish(
-            self.id,
-            &[
-                (crate::metrics::QUEUE_LENGTH, Combine::Sum),
-                (crate::metrics::QUEUE_LONGEST_WAIT, Combine::Max),
-                (crate::metrics::QUEUE_TARGET_WAIT, Combine::Max),
-                (crate::metrics::QUEUE_OVER_TARGET, Combine::Sum),
-                (crate::metrics::WINDOWS, Combine::Sum),
-                (crate::metrics::DEADLINES_PENDING, Combine::Sum),
-            ],
-        );
-    }
-
-    /// A rating of 1 or 2 opens a rectification case (one working day on the hall's
-    /// calendar), once the rating is durable. The case id is derived from the ticket, so the
-    /// start-up reconciliation (for a crash in between) cannot open a second one.
-    fn rectify(&mut self, events: &[Event], batch: &mut Batch) {
-        let mut opens = Vec::new();
-        for e in events {
-            let (ticket, rating) = match &e.body {
-                EventBody::Completed {
-                    ticket,
-                    evaluation: Some(r),
-                    ..
-                } => (ticket, *r),
-                EventBody::Evaluated { ticket, evaluation } => (ticket, *evaluation),
-                _ => continue,
-            };
-            if rating > 2 {
-                continue;
-            }
-            let Some(hall) = self.config.hall_index(&e.hall) else {
-                continue;
-            };
-            // The acceptance time comes from the same place as the start-up re-offer's, so a
-            // re-offer is a replay of this acceptance, never a conflict with it. The ticket is
-            // there: it was rated in this pass, after any turn of the day.
-            let accepted = self.halls[self.local(hall)]
-                .1
-                .bad_ratings()
-                .into_iter()
-                .find_map(|(id, at)| (id == ticket.id).then_some(at))
-                .unwrap_or(e.at.at());
-            opens.push(rectification(&self.config, hall, &ticket.id, accepted));
-        }
-        if opens.is_empty() {
-            return;
-        }
-        let cases = self.cases.clone();
-        batch.done.push(Box::new(move |r| {
-            if r.is_ok() {
-                for cmd in opens {
-                    open_case(&cases, cmd);
-                }
-            }
-        }));
-    }
-
-    /// Arm and disarm a hall's ticket timers as its engine asked.
-    fn apply_timers(&mut self, local: usize, ops: &[crate::queue::TimerOp]) {
-        for op in ops {
-            let key = (local as u32, op.ticket, op.kind);
-            if let Some(old) = self.timer_keys.remove(&key) {
-                self.timers.cancel(old);
-            }
-            if let Some(at) = op.at {
-                let second = at.as_second().max(0) as u64 + u64::from(at.subsec_nanosecond() > 0);
-                let packed = (local as u64) << 40 | u64::from(op.ticket) << 8 | kind_code(op.kind);
-                self.timer_keys
-                    .insert(key, self.timers.insert(second, packed));
-            }
-        }
-    }
-
-    /// Forget every timer of a hall whose business day turned.
-    fn drop_timers(&mut self, local: usize) {
-        let wheel = &mut self.timers;
-        self.timer_keys.retain(|&(l, _, _), key| {
-            if l as usize == local {
-                wheel.cancel(*key);
-                false
-            } else {
-                true
-            }
-        });
-    }
-
     /// Run one request. While the store refuses writes (`refusal`), commands are refused and
     /// reads show the durable state as it is, without the time-driven changes a tick makes.
     fn execute(
@@ -502,53 +348,46 @@ impl Shard {
         now: jiff::Timestamp,
         events: &mut Vec<Event>,
         refusal: &Option<crate::store::Refusal>,
-    ) -> Answer {
+    ) -> HallResult {
         let hall = &mut self.halls[local].1;
-        match op {
+        Ok(match op {
             HallOp::Apply(cmd) => match refusal {
-                Some(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
-                None => {
-                    let result = hall.apply(now, cmd, events);
-                    render(hall, result)
-                }
+                Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),
+                None => HallReply::Applied(Box::new(hall.apply(now, cmd, events)?)),
             },
             HallOp::Snapshot => {
                 if refusal.is_none() {
                     hall.tick(now, events);
                 }
-                Answer::json(200, &hall.snapshot(now))
+                HallReply::Snapshot(Box::new(hall.snapshot(now)))
             }
-            HallOp::Ticket(id) => match hall.ticket_view(&id, now) {
-                Ok(v) => Answer::json(200, &v),
-                Err(e) => Problem::from_queue(&e).into(),
-            },
+            HallOp::Ticket(id) => HallReply::Ticket(Box::new(hall.ticket_view(&id, now)?)),
             HallOp::Tickets { status, service } => {
                 let service = service.map(|s| hall.config().services[s].id.clone());
-                let list = hall.list(now, |t| {
+                HallReply::Tickets(hall.list(now, |t| {
                     status.is_none_or(|s| t.status == s)
                         && service.as_ref().is_none_or(|s| &t.service == s)
-                });
-                Answer::json(200, &list)
+                }))
             }
-            HallOp::Window(w) => Answer::json(200, &hall.window_view(w, now)),
-            HallOp::WindowQueue(w) => Answer::json(200, &hall.waiting_for_window(w, now)),
+            HallOp::Window(w) => HallReply::Window(Box::new(hall.window_view(w, now))),
+            HallOp::WindowQueue(w) => HallReply::WindowQueue(hall.waiting_for_window(w, now)),
             HallOp::DayStats => {
                 if refusal.is_none() {
                     hall.tick(now, events);
                 }
-                Answer::json(200, &hall.day_stats(now))
+                HallReply::DayStats(Box::new(hall.day_stats(now)))
             }
-            HallOp::Hours(date) => Answer::json(200, &hall.day_hours(date)),
+            HallOp::Hours(date) => HallReply::Hours(hall.day_hours(date)),
             HallOp::UseCalendar(calendar) => {
                 hall.replace_calendar(now, calendar, events);
-                Answer::json(200, &hall.schedule(now))
+                HallReply::Schedule(Box::new(hall.schedule(now)))
             }
             // `process` runs them once for the whole pass, after the other requests.
             HallOp::RunTimers => match refusal {
-                Some(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
-                None => Answer::no_content(),
+                Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),
+                None => HallReply::TimersRun,
             },
-        }
+        })
     }
 
     /// Time-driven work for every hall: the business day turning, appointment grace ending.
@@ -700,75 +539,13 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config) {
     }
 }
 
-fn kind_code(kind: TimerKind) -> u64 {
-    match kind {
-        TimerKind::Wait => 0,
-        TimerKind::Start => 1,
-    }
-}
-
-fn unpack(v: u64) -> (usize, u32, TimerKind) {
-    let kind = if v & 0xff == 1 {
-        TimerKind::Start
-    } else {
-        TimerKind::Wait
-    };
-    ((v >> 40) as usize, (v >> 8) as u32, kind)
-}
-
-/// The rectification case a bad rating of `ticket` opens.
-pub fn rectification(
-    config: &Config,
-    hall: usize,
-    ticket: &str,
-    at: jiff::Timestamp,
-) -> CaseCommand {
-    CaseCommand::Accept {
-        id: format!("RECT-{}-{ticket}", config.halls[hall].id),
-        hall,
-        matter: config.rectification_matter(),
-        accepted_at: at,
-    }
-}
-
-/// Hand a case command to the case shard without waiting for it.
-pub fn open_case(cases: &CaseShard, cmd: CaseCommand) {
-    let req = CaseRequest {
-        op: CaseOp::Apply {
-            cmd,
-            scope: Box::new(|_| true),
-        },
-        idem: None,
-        reply: None,
-    };
-    if cases.try_send(req).is_err() {
-        tracing::error!(
-            "the case queue is full; a rectification case was not opened (it is at the next start)"
-        );
-    }
-}
-
-fn render(hall: &HallEngine, result: Result<Reply, QueueError>) -> Answer {
-    match result {
-        Ok(Reply::Issued(t)) => {
-            let mut a = Answer::json(201, &t);
-            a.location = Some(format!("/v1/halls/{}/tickets/{}", hall.config().id, t.id));
-            a
-        }
-        Ok(Reply::Ticket(t)) => Answer::json(200, &t),
-        Ok(Reply::Window(w)) => Answer::json(200, &w),
-        Ok(Reply::Hours(d)) => Answer::json(200, &d),
-        Ok(Reply::NobodyWaiting) => Answer::no_content(),
-        Err(e) => Problem::from_queue(&e).into(),
-    }
-}
-
-fn reply_when_durable(reply: oneshot::Sender<Answer>, answer: Answer) -> Done {
-    Box::new(move |result| {
-        let answer = match result {
-            Ok(()) => answer,
-            Err(e) => Problem::from_store(e).into(),
+/// Reply once the batch is durable; a lost batch turns every reply in it into a refusal.
+fn reply_when_durable(reply: oneshot::Sender<HallResult>, result: HallResult) -> Done {
+    Box::new(move |commit| {
+        let result = match commit {
+            Ok(()) => result,
+            Err(e) => Err(OwnerError::from_commit(e, OwnerError::HallNotDurable).into()),
         };
-        let _ = reply.send(answer);
+        let _ = reply.send(result);
     })
 }
