@@ -5,6 +5,7 @@
 //! (`store`, the owner threads in `runtime`, `api`, `server`) own threads, sockets and files.
 
 pub mod api;
+pub mod booking;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

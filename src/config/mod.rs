@@ -47,6 +47,8 @@ pub struct Config {
     pub matters: Vec<Arc<Matter>>,
     hall_index: HashMap<Arc<str>, usize>,
     matter_index: HashMap<Arc<str>, usize>,
+    /// Bookable slots, fairness limits and the citizen-hashing keys (`booking::config`).
+    pub booking: crate::booking::BookingConfig,
 }
 
 impl Config {
@@ -645,16 +647,19 @@ pub enum Role {
     CaseOfficer,
     Supervisor,
     Admin,
+    /// The citizen-facing booking portal: books, cancels and reads slots, nothing else.
+    Booking,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Kiosk,
         Role::Counter,
         Role::Display,
         Role::CaseOfficer,
         Role::Supervisor,
         Role::Admin,
+        Role::Booking,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -665,6 +670,7 @@ impl Role {
             Role::CaseOfficer => "case-officer",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Booking => "booking",
         }
     }
 }

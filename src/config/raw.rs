@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub alarm_policies: Vec<RawAlarmPolicy>,
     #[serde(default, rename = "matter")]
     pub matters: Vec<RawMatter>,
+    /// `[booking]`: read and validated by `booking::config`.
+    pub booking: Option<crate::booking::config::RawBooking>,
 }
 
 /// A working calendar in the official notice format, in its own file.

@@ -102,6 +102,8 @@ pub(super) fn load(
         .map(|(i, h)| (h.id.clone(), i))
         .collect();
     let tokens = tokens(&mut cx, &raw.tokens, &hall_index, demo);
+    let booking =
+        crate::booking::config::validate(file, src, raw.booking.as_ref(), &halls, &mut cx.errors);
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }
@@ -119,6 +121,7 @@ pub(super) fn load(
         matters: matters.into_iter().map(Arc::new).collect(),
         hall_index,
         matter_index,
+        booking,
     })
 }
 
@@ -1336,7 +1339,7 @@ fn tokens(
             }
             let role = Role::ALL.into_iter().find(|r| r.as_str() == t.role.get_ref().as_str());
             if role.is_none() {
-                cx.at(&t.role, format!("{path}.role"), format!("unknown role `{}`; expected one of kiosk, counter, display, case-officer, supervisor, admin", t.role.get_ref()));
+                cx.at(&t.role, format!("{path}.role"), format!("unknown role `{}`; expected one of kiosk, counter, display, case-officer, supervisor, admin, booking", t.role.get_ref()));
             }
             let list = t.halls.get_ref();
             let scope = if list.len() == 1 && list[0].get_ref() == "*" {
