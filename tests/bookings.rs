@@ -375,3 +375,81 @@ async fn repeated_no_shows_suspend_booking() {
     assert_eq!(ok.status, 201, "{:?}", ok.body);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn bookings_on_a_day_that_closes_are_flagged_not_dropped() {
+    let (s, _clock) = server(2, "").await;
+    let kept = s
+        .post(
+            PORTAL,
+            "/v1/halls/h1/bookings",
+            body("2026-03-03T10:00:00Z", "web", 1),
+        )
+        .await;
+    let moved = s
+        .post(
+            PORTAL,
+            "/v1/halls/h1/bookings",
+            body("2026-03-04T15:00:00Z", "web", 2),
+        )
+        .await;
+    let other = s
+        .post(
+            PORTAL,
+            "/v1/halls/h1/bookings",
+            body("2026-03-04T09:00:00Z", "web", 3),
+        )
+        .await;
+    assert_eq!(kept.status, 201);
+    // Tuesday closes (设备检修); Wednesday shortens to the morning.
+    let close = call(
+        &s.http,
+        reqwest::Method::PUT,
+        format!("{}/v1/halls/h1/hours/2026-03-03", s.base),
+        Some(ADMIN),
+        Some(r#"{"closed": true, "reason": "设备检修"}"#.into()),
+        &[],
+    )
+    .await;
+    assert_eq!(close.status, 200, "{:?}", close.body);
+    let shorten = call(
+        &s.http,
+        reqwest::Method::PUT,
+        format!("{}/v1/halls/h1/hours/2026-03-04", s.base),
+        Some(ADMIN),
+        Some(r#"{"hours": ["08:00-12:00"], "reason": "半天"}"#.into()),
+        &[],
+    )
+    .await;
+    assert_eq!(shorten.status, 200, "{:?}", shorten.body);
+    let flagged = s.get(COUNTER, "/v1/halls/h1/bookings?flagged=true").await;
+    let list = flagged.body.as_array().unwrap();
+    let codes: Vec<&Value> = list.iter().map(|b| &b["code"]).collect();
+    assert_eq!(codes, [&kept.body["code"], &moved.body["code"]], "{list:?}");
+    assert!(
+        list[0]["flagged"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("设备检修")
+    );
+    assert_eq!(
+        list[0]["status"], "booked",
+        "a flagged booking keeps its seat"
+    );
+    let fine = s
+        .get(
+            PORTAL,
+            &format!(
+                "/v1/halls/h1/bookings/{}",
+                other.body["code"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert!(fine.body.get("flagged").is_none());
+    // No new slots on the closed day; a flagged booking can be cancelled late.
+    let slots = s
+        .get(PORTAL, "/v1/halls/h1/slots?service=s&date=2026-03-03")
+        .await;
+    assert_eq!(slots.body.as_array().unwrap().len(), 0);
+    s.stop().await;
+}

@@ -263,6 +263,39 @@ impl Shard {
         Ok(HallReply::Booking(reply))
     }
 
+    /// After the hall's hours or calendar changed: flag the bookings whose slot is no longer
+    /// inside the open hours. They keep their seat and stay listed
+    /// (`GET …/bookings?flagged=true`) for the operator to contact the citizens.
+    pub(super) fn flag_closed_bookings(&mut self, local: usize, now: Timestamp) {
+        let (engine, book) = (&self.halls[local].1, &mut self.books[local]);
+        let flagged = book.flag_closed(now, &|r| {
+            let date = engine.config().time_zone.to_datetime(r.start).date();
+            let open = open_hours(engine, date);
+            if open.iter().any(|(a, b)| *a <= r.start && r.end <= *b) {
+                return None;
+            }
+            let day = engine.day_hours(date);
+            let why = day
+                .reason
+                .as_deref()
+                .or(day.name.as_deref())
+                .map_or(String::new(), |w| format!(" ({w})"));
+            Some(if day.closed {
+                format!("the hall is closed on {date}{why}")
+            } else {
+                format!("the hall's hours on {date} no longer include this slot{why}")
+            })
+        });
+        if !flagged.is_empty() {
+            tracing::warn!(
+                hall = %engine.config().id,
+                bookings = flagged.len(),
+                codes = %flagged.join(","),
+                "bookings on a day that closed are flagged for the operator"
+            );
+        }
+    }
+
     /// The records of the bookings hall `local` changed; true when there were any.
     pub(super) fn collect_bookings(&mut self, local: usize, batch: &mut Batch) -> bool {
         let hall: Arc<str> = self.halls[local].1.config().id.clone();

@@ -376,7 +376,18 @@ impl Shard {
         Ok(match op {
             HallOp::Apply(cmd) => match refusal {
                 Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),
-                None => HallReply::Applied(Box::new(hall.apply(now, cmd, events)?)),
+                None => {
+                    let hours = matches!(
+                        cmd,
+                        crate::queue::Command::SetHours { .. }
+                            | crate::queue::Command::ClearHours { .. }
+                    );
+                    let reply = HallReply::Applied(Box::new(hall.apply(now, cmd, events)?));
+                    if hours {
+                        self.flag_closed_bookings(local, now);
+                    }
+                    reply
+                }
             },
             HallOp::Snapshot => {
                 if refusal.is_none() {
@@ -403,7 +414,9 @@ impl Shard {
             HallOp::Hours(date) => HallReply::Hours(hall.day_hours(date)),
             HallOp::UseCalendar(calendar) => {
                 hall.replace_calendar(now, calendar, events);
-                HallReply::Schedule(Box::new(hall.schedule(now)))
+                let reply = HallReply::Schedule(Box::new(hall.schedule(now)));
+                self.flag_closed_bookings(local, now);
+                reply
             }
             HallOp::Booking(op) => return self.booking(local, op, now, events, refusal),
             // `process` runs them once for the whole pass, after the other requests.
