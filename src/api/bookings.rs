@@ -127,7 +127,7 @@ async fn slots(
         .hall
         .service(q.get("service").map_or("", String::as_str))?;
     let date = date(&q, true)?.expect("required");
-    let op = HallOp::Booking(BookingOp::Slots { service, date });
+    let op = HallOp::Booking(Box::new(BookingOp::Slots { service, date }));
     Ok(app.answer(read.hall.index, op, None).await)
 }
 
@@ -213,7 +213,7 @@ async fn book(
             .filter(|n| !n.is_empty()),
         code: String::new(),
     };
-    let op = HallOp::Booking(BookingOp::Book(Box::new(new)));
+    let op = HallOp::Booking(Box::new(BookingOp::Book(Box::new(new))));
     Ok(app.answer(change.hall.index, op, idem).await)
 }
 
@@ -224,7 +224,7 @@ async fn list(
 ) -> Result<Answer, Problem> {
     let date = date(&q, false)?;
     let flagged = q.get("flagged").is_some_and(|f| f == "true");
-    let op = HallOp::Booking(BookingOp::List { date, flagged });
+    let op = HallOp::Booking(Box::new(BookingOp::List { date, flagged }));
     Ok(app.answer(read.hall.index, op, None).await)
 }
 
@@ -232,7 +232,7 @@ async fn one(State(app): State<AppState>, read: InHall<need::Book>) -> Answer {
     let code = read.path.get("code").to_ascii_uppercase();
     app.answer(
         read.hall.index,
-        HallOp::Booking(BookingOp::Get { code }),
+        HallOp::Booking(Box::new(BookingOp::Get { code })),
         None,
     )
     .await
@@ -265,7 +265,7 @@ async fn action(
         }
     };
     Ok(app
-        .answer(change.hall.index, HallOp::Booking(op), idem)
+        .answer(change.hall.index, HallOp::Booking(Box::new(op)), idem)
         .await)
 }
 
@@ -289,6 +289,6 @@ async fn check_in_by_id(
         known_as: keys.all(&req.id_number),
     };
     Ok(app
-        .answer(change.hall.index, HallOp::Booking(op), idem)
+        .answer(change.hall.index, HallOp::Booking(Box::new(op)), idem)
         .await)
 }

@@ -687,12 +687,13 @@ pub struct TokenConfig {
 
 /// The demo's public tokens. They are accepted only by the embedded demo config; a real
 /// config that carries one of their hashes is refused.
-pub const DEMO_TOKENS: [&str; 5] = [
+pub const DEMO_TOKENS: [&str; 6] = [
     "demo-kiosk",
     "demo-counter",
     "demo-display",
     "demo-supervisor",
     "demo-admin",
+    "demo-booking",
 ];
 
 /// SHA-256 of a token, as stored in the config.

@@ -418,7 +418,7 @@ impl Shard {
                 self.flag_closed_bookings(local, now);
                 reply
             }
-            HallOp::Booking(op) => return self.booking(local, op, now, events, refusal),
+            HallOp::Booking(op) => return self.booking(local, *op, now, events, refusal),
             // `process` runs them once for the whole pass, after the other requests.
             HallOp::RunTimers => match refusal {
                 Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),

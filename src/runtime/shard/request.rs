@@ -35,7 +35,7 @@ pub enum HallOp {
     /// new one from now on.
     UseCalendar(Arc<crate::calendar::Calendar>),
     /// 预约: slots and bookings (`shard::booking`).
-    Booking(super::booking::BookingOp),
+    Booking(Box<super::booking::BookingOp>),
     /// Test hook (`api::test_hooks`): run the time-driven work of every hall of the shard now,
     /// as a tick would, and answer once what it changed is durable and published.
     RunTimers,
