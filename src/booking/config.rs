@@ -7,8 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::citizen::Keys;
-use crate::config::HallConfig;
 use crate::diag::SourceError;
+use crate::model::Hall;
 
 type S<T> = Spanned<T>;
 
@@ -105,7 +105,7 @@ pub fn validate(
     file: &str,
     src: &str,
     raw: Option<&RawBooking>,
-    halls: &[HallConfig],
+    halls: &[std::sync::Arc<Hall>],
     errors: &mut Vec<SourceError>,
 ) -> BookingConfig {
     let mut err = |span: std::ops::Range<usize>, field: String, msg: String| {
