@@ -6,6 +6,7 @@
 //! `settings` (server, store, tokens). The checks every part shares (ids, names) are here.
 //! Validation reads calendar files and nothing else; it never opens the store or a socket.
 
+mod booking;
 mod catalogue;
 mod halls;
 mod settings;
@@ -83,7 +84,7 @@ pub(super) fn load(
         matters,
     );
     let tokens = tokens(&mut cx, &raw.tokens, &catalogue, demo);
-    let booking = crate::booking::config::validate(
+    let booking = booking::validate(
         file,
         src,
         raw.booking.as_ref(),

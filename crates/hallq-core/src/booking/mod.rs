@@ -9,7 +9,7 @@
 
 mod book;
 pub mod citizen;
-pub mod config;
+mod config;
 
 use std::sync::Arc;
 
@@ -162,8 +162,10 @@ impl LimitRule {
 }
 
 /// Why a booking command did nothing. Nothing changed when one is returned.
+///
+/// Not `#[non_exhaustive]`, like `QueueError`: the API gives every variant its status in one
+/// exhaustive match (`src/api/bookings.rs`), so a new variant must fail to compile there.
 #[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
 pub enum BookingError {
     #[error("hall `{hall}` publishes no slots for service `{service}`")]
     NotBookable { hall: Arc<str>, service: Arc<str> },
