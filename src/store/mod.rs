@@ -66,6 +66,9 @@ pub(crate) const STATS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::
 /// (hall id, YYYY-MM-DD) → cases finished that day: 16 bytes, on time then overdue (u64 BE).
 pub(crate) const CASE_STATS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("case_stats");
+/// (hall id, booking code) → `BookingRecord` (JSON): bookings until they are past every
+/// fairness limit's reach. Holds citizens only as keyed hashes and masked strings.
+pub(crate) const BOOKINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("bookings");
 
 /// Streams whose sequence numbers the writer assigns, because several producers feed them.
 pub const ALARMS: &str = "@alarms";
@@ -461,6 +464,7 @@ impl Store {
             tx.open_table(CALENDARS)?;
             tx.open_table(STATS)?;
             tx.open_table(CASE_STATS)?;
+            tx.open_table(BOOKINGS)?;
         }
         tx.commit()?;
         Ok(Store {
@@ -518,6 +522,26 @@ impl Store {
             out.push(t);
         }
         Ok(Some((record, out)))
+    }
+
+    /// The stored bookings of `hall`.
+    pub fn load_bookings(
+        &self,
+        hall: &str,
+    ) -> Result<Vec<crate::booking::BookingRecord>, StoreError> {
+        let tx = self.db()?.begin_read()?;
+        let table = tx.open_table(BOOKINGS)?;
+        let mut out = Vec::new();
+        for row in table.range((hall, "")..(hall, "\u{10FFFF}"))? {
+            let (k, v) = row?;
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
+                    what: format!("bookings/{hall}/{}", k.value().1),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Events of `stream` after `after`, at most `limit`.

@@ -18,8 +18,9 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use redb::ReadableTable;
 
 use super::{
-    CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS, EVENTS,
-    HALLS, Health, IDEMPOTENCY, PROBE, STATS, Slot, Store, StoreError, TICKETS, decode_pair,
+    BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
+    EVENTS, HALLS, Health, IDEMPOTENCY, PROBE, STATS, Slot, Store, StoreError, TICKETS,
+    decode_pair,
 };
 use crate::clock::Clock;
 use crate::config::StoreConfig;
@@ -78,6 +79,12 @@ pub enum Op {
         hall: Arc<str>,
         day: String,
         json: Vec<u8>,
+    },
+    /// A booking's record; `json: None` deletes it.
+    PutBooking {
+        hall: Arc<str>,
+        code: String,
+        json: Option<Vec<u8>>,
     },
     /// One more case finished by a hall on a day, on time or not.
     CountCase {
@@ -193,6 +200,7 @@ struct Tables<'t> {
     calendars: redb::Table<'t, &'static str, &'static str>,
     stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
     case_stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    bookings: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
     events: EventTable<'t>,
 }
 
@@ -460,6 +468,7 @@ impl Writer {
                 calendars: tx.open_table(CALENDARS)?,
                 stats: tx.open_table(STATS)?,
                 case_stats: tx.open_table(CASE_STATS)?,
+                bookings: tx.open_table(BOOKINGS)?,
                 events: tx.open_table(EVENTS)?,
             };
             for b in batches.iter_mut().filter(|b| b.generation >= generation) {
@@ -484,6 +493,7 @@ impl Writer {
             calendars,
             stats,
             case_stats,
+            bookings,
             events,
         } = t;
         for op in &b.ops {
@@ -530,6 +540,14 @@ impl Writer {
                 Op::PutCalendar { id, toml } => {
                     calendars.insert(id.as_str(), toml.as_str())?;
                 }
+                Op::PutBooking { hall, code, json } => match json {
+                    Some(json) => {
+                        bookings.insert((&**hall, code.as_str()), json.as_slice())?;
+                    }
+                    None => {
+                        bookings.remove((&**hall, code.as_str()))?;
+                    }
+                },
                 Op::PutStats { hall, day, json } => {
                     stats.insert((&**hall, day.as_str()), json.as_slice())?;
                 }
