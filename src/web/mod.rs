@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use crate::api::AppState;
 use crate::api::problem::Problem;
+use crate::api::scope::known_hall;
 pub use links::{LinkKeyError, LinkKeys};
 
 /// What the web handlers share besides the app.
@@ -158,12 +159,6 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
             .into_response();
     }
     serve(&file, &headers)
-}
-
-fn known_hall(app: &AppState, hall: &str) -> Result<usize, Problem> {
-    app.config.hall_index(hall).ok_or_else(|| {
-        Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
-    })
 }
 
 async fn display(
