@@ -27,6 +27,8 @@ mod ledger;
 pub(crate) mod log;
 mod read;
 mod tail;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};
