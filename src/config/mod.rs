@@ -191,6 +191,11 @@ pub struct StoreConfig {
     /// long, doubling the wait after each failed try up to `retry_max_ms`.
     pub retry_min_ms: u64,
     pub retry_max_ms: u64,
+    /// A checkpoint (the log's tail written into the state tables) runs once the tail holds
+    /// this many writes and events, and at least every half second while there is any.
+    /// Fewer means less log to replay after a crash and less coalescing; the crash tests set
+    /// it low to kill the daemon inside checkpoints.
+    pub checkpoint_writes: usize,
 }
 
 /// Tiers of the hall tree, from the top. A hall's parent has a strictly higher tier.

@@ -23,6 +23,7 @@ fn config() -> crate::config::StoreConfig {
         quick_repair: true,
         retry_min_ms: 10,
         retry_max_ms: 100,
+        checkpoint_writes: 16_384,
     }
 }
 

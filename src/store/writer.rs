@@ -188,6 +188,7 @@ struct Writer {
     heads: HashMap<Arc<str>, u64>,
     /// The record being encoded, kept to reuse its allocation.
     buf: Vec<u8>,
+    checkpoint_writes: usize,
     /// When the last checkpoint ran (or was found unnecessary).
     last_checkpoint: Instant,
     last_expiry_sweep: i64,
@@ -212,9 +213,8 @@ struct Retry {
 /// on a full disk inside pages redb already owns, and writes would flap on and off.
 const PROBE_BYTES: usize = 1 << 20;
 
-/// A checkpoint runs once the tail holds this many writes and events...
-const CHECKPOINT_WRITES: usize = 16_384;
-/// ...or is this old, or the writer is idle for a second.
+/// A checkpoint runs once the tail holds `[store] checkpoint_writes` writes and events, or
+/// is this old, or the writer is idle for a second.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// A checkpoint under load does not fsync: the next log append's fsync makes it durable, and
 /// a crash before that only leaves more log to replay.
@@ -242,6 +242,7 @@ impl Store {
             retention: cfg.event_retention,
             heads: HashMap::new(),
             buf: Vec::new(),
+            checkpoint_writes: cfg.checkpoint_writes,
             last_checkpoint: Instant::now(),
             last_expiry_sweep: 0,
             retry: None,
@@ -518,7 +519,7 @@ impl Writer {
 
     fn checkpoint_due(&self) -> bool {
         let tail = self.slot.tail();
-        tail.writes() >= CHECKPOINT_WRITES
+        tail.writes() >= self.checkpoint_writes
             || (!tail.is_empty() && self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY)
     }
 
@@ -607,6 +608,7 @@ mod tests {
             quick_repair: true,
             retry_min_ms: 10,
             retry_max_ms: 100,
+            checkpoint_writes: 16_384,
         }
     }
 
