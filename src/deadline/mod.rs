@@ -27,8 +27,12 @@
 //! unchanged (or a conflict naming the field that differs); any other command is refused as
 //! `case-closed`. So no command, and no re-offer at start-up, reopens what was closed.
 
+mod alarms;
+mod commands;
 mod engine;
+mod index;
 mod record;
+mod view;
 
 #[cfg(test)]
 mod tests;

@@ -11,19 +11,25 @@
 //! - numbers are unique per (service, business day) and never reused within a day;
 //! - an operation that returns an error has changed nothing and emitted nothing.
 
+mod calling;
 mod engine;
+mod filing;
 mod lanes;
 mod record;
 pub mod schedule;
 pub mod stats;
+mod tickets;
+mod timers;
 mod view;
+mod windows;
 
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use engine::{Changes, HallEngine, Mode, TimerKind, TimerOp};
+pub use engine::{Changes, HallEngine, Mode};
+pub use timers::{TimerKind, TimerOp};
 
 /// The business day (in the hall's time zone, turning at its `day_starts`) that `at` falls in.
 pub fn business_date(hall: &crate::config::HallConfig, at: jiff::Timestamp) -> jiff::civil::Date {

@@ -1,4 +1,6 @@
-//! What the outside sees: ticket, window and hall views, and the hall's events.
+//! What the outside sees: ticket, window and hall views, and the hall's events; and how the
+//! engine builds the views (a ticket's position and estimated wait, window and hall
+//! snapshots). The view builders only read: they never change the engine.
 //!
 //! Every instant is a `LocalTime` in the hall's time zone (see `crate::localtime`).
 //!
@@ -9,8 +11,11 @@
 use std::sync::Arc;
 
 use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use super::QueueError;
+use super::engine::*;
 use super::schedule::{ScheduleCause, ScheduleView};
 use super::{
     CallReason, Lane, Post, Reclass, ReclassReason, TicketClass, TicketStatus, WindowState,
@@ -406,4 +411,275 @@ pub struct HallSnapshot {
     /// The last calls, newest first.
     pub recent_calls: Vec<std::sync::Arc<CallEvent>>,
     pub at: LocalTime,
+}
+
+/// A is the primary post; B takes over while A is away.
+fn active_post(officers: &[Option<String>; 2]) -> Option<Post> {
+    match officers {
+        [Some(_), _] => Some(Post::A),
+        [None, Some(_)] => Some(Post::B),
+        [None, None] => None,
+    }
+}
+
+impl HallEngine {
+    pub fn ticket_view(&self, id: &str, now: Timestamp) -> Result<TicketView, QueueError> {
+        Ok(self.view(self.lookup(id)?, now))
+    }
+
+    pub(crate) fn view(&self, idx: u32, now: Timestamp) -> TicketView {
+        let t = &self.tickets[idx as usize];
+        let svc = &self.cfg.services[t.service as usize];
+        let position = self.position(idx, now);
+        let window = t.window.map(|w| &self.cfg.windows[w as usize]);
+        let callable_at = self.callable_at(t);
+        let estimated_wait_s = match callable_at {
+            // Not callable yet: the earliest it can be called is what the citizen can count on.
+            Some(at) if at > now && t.place.is_some() => (at.as_second() - now.as_second()) as u64,
+            _ if position == 0 => 0,
+            _ => self.estimate(t.service as usize, position),
+        };
+        TicketView {
+            id: self.ticket_id(t),
+            number: self.number(t),
+            service: svc.id.clone(),
+            service_name: svc.name.clone(),
+            class: t.class,
+            status: t.status,
+            position,
+            estimated_wait_s,
+            lane: t.place.map(|p| p.lane),
+            callable_at: callable_at.map(|at| self.local(at)),
+            reclassified: t.reclassified.map(|r| r.local(&self.cfg.time_zone)),
+            issued_at: self.local(t.issued_at),
+            slot: t.slot.map(|at| self.local(at)),
+            called_at: t.called_at.map(|at| self.local(at)),
+            started_at: t.started_at.map(|at| self.local(at)),
+            finished_at: t.finished_at.map(|at| self.local(at)),
+            window: window.map(|w| w.id.clone()),
+            window_name: window.map(|w| w.name.clone()),
+            call_count: t.call_count,
+            evaluation: t.evaluation,
+            issued_for: (t.origin != t.service)
+                .then(|| self.cfg.services[t.origin as usize].id.clone()),
+            reason: matches!(t.status, TicketStatus::Called | TicketStatus::Serving)
+                .then_some(t.reason)
+                .flatten(),
+        }
+    }
+
+    pub(super) fn brief(&self, idx: u32) -> TicketBrief {
+        let t = &self.tickets[idx as usize];
+        let svc = &self.cfg.services[t.service as usize];
+        TicketBrief {
+            id: self.ticket_id(t),
+            number: self.number(t),
+            service: svc.id.clone(),
+            service_name: svc.name.clone(),
+            class: t.class,
+            status: t.status,
+        }
+    }
+
+    /// When an appointment waiting in (or booked for) its lane becomes callable: its slot
+    /// less the hall's `early`. `None` for other tickets.
+    fn callable_at(&self, t: &Ticket) -> Option<Timestamp> {
+        let in_lane = match t.place {
+            Some(p) => p.lane == Lane::Appointment,
+            None => t.status == TicketStatus::Booked,
+        };
+        let slot = t.slot.filter(|_| in_lane && t.reclassified.is_none())?;
+        Some(slot - SignedDuration::from_secs(self.cfg.policy.appointment_early_s))
+    }
+
+    /// 1 + the tickets of the same service that will be called before this one (assuming no
+    /// aging and no new priority arrivals); 0 when not waiting, and for an appointment that
+    /// is not callable yet (it has no place in the order until then: see `callable_at`).
+    fn position(&self, idx: u32, now: Timestamp) -> u32 {
+        let t = &self.tickets[idx as usize];
+        let Some(p) = t.place else { return 0 };
+        let q = &self.services[t.service as usize].queue;
+        let early = self.cfg.policy.appointment_early_s;
+        let callable = q.appointments_up_to(now.as_second() + early);
+        let ahead = match p.lane {
+            Lane::Appointment if p.slot - early > now.as_second() => return 0,
+            Lane::Appointment => q.ahead_in_lane(p),
+            Lane::Priority => callable + q.ahead_in_lane(p),
+            Lane::Normal => callable + q.len(Lane::Priority) + q.ahead_in_lane(p),
+        };
+        u32::try_from(ahead + 1).unwrap_or(u32::MAX)
+    }
+
+    fn open_windows(&self, service: usize) -> u32 {
+        self.servers[service]
+            .iter()
+            .filter(|&&w| self.windows[w as usize].mode == Mode::Open)
+            .count() as u32
+    }
+
+    /// Seconds until a ticket at `position` is called: the queue ahead shared by the open
+    /// windows that serve it, at the recent average service time.
+    fn estimate(&self, service: usize, position: u32) -> u64 {
+        let windows = f64::from(self.open_windows(service).max(1));
+        (f64::from(position) * self.services[service].avg_service_s / windows).round() as u64
+    }
+
+    pub(super) fn counts(&self, services: &[u16]) -> Vec<QueueCount> {
+        services
+            .iter()
+            .map(|&s| QueueCount {
+                service: self.cfg.services[s as usize].id.clone(),
+                waiting: self.services[s as usize].queue.waiting() as u32,
+            })
+            .collect()
+    }
+
+    pub fn window_view(&self, w: usize, now: Timestamp) -> WindowView {
+        let wc = &self.cfg.windows[w];
+        let rt = &self.windows[w];
+        let state = self.window_view_state(w);
+        // What this window can call now (by its own policy's `early`, as `choose` decides),
+        // and the appointments checked in that it cannot call yet.
+        let horizon = now.as_second() + wc.policy.appointment_early_s;
+        let (mut waiting, mut early, mut next) = (0, 0, None::<i64>);
+        for s in &wc.services {
+            let q = &self.services[s.service].queue;
+            let callable = q.appointments_up_to(horizon);
+            waiting += (q.waiting() - q.len(Lane::Appointment) + callable) as u32;
+            early += (q.len(Lane::Appointment) - callable) as u32;
+            if let Some(slot) = q.first_appointment_after(horizon) {
+                next = Some(next.map_or(slot, |n| n.min(slot)));
+            }
+        }
+        WindowView {
+            id: wc.id.clone(),
+            name: wc.name.clone(),
+            kind: wc.kind,
+            state,
+            pause_reason: rt.pause_reason.clone(),
+            services: wc
+                .services
+                .iter()
+                .map(|s| self.cfg.services[s.service].id.clone())
+                .collect(),
+            current: rt.current.map(|c| self.view(c, now)),
+            officers: rt.officers.clone(),
+            active_post: active_post(&rt.officers),
+            waiting,
+            waiting_early: early,
+            next_callable_at: next
+                .and_then(|slot| Timestamp::from_second(slot - wc.policy.appointment_early_s).ok())
+                .map(|at| self.local(at)),
+        }
+    }
+
+    pub fn snapshot(&self, now: Timestamp) -> HallSnapshot {
+        let schedule = self.schedule(now);
+        HallSnapshot {
+            id: self.cfg.id.clone(),
+            name: self.cfg.name.clone(),
+            tier: self.cfg.tier,
+            parent: self.cfg.parent_id.clone(),
+            time_zone: self.cfg.time_zone_name.clone(),
+            business_day: self.day,
+            seq: self.seq,
+            open_now: schedule.open_now,
+            schedule,
+            services: (0..self.services.len())
+                .map(|s| self.service_view(s, now))
+                .collect(),
+            windows: (0..self.windows.len())
+                .map(|w| self.window_view(w, now))
+                .collect(),
+            recent_calls: self.recent_calls.iter().rev().cloned().collect(),
+            at: self.local(now),
+        }
+    }
+
+    fn service_view(&self, s: usize, now: Timestamp) -> ServiceView {
+        let cfg = &self.cfg.services[s];
+        let rt = &self.services[s];
+        let q = &rt.queue;
+        let longest = q
+            .head_aging
+            .map(|((since, _), _)| since)
+            .into_iter()
+            .chain(
+                q.head_appointment
+                    .and_then(|(_, t)| self.tickets[t as usize].checked_in_at)
+                    .map(|c| c.as_second()),
+            )
+            .min()
+            .map_or(0, |since| (now.as_second() - since).max(0) as u64);
+        let waiting = q.waiting() as u32;
+        let early_s = self.cfg.policy.appointment_early_s;
+        let horizon = now.as_second() + early_s;
+        let early = (q.len(Lane::Appointment) - q.appointments_up_to(horizon)) as u32;
+        ServiceView {
+            id: cfg.id.clone(),
+            name: cfg.name.clone(),
+            prefix: cfg.prefix.clone(),
+            waiting,
+            waiting_priority: q.len(Lane::Priority) as u32,
+            waiting_appointment: q.len(Lane::Appointment) as u32,
+            waiting_early: early,
+            next_callable_at: q
+                .first_appointment_after(horizon)
+                .and_then(|slot| Timestamp::from_second(slot - early_s).ok())
+                .map(|at| self.local(at)),
+            issued_today: rt.issued_today,
+            last_number: (rt.issued_today > 0).then(|| {
+                let last = if rt.next == cfg.first {
+                    cfg.last
+                } else {
+                    rt.next - 1
+                };
+                cfg.format_number(last)
+            }),
+            longest_wait_s: longest,
+            target_wait_s: cfg.target_wait_s,
+            avg_service_s: rt.avg_service_s.round() as u64,
+            estimated_wait_s: self.estimate(s, waiting - early + 1),
+            windows_open: self.open_windows(s),
+        }
+    }
+
+    /// Today's tickets matching a filter, in issue order.
+    pub fn list(
+        &self,
+        now: Timestamp,
+        mut keep: impl FnMut(&TicketView) -> bool,
+    ) -> Vec<TicketView> {
+        (0..self.tickets.len() as u32)
+            .map(|i| self.view(i, now))
+            .filter(|v| keep(v))
+            .collect()
+    }
+
+    /// Tickets a window may call, in the order its services rank them, then the
+    /// appointments checked in that are not callable yet (position 0), by `callable_at`.
+    pub fn waiting_for_window(&self, w: usize, now: Timestamp) -> Vec<TicketView> {
+        let mut out: Vec<(bool, u8, u32, Option<LocalTime>, TicketView)> = Vec::new();
+        for ws in &self.cfg.windows[w].services {
+            for t in self.services[ws.service].queue.all() {
+                let v = self.view(t, now);
+                out.push((v.position == 0, ws.rank, v.position, v.callable_at, v));
+            }
+        }
+        out.sort_by_key(|(later, rank, pos, at, _)| {
+            (*later, if *later { 0 } else { *rank }, *pos, *at)
+        });
+        out.into_iter().map(|(.., v)| v).collect()
+    }
+
+    pub(super) fn window_view_state(&self, w: usize) -> WindowState {
+        let rt = &self.windows[w];
+        match (rt.mode, rt.current.map(|c| self.tickets[c as usize].status)) {
+            (Mode::Closed, _) => WindowState::Closed,
+            (Mode::Paused, _) => WindowState::Paused,
+            (Mode::Open, Some(TicketStatus::Called)) => WindowState::Calling,
+            (Mode::Open, Some(_)) => WindowState::Serving,
+            (Mode::Open, None) => WindowState::Open,
+        }
+    }
 }

@@ -84,8 +84,11 @@ use std::fmt;
 use std::mem;
 use std::num::NonZeroU32;
 
+mod placement;
 #[cfg(test)]
 mod tests;
+
+use placement::{slot_for, slot_start};
 
 /// Bits of the due second resolved per level.
 const SLOT_BITS: u32 = 12;
@@ -774,30 +777,4 @@ impl<T> fmt::Debug for TimingWheel<T> {
 
 fn next_generation(generation: NonZeroU32) -> NonZeroU32 {
     generation.checked_add(1).unwrap_or(NonZeroU32::MIN)
-}
-
-/// Level of the highest `SLOT_BITS`-bit digit in which `due` differs from `elapsed` (0 if
-/// none).
-fn level_for(elapsed: u64, due: u64) -> usize {
-    // Or-ing in a low bit makes equal seconds land at level 0 instead of underflowing.
-    let masked = (elapsed ^ due) | 1;
-    let significant = u64::BITS - 1 - masked.leading_zeros();
-    (significant / SLOT_BITS) as usize
-}
-
-/// Slot (level-major index) of an entry due at `due >= elapsed`.
-fn slot_for(elapsed: u64, due: u64) -> usize {
-    let level = level_for(elapsed, due);
-    let digit = (due >> (level as u32 * SLOT_BITS)) as usize % SLOTS;
-    level * SLOTS + digit
-}
-
-/// First second covered by `slot` of `level`, given the digits of `elapsed` above `level`.
-fn slot_start(elapsed: u64, level: usize, slot: usize) -> u64 {
-    let shift = level as u32 * SLOT_BITS;
-    let above = elapsed
-        .checked_shr(shift + SLOT_BITS)
-        .and_then(|high| high.checked_shl(shift + SLOT_BITS))
-        .unwrap_or(0);
-    above | ((slot as u64) << shift)
 }
