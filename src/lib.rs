@@ -5,6 +5,7 @@
 //! (`store`, `api`, `server`) own threads, sockets and files.
 
 pub mod api;
+pub mod backup;
 pub mod calendar;
 pub mod cases;
 pub mod cli;

@@ -3,6 +3,7 @@
 //! for the hall's shard and write out the `Answer` it sends back after the commit.
 
 pub mod auth;
+mod backup;
 pub(crate) mod cases;
 pub(crate) mod events;
 #[doc(hidden)]
@@ -115,6 +116,7 @@ pub fn router(app: AppState) -> Router {
         .merge(halls::routes())
         .merge(cases::routes())
         .merge(stats::routes())
+        .merge(backup::routes())
         .merge(crate::web::routes(&app))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -42,7 +42,7 @@ pub use writer::{Batch, Done, Op, Publish, Published, WriterHandle};
 
 /// Bumped when a table's layout changes incompatibly. 2: the log (a store of schema 1 has
 /// none, and is read as one whose log is empty).
-const SCHEMA: u64 = 2;
+pub(crate) const SCHEMA: u64 = 2;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// hall id → `HallRecord` (JSON).
