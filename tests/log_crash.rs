@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::*;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Acked {
     /// Idempotency-Key → (ticket id, number) of every issue answered 201.
     issued: HashMap<String, (String, String)>,
@@ -127,8 +127,9 @@ async fn random_kills_in_log_appends_and_checkpoints_lose_and_repeat_nothing_ack
         // come up.
         let proc = hallq.spawn();
         let base = proc.base.clone();
-        let before = check(&http, &base, &acked.lock().unwrap(), &mut rng).await;
-        let stored = check(&http, &base, &acked.lock().unwrap(), &mut rng).await;
+        let so_far = acked.lock().unwrap().clone();
+        let before = check(&http, &base, &so_far, &mut rng).await;
+        let stored = check(&http, &base, &so_far, &mut rng).await;
         assert_eq!(before, stored, "retries issued nothing");
         for w in 1..=2 {
             call(
