@@ -8,7 +8,7 @@
 //! (`Ledger`): no change a client was refused ever becomes durable later, and no producer
 //! goes on building on a change that never became durable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -262,6 +262,36 @@ impl Store {
     }
 }
 
+/// Drop the hall and ticket records that a later record of the same key in the same commit
+/// overwrites: the commit is atomic, so nobody could ever read them. A busy hall is written
+/// by every shard batch of a commit; its record is logged once.
+fn coalesce<'a>(batches: impl DoubleEndedIterator<Item = &'a mut Batch>) {
+    let mut halls: HashSet<Arc<str>> = HashSet::new();
+    let mut tickets: HashSet<(Arc<str>, String)> = HashSet::new();
+    for b in batches.rev() {
+        if !b
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::PutHall { .. } | Op::PutTicket { .. }))
+        {
+            continue;
+        }
+        let mut keep: Vec<bool> = b
+            .ops
+            .iter()
+            .rev()
+            .map(|op| match op {
+                Op::PutHall { hall, .. } => halls.insert(hall.clone()),
+                Op::PutTicket { hall, id, .. } => tickets.insert((hall.clone(), id.clone())),
+                _ => true,
+            })
+            .collect();
+        keep.reverse();
+        let mut keep = keep.into_iter();
+        b.ops.retain(|_| keep.next().unwrap_or(true));
+    }
+}
+
 impl Writer {
     fn run(&mut self) {
         let mut pending: Vec<Batch> = Vec::new();
@@ -470,6 +500,7 @@ impl Writer {
                 );
             }
         }
+        coalesce(batches.iter_mut().filter(|b| b.generation >= generation));
         self.buf.clear();
         let current = || batches.iter().filter(|b| b.generation >= generation);
         log::encode(
@@ -629,6 +660,54 @@ mod tests {
         };
         writer.sender().send(batch).unwrap();
         rx.recv().unwrap()
+    }
+
+    #[test]
+    fn a_record_overwritten_in_the_same_commit_is_logged_once() {
+        let put = |hall: &str, id: Option<&str>, n: u8| match id {
+            None => Op::PutHall {
+                hall: Arc::from(hall),
+                json: vec![n],
+            },
+            Some(id) => Op::PutTicket {
+                hall: Arc::from(hall),
+                id: id.into(),
+                json: vec![n],
+            },
+        };
+        let mut batches = vec![
+            Batch {
+                ops: vec![
+                    put("a", None, 1),
+                    put("a", Some("t1"), 1),
+                    put("b", None, 1),
+                ],
+                ..Batch::default()
+            },
+            Batch {
+                ops: vec![
+                    put("a", Some("t2"), 2),
+                    put("a", None, 2),
+                    put("a", Some("t1"), 2),
+                ],
+                ..Batch::default()
+            },
+        ];
+        coalesce(batches.iter_mut());
+        let left: Vec<String> = batches
+            .iter()
+            .flat_map(|b| &b.ops)
+            .map(|op| format!("{op:?}"))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                format!("{:?}", put("b", None, 1)),
+                format!("{:?}", put("a", Some("t2"), 2)),
+                format!("{:?}", put("a", None, 2)),
+                format!("{:?}", put("a", Some("t1"), 2)),
+            ]
+        );
     }
 
     #[test]
