@@ -693,7 +693,7 @@ fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
             "store.checkpoint_writes",
             1,
             1 << 22,
-            16_384,
+            4_096,
         ) as usize,
     }
 }

@@ -215,7 +215,7 @@ const PROBE_BYTES: usize = 1 << 20;
 
 /// A checkpoint runs once the tail holds `[store] checkpoint_writes` writes and events, or
 /// is this old, or the writer is idle for a second.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// A checkpoint under load does not fsync: the next log append's fsync makes it durable, and
 /// a crash before that only leaves more log to replay.
 const CHECKPOINT_DURABILITY: redb::Durability = redb::Durability::None;
@@ -580,8 +580,15 @@ impl Writer {
                 if let Some(lsn) = lsn {
                     self.slot.tail_mut().trim(lsn);
                 }
+                let took = started.elapsed();
                 metrics::histogram!(crate::metrics::STORE_CHECKPOINT_SECONDS)
-                    .record(started.elapsed().as_secs_f64());
+                    .record(took.as_secs_f64());
+                tracing::debug!(
+                    records = entries.len(),
+                    writes = entries.iter().map(|e| e.ops.len() + e.events.len()).sum::<usize>(),
+                    ms = took.as_secs_f64() * 1000.0,
+                    "checkpoint"
+                );
             }
             Err(e) => {
                 tracing::warn!(error = %e, "checkpointing the log failed");
