@@ -1,15 +1,16 @@
 //! Putting the daemon together: recover, start the writer and shards, serve, drain, stop.
 //!
 //! `Daemon::start` does everything that can fail before serving (open the store, rebuild the
-//! halls from their current-state records) so a caller can bind the port only when that
-//! worked. `serve` runs until the shutdown signal, lets in-flight requests finish within the
+//! halls from their current-state records, read the ticket-link keys) so a caller can bind
+//! the port only when that worked. `router` composes the HTTP side: every part's routes and
+//! the layers around them, in one place. `serve` runs until the shutdown signal, lets in-flight requests finish within the
 //! grace period, then stops the shards (which answer what they hold) and the writer (which
 //! commits what it holds), in that order. A store that refuses writes (a full disk) does not
 //! stop it: reads go on and writes resume when the store can commit again (`store`).
 
 mod conn;
 
-pub use conn::{BodyTimeout, HEAD_LIMIT, Limits, URI_LIMIT, is_body_timeout, raise_nofile};
+pub use conn::{HEAD_LIMIT, Limits, URI_LIMIT, raise_nofile};
 
 use std::future::Future;
 use std::path::Path;
@@ -17,18 +18,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, App, AppState};
-use crate::cases::CaseShard;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::DeadlineEngine;
-use crate::hub::Hub;
 use crate::queue::HallEngine;
-use crate::shard::Shards;
+use crate::runtime::Context;
+use crate::runtime::cases::CaseShard;
+use crate::runtime::hub::Hub;
+use crate::runtime::shard::Shards;
 use crate::store::{Store, StoreError, WriterHandle};
+use crate::web::{self, LinkKeys, Web};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -39,6 +44,8 @@ pub enum DaemonError {
 
 pub struct Daemon {
     app: AppState,
+    /// What the web pages share (the ticket-link keys among it).
+    web: Arc<Web>,
     writer: WriterHandle,
 }
 
@@ -64,7 +71,7 @@ impl Daemon {
         crate::metrics::install();
         metrics::gauge!(crate::metrics::START_TIME).set(clock.now().as_second() as f64);
         zero_counters();
-        crate::cases::zero_case_counters(&config);
+        crate::runtime::cases::zero_case_counters(&config);
         let store = Arc::new(store);
         let now = clock.now();
         // Cases (two threads: decode, restore) load while this thread loads the halls.
@@ -78,7 +85,7 @@ impl Daemon {
             Ok::<_, DaemonError>((halls?, cases?))
         })?;
         let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
-        crate::cases::warn_near_horizon(&deadlines.calendars, now);
+        crate::runtime::cases::warn_near_horizon(&deadlines.calendars, now);
         // A calendar replaced through the API before this start wins over the config's file
         // for the halls' schedules too.
         for (engine, h) in halls.iter_mut().zip(&config.halls) {
@@ -89,15 +96,13 @@ impl Daemon {
 
         let hub = Arc::new(Hub::new(config.server.sse_buffer));
         let writer = store.start_writer(&config.store, hub.clone(), clock.clone());
-        let cases = Arc::new(CaseShard::start(
-            deadlines,
-            store.clone(),
-            writer.sender(),
-            clock.clone(),
-            config.server.queue_depth,
-            config.store.max_batch,
-            config.store.idempotency_ttl_s as i64,
-        ));
+        let ctx = Context {
+            store: store.clone(),
+            writer: writer.sender(),
+            clock: clock.clone(),
+            render: Arc::new(api::render::Renderer),
+        };
+        let cases = Arc::new(CaseShard::start(deadlines, &config, ctx.clone()));
         // A bad rating whose rectification case was not opened before a crash opens it now.
         // Every other re-offer changes nothing: acceptance is idempotent on the id derived
         // from the ticket, whether that case is open or closed, and the offer carries the same
@@ -105,22 +110,15 @@ impl Daemon {
         // completed rectification is never reopened and never conflicts.
         for (h, engine) in halls.iter().enumerate() {
             for (ticket, at) in engine.bad_ratings() {
-                crate::shard::open_case(
+                crate::runtime::shard::open_case(
                     &cases,
-                    crate::shard::rectification(&config, h, &ticket, at),
+                    crate::runtime::shard::rectification(&config, h, &ticket, at),
                 );
             }
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let shards = Shards::start(
-            &config,
-            halls,
-            &store,
-            &writer.sender(),
-            &clock,
-            &cases,
-            threads,
-        );
+        let shards = Shards::start(&config, halls, &ctx, &cases, threads);
+        let web = Arc::new(Web::new(link_keys(&store)));
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
             config,
@@ -134,7 +132,7 @@ impl Daemon {
             ready: AtomicBool::new(true),
             test_hooks: AtomicBool::new(false),
         });
-        Ok(Daemon { app, writer })
+        Ok(Daemon { app, web, writer })
     }
 
     pub fn app(&self) -> &AppState {
@@ -181,7 +179,8 @@ impl Daemon {
             per_address = limits.per_address,
             "connection limits"
         );
-        conn::serve(listener, app.clone(), limits, token.clone(), grace).await;
+        let router = router(app.clone(), self.web.clone());
+        conn::serve(listener, app.clone(), router, limits, token.clone(), grace).await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         // Nothing may keep the store open once `serve` returns (a restart in the same process
         // reopens it).
@@ -190,7 +189,7 @@ impl Daemon {
             let _ = w.await;
         }
 
-        let Daemon { app, writer } = self;
+        let Daemon { app, writer, .. } = self;
         let stopper = app.clone();
         let _ = tokio::task::spawn_blocking(move || {
             stopper.shards.stop();
@@ -201,6 +200,46 @@ impl Daemon {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Every route the daemon serves and the layers around them: HTTP is composed here and
+/// nowhere else. Each part registers its own routes.
+fn router(app: AppState, web: Arc<Web>) -> Router {
+    let limit = app.config.server.body_limit;
+    let hooks = if app.test_hooks.load(Ordering::Acquire) {
+        api::test_hooks::routes()
+    } else {
+        Router::new()
+    };
+    Router::new()
+        .merge(hooks)
+        .merge(api::halls::routes())
+        .merge(api::events::routes())
+        .merge(api::cases::routes())
+        .merge(api::stats::routes())
+        .merge(api::backup::routes())
+        .merge(api::ops::routes())
+        .merge(web::routes(web))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::map_response(api::problem_bodies))
+        .layer(axum::middleware::from_fn(api::track))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// The ticket-link secret, read (or created) in the data directory. If that fails the pages
+/// still work, with links that last only until the daemon restarts.
+fn link_keys(store: &Store) -> LinkKeys {
+    let dir = store
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    LinkKeys::load_or_create(&dir).unwrap_or_else(|e| {
+        tracing::error!("{e}; printed ticket links will stop working when the daemon restarts");
+        LinkKeys::random().expect("the OS provides random bytes")
+    })
 }
 
 /// Every hall's engine with its tickets, from the current-state tables.
@@ -241,7 +280,7 @@ fn recover_cases(
     store: &Store,
     now: jiff::Timestamp,
 ) -> Result<DeadlineEngine, DaemonError> {
-    let mut engine = DeadlineEngine::new(config.clone(), now);
+    let mut engine = DeadlineEngine::new(config.catalogue.clone(), now);
     for (id, toml) in store.calendars()? {
         match crate::calendar::Calendar::from_toml(&format!("stored calendar {id}"), &toml) {
             Ok(c) => {

@@ -197,7 +197,7 @@ impl Principal {
     }
 
     /// A scope check that can travel to another thread.
-    pub fn scope(&self) -> crate::cases::Scope {
+    pub fn scope(&self) -> crate::runtime::cases::Scope {
         let entry = self.0.clone();
         Box::new(move |hall| entry.halls.get(hall).copied().unwrap_or(false))
     }

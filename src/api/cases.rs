@@ -5,23 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
-use super::{AppState, json};
+use super::scope::{CaseChange, need};
+use super::{AppState, render};
 use crate::calendar::{Calendar, Limit};
-use crate::cases::{Ack, AckError, CaseAnswer, CaseOp, CaseRequest};
-use crate::config::CaseKind;
 use crate::deadline::CaseCommand;
-use crate::idem::Idem;
+use crate::model::CaseKind;
+use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
 use crate::store::ALARMS;
 
 pub fn routes() -> Router<AppState> {
@@ -29,94 +25,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/cases", post(accept))
         .route("/v1/cases/{id}", get(case))
         .route("/v1/cases/{id}/{action}", post(case_action))
-        .route("/v1/case-events", get(super::events::case_events))
         .route("/v1/matters", get(matters))
         .route("/v1/calendars/{id}", put(replace_calendar).get(calendar))
         .route("/v1/alarms", get(alarms))
         .route("/v1/alarms/ack", post(ack))
         .route("/v1/alarms/consumers/{name}", get(consumer))
-        .route("/v1/alarms/events", get(super::events::alarm_events))
-}
-
-type Body = Result<Bytes, BytesRejection>;
-
-impl super::App {
-    /// Send one operation to the case thread and wait for its answer, which arrives only
-    /// after its effects are durable. While the store refuses writes a change is refused here
-    /// (unless it has an `Idempotency-Key`, whose first answer may be stored); reads go on.
-    pub(super) async fn case_op(
-        &self,
-        op: CaseOp,
-        idem: Option<Idem>,
-    ) -> Result<CaseAnswer, Problem> {
-        if op.writes()
-            && idem.is_none()
-            && let Some(r) = self.store.health.refusal()
-        {
-            return Err(Problem::store_refused(&r.cause, r.retry_after_s));
-        }
-        let (reply, rx) = oneshot::channel();
-        self.cases
-            .try_send(CaseRequest {
-                op,
-                idem: idem.map(Box::new),
-                reply: Some(reply),
-            })
-            .map_err(|_| {
-                metrics::counter!(crate::metrics::OVERLOAD, "queue" => "case").increment(1);
-                Problem::overloaded("too many case requests are waiting; retry shortly")
-            })?;
-        rx.await
-            .map_err(|_| Problem::unavailable("the daemon is shutting down"))
-    }
-}
-
-/// The `Idempotency-Key` of a request to the case thread (cases, calendars, alarm cursors),
-/// scoped to the token.
-fn case_idem(
-    headers: &HeaderMap,
-    who: &Principal,
-    method: &Method,
-    uri: &Uri,
-    body: &Body,
-) -> Result<Option<Idem>, Problem> {
-    Idem::from_request(headers, format!("@cases|{}", who.name()), method, uri, body)
-}
-
-/// The one rendering of a case answer; the case thread stores it for an `Idempotency-Key`.
-pub(crate) fn render(answer: &CaseAnswer) -> Answer {
-    match answer {
-        CaseAnswer::View {
-            view,
-            created: true,
-        } => {
-            let mut a = Answer::json(201, view);
-            a.location = Some(format!("/v1/cases/{}", view.id));
-            a
-        }
-        CaseAnswer::View {
-            view,
-            created: false,
-        } => Answer::json(200, view),
-        CaseAnswer::Refused(e) => Problem::from_case(e).into(),
-        CaseAnswer::Recomputed(r) => Answer::json(200, r),
-        CaseAnswer::Acked(a) => Answer::json(200, a),
-        CaseAnswer::AckRefused(e) => ack_problem(e).into(),
-        CaseAnswer::Replayed(a) => a.clone(),
-        CaseAnswer::Unwritable(r) => Problem::store_refused(&r.cause, r.retry_after_s).into(),
-        CaseAnswer::Unavailable(why) => Problem::unavailable(why.clone()).into(),
-        CaseAnswer::TimersRun => Answer::no_content(),
-    }
-}
-
-/// A refused acknowledgement: someone else's cursor 403, past the head 422, backwards 409.
-fn ack_problem(e: &AckError) -> Problem {
-    let (status, code, title, field) = match e {
-        AckError::NotOwner { .. } => (403, "consumer-owned", "Forbidden", "consumer"),
-        AckError::PastHead { .. } => (422, "ack-past-head", "Unprocessable request", "seq"),
-        AckError::Backwards { .. } => (409, "cursor-backwards", "Conflict", "seq"),
-    };
-    Problem::new(status, code, title, e.to_string()).field(field)
 }
 
 #[derive(Deserialize)]
@@ -131,15 +44,11 @@ pub(super) struct AcceptBody {
 
 async fn accept(
     State(app): State<AppState>,
-    who: Principal,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::CaseWrite>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::CaseWrite)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
-    let b: AcceptBody = json::parse(&headers, body)?;
+    let who = &change.who;
+    let idem = change.idem()?;
+    let b: AcceptBody = change.json()?;
     let hall = app.config.hall_index(&b.hall).ok_or_else(|| {
         Problem::not_found("unknown-hall", format!("there is no hall `{}`", b.hall)).field("hall")
     })?;
@@ -164,7 +73,7 @@ async fn accept(
         cmd,
         scope: who.scope(),
     };
-    Ok(render(&app.case_op(op, idem).await?))
+    Ok(render::case(&app.cases.ask(op, idem).await))
 }
 
 fn matter_index(app: &AppState, id: &str) -> Result<usize, Problem> {
@@ -187,7 +96,7 @@ async fn case(
         id,
         scope: who.scope(),
     };
-    Ok(render(&app.case_op(op, None).await?))
+    Ok(render::case(&app.cases.ask(op, None).await))
 }
 
 #[derive(Deserialize)]
@@ -229,22 +138,16 @@ fn required(value: &str, field: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn case_action(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, action)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::CaseWrite>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::CaseWrite)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
+    let idem = change.idem()?;
     let now = app.clock.now();
-    let cmd = match action.as_str() {
+    let id = change.path.get("id").to_owned();
+    let cmd = match change.path.get("action") {
         "suspend" => {
-            let b: SuspendBody = json::parse(&headers, body)?;
+            let b: SuspendBody = change.json()?;
             let reason = app.config.suspension_index(&b.reason).ok_or_else(|| {
                 let known: Vec<&str> = app
                     .config
@@ -270,18 +173,18 @@ async fn case_action(
         }
         "resume" => CaseCommand::Resume {
             id,
-            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+            at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
         "complete" => CaseCommand::Complete {
             id,
-            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+            at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
         "forward" => CaseCommand::Forward {
             id,
-            at: json::parse::<AtBody>(&headers, body)?.at.unwrap_or(now),
+            at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
         "extend" => {
-            let b: ExtendBody = json::parse(&headers, body)?;
+            let b: ExtendBody = change.json()?;
             let amount: Limit = b.amount.parse().map_err(|e: crate::calendar::LimitError| {
                 Problem::bad_request("invalid-field", e.to_string()).field("amount")
             })?;
@@ -295,7 +198,7 @@ async fn case_action(
             }
         }
         "withdraw" => {
-            let b: WithdrawBody = json::parse(&headers, body)?;
+            let b: WithdrawBody = change.json()?;
             required(&b.reason, "reason")?;
             CaseCommand::Withdraw {
                 id,
@@ -313,9 +216,9 @@ async fn case_action(
     };
     let op = CaseOp::Apply {
         cmd,
-        scope: who.scope(),
+        scope: change.who.scope(),
     };
-    Ok(render(&app.case_op(op, idem).await?))
+    Ok(render::case(&app.cases.ask(op, idem).await))
 }
 
 #[derive(Serialize)]
@@ -384,17 +287,12 @@ fn calendar_index(app: &AppState, id: &str) -> Result<usize, Problem> {
 /// `PUT /v1/calendars/{id}` with the calendar file (TOML, the official notice format) as body.
 async fn replace_calendar(
     State(app): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::Admin>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::Admin)?;
+    let id = change.path.get("id").to_owned();
     calendar_index(&app, &id)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
-    let body = body.map_err(|e| {
+    let idem = change.idem()?;
+    let body = change.body().as_ref().map_err(|e| {
         Problem::new(
             e.status().as_u16(),
             "unreadable-body",
@@ -451,13 +349,13 @@ async fn replace_calendar(
         calendar: calendar.clone(),
         toml: text,
     };
-    let answer = app.case_op(op, idem).await?;
+    let answer = app.cases.ask(op, idem).await;
     // Only a replacement made now (a replayed answer may be older than the calendar in force).
-    if matches!(answer, CaseAnswer::Recomputed(_)) {
+    if matches!(answer, Ok(CaseReply::Recomputed(_))) {
         app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar.clone();
         super::halls::calendar_replaced(&app, pos, &calendar).await;
     }
-    Ok(render(&answer))
+    Ok(render::case(&answer))
 }
 
 #[derive(Serialize)]
@@ -577,7 +475,7 @@ async fn owned_cursor(
     if let Some(owner) = cursor.as_ref().and_then(|c| c.owner.as_deref())
         && owner != who.name()
     {
-        return Err(ack_problem(&AckError::NotOwner {
+        return Err(Problem::from_ack(&AckError::NotOwner {
             consumer: name.to_owned(),
             owner: owner.to_owned(),
         }));
@@ -617,23 +515,18 @@ fn valid_consumer(name: &str) -> Result<(), Problem> {
 /// only with `"rewind": true`, which is recorded.
 async fn ack(
     State(app): State<AppState>,
-    who: Principal,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: CaseChange<need::Alarms>,
 ) -> Result<Answer, Problem> {
-    who.require_global(Perm::Alarms)?;
-    let idem = case_idem(&headers, &who, &method, &uri, &body)?;
-    let b: AckBody = json::parse(&headers, body)?;
+    let idem = change.idem()?;
+    let b: AckBody = change.json()?;
     valid_consumer(&b.consumer)?;
     let op = CaseOp::Ack(Ack {
         consumer: b.consumer,
         seq: b.seq,
         rewind: b.rewind,
-        by: who.0.name.clone(),
+        by: change.who.0.name.clone(),
     });
-    Ok(render(&app.case_op(op, idem).await?))
+    Ok(render::case(&app.cases.ask(op, idem).await))
 }
 
 /// `GET /v1/alarms/consumers/{name}`: a consumer's cursor, owner, how far behind the head it

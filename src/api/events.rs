@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -26,13 +28,21 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::AppState;
 use super::auth::{Perm, Principal};
-use super::halls::hall;
 use super::problem::Problem;
-use crate::hub::{Frame, frame};
-use crate::shard::HallOp;
+use super::scope::hall;
+use super::{AppState, render};
+use crate::runtime::hub::{Frame, frame};
+use crate::runtime::shard::{HallOp, HallReply};
 use crate::store::{ALARMS, CASES_STREAM};
+
+/// The three streams: a hall's, the alarms', the cases'.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/halls/{hall}/events", get(hall_events))
+        .route("/v1/alarms/events", get(alarm_events))
+        .route("/v1/case-events", get(case_events))
+}
 
 /// Log events read per round trip while catching up.
 const PAGE: usize = 1000;
@@ -62,7 +72,7 @@ fn last_event_id(headers: &HeaderMap, q: StreamQuery) -> Result<Option<u64>, Pro
         .transpose()
 }
 
-pub async fn hall_events(
+async fn hall_events(
     State(app): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
@@ -79,18 +89,18 @@ pub async fn hall_events(
         None => None,
     };
     if sent.is_none() {
-        let answer = app.ask(h.index, HallOp::Snapshot, None).await;
-        if !answer.is_success() {
-            return Ok(answer.into_response());
-        }
-        let seq = serde_json::from_str::<SnapshotSeq>(&answer.body).map_or(0, |s| s.seq);
-        head.push(frame(seq, "snapshot", &answer.body));
-        sent = Some(seq);
+        let snapshot = match app.shards.ask(h.index, HallOp::Snapshot, None).await {
+            Ok(HallReply::Snapshot(s)) => s,
+            other => return Ok(render::hall(&h.cfg.id, &other).into_response()),
+        };
+        let json = serde_json::to_string(&snapshot).expect("views serialize");
+        head.push(frame(snapshot.seq, "snapshot", &json));
+        sent = Some(snapshot.seq);
     }
     Ok(respond(&app, head, rx, sent.unwrap_or(0), None, "hall"))
 }
 
-pub async fn alarm_events(
+async fn alarm_events(
     State(app): State<AppState>,
     who: Principal,
     headers: HeaderMap,
@@ -100,7 +110,7 @@ pub async fn alarm_events(
     global_stream(app, who, headers, q, ALARMS, "alarms").await
 }
 
-pub async fn case_events(
+async fn case_events(
     State(app): State<AppState>,
     who: Principal,
     headers: HeaderMap,
@@ -143,11 +153,6 @@ async fn global_stream(
         },
     };
     Ok(respond(&app, head, rx, sent, Some(filter), kind))
-}
-
-#[derive(Deserialize)]
-struct SnapshotSeq {
-    seq: u64,
 }
 
 pub type Filter = Arc<dyn Fn(Option<usize>) -> bool + Send + Sync>;

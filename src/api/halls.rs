@@ -1,29 +1,27 @@
 //! `/v1/halls/...`: halls, tickets and windows.
 //!
-//! Each handler authenticates, resolves ids to positions (404 naming what is unknown),
-//! checks role and scope (403), parses the body (400 naming the field) and hands one
-//! `HallOp` to the hall's shard. Everything that can only be decided against the hall's
-//! current state is decided there.
+//! The extractors of `scope` authenticate, resolve the hall (404 naming it) and check role
+//! and scope (403); each handler resolves the rest of its ids, parses the body (400 naming
+//! the field) and hands one `HallOp` to the hall's shard. Everything that can only be
+//! decided against the hall's current state is decided there.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Problem};
-use super::{AppState, json};
-use crate::config::{HallConfig, Placement, Tier};
+use super::scope::{HallChange, InHall, hall, need};
+use crate::model::{Placement, Tier};
 use crate::queue::{Command, Post, TicketClass, TicketStatus, WindowAction};
-use crate::shard::{HallOp, Idem};
+use crate::runtime::shard::HallOp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,82 +44,10 @@ pub fn routes() -> Router<AppState> {
             "/v1/halls/{hall}/windows/{window}/{action}",
             post(window_action),
         )
-        .route("/v1/halls/{hall}/events", get(super::events::hall_events))
         .route(
             "/v1/halls/{hall}/hours/{date}",
             put(set_hours).get(day_hours).delete(clear_hours),
         )
-}
-
-type Body = Result<Bytes, BytesRejection>;
-
-/// A hall the caller named, resolved and checked.
-pub(super) struct HallRef {
-    pub index: usize,
-    pub cfg: Arc<HallConfig>,
-}
-
-pub(super) fn hall(
-    app: &AppState,
-    who: &Principal,
-    id: &str,
-    perm: Perm,
-) -> Result<HallRef, Problem> {
-    let index = app.config.hall_index(id).ok_or_else(|| {
-        Problem::not_found("unknown-hall", format!("there is no hall `{id}`")).field("hall")
-    })?;
-    who.require(perm, index, id)?;
-    Ok(HallRef {
-        index,
-        cfg: app.config.halls[index].clone(),
-    })
-}
-
-fn window_index(h: &HallRef, id: &str) -> Result<usize, Problem> {
-    h.cfg.window_index(id).ok_or_else(|| {
-        Problem::not_found(
-            "unknown-window",
-            format!(
-                "hall `{}` has no window `{id}` (windows: {})",
-                h.cfg.id,
-                h.cfg.window_ids()
-            ),
-        )
-        .field("window")
-    })
-}
-
-fn service_index(h: &HallRef, id: &str) -> Result<usize, Problem> {
-    h.cfg.service_index(id).ok_or_else(|| {
-        Problem::not_found(
-            "unknown-service",
-            format!(
-                "hall `{}` has no service `{id}` (services: {})",
-                h.cfg.id,
-                h.cfg.service_ids()
-            ),
-        )
-        .field("service")
-    })
-}
-
-/// The request's `Idempotency-Key`, scoped to hall and token and fingerprinted with the
-/// method, path and body so a reused key for another request is caught.
-fn idempotency(
-    headers: &HeaderMap,
-    who: &Principal,
-    h: &HallRef,
-    method: &Method,
-    uri: &Uri,
-    body: &Body,
-) -> Result<Option<Idem>, Problem> {
-    Idem::from_request(
-        headers,
-        format!("{}|{}", h.cfg.id, who.name()),
-        method,
-        uri,
-        body,
-    )
 }
 
 #[derive(Serialize)]
@@ -151,13 +77,8 @@ async fn list_halls(State(app): State<AppState>, who: Principal) -> Response {
     Answer::json(200, &halls).into_response()
 }
 
-async fn snapshot(
-    State(app): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Read)?;
-    Ok(app.ask(h.index, HallOp::Snapshot, None).await)
+async fn snapshot(State(app): State<AppState>, read: InHall<need::Read>) -> Answer {
+    app.answer(read.hall.index, HallOp::Snapshot, None).await
 }
 
 fn default_true() -> bool {
@@ -183,23 +104,19 @@ fn normal() -> TicketClass {
 
 async fn issue(
     State(app): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: HallChange<need::Issue>,
 ) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Issue)?;
-    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
-    let req: IssueBody = json::parse(&headers, body)?;
+    let idem = change.idem()?;
+    let req: IssueBody = change.json()?;
     let cmd = Command::Issue {
-        service: service_index(&h, &req.service)?,
+        service: change.hall.service(&req.service)?,
         class: req.class,
         slot: req.slot,
         checked_in: req.checked_in,
     };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app
+        .answer(change.hall.index, HallOp::Apply(cmd), idem)
+        .await)
 }
 
 async fn list_tickets(
@@ -221,7 +138,7 @@ async fn list_tickets(
             })?,
         ),
     };
-    let service = q.get("service").map(|s| service_index(&h, s)).transpose()?;
+    let service = q.get("service").map(|s| h.service(s)).transpose()?;
     if let Some(unknown) = q
         .keys()
         .find(|k| !matches!(k.as_str(), "status" | "service" | "access_token"))
@@ -233,17 +150,14 @@ async fn list_tickets(
         .field(unknown.clone()));
     }
     Ok(app
-        .ask(h.index, HallOp::Tickets { status, service }, None)
+        .answer(h.index, HallOp::Tickets { status, service }, None)
         .await)
 }
 
-async fn ticket(
-    State(app): State<AppState>,
-    who: Principal,
-    Path((id, ticket)): Path<(String, String)>,
-) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Read)?;
-    Ok(app.ask(h.index, HallOp::Ticket(ticket), None).await)
+async fn ticket(State(app): State<AppState>, read: InHall<need::Read>) -> Answer {
+    let ticket = read.path.get("ticket").to_owned();
+    app.answer(read.hall.index, HallOp::Ticket(ticket), None)
+        .await
 }
 
 #[derive(Deserialize)]
@@ -256,22 +170,17 @@ pub(super) struct EvaluateBody {
     evaluation: u8,
 }
 
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn ticket_action(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, ticket, action)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: HallChange<need::TicketAction>,
 ) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::TicketAction)?;
-    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
-    let cmd = match action.as_str() {
+    let idem = change.idem()?;
+    let ticket = change.path.get("ticket").to_owned();
+    let action = change.path.get("action");
+    let cmd = match action {
         "cancel" | "check-in" | "reactivate" | "return" => {
-            json::parse::<NoBody>(&headers, body)?;
-            match action.as_str() {
+            change.json::<NoBody>()?;
+            match action {
                 "cancel" => Command::Cancel { ticket },
                 "check-in" => Command::CheckIn { ticket },
                 "reactivate" => Command::Reactivate { ticket },
@@ -279,7 +188,7 @@ async fn ticket_action(
             }
         }
         "evaluate" => {
-            let b: EvaluateBody = json::parse(&headers, body)?;
+            let b: EvaluateBody = change.json()?;
             Command::Evaluate {
                 ticket,
                 evaluation: b.evaluation,
@@ -293,80 +202,46 @@ async fn ticket_action(
             .field("action"));
         }
     };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app
+        .answer(change.hall.index, HallOp::Apply(cmd), idem)
+        .await)
 }
 
-async fn window(
-    State(app): State<AppState>,
-    who: Principal,
-    Path((id, window)): Path<(String, String)>,
-) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Read)?;
-    let w = window_index(&h, &window)?;
-    Ok(app.ask(h.index, HallOp::Window(w), None).await)
+async fn window(State(app): State<AppState>, read: InHall<need::Read>) -> Result<Answer, Problem> {
+    let w = read.hall.window(read.path.get("window"))?;
+    Ok(app.answer(read.hall.index, HallOp::Window(w), None).await)
 }
 
 async fn window_queue(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, window)): Path<(String, String)>,
+    read: InHall<need::Read>,
 ) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Read)?;
-    let w = window_index(&h, &window)?;
-    Ok(app.ask(h.index, HallOp::WindowQueue(w), None).await)
+    let w = read.hall.window(read.path.get("window"))?;
+    Ok(app
+        .answer(read.hall.index, HallOp::WindowQueue(w), None)
+        .await)
 }
 
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn call_next(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, window)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: HallChange<need::Operate>,
 ) -> Result<Answer, Problem> {
-    operate(
-        app,
-        who,
-        id,
-        window,
-        method,
-        uri,
-        headers,
-        body,
-        |_, (h, b)| {
-            json::parse::<NoBody>(h, b)?;
-            Ok(WindowAction::CallNext)
-        },
-    )
+    operate(&app, &change, || {
+        change.json::<NoBody>()?;
+        Ok(WindowAction::CallNext)
+    })
     .await
 }
 
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn call_ticket(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, window, ticket)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: HallChange<need::Operate>,
 ) -> Result<Answer, Problem> {
-    operate(
-        app,
-        who,
-        id,
-        window,
-        method,
-        uri,
-        headers,
-        body,
-        |_, (h, b)| {
-            json::parse::<NoBody>(h, b)?;
-            Ok(WindowAction::Call { ticket })
-        },
-    )
+    operate(&app, &change, || {
+        change.json::<NoBody>()?;
+        let ticket = change.path.get("ticket").to_owned();
+        Ok(WindowAction::Call { ticket })
+    })
     .await
 }
 
@@ -411,116 +286,97 @@ pub(super) struct SignOutBody {
 
 const WINDOW_ACTIONS: &str = "recall, start, complete, no-show, transfer, park, release, open, pause, close, sign-in or sign-out";
 
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn window_action(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, window, action)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: HallChange<need::Operate>,
 ) -> Result<Answer, Problem> {
-    operate(
-        app,
-        who,
-        id,
-        window,
-        method,
-        uri,
-        headers,
-        body,
-        move |h, body| {
-            let (headers, body) = body;
-            Ok(match action.as_str() {
-                "recall" | "start" | "no-show" | "park" | "release" | "close" => {
-                    json::parse::<NoBody>(headers, body)?;
-                    match action.as_str() {
-                        "recall" => WindowAction::Recall,
-                        "start" => WindowAction::Start,
-                        "no-show" => WindowAction::NoShow,
-                        "park" => WindowAction::Park,
-                        "release" => WindowAction::Release,
-                        _ => WindowAction::Close,
+    let action = change.path.get("action");
+    operate(&app, &change, || {
+        Ok(match action {
+            "recall" | "start" | "no-show" | "park" | "release" | "close" => {
+                change.json::<NoBody>()?;
+                match action {
+                    "recall" => WindowAction::Recall,
+                    "start" => WindowAction::Start,
+                    "no-show" => WindowAction::NoShow,
+                    "park" => WindowAction::Park,
+                    "release" => WindowAction::Release,
+                    _ => WindowAction::Close,
+                }
+            }
+            "complete" => WindowAction::Complete {
+                evaluation: change.json::<CompleteBody>()?.evaluation,
+            },
+            "transfer" => {
+                let b: TransferBody = change.json()?;
+                WindowAction::Transfer {
+                    service: change.hall.service(&b.service)?,
+                    placement: b.placement,
+                }
+            }
+            "open" => {
+                let b: OpenBody = change.json()?;
+                let sign_in = match (b.post, b.officer) {
+                    (Some(p), Some(o)) => Some((p, o)),
+                    (None, None) => None,
+                    (None, Some(_)) => {
+                        return Err(Problem::bad_request(
+                            "missing-field",
+                            "`post`: name the post (A or B) the officer signs in on",
+                        )
+                        .field("post"));
                     }
-                }
-                "complete" => WindowAction::Complete {
-                    evaluation: json::parse::<CompleteBody>(headers, body)?.evaluation,
-                },
-                "transfer" => {
-                    let b: TransferBody = json::parse(headers, body)?;
-                    WindowAction::Transfer {
-                        service: service_index(h, &b.service)?,
-                        placement: b.placement,
+                    (Some(_), None) => {
+                        return Err(Problem::bad_request(
+                            "missing-field",
+                            "`officer`: name the officer signing in",
+                        )
+                        .field("officer"));
                     }
+                };
+                WindowAction::Open { sign_in }
+            }
+            "pause" => WindowAction::Pause {
+                reason: change.json::<PauseBody>()?.reason,
+            },
+            "sign-in" => {
+                let b: SignInBody = change.json()?;
+                WindowAction::SignIn {
+                    post: b.post,
+                    officer: b.officer,
                 }
-                "open" => {
-                    let b: OpenBody = json::parse(headers, body)?;
-                    let sign_in = match (b.post, b.officer) {
-                        (Some(p), Some(o)) => Some((p, o)),
-                        (None, None) => None,
-                        (None, Some(_)) => {
-                            return Err(Problem::bad_request(
-                                "missing-field",
-                                "`post`: name the post (A or B) the officer signs in on",
-                            )
-                            .field("post"));
-                        }
-                        (Some(_), None) => {
-                            return Err(Problem::bad_request(
-                                "missing-field",
-                                "`officer`: name the officer signing in",
-                            )
-                            .field("officer"));
-                        }
-                    };
-                    WindowAction::Open { sign_in }
-                }
-                "pause" => WindowAction::Pause {
-                    reason: json::parse::<PauseBody>(headers, body)?.reason,
-                },
-                "sign-in" => {
-                    let b: SignInBody = json::parse(headers, body)?;
-                    WindowAction::SignIn {
-                        post: b.post,
-                        officer: b.officer,
-                    }
-                }
-                "sign-out" => WindowAction::SignOut {
-                    post: json::parse::<SignOutBody>(headers, body)?.post,
-                },
-                other => {
-                    return Err(Problem::not_found(
-                        "unknown-action",
-                        format!("unknown window action `{other}`; use call, {WINDOW_ACTIONS}"),
-                    )
-                    .field("action"));
-                }
-            })
-        },
-    )
+            }
+            "sign-out" => WindowAction::SignOut {
+                post: change.json::<SignOutBody>()?.post,
+            },
+            other => {
+                return Err(Problem::not_found(
+                    "unknown-action",
+                    format!("unknown window action `{other}`; use call, {WINDOW_ACTIONS}"),
+                )
+                .field("action"));
+            }
+        })
+    })
     .await
 }
 
-/// The common path of every window action: resolve, authorize, build the action, ask.
-#[allow(clippy::too_many_arguments, reason = "the pieces of one request")]
-async fn operate(
-    app: AppState,
-    who: Principal,
-    id: String,
-    window: String,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-    action: impl FnOnce(&HallRef, (&HeaderMap, Body)) -> Result<WindowAction, Problem>,
+/// The common path of every window action, after the extractor resolved and authorized the
+/// hall: the window, the key, the action built from the body, the shard.
+async fn operate<N>(
+    app: &AppState,
+    change: &HallChange<N>,
+    action: impl FnOnce() -> Result<WindowAction, Problem>,
 ) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Operate)?;
-    let w = window_index(&h, &window)?;
-    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
-    let action = action(&h, (&headers, body))?;
-    let cmd = Command::Window { window: w, action };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    let w = change.window()?;
+    let idem = change.idem()?;
+    let cmd = Command::Window {
+        window: w,
+        action: action()?,
+    };
+    Ok(app
+        .answer(change.hall.index, HallOp::Apply(cmd), idem)
+        .await)
 }
 
 // ------------------------------------------------------------------ opening hours
@@ -552,28 +408,19 @@ struct HoursBody {
 /// `GET /v1/halls/{hall}/hours/{date}`: that date's hours and the rule behind them.
 async fn day_hours(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, date)): Path<(String, String)>,
+    read: InHall<need::Read>,
 ) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Read)?;
-    let date = path_date(&date)?;
-    Ok(app.ask(h.index, HallOp::Hours(date), None).await)
+    let date = path_date(read.path.get("date"))?;
+    Ok(app.answer(read.hall.index, HallOp::Hours(date), None).await)
 }
 
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn set_hours(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, date)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: HallChange<need::Hours>,
 ) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Hours)?;
-    let date = path_date(&date)?;
-    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
-    let b: HoursBody = json::parse(&headers, body)?;
+    let date = path_date(change.path.get("date"))?;
+    let idem = change.idem()?;
+    let b: HoursBody = change.json()?;
     let unprocessable = |field: String, detail: String| {
         Problem::new(422, "invalid-hours", "Unprocessable request", detail).field(field)
     };
@@ -591,7 +438,7 @@ async fn set_hours(
                 "list the day's hours, e.g. [\"09:00-12:00\"], or send {\"closed\": true}".into(),
             ));
         }
-        (_, Some(list)) => crate::config::parse_day_hours(list.iter().map(String::as_str))
+        (_, Some(list)) => crate::model::parse_day_hours(list.iter().map(String::as_str))
             .map_err(|(k, e)| unprocessable(format!("hours[{k}]"), format!("`hours[{k}]`: {e}")))?,
         (_, None) => {
             return Err(unprocessable(
@@ -601,13 +448,13 @@ async fn set_hours(
         }
     };
     if let Some(r) = &b.reason
-        && r.chars().count() > crate::config::MAX_REASON_CHARS
+        && r.chars().count() > crate::model::MAX_REASON_CHARS
     {
         return Err(unprocessable(
             "reason".into(),
             format!(
                 "`reason` is at most {} characters",
-                crate::config::MAX_REASON_CHARS
+                crate::model::MAX_REASON_CHARS
             ),
         ));
     }
@@ -616,26 +463,23 @@ async fn set_hours(
         hours: hours.into_boxed_slice(),
         reason: b.reason.map(String::into_boxed_str),
     };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app
+        .answer(change.hall.index, HallOp::Apply(cmd), idem)
+        .await)
 }
 
 /// `DELETE /v1/halls/{hall}/hours/{date}`: remove the API's override of that date.
-#[allow(clippy::too_many_arguments, reason = "axum extractors")]
 async fn clear_hours(
     State(app): State<AppState>,
-    who: Principal,
-    Path((id, date)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    change: HallChange<need::Hours>,
 ) -> Result<Answer, Problem> {
-    let h = hall(&app, &who, &id, Perm::Hours)?;
-    let date = path_date(&date)?;
-    let idem = idempotency(&headers, &who, &h, &method, &uri, &body)?;
-    json::parse::<NoBody>(&headers, body)?;
+    let date = path_date(change.path.get("date"))?;
+    let idem = change.idem()?;
+    change.json::<NoBody>()?;
     let cmd = Command::ClearHours { date };
-    Ok(app.ask(h.index, HallOp::Apply(cmd), idem).await)
+    Ok(app
+        .answer(change.hall.index, HallOp::Apply(cmd), idem)
+        .await)
 }
 
 /// After `PUT /v1/calendars/{id}` replaced calendar `pos`: every hall that follows it gets
@@ -653,7 +497,7 @@ pub(super) async fn calendar_replaced(
         let mut tries = 0;
         loop {
             let answer = app
-                .ask(index, HallOp::UseCalendar(calendar.clone()), None)
+                .answer(index, HallOp::UseCalendar(calendar.clone()), None)
                 .await;
             if answer.status != 503 || app.store.health.is_failed() || tries == 100 {
                 if !answer.is_success() {

@@ -19,14 +19,14 @@ use super::problem::Problem;
 /// body at all.
 pub fn parse<T: DeserializeOwned>(
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: &Result<Bytes, BytesRejection>,
 ) -> Result<T, Problem> {
-    let body = body.map_err(|e| unreadable(&e))?;
+    let body = body.as_ref().map_err(unreadable)?;
     let ctype = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    parse_bytes(ctype, &body)
+    parse_bytes(ctype, body)
 }
 
 /// The problem for a body that could not be read: too large, too slow, or cut off.
@@ -34,7 +34,7 @@ pub fn unreadable(e: &BytesRejection) -> Problem {
     if e.status().as_u16() == 413 {
         return Problem::new(413, "body-too-large", "Payload too large", e.body_text());
     }
-    if crate::server::is_body_timeout(e) {
+    if is_body_timeout(e) {
         return Problem::new(
             408,
             "body-timeout",
@@ -43,6 +43,24 @@ pub fn unreadable(e: &BytesRejection) -> Problem {
         );
     }
     Problem::bad_request("unreadable-body", e.body_text())
+}
+
+/// The error a request body gives when it did not arrive within the body timeout (the
+/// serving loop's `TimedBody` raises it; `unreadable` answers it with 408).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within the body timeout")]
+pub struct BodyTimeout;
+
+/// Whether a body could not be read because it came too slowly.
+pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(e);
+    while let Some(e) = at {
+        if e.is::<BodyTimeout>() {
+            return true;
+        }
+        at = e.source();
+    }
+    false
 }
 
 /// Parse a body already read, sent with content type `ctype` (empty when none was given).

@@ -1,33 +1,34 @@
 //! The HTTP API (axum): authentication, request parsing, and the one mapping from outcomes to
 //! statuses (`problem`). Handlers hold no hall state; they turn a request into a `HallOp`
-//! for the hall's shard and write out the `Answer` it sends back after the commit.
+//! for the hall's shard (or a `CaseOp` for the case thread), and render the typed reply it
+//! sends back after the commit (`render`), once.
 
 pub mod auth;
-mod backup;
+pub(crate) mod backup;
 pub(crate) mod cases;
 pub(crate) mod events;
 #[doc(hidden)]
 pub mod fuzzing;
-mod halls;
-mod json;
+pub(crate) mod halls;
+pub(crate) mod json;
+pub(crate) mod ops;
 pub mod problem;
-mod stats;
-mod test_hooks;
+pub mod render;
+pub mod scope;
+pub(crate) mod stats;
+pub(crate) mod test_hooks;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::hub::Hub;
-use crate::shard::{HallOp, Idem, Request, Shards};
+use crate::runtime::hub::Hub;
+use crate::runtime::idem::Idem;
+use crate::runtime::shard::{HallOp, Shards};
 use crate::store::Store;
 use auth::Tokens;
 use problem::{Answer, Problem};
@@ -37,7 +38,7 @@ pub struct App {
     pub config: Arc<Config>,
     pub tokens: Tokens,
     pub shards: Shards,
-    pub cases: Arc<crate::cases::CaseShard>,
+    pub cases: Arc<crate::runtime::cases::CaseShard>,
     /// The calendars in force (the case shard holds the same `Arc`s), for reading.
     pub calendars: std::sync::RwLock<Vec<Arc<crate::calendar::Calendar>>>,
     pub store: Arc<Store>,
@@ -54,35 +55,11 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    /// Send one operation to its hall's shard and wait for the answer, which arrives only
-    /// after the operation's effects are durable.
-    ///
-    /// While the store refuses writes, a command is refused here, without queueing; reads go
-    /// on. (A command with an `Idempotency-Key` goes through: its first answer may be stored.)
-    pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> Answer {
-        if matches!(op, HallOp::Apply(_))
-            && idem.is_none()
-            && let Some(r) = self.store.health.refusal()
-        {
-            return Problem::store_refused(&r.cause, r.retry_after_s).into();
-        }
-        let (reply, rx) = oneshot::channel();
-        let req = Request {
-            hall,
-            op,
-            idem,
-            reply,
-        };
-        if self.shards.try_send(req).is_err() {
-            metrics::counter!(crate::metrics::OVERLOAD, "queue" => "hall").increment(1);
-            return Problem::overloaded(format!(
-                "hall `{}` has too many requests waiting; retry shortly",
-                self.config.halls[hall].id
-            ))
-            .into();
-        }
-        rx.await
-            .unwrap_or_else(|_| Problem::unavailable("the daemon is shutting down").into())
+    /// Ask a hall's shard (`Shards::ask`) and render its reply: what most hall handlers
+    /// answer.
+    pub async fn answer(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> Answer {
+        let reply = self.shards.ask(hall, op, idem).await;
+        render::hall(&self.config.halls[hall].id, &reply)
     }
 }
 
@@ -104,33 +81,8 @@ impl App {
     }
 }
 
-pub fn router(app: AppState) -> Router {
-    let limit = app.config.server.body_limit;
-    let hooks = if app.test_hooks.load(Ordering::Acquire) {
-        test_hooks::routes()
-    } else {
-        Router::new()
-    };
-    Router::new()
-        .merge(hooks)
-        .merge(halls::routes())
-        .merge(cases::routes())
-        .merge(stats::routes())
-        .merge(backup::routes())
-        .merge(crate::web::routes(&app))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::map_response(problem_bodies))
-        .layer(axum::middleware::from_fn(track))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
-}
-
 /// Request latency by route template, method and status.
-async fn track(
+pub(crate) async fn track(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -161,37 +113,10 @@ async fn track(
     resp
 }
 
-/// `GET /metrics`: the Prometheus text format. Open by default (the shipped Prometheus
-/// config scrapes without credentials); with `[server] metrics_token_sha256` set, only a
-/// bearer token with that hash may scrape. A separate scrape token, not a role: Prometheus
-/// keeps its credential in a file, which should open the metrics and nothing else.
-async fn metrics_text(
-    State(app): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> axum::response::Response {
-    if let Some(want) = app.config.server.metrics_token_sha256 {
-        let ok = auth::bearer(&headers).is_some_and(|t| crate::config::token_hash(t) == want);
-        if !ok {
-            return Problem::unauthorized(
-                "/metrics needs the scrape token (`Authorization: Bearer <token>`)",
-            )
-            .into_response();
-        }
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        crate::metrics::install().render(),
-    )
-        .into_response()
-}
-
 /// Error answers made outside the handlers (axum's extractors refusing a query string or a
 /// path that is not UTF-8, say) come as plain text; they leave as problems like every
 /// other refusal, with the text as the detail.
-async fn problem_bodies(resp: axum::response::Response) -> axum::response::Response {
+pub(crate) async fn problem_bodies(resp: axum::response::Response) -> axum::response::Response {
     let status = resp.status();
     let plain = resp
         .headers()
@@ -234,47 +159,14 @@ async fn problem_bodies(resp: axum::response::Response) -> axum::response::Respo
     fixed
 }
 
-async fn healthz() -> impl IntoResponse {
-    Answer::json(200, &serde_json::json!({ "status": "ok" }))
-}
-
-/// 200 when requests of every kind are served; 503 while recovering, or while the store
-/// refuses writes (the body says reads are still served, and why writes are not).
-async fn readyz(State(app): State<AppState>) -> Answer {
-    if let Some(r) = app.store.health.refusal() {
-        let reads = if app.store.readable() {
-            "served"
-        } else {
-            "unavailable"
-        };
-        let body = serde_json::json!({
-            "type": format!("{}store-unwritable", problem::TYPE_PREFIX),
-            "title": "Service unavailable",
-            "status": 503,
-            "detail": format!(
-                "not ready for writes: {}. Reads are {reads} from the last durable state; writes resume by themselves when the store can commit again",
-                r.cause
-            ),
-            "writes": "refused",
-            "reads": reads,
-            "cause": r.cause,
-        });
-        let mut a = Answer::json(503, &body);
-        a.problem = true;
-        a.retry_after = Some(r.retry_after_s);
-        a
-    } else if !app.ready.load(Ordering::Acquire) {
-        Problem::unavailable("recovering").into()
-    } else {
-        Answer::json(200, &serde_json::json!({ "status": "ready" }))
-    }
-}
-
-async fn not_found(uri: axum::http::Uri) -> Problem {
+pub(crate) async fn not_found(uri: axum::http::Uri) -> Problem {
     Problem::not_found("no-such-path", format!("no resource at `{}`", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Problem {
     Problem::new(
         405,
         "method-not-allowed",

@@ -1,60 +1,22 @@
-//! Answers and problems: the one place where outcomes become HTTP statuses and bodies.
+//! Problems: the one place where outcomes become HTTP statuses and bodies.
 //!
-//! An `Answer` is what a request gets back, already rendered. Shards produce them (so an
-//! `Idempotency-Key` can store the exact first answer) and the HTTP layer only writes them
-//! out. Errors are RFC 9457 problem documents with a stable `type`, a human `detail`, and
-//! the offending request `field` when there is one.
+//! Errors are RFC 9457 problem documents with a stable `type`, a human `detail`, and the
+//! offending request `field` when there is one. Every error an engine or an owner thread can
+//! give is mapped here, by an exhaustive `match`, so a new variant gets a status somebody
+//! chose. An `Answer` (`runtime::Answer`) is a rendered reply; `render` makes them from the
+//! owner threads' typed replies, and this module writes them out.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::queue::QueueError;
+pub use crate::runtime::Answer;
+use crate::runtime::OwnerError;
+use crate::runtime::cases::AckError;
 
 /// Prefix of every problem `type`.
 pub const TYPE_PREFIX: &str = "urn:hallq:problem:";
-
-/// A rendered answer. Stored verbatim for idempotent retries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Answer {
-    pub status: u16,
-    /// JSON text; empty for 204.
-    pub body: String,
-    /// Whether `body` is a problem document.
-    pub problem: bool,
-    /// `Location` of a created resource.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    /// Seconds for `Retry-After` on a 503 (1 when unset). Never stored: 503s are not kept.
-    #[serde(skip)]
-    pub retry_after: Option<u32>,
-}
-
-impl Answer {
-    pub fn json<T: Serialize>(status: u16, value: &T) -> Answer {
-        Answer {
-            status,
-            body: serde_json::to_string(value).expect("views serialize to JSON"),
-            problem: false,
-            location: None,
-            retry_after: None,
-        }
-    }
-
-    pub fn no_content() -> Answer {
-        Answer {
-            status: 204,
-            body: String::new(),
-            problem: false,
-            location: None,
-            retry_after: None,
-        }
-    }
-
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
 
 impl From<Problem> for Answer {
     fn from(p: Problem) -> Answer {
@@ -203,31 +165,55 @@ impl Problem {
 
     /// The answer for a change the store could not make durable, or a read it cannot serve.
     pub fn from_store(e: &crate::store::StoreError) -> Problem {
+        use crate::store::StoreError as E;
         match e {
-            crate::store::StoreError::Unwritable {
+            E::Unwritable {
                 cause,
                 retry_after_s,
             } => Problem::store_refused(cause, *retry_after_s),
-            other => Problem::unavailable(format!("the store cannot serve this now: {other}")),
+            E::Thread(_)
+            | E::DataDir { .. }
+            | E::Open { .. }
+            | E::Schema { .. }
+            | E::Transaction(_)
+            | E::Table(_)
+            | E::Storage(_)
+            | E::Commit(_)
+            | E::Corrupt { .. }
+            | E::Log { .. }
+            | E::Durability(_)
+            | E::Reopening { .. }
+            | E::Stopped
+            | E::Space(_) => Problem::unavailable(format!("the store cannot serve this now: {e}")),
         }
     }
 
     /// A queue engine refusal. Unknown things are 404, requests that contradict the hall's
     /// state are 409, and values that can never be right are 422 naming their field.
     pub fn from_queue(e: &QueueError) -> Problem {
+        use QueueError as E;
         let (status, title) = match e {
-            QueueError::UnknownTicket { .. } => (404, "Not found"),
-            QueueError::BadEvaluation { .. }
-            | QueueError::SlotRequired
-            | QueueError::SlotNotAllowed
-            | QueueError::SlotNotToday { .. }
-            | QueueError::SameService { .. }
-            | QueueError::OfficerNotAssigned { .. }
-            | QueueError::PauseReasonRequired
-            | QueueError::OverrideInPast { .. }
-            | QueueError::TooManyOverrides { .. } => (422, "Unprocessable request"),
-            QueueError::NoOverride { .. } => (404, "Not found"),
-            _ => (409, "Conflict"),
+            E::UnknownTicket { .. } | E::NoOverride { .. } => (404, "Not found"),
+            E::BadEvaluation { .. }
+            | E::SlotRequired
+            | E::SlotNotAllowed
+            | E::SlotNotToday { .. }
+            | E::SameService { .. }
+            | E::OfficerNotAssigned { .. }
+            | E::PauseReasonRequired
+            | E::OverrideInPast { .. }
+            | E::TooManyOverrides { .. } => (422, "Unprocessable request"),
+            E::WindowClosed { .. }
+            | E::WindowPaused { .. }
+            | E::WindowBusy { .. }
+            | E::NoCurrentTicket { .. }
+            | E::InvalidTransition { .. }
+            | E::NotServedHere { .. }
+            | E::DailyCapReached { .. }
+            | E::NumbersExhausted { .. }
+            | E::HallClosed { .. }
+            | E::AlreadyEvaluated { .. }
+            | E::ReactivationExpired { .. } => (409, "Conflict"),
         };
         let mut p = Problem::new(status, e.code(), title, e.to_string());
         if let QueueError::HallClosed {
@@ -261,12 +247,54 @@ impl Problem {
             | E::ChildrenOpen { .. }
             | E::NotForwardable { .. }
             | E::NoUpperHall { .. } => (409, "Conflict"),
-            _ => (422, "Unprocessable request"),
+            E::BadId { .. }
+            | E::NoCalendar { .. }
+            | E::InTheFuture { .. }
+            | E::OutOfOrder { .. }
+            | E::Calendar(_)
+            | E::EmptyExtension { .. }
+            | E::ExtensionOverLimit { .. } => (422, "Unprocessable request"),
+            // The closed-case table could not be read: nothing changed, retry.
+            E::Unavailable { .. } => return Problem::unavailable(e.to_string()),
         };
         let p = Problem::new(status, e.code(), title, e.to_string());
         match e.field() {
             Some(f) => p.field(f),
             None => p,
+        }
+    }
+}
+
+impl Problem {
+    /// A refused acknowledgement: someone else's cursor 403, past the head 422, backwards 409.
+    pub fn from_ack(e: &AckError) -> Problem {
+        let (status, code, title, field) = match e {
+            AckError::NotOwner { .. } => (403, "consumer-owned", "Forbidden", "consumer"),
+            AckError::PastHead { .. } => (422, "ack-past-head", "Unprocessable request", "seq"),
+            AckError::Backwards { .. } => (409, "cursor-backwards", "Conflict", "seq"),
+        };
+        Problem::new(status, code, title, e.to_string()).field(field)
+    }
+
+    /// An owner thread that did not carry out a request: load, the store, a reload and
+    /// shutdown are 503 (a retry may succeed), a reused `Idempotency-Key` 422.
+    pub fn from_owner(e: &OwnerError) -> Problem {
+        match e {
+            OwnerError::Unwritable(r) => Problem::store_refused(&r.cause, r.retry_after_s),
+            OwnerError::HallBusy(_) | OwnerError::CasesBusy => Problem::overloaded(e.to_string()),
+            OwnerError::ShuttingDown
+            | OwnerError::HallReloading(_)
+            | OwnerError::CasesReloading
+            | OwnerError::Unreadable(_)
+            | OwnerError::HallNotDurable(_)
+            | OwnerError::CaseNotDurable(_) => Problem::unavailable(e.to_string()),
+            OwnerError::KeyReused(_) => Problem::new(
+                422,
+                "idempotency-key-reused",
+                "Unprocessable request",
+                e.to_string(),
+            )
+            .field("Idempotency-Key"),
         }
     }
 }

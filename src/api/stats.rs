@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::civil::Date;
 
-use super::AppState;
 use super::auth::{Perm, Principal};
-use super::halls::hall;
 use super::problem::{Answer, Problem};
+use super::scope::hall;
+use super::{AppState, render};
 use crate::queue::stats::{DayStats, ServiceDay, WindowDay};
-use crate::shard::HallOp;
+use crate::runtime::shard::{HallOp, HallReply};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/stats", get(stats))
@@ -96,12 +96,10 @@ async fn stats(
         let cfg = &app.config.halls[h];
         let today = crate::queue::business_date(cfg, now);
         let stats = if day == today {
-            let answer = app.ask(h, HallOp::DayStats, None).await;
-            if !answer.is_success() {
-                return Ok(answer.into_response());
+            match app.shards.ask(h, HallOp::DayStats, None).await {
+                Ok(HallReply::DayStats(stats)) => *stats,
+                other => return Ok(render::hall(&cfg.id, &other).into_response()),
             }
-            serde_json::from_str::<DayStats>(&answer.body)
-                .map_err(|e| Problem::unavailable(format!("statistics of {}: {e}", cfg.id)))?
         } else {
             let store = app.store.clone();
             let (hall_id, key) = (cfg.id.to_string(), day.to_string());
@@ -140,7 +138,7 @@ async fn stats(
 }
 
 /// A day nothing was recorded for: every service and window at zero.
-fn empty_day(cfg: &crate::config::HallConfig, day: Date) -> DayStats {
+fn empty_day(cfg: &crate::model::Hall, day: Date) -> DayStats {
     DayStats {
         hall: cfg.id.to_string(),
         day,

@@ -14,9 +14,9 @@ use axum::routing::post;
 
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Problem};
-use super::{AppState, cases};
-use crate::cases::CaseOp;
-use crate::shard::HallOp;
+use super::{AppState, render};
+use crate::runtime::cases::CaseOp;
+use crate::runtime::shard::HallOp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,11 +35,11 @@ async fn hall_timers(
     let index = app.config.hall_index(&hall).ok_or_else(|| {
         Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
     })?;
-    Ok(app.ask(index, HallOp::RunTimers, None).await)
+    Ok(app.answer(index, HallOp::RunTimers, None).await)
 }
 
 /// `POST /v1/_test/cases/timers`: the case thread raises what is due now; 204 once durable.
 async fn case_timers(State(app): State<AppState>, who: Principal) -> Result<Answer, Problem> {
     who.require_global(Perm::Admin)?;
-    Ok(cases::render(&app.case_op(CaseOp::RunTimers, None).await?))
+    Ok(render::case(&app.cases.ask(CaseOp::RunTimers, None).await))
 }

@@ -585,7 +585,10 @@ impl Writer {
                     .record(took.as_secs_f64());
                 tracing::debug!(
                     records = entries.len(),
-                    writes = entries.iter().map(|e| e.ops.len() + e.events.len()).sum::<usize>(),
+                    writes = entries
+                        .iter()
+                        .map(|e| e.ops.len() + e.events.len())
+                        .sum::<usize>(),
                     ms = took.as_secs_f64() * 1000.0,
                     "checkpoint"
                 );

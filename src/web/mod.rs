@@ -30,7 +30,7 @@ use crate::api::problem::Problem;
 pub use links::{LinkKeyError, LinkKeys};
 
 /// What the web handlers share besides the app.
-pub(crate) struct Web {
+pub struct Web {
     links: LinkKeys,
     /// Open citizen ticket streams, capped apart from displays so phones cannot use up the
     /// subscriber budget a hall's screens depend on.
@@ -40,26 +40,19 @@ pub(crate) struct Web {
     link_streams: dashmap::DashMap<String, usize>,
 }
 
-/// The web pages and their endpoints, to merge into the API router.
-///
-/// The ticket-link secret is read (or created) in the data directory here; if that fails
-/// the pages still work, with links that last only until the daemon restarts.
-pub fn routes(app: &AppState) -> Router<AppState> {
-    let dir = app
-        .store
-        .path()
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    let links = LinkKeys::load_or_create(&dir).unwrap_or_else(|e| {
-        tracing::error!("{e}; printed ticket links will stop working when the daemon restarts");
-        LinkKeys::random().expect("the OS provides random bytes")
-    });
-    let web = Arc::new(Web {
-        links,
-        public_streams: Default::default(),
-        link_streams: Default::default(),
-    });
+impl Web {
+    /// What the pages need, signing ticket links with `links` (loaded by `Daemon::start`).
+    pub fn new(links: LinkKeys) -> Web {
+        Web {
+            links,
+            public_streams: Default::default(),
+            link_streams: Default::default(),
+        }
+    }
+}
+
+/// The web pages and their endpoints, for the daemon's router.
+pub fn routes(web: Arc<Web>) -> Router<AppState> {
     Router::new()
         .route("/display/{hall}", get(display))
         .route("/counter/{hall}/{window}", get(counter))

@@ -11,7 +11,7 @@
 //!   token allowed to issue tickets): the page URL with its key, and its QR code as SVG.
 //!
 //! Read-only by construction: these handlers only send `Ticket` and `Snapshot` queries to
-//! the hall's shard.
+//! the hall's shard, and take what a citizen may see from the typed views it replies with.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,10 +33,11 @@ use crate::api::AppState;
 use crate::api::auth::{Perm, Principal};
 use crate::api::events::{CutOff, Subscribed};
 use crate::api::problem::{Answer, Problem};
-use crate::hub::Frame;
+use crate::api::render;
 use crate::localtime::LocalTime;
-use crate::queue::{TicketClass, TicketStatus};
-use crate::shard::HallOp;
+use crate::queue::{CallEvent, TicketClass, TicketStatus, TicketView};
+use crate::runtime::hub::Frame;
+use crate::runtime::shard::{HallOp, HallReply};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -71,10 +72,10 @@ pub(super) fn check_link(
     }
 }
 
-/// The ticket fields a citizen sees, read from the API's ticket view.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The ticket fields a citizen sees, taken from the hall's ticket view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PublicTicket {
-    #[serde(rename(serialize = "ticket", deserialize = "id"))]
+    #[serde(rename = "ticket")]
     pub id: String,
     pub number: String,
     pub service_name: String,
@@ -83,12 +84,31 @@ pub struct PublicTicket {
     pub position: u32,
     pub estimated_wait_s: u64,
     /// An appointment checked in early: when it becomes callable (its position is 0 until).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub callable_at: Option<LocalTime>,
     pub issued_at: LocalTime,
     pub called_at: Option<LocalTime>,
     pub window_name: Option<String>,
     pub call_count: u8,
+}
+
+impl From<&TicketView> for PublicTicket {
+    fn from(t: &TicketView) -> PublicTicket {
+        PublicTicket {
+            id: t.id.clone(),
+            number: t.number.clone(),
+            service_name: t.service_name.to_string(),
+            class: t.class,
+            status: t.status,
+            position: t.position,
+            estimated_wait_s: t.estimated_wait_s,
+            callable_at: t.callable_at,
+            issued_at: t.issued_at,
+            called_at: t.called_at,
+            window_name: t.window_name.as_deref().map(str::to_owned),
+            call_count: t.call_count,
+        }
+    }
 }
 
 /// A call as the display board shows it: no ticket id, no reason.
@@ -99,6 +119,18 @@ pub struct PublicCall {
     pub call_count: u8,
     pub announcement: String,
     pub called_at: LocalTime,
+}
+
+impl From<&CallEvent> for PublicCall {
+    fn from(c: &CallEvent) -> PublicCall {
+        PublicCall {
+            number: c.number.clone(),
+            window_name: c.window_name.to_string(),
+            call_count: c.call_count,
+            announcement: c.announcement.clone(),
+            called_at: c.called_at,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -112,11 +144,6 @@ struct PublicView {
     /// The hall's last calls, newest first; only on a stream's first frame and on GET.
     #[serde(skip_serializing_if = "Option::is_none")]
     recent_calls: Option<Vec<PublicCall>>,
-}
-
-#[derive(Deserialize)]
-struct SnapshotCalls {
-    recent_calls: Vec<PublicCall>,
 }
 
 #[derive(Deserialize)]
@@ -139,19 +166,16 @@ fn resolve(
     Ok(index)
 }
 
-/// Ask the hall's shard and parse a successful answer; a refusal comes back as is.
-async fn query<T: serde::de::DeserializeOwned>(
-    app: &AppState,
-    hall: usize,
-    op: HallOp,
-) -> Result<T, Answer> {
-    let answer = app.ask(hall, op, None).await;
-    if !answer.is_success() {
-        return Err(answer);
+/// The ticket's view from its hall's shard; a refusal comes back rendered.
+async fn ticket_view(app: &AppState, hall: usize, ticket: &str) -> Result<PublicTicket, Answer> {
+    match app
+        .shards
+        .ask(hall, HallOp::Ticket(ticket.to_owned()), None)
+        .await
+    {
+        Ok(HallReply::Ticket(t)) => Ok(PublicTicket::from(&*t)),
+        other => Err(render::hall(&app.config.halls[hall].id, &other)),
     }
-    serde_json::from_str(&answer.body).map_err(|e| {
-        Problem::unavailable(format!("the hall answered something unexpected: {e}")).into()
-    })
 }
 
 async fn view(
@@ -160,10 +184,14 @@ async fn view(
     ticket: &str,
     with_calls: bool,
 ) -> Result<PublicView, Answer> {
-    let t: PublicTicket = query(app, hall, HallOp::Ticket(ticket.to_owned())).await?;
+    let t = ticket_view(app, hall, ticket).await?;
     let recent_calls = if with_calls {
-        let s: SnapshotCalls = query(app, hall, HallOp::Snapshot).await?;
-        Some(s.recent_calls)
+        match app.shards.ask(hall, HallOp::Snapshot, None).await {
+            Ok(HallReply::Snapshot(s)) => {
+                Some(s.recent_calls.iter().map(|c| (&**c).into()).collect())
+            }
+            other => return Err(render::hall(&app.config.halls[hall].id, &other)),
+        }
     } else {
         None
     };
@@ -505,7 +533,7 @@ async fn link(
         return p.into_response();
     }
     // Only today's existing tickets get links.
-    if let Err(a) = query::<PublicTicket>(&app, h, HallOp::Ticket(ticket.clone())).await {
+    if let Err(a) = ticket_view(&app, h, &ticket).await {
         return a.into_response();
     }
     let base = match q.base.as_deref() {
@@ -611,7 +639,7 @@ mod tests {
     fn frames_parse_back_into_kind_and_data() {
         let f = Frame {
             seq: 7,
-            bytes: crate::hub::frame(7, "called", r#"{"a":1}"#),
+            bytes: crate::runtime::hub::frame(7, "called", r#"{"a":1}"#),
             hall: None,
         };
         assert_eq!(parse_frame(&f), Some(("called", r#"{"a":1}"#)));

@@ -1,0 +1,551 @@
+//! Hall shards: one thread per core, each the single owner of a set of halls.
+//!
+//! A command for a hall goes to the one shard that owns it through a bounded crossbeam
+//! channel, and that shard applies its halls' commands strictly in order. This is what makes
+//! "call next" atomic without locks: two windows' calls for the same hall are two messages
+//! in one queue, applied one after the other.
+//!
+//! A shard drains whatever is waiting (up to the store's batch size), applies it, and hands
+//! the writer one `Batch` with the events, the changed records and a completion per request.
+//! The replies go out only from those completions, after the commit. They are types
+//! (`HallReply`, `HallFailure`); the HTTP layer renders them.
+//!
+//! `Idempotency-Key`s are checked here, by the hall's owner (`runtime::idem`), so two
+//! concurrent retries with one key cannot both execute. The answer a key keeps is rendered
+//! here, with the rendering the daemon gave the shard (`Render`).
+//!
+//! If the store loses a batch (a failed commit), the shard reloads the halls that batch
+//! changed from their last durable records before it applies anything else (`Ledger`), and
+//! while the store refuses writes it refuses commands and time-driven changes but keeps
+//! answering reads from that durable state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::queue::{Event, HallEngine, TimerKind};
+use crate::runtime::cases::CaseShard;
+pub use crate::runtime::idem::Idem;
+use crate::runtime::idem::IdemCache;
+use crate::runtime::mailbox::{Mail, receive};
+use crate::runtime::{Context, OwnerError, Render};
+use crate::store::{ALARMS, Batch, Done, Health, Ledger, Op, Published, Store};
+use crate::wheel::{TimerKey, TimingWheel};
+
+mod gauges;
+mod rectify;
+mod request;
+mod timers;
+
+pub use rectify::{open_case, rectification};
+use request::Request;
+pub use request::{HallFailure, HallOp, HallReply, HallResult};
+use timers::unpack;
+
+pub struct Shards {
+    senders: Vec<Sender<Mail<Request>>>,
+    /// For the hall a refusal names.
+    config: Arc<Config>,
+    health: Arc<Health>,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Unix seconds each shard last went round its loop, for the watchdog.
+    pub alive: Vec<Arc<AtomicI64>>,
+}
+
+impl Shards {
+    /// Start `n` shard threads over `halls` (position = hall index), dealt round-robin.
+    /// Bad ratings open rectification cases through `cases`.
+    pub fn start(
+        config: &Arc<Config>,
+        halls: Vec<HallEngine>,
+        ctx: &Context,
+        cases: &Arc<CaseShard>,
+        n: usize,
+    ) -> Shards {
+        let Context {
+            store,
+            writer,
+            clock,
+            render,
+        } = ctx;
+        let n = n.clamp(1, halls.len().max(1));
+        let mut owned: Vec<Vec<(usize, HallEngine)>> = (0..n).map(|_| Vec::new()).collect();
+        for (i, h) in halls.into_iter().enumerate() {
+            owned[i % n].push((i, h));
+        }
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        let mut alive = Vec::new();
+        for (k, halls) in owned.into_iter().enumerate() {
+            let (tx, rx) = channel::bounded(config.server.queue_depth);
+            let beat = Arc::new(AtomicI64::new(clock.now().as_second()));
+            let now = clock.now();
+            let metrics = halls
+                .iter()
+                .map(|(_, h)| crate::metrics::HallMetrics::new(config.metric_labels, h.config()))
+                .collect();
+            let mut shard = Shard {
+                id: k,
+                metrics,
+                next_gauges: 0,
+                rx,
+                timers: TimingWheel::new(now.as_second().max(0) as u64),
+                timer_keys: HashMap::new(),
+                config: config.clone(),
+                cases: cases.clone(),
+                halls,
+                n,
+                store: store.clone(),
+                writer: writer.clone(),
+                clock: clock.clone(),
+                render: render.clone(),
+                max_batch: config.store.max_batch,
+                idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
+                ledger: Ledger::new(store.health.clone()),
+                unloaded: Vec::new(),
+                alive: beat.clone(),
+            };
+            for local in 0..shard.halls.len() {
+                let ops = shard.halls[local].1.timers();
+                shard.apply_timers(local, &ops);
+            }
+            // The gauges exist before the first scrape, not from the first refresh.
+            shard.gauges(now);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("hallq-shard-{k}"))
+                    .spawn(move || shard.run())
+                    .expect("spawning a shard thread"),
+            );
+            senders.push(tx);
+            alive.push(beat);
+        }
+        Shards {
+            senders,
+            config: config.clone(),
+            health: store.health.clone(),
+            threads: std::sync::Mutex::new(threads),
+            alive,
+        }
+    }
+
+    /// Ask hall `hall` to do `op` and wait for its reply, which comes once the change is
+    /// durable (see `runtime::ask`: refused at once while the store refuses writes, or when
+    /// the hall's queue is full).
+    pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> HallResult {
+        let writes = matches!(op, HallOp::Apply(_)) && idem.is_none();
+        let busy = || OwnerError::HallBusy(self.config.halls[hall].id.clone());
+        super::ask(&self.health, writes, "hall", busy, |reply| {
+            self.try_send(Request {
+                hall,
+                op,
+                idem,
+                reply,
+            })
+            .is_ok()
+        })
+        .await
+    }
+
+    /// Queue a request for its hall's shard; a full queue gives the request back (the caller
+    /// refuses it rather than waiting without bound).
+    fn try_send(&self, req: Request) -> Result<(), Request> {
+        let shard = req.hall % self.senders.len();
+        self.senders[shard]
+            .try_send(Mail::Req(req))
+            .map_err(|e| match e {
+                TrySendError::Full(Mail::Req(r)) | TrySendError::Disconnected(Mail::Req(r)) => r,
+                _ => unreachable!("only requests are sent through try_send"),
+            })
+    }
+
+    /// Finish everything queued, then stop the threads. Requests sent afterwards are
+    /// refused as if the queue were full.
+    pub fn stop(&self) {
+        for s in &self.senders {
+            let _ = s.send(Mail::Stop);
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Shard {
+    /// Which shard this is, for the gauges several shards feed.
+    id: usize,
+    /// Metric handles of each hall, by local position.
+    metrics: Vec<crate::metrics::HallMetrics>,
+    /// Unix second of the next gauge update.
+    next_gauges: i64,
+    rx: Receiver<Mail<Request>>,
+    /// Ticket timers of every hall of this shard (one wheel per shard, not per hall: a wheel
+    /// is ~700 KiB of slot headers). Values pack (hall position, ticket, kind).
+    timers: TimingWheel<u64>,
+    timer_keys: HashMap<(u32, u32, TimerKind), TimerKey>,
+    config: Arc<Config>,
+    cases: Arc<CaseShard>,
+    /// (hall index, engine); hall `i` is at position `i / n`.
+    halls: Vec<(usize, HallEngine)>,
+    n: usize,
+    store: Arc<Store>,
+    writer: Sender<Batch>,
+    clock: Arc<dyn Clock>,
+    /// The HTTP layer's rendering, for the answers `idem` keeps.
+    render: Arc<dyn Render>,
+    max_batch: usize,
+    idem: IdemCache,
+    /// Local positions of the halls each batch in flight changes.
+    ledger: Ledger<usize>,
+    /// Halls whose memory may hold lost changes but could not be reloaded yet (the store
+    /// could not be read): every request for them is refused until they are.
+    unloaded: Vec<usize>,
+    alive: Arc<AtomicI64>,
+}
+
+impl Shard {
+    fn run(&mut self) {
+        let mut next_tick = self.clock.now().as_second() + 1;
+        let mut pending = Vec::new();
+        loop {
+            let now = self.clock.now().as_second();
+            self.alive.store(now, Ordering::Relaxed);
+            let wait = Duration::from_millis(((next_tick - now).max(0) * 1000).min(1000) as u64);
+            let stop = receive(&self.rx, wait, self.max_batch, &mut pending);
+            self.process(&mut pending);
+            if stop {
+                return;
+            }
+            if self.clock.now().as_second() >= next_tick {
+                self.tick();
+                next_tick = self.clock.now().as_second() + 1;
+            }
+        }
+    }
+
+    fn local(&self, hall: usize) -> usize {
+        hall / self.n
+    }
+
+    fn process(&mut self, pending: &mut Vec<Request>) {
+        if pending.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        self.resync(now);
+        let refusal = self.store.health.refusal();
+        let mut batch = Batch::default();
+        let mut touched = Vec::new();
+        let mut events = Vec::new();
+        let mut run_timers = false;
+        for req in pending.drain(..) {
+            let local = self.local(req.hall);
+            touched.push(local);
+            run_timers |= matches!(req.op, HallOp::RunTimers);
+            let reply = if self.unloaded.contains(&local) {
+                let id = self.halls[local].1.config().id.clone();
+                Err(OwnerError::HallReloading(id).into())
+            } else {
+                match &req.idem {
+                    Some(idem) => match self.idem.recall(&self.store, idem, now.as_second()) {
+                        Some(first) => first.map(HallReply::Replayed).map_err(Into::into),
+                        None => {
+                            let r = self.execute(local, req.op, now, &mut events, &refusal);
+                            if !r.as_ref().is_err_and(HallFailure::transient) {
+                                let id = &self.halls[local].1.config().id;
+                                let answer = self.render.hall(id, &r);
+                                self.idem
+                                    .remember(idem, &answer, now.as_second(), &mut batch);
+                            }
+                            r
+                        }
+                    },
+                    None => self.execute(local, req.op, now, &mut events, &refusal),
+                }
+            };
+            batch.done.push(reply_when_durable(req.reply, reply));
+        }
+        let mut changed = Vec::new();
+        if run_timers && refusal.is_none() {
+            self.run_due(now, &mut events, &mut batch, &mut changed);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for local in touched {
+            if self.collect(local, &mut batch) {
+                changed.push(local);
+            }
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        self.rectify(&events, &mut batch);
+        self.observe(&events);
+        publish(&mut batch, &events, &self.config);
+        self.ledger.stamp(&mut batch, changed);
+        self.send(batch);
+    }
+
+    /// After the store lost batches of this shard: put back every hall they changed from its
+    /// last durable records, so memory agrees with the disk again (see `store::Ledger`).
+    fn resync(&mut self, now: jiff::Timestamp) {
+        if let Some(lost) = self.ledger.lost() {
+            // Some cached answers belong to requests whose change was lost.
+            self.idem.clear();
+            self.unloaded.extend(lost);
+            self.unloaded.sort_unstable();
+            self.unloaded.dedup();
+        }
+        let mut still = Vec::new();
+        for local in std::mem::take(&mut self.unloaded) {
+            let cfg = self.halls[local].1.config().clone();
+            // The calendar in force is not in the hall's records (a replaced one is stored
+            // by the case thread): the reloaded hall keeps following it.
+            let calendar = self.halls[local].1.calendar().cloned();
+            match self.store.load_hall(&cfg.id) {
+                Ok(stored) => {
+                    let mut engine = match stored {
+                        Some((record, tickets)) => {
+                            let (engine, warnings) =
+                                HallEngine::restore(cfg.clone(), now, record, tickets);
+                            for w in warnings {
+                                tracing::warn!(hall = %cfg.id, "{w}");
+                            }
+                            engine
+                        }
+                        None => HallEngine::new(cfg.clone(), now),
+                    };
+                    engine.set_calendar(calendar, now);
+                    self.halls[local].1 = engine;
+                    self.drop_timers(local);
+                    let ops = self.halls[local].1.timers();
+                    self.apply_timers(local, &ops);
+                    tracing::warn!(hall = %cfg.id, "reloaded the hall's durable state after a failed write");
+                }
+                Err(e) => {
+                    tracing::error!(hall = %cfg.id, error = %e, "cannot reload the hall from the store; refusing its requests");
+                    still.push(local);
+                }
+            }
+        }
+        self.unloaded = still;
+    }
+
+    /// Run one request. While the store refuses writes (`refusal`), commands are refused and
+    /// reads show the durable state as it is, without the time-driven changes a tick makes.
+    fn execute(
+        &mut self,
+        local: usize,
+        op: HallOp,
+        now: jiff::Timestamp,
+        events: &mut Vec<Event>,
+        refusal: &Option<crate::store::Refusal>,
+    ) -> HallResult {
+        let hall = &mut self.halls[local].1;
+        Ok(match op {
+            HallOp::Apply(cmd) => match refusal {
+                Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),
+                None => HallReply::Applied(Box::new(hall.apply(now, cmd, events)?)),
+            },
+            HallOp::Snapshot => {
+                if refusal.is_none() {
+                    hall.tick(now, events);
+                }
+                HallReply::Snapshot(Box::new(hall.snapshot(now)))
+            }
+            HallOp::Ticket(id) => HallReply::Ticket(Box::new(hall.ticket_view(&id, now)?)),
+            HallOp::Tickets { status, service } => {
+                let service = service.map(|s| hall.config().services[s].id.clone());
+                HallReply::Tickets(hall.list(now, |t| {
+                    status.is_none_or(|s| t.status == s)
+                        && service.as_ref().is_none_or(|s| &t.service == s)
+                }))
+            }
+            HallOp::Window(w) => HallReply::Window(Box::new(hall.window_view(w, now))),
+            HallOp::WindowQueue(w) => HallReply::WindowQueue(hall.waiting_for_window(w, now)),
+            HallOp::DayStats => {
+                if refusal.is_none() {
+                    hall.tick(now, events);
+                }
+                HallReply::DayStats(Box::new(hall.day_stats(now)))
+            }
+            HallOp::Hours(date) => HallReply::Hours(hall.day_hours(date)),
+            HallOp::UseCalendar(calendar) => {
+                hall.replace_calendar(now, calendar, events);
+                HallReply::Schedule(Box::new(hall.schedule(now)))
+            }
+            // `process` runs them once for the whole pass, after the other requests.
+            HallOp::RunTimers => match refusal {
+                Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),
+                None => HallReply::TimersRun,
+            },
+        })
+    }
+
+    /// Time-driven work for every hall: the business day turning, appointment grace ending.
+    ///
+    /// Skipped while the store refuses writes (the changes could not be stored); what came due
+    /// meanwhile happens at the first tick after, as after a restart.
+    fn tick(&mut self) {
+        let now = self.clock.now();
+        self.resync(now);
+        if !self.store.health.is_writable() {
+            self.gauges(now);
+            return;
+        }
+        let mut events = Vec::new();
+        let mut batch = Batch::default();
+        let mut changed = Vec::new();
+        self.run_due(now, &mut events, &mut batch, &mut changed);
+        self.observe(&events);
+        self.gauges(now);
+        publish(&mut batch, &events, &self.config);
+        if !batch.is_empty() {
+            changed.sort_unstable();
+            changed.dedup();
+            self.ledger.stamp(&mut batch, changed);
+            self.send(batch);
+        }
+    }
+
+    /// What is due at `now` in every hall: the business day turning, then the ticket timers
+    /// (after the turn, which drops the timers of the day it ends). Their records go into
+    /// `batch`, the halls they changed into `changed`.
+    fn run_due(
+        &mut self,
+        now: jiff::Timestamp,
+        events: &mut Vec<Event>,
+        batch: &mut Batch,
+        changed: &mut Vec<usize>,
+    ) {
+        for local in 0..self.halls.len() {
+            if self.unloaded.contains(&local) {
+                continue;
+            }
+            self.halls[local].1.tick(now, events);
+            if self.collect(local, batch) {
+                changed.push(local);
+            }
+        }
+        let mut fired = Vec::new();
+        while let Some(e) = self.timers.poll(now.as_second().max(0) as u64) {
+            let (local, ticket, kind) = unpack(e.value);
+            self.timer_keys.remove(&(local as u32, ticket, kind));
+            fired.push((local, ticket, kind));
+        }
+        for (local, ticket, kind) in fired {
+            // A hall waiting for its reload gets its timers back from the reloaded engine.
+            if self.unloaded.contains(&local) {
+                continue;
+            }
+            self.halls[local].1.timer_fired(now, ticket, kind, events);
+            if self.collect(local, batch) {
+                changed.push(local);
+            }
+        }
+    }
+
+    /// The records of what changed in hall `local`; true when there were any.
+    fn collect(&mut self, local: usize, batch: &mut Batch) -> bool {
+        let ops_before = batch.ops.len();
+        let changes = self.halls[local].1.take_changes();
+        if changes.purge_before.is_some() {
+            self.drop_timers(local);
+        }
+        self.apply_timers(local, &changes.timers);
+        let hall = &mut self.halls[local].1;
+        let id = hall.config().id.clone();
+        if let Some(stats) = changes.closed_day {
+            batch.ops.push(Op::PutStats {
+                hall: id.clone(),
+                day: stats.day.to_string(),
+                json: serde_json::to_vec(&stats).expect("stats serialize"),
+            });
+        }
+        if let Some(day) = changes.purge_before {
+            batch.ops.push(Op::PurgeTickets {
+                hall: id.clone(),
+                before: day.strftime("%Y%m%d").to_string(),
+            });
+        }
+        for t in changes.tickets {
+            let record = hall.ticket_record(t);
+            batch.ops.push(Op::PutTicket {
+                hall: id.clone(),
+                id: record.id.clone(),
+                json: serde_json::to_vec(&record).expect("records serialize"),
+            });
+        }
+        if changes.hall {
+            batch.ops.push(Op::PutHall {
+                hall: id,
+                json: serde_json::to_vec(&hall.hall_record()).expect("records serialize"),
+            });
+        }
+        batch.ops.len() > ops_before
+    }
+
+    fn send(&self, batch: Batch) {
+        if let Err(e) = self.writer.send(batch) {
+            // The writer is gone (shutdown after a failure): answer everyone now.
+            for done in e.0.done {
+                done(Err(&crate::store::StoreError::Stopped));
+            }
+        }
+    }
+}
+
+fn publish(batch: &mut Batch, events: &[Event], config: &Config) {
+    for e in events {
+        batch.events.push(Published {
+            stream: e.hall.clone(),
+            seq: e.seq,
+            kind: e.kind(),
+            json: serde_json::to_string(e).expect("events serialize"),
+            // A hall stream is scoped by its URL already.
+            hall: None,
+        });
+        // Ticket alarms also go to the supervision stream, numbered by the writer.
+        if let Some(alarm) = e.body.alarm() {
+            #[derive(Serialize)]
+            struct OnAlarmStream<'a> {
+                at: crate::localtime::LocalTime,
+                kind: &'static str,
+                #[serde(flatten)]
+                alarm: &'a crate::queue::TicketAlarm,
+            }
+            let json = serde_json::to_string(&OnAlarmStream {
+                at: e.at,
+                kind: "alarm",
+                alarm,
+            })
+            .expect("alarms serialize");
+            batch.events.push(Published {
+                stream: Arc::from(ALARMS),
+                seq: 0,
+                kind: "alarm",
+                json,
+                hall: config.hall_index(&e.hall),
+            });
+        }
+    }
+}
+
+/// Reply once the batch is durable; a lost batch turns every reply in it into a refusal.
+fn reply_when_durable(reply: oneshot::Sender<HallResult>, result: HallResult) -> Done {
+    Box::new(move |commit| {
+        let result = match commit {
+            Ok(()) => result,
+            Err(e) => Err(OwnerError::from_commit(e, OwnerError::HallNotDurable).into()),
+        };
+        let _ = reply.send(result);
+    })
+}
