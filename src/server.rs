@@ -315,8 +315,8 @@ fn recover_cases(
 /// Counters alert rules watch exist at zero from the first scrape, so `increase()` works.
 fn zero_counters() {
     use crate::metrics::{
-        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_COMMIT_SECONDS,
-        STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
+        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_CHECKPOINT_SECONDS,
+        STORE_COMMIT_SECONDS, STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
     };
     metrics::counter!(STORE_FAILURES).increment(0);
     for direction in ["forward", "backward"] {
@@ -329,6 +329,7 @@ fn zero_counters() {
     // Histograms show (empty) from the first scrape once registered, not from the first
     // commit or request.
     let _registered = metrics::histogram!(STORE_COMMIT_SECONDS);
+    let _registered = metrics::histogram!(STORE_CHECKPOINT_SECONDS);
     let _registered = metrics::histogram!(STORE_BATCH_SIZE);
     // The request histogram is labelled by route, method and status as requests come; one
     // series at zero lets the latency panels and rules read 0 before the first request.

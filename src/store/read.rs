@@ -384,6 +384,8 @@ impl Store {
         let db = self.db()?;
         let tail = self.slot.tail();
         let tx = db.begin_read()?;
+        // A reopen after a failed write waits for every handle; the transaction needs none.
+        drop(db);
         let checkpoint = checkpoint_of(&tx)?;
         if let Some((expires, json)) = tail.idempotent(scope, key, checkpoint) {
             return Ok((expires > now_s).then_some(json));

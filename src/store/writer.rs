@@ -685,7 +685,7 @@ mod tests {
                 json: vec![n],
             },
         };
-        let mut batches = vec![
+        let mut batches = [
             Batch {
                 ops: vec![
                     put("a", None, 1),
