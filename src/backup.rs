@@ -105,6 +105,7 @@ macro_rules! tables {
             12, "stats" => store::STATS,
             13, "case_stats" => store::CASE_STATS,
             14, "log" => store::log::LOG,
+            15, "bookings" => store::BOOKINGS,
         )
     };
 }

@@ -117,7 +117,8 @@ impl Daemon {
             }
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let shards = Shards::start(&config, halls, &ctx, &cases, threads);
+        let books = crate::runtime::shard::recover_books(&config, &store)?;
+        let shards = Shards::start(&config, halls, books, &ctx, &cases, threads);
         let web = Arc::new(Web::new(link_keys(&store)));
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
@@ -214,6 +215,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
     Router::new()
         .merge(hooks)
         .merge(api::halls::routes())
+        .merge(api::bookings::routes())
         .merge(api::events::routes())
         .merge(api::cases::routes())
         .merge(api::stats::routes())

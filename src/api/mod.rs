@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub(crate) mod backup;
+pub(crate) mod bookings;
 pub(crate) mod cases;
 pub(crate) mod events;
 #[doc(hidden)]

@@ -64,7 +64,8 @@ pub mod need {
         Hours,
         CaseWrite,
         Alarms,
-        Admin
+        Admin,
+        Book
     );
 }
 

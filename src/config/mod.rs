@@ -40,6 +40,8 @@ pub struct Config {
     /// the config; `Config` derefs to it, so `config.halls` and `config.hall_index(id)` read
     /// as before.
     pub catalogue: Arc<CaseCatalogue>,
+    /// Bookable slots, fairness limits and the citizen-hashing keys (`booking::config`).
+    pub booking: crate::booking::BookingConfig,
 }
 
 impl Config {
@@ -179,16 +181,19 @@ pub enum Role {
     CaseOfficer,
     Supervisor,
     Admin,
+    /// The citizen-facing booking portal: books, cancels and reads slots, nothing else.
+    Booking,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Kiosk,
         Role::Counter,
         Role::Display,
         Role::CaseOfficer,
         Role::Supervisor,
         Role::Admin,
+        Role::Booking,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -199,6 +204,7 @@ impl Role {
             Role::CaseOfficer => "case-officer",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Booking => "booking",
         }
     }
 }
@@ -215,12 +221,13 @@ pub struct TokenConfig {
 
 /// The demo's public tokens. They are accepted only by the embedded demo config; a real
 /// config that carries one of their hashes is refused.
-pub const DEMO_TOKENS: [&str; 5] = [
+pub const DEMO_TOKENS: [&str; 6] = [
     "demo-kiosk",
     "demo-counter",
     "demo-display",
     "demo-supervisor",
     "demo-admin",
+    "demo-booking",
 ];
 
 /// SHA-256 of a token, as stored in the config.

@@ -18,8 +18,8 @@ use super::log::LOG;
 use super::tail::{CHECKPOINT, Entry};
 use super::writer::Op;
 use super::{
-    CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS, EVENTS,
-    HALLS, IDEMPOTENCY, META, STATS, StoreError, TICKETS, decode_pair,
+    BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
+    EVENTS, HALLS, IDEMPOTENCY, META, STATS, StoreError, TICKETS, decode_pair,
 };
 
 /// What the state tables get, key by key, from a run of records.
@@ -38,6 +38,8 @@ struct Coalesced<'a> {
     rewinds: Vec<(&'a str, &'a [u8])>,
     calendars: BTreeMap<&'a str, &'a str>,
     stats: BTreeMap<(&'a str, &'a str), &'a [u8]>,
+    /// A booking's last word: its record, or removed.
+    bookings: BTreeMap<(&'a str, &'a str), Option<&'a [u8]>>,
     /// Cases finished per (hall, day): (on time, overdue) to add.
     counts: BTreeMap<(&'a str, &'a str), (u64, u64)>,
     /// stream → (seq, kind\njson) in order.
@@ -84,6 +86,9 @@ impl<'a> Coalesced<'a> {
                 }
                 Op::PutStats { hall, day, json } => {
                     self.stats.insert((hall, day), json);
+                }
+                Op::PutBooking { hall, code, json } => {
+                    self.bookings.insert((hall, code), json.as_deref());
                 }
                 Op::CountCase { hall, day, on_time } => {
                     let n = self.counts.entry((hall, day)).or_default();
@@ -189,6 +194,15 @@ pub(crate) fn materialise(
         let mut t = tx.open_table(STATS)?;
         for (k, v) in c.stats {
             t.insert(k, v)?;
+        }
+    }
+    if !c.bookings.is_empty() {
+        let mut t = tx.open_table(BOOKINGS)?;
+        for (k, json) in c.bookings {
+            match json {
+                Some(json) => t.insert(k, json)?,
+                None => t.remove(k)?,
+            };
         }
     }
     if !c.counts.is_empty() {

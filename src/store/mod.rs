@@ -76,6 +76,9 @@ pub(crate) const STATS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::
 /// (hall id, YYYY-MM-DD) → cases finished that day: 16 bytes, on time then overdue (u64 BE).
 pub(crate) const CASE_STATS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("case_stats");
+/// (hall id, booking code) → `BookingRecord` (JSON): bookings until they are past every
+/// fairness limit's reach. Holds citizens only as keyed hashes and masked strings.
+pub(crate) const BOOKINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("bookings");
 
 /// Streams whose sequence numbers the writer assigns, because several producers feed them.
 pub const ALARMS: &str = "@alarms";
@@ -492,6 +495,7 @@ impl Store {
             tx.open_table(CALENDARS)?;
             tx.open_table(STATS)?;
             tx.open_table(CASE_STATS)?;
+            tx.open_table(BOOKINGS)?;
         }
         tx.commit()?;
         let checkpoint = checkpoint::recover(&db, cfg)?;

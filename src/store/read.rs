@@ -12,8 +12,8 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 use super::tail::{CHECKPOINT, Entry};
 use super::writer::Op;
 use super::{
-    CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS, Cursor,
-    EVENTS, EventPage, HALLS, IDEMPOTENCY, META, Rewind, STATS, Store, StoreError, TICKETS,
+    BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
+    Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, Rewind, STATS, Store, StoreError, TICKETS,
     decode_pair,
 };
 use crate::queue::{HallRecord, TicketRecord};
@@ -78,6 +78,42 @@ impl Store {
             })
             .collect::<Result<_, _>>()?;
         Ok(Some((record, tickets)))
+    }
+
+    /// The stored bookings of `hall`.
+    pub fn load_bookings(
+        &self,
+        hall: &str,
+    ) -> Result<Vec<crate::booking::BookingRecord>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let mut bookings = BTreeMap::new();
+        for row in tx
+            .open_table(BOOKINGS)?
+            .range((hall, "")..(hall, "\u{10FFFF}"))?
+        {
+            let (k, v) = row?;
+            bookings.insert(k.value().1.to_owned(), v.value().to_vec());
+        }
+        for op in ops(&tail) {
+            if let Op::PutBooking {
+                hall: h,
+                code,
+                json,
+            } = op
+                && &**h == hall
+            {
+                match json {
+                    Some(json) => bookings.insert(code.clone(), json.clone()),
+                    None => bookings.remove(code),
+                };
+            }
+        }
+        bookings
+            .into_iter()
+            .map(|(code, v)| {
+                serde_json::from_slice(&v).map_err(corrupt(format!("bookings/{hall}/{code}")))
+            })
+            .collect()
     }
 
     /// Events of `stream` after `after`, at most `limit`.

@@ -52,6 +52,7 @@ fn dump(db: &Database) -> String {
     rows!(CALENDARS);
     rows!(STATS);
     rows!(CASE_STATS);
+    rows!(BOOKINGS);
     out
 }
 
@@ -62,6 +63,10 @@ fn reads(store: &Store) -> String {
         out += &format!("{hall}: {:?}\n", store.load_hall(hall).map(|h| h.is_some()));
         out += &format!("{:?}\n", store.case_stats(hall, "d1").unwrap());
         out += &format!("{:?}\n", store.day_stats(hall, "d1").is_ok());
+        out += &format!(
+            "{:?}\n",
+            store.load_bookings(hall).map_err(|e| e.to_string())
+        );
     }
     for id in ["c1", "c2"] {
         out += &format!("{:?}\n", store.open_case(id).is_ok_and(|c| c.is_some()));
@@ -133,11 +138,21 @@ fn op() -> impl Strategy<Value = Op> {
             id: "cn".into(),
             toml: "x = 1".into()
         }),
-        (hall.clone(), json).prop_map(|(hall, json)| Op::PutStats {
+        (hall.clone(), json.clone()).prop_map(|(hall, json)| Op::PutStats {
             hall,
             day: "d1".into(),
             json
         }),
+        (
+            hall.clone(),
+            prop_oneof![Just("b1"), Just("b2")],
+            proptest::option::of(json)
+        )
+            .prop_map(|(hall, code, json)| Op::PutBooking {
+                hall,
+                code: code.into(),
+                json
+            }),
         (hall, any::<bool>()).prop_map(|(hall, on_time)| Op::CountCase {
             hall,
             day: "d1".into(),

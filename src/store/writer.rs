@@ -88,6 +88,12 @@ pub enum Op {
         day: String,
         on_time: bool,
     },
+    /// A booking's record; `json: None` deletes it.
+    PutBooking {
+        hall: Arc<str>,
+        code: String,
+        json: Option<Vec<u8>>,
+    },
 }
 
 /// An event to append to a stream's log and publish once durable.

@@ -248,7 +248,7 @@ pub(super) fn tokens(
             }
             let role = Role::ALL.into_iter().find(|r| r.as_str() == t.role.get_ref().as_str());
             if role.is_none() {
-                cx.at(&t.role, format!("{path}.role"), format!("unknown role `{}`; expected one of kiosk, counter, display, case-officer, supervisor, admin", t.role.get_ref()));
+                cx.at(&t.role, format!("{path}.role"), format!("unknown role `{}`; expected one of kiosk, counter, display, case-officer, supervisor, admin, booking", t.role.get_ref()));
             }
             let list = t.halls.get_ref();
             let scope = if list.len() == 1 && list[0].get_ref() == "*" {

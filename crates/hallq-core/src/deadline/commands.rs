@@ -48,15 +48,15 @@ impl DeadlineEngine {
                 hall,
                 matter,
                 accepted_at,
-            } => self.accept(
-                now,
-                id,
-                hall as u32,
-                matter as u32,
-                accepted_at,
-                closed,
-                out,
-            ),
+            } => {
+                let acceptance = Acceptance {
+                    id,
+                    hall: hall as u32,
+                    matter: matter as u32,
+                    accepted_at,
+                };
+                self.accept(now, acceptance, closed, out)
+            }
             CaseCommand::Suspend { id, reason, at } => {
                 held(self.suspend(now, &id, reason, at, closed, out))
             }
@@ -177,20 +177,19 @@ impl DeadlineEngine {
         }
     }
 
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the command's fields, the lookup and the output"
-    )]
     fn accept(
         &mut self,
         now: Timestamp,
-        id: String,
-        hall: u32,
-        matter: u32,
-        accepted_at: Timestamp,
+        acceptance: Acceptance,
         closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
     ) -> Result<Target, CaseError> {
+        let Acceptance {
+            id,
+            hall,
+            matter,
+            accepted_at,
+        } = acceptance;
         if !valid_case_id(&id) {
             return Err(CaseError::BadId { id });
         }
@@ -613,4 +612,12 @@ impl DeadlineEngine {
             provisional,
         })
     }
+}
+
+/// An acceptance's fields, resolved to the catalogue's positions (`CaseCommand::Accept`).
+struct Acceptance {
+    id: String,
+    hall: u32,
+    matter: u32,
+    accepted_at: Timestamp,
 }

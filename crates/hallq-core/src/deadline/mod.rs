@@ -28,10 +28,12 @@
 //! `case-closed`. So no command, and no re-offer at start-up, reopens what was closed.
 
 mod alarms;
+mod case;
 mod commands;
 mod engine;
 mod index;
 mod record;
+mod slab;
 mod view;
 
 use std::sync::Arc;
