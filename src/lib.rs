@@ -9,6 +9,7 @@
 pub use hallq_core::{booking, calendar, deadline, diag, localtime, model, queue, wheel};
 
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

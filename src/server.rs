@@ -219,6 +219,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::events::routes())
         .merge(api::cases::routes())
         .merge(api::stats::routes())
+        .merge(api::backup::routes())
         .merge(api::ops::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
@@ -316,8 +317,8 @@ fn recover_cases(
 /// Counters alert rules watch exist at zero from the first scrape, so `increase()` works.
 fn zero_counters() {
     use crate::metrics::{
-        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_COMMIT_SECONDS,
-        STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
+        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_CHECKPOINT_SECONDS,
+        STORE_COMMIT_SECONDS, STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
     };
     metrics::counter!(STORE_FAILURES).increment(0);
     for direction in ["forward", "backward"] {
@@ -330,6 +331,7 @@ fn zero_counters() {
     // Histograms show (empty) from the first scrape once registered, not from the first
     // commit or request.
     let _registered = metrics::histogram!(STORE_COMMIT_SECONDS);
+    let _registered = metrics::histogram!(STORE_CHECKPOINT_SECONDS);
     let _registered = metrics::histogram!(STORE_BATCH_SIZE);
     // The request histogram is labelled by route, method and status as requests come; one
     // series at zero lets the latency panels and rules read 0 before the first request.

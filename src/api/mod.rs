@@ -4,6 +4,7 @@
 //! sends back after the commit (`render`), once.
 
 pub mod auth;
+pub(crate) mod backup;
 pub(crate) mod bookings;
 pub(crate) mod cases;
 pub(crate) mod events;

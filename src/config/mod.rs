@@ -154,6 +154,12 @@ pub struct StoreConfig {
     /// long, doubling the wait after each failed try up to `retry_max_ms`.
     pub retry_min_ms: u64,
     pub retry_max_ms: u64,
+    /// A checkpoint (the log's tail written into the state tables) runs once the tail holds
+    /// this many writes and events (default 4,096), and at least every 100 ms while there is
+    /// any.
+    /// Fewer means less log to replay after a crash and less coalescing; the crash tests set
+    /// it low to kill the daemon inside checkpoints.
+    pub checkpoint_writes: usize,
 }
 
 /// Whether metric series carry the hall or only its tier (`[metrics] labels`). A setting of

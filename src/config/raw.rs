@@ -146,6 +146,7 @@ pub struct RawStore {
     pub quick_repair: Option<bool>,
     pub retry_min_ms: Option<S<u32>>,
     pub retry_max_ms: Option<S<u32>>,
+    pub checkpoint_writes: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

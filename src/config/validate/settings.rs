@@ -207,6 +207,14 @@ pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
         cache_bytes: (bounded(cx, &r.cache_mb, "store.cache_mb", 8, 1 << 20, 64) as usize) << 20,
         retry_min_ms: u64::from(retry_min),
         retry_max_ms: u64::from(retry_max),
+        checkpoint_writes: bounded(
+            cx,
+            &r.checkpoint_writes,
+            "store.checkpoint_writes",
+            1,
+            1 << 22,
+            4_096,
+        ) as usize,
     }
 }
 
