@@ -22,10 +22,10 @@ type Ticket = (String, String);
 /// Each hall's answers in one round of load, `None` where none was acknowledged in time.
 type Round = Vec<(&'static str, Vec<Option<Ticket>>)>;
 
-fn config(pg: &Postgres, node: &str, port: u16) -> String {
+fn config(url: &str, node: &str, port: u16) -> String {
     let mut s = format!(
         "[cluster]\npostgres = \"{}\"\nnode = \"{node}\"\nadvertise = \"http://127.0.0.1:{port}\"\nlease_s = {LEASE_S}\n",
-        pg.url()
+        url
     );
     for h in HALLS {
         s += &format!(
@@ -167,30 +167,100 @@ fn signal(d: &Daemon, sig: rustix::process::Signal) {
     rustix::process::kill_process(pid, sig).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_lost() {
-    let pg = Postgres::start();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut nodes: Vec<Option<Daemon>> = (0..3)
+/// `n` nodes n1.. on `url`, each with its own data and a free port: (their dirs, the
+/// processes, their base URLs).
+fn start_nodes(url: &str, n: usize) -> (Vec<tempfile::TempDir>, Vec<Option<Daemon>>, Vec<String>) {
+    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let nodes = (0..n)
         .map(|i| {
-            let text = config(&pg, &format!("n{}", i + 1), ports[i]);
+            let text = config(url, &format!("n{}", i + 1), ports[i]);
             Some(
                 Hallq::config(dirs[i].path(), &text)
                     .listen(&format!("127.0.0.1:{}", ports[i]))
-                    .env(
-                        "RUST_LOG",
-                        "warn,hallq::cluster=info,hallq::runtime::shard=info",
-                    )
-                    .env("HALLQ_NODE_TAG", &format!("n{}", i + 1))
+                    .env("RUST_LOG", "warn,hallq::cluster=info")
                     .spawn(),
             )
         })
         .collect();
-    let bases: Vec<String> = ports
+    let bases = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
+    (dirs, nodes, bases)
+}
+
+/// `rounds` tickets in every hall, the halls in parallel, through `entries`.
+async fn load(http: reqwest::Client, entries: Vec<String>, rounds: usize) -> Round {
+    let mut tasks = Vec::new();
+    for hall in HALLS {
+        let (http, entries) = (http.clone(), entries.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..rounds {
+                got.push(issue(&http, &entries, hall).await);
+            }
+            (hall, got)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// Keep a round's acknowledged tickets; every request of it must have been acknowledged.
+fn record(acked: &mut BTreeMap<String, Vec<Ticket>>, out: Round) {
+    for (hall, got) in out {
+        for (n, t) in got.into_iter().enumerate() {
+            let t = t.unwrap_or_else(|| panic!("hall {hall} not served within 30 s (request {n})"));
+            acked.entry(hall.to_owned()).or_default().push(t);
+        }
+    }
+}
+
+/// Every acknowledged ticket listed exactly once by its hall's owner, and no number twice.
+async fn every_ticket_once(
+    http: &reqwest::Client,
+    entry: &str,
+    acked: &BTreeMap<String, Vec<Ticket>>,
+) {
+    for hall in HALLS {
+        let path = format!("/v1/halls/{hall}/tickets");
+        let until = Instant::now() + Duration::from_secs(30);
+        let list = loop {
+            match via(http, entry, Method::GET, &path, None).await {
+                Ok((StatusCode::OK, list)) => break list,
+                other => assert!(Instant::now() < until, "listing {hall}: {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let list = list.as_array().unwrap();
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let mut numbers = HashSet::new();
+        for t in list {
+            *ids.entry(t["id"].as_str().unwrap()).or_default() += 1;
+            assert!(
+                numbers.insert(t["number"].as_str().unwrap()),
+                "{hall}: number {} given twice",
+                t["number"]
+            );
+        }
+        for (id, number) in &acked[hall] {
+            assert_eq!(
+                ids.get(id.as_str()),
+                Some(&1),
+                "{hall}: acknowledged ticket {id} ({number}) present once"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_lost() {
+    let pg = Postgres::start();
+    let (_dirs, mut nodes, bases) = start_nodes(&pg.url(), 3);
     let http = client();
     let owners = wait_all_served(&http, &bases).await;
 
@@ -224,37 +294,7 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
 
     // Load through every node, then kill the owner of the most halls.
     let mut acked: BTreeMap<String, Vec<Ticket>> = BTreeMap::new();
-    let load = |entries: Vec<String>, rounds: usize| {
-        let http = http.clone();
-        async move {
-            let mut tasks = Vec::new();
-            for hall in HALLS {
-                let (http, entries) = (http.clone(), entries.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut got = Vec::new();
-                    for _ in 0..rounds {
-                        got.push(issue(&http, &entries, hall).await);
-                    }
-                    (hall, got)
-                }));
-            }
-            let mut out = Vec::new();
-            for t in tasks {
-                out.push(t.await.unwrap());
-            }
-            out
-        }
-    };
-    let record = |acked: &mut BTreeMap<String, Vec<Ticket>>, out: Round| {
-        for (hall, got) in out {
-            for (n, t) in got.into_iter().enumerate() {
-                let t =
-                    t.unwrap_or_else(|| panic!("hall {hall} not served within 30 s (request {n})"));
-                acked.entry(hall.to_owned()).or_default().push(t);
-            }
-        }
-    };
-    record(&mut acked, load(bases.clone(), 10).await);
+    record(&mut acked, load(http.clone(), bases.clone(), 10).await);
 
     let mut count: HashMap<&String, usize> = HashMap::new();
     for b in owners.values() {
@@ -275,7 +315,7 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
         .collect();
     assert!(!lost_halls.is_empty());
     // Kill it while requests are in flight.
-    let inflight = tokio::spawn(load(bases.clone(), 10));
+    let inflight = tokio::spawn(load(http.clone(), bases.clone(), 10));
     tokio::time::sleep(Duration::from_millis(300)).await;
     nodes[busiest].take().unwrap().kill();
     let survivors: Vec<String> = bases
@@ -290,7 +330,7 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
     for h in &lost_halls {
         assert_ne!(owners[*h], bases[busiest]);
     }
-    record(&mut acked, load(survivors.clone(), 5).await);
+    record(&mut acked, load(http.clone(), survivors.clone(), 5).await);
 
     // Fencing: stop a survivor past its lease; requests sent to it meanwhile wait in its socket.
     let paused = bases.iter().position(|b| *b == survivors[0]).unwrap();
@@ -327,7 +367,7 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
     // The other survivor takes every hall, and serves them.
     let owners = wait_all_served(&http, std::slice::from_ref(&other)).await;
     assert_eq!(owners.len(), HALLS.len());
-    record(&mut acked, load(vec![other.clone()], 3).await);
+    record(&mut acked, load(http.clone(), vec![other.clone()], 3).await);
     signal(
         nodes[paused].as_ref().unwrap(),
         rustix::process::Signal::CONT,
@@ -354,7 +394,7 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
     }
     // It rejoins; the halls spread over both again, and still take tickets.
     wait_all_served(&http, &survivors).await;
-    record(&mut acked, load(survivors.clone(), 3).await);
+    record(&mut acked, load(http.clone(), survivors.clone(), 3).await);
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let samples = sampler.await.unwrap();
@@ -366,51 +406,8 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
     );
 
     // Every acknowledged ticket exactly once, and no number given twice.
+    every_ticket_once(&http, &survivors[0], &acked).await;
     for hall in HALLS {
-        let path = format!("/v1/halls/{hall}/tickets");
-        let until = Instant::now() + Duration::from_secs(30);
-        let list = loop {
-            match via(&http, &survivors[0], Method::GET, &path, None).await {
-                Ok((StatusCode::OK, list)) => break list,
-                other => {
-                    if Instant::now() > until {
-                        let mut views = String::new();
-                        for b in &survivors {
-                            let v = http
-                                .get(format!("{b}/v1/cluster"))
-                                .bearer_auth(ADMIN)
-                                .send()
-                                .await
-                                .unwrap()
-                                .text()
-                                .await
-                                .unwrap();
-                            views += &format!("\n{b}: {v}");
-                        }
-                        panic!("listing {hall}: {other:?}{views}");
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let list = list.as_array().unwrap();
-        let mut ids: HashMap<&str, usize> = HashMap::new();
-        let mut numbers = HashSet::new();
-        for t in list {
-            *ids.entry(t["id"].as_str().unwrap()).or_default() += 1;
-            assert!(
-                numbers.insert(t["number"].as_str().unwrap()),
-                "{hall}: number {} given twice",
-                t["number"]
-            );
-        }
-        for (id, number) in &acked[hall] {
-            assert_eq!(
-                ids.get(id.as_str()),
-                Some(&1),
-                "{hall}: acknowledged ticket {id} ({number}) present once"
-            );
-        }
         assert!(
             acked[hall].len() >= 31,
             "{hall}: {} tickets acknowledged",
@@ -419,4 +416,55 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
     }
     drop(nodes);
     drop(pg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgresql_primary_killed_and_its_standby_promoted_loses_nothing_acknowledged() {
+    let primary = Postgres::primary();
+    let standby = Postgres::standby_of(&primary);
+    let until = Instant::now() + Duration::from_secs(30);
+    while primary.sql("SELECT sync_state FROM pg_stat_replication") != "sync" {
+        assert!(
+            Instant::now() < until,
+            "the standby never became synchronous"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Both hosts, as a client of a Patroni-managed pair would name them: the driver takes the
+    // one that accepts writes.
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write&connect_timeout=2",
+        primary.port, standby.port
+    );
+    let (_dirs, nodes, bases) = start_nodes(&url, 2);
+    let http = client();
+    wait_all_served(&http, &bases).await;
+    let mut acked: BTreeMap<String, Vec<Ticket>> = BTreeMap::new();
+    record(&mut acked, load(http.clone(), bases.clone(), 5).await);
+
+    // The primary dies under load; the standby is promoted a moment later.
+    let inflight = tokio::spawn(load(http.clone(), bases.clone(), 10));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    primary.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    standby.promote();
+    record(&mut acked, inflight.await.unwrap());
+    wait_all_served(&http, &bases).await;
+    record(&mut acked, load(http.clone(), bases.clone(), 3).await);
+
+    // Every acknowledged ticket is in the promoted database's log of record (a record holds
+    // the ticket's id as plain UTF-8), and served once.
+    for hall in HALLS {
+        let log = standby.sql(&format!(
+            "SELECT string_agg(encode(record, 'escape'), '') FROM hallq_log WHERE hall = '{hall}'"
+        ));
+        for (id, number) in &acked[hall] {
+            assert!(
+                log.contains(id.as_str()),
+                "{hall}: acknowledged {id} ({number}) is not in the promoted log of record"
+            );
+        }
+    }
+    every_ticket_once(&http, &bases[0], &acked).await;
+    drop(nodes);
 }

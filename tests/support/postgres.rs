@@ -48,6 +48,75 @@ fn free_port() -> u16 {
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with("")
+    }
+
+    /// A primary that waits, at every commit, for the synchronous standby `standby1`
+    /// (`Postgres::standby_of`) to have it on disk.
+    pub fn primary() -> Postgres {
+        Postgres::start_with(
+            "wal_level = replica\nmax_wal_senders = 4\nsynchronous_standby_names = 'standby1'\n",
+        )
+    }
+
+    /// A streaming standby of `primary`, named `standby1`, from a base backup of it.
+    pub fn standby_of(primary: &Postgres) -> Postgres {
+        let (dir, bin, as_root) = Postgres::dir();
+        let data = dir.path().join("pg");
+        let pg = Postgres {
+            dir,
+            bin,
+            port: free_port(),
+            as_root,
+        };
+        pg.tool(
+            "pg_basebackup",
+            &["-h", "127.0.0.1", "-U", "postgres", "-D", path(&data), "-R"],
+        )
+        .args(["-p", &primary.port.to_string(), "--checkpoint=fast"])
+        .output()
+        .map(check)
+        .expect("pg_basebackup runs");
+        // Once promoted it has no standby of its own to wait for.
+        pg.configure(
+            &data,
+            "cluster_name = 'standby1'\nsynchronous_standby_names = ''\n",
+        );
+        // After -R's line in postgresql.auto.conf, so this one is in force: the name the
+        // primary's synchronous_standby_names waits for.
+        let auto = data.join("postgresql.auto.conf");
+        let mut text = std::fs::read_to_string(&auto).unwrap_or_default();
+        text += &format!(
+            "primary_conninfo = 'host=127.0.0.1 port={} user=postgres application_name=standby1'\n",
+            primary.port
+        );
+        std::fs::write(&auto, text).unwrap();
+        pg.start_server(&data);
+        pg
+    }
+
+    /// Make the standby the primary (as Patroni or an operator would after the primary died).
+    pub fn promote(&self) {
+        let data = self.dir.path().join("pg");
+        self.tool("pg_ctl", &["-D", path(&data), "-w", "-t", "60", "promote"])
+            .output()
+            .map(check)
+            .expect("pg_ctl promote runs");
+    }
+
+    /// Stop at once, as a crash would (no checkpoint, no goodbye to clients).
+    pub fn kill(&self) {
+        let data = self.dir.path().join("pg");
+        let _ = self
+            .tool(
+                "pg_ctl",
+                &["-D", path(&data), "-m", "immediate", "-w", "stop"],
+            )
+            .output();
+    }
+
+    /// A tempdir the server's user can reach, the server binaries, and whether we are root.
+    fn dir() -> (tempfile::TempDir, PathBuf, bool) {
         let bin = server_bin();
         let dir = tempfile::tempdir().expect("a tempdir for PostgreSQL");
         let as_root = rustix::process::geteuid().is_root();
@@ -58,6 +127,50 @@ impl Postgres {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
             run(Command::new("chown").arg("postgres:").arg(&data));
         }
+        (dir, bin, as_root)
+    }
+
+    fn configure(&self, data: &Path, extra: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+             max_connections = 200\nsynchronous_commit = on\nfsync = on\n{extra}",
+            self.port,
+            path(data)
+        );
+        let file = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text += &conf;
+        std::fs::write(&file, text).unwrap();
+        if self.as_root {
+            run(Command::new("chown").arg("-R").arg("postgres:").arg(data));
+        }
+        let _ = std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700));
+    }
+
+    fn start_server(&self, data: &Path) {
+        let log = data.join("server.log");
+        self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                path(data),
+                "-l",
+                path(&log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )
+        .output()
+        .map(check)
+        .expect("pg_ctl start runs");
+    }
+
+    fn start_with(extra: &str) -> Postgres {
+        let (dir, bin, as_root) = Postgres::dir();
+        let data = dir.path().join("pg");
         let pg = Postgres {
             dir,
             bin,
@@ -72,33 +185,8 @@ impl Postgres {
         .output()
         .map(check)
         .expect("initdb runs");
-        let conf = format!(
-            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
-             max_connections = 200\nsynchronous_commit = on\nfsync = on\n",
-            pg.port,
-            path(&data)
-        );
-        let file = data.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&file).unwrap();
-        text += &conf;
-        std::fs::write(&file, text).unwrap();
-        let log = data.join("server.log");
-        pg.tool(
-            "pg_ctl",
-            &[
-                "-D",
-                path(&data),
-                "-l",
-                path(&log),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        )
-        .output()
-        .map(check)
-        .expect("pg_ctl start runs");
+        pg.configure(&data, extra);
+        pg.start_server(&data);
         pg
     }
 
