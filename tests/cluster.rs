@@ -367,6 +367,15 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
     // The other survivor takes every hall, and serves them.
     let owners = wait_all_served(&http, std::slice::from_ref(&other)).await;
     assert_eq!(owners.len(), HALLS.len());
+    // Displays on it, for every hall: those whose hall moves away later must see their
+    // stream end (to reconnect to the new owner), not hang on a node that gets no events.
+    let mut displays = HashMap::new();
+    for hall in HALLS {
+        displays.insert(
+            hall,
+            support::subscribe(&other, hall, support::DISPLAY, None).await,
+        );
+    }
     record(&mut acked, load(http.clone(), vec![other.clone()], 3).await);
     signal(
         nodes[paused].as_ref().unwrap(),
@@ -393,7 +402,37 @@ async fn a_dead_or_stopped_owner_loses_its_halls_and_nothing_acknowledged_is_los
         );
     }
     // It rejoins; the halls spread over both again, and still take tickets.
-    wait_all_served(&http, &survivors).await;
+    let until = Instant::now() + Duration::from_secs(30);
+    let back = loop {
+        let back = wait_all_served(&http, &survivors).await;
+        if back.values().any(|b| *b == bases[paused]) {
+            break back;
+        }
+        assert!(
+            Instant::now() < until,
+            "no hall went back to the continued node: {back:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let moved: Vec<&str> = HALLS
+        .into_iter()
+        .filter(|h| back[*h] == bases[paused])
+        .collect();
+    assert!(
+        !moved.is_empty(),
+        "some halls went back to the continued node: {back:?}"
+    );
+    for hall in moved {
+        let rx = displays.get_mut(hall).unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            while rx.recv().await.is_some() {}
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "{hall}'s stream on the node it left did not end"
+        );
+    }
     record(&mut acked, load(http.clone(), survivors.clone(), 3).await);
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
