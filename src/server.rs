@@ -202,6 +202,9 @@ impl Daemon {
         let Daemon { app, writer, .. } = self;
         let stopper = app.clone();
         let _ = tokio::task::spawn_blocking(move || {
+            if let Some(c) = &stopper.cluster {
+                c.stop_leases();
+            }
             stopper.shards.stop();
             stopper.cases.stop();
             writer.stop();

@@ -17,7 +17,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::Sender;
 use tokio_postgres::Client;
 
 use super::{Cluster, LEASES_SESSION, View, pg};
@@ -30,14 +29,14 @@ struct Round {
     handing: HashMap<usize, u64>,
 }
 
-pub(super) async fn run(cluster: Arc<Cluster>, writer: Sender<Batch>) {
+pub(super) async fn run(cluster: Arc<Cluster>) {
     let period = Duration::from_millis(cluster.cfg.lease_s * 1000 / 3);
     let mut round = Round {
         client: None,
         handing: HashMap::new(),
     };
     loop {
-        if let Err(e) = once(&cluster, &writer, &mut round).await {
+        if let Err(e) = once(&cluster, &mut round).await {
             tracing::warn!(error = %e, "cluster lease round failed; retrying");
             if round.client.as_ref().is_some_and(Client::is_closed) {
                 round.client = None;
@@ -61,7 +60,7 @@ fn until(cluster: &Cluster, sent: Instant) -> Instant {
     sent + lease - lease / 5
 }
 
-async fn once(cluster: &Cluster, writer: &Sender<Batch>, round: &mut Round) -> Result<(), String> {
+async fn once(cluster: &Cluster, round: &mut Round) -> Result<(), String> {
     let err = |e: tokio_postgres::Error| e.to_string();
     if round.client.is_none() {
         round.client = Some(
@@ -130,7 +129,7 @@ async fn once(cluster: &Cluster, writer: &Sender<Batch>, round: &mut Round) -> R
                     .iter()
                     .find(|l| l.hall == **id)
                     .is_none_or(|l| l.expires_in_s <= 0.0 || l.owner == cfg.node);
-                if free && let Err(e) = adopt(cluster, writer, client, h).await {
+                if free && let Err(e) = adopt(cluster, client, h).await {
                     tracing::warn!(hall = %id, error = %e, "could not adopt the hall");
                 }
             }
@@ -145,12 +144,7 @@ async fn once(cluster: &Cluster, writer: &Sender<Batch>, round: &mut Round) -> R
 }
 
 /// Take hall `h`'s lease under a new epoch, replay its log rows this store lacks, then serve.
-async fn adopt(
-    cluster: &Cluster,
-    writer: &Sender<Batch>,
-    client: &Client,
-    h: usize,
-) -> Result<(), String> {
+async fn adopt(cluster: &Cluster, client: &Client, h: usize) -> Result<(), String> {
     let id = cluster.halls[h].clone();
     let sent = Instant::now();
     let Some(epoch) = pg::acquire(client, &cluster.cfg.node, &id, cluster.cfg.lease_s as f64)
@@ -184,7 +178,9 @@ async fn adopt(
         batch.done.push(Box::new(move |r: Result<(), &StoreError>| {
             let _ = tx.send(r.map_err(ToString::to_string));
         }));
-        writer
+        cluster
+            .writer()
+            .ok_or_else(|| "the node is stopping".to_owned())?
             .send(batch)
             .map_err(|_| "the store writer has stopped".to_owned())?;
         rx.await

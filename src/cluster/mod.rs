@@ -47,12 +47,16 @@ pub struct Cluster {
     /// Hall ids by position.
     halls: Vec<Arc<str>>,
     store: Arc<Store>,
-    rt: tokio::runtime::Runtime,
+    /// The connections' runtime; `None` only while dropping (see `Drop`).
+    rt: Option<tokio::runtime::Runtime>,
     /// The writer thread's connection; `None` after it broke, until the next append reopens it.
     appender: Mutex<Option<Client>>,
     /// Nodes and leases as last read, for redirects and `GET /v1/cluster`.
     view: RwLock<View>,
     stop: tokio_util::sync::CancellationToken,
+    /// Where adoptions send their replays; taken away by `stop_leases`, because the writer
+    /// stops only once every sender is gone.
+    writer: Mutex<Option<Sender<Batch>>>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -108,10 +112,11 @@ impl Cluster {
             halls: config.halls.iter().map(|h| h.id.clone()).collect(),
             cfg,
             store: store.clone(),
-            rt,
+            rt: Some(rt),
             appender: Mutex::new(Some(client)),
             view: RwLock::new(View::default()),
             stop: tokio_util::sync::CancellationToken::new(),
+            writer: Mutex::new(None),
         });
         store.set_log_of_record(cluster.clone());
         Ok(Some(cluster))
@@ -119,14 +124,30 @@ impl Cluster {
 
     /// Start the lease loop; `writer` takes the adoptions' replays.
     pub fn start(self: &Arc<Self>, writer: Sender<Batch>) {
+        *self.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(writer);
         let me = self.clone();
-        self.rt.spawn(async move { leases::run(me, writer).await });
+        self.rt().spawn(async move { leases::run(me).await });
     }
 
-    /// Stop the lease loop and let this node's leases go, so the others take its halls at
-    /// once instead of after they expire. After the writer committed what it held.
-    pub fn leave(&self) {
+    /// The writer's queue, while the lease loop runs.
+    fn writer(&self) -> Option<Sender<Batch>> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stop taking halls: the lease loop ends and lets go of the writer's queue. First thing
+    /// at shutdown, before the shards and the writer stop.
+    pub fn stop_leases(&self) {
         self.stop.cancel();
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Let this node's leases go, so the others take its halls at once instead of after they
+    /// expire. After the writer committed what it held.
+    pub fn leave(&self) {
+        self.stop_leases();
         let held: Vec<(usize, u64)> = (0..self.halls.len())
             .filter_map(|h| match self.store.holdings.get(h) {
                 Holding::Held(e) => Some((h, e)),
@@ -141,7 +162,7 @@ impl Cluster {
         let halls = self.halls.clone();
         let left = std::thread::scope(|s| {
             s.spawn(|| {
-                self.rt.block_on(async {
+                self.rt().block_on(async {
                     let c = pg::connect(&url, LEASES_SESSION).await?;
                     for (h, e) in held {
                         pg::release(&c, &node, &halls[h], e).await?;
@@ -155,6 +176,12 @@ impl Cluster {
             Ok(Ok(())) => tracing::info!("left the cluster: leases released"),
             _ => tracing::warn!("could not release the leases; they expire by themselves"),
         }
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives as long as the cluster")
     }
 
     pub fn node(&self) -> &str {
@@ -188,6 +215,16 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// The last handle may go in an async context (the daemon's), where a runtime may not
+    /// be dropped with a blocking wait.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 impl LogOfRecord for Cluster {
     fn hall_index(&self, id: &str) -> Option<usize> {
         self.halls.iter().position(|h| &**h == id)
@@ -196,7 +233,7 @@ impl LogOfRecord for Cluster {
     fn append(&self, records: &[HallRecord]) -> Result<Vec<u64>, String> {
         let ids: Vec<&str> = records.iter().map(|r| &*self.halls[r.hall]).collect();
         let mut slot = self.appender.lock().unwrap_or_else(|e| e.into_inner());
-        let result = self.rt.block_on(async {
+        let result = self.rt().block_on(async {
             if slot.as_ref().is_none_or(Client::is_closed) {
                 *slot = None;
                 let c = tokio::time::timeout(
