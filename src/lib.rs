@@ -12,6 +12,7 @@ pub mod api;
 pub mod backup;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod metrics;
 pub mod runtime;

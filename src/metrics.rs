@@ -64,6 +64,14 @@ pub const STORE_CHECKPOINT_SECONDS: &str = "hallq_store_checkpoint_seconds";
 pub const STORE_BATCH_SIZE: &str = "hallq_store_batch_size";
 /// Commits that failed (the store then refuses writes until a trial commit succeeds).
 pub const STORE_FAILURES: &str = "hallq_store_failures_total";
+/// Cluster mode: seconds one append to the log of record in PostgreSQL took.
+pub const CLUSTER_APPEND_SECONDS: &str = "hallq_cluster_append_seconds";
+/// Cluster mode: appends the log of record refused (a lease lost) or that failed.
+pub const CLUSTER_APPEND_FAILURES: &str = "hallq_cluster_append_failures_total";
+/// Cluster mode: hall leases this node holds.
+pub const CLUSTER_LEASES: &str = "hallq_cluster_leases_held";
+/// Cluster mode: halls this node adopted (at start, from a dead node, or handed over).
+pub const CLUSTER_ADOPTIONS: &str = "hallq_cluster_adoptions_total";
 /// HTTP request latency by route (the path template), method and status.
 pub const HTTP_SECONDS: &str = "hallq_http_request_duration_seconds";
 /// Requests refused with 503 because a queue was full, by queue: hall, case.
@@ -204,6 +212,20 @@ fn describe() {
     );
     describe_histogram!(STORE_BATCH_SIZE, "Requests made durable by one fsync.");
     describe_counter!(STORE_FAILURES, "Store commits that failed.");
+    describe_histogram!(
+        CLUSTER_APPEND_SECONDS,
+        Unit::Seconds,
+        "Cluster mode: latency of one append to the log of record in PostgreSQL."
+    );
+    describe_counter!(
+        CLUSTER_APPEND_FAILURES,
+        "Cluster mode: appends to the log of record refused or failed."
+    );
+    describe_gauge!(CLUSTER_LEASES, "Cluster mode: hall leases this node holds.");
+    describe_counter!(
+        CLUSTER_ADOPTIONS,
+        "Cluster mode: halls this node adopted (replayed from the log of record)."
+    );
     describe_histogram!(
         HTTP_SECONDS,
         Unit::Seconds,

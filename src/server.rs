@@ -40,6 +40,8 @@ use crate::web::{self, LinkKeys, Web};
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 pub struct Daemon {
@@ -73,6 +75,9 @@ impl Daemon {
         zero_counters();
         crate::runtime::cases::zero_case_counters(&config);
         let store = Arc::new(store);
+        // Cluster mode: PostgreSQL reached and its schema current before anything is loaded;
+        // no hall serves until the lease loop adopts it.
+        let cluster = crate::cluster::Cluster::connect(&config, store.clone())?;
         let now = clock.now();
         // Cases (two threads: decode, restore) load while this thread loads the halls.
         let (mut halls, deadlines) = std::thread::scope(|scope| {
@@ -119,6 +124,9 @@ impl Daemon {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let books = crate::runtime::shard::recover_books(&config, &store)?;
         let shards = Shards::start(&config, halls, books, &ctx, &cases, threads);
+        if let Some(c) = &cluster {
+            c.start(writer.sender());
+        }
         let web = Arc::new(Web::new(link_keys(&store)));
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
@@ -130,6 +138,7 @@ impl Daemon {
             hub,
             clock,
             shutdown: CancellationToken::new(),
+            cluster,
             ready: AtomicBool::new(true),
             test_hooks: AtomicBool::new(false),
         });
@@ -193,9 +202,15 @@ impl Daemon {
         let Daemon { app, writer, .. } = self;
         let stopper = app.clone();
         let _ = tokio::task::spawn_blocking(move || {
+            if let Some(c) = &stopper.cluster {
+                c.stop_leases();
+            }
             stopper.shards.stop();
             stopper.cases.stop();
             writer.stop();
+            if let Some(c) = &stopper.cluster {
+                c.leave();
+            }
         })
         .await;
         tracing::info!("stopped");
@@ -221,9 +236,14 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::stats::routes())
         .merge(api::backup::routes())
         .merge(api::ops::routes())
+        .merge(api::cluster::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api::cluster::follow_owner,
+        ))
         .layer(axum::middleware::map_response(api::problem_bodies))
         .layer(axum::middleware::from_fn(api::track))
         .layer(DefaultBodyLimit::max(limit))

@@ -97,7 +97,15 @@ async fn hall_events(
         head.push(frame(snapshot.seq, "snapshot", &json));
         sent = Some(snapshot.seq);
     }
-    Ok(respond(&app, head, rx, sent.unwrap_or(0), None, "hall"))
+    Ok(respond(
+        &app,
+        head,
+        rx,
+        sent.unwrap_or(0),
+        None,
+        Some(h.index),
+        "hall",
+    ))
 }
 
 async fn alarm_events(
@@ -152,7 +160,7 @@ async fn global_stream(
             }
         },
     };
-    Ok(respond(&app, head, rx, sent, Some(filter), kind))
+    Ok(respond(&app, head, rx, sent, Some(filter), None, kind))
 }
 
 pub type Filter = Arc<dyn Fn(Option<usize>) -> bool + Send + Sync>;
@@ -174,6 +182,7 @@ fn respond(
     rx: broadcast::Receiver<Arc<Frame>>,
     sent: u64,
     filter: Option<Filter>,
+    hall: Option<usize>,
     kind: &'static str,
 ) -> Response {
     let cfg = &app.config.server;
@@ -184,6 +193,9 @@ fn respond(
             shutdown: app.shutdown.clone(),
             filter,
             subscribed: Subscribed::new(kind),
+            hall: hall
+                .filter(|_| app.cluster.is_some())
+                .map(|h| (app.store.holdings.clone(), h)),
         },
         Lag {
             keepalive: Duration::from_secs(cfg.sse_keepalive_s),
@@ -296,6 +308,10 @@ pub struct LiveState {
     pub shutdown: CancellationToken,
     pub filter: Option<Filter>,
     pub subscribed: Subscribed,
+    /// Cluster mode: the hall a hall stream shows. The stream ends once this node no longer
+    /// serves it (its events are committed elsewhere now): the display reconnects with
+    /// `Last-Event-ID` and is sent to the hall's new owner.
+    pub hall: Option<(Arc<crate::store::Holdings>, usize)>,
 }
 
 /// Ends a stream that was cut off, so hyper closes the connection instead of ending the
@@ -397,6 +413,7 @@ async fn pump(mut st: LiveState, lag: Lag, tx: mpsc::Sender<Bytes>, taken: Arc<T
             }
             () = tx.closed() => break false,
             () = st.shutdown.cancelled() => break false,
+            () = moved_away(&st.hall) => break false,
         };
         if tx.capacity() == tx.max_capacity() {
             waiting_since = Instant::now();
@@ -413,6 +430,20 @@ async fn pump(mut st: LiveState, lag: Lag, tx: mpsc::Sender<Bytes>, taken: Arc<T
     }
     // Dropping `st` here ends the hub subscription and the subscriber's count; dropping
     // `tx` ends the body.
+}
+
+/// Resolves once this node no longer serves the stream's hall (never for other streams),
+/// checked every half second while no frame comes.
+async fn moved_away(hall: &Option<(Arc<crate::store::Holdings>, usize)>) {
+    let Some((holdings, h)) = hall else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if matches!(holdings.get(*h), crate::store::Holding::NotHeld) {
+            return;
+        }
+    }
 }
 
 async fn sleep_until_some(at: Option<Instant>) {
@@ -439,6 +470,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             filter: None,
             subscribed: Subscribed::new("hall"),
+            hall: None,
         };
         let lag = Lag {
             keepalive: Duration::from_secs(3600),

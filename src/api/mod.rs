@@ -7,6 +7,7 @@ pub mod auth;
 pub(crate) mod backup;
 pub(crate) mod bookings;
 pub(crate) mod cases;
+pub(crate) mod cluster;
 pub(crate) mod events;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -45,6 +46,8 @@ pub struct App {
     pub store: Arc<Store>,
     pub hub: Arc<Hub>,
     pub clock: Arc<dyn Clock>,
+    /// Cluster mode: this node's part (`None` in the embedded single-node mode).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Cancelled on SIGTERM/SIGINT: streams end, the server drains.
     pub shutdown: CancellationToken,
     /// Recovery finished (whether the store accepts writes is `store.health`).

@@ -183,6 +183,7 @@ impl Problem {
             | E::Log { .. }
             | E::Durability(_)
             | E::Reopening { .. }
+            | E::Record { .. }
             | E::Stopped
             | E::Space(_) => Problem::unavailable(format!("the store cannot serve this now: {e}")),
         }
@@ -284,6 +285,7 @@ impl Problem {
             OwnerError::HallBusy(_) | OwnerError::CasesBusy => Problem::overloaded(e.to_string()),
             OwnerError::ShuttingDown
             | OwnerError::HallReloading(_)
+            | OwnerError::HallNotHeld(_)
             | OwnerError::CasesReloading
             | OwnerError::Unreadable(_)
             | OwnerError::HallNotDurable(_)

@@ -42,6 +42,33 @@ pub struct Config {
     pub catalogue: Arc<CaseCatalogue>,
     /// Bookable slots, fairness limits and the citizen-hashing keys (`booking::config`).
     pub booking: crate::booking::BookingConfig,
+    /// `[cluster]`: the log of record in PostgreSQL and hall leases (`cluster`); `None` is
+    /// the embedded single-node mode, which needs nothing else installed.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`, validated.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    /// A libpq connection string or `postgresql://` URL; holds a password, so never logged.
+    pub postgres: String,
+    /// This node's name: unique among the nodes sharing the database.
+    pub node: String,
+    /// The base URL other nodes redirect a hall's requests to (`http://host:port`).
+    pub advertise: String,
+    /// Seconds a hall lease lasts without renewal: how long a dead node's halls wait.
+    pub lease_s: u64,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("postgres", &"<hidden>")
+            .field("node", &self.node)
+            .field("advertise", &self.advertise)
+            .field("lease_s", &self.lease_s)
+            .finish()
+    }
 }
 
 impl Config {

@@ -33,6 +33,18 @@ pub struct RawConfig {
     pub matters: Vec<RawMatter>,
     /// `[booking]`: read and validated by `booking::config`.
     pub booking: Option<RawBooking>,
+    /// `[cluster]`: absent for the embedded single-node mode.
+    pub cluster: Option<S<RawCluster>>,
+}
+
+/// `[cluster]`: the PostgreSQL log of record and this node's name and address.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub postgres: Option<S<String>>,
+    pub node: Option<S<String>>,
+    pub advertise: Option<S<String>>,
+    pub lease_s: Option<S<u32>>,
 }
 
 /// A working calendar in the official notice format, in its own file.

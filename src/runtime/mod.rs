@@ -47,6 +47,10 @@ pub enum OwnerError {
     /// The hall is being put back from its durable records after a failed write.
     #[error("hall `{0}` is being reloaded from the store after a failed write; retry shortly")]
     HallReloading(Arc<str>),
+    /// Cluster mode: this node does not hold the hall's lease now (it is moving between
+    /// nodes, or being adopted here).
+    #[error("hall `{0}` is moving between cluster nodes; retry shortly")]
+    HallNotHeld(Arc<str>),
     /// Cases are being put back from their durable records after a failed write.
     #[error("cases are being reloaded from the store after a failed write; retry shortly")]
     CasesReloading,
@@ -75,6 +79,7 @@ impl OwnerError {
             | OwnerError::CasesBusy
             | OwnerError::ShuttingDown
             | OwnerError::HallReloading(_)
+            | OwnerError::HallNotHeld(_)
             | OwnerError::CasesReloading
             | OwnerError::Unreadable(_)
             | OwnerError::HallNotDurable(_)

@@ -26,6 +26,7 @@ mod checkpoint;
 mod ledger;
 pub(crate) mod log;
 mod read;
+pub mod replica;
 mod tail;
 #[cfg(test)]
 mod tests;
@@ -38,6 +39,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use redb::{Database, ReadableTable, TableDefinition};
 
 pub use ledger::Ledger;
+pub use replica::{HallRecord, Holding, Holdings, LogOfRecord};
 pub use writer::{Batch, Done, Op, Publish, Published, WriterHandle};
 
 /// Bumped when a table's layout changes incompatibly. 2: the log (a store of schema 1 has
@@ -131,6 +133,10 @@ pub enum StoreError {
     /// The trial write beside the store failed: the disk still has no room.
     #[error("{0}")]
     Space(std::io::Error),
+    /// Cluster mode: the log of record refused the commit (a lease lost) or could not be
+    /// reached; nothing was committed.
+    #[error("{cause}")]
+    Record { cause: String },
 }
 
 impl StoreError {
@@ -275,6 +281,10 @@ pub struct EventPage {
 pub struct Store {
     pub(crate) slot: Arc<Slot>,
     pub health: Arc<Health>,
+    /// Cluster mode: the halls this node holds (never enabled in single-node mode).
+    pub holdings: Arc<Holdings>,
+    /// Cluster mode: the log of record the writer appends to; set before it starts.
+    pub(crate) record: std::sync::OnceLock<Arc<dyn LogOfRecord>>,
 }
 
 /// The database handle, which the writer replaces after a failed write: redb answers every
@@ -496,6 +506,7 @@ impl Store {
             tx.open_table(STATS)?;
             tx.open_table(CASE_STATS)?;
             tx.open_table(BOOKINGS)?;
+            tx.open_table(replica::APPLIED)?;
         }
         tx.commit()?;
         let checkpoint = checkpoint::recover(&db, cfg)?;
@@ -510,7 +521,23 @@ impl Store {
                 tail: RwLock::new(tail::Tail::empty(checkpoint)),
             }),
             health: Arc::new(Health::default()),
+            holdings: Arc::new(Holdings::default()),
+            record: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Cluster mode: append every commit's hall writes to `record` first. Before the writer
+    /// starts; a second call changes nothing.
+    pub fn set_log_of_record(&self, record: Arc<dyn LogOfRecord>) {
+        let _ = self.record.set(record);
+    }
+
+    /// Cluster mode: the id of the last log-of-record row of `hall` this store holds.
+    pub fn applied(&self, hall: &str) -> Result<u64, StoreError> {
+        use redb::ReadableDatabase;
+        let tx = self.db()?.begin_read()?;
+        let table = tx.open_table(replica::APPLIED)?;
+        Ok(table.get(hall)?.map_or(0, |v| v.value()))
     }
 
     pub fn path(&self) -> &Path {

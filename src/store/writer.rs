@@ -19,6 +19,7 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use redb::ReadableTable;
 
 use super::log::{self, LOG};
+use super::replica::{self, LogOfRecord};
 use super::tail::Entry;
 use super::{EVENTS, Health, IDEMPOTENCY, PROBE, Slot, Store, StoreError, checkpoint};
 use crate::clock::Clock;
@@ -124,6 +125,12 @@ pub struct Batch {
     pub generation: u64,
     /// Where the writer records that the batch is durable, for the producer's ledger.
     pub(crate) mark: Option<Mark>,
+    /// Cluster mode: (hall position, epoch) of every hall whose writes the batch carries,
+    /// the lease it was built under. The log of record refuses a stale one (fencing).
+    pub fences: Vec<(usize, u64)>,
+    /// Cluster mode: the batch replays the log of record's rows of a hall up to this row id
+    /// (hall id, row id); it is stored here only, never appended there again.
+    pub replayed: Option<(Arc<str>, u64)>,
 }
 
 /// A producer's count of its batches known durable, and this batch's number.
@@ -204,6 +211,8 @@ struct Writer {
     reopen_after: Option<String>,
     retry_min: Duration,
     retry_max: Duration,
+    /// Cluster mode: where every commit's hall writes go first (`replica`).
+    record: Option<Arc<dyn LogOfRecord>>,
 }
 
 /// When the writer next tries the store, and how long it waited last.
@@ -255,6 +264,7 @@ impl Store {
             reopen_after: None,
             retry_min: Duration::from_millis(cfg.retry_min_ms),
             retry_max: Duration::from_millis(cfg.retry_max_ms),
+            record: self.record.get().cloned(),
         };
         metrics::gauge!(crate::metrics::STORE_WRITABLE).set(1.0);
         let thread = std::thread::Builder::new()
@@ -358,7 +368,22 @@ impl Writer {
                 .record(started.elapsed().as_secs_f64());
             let requests: usize = batches.iter().map(|b| b.done.len().max(1)).sum();
             metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(requests as f64);
-            r.map(Some).map_err(|e| self.failed(&e))
+            r.map(Some).map_err(|e| match e {
+                // The log of record refused or could not be reached: nothing was committed
+                // here, and the halls concerned are adopted again before they serve. The
+                // store itself is fine, so it is not reopened.
+                StoreError::Record { cause } => {
+                    tracing::warn!(%cause, "the log of record refused a commit");
+                    metrics::counter!(crate::metrics::CLUSTER_APPEND_FAILURES).increment(1);
+                    self.heads.clear();
+                    self.health.lose();
+                    StoreError::Unwritable {
+                        cause,
+                        retry_after_s: 1,
+                    }
+                }
+                e => self.failed(&e),
+            })
         };
         // Batches built on state a failed commit lost: refused, whatever they hold.
         let stale = || {
@@ -515,7 +540,17 @@ impl Writer {
             &mut self.buf,
         );
         tx.open_table(LOG)?.insert(lsn, self.buf.as_slice())?;
-        tx.commit()?;
+        let appended = match self.record.clone() {
+            Some(record) => replica::append(&tx, batches, generation, &*record)?,
+            None => Vec::new(),
+        };
+        if let Err(e) = tx.commit() {
+            // The log of record has what this store lost: those halls replay it.
+            if let Some(record) = &self.record {
+                record.in_doubt(&appended);
+            }
+            return Err(e.into());
+        }
         let mut entry = Entry {
             lsn,
             ops: Vec::new(),

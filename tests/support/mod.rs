@@ -6,7 +6,8 @@
 //! - `http`: requests, the alarm log, and the test hooks that run due timers now, so a test
 //!   proves that nothing fired without sleeping;
 //! - `sse`: a hall's event stream, event by event;
-//! - `disk`: a redb storage backend that fails on demand, under the store.
+//! - `disk`: a redb storage backend that fails on demand, under the store;
+//! - `postgres`: a real PostgreSQL on a loopback port, for the cluster tests.
 #![allow(
     dead_code,
     unused_imports,
@@ -19,6 +20,7 @@ mod disk;
 mod fixtures;
 mod http;
 mod inproc;
+mod postgres;
 mod sse;
 
 pub use booking::*;
@@ -27,4 +29,5 @@ pub use disk::{DiskSwitch, FailingDisk};
 pub use fixtures::*;
 pub use http::*;
 pub use inproc::*;
+pub use postgres::Postgres;
 pub use sse::*;

@@ -8,6 +8,7 @@
 
 mod booking;
 mod catalogue;
+mod cluster;
 mod halls;
 mod settings;
 
@@ -91,6 +92,7 @@ pub(super) fn load(
         &catalogue.halls,
         &mut cx.errors,
     );
+    let cluster = cluster::cluster(&mut cx, &raw);
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }
@@ -103,6 +105,7 @@ pub(super) fn load(
         tokens,
         catalogue: Arc::new(catalogue),
         booking,
+        cluster,
     })
 }
 

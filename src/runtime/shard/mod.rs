@@ -99,6 +99,7 @@ impl Shards {
                 .iter()
                 .map(|(_, h)| crate::metrics::HallMetrics::new(config.metric_labels, h.config()))
                 .collect();
+            let halls_len = halls.len();
             let mut shard = Shard {
                 id: k,
                 metrics,
@@ -118,6 +119,7 @@ impl Shards {
                 max_batch: config.store.max_batch,
                 idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
                 ledger: Ledger::new(store.health.clone()),
+                epochs: vec![0; halls_len],
                 unloaded: Vec::new(),
                 alive: beat.clone(),
             };
@@ -223,6 +225,11 @@ struct Shard {
     /// Halls whose memory may hold lost changes but could not be reloaded yet (the store
     /// could not be read): every request for them is refused until they are.
     unloaded: Vec<usize>,
+    /// Cluster mode: the lease epoch each hall's memory was loaded under, by local position;
+    /// 0 while this node does not hold it (its requests are refused, its timers wait). A
+    /// new epoch means the hall was adopted: it is reloaded from the store, which the
+    /// adoption brought up to the log of record, before it serves.
+    epochs: Vec<u64>,
     alive: Arc<AtomicI64>,
 }
 
@@ -265,7 +272,10 @@ impl Shard {
             let local = self.local(req.hall);
             touched.push(local);
             run_timers |= matches!(req.op, HallOp::RunTimers);
-            let reply = if self.unloaded.contains(&local) {
+            let reply = if !self.serving(local) {
+                let id = self.halls[local].1.config().id.clone();
+                Err(OwnerError::HallNotHeld(id).into())
+            } else if self.unloaded.contains(&local) {
                 let id = self.halls[local].1.config().id.clone();
                 Err(OwnerError::HallReloading(id).into())
             } else {
@@ -294,6 +304,8 @@ impl Shard {
         }
         touched.sort_unstable();
         touched.dedup();
+        // A hall this node does not hold changed nothing; its memory waits for an adoption.
+        touched.retain(|&local| self.serving(local));
         for local in touched {
             if self.collect(local, &mut batch) {
                 changed.push(local);
@@ -304,13 +316,55 @@ impl Shard {
         self.rectify(&events, &mut batch);
         self.observe(&events);
         publish(&mut batch, &events, &self.config);
+        self.fence(&mut batch);
         self.ledger.stamp(&mut batch, changed);
         self.send(batch);
+    }
+
+    /// Cluster mode: follow the leases. A hall adopted under a new epoch is reloaded from the
+    /// store before it serves; a hall no longer held stops serving at once.
+    fn follow_leases(&mut self) {
+        for local in 0..self.halls.len() {
+            let hall = self.halls[local].0;
+            match self.store.holdings.get(hall) {
+                crate::store::Holding::Alone => return,
+                crate::store::Holding::Held(epoch) if epoch != self.epochs[local] => {
+                    self.epochs[local] = epoch;
+                    self.unloaded.push(local);
+                }
+                crate::store::Holding::Held(_) => {}
+                crate::store::Holding::NotHeld => {
+                    if self.epochs[local] != 0 {
+                        tracing::info!(hall = %self.halls[local].1.config().id, epoch = self.epochs[local], "the hall's lease is no longer held here; not serving it");
+                    }
+                    self.epochs[local] = 0;
+                }
+            }
+        }
+        self.unloaded.sort_unstable();
+        self.unloaded.dedup();
+    }
+
+    /// Whether this node may serve hall `local` (always, in single-node mode).
+    fn serving(&self, local: usize) -> bool {
+        !self.store.holdings.clustered() || self.epochs[local] != 0
+    }
+
+    /// Cluster mode: the batch carries the epoch of every hall this shard serves, which the
+    /// log of record checks against the hall's lease (fencing).
+    fn fence(&self, batch: &mut Batch) {
+        if self.store.holdings.clustered() {
+            batch.fences = (0..self.halls.len())
+                .filter(|&l| self.epochs[l] != 0)
+                .map(|l| (self.halls[l].0, self.epochs[l]))
+                .collect();
+        }
     }
 
     /// After the store lost batches of this shard: put back every hall they changed from its
     /// last durable records, so memory agrees with the disk again (see `store::Ledger`).
     fn resync(&mut self, now: jiff::Timestamp) {
+        self.follow_leases();
         if let Some(lost) = self.ledger.lost() {
             // Some cached answers belong to requests whose change was lost.
             self.idem.clear();
@@ -351,7 +405,7 @@ impl Shard {
                     self.drop_timers(local);
                     let ops = self.halls[local].1.timers();
                     self.apply_timers(local, &ops);
-                    tracing::warn!(hall = %cfg.id, "reloaded the hall's durable state after a failed write");
+                    tracing::warn!(hall = %cfg.id, epoch = self.epochs[local], "reloaded the hall's durable state");
                 }
                 Err(e) => {
                     tracing::error!(hall = %cfg.id, error = %e, "cannot reload the hall from the store; refusing its requests");
@@ -445,6 +499,7 @@ impl Shard {
         self.observe(&events);
         self.gauges(now);
         publish(&mut batch, &events, &self.config);
+        self.fence(&mut batch);
         if !batch.is_empty() {
             changed.sort_unstable();
             changed.dedup();
@@ -464,7 +519,7 @@ impl Shard {
         changed: &mut Vec<usize>,
     ) {
         for local in 0..self.halls.len() {
-            if self.unloaded.contains(&local) {
+            if self.unloaded.contains(&local) || !self.serving(local) {
                 continue;
             }
             self.halls[local].1.tick(now, events);
@@ -480,7 +535,7 @@ impl Shard {
         }
         for (local, ticket, kind) in fired {
             // A hall waiting for its reload gets its timers back from the reloaded engine.
-            if self.unloaded.contains(&local) {
+            if self.unloaded.contains(&local) || !self.serving(local) {
                 continue;
             }
             self.halls[local].1.timer_fired(now, ticket, kind, events);

@@ -1,0 +1,250 @@
+//! What the writer needs of cluster mode, without knowing PostgreSQL: the halls this node
+//! holds (`Holdings`, with each lease's fencing epoch) and the log of record it appends to
+//! before its own commit (`LogOfRecord`). `cluster` implements both sides.
+//!
+//! In the embedded single-node mode `Holdings` is never enabled and no log of record is set:
+//! every hall is this node's and the writer commits to redb alone, as before. This module
+//! must never block on the network itself; the log of record does that, on the writer thread.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redb::{ReadableTable, TableDefinition};
+
+use std::sync::Arc;
+
+use super::writer::{Batch, Op};
+use super::{StoreError, log};
+
+/// hall id → the id of the last log-of-record row whose writes this node's redb holds. Written
+/// in the same redb transaction as those writes, so a node that takes a hall back replays
+/// exactly the rows after it.
+pub(crate) const APPLIED: TableDefinition<&str, u64> = TableDefinition::new("cluster_applied");
+
+/// The halls this node holds a lease on, each with its epoch and how long the lease is
+/// surely still this node's by its own monotonic clock.
+#[derive(Debug, Default)]
+pub struct Holdings {
+    halls: OnceLock<(Instant, Vec<Hold>)>,
+}
+
+#[derive(Debug, Default)]
+struct Hold {
+    /// 0: not held.
+    epoch: AtomicU64,
+    /// Milliseconds after `Holdings`' base instant until which the lease is ours. Measured
+    /// from before the renewal was sent, less a margin, so it ends before the database's.
+    until_ms: AtomicU64,
+}
+
+/// A hall's holding as this node sees it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    /// Single-node mode: every hall is this node's and nothing is fenced.
+    Alone,
+    /// This node may serve and commit for the hall under `epoch`.
+    Held(u64),
+    /// Another node's, or nobody's yet, or a lease this node could not renew in time.
+    NotHeld,
+}
+
+impl Holdings {
+    /// Cluster mode: no hall is held until the cluster adopts it.
+    pub fn enable(&self, halls: usize) {
+        let _ = self.halls.set((
+            Instant::now(),
+            (0..halls).map(|_| Hold::default()).collect(),
+        ));
+    }
+
+    pub fn clustered(&self) -> bool {
+        self.halls.get().is_some()
+    }
+
+    pub fn get(&self, hall: usize) -> Holding {
+        let Some((base, holds)) = self.halls.get() else {
+            return Holding::Alone;
+        };
+        let Some(h) = holds.get(hall) else {
+            return Holding::NotHeld;
+        };
+        let epoch = h.epoch.load(Ordering::Acquire);
+        let now = base.elapsed().as_millis() as u64;
+        if epoch == 0 || h.until_ms.load(Ordering::Acquire) <= now {
+            Holding::NotHeld
+        } else {
+            Holding::Held(epoch)
+        }
+    }
+
+    /// The hall is this node's under `epoch` until `until` (by the monotonic clock).
+    pub fn hold(&self, hall: usize, epoch: u64, until: Instant) {
+        if let Some((base, holds)) = self.halls.get()
+            && let Some(h) = holds.get(hall)
+        {
+            let ms = until.saturating_duration_since(*base).as_millis() as u64;
+            h.until_ms.store(ms, Ordering::Release);
+            h.epoch.store(epoch, Ordering::Release);
+        }
+    }
+
+    /// The hall is no longer this node's (lost, handed over, or its local state is in doubt).
+    pub fn release(&self, hall: usize) {
+        if let Some((_, holds)) = self.halls.get()
+            && let Some(h) = holds.get(hall)
+        {
+            h.epoch.store(0, Ordering::Release);
+            h.until_ms.store(0, Ordering::Release);
+        }
+    }
+
+    /// The epoch the hall was last held under, even if the lease ran out meanwhile (0 when it
+    /// was released).
+    pub fn last_epoch(&self, hall: usize) -> u64 {
+        self.halls
+            .get()
+            .and_then(|(_, holds)| holds.get(hall))
+            .map_or(0, |h| h.epoch.load(Ordering::Acquire))
+    }
+
+    /// How long until the lease runs out by this node's clock (zero when it has).
+    pub fn remaining(&self, hall: usize) -> Duration {
+        let Some((base, holds)) = self.halls.get() else {
+            return Duration::MAX;
+        };
+        let until = holds
+            .get(hall)
+            .map_or(0, |h| h.until_ms.load(Ordering::Acquire));
+        Duration::from_millis(until.saturating_sub(base.elapsed().as_millis() as u64))
+    }
+}
+
+/// One hall's share of a group commit for the log of record.
+#[derive(Debug)]
+pub struct HallRecord {
+    pub hall: usize,
+    /// The fencing epoch the writes were made under (the producer's, carried by the batch).
+    pub epoch: u64,
+    /// The record, encoded as the redb log's (`log::encode`).
+    pub record: Vec<u8>,
+}
+
+/// Where the writer appends each group commit's hall records before its own commit.
+pub trait LogOfRecord: Send + Sync {
+    /// The position of the hall named `id`, if it is one of the config's.
+    fn hall_index(&self, id: &str) -> Option<usize>;
+    /// Append the records in one transaction that checks every epoch is still the hall's
+    /// lease, this node's and unexpired; answers each hall's new row id, in order. An error
+    /// may leave the outcome unknown: the caller then treats the halls' local state as in
+    /// doubt (`in_doubt`).
+    fn append(&self, records: &[HallRecord]) -> Result<Vec<u64>, String>;
+    /// The local state of these halls may differ from the log of record (an append whose
+    /// outcome is unknown, or a local commit that failed after the append): stop serving them
+    /// until they are adopted again, which replays the log of record.
+    fn in_doubt(&self, halls: &[usize]);
+}
+
+/// The hall whose log of record an op belongs to, by id; `None` for the node's own state
+/// (cases, alarm consumers, calendars), which cluster mode keeps local.
+pub(crate) fn op_hall(op: &Op) -> Option<&str> {
+    match op {
+        Op::PutHall { hall, .. }
+        | Op::PutTicket { hall, .. }
+        | Op::PurgeTickets { hall, .. }
+        | Op::PutStats { hall, .. }
+        | Op::PutBooking { hall, .. } => Some(hall),
+        // A hall request's key is scoped "hall|token" (`api::scope`).
+        Op::PutIdempotent { scope, .. } => scope.split_once('|').map(|(h, _)| h),
+        Op::PutCase { .. }
+        | Op::CloseCase { .. }
+        | Op::PutConsumer { .. }
+        | Op::LogRewind { .. }
+        | Op::PutCalendar { .. }
+        | Op::CountCase { .. } => None,
+    }
+}
+
+/// Cluster mode: append each hall's writes of this commit to the log of record, in one
+/// transaction that checks the batches' fencing epochs, and note the row ids in `tx`.
+/// Replayed batches only move their hall's mark. Returns the halls appended.
+pub(super) fn append(
+    tx: &redb::WriteTransaction,
+    batches: &[Batch],
+    generation: u64,
+    record: &dyn LogOfRecord,
+) -> Result<Vec<usize>, StoreError> {
+    use std::collections::BTreeMap;
+    type Share<'a> = (Arc<str>, u64, Vec<&'a Op>, Vec<&'a super::Published>);
+    let mut applied = tx.open_table(APPLIED)?;
+    let mut halls: BTreeMap<usize, Share> = BTreeMap::new();
+    let refuse = |cause: String| StoreError::Record { cause };
+    for b in batches.iter().filter(|b| b.generation >= generation) {
+        if let Some((hall, id)) = &b.replayed {
+            let before = applied.get(&**hall)?.map_or(0, |v| v.value());
+            applied.insert(&**hall, before.max(*id))?;
+            continue;
+        }
+        let share =
+            |halls: &mut BTreeMap<usize, Share>, id: &str| -> Result<Option<usize>, StoreError> {
+                let Some(h) = record.hall_index(id) else {
+                    return Ok(None);
+                };
+                let epoch = b
+                    .fences
+                    .iter()
+                    .find(|f| f.0 == h)
+                    .map(|f| f.1)
+                    .ok_or_else(|| refuse(format!("hall `{id}`: a write without a lease epoch")))?;
+                let entry = halls
+                    .entry(h)
+                    .or_insert_with(|| (Arc::from(id), epoch, Vec::new(), Vec::new()));
+                if entry.1 != epoch {
+                    return Err(refuse(format!(
+                        "hall `{id}`: writes under epochs {} and {epoch} in one commit",
+                        entry.1
+                    )));
+                }
+                Ok(Some(h))
+            };
+        for op in &b.ops {
+            if let Some(id) = op_hall(op)
+                && let Some(h) = share(&mut halls, id)?
+            {
+                halls.get_mut(&h).expect("just added").2.push(op);
+            }
+        }
+        for e in &b.events {
+            if let Some(h) = share(&mut halls, &e.stream)? {
+                halls.get_mut(&h).expect("just added").3.push(e);
+            }
+        }
+    }
+    if halls.is_empty() {
+        return Ok(Vec::new());
+    }
+    let records: Vec<HallRecord> = halls
+        .iter()
+        .map(|(&hall, (_, epoch, ops, events))| {
+            let mut raw = Vec::new();
+            log::encode(ops.iter().copied(), events.iter().copied(), &mut raw);
+            HallRecord {
+                hall,
+                epoch: *epoch,
+                record: raw,
+            }
+        })
+        .collect();
+    let positions: Vec<usize> = halls.keys().copied().collect();
+    let started = Instant::now();
+    let ids = record.append(&records).map_err(|cause| {
+        record.in_doubt(&positions);
+        refuse(cause)
+    })?;
+    metrics::histogram!(crate::metrics::CLUSTER_APPEND_SECONDS)
+        .record(started.elapsed().as_secs_f64());
+    for ((id, ..), row) in halls.values().zip(ids) {
+        applied.insert(&**id, row)?;
+    }
+    Ok(positions)
+}
