@@ -12,7 +12,8 @@ use super::tail::Entry;
 use super::writer::{Batch, Op, Published};
 use super::*;
 
-fn config() -> crate::config::StoreConfig {
+/// A store config for tests, shared with the writer's own tests.
+pub(super) fn config() -> crate::config::StoreConfig {
     crate::config::StoreConfig {
         // Above what the generated records publish: which old events a checkpoint prunes
         // depends on when it runs, and is not what these tests compare.

@@ -675,23 +675,11 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::config;
 
     struct Nobody;
     impl Publish for Nobody {
         fn publish(&self, _: &[Published]) {}
-    }
-
-    fn config() -> StoreConfig {
-        StoreConfig {
-            event_retention: 1000,
-            max_batch: 64,
-            idempotency_ttl_s: 3600,
-            cache_bytes: 8 << 20,
-            quick_repair: true,
-            retry_min_ms: 10,
-            retry_max_ms: 100,
-            checkpoint_writes: 16_384,
-        }
     }
 
     /// Send one batch that acknowledges `seq` for consumer `c`; what the writer answered.

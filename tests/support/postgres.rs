@@ -61,14 +61,7 @@ impl Postgres {
 
     /// A streaming standby of `primary`, named `standby1`, from a base backup of it.
     pub fn standby_of(primary: &Postgres) -> Postgres {
-        let (dir, bin, as_root) = Postgres::dir();
-        let data = dir.path().join("pg");
-        let pg = Postgres {
-            dir,
-            bin,
-            port: free_port(),
-            as_root,
-        };
+        let (pg, data) = Postgres::unstarted();
         pg.tool(
             "pg_basebackup",
             &["-h", "127.0.0.1", "-U", "postgres", "-D", path(&data), "-R"],
@@ -115,8 +108,9 @@ impl Postgres {
             .output();
     }
 
-    /// A tempdir the server's user can reach, the server binaries, and whether we are root.
-    fn dir() -> (tempfile::TempDir, PathBuf, bool) {
+    /// A server not yet initialised or started, on a free port, and its data directory (in a
+    /// tempdir the server's user can reach).
+    fn unstarted() -> (Postgres, PathBuf) {
         let bin = server_bin();
         let dir = tempfile::tempdir().expect("a tempdir for PostgreSQL");
         let as_root = rustix::process::geteuid().is_root();
@@ -127,7 +121,13 @@ impl Postgres {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
             run(Command::new("chown").arg("postgres:").arg(&data));
         }
-        (dir, bin, as_root)
+        let pg = Postgres {
+            dir,
+            bin,
+            port: free_port(),
+            as_root,
+        };
+        (pg, data)
     }
 
     fn configure(&self, data: &Path, extra: &str) {
@@ -169,14 +169,7 @@ impl Postgres {
     }
 
     fn start_with(extra: &str) -> Postgres {
-        let (dir, bin, as_root) = Postgres::dir();
-        let data = dir.path().join("pg");
-        let pg = Postgres {
-            dir,
-            bin,
-            port: free_port(),
-            as_root,
-        };
+        let (pg, data) = Postgres::unstarted();
         pg.tool(
             "initdb",
             &["-D", path(&data), "-U", "postgres", "--auth=trust"],
