@@ -224,6 +224,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::cases::routes())
         .merge(api::stats::routes())
         .merge(api::ops::routes())
+        .merge(api::officers::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

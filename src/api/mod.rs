@@ -10,6 +10,7 @@ pub(crate) mod events;
 pub mod fuzzing;
 pub(crate) mod halls;
 pub(crate) mod json;
+pub(crate) mod officers;
 pub(crate) mod ops;
 pub mod problem;
 pub mod render;

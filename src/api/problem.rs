@@ -211,6 +211,8 @@ impl Problem {
             | E::NumbersExhausted { .. }
             | E::HallClosed { .. }
             | E::AlreadyEvaluated { .. }
+            | E::CoverAbsent { .. }
+            | E::RatingClosed { .. }
             | E::ReactivationExpired { .. } => (409, "Conflict"),
         };
         let mut p = Problem::new(status, e.code(), title, e.to_string());

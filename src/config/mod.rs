@@ -5,6 +5,7 @@
 //! problem with file, line, column and field. Nothing downstream ever sees an unvalidated
 //! value, so the engine can index by position without checking again.
 
+mod officers;
 mod raw;
 mod validate;
 
@@ -18,6 +19,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 pub use crate::diag::{SourceError, SourceErrors};
+pub use officers::{Officer, Photo, RatingPolicy};
 
 /// The embedded demo: a city hall, a county hall, a township centre and a village station.
 pub const DEMO_SOURCE: &str = include_str!("demo.toml");
@@ -47,6 +49,10 @@ pub struct Config {
     pub matters: Vec<Arc<Matter>>,
     hall_index: HashMap<Arc<str>, usize>,
     matter_index: HashMap<Arc<str>, usize>,
+    /// The officers roster (公示牌), in config order.
+    pub officers: Vec<Officer>,
+    /// `[rating]`: the citizen's rating window, short absences, the complaint limit.
+    pub rating: RatingPolicy,
 }
 
 impl Config {

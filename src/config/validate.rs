@@ -19,6 +19,8 @@ use super::*;
 use crate::calendar::{Calendar, Limit, SuspensionMode};
 use crate::diag;
 
+mod officers;
+
 struct Ctx<'a> {
     file: &'a str,
     src: &'a str,
@@ -102,6 +104,8 @@ pub(super) fn load(
         .map(|(i, h)| (h.id.clone(), i))
         .collect();
     let tokens = tokens(&mut cx, &raw.tokens, &hall_index, demo);
+    let officers = officers::officers(&mut cx, &raw.officers, &files);
+    let rating = officers::rating(&mut cx, &raw.rating);
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }
@@ -119,6 +123,8 @@ pub(super) fn load(
         matters: matters.into_iter().map(Arc::new).collect(),
         hall_index,
         matter_index,
+        officers,
+        rating,
     })
 }
 

@@ -42,6 +42,8 @@ pub(crate) struct WindowRt {
     pub mode: Mode,
     pub pause_reason: Option<String>,
     pub officers: [Option<String>; 2],
+    /// Why each post's officer is away, while away (去向公开); cleared at sign-in.
+    pub away: [Option<Box<Absence>>; 2],
     /// The ticket being called or served here.
     pub current: Option<u32>,
     /// Priority calls in a row since the last normal call (the k of k:1).
@@ -104,6 +106,11 @@ pub(crate) struct Ticket {
     pub call_count: u8,
     pub reason: Option<CallReason>,
     pub evaluation: Option<u8>,
+    /// The officer serving at the window when the ticket was last called (the rating and
+    /// any rectification are bound to them).
+    pub officer: Option<String>,
+    /// The citizen's reason tags with the rating.
+    pub reasons: Vec<String>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
     /// The first call: a ticket's wait is issue → first call, recalls and releases aside.
@@ -232,6 +239,7 @@ impl HallEngine {
                 mode: Mode::Closed,
                 pause_reason: None,
                 officers: [None, None],
+                away: [None, None],
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.services.len()],
@@ -334,9 +342,11 @@ impl HallEngine {
             Command::Cancel { ticket } => self.cancel(now, &ticket, out),
             Command::Reactivate { ticket } => self.reactivate(now, &ticket, out),
             Command::Return { ticket } => self.return_parked(now, &ticket, out),
-            Command::Evaluate { ticket, evaluation } => {
-                self.evaluate(now, &ticket, evaluation, out)
-            }
+            Command::Evaluate {
+                ticket,
+                evaluation,
+                rating,
+            } => self.evaluate(now, &ticket, evaluation, rating, out),
             Command::Window { window, action } => self.window_action(now, window, action, out),
             Command::SetHours {
                 date,
@@ -451,6 +461,7 @@ impl HallEngine {
                 mode: Mode::Closed,
                 pause_reason: None,
                 officers: [None, None],
+                away: [None, None],
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.wrr.len()],

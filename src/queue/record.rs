@@ -53,6 +53,8 @@ pub struct WindowRecord {
     pub mode: Mode,
     pub pause_reason: Option<String>,
     pub officers: [Option<String>; 2],
+    #[serde(default)]
+    pub away: [Option<Box<super::Absence>>; 2],
     /// Public id of the ticket being called or served.
     pub current: Option<String>,
     pub priority_run: u32,
@@ -85,6 +87,10 @@ pub struct TicketRecord {
     pub call_count: u8,
     pub reason: Option<CallReason>,
     pub evaluation: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
     #[serde(default)]
@@ -124,6 +130,7 @@ impl HallEngine {
                     mode: rt.mode,
                     pause_reason: rt.pause_reason.clone(),
                     officers: rt.officers.clone(),
+                    away: rt.away.clone(),
                     current: rt
                         .current
                         .map(|c| self.ticket_id(&self.tickets[c as usize])),
@@ -173,6 +180,8 @@ impl HallEngine {
             call_count: t.call_count,
             reason: t.reason,
             evaluation: t.evaluation,
+            officer: t.officer.clone(),
+            reasons: t.reasons.clone(),
             transfers: t.transfers,
             no_show_at: t.no_show_at,
             first_called_at: t.first_called_at,
@@ -281,6 +290,8 @@ impl HallEngine {
                 call_count: r.call_count,
                 reason: r.reason,
                 evaluation: r.evaluation,
+                officer: r.officer,
+                reasons: r.reasons,
                 transfers: r.transfers,
                 no_show_at: r.no_show_at,
                 first_called_at: r.first_called_at,
@@ -307,6 +318,7 @@ impl HallEngine {
                 mode: w.mode,
                 pause_reason: w.pause_reason,
                 officers: w.officers,
+                away: w.away,
                 current,
                 priority_run: w.priority_run,
                 wrr: if w.wrr.len() == cfg.windows[i].services.len() {

@@ -14,6 +14,7 @@
 
 mod links;
 mod public;
+mod rating;
 
 use std::sync::Arc;
 use std::sync::LazyLock;
@@ -60,6 +61,7 @@ pub fn routes(web: Arc<Web>) -> Router<AppState> {
         .route("/t/{hall}/{ticket}", get(ticket_page))
         .route("/web/{file}", get(asset))
         .merge(public::routes())
+        .merge(rating::routes())
         .layer(axum::Extension(web))
 }
 

@@ -25,7 +25,9 @@ impl Shard {
                     evaluation: Some(r),
                     ..
                 } => (ticket, *r),
-                EventBody::Evaluated { ticket, evaluation } => (ticket, *evaluation),
+                EventBody::Evaluated {
+                    ticket, evaluation, ..
+                } => (ticket, *evaluation),
                 _ => continue,
             };
             if rating > 2 {
