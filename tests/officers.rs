@@ -12,12 +12,13 @@ use reqwest::StatusCode;
 use serde_json::json;
 use support::*;
 
-/// `config(1)` with an officers roster (one with a photo) and w1's posts assigned.
+/// `config(1)` with an officers roster (one with a photo) and w1's posts assigned (A by staff
+/// number, B by name).
 pub fn officers_config(dir: &std::path::Path) -> String {
     std::fs::write(dir.join("wang.png"), b"\x89PNG\r\n\x1a\nfake").unwrap();
     let base = config(1).replacen(
         "services = [\"s\", \"t\"]\n",
-        "services = [\"s\", \"t\"]\nposts = { a = \"王芳\", b = \"李明\" }\n",
+        "services = [\"s\", \"t\"]\nposts = { a = \"1001\", b = \"李明\" }\n",
         1,
     );
     format!(

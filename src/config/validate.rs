@@ -105,6 +105,8 @@ pub(super) fn load(
         .collect();
     let tokens = tokens(&mut cx, &raw.tokens, &hall_index, demo);
     let officers = officers::officers(&mut cx, &raw.officers, &files);
+    let mut halls = halls;
+    officers::name_posts(&mut halls, &officers);
     let rating = officers::rating(&mut cx, &raw.rating);
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));

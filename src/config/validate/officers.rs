@@ -99,6 +99,20 @@ pub(super) fn officers(cx: &mut Ctx, raw: &[RawOfficer], files: &Files) -> Vec<O
     out
 }
 
+/// Posts may name an officer by staff number (`posts = { a = "0101" }`); sign-ins are
+/// resolved to the roster's name, so the posts are too.
+pub(super) fn name_posts(halls: &mut [super::HallConfig], officers: &[Officer]) {
+    for h in halls {
+        for w in &mut h.windows {
+            for post in w.posts.iter_mut().flatten() {
+                if let Some(o) = officers.iter().find(|o| o.staff_no == *post) {
+                    *post = o.name.clone();
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn rating(cx: &mut Ctx, raw: &RawRating) -> RatingPolicy {
     let mut r = RatingPolicy::default();
     if let Some(m) = &raw.window_min {
