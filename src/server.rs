@@ -115,10 +115,10 @@ impl Daemon {
         // acceptance time as the first one (both come from `HallEngine::bad_ratings`), so a
         // completed rectification is never reopened and never conflicts.
         for (h, engine) in halls.iter().enumerate() {
-            for (ticket, at) in engine.bad_ratings() {
+            for bad in engine.bad_ratings() {
                 crate::runtime::shard::open_case(
                     &cases,
-                    crate::runtime::shard::rectification(&config, h, &ticket, at),
+                    crate::runtime::shard::rectification(&config, h, bad),
                 );
             }
         }

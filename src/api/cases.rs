@@ -16,7 +16,7 @@ use super::scope::{CaseChange, need};
 use super::{AppState, render};
 use crate::calendar::{Calendar, Limit};
 use crate::config::CaseKind;
-use crate::deadline::CaseCommand;
+use crate::deadline::{CaseCommand, ClosingRecord, FollowUp};
 use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
 use crate::store::ALARMS;
 
@@ -68,6 +68,7 @@ async fn accept(
         hall,
         matter,
         accepted_at: b.accepted_at,
+        origin: None,
     };
     let op = CaseOp::Apply {
         cmd,
@@ -110,6 +111,69 @@ pub(super) struct SuspendBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct AtBody {
     at: Option<Timestamp>,
+}
+
+/// Completing a case; a rectification or complaint also records how it was closed (核实,
+/// 整改, 反馈) and may carry the citizen's follow-up rating.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CompleteBody {
+    at: Option<Timestamp>,
+    verification: Option<String>,
+    action: Option<String>,
+    feedback: Option<String>,
+    follow_up: Option<FollowUpBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FollowUpBody {
+    rating: u8,
+    note: Option<String>,
+}
+
+impl CompleteBody {
+    /// The closing record, when any part of it was given: then all three parts are required.
+    fn closing(self) -> Result<Option<Box<ClosingRecord>>, Problem> {
+        let CompleteBody {
+            verification,
+            action,
+            feedback,
+            follow_up,
+            ..
+        } = self;
+        if verification.is_none() && action.is_none() && feedback.is_none() && follow_up.is_none() {
+            return Ok(None);
+        }
+        let part = |v: Option<String>, field: &str| {
+            let v = v.unwrap_or_default();
+            required(&v, field)?;
+            Ok::<_, Problem>(v)
+        };
+        let verification = part(verification, "verification")?;
+        let action = part(action, "action")?;
+        let feedback = part(feedback, "feedback")?;
+        let follow_up = match follow_up {
+            None => None,
+            Some(f) if (1..=5).contains(&f.rating) => Some(FollowUp {
+                rating: f.rating,
+                note: f.note.filter(|n| !n.trim().is_empty()),
+            }),
+            Some(f) => {
+                return Err(Problem::bad_request(
+                    "invalid-field",
+                    format!("a follow-up rating is 1..5, not {}", f.rating),
+                )
+                .field("follow_up.rating"));
+            }
+        };
+        Ok(Some(Box::new(ClosingRecord {
+            verification,
+            action,
+            feedback,
+            follow_up,
+        })))
+    }
 }
 
 #[derive(Deserialize)]
@@ -175,10 +239,14 @@ async fn case_action(
             id,
             at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
-        "complete" => CaseCommand::Complete {
-            id,
-            at: change.json::<AtBody>()?.at.unwrap_or(now),
-        },
+        "complete" => {
+            let b: CompleteBody = change.json()?;
+            CaseCommand::Complete {
+                id,
+                at: b.at.unwrap_or(now),
+                closing: b.closing()?,
+            }
+        }
         "forward" => CaseCommand::Forward {
             id,
             at: change.json::<AtBody>()?.at.unwrap_or(now),

@@ -253,7 +253,8 @@ impl Problem {
             | E::OutOfOrder { .. }
             | E::Calendar(_)
             | E::EmptyExtension { .. }
-            | E::ExtensionOverLimit { .. } => (422, "Unprocessable request"),
+            | E::ExtensionOverLimit { .. }
+            | E::ClosingRecordRequired { .. } => (422, "Unprocessable request"),
             // The closed-case table could not be read: nothing changed, retry.
             E::Unavailable { .. } => return Problem::unavailable(e.to_string()),
         };

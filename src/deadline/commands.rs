@@ -48,12 +48,14 @@ impl DeadlineEngine {
                 hall,
                 matter,
                 accepted_at,
+                origin,
             } => self.accept(
                 now,
                 id,
                 hall as u32,
                 matter as u32,
                 accepted_at,
+                origin,
                 closed,
                 out,
             ),
@@ -75,7 +77,9 @@ impl DeadlineEngine {
                 };
                 held(self.extend(now, &id, extension, closed, out))
             }
-            CaseCommand::Complete { id, at } => held(self.complete(now, &id, at, closed, out)),
+            CaseCommand::Complete { id, at, closing } => {
+                held(self.complete(now, &id, at, closing, closed, out))
+            }
             CaseCommand::Withdraw { id, reason, at } => {
                 held(self.withdraw(now, &id, reason, at, closed, out))
             }
@@ -188,6 +192,7 @@ impl DeadlineEngine {
         hall: u32,
         matter: u32,
         accepted_at: Timestamp,
+        origin: Option<Box<CaseOrigin>>,
         closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
     ) -> Result<Target, CaseError> {
@@ -253,6 +258,9 @@ impl DeadlineEngine {
             let extra = lead.extra_mut();
             extra.children = children.iter().map(|c| c.id.clone()).collect();
             extra.open_children = children.len() as u16;
+        }
+        if origin.is_some() {
+            lead.extra_mut().origin = origin;
         }
         lead.due = deadline.due().copied();
         let idx = self.insert(lead);
@@ -466,6 +474,7 @@ impl DeadlineEngine {
         now: Timestamp,
         id: &str,
         at: Timestamp,
+        closing: Option<Box<ClosingRecord>>,
         closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
     ) -> Result<u32, CaseError> {
@@ -478,7 +487,13 @@ impl DeadlineEngine {
                 open,
             });
         }
+        if c.extra().origin.is_some() && closing.is_none() {
+            return Err(CaseError::ClosingRecordRequired { id: id.to_owned() });
+        }
         self.not_future(c.hall, now, at, "at")?;
+        if closing.is_some() {
+            self.case_mut(idx).extra_mut().closing = closing;
+        }
         self.close(idx, Closing::Completed, at, now, out);
         Ok(idx)
     }

@@ -42,6 +42,9 @@ pub(crate) struct Extra {
     /// A joint lead's children, and how many are still open.
     pub children: Vec<Box<str>>,
     pub open_children: u16,
+    /// The bad rating or complaint the case answers, and how it was closed.
+    pub origin: Option<Box<CaseOrigin>>,
+    pub closing: Option<Box<ClosingRecord>>,
 }
 
 #[derive(Debug, Clone)]

@@ -31,6 +31,7 @@ mod alarms;
 mod commands;
 mod engine;
 mod index;
+mod origin;
 mod record;
 mod view;
 
@@ -46,6 +47,7 @@ use crate::calendar::{CalendarError, Limit};
 pub use crate::config::CaseKind;
 use crate::localtime::LocalTime;
 pub use engine::{CaseChange, DeadlineEngine, Recomputed};
+pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
 pub use record::CaseRecord;
 
 /// Where a case stands.
@@ -95,6 +97,9 @@ pub enum CaseCommand {
         hall: usize,
         matter: usize,
         accepted_at: Timestamp,
+        /// The bad rating or complaint the case answers; `None` for an application. A
+        /// replayed acceptance keeps the first one.
+        origin: Option<Box<CaseOrigin>>,
     },
     Suspend {
         id: String,
@@ -114,6 +119,8 @@ pub enum CaseCommand {
     Complete {
         id: String,
         at: Timestamp,
+        /// Required for a case with an origin (a rectification or complaint).
+        closing: Option<Box<ClosingRecord>>,
     },
     Withdraw {
         id: String,
@@ -172,6 +179,12 @@ pub struct CaseView {
     /// Whether it was closed by its deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_time: Option<bool>,
+    /// The bad rating or complaint it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<CaseOrigin>,
+    /// How it was closed (核实, 整改, 反馈).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closing: Option<ClosingRecord>,
 }
 
 /// Why a deadline is provisional (DESIGN.md, "The calendar's horizon").
@@ -381,6 +394,12 @@ pub enum CaseError {
         total: Limit,
         max: Limit,
     },
+    /// A rectification or complaint closes only with what was verified, done and fed back.
+    #[error(
+        "case `{id}` answers a rating or complaint: completing it records `verification`, \
+         `action` and `feedback`"
+    )]
+    ClosingRecordRequired { id: String },
     /// The closed-case lookup failed (the store cannot be read): nothing changed, retry.
     #[error("cannot tell whether case `{id}` was closed: {reason}")]
     Unavailable { id: String, reason: String },
@@ -406,6 +425,7 @@ impl CaseError {
             CaseError::ExtensionOverLimit { .. } => "extension-over-limit",
             CaseError::Calendar(_) => "calendar",
             CaseError::Unavailable { .. } => "unavailable",
+            CaseError::ClosingRecordRequired { .. } => "closing-record-required",
         }
     }
 

@@ -151,12 +151,38 @@ impl HallEngine {
         }
     }
 
-    /// Today's tickets rated 1 or 2, with when they were finished: each owes a rectification.
-    pub fn bad_ratings(&self) -> Vec<(String, Timestamp)> {
+    /// Today's tickets rated 1 or 2: each owes a rectification, bound to what was rated.
+    pub fn bad_ratings(&self) -> Vec<BadRating> {
         self.tickets
             .iter()
-            .filter(|t| t.evaluation.is_some_and(|e| e <= 2))
-            .map(|t| (self.ticket_id(t), t.finished_at.unwrap_or(t.issued_at)))
+            .filter_map(|t| {
+                let rating = t.evaluation.filter(|e| *e <= 2)?;
+                Some(BadRating {
+                    ticket: self.ticket_id(t),
+                    finished_at: t.finished_at.unwrap_or(t.issued_at),
+                    service: self.cfg.services[t.service as usize].id.to_string(),
+                    window: t
+                        .window
+                        .map(|w| self.cfg.windows[w as usize].id.to_string()),
+                    officer: t.officer.clone(),
+                    rating,
+                    reasons: t.reasons.clone(),
+                })
+            })
             .collect()
     }
+}
+
+/// A ticket rated 1 or 2 today, with everything its rectification case is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRating {
+    pub ticket: String,
+    /// When the service finished: the rectification's acceptance time, the same at every
+    /// offer so a re-offer is a replay.
+    pub finished_at: Timestamp,
+    pub service: String,
+    pub window: Option<String>,
+    pub officer: Option<String>,
+    pub rating: u8,
+    pub reasons: Vec<String>,
 }
