@@ -57,7 +57,7 @@ fn accept(config: &Config, i: usize) -> CaseCommand {
 }
 
 fn fill(config: &Arc<Config>, n: usize) -> DeadlineEngine {
-    let mut engine = DeadlineEngine::new(config.clone(), now());
+    let mut engine = DeadlineEngine::new(config.catalogue.clone(), now());
     let mut events = Vec::new();
     for i in 0..n {
         engine
@@ -116,7 +116,7 @@ fn cases(c: &mut Criterion) {
 
     // Recovery: building the engine from stored records.
     let records: Vec<CaseRecord> = {
-        let mut small = DeadlineEngine::new(config.clone(), now());
+        let mut small = DeadlineEngine::new(config.catalogue.clone(), now());
         let mut events = Vec::new();
         for i in 0..100_000 {
             small
@@ -131,7 +131,7 @@ fn cases(c: &mut Criterion) {
         b.iter_batched(
             || records.clone(),
             |records| {
-                let mut e = DeadlineEngine::new(config.clone(), now());
+                let mut e = DeadlineEngine::new(config.catalogue.clone(), now());
                 for r in records {
                     e.restore(r).unwrap();
                 }

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use hallq::config::{Config, HallConfig};
+use hallq::config::Config;
+use hallq::model::Hall;
 use hallq::queue::{Command, HallEngine, Reply, TicketClass, WindowAction};
 use jiff::{SignedDuration, Timestamp};
 
@@ -75,14 +76,14 @@ fn hall_toml() -> String {
     s
 }
 
-fn hall_config() -> Arc<HallConfig> {
+fn hall_config() -> Arc<Hall> {
     let config = Config::from_toml("bench.toml", &hall_toml()).expect("the bench hall is valid");
     config.halls[0].clone()
 }
 
 /// A hall with `waiting` tickets and every window open and idle.
 struct Bench {
-    cfg: Arc<HallConfig>,
+    cfg: Arc<Hall>,
     engine: HallEngine,
     now: Timestamp,
     /// Tickets issued so far, which also picks the next service and class.

@@ -1,22 +1,20 @@
 //! hallq: live call queues and case deadlines for government service halls.
 //!
-//! The crate is a library with a thin binary (`src/main.rs`). The pure cores (`queue`,
-//! `calendar`, `deadline`, `wheel`) take `now` as a parameter and do no I/O; the edges
-//! (`store`, the owner threads in `runtime`, `api`, `server`) own threads, sockets and files.
+//! The crate is a library with a thin binary (`src/main.rs`). The pure core (the `model`,
+//! `queue`, `calendar`, `deadline`, `wheel`) is the `hallq-core` crate: it takes `now` as a
+//! parameter and does no I/O. It is re-exported here, so `crate::queue` and `hallq::queue`
+//! name it. The edges (`config`, `store`, the owner threads in `runtime`, `api`, `server`)
+//! own files, threads and sockets.
+
+pub use hallq_core::{calendar, deadline, diag, localtime, model, queue, wheel};
 
 pub mod api;
-pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod deadline;
-pub mod diag;
-pub mod localtime;
 pub mod metrics;
-pub mod queue;
 pub mod runtime;
 pub mod server;
 pub mod stats;
 pub mod store;
 pub mod web;
-pub mod wheel;

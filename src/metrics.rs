@@ -17,7 +17,8 @@ use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::config::HallConfig;
+use crate::config::LabelMode;
+use crate::model::Hall;
 
 /// Tickets issued, by hall/tier, service and class.
 pub const TICKETS_ISSUED: &str = "hallq_tickets_issued_total";
@@ -249,16 +250,8 @@ fn describe() {
     );
 }
 
-/// Whether series carry the hall or only its tier (`[metrics] labels`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LabelMode {
-    #[default]
-    Hall,
-    Tier,
-}
-
 /// The hall's labels in this mode: `hall` and `tier`, or `tier` only.
-pub fn hall_labels(mode: LabelMode, hall: &HallConfig) -> LabelSet {
+pub fn hall_labels(mode: LabelMode, hall: &Hall) -> LabelSet {
     match mode {
         LabelMode::Hall => vec![
             ("hall", hall.id.to_string()),
@@ -269,7 +262,7 @@ pub fn hall_labels(mode: LabelMode, hall: &HallConfig) -> LabelSet {
 }
 
 /// The label value identifying a hall's group in this mode.
-pub fn group_of(mode: LabelMode, hall: &HallConfig) -> String {
+pub fn group_of(mode: LabelMode, hall: &Hall) -> String {
     match mode {
         LabelMode::Hall => hall.id.to_string(),
         LabelMode::Tier => hall.tier.as_str().to_owned(),
@@ -383,10 +376,10 @@ fn labels(
 }
 
 impl HallMetrics {
-    pub fn new(mode: LabelMode, hall: &HallConfig) -> HallMetrics {
+    pub fn new(mode: LabelMode, hall: &Hall) -> HallMetrics {
         let base = hall_labels(mode, hall);
-        let svc = |s: &crate::config::ServiceConfig| vec![("service", s.id.to_string())];
-        let per_class = |name: &'static str, s: &crate::config::ServiceConfig| {
+        let svc = |s: &crate::model::Service| vec![("service", s.id.to_string())];
+        let per_class = |name: &'static str, s: &crate::model::Service| {
             ["normal", "priority", "appointment"].map(|class| {
                 let mut l = svc(s);
                 l.push(("class", class.to_owned()));
@@ -432,7 +425,7 @@ impl HallMetrics {
     }
 
     /// Count what the hall's events say happened.
-    pub fn observe(&self, hall: &HallConfig, events: &[Event]) {
+    pub fn observe(&self, hall: &Hall, events: &[Event]) {
         let svc = |id: &str| hall.service_index(id);
         for e in events {
             match &e.body {

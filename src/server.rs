@@ -102,13 +102,7 @@ impl Daemon {
             clock: clock.clone(),
             render: Arc::new(api::render::Renderer),
         };
-        let cases = Arc::new(CaseShard::start(
-            deadlines,
-            ctx.clone(),
-            config.server.queue_depth,
-            config.store.max_batch,
-            config.store.idempotency_ttl_s as i64,
-        ));
+        let cases = Arc::new(CaseShard::start(deadlines, &config, ctx.clone()));
         // A bad rating whose rectification case was not opened before a crash opens it now.
         // Every other re-offer changes nothing: acceptance is idempotent on the id derived
         // from the ticket, whether that case is open or closed, and the offer carries the same
@@ -286,7 +280,7 @@ fn recover_cases(
     store: &Store,
     now: jiff::Timestamp,
 ) -> Result<DeadlineEngine, DaemonError> {
-    let mut engine = DeadlineEngine::new(config.clone(), now);
+    let mut engine = DeadlineEngine::new(config.catalogue.clone(), now);
     for (id, toml) in store.calendars()? {
         match crate::calendar::Calendar::from_toml(&format!("stored calendar {id}"), &toml) {
             Ok(c) => {

@@ -22,11 +22,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use hallq::calendar::{Calendar, Deadline, Limit, Suspension, SuspensionMode};
-use hallq::config::{Config, Threshold};
+use hallq::config::Config;
 use hallq::deadline::{
     CaseCommand, CaseError, CaseEvent, CaseEventBody, CaseRecord, CaseState, DeadlineEngine,
 };
 use hallq::localtime::LocalTime;
+use hallq::model::Threshold;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
@@ -281,7 +282,7 @@ impl Model {
             .expect("the model's inputs are valid")
     }
 
-    fn policy(&self, c: &MCase) -> &hallq::config::AlarmPolicy {
+    fn policy(&self, c: &MCase) -> &hallq::model::AlarmPolicy {
         &self.config.alarm_policies[self.config.matters[c.matter].policy]
     }
 
@@ -709,7 +710,7 @@ impl Run {
             .map(|t| Arc::new(Calendar::from_toml("c.toml", t).unwrap()))
             .collect();
         Run {
-            engine: DeadlineEngine::new(config.clone(), start),
+            engine: DeadlineEngine::new(config.catalogue.clone(), start),
             model: Model {
                 config: config.clone(),
                 cal: calendars[0].clone(),
@@ -820,7 +821,7 @@ impl Run {
 
     /// The daemon restarts: a new engine from the store, as `server.rs` recovers.
     fn restart(&mut self) {
-        let mut engine = DeadlineEngine::new(self.config.clone(), self.now);
+        let mut engine = DeadlineEngine::new(self.config.catalogue.clone(), self.now);
         if let Some(toml) = &self.store.calendar {
             let cal = Calendar::from_toml("stored calendar c", toml).unwrap();
             assert!(engine.use_calendar(Arc::new(cal)));

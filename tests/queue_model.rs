@@ -18,7 +18,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use hallq::config::{Config, HallConfig};
+use hallq::config::Config;
+use hallq::model::Hall;
 use hallq::queue::{
     CallReason, Command, Event, EventBody, HallEngine, HallRecord, Reply, TicketClass,
     TicketRecord, WindowAction,
@@ -156,7 +157,7 @@ struct MWindow {
 }
 
 struct Model {
-    cfg: Arc<HallConfig>,
+    cfg: Arc<Hall>,
     day: Date,
     tickets: Vec<MTicket>,
     windows: Vec<MWindow>,
@@ -166,7 +167,7 @@ struct Model {
 }
 
 impl Model {
-    fn new(cfg: Arc<HallConfig>, now: Timestamp) -> Self {
+    fn new(cfg: Arc<Hall>, now: Timestamp) -> Self {
         let windows = vec![MWindow::default(); cfg.windows.len()];
         Model {
             day: local_day(&cfg, now),
@@ -266,7 +267,7 @@ impl Model {
     }
 }
 
-fn local_day(cfg: &HallConfig, now: Timestamp) -> Date {
+fn local_day(cfg: &Hall, now: Timestamp) -> Date {
     now.to_zoned_datetime(cfg.time_zone.clone()).date()
 }
 
@@ -337,7 +338,7 @@ impl Store {
     }
 
     /// The engine recovery builds from what is stored.
-    fn restore(&self, cfg: Arc<HallConfig>, now: Timestamp) -> HallEngine {
+    fn restore(&self, cfg: Arc<Hall>, now: Timestamp) -> HallEngine {
         let hall: HallRecord = serde_json::from_slice(self.hall.as_ref().unwrap()).unwrap();
         let tickets: Vec<TicketRecord> = self
             .tickets

@@ -15,8 +15,8 @@ use super::problem::{Answer, Located, Problem};
 use super::scope::{CaseChange, need};
 use super::{AppState, render};
 use crate::calendar::{Calendar, Limit};
-use crate::config::CaseKind;
 use crate::deadline::{CaseCommand, ClosingRecord, FollowUp};
+use crate::model::CaseKind;
 use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
 use crate::store::ALARMS;
 

@@ -19,7 +19,7 @@ use super::AppState;
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Problem};
 use super::scope::{HallChange, InHall, hall, need};
-use crate::config::{Placement, Tier};
+use crate::model::{Placement, Tier};
 use crate::queue::{Command, Post, TicketClass, TicketStatus, WindowAction};
 use crate::runtime::shard::HallOp;
 
@@ -448,7 +448,7 @@ async fn set_hours(
                 "list the day's hours, e.g. [\"09:00-12:00\"], or send {\"closed\": true}".into(),
             ));
         }
-        (_, Some(list)) => crate::config::parse_day_hours(list.iter().map(String::as_str))
+        (_, Some(list)) => crate::model::parse_day_hours(list.iter().map(String::as_str))
             .map_err(|(k, e)| unprocessable(format!("hours[{k}]"), format!("`hours[{k}]`: {e}")))?,
         (_, None) => {
             return Err(unprocessable(
@@ -458,13 +458,13 @@ async fn set_hours(
         }
     };
     if let Some(r) = &b.reason
-        && r.chars().count() > crate::config::MAX_REASON_CHARS
+        && r.chars().count() > crate::model::MAX_REASON_CHARS
     {
         return Err(unprocessable(
             "reason".into(),
             format!(
                 "`reason` is at most {} characters",
-                crate::config::MAX_REASON_CHARS
+                crate::model::MAX_REASON_CHARS
             ),
         ));
     }

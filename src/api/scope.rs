@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use super::auth::{Perm, Principal};
 use super::problem::Problem;
 use super::{AppState, json};
-use crate::config::HallConfig;
+use crate::model::Hall;
 use crate::runtime::idem::Idem;
 
 /// A request body as read: the bytes, or why they could not be read (answered when the
@@ -71,7 +71,7 @@ pub mod need {
 /// A hall the caller named, resolved and checked.
 pub struct HallRef {
     pub index: usize,
-    pub cfg: Arc<HallConfig>,
+    pub cfg: Arc<Hall>,
 }
 
 impl HallRef {

@@ -138,7 +138,7 @@ async fn stats(
 }
 
 /// A day nothing was recorded for: every service and window at zero.
-fn empty_day(cfg: &crate::config::HallConfig, day: Date) -> DayStats {
+fn empty_day(cfg: &crate::model::Hall, day: Date) -> DayStats {
     DayStats {
         hall: cfg.id.to_string(),
         day,

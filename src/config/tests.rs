@@ -1,4 +1,7 @@
+use jiff::civil::{Time, Weekday};
+
 use super::*;
+use crate::model::{Policy, Tier};
 
 const MINIMAL: &str = r#"
 [[hall]]

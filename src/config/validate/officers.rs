@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::super::officers::{Officer, Photo, RatingPolicy};
-use super::super::raw::{RawOfficer, RawRating};
+use super::super::raw::{RawHall, RawOfficer, RawRating};
 use super::{Ctx, Files};
 
 const MAX_PHOTO: u64 = 1 << 20;
@@ -101,12 +101,13 @@ pub(super) fn officers(cx: &mut Ctx, raw: &[RawOfficer], files: &Files) -> Vec<O
 
 /// Posts may name an officer by staff number (`posts = { a = "0101" }`); sign-ins are
 /// resolved to the roster's name, so the posts are too.
-pub(super) fn name_posts(halls: &mut [super::HallConfig], officers: &[Officer]) {
+pub(super) fn name_posts(halls: &mut [RawHall], officers: &[Officer]) {
     for h in halls {
         for w in &mut h.windows {
-            for post in w.posts.iter_mut().flatten() {
-                if let Some(o) = officers.iter().find(|o| o.staff_no == *post) {
-                    *post = o.name.clone();
+            let Some(posts) = &mut w.posts else { continue };
+            for post in [&mut posts.a, &mut posts.b].into_iter().flatten() {
+                if let Some(o) = officers.iter().find(|o| *o.staff_no == **post) {
+                    *post = o.name.to_string();
                 }
             }
         }

@@ -35,6 +35,7 @@ use jiff::Timestamp;
 
 use crate::calendar::Calendar;
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::deadline::{CaseCommand, CaseError, CaseEvent, DeadlineEngine, Stream};
 use crate::runtime::idem::{Idem, IdemCache};
 use crate::runtime::mailbox::{Mail, receive};
@@ -73,16 +74,12 @@ pub struct CaseShard {
 }
 
 impl CaseShard {
-    pub fn start(
-        engine: DeadlineEngine,
-        ctx: Context,
-        queue_depth: usize,
-        max_batch: usize,
-        idempotency_ttl_s: i64,
-    ) -> CaseShard {
-        let (tx, rx) = channel::bounded(queue_depth);
+    /// The engine counts cases on the catalogue; `config` gives the thread its settings
+    /// (queue depth, batch size, idempotency TTL, metric labels).
+    pub fn start(engine: DeadlineEngine, config: &Arc<Config>, ctx: Context) -> CaseShard {
+        let (tx, rx) = channel::bounded(config.server.queue_depth);
         let health = ctx.store.health.clone();
-        let mut worker = Worker::new(engine, ctx, rx, max_batch, idempotency_ttl_s);
+        let mut worker = Worker::new(engine, config.clone(), ctx, rx);
         let alive = worker.alive.clone();
         // The recovered open cases show on the gauges before the first scrape can happen.
         worker.observe(&[], true);
@@ -141,6 +138,8 @@ impl CaseShard {
 struct Worker {
     rx: Receiver<Mail<CaseRequest>>,
     engine: DeadlineEngine,
+    /// The settings and, through deref, the catalogue the engine counts on.
+    config: Arc<Config>,
     store: Arc<Store>,
     writer: Sender<Batch>,
     clock: Arc<dyn Clock>,
@@ -166,10 +165,9 @@ struct Worker {
 impl Worker {
     fn new(
         engine: DeadlineEngine,
+        config: Arc<Config>,
         ctx: Context,
         rx: Receiver<Mail<CaseRequest>>,
-        max_batch: usize,
-        idempotency_ttl_s: i64,
     ) -> Worker {
         let Context {
             store,
@@ -180,17 +178,18 @@ impl Worker {
         let now = clock.now();
         Worker {
             // Set before the thread starts: the gauge exists from start-up.
-            horizon_next: publish_horizons(&engine.config, &engine.calendars, now),
+            horizon_next: publish_horizons(&config, &engine.calendars, now),
             closing: Closing::default(),
             rx,
             engine,
-            idem: IdemCache::new(idempotency_ttl_s),
+            idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
             ledger: Ledger::new(store.health.clone()),
             store,
             writer,
             clock,
             render,
-            max_batch,
+            max_batch: config.store.max_batch,
+            config,
             alive: Arc::new(AtomicI64::new(now.as_second())),
             cursors: HashMap::new(),
             unloaded: Vec::new(),
@@ -225,7 +224,7 @@ impl Worker {
         let now = self.clock.now();
         self.closing.evict_durable();
         if now >= self.horizon_next {
-            self.horizon_next = publish_horizons(&self.engine.config, &self.engine.calendars, now);
+            self.horizon_next = publish_horizons(&self.config, &self.engine.calendars, now);
         }
         self.resync();
         let refusal = self.store.health.refusal();
@@ -304,7 +303,7 @@ impl Worker {
                 on_time, closed_at, ..
             } = &e.body
             {
-                let hall = &self.engine.config.halls[e.hall];
+                let hall = &self.config.halls[e.hall];
                 batch.ops.push(Op::CountCase {
                     hall: hall.id.clone(),
                     day: crate::queue::business_date(hall, closed_at.at()).to_string(),
@@ -396,7 +395,7 @@ impl Worker {
         // Calendars first: the cases are counted on the calendar in force on disk.
         for l in lost {
             let Lost::Calendar(id) = l else { continue };
-            let config = self.engine.config.clone();
+            let config = self.config.clone();
             let Some(pos) = config.calendar_index(id) else {
                 continue;
             };
@@ -455,11 +454,7 @@ impl Worker {
                 if let Some(id) = target {
                     match self.engine.find_view(&id, now, &closed) {
                         Ok(Some(v))
-                            if self
-                                .engine
-                                .config
-                                .hall_index(&v.hall)
-                                .is_none_or(|h| !scope(h)) =>
+                            if self.config.hall_index(&v.hall).is_none_or(|h| !scope(h)) =>
                         {
                             return Err(CaseError::UnknownCase { id }.into());
                         }
@@ -474,7 +469,7 @@ impl Worker {
                 })
             }
             CaseOp::Get { id, scope } => match self.engine.find_view(&id, now, &closed)? {
-                Some(v) if self.engine.config.hall_index(&v.hall).is_some_and(&scope) => {
+                Some(v) if self.config.hall_index(&v.hall).is_some_and(&scope) => {
                     Ok(CaseReply::View {
                         view: Box::new(v),
                         created: false,
@@ -486,7 +481,7 @@ impl Worker {
                 match self.engine.replace_calendar(now, &id, calendar, events) {
                     Ok(r) => {
                         self.horizon_next =
-                            publish_horizons(&self.engine.config, &self.engine.calendars, now);
+                            publish_horizons(&self.config, &self.engine.calendars, now);
                         batch.ops.push(Op::PutCalendar { id, toml });
                         Ok(CaseReply::Recomputed(r))
                     }

@@ -15,7 +15,7 @@ impl Worker {
             ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED, CASES_OPEN, Combine, DEADLINES_PENDING,
             GaugeParts, hall_labels,
         };
-        let config = &self.engine.config;
+        let config = &self.config;
         let mode = config.metric_labels;
         let with = |hall: usize, key: &'static str, value: &str| -> Vec<metrics::Label> {
             let mut l: Vec<metrics::Label> = hall_labels(mode, &config.halls[hall])

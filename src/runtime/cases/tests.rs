@@ -37,17 +37,21 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let config = Arc::new(Config::demo());
+    let mut config = Config::demo();
+    config.store.max_batch = 64;
+    config.store.idempotency_ttl_s = 3600;
+    let config = Arc::new(config);
     let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
     let now = ts("2026-03-02T02:00:00Z");
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
     // The test holds the batches: nothing is committed until it says so.
     let (writer, batches) = channel::unbounded();
     let (_mail, rx) = channel::bounded(16);
-    let engine = DeadlineEngine::new(config.clone(), now);
+    let engine = DeadlineEngine::new(config.catalogue.clone(), now);
     Setup {
         worker: Worker::new(
             engine,
+            config.clone(),
             Context {
                 store,
                 writer,
@@ -55,8 +59,6 @@ fn setup() -> Setup {
                 render: Arc::new(NoRendering),
             },
             rx,
-            64,
-            3600,
         ),
         batches,
         config,
