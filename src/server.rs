@@ -118,8 +118,11 @@ impl Daemon {
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shards = Shards::start(&config, halls, &ctx, &cases, threads);
-        let web = Arc::new(Web::new(link_keys(&store)));
+        let links = link_keys(&store);
+        let contacts = links.contact_key();
+        let web = Arc::new(Web::new(links));
         let app = Arc::new(App {
+            contacts,
             tokens: api::auth::Tokens::new(&config),
             config,
             shards,
@@ -219,6 +222,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::stats::routes())
         .merge(api::ops::routes())
         .merge(api::officers::routes())
+        .merge(api::complaints::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

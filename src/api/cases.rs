@@ -54,12 +54,13 @@ async fn accept(
     })?;
     who.require(Perm::CaseWrite, hall, &b.hall)?;
     let matter = matter_index(&app, &b.matter)?;
-    if matter == app.config.rectification_matter() {
+    if app.config.is_builtin_matter(matter) {
         return Err(Problem::new(
             422,
             "reserved-matter",
             "Unprocessable request",
-            "rectification cases are opened by bad ratings, not accepted",
+            "rectification cases are opened by bad ratings and complaints by POST \
+             /v1/complaints, not accepted",
         )
         .field("matter"));
     }
@@ -192,7 +193,7 @@ pub(super) struct WithdrawBody {
     at: Option<Timestamp>,
 }
 
-fn required(value: &str, field: &str) -> Result<(), Problem> {
+pub(super) fn required(value: &str, field: &str) -> Result<(), Problem> {
     if value.trim().is_empty() {
         return Err(
             Problem::bad_request("missing-field", format!("`{field}` must not be empty"))

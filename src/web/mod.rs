@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::api::AppState;
 use crate::api::problem::Problem;
-pub use links::{LinkKeyError, LinkKeys};
+pub use links::{ContactKey, LinkKeyError, LinkKeys};
 
 /// What the web handlers share besides the app.
 pub struct Web {

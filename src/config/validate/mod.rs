@@ -74,12 +74,18 @@ pub(super) fn load(
     let calendars = calendars(&mut cx, &raw.calendars, &files);
     let suspension_reasons = suspensions(&mut cx, &raw.suspensions);
     let alarm_policies = alarm_policies(&mut cx, &raw.alarm_policies);
-    let matters = matters(&mut cx, &raw.matters, &calendars, &alarm_policies);
+    let rating = officers::rating(&mut cx, &raw.rating);
+    let matters = matters(
+        &mut cx,
+        &raw.matters,
+        &calendars,
+        &alarm_policies,
+        rating.complaint_limit,
+    );
     let officers = officers::officers(&mut cx, &raw.officers, &files);
     // Before the halls are built: their window lists are final once built.
     officers::name_posts(&mut raw.halls, &officers);
     let halls = halls(&mut cx, &raw, &defaults, &calendars);
-    let rating = officers::rating(&mut cx, &raw.rating);
     let catalogue = CaseCatalogue::new(
         halls,
         calendars,
