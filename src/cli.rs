@@ -68,6 +68,32 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Take a consistent copy of a store into DIR/hallq.backup: from a running daemon
+    /// (--target and an admin --token; it goes on serving) or from a stopped daemon's --data.
+    Backup {
+        /// The running daemon, e.g. http://127.0.0.1:8080.
+        #[arg(long, requires = "token", conflicts_with = "data")]
+        target: Option<String>,
+        /// An admin bearer token of that daemon.
+        #[arg(long)]
+        token: Option<String>,
+        /// A stopped daemon's data directory.
+        #[arg(long, required_unless_present = "target")]
+        data: Option<PathBuf>,
+        /// Where to write hallq.backup.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a backup whole and install it as the store of an empty data directory; the
+    /// daemon started on it replays the copied log as after a crash.
+    Restore {
+        /// The backup file (DIR/hallq.backup).
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to create the store in; must hold no store yet.
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -101,6 +127,23 @@ pub fn main() -> ExitCode {
         Some(Cmd::Serve(args)) => serve(args),
         Some(Cmd::CheckConfig { file }) => check_config(&file),
         Some(Cmd::Token { role, halls, name }) => token(&role, &halls, name),
+        Some(Cmd::Backup {
+            target,
+            token,
+            data,
+            out,
+        }) => backup(target, token, data, &out),
+        Some(Cmd::Restore { from, data }) => match crate::backup::restore(&from, &data) {
+            Ok(summary) => emit(&format!(
+                "restored {} into {}: {summary}\n",
+                from.display(),
+                data.display()
+            )),
+            Err(e) => {
+                eprintln!("hallq restore: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Cmd::Deadline {
             calendar,
             accepted,
@@ -114,6 +157,51 @@ pub fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `hallq backup`: from a running daemon over HTTP, or from a stopped daemon's data.
+fn backup(
+    target: Option<String>,
+    token: Option<String>,
+    data: Option<PathBuf>,
+    out: &std::path::Path,
+) -> ExitCode {
+    let result = match (target, token, data) {
+        (Some(target), Some(token), None) => {
+            crate::backup::fetch(&target, &token, out).map_err(|e| e.to_string())
+        }
+        (None, _, Some(data)) => backup_dir(&data, out),
+        _ => {
+            eprintln!("hallq backup: give --target and --token, or --data");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match result {
+        Ok((file, summary)) => emit(&format!("wrote {}: {summary}\n", file.display())),
+        Err(e) => {
+            eprintln!("hallq backup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup_dir(
+    data: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(PathBuf, crate::backup::Summary), String> {
+    let file = out.join("hallq.backup");
+    if file.exists() {
+        return Err(format!("{} already exists", file.display()));
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let f =
+        std::fs::File::create(&file).map_err(|e| format!("creating {}: {e}", file.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    let summary = crate::backup::write_dir(data, &mut w).map_err(|e| e.to_string())?;
+    let f = w.into_inner().map_err(|e| e.to_string())?;
+    f.sync_all().map_err(|e| e.to_string())?;
+    crate::backup::verify(&file).map_err(|e| e.to_string())?;
+    Ok((file, summary))
 }
 
 /// `hallq deadline`: the deadline on its first line, then how it was counted.

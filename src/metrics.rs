@@ -58,6 +58,8 @@ pub const ALARMS_CLEARED: &str = "hallq_alarms_cleared_total";
 pub const DEADLINES_PENDING: &str = "hallq_deadlines_pending";
 /// Seconds a group commit took, fsync included.
 pub const STORE_COMMIT_SECONDS: &str = "hallq_store_commit_seconds";
+/// Seconds a checkpoint took (the log's tail materialised into the state tables).
+pub const STORE_CHECKPOINT_SECONDS: &str = "hallq_store_checkpoint_seconds";
 /// Requests committed by one fsync.
 pub const STORE_BATCH_SIZE: &str = "hallq_store_batch_size";
 /// Commits that failed (the store then refuses writes until a trial commit succeeds).
@@ -129,6 +131,7 @@ pub fn install() -> &'static PrometheusHandle {
             (WAIT_SECONDS, WAIT_BUCKETS),
             (SERVICE_SECONDS, SERVICE_BUCKETS),
             (STORE_COMMIT_SECONDS, COMMIT_BUCKETS),
+            (STORE_CHECKPOINT_SECONDS, COMMIT_BUCKETS),
             (STORE_BATCH_SIZE, BATCH_BUCKETS),
             (HTTP_SECONDS, HTTP_BUCKETS),
         ] {
@@ -193,6 +196,11 @@ fn describe() {
         STORE_COMMIT_SECONDS,
         Unit::Seconds,
         "Group commit latency, fsync included."
+    );
+    describe_histogram!(
+        STORE_CHECKPOINT_SECONDS,
+        Unit::Seconds,
+        "Checkpoint latency: the log's tail written into the state tables."
     );
     describe_histogram!(STORE_BATCH_SIZE, "Requests made durable by one fsync.");
     describe_counter!(STORE_FAILURES, "Store commits that failed.");

@@ -117,12 +117,10 @@ impl Daemon {
             }
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let shards = Shards::start(&config, halls, &ctx, &cases, threads);
-        let links = link_keys(&store);
-        let contacts = links.contact_key();
-        let web = Arc::new(Web::new(links));
+        let books = crate::runtime::shard::recover_books(&config, &store)?;
+        let shards = Shards::start(&config, halls, books, &ctx, &cases, threads);
+        let web = Arc::new(Web::new(link_keys(&store)));
         let app = Arc::new(App {
-            contacts,
             tokens: api::auth::Tokens::new(&config),
             config,
             shards,
@@ -217,9 +215,11 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
     Router::new()
         .merge(hooks)
         .merge(api::halls::routes())
+        .merge(api::bookings::routes())
         .merge(api::events::routes())
         .merge(api::cases::routes())
         .merge(api::stats::routes())
+        .merge(api::backup::routes())
         .merge(api::ops::routes())
         .merge(api::officers::routes())
         .merge(api::complaints::routes())
@@ -319,8 +319,8 @@ fn recover_cases(
 /// Counters alert rules watch exist at zero from the first scrape, so `increase()` works.
 fn zero_counters() {
     use crate::metrics::{
-        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_COMMIT_SECONDS,
-        STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
+        HTTP_SECONDS, OVERLOAD, SSE_DROPPED, STORE_BATCH_SIZE, STORE_CHECKPOINT_SECONDS,
+        STORE_COMMIT_SECONDS, STORE_FAILURES, STORE_RECOVERIES, STORE_RETRIES, STORE_WRITABLE,
     };
     metrics::counter!(STORE_FAILURES).increment(0);
     for direction in ["forward", "backward"] {
@@ -333,6 +333,7 @@ fn zero_counters() {
     // Histograms show (empty) from the first scrape once registered, not from the first
     // commit or request.
     let _registered = metrics::histogram!(STORE_COMMIT_SECONDS);
+    let _registered = metrics::histogram!(STORE_CHECKPOINT_SECONDS);
     let _registered = metrics::histogram!(STORE_BATCH_SIZE);
     // The request histogram is labelled by route, method and status as requests come; one
     // series at zero lets the latency panels and rules read 0 before the first request.

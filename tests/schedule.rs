@@ -54,14 +54,7 @@ name = "1号窗口"
 services = ["s"]
 "#
     );
-    for (name, role) in [
-        (KIOSK, "kiosk"),
-        (COUNTER, "counter"),
-        (DISPLAY, "display"),
-        (ADMIN, "admin"),
-    ] {
-        s += &token(name, role, &["*"]);
-    }
+    s += &role_tokens();
     s
 }
 

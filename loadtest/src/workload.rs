@@ -357,29 +357,23 @@ pub async fn open_loop(
     let give_up = period.until + DRAIN;
 
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let kiosks = tokio::spawn(kiosks(
-        work.clone(),
-        pool.clone(),
-        Duration::from_secs_f64(1.0 / citizens_per_s),
+    let run = Run {
+        work: work.clone(),
+        pool: pool.clone(),
         period,
         give_up,
+        rec: rec.clone(),
+    };
+    let kiosks = tokio::spawn(kiosks(
+        run.clone(),
+        Duration::from_secs_f64(1.0 / citizens_per_s),
         Rng::new(seed ^ 0x4B_105C),
-        rec.clone(),
         in_flight.clone(),
     ));
     let mut agents = Vec::with_capacity(windows);
     for w in 0..windows {
         let rng = Rng::new(seed.wrapping_add(w as u64 * 0x1_0000_0001));
-        agents.push(tokio::spawn(window_agent(
-            work.clone(),
-            pool.clone(),
-            w,
-            cycle,
-            period,
-            give_up,
-            rng,
-            rec.clone(),
-        )));
+        agents.push(tokio::spawn(window_agent(run.clone(), w, cycle, rng)));
     }
     if case_share > 0.0 {
         let case_rate = rate * case_share;
@@ -388,14 +382,10 @@ pub async fn open_loop(
         for k in 0..desks {
             let rng = Rng::new(seed ^ 0xCA5E_0000_0000 ^ k as u64);
             agents.push(tokio::spawn(case_officer(
-                work.clone(),
-                pool.clone(),
+                run.clone(),
                 Desk::new(k),
                 mean_gap,
-                period,
-                give_up,
                 rng,
-                rec.clone(),
             )));
         }
     }
@@ -439,19 +429,27 @@ async fn sleep_until(at: Instant) {
     }
 }
 
-/// A window's officer: call, wait for the citizen to walk up, start, serve, complete, pause.
-/// The times are drawn in advance and never pushed back by slow answers.
-#[allow(clippy::too_many_arguments, reason = "the pieces of one agent")]
-async fn window_agent(
+/// What every agent and generator of one run shares: the workload, the connections, the
+/// measured period, when to stop waiting, and where results are recorded.
+#[derive(Clone)]
+struct Run {
     work: Arc<Workload>,
     pool: Arc<Pool>,
-    w: usize,
-    cycle: Duration,
     period: Period,
     give_up: Instant,
-    mut rng: Rng,
     rec: Shared,
-) {
+}
+
+/// A window's officer: call, wait for the citizen to walk up, start, serve, complete, pause.
+/// The times are drawn in advance and never pushed back by slow answers.
+async fn window_agent(run: Run, w: usize, cycle: Duration, mut rng: Rng) {
+    let Run {
+        work,
+        pool,
+        period,
+        give_up,
+        rec,
+    } = run;
     let mut due = period.start + cycle.mul_f64(rng.unit());
     while due < period.until {
         let walk = rng.exp(cycle.mul_f64(WALK));
@@ -484,17 +482,14 @@ async fn window_agent(
 /// A case officer: operations due as a Poisson process with `mean_gap` between them, at the
 /// halls of the province weighted by their windows, one request at a time so each is valid
 /// for the case it touches.
-#[allow(clippy::too_many_arguments, reason = "the pieces of one agent")]
-async fn case_officer(
-    work: Arc<Workload>,
-    pool: Arc<Pool>,
-    mut desk: Desk,
-    mean_gap: Duration,
-    period: Period,
-    give_up: Instant,
-    mut rng: Rng,
-    rec: Shared,
-) {
+async fn case_officer(run: Run, mut desk: Desk, mean_gap: Duration, mut rng: Rng) {
+    let Run {
+        work,
+        pool,
+        period,
+        give_up,
+        rec,
+    } = run;
     let Some(mix) = &work.cases else { return };
     let mut due = period.start + mean_gap.mul_f64(rng.unit());
     while due < period.until {
@@ -513,17 +508,14 @@ async fn case_officer(
 /// Citizens arriving at kiosks: a Poisson process over the whole province. Each picks a
 /// window's services (so demand matches what the windows serve) and is sent at once,
 /// concurrently with the others.
-#[allow(clippy::too_many_arguments, reason = "the pieces of one generator")]
-async fn kiosks(
-    work: Arc<Workload>,
-    pool: Arc<Pool>,
-    mean_gap: Duration,
-    period: Period,
-    give_up: Instant,
-    mut rng: Rng,
-    rec: Shared,
-    in_flight: Arc<AtomicUsize>,
-) {
+async fn kiosks(run: Run, mean_gap: Duration, mut rng: Rng, in_flight: Arc<AtomicUsize>) {
+    let Run {
+        work,
+        pool,
+        period,
+        give_up,
+        rec,
+    } = run;
     let mut due = period.start;
     loop {
         due += rng.exp(mean_gap);

@@ -38,6 +38,8 @@ pub enum Perm {
     Stats,
     /// Set or remove dated overrides of a hall's opening hours (临时闭厅, 延时服务).
     Hours,
+    /// See slots, book and cancel bookings (预约); the channel decides which role may book.
+    Book,
 }
 
 impl Perm {
@@ -53,6 +55,7 @@ impl Perm {
             Perm::Admin => "administer the daemon",
             Perm::Stats => "read statistics",
             Perm::Hours => "change opening hours",
+            Perm::Book => "book appointments",
         }
     }
 }
@@ -62,9 +65,13 @@ fn allows(role: Role, perm: Perm) -> bool {
         Role::Admin => true,
         Role::Counter => matches!(
             perm,
-            Perm::Read | Perm::Issue | Perm::TicketAction | Perm::Operate
+            Perm::Read | Perm::Issue | Perm::TicketAction | Perm::Operate | Perm::Book
         ),
-        Role::Kiosk => matches!(perm, Perm::Read | Perm::Issue | Perm::TicketAction),
+        Role::Kiosk => matches!(
+            perm,
+            Perm::Read | Perm::Issue | Perm::TicketAction | Perm::Book
+        ),
+        Role::Booking => perm == Perm::Book,
         Role::Display => perm == Perm::Read,
         Role::Supervisor => matches!(
             perm,

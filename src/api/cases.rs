@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
-use super::scope::{CaseChange, need};
+use super::scope::{CaseChange, known_hall, need};
 use super::{AppState, render};
 use crate::calendar::{Calendar, Limit};
 use crate::deadline::{CaseCommand, ClosingRecord, FollowUp};
@@ -49,9 +49,7 @@ async fn accept(
     let who = &change.who;
     let idem = change.idem()?;
     let b: AcceptBody = change.json()?;
-    let hall = app.config.hall_index(&b.hall).ok_or_else(|| {
-        Problem::not_found("unknown-hall", format!("there is no hall `{}`", b.hall)).field("hall")
-    })?;
+    let hall = known_hall(&app, &b.hall)?;
     who.require(Perm::CaseWrite, hall, &b.hall)?;
     let matter = matter_index(&app, &b.matter)?;
     if app.config.is_builtin_matter(matter) {

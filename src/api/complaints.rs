@@ -111,7 +111,7 @@ async fn complain(
             ticket: b.ticket.filter(|t| !t.trim().is_empty()),
             officer,
             contact_masked: contact.map(mask),
-            contact_hash: contact.map(|c| app.contacts.hash(c)),
+            contact_hash: contact.and_then(|c| contact_hash(&app.config, c)),
         })),
     };
     let op = CaseOp::Apply {
@@ -133,14 +133,24 @@ fn generated_id(hall: &str, now: Timestamp) -> Result<String, Problem> {
     ))
 }
 
+/// The contact's keyed hash under the booking's citizen key (`[booking] keys`), the same
+/// hash family as bookings' ID numbers, so one key rotation covers both. Spaces and dashes do
+/// not count (`138-0013 8000` is `13800138000`). Without booking keys only the masked form
+/// is kept.
+fn contact_hash(config: &crate::config::Config, contact: &str) -> Option<String> {
+    let keys = config.booking.keys.as_ref()?;
+    let bare: String = contact.chars().filter(|c| *c != '-').collect();
+    Some(keys.current(&bare).0)
+}
+
 /// The contact as shown: a phone keeps its first three and last four digits
-/// (`138****8000`), anything else its first and last character.
+/// (`138****8000`, the booking's `mask_phone`), anything else its first and last character.
 fn mask(contact: &str) -> String {
     let digits: String = contact.chars().filter(char::is_ascii_digit).collect();
     if digits.len() >= 7
         && digits.len() == contact.chars().filter(|c| *c != '-' && *c != ' ').count()
     {
-        return format!("{}****{}", &digits[..3], &digits[digits.len() - 4..]);
+        return crate::booking::citizen::mask_phone(&digits);
     }
     let chars: Vec<char> = contact.chars().collect();
     match chars.len() {

@@ -4,6 +4,8 @@
 //! sends back after the commit (`render`), once.
 
 pub mod auth;
+pub(crate) mod backup;
+pub(crate) mod bookings;
 pub(crate) mod cases;
 pub(crate) mod complaints;
 pub(crate) mod events;
@@ -45,8 +47,6 @@ pub struct App {
     pub store: Arc<Store>,
     pub hub: Arc<Hub>,
     pub clock: Arc<dyn Clock>,
-    /// Hashes complainants' contacts (`complaints`): they are never stored in clear.
-    pub contacts: crate::web::ContactKey,
     /// Cancelled on SIGTERM/SIGINT: streams end, the server drains.
     pub shutdown: CancellationToken,
     /// Recovery finished (whether the store accepts writes is `store.health`).

@@ -180,6 +180,8 @@ impl Problem {
             | E::Storage(_)
             | E::Commit(_)
             | E::Corrupt { .. }
+            | E::Log { .. }
+            | E::Durability(_)
             | E::Reopening { .. }
             | E::Stopped
             | E::Space(_) => Problem::unavailable(format!("the store cannot serve this now: {e}")),

@@ -30,6 +30,7 @@ pub fn hall(hall: &str, reply: &HallResult) -> Answer {
         Ok(r) => r,
         Err(HallFailure::Queue(e)) => return Problem::from_queue(e).into(),
         Err(HallFailure::Owner(e)) => return Problem::from_owner(e).into(),
+        Err(HallFailure::Booking(e)) => return super::bookings::problem(e).into(),
     };
     match reply {
         HallReply::Applied(applied) => match &**applied {
@@ -53,6 +54,7 @@ pub fn hall(hall: &str, reply: &HallResult) -> Answer {
         HallReply::Schedule(s) => Answer::json(200, s),
         HallReply::TimersRun => Answer::no_content(),
         HallReply::Replayed(a) => a.clone(),
+        HallReply::Booking(b) => super::bookings::render(hall, b),
     }
 }
 

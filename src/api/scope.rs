@@ -64,7 +64,8 @@ pub mod need {
         Hours,
         CaseWrite,
         Alarms,
-        Admin
+        Admin,
+        Book
     );
 }
 
@@ -108,13 +109,18 @@ impl HallRef {
 
 /// Hall `id`: 404 when there is none, 403 unless `who` may do `perm` in it.
 pub fn hall(app: &AppState, who: &Principal, id: &str, perm: Perm) -> Result<HallRef, Problem> {
-    let index = app.config.hall_index(id).ok_or_else(|| {
-        Problem::not_found("unknown-hall", format!("there is no hall `{id}`")).field("hall")
-    })?;
+    let index = known_hall(app, id)?;
     who.require(perm, index, id)?;
     Ok(HallRef {
         index,
         cfg: app.config.halls[index].clone(),
+    })
+}
+
+/// The position of hall `id`, or the 404 that names it; callers check the caller's right to it.
+pub fn known_hall(app: &AppState, id: &str) -> Result<usize, Problem> {
+    app.config.hall_index(id).ok_or_else(|| {
+        Problem::not_found("unknown-hall", format!("there is no hall `{id}`")).field("hall")
     })
 }
 

@@ -14,6 +14,7 @@ use axum::routing::post;
 
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Problem};
+use super::scope::known_hall;
 use super::{AppState, render};
 use crate::runtime::cases::CaseOp;
 use crate::runtime::shard::HallOp;
@@ -32,9 +33,7 @@ async fn hall_timers(
     Path(hall): Path<String>,
 ) -> Result<Answer, Problem> {
     who.require_global(Perm::Admin)?;
-    let index = app.config.hall_index(&hall).ok_or_else(|| {
-        Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
-    })?;
+    let index = known_hall(&app, &hall)?;
     Ok(app.answer(index, HallOp::RunTimers, None).await)
 }
 

@@ -46,6 +46,8 @@ pub struct Config {
     pub officers: Vec<Officer>,
     /// `[rating]`: the citizen's rating window, short absences, the complaint limit.
     pub rating: RatingPolicy,
+    /// Bookable slots, fairness limits and the citizen-hashing keys (`booking::config`).
+    pub booking: crate::booking::BookingConfig,
 }
 
 impl Config {
@@ -158,6 +160,12 @@ pub struct StoreConfig {
     /// long, doubling the wait after each failed try up to `retry_max_ms`.
     pub retry_min_ms: u64,
     pub retry_max_ms: u64,
+    /// A checkpoint (the log's tail written into the state tables) runs once the tail holds
+    /// this many writes and events (default 4,096), and at least every 100 ms while there is
+    /// any.
+    /// Fewer means less log to replay after a crash and less coalescing; the crash tests set
+    /// it low to kill the daemon inside checkpoints.
+    pub checkpoint_writes: usize,
 }
 
 /// Whether metric series carry the hall or only its tier (`[metrics] labels`). A setting of
@@ -179,16 +187,19 @@ pub enum Role {
     CaseOfficer,
     Supervisor,
     Admin,
+    /// The citizen-facing booking portal: books, cancels and reads slots, nothing else.
+    Booking,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Kiosk,
         Role::Counter,
         Role::Display,
         Role::CaseOfficer,
         Role::Supervisor,
         Role::Admin,
+        Role::Booking,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -199,6 +210,7 @@ impl Role {
             Role::CaseOfficer => "case-officer",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Booking => "booking",
         }
     }
 }
@@ -215,12 +227,13 @@ pub struct TokenConfig {
 
 /// The demo's public tokens. They are accepted only by the embedded demo config; a real
 /// config that carries one of their hashes is refused.
-pub const DEMO_TOKENS: [&str; 5] = [
+pub const DEMO_TOKENS: [&str; 6] = [
     "demo-kiosk",
     "demo-counter",
     "demo-display",
     "demo-supervisor",
     "demo-admin",
+    "demo-booking",
 ];
 
 /// SHA-256 of a token, as stored in the config.

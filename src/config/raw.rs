@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub officers: Vec<RawOfficer>,
     #[serde(default)]
     pub rating: RawRating,
+    /// `[booking]`: read and validated by `booking::config`.
+    pub booking: Option<RawBooking>,
 }
 
 /// An officer of the roster (公示牌).
@@ -168,6 +170,7 @@ pub struct RawStore {
     pub quick_repair: Option<bool>,
     pub retry_min_ms: Option<S<u32>>,
     pub retry_max_ms: Option<S<u32>>,
+    pub checkpoint_writes: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -340,4 +343,35 @@ pub struct RawToken {
     /// Subtree roots, or `["*"]` for every hall.
     pub halls: S<Vec<S<String>>>,
     pub sha256: S<String>,
+}
+
+/// `[booking]` and its `[[booking.slots]]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBooking {
+    /// Secrets of the keyed hash of ID numbers; the first hashes new bookings.
+    #[serde(default)]
+    pub keys: Option<S<Vec<S<String>>>>,
+    pub per_service_day: Option<S<u32>>,
+    pub per_week: Option<S<u32>>,
+    pub no_show_limit: Option<S<u32>>,
+    pub no_show_window_days: Option<S<u32>>,
+    pub suspension_days: Option<S<u32>>,
+    #[serde(default)]
+    pub slots: Vec<RawSlots>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlots {
+    pub hall: S<String>,
+    pub service: S<String>,
+    pub slot_minutes: Option<S<u32>>,
+    pub capacity: S<u32>,
+    /// Working days ahead (on the hall's calendar) bookings are open for, today not counted.
+    pub days_ahead: Option<S<u32>>,
+    /// The latest booking, in minutes before the slot starts.
+    pub book_until_minutes: Option<S<u32>>,
+    /// The latest cancellation, in minutes before the slot starts.
+    pub cancel_until_minutes: Option<S<u32>>,
 }

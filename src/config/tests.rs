@@ -347,3 +347,66 @@ fn connection_limits_have_defaults_and_are_checked() {
         "{e:?}"
     );
 }
+
+// `[booking]`: validated by `validate::booking`.
+
+fn with_booking(booking: &str) -> Result<Config, String> {
+    // The demo's halls and services, without its demo tokens and booking section.
+    let halls = &DEMO_SOURCE[..DEMO_SOURCE.find("[[token]]").unwrap()];
+    Config::from_toml("b.toml", &format!("{halls}\n{booking}")).map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_problem_is_located_and_named() {
+    let e = with_booking(
+        r#"
+[booking]
+keys = ["short"]
+per_week = 0
+
+[[booking.slots]]
+hall = "nowhere"
+service = "social"
+capacity = 2
+
+[[booking.slots]]
+hall = "city"
+service = "nothing"
+capacity = 2
+
+[[booking.slots]]
+hall = "city"
+service = "social"
+capacity = 0
+slot_minutes = 1
+"#,
+    )
+    .unwrap_err();
+    for needle in [
+        "booking.keys[0]",
+        "booking.per_week",
+        "booking.slots[0].hall: there is no hall `nowhere`",
+        "booking.slots[1].service: hall `city` has no service `nothing`",
+        "booking.slots[2].capacity",
+        "booking.slots[2].slot_minutes",
+    ] {
+        assert!(e.contains(needle), "{needle} missing from:\n{e}");
+    }
+}
+
+#[test]
+fn slots_need_a_key_and_the_demo_books() {
+    let e =
+        with_booking("[[booking.slots]]\nhall = \"city\"\nservice = \"social\"\ncapacity = 2\n")
+            .unwrap_err();
+    assert!(e.contains("booking.keys"), "{e}");
+    let demo = Config::demo();
+    let city = demo.hall_index("city").unwrap();
+    let social = demo.halls[city].service_index("social").unwrap();
+    let rule = demo.booking.rule(city, social).unwrap();
+    assert_eq!(
+        (rule.slot_minutes, rule.capacity, rule.days_ahead),
+        (30, 4, 5)
+    );
+    assert!(demo.booking.keys.is_some());
+}

@@ -1,14 +1,19 @@
-//! Durable state in redb: an event log per stream plus current-state tables.
+//! Durable state in redb: a log of commits, current-state tables, and events per stream.
 //!
 //! One writer thread owns every write transaction. Producers (the hall shards) send it
-//! `Batch`es; it takes all that are waiting (up to `max_batch`), applies them in one
-//! transaction and commits with one fsync (group commit), and only then publishes the events
-//! and runs the batches' completions, which answer the HTTP requests. So an answer or a
-//! display update never reflects a state that a crash could undo, and a crash loses at most
-//! a suffix of unanswered work.
+//! `Batch`es; it takes all that are waiting (up to `max_batch`) and appends their writes and
+//! events to the log as one record, committed with one fsync (group commit), and only then
+//! publishes the events and runs the batches' completions, which answer the HTTP requests.
+//! So an answer or a display update never reflects a state that a crash could undo, and a
+//! crash loses at most a suffix of unanswered work.
 //!
-//! Recovery reads the current-state tables (`halls`, `tickets`), never the event log, so
-//! start-up time grows with open state, not with history. The log keeps the last
+//! The log is the unit of durability (`log`); the current-state tables (`halls`, `tickets`,
+//! `cases`…) and the per-stream `events` are a checkpoint of it that the writer brings up to
+//! date between commits (`checkpoint`), coalescing the rewrites of one key, and the log is
+//! trimmed behind it. Every read lays the log's tail over the tables (`tail`, `read`), so it
+//! sees all that is durable. Opening the store replays the log after the checkpoint into the
+//! tables before anything is served; recovery then reads the current-state tables, never the
+//! history, so start-up time grows with open state. The events table keeps the last
 //! `event_retention` events per stream for `Last-Event-ID` resume.
 //!
 //! If a commit fails (a full disk, an I/O error) the daemon degrades instead of dying: the
@@ -17,22 +22,27 @@
 //! whose changes were lost put back the affected state from the store (`ledger`), so memory
 //! and disk agree again and reads keep serving the last durable state meanwhile.
 
+mod checkpoint;
 mod ledger;
+pub(crate) mod log;
+mod read;
+mod tail;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-
-use crate::queue::{HallRecord, TicketRecord};
+use redb::{Database, ReadableTable, TableDefinition};
 
 pub use ledger::Ledger;
 pub use writer::{Batch, Done, Op, Publish, Published, WriterHandle};
 
-/// Bumped when a table's layout changes incompatibly.
-const SCHEMA: u64 = 1;
+/// Bumped when a table's layout changes incompatibly. 2: the log (a store of schema 1 has
+/// none, and is read as one whose log is empty).
+pub(crate) const SCHEMA: u64 = 2;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// hall id → `HallRecord` (JSON).
@@ -66,6 +76,9 @@ pub(crate) const STATS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::
 /// (hall id, YYYY-MM-DD) → cases finished that day: 16 bytes, on time then overdue (u64 BE).
 pub(crate) const CASE_STATS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("case_stats");
+/// (hall id, booking code) → `BookingRecord` (JSON): bookings until they are past every
+/// fairness limit's reach. Holds citizens only as keyed hashes and masked strings.
+pub(crate) const BOOKINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("bookings");
 
 /// Streams whose sequence numbers the writer assigns, because several producers feed them.
 pub const ALARMS: &str = "@alarms";
@@ -98,6 +111,10 @@ pub enum StoreError {
     Storage(#[from] redb::StorageError),
     #[error("store commit: {0}")]
     Commit(#[from] redb::CommitError),
+    #[error("log record {lsn} cannot be read: {source}")]
+    Log { lsn: u64, source: log::DecodeError },
+    #[error("store durability: {0}")]
+    Durability(#[from] redb::SetDurabilityError),
     #[error("stored record {what} is corrupt: {source}")]
     Corrupt {
         what: String,
@@ -274,6 +291,8 @@ pub(crate) struct Slot {
     why: Mutex<String>,
     /// The last reopen failed: reads fail until one succeeds.
     closed: AtomicBool,
+    /// The log's records since the last checkpoint; see `tail`.
+    tail: RwLock<tail::Tail>,
 }
 
 impl Slot {
@@ -285,6 +304,14 @@ impl Slot {
             .ok_or_else(|| StoreError::Reopening {
                 cause: self.why.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             })
+    }
+
+    pub(crate) fn tail(&self) -> RwLockReadGuard<'_, tail::Tail> {
+        self.tail.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn tail_mut(&self) -> RwLockWriteGuard<'_, tail::Tail> {
+        self.tail.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Close the handle and open the file again. Readers wait meanwhile (the lock is held
@@ -312,9 +339,14 @@ impl Slot {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }
-        let db = open_db(&self.path, self.cache_bytes, &self.opener);
+        // The tail is read back from disk: commits that only ever lived in memory (a
+        // checkpoint without fsync before the failure) are gone with the old handle.
+        let db = open_db(&self.path, self.cache_bytes, &self.opener)
+            .and_then(|db| Ok((tail::Tail::load(&db)?, db)));
         self.closed.store(db.is_err(), Ordering::Release);
-        *slot = Some(Arc::new(db?));
+        let (tail, db) = db?;
+        *self.tail_mut() = tail;
+        *slot = Some(Arc::new(db));
         Ok(())
     }
 
@@ -442,12 +474,14 @@ impl Store {
             let mut meta = tx.open_table(META)?;
             let found = meta.get("schema")?.map(|v| v.value());
             match found {
-                None => {
+                // Schema 1 is schema 2 with an empty log.
+                None | Some(1) => {
                     meta.insert("schema", SCHEMA)?;
                 }
                 Some(SCHEMA) => {}
                 Some(found) => return Err(StoreError::Schema { path, found }),
             }
+            tx.open_table(log::LOG)?;
             tx.open_table(HALLS)?;
             tx.open_table(TICKETS)?;
             tx.open_table(EVENTS)?;
@@ -461,8 +495,10 @@ impl Store {
             tx.open_table(CALENDARS)?;
             tx.open_table(STATS)?;
             tx.open_table(CASE_STATS)?;
+            tx.open_table(BOOKINGS)?;
         }
         tx.commit()?;
+        let checkpoint = checkpoint::recover(&db, cfg)?;
         Ok(Store {
             slot: Arc::new(Slot {
                 db: RwLock::new(Some(Arc::new(db))),
@@ -471,6 +507,7 @@ impl Store {
                 opener,
                 why: Mutex::new(String::new()),
                 closed: AtomicBool::new(false),
+                tail: RwLock::new(tail::Tail::empty(checkpoint)),
             }),
             health: Arc::new(Health::default()),
         })
@@ -489,255 +526,5 @@ impl Store {
     /// and it could not be opened again yet. Never waits.
     pub fn readable(&self) -> bool {
         !self.slot.closed.load(Ordering::Acquire)
-    }
-
-    /// A hall's stored state: its record and the business day's tickets.
-    pub fn load_hall(
-        &self,
-        hall: &str,
-    ) -> Result<Option<(HallRecord, Vec<TicketRecord>)>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let halls = tx.open_table(HALLS)?;
-        let Some(raw) = halls.get(hall)? else {
-            return Ok(None);
-        };
-        let record: HallRecord =
-            serde_json::from_slice(raw.value()).map_err(|source| StoreError::Corrupt {
-                what: format!("halls/{hall}"),
-                source,
-            })?;
-        let tickets = tx.open_table(TICKETS)?;
-        let mut out = Vec::new();
-        for row in tickets.range((hall, "")..(hall, "\u{10FFFF}"))? {
-            let (k, v) = row?;
-            let t: TicketRecord =
-                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
-                    what: format!("tickets/{hall}/{}", k.value().1),
-                    source,
-                })?;
-            out.push(t);
-        }
-        Ok(Some((record, out)))
-    }
-
-    /// Events of `stream` after `after`, at most `limit`.
-    pub fn read_events(
-        &self,
-        stream: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<EventPage, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(EVENTS)?;
-        let mut all = table.range((stream, 0)..=(stream, u64::MAX))?;
-        let first_retained = all.next().transpose()?.map(|(k, _)| k.value().1);
-        let last_retained = all
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.value().1)
-            .or(first_retained);
-        let mut events = Vec::new();
-        for row in table
-            .range((stream, after.saturating_add(1))..=(stream, u64::MAX))?
-            .take(limit)
-        {
-            let (k, v) = row?;
-            let text = String::from_utf8_lossy(v.value());
-            let (kind, json) = text.split_once('\n').unwrap_or(("event", &text));
-            events.push((k.value().1, kind.to_owned(), json.to_owned()));
-        }
-        Ok(EventPage {
-            events,
-            first_retained,
-            last_retained,
-        })
-    }
-
-    /// How many open cases the store holds.
-    pub fn open_cases(&self) -> Result<usize, StoreError> {
-        use redb::ReadableTableMetadata;
-        Ok(self.db()?.begin_read()?.open_table(CASES)?.len()? as usize)
-    }
-
-    /// Every open case, in id order, for recovery. Reading and decoding run on a second
-    /// thread while `each` runs on this one, so recovery uses two cores.
-    pub fn load_cases(
-        &self,
-        mut each: impl FnMut(crate::deadline::CaseRecord),
-    ) -> Result<usize, StoreError> {
-        use crate::deadline::CaseRecord;
-        const BATCH: usize = 4096;
-        let (tx, rx) = crossbeam::channel::bounded::<Result<Vec<CaseRecord>, StoreError>>(8);
-        std::thread::scope(|scope| {
-            let reader = std::thread::Builder::new().name("hallq-load-read".into());
-            let spawned = reader.spawn_scoped(scope, move || {
-                let decode = || -> Result<(), StoreError> {
-                    let read = self.db()?.begin_read()?;
-                    let table = read.open_table(CASES)?;
-                    let mut batch = Vec::with_capacity(BATCH);
-                    for row in table.iter()? {
-                        let (k, v) = row?;
-                        batch.push(serde_json::from_slice(v.value()).map_err(|source| {
-                            StoreError::Corrupt {
-                                what: format!("cases/{}", k.value()),
-                                source,
-                            }
-                        })?);
-                        if batch.len() == BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                            if tx.send(Ok(full)).is_err() {
-                                return Ok(());
-                            }
-                        }
-                    }
-                    let _ = tx.send(Ok(batch));
-                    Ok(())
-                };
-                if let Err(e) = decode() {
-                    let _ = tx.send(Err(e));
-                }
-            });
-            if let Err(e) = spawned {
-                return Err(StoreError::Thread(e));
-            }
-            let mut n = 0;
-            for batch in rx {
-                for record in batch? {
-                    each(record);
-                    n += 1;
-                }
-            }
-            Ok(n)
-        })
-    }
-
-    /// A closed case's last record.
-    pub fn closed_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(CLOSED_CASES)?;
-        table
-            .get(id)?
-            .map(|v| {
-                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
-                    what: format!("closed_cases/{id}"),
-                    source,
-                })
-            })
-            .transpose()
-    }
-
-    /// Calendars replaced through the API, as (id, TOML).
-    pub fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(CALENDARS)?;
-        table
-            .iter()?
-            .map(|row| {
-                let (k, v) = row?;
-                Ok((k.value().to_owned(), v.value().to_owned()))
-            })
-            .collect()
-    }
-
-    /// A finished business day's statistics of a hall.
-    pub fn day_stats(
-        &self,
-        hall: &str,
-        day: &str,
-    ) -> Result<Option<crate::queue::stats::DayStats>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(STATS)?;
-        table
-            .get((hall, day))?
-            .map(|v| {
-                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
-                    what: format!("stats/{hall}/{day}"),
-                    source,
-                })
-            })
-            .transpose()
-    }
-
-    /// Cases a hall finished on a day: (on time, overdue).
-    pub fn case_stats(&self, hall: &str, day: &str) -> Result<(u64, u64), StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(CASE_STATS)?;
-        Ok(table
-            .get((hall, day))?
-            .map_or((0, 0), |v| decode_pair(v.value())))
-    }
-
-    /// The last alarm sequence number a consumer acknowledged.
-    pub fn consumer(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self.cursor(name)?.map(|c| c.seq))
-    }
-
-    /// A consumer's cursor and its owner.
-    pub fn cursor(&self, name: &str) -> Result<Option<Cursor>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let Some(seq) = tx.open_table(CONSUMERS)?.get(name)?.map(|v| v.value()) else {
-            return Ok(None);
-        };
-        let owner = tx
-            .open_table(CURSOR_OWNERS)?
-            .get(name)?
-            .map(|v| v.value().to_owned());
-        Ok(Some(Cursor { seq, owner }))
-    }
-
-    /// Every recorded rewind of a consumer's cursor, oldest first.
-    pub fn rewinds(&self, name: &str) -> Result<Vec<Rewind>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(CURSOR_LOG)?;
-        let mut out = Vec::new();
-        for row in table.range((name, 0)..=(name, u64::MAX))? {
-            let (k, v) = row?;
-            out.push(
-                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
-                    what: format!("cursor_log/{name}/{}", k.value().1),
-                    source,
-                })?,
-            );
-        }
-        Ok(out)
-    }
-
-    /// The last sequence number of a stream's log (0 when empty).
-    pub fn head(&self, stream: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .read_events(stream, u64::MAX, 0)?
-            .last_retained
-            .unwrap_or(0))
-    }
-
-    /// An open case's stored record.
-    pub fn open_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(CASES)?;
-        table
-            .get(id)?
-            .map(|v| {
-                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
-                    what: format!("cases/{id}"),
-                    source,
-                })
-            })
-            .transpose()
-    }
-
-    /// A stored `Idempotency-Key` answer that has not expired.
-    pub fn idempotent(
-        &self,
-        scope: &str,
-        key: &str,
-        now_s: i64,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(IDEMPOTENCY)?;
-        Ok(table.get((scope, key))?.and_then(|v| {
-            let raw = v.value();
-            let expires = i64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
-            (expires > now_s).then(|| raw[8..].to_vec())
-        }))
     }
 }

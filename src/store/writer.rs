@@ -8,7 +8,8 @@
 //! (`Ledger`): no change a client was refused ever becomes durable later, and no producer
 //! goes on building on a change that never became durable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -17,44 +18,47 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use redb::ReadableTable;
 
-use super::{
-    CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS, EVENTS,
-    HALLS, Health, IDEMPOTENCY, PROBE, STATS, Slot, Store, StoreError, TICKETS, decode_pair,
-};
+use super::log::{self, LOG};
+use super::tail::Entry;
+use super::{EVENTS, Health, IDEMPOTENCY, PROBE, Slot, Store, StoreError, checkpoint};
 use crate::clock::Clock;
 use crate::config::StoreConfig;
 
-/// One write to a current-state table.
-#[derive(Debug)]
+/// One write to a current-state table. Serialized into the log as it is (`log`): a variant
+/// or field is only ever added at the end, and a change that reorders them bumps the
+/// record version.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     PutHall {
         hall: Arc<str>,
+        #[serde(with = "super::log::bytes")]
         json: Vec<u8>,
     },
     PutTicket {
         hall: Arc<str>,
         id: String,
+        #[serde(with = "super::log::bytes")]
         json: Vec<u8>,
     },
     /// Delete the hall's ticket records whose id sorts before `before` (earlier days).
-    PurgeTickets {
-        hall: Arc<str>,
-        before: String,
-    },
+    PurgeTickets { hall: Arc<str>, before: String },
     PutIdempotent {
         scope: String,
         key: String,
         expires_s: i64,
+        #[serde(with = "super::log::bytes")]
         json: Vec<u8>,
     },
     /// An open case's record.
     PutCase {
         id: String,
+        #[serde(with = "super::log::bytes")]
         json: Vec<u8>,
     },
     /// A case closed: its record moves to the closed-case table.
     CloseCase {
         id: String,
+        #[serde(with = "super::log::bytes")]
         json: Vec<u8>,
     },
     /// An alarm consumer's acknowledged position and the token that owns it.
@@ -66,17 +70,16 @@ pub enum Op {
     /// A consumer's cursor moved backwards: `json` is a `Rewind`, appended to its log.
     LogRewind {
         name: String,
+        #[serde(with = "super::log::bytes")]
         json: Vec<u8>,
     },
     /// A calendar replaced through the API.
-    PutCalendar {
-        id: String,
-        toml: String,
-    },
+    PutCalendar { id: String, toml: String },
     /// A finished business day's statistics.
     PutStats {
         hall: Arc<str>,
         day: String,
+        #[serde(with = "super::log::bytes")]
         json: Vec<u8>,
     },
     /// One more case finished by a hall on a day, on time or not.
@@ -84,6 +87,12 @@ pub enum Op {
         hall: Arc<str>,
         day: String,
         on_time: bool,
+    },
+    /// A booking's record; `json: None` deletes it.
+    PutBooking {
+        hall: Arc<str>,
+        code: String,
+        json: Option<Vec<u8>>,
     },
 }
 
@@ -171,31 +180,6 @@ impl WriterHandle {
     }
 }
 
-/// Per-stream log bounds, so retention can prune without scanning.
-#[derive(Debug, Clone, Copy)]
-struct Bounds {
-    first: u64,
-    last: u64,
-}
-
-type EventTable<'t> = redb::Table<'t, (&'static str, u64), &'static [u8]>;
-
-/// The current-state tables and the event log, open in one write transaction.
-struct Tables<'t> {
-    halls: redb::Table<'t, &'static str, &'static [u8]>,
-    tickets: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
-    idem: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
-    cases: redb::Table<'t, &'static str, &'static [u8]>,
-    closed: redb::Table<'t, &'static str, &'static [u8]>,
-    consumers: redb::Table<'t, &'static str, u64>,
-    owners: redb::Table<'t, &'static str, &'static str>,
-    cursor_log: redb::Table<'t, (&'static str, u64), &'static [u8]>,
-    calendars: redb::Table<'t, &'static str, &'static str>,
-    stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
-    case_stats: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
-    events: EventTable<'t>,
-}
-
 struct Writer {
     slot: Arc<Slot>,
     rx: Receiver<Batch>,
@@ -205,8 +189,14 @@ struct Writer {
     max_batch: usize,
     quick_repair: bool,
     retention: u64,
-    /// Cached from the log; cleared after a failed commit, whose numbering never happened.
-    bounds: HashMap<Arc<str>, Bounds>,
+    /// The last sequence number of each stream the writer numbers (`@alarms`, `@cases`);
+    /// cleared after a failed commit, whose numbering never happened.
+    heads: HashMap<Arc<str>, u64>,
+    /// The record being encoded, kept to reuse its allocation.
+    buf: Vec<u8>,
+    checkpoint_writes: usize,
+    /// When the last checkpoint ran (or was found unnecessary).
+    last_checkpoint: Instant,
     last_expiry_sweep: i64,
     /// Set while writes are refused.
     retry: Option<Retry>,
@@ -229,6 +219,13 @@ struct Retry {
 /// on a full disk inside pages redb already owns, and writes would flap on and off.
 const PROBE_BYTES: usize = 1 << 20;
 
+/// A checkpoint runs once the tail holds `[store] checkpoint_writes` writes and events, or
+/// is this old, or the writer is idle for a second.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// A checkpoint under load does not fsync: the next log append's fsync makes it durable, and
+/// a crash before that only leaves more log to replay.
+const CHECKPOINT_DURABILITY: redb::Durability = redb::Durability::None;
+
 impl Store {
     /// Start the writer thread. `queue` bounds the batches waiting for it: a producer that
     /// outpaces the disk blocks, which backs up into the shards' bounded queues and turns
@@ -249,7 +246,10 @@ impl Store {
             max_batch: cfg.max_batch,
             quick_repair: cfg.quick_repair,
             retention: cfg.event_retention,
-            bounds: HashMap::new(),
+            heads: HashMap::new(),
+            buf: Vec::new(),
+            checkpoint_writes: cfg.checkpoint_writes,
+            last_checkpoint: Instant::now(),
             last_expiry_sweep: 0,
             retry: None,
             reopen_after: None,
@@ -265,6 +265,36 @@ impl Store {
             tx,
             thread: Some(thread),
         }
+    }
+}
+
+/// Drop the hall and ticket records that a later record of the same key in the same commit
+/// overwrites: the commit is atomic, so nobody could ever read them. A busy hall is written
+/// by every shard batch of a commit; its record is logged once.
+fn coalesce<'a>(batches: impl DoubleEndedIterator<Item = &'a mut Batch>) {
+    let mut halls: HashSet<Arc<str>> = HashSet::new();
+    let mut tickets: HashSet<(Arc<str>, String)> = HashSet::new();
+    for b in batches.rev() {
+        if !b
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::PutHall { .. } | Op::PutTicket { .. }))
+        {
+            continue;
+        }
+        let mut keep: Vec<bool> = b
+            .ops
+            .iter()
+            .rev()
+            .map(|op| match op {
+                Op::PutHall { hall, .. } => halls.insert(hall.clone()),
+                Op::PutTicket { hall, id, .. } => tickets.insert((hall.clone(), id.clone())),
+                _ => true,
+            })
+            .collect();
+        keep.reverse();
+        let mut keep = keep.into_iter();
+        b.ops.retain(|_| keep.next().unwrap_or(true));
     }
 }
 
@@ -286,9 +316,14 @@ impl Writer {
                 Ok(b) => pending.push(b),
                 Err(RecvTimeoutError::Timeout) => {
                     self.housekeeping();
+                    // Idle: materialise the whole tail, durably, so a restart replays nothing.
+                    self.checkpoint(redb::Durability::Immediate);
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.checkpoint(redb::Durability::Immediate);
+                    return;
+                }
             }
             while pending.len() < self.max_batch {
                 match self.rx.try_recv() {
@@ -297,6 +332,9 @@ impl Writer {
                 }
             }
             self.commit(&mut pending);
+            if self.checkpoint_due() {
+                self.checkpoint(CHECKPOINT_DURABILITY);
+            }
         }
     }
 
@@ -305,7 +343,7 @@ impl Writer {
         let current = |b: &Batch| b.generation >= generation;
         let writes = batches.iter().any(|b| current(b) && b.writes());
         let result = if !writes {
-            Ok(())
+            Ok(None)
         } else if let Some(r) = self.health.refusal() {
             // Refused without touching the disk; their producers put back what they changed.
             self.health.lose();
@@ -320,7 +358,7 @@ impl Writer {
                 .record(started.elapsed().as_secs_f64());
             let requests: usize = batches.iter().map(|b| b.done.len().max(1)).sum();
             metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(requests as f64);
-            r.map_err(|e| self.failed(&e))
+            r.map(Some).map_err(|e| self.failed(&e))
         };
         // Batches built on state a failed commit lost: refused, whatever they hold.
         let stale = || {
@@ -331,7 +369,7 @@ impl Writer {
             }
         };
         let stale = batches.iter().any(|b| !current(b)).then(stale);
-        for b in batches.drain(..) {
+        for (i, b) in batches.drain(..).enumerate() {
             let outcome = match (&stale, current(&b)) {
                 (Some(e), false) => Err(e),
                 _ => result.as_ref().map(|_| ()),
@@ -340,8 +378,12 @@ impl Writer {
                 if let Some(m) = &b.mark {
                     m.durable.fetch_max(m.n, Ordering::AcqRel);
                 }
-                if !b.events.is_empty() {
-                    self.publish.publish(&b.events);
+                // The events moved into the log's tail with the commit.
+                if let Ok(Some((entry, ranges))) = &result {
+                    let events = &entry.events[ranges[i].clone()];
+                    if !events.is_empty() {
+                        self.publish.publish(events);
+                    }
                 }
             }
             for done in b.done {
@@ -362,7 +404,7 @@ impl Writer {
         metrics::counter!(crate::metrics::STORE_FAILURES).increment(1);
         metrics::gauge!(crate::metrics::STORE_WRITABLE).set(0.0);
         // Sequence numbers handed out in the failed transaction were never stored.
-        self.bounds.clear();
+        self.heads.clear();
         // Only a writable store commits, so this starts a new spell of refusals.
         let backoff = self.retry_min;
         let retry_after_s = backoff.as_secs_f64().ceil().max(1.0) as u32;
@@ -442,172 +484,129 @@ impl Writer {
         }
     }
 
-    /// Commit the batches of the current `generation` in one transaction.
-    fn write(&mut self, batches: &mut [Batch], generation: u64) -> Result<(), StoreError> {
+    /// Append the batches of the current `generation` to the log as one record, in one
+    /// transaction with one fsync. Their writes and events move into the log's tail (where
+    /// reads find them until a checkpoint); returned with each batch's events in it.
+    fn write(
+        &mut self,
+        batches: &mut [Batch],
+        generation: u64,
+    ) -> Result<(Arc<Entry>, Vec<Range<usize>>), StoreError> {
         let db = self.slot.get()?;
         let tx = super::begin_write(&db, self.quick_repair)?;
-        {
-            // Opened once per commit, not once per request in it.
-            let mut t = Tables {
-                halls: tx.open_table(HALLS)?,
-                tickets: tx.open_table(TICKETS)?,
-                idem: tx.open_table(IDEMPOTENCY)?,
-                cases: tx.open_table(CASES)?,
-                closed: tx.open_table(CLOSED_CASES)?,
-                consumers: tx.open_table(CONSUMERS)?,
-                owners: tx.open_table(CURSOR_OWNERS)?,
-                cursor_log: tx.open_table(CURSOR_LOG)?,
-                calendars: tx.open_table(CALENDARS)?,
-                stats: tx.open_table(STATS)?,
-                case_stats: tx.open_table(CASE_STATS)?,
-                events: tx.open_table(EVENTS)?,
-            };
-            for b in batches.iter_mut().filter(|b| b.generation >= generation) {
-                self.apply(&mut t, b)?;
+        let lsn = self.slot.tail().last() + 1;
+        for b in batches.iter_mut().filter(|b| b.generation >= generation) {
+            for e in b.events.iter_mut().filter(|e| e.seq == 0) {
+                let next = self.head(&tx, &e.stream)? + 1;
+                self.heads.insert(e.stream.clone(), next);
+                e.seq = next;
+                e.json = format!(
+                    "{{\"seq\":{next},{}",
+                    e.json.strip_prefix('{').unwrap_or(&e.json)
+                );
             }
-            self.prune(&mut t.events)?;
         }
+        coalesce(batches.iter_mut().filter(|b| b.generation >= generation));
+        self.buf.clear();
+        let current = || batches.iter().filter(|b| b.generation >= generation);
+        log::encode(
+            current().flat_map(|b| &b.ops),
+            current().flat_map(|b| &b.events),
+            &mut self.buf,
+        );
+        tx.open_table(LOG)?.insert(lsn, self.buf.as_slice())?;
         tx.commit()?;
-        Ok(())
+        let mut entry = Entry {
+            lsn,
+            ops: Vec::new(),
+            events: Vec::new(),
+        };
+        let mut ranges = Vec::with_capacity(batches.len());
+        for b in batches.iter_mut() {
+            let start = entry.events.len();
+            if b.generation >= generation {
+                entry.ops.append(&mut b.ops);
+                entry.events.append(&mut b.events);
+            }
+            ranges.push(start..entry.events.len());
+        }
+        let entry = Arc::new(entry);
+        self.slot.tail_mut().push(entry.clone());
+        Ok((entry, ranges))
     }
 
-    fn apply(&mut self, t: &mut Tables<'_>, b: &mut Batch) -> Result<(), StoreError> {
-        let Tables {
-            halls,
-            tickets,
-            idem,
-            cases,
-            closed,
-            consumers,
-            owners,
-            cursor_log,
-            calendars,
-            stats,
-            case_stats,
-            events,
-        } = t;
-        for op in &b.ops {
-            match op {
-                Op::PutHall { hall, json } => {
-                    halls.insert(&**hall, json.as_slice())?;
-                }
-                Op::PutTicket { hall, id, json } => {
-                    tickets.insert((&**hall, id.as_str()), json.as_slice())?;
-                }
-                Op::PurgeTickets { hall, before } => {
-                    tickets.retain_in((&**hall, "")..(&**hall, before.as_str()), |_, _| false)?;
-                }
-                Op::PutIdempotent {
-                    scope,
-                    key,
-                    expires_s,
-                    json,
-                } => {
-                    let mut v = Vec::with_capacity(8 + json.len());
-                    v.extend_from_slice(&expires_s.to_be_bytes());
-                    v.extend_from_slice(json);
-                    idem.insert((scope.as_str(), key.as_str()), v.as_slice())?;
-                }
-                Op::PutCase { id, json } => {
-                    cases.insert(id.as_str(), json.as_slice())?;
-                }
-                Op::CloseCase { id, json } => {
-                    cases.remove(id.as_str())?;
-                    closed.insert(id.as_str(), json.as_slice())?;
-                }
-                Op::PutConsumer { name, seq, owner } => {
-                    consumers.insert(name.as_str(), *seq)?;
-                    owners.insert(name.as_str(), owner.as_str())?;
-                }
-                Op::LogRewind { name, json } => {
-                    let n = cursor_log
-                        .range((name.as_str(), 0)..=(name.as_str(), u64::MAX))?
-                        .next_back()
-                        .transpose()?
-                        .map_or(0, |(k, _)| k.value().1 + 1);
-                    cursor_log.insert((name.as_str(), n), json.as_slice())?;
-                }
-                Op::PutCalendar { id, toml } => {
-                    calendars.insert(id.as_str(), toml.as_str())?;
-                }
-                Op::PutStats { hall, day, json } => {
-                    stats.insert((&**hall, day.as_str()), json.as_slice())?;
-                }
-                Op::CountCase { hall, day, on_time } => {
-                    let key = (&**hall, day.as_str());
-                    let (mut good, mut late) = case_stats
-                        .get(key)?
-                        .map_or((0, 0), |v| decode_pair(v.value()));
-                    if *on_time {
-                        good += 1;
-                    } else {
-                        late += 1;
-                    }
-                    let mut v = [0u8; 16];
-                    v[..8].copy_from_slice(&good.to_be_bytes());
-                    v[8..].copy_from_slice(&late.to_be_bytes());
-                    case_stats.insert(key, v.as_slice())?;
-                }
-            }
+    /// The last sequence number of a stream the writer numbers: the log's tail, else the
+    /// materialised events.
+    fn head(&mut self, tx: &redb::WriteTransaction, stream: &Arc<str>) -> Result<u64, StoreError> {
+        if let Some(&head) = self.heads.get(stream) {
+            return Ok(head);
         }
-        if !b.events.is_empty() {
-            let mut value = Vec::new();
-            for e in &mut b.events {
-                if e.seq == 0 {
-                    let next = match self.bounds.get(&e.stream) {
-                        Some(b) => b.last + 1,
-                        None => {
-                            events
-                                .range((&*e.stream, 0)..=(&*e.stream, u64::MAX))?
-                                .next_back()
-                                .transpose()?
-                                .map_or(0, |(k, _)| k.value().1)
-                                + 1
-                        }
-                    };
-                    e.seq = next;
-                    e.json = format!(
-                        "{{\"seq\":{next},{}",
-                        e.json.strip_prefix('{').unwrap_or(&e.json)
-                    );
-                }
-                value.clear();
-                value.extend_from_slice(e.kind.as_bytes());
-                value.push(b'\n');
-                value.extend_from_slice(e.json.as_bytes());
-                events.insert((&*e.stream, e.seq), value.as_slice())?;
-                let bounds = match self.bounds.get_mut(&e.stream) {
-                    Some(b) => b,
-                    None => {
-                        let first = events
-                            .range((&*e.stream, 0)..=(&*e.stream, u64::MAX))?
-                            .next()
-                            .transpose()?
-                            .map_or(e.seq, |(k, _)| k.value().1);
-                        self.bounds
-                            .entry(e.stream.clone())
-                            .or_insert(Bounds { first, last: e.seq })
-                    }
-                };
-                bounds.last = bounds.last.max(e.seq);
-            }
-        }
-        Ok(())
+        let head = match self.slot.tail().head(stream) {
+            Some(seq) => seq,
+            None => tx
+                .open_table(EVENTS)?
+                .range((&**stream, 0)..=(&**stream, u64::MAX))?
+                .next_back()
+                .transpose()?
+                .map_or(0, |(k, _)| k.value().1),
+        };
+        self.heads.insert(stream.clone(), head);
+        Ok(head)
     }
 
-    /// Drop log entries beyond the retention, in chunks of a tenth of it so each commit stays
-    /// short.
-    fn prune(&mut self, events: &mut EventTable<'_>) -> Result<(), StoreError> {
-        let slack = (self.retention / 10).max(1);
-        for (stream, b) in &mut self.bounds {
-            if b.last - b.first < self.retention + slack {
-                continue;
-            }
-            let keep_from = b.last + 1 - self.retention;
-            events.retain_in((&**stream, b.first)..(&**stream, keep_from), |_, _| false)?;
-            b.first = keep_from;
+    fn checkpoint_due(&self) -> bool {
+        let tail = self.slot.tail();
+        tail.writes() >= self.checkpoint_writes
+            || (!tail.is_empty() && self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY)
+    }
+
+    /// Materialise the log's tail into the state tables and trim the log behind it
+    /// (`checkpoint`). A failure is a failure of the store, like a failed commit: nothing
+    /// acknowledged is lost (the log still holds it), but redb needs reopening.
+    fn checkpoint(&mut self, durability: redb::Durability) {
+        if self.retry.is_some() {
+            return;
         }
-        Ok(())
+        self.last_checkpoint = Instant::now();
+        let entries = self.slot.tail().after(0);
+        if entries.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let run = || -> Result<Option<u64>, StoreError> {
+            let db = self.slot.get()?;
+            let mut tx = super::begin_write(&db, self.quick_repair)?;
+            tx.set_durability(durability)?;
+            let lsn = checkpoint::materialise(&tx, &entries, self.retention)?;
+            tx.commit()?;
+            Ok(lsn)
+        };
+        match run() {
+            Ok(lsn) => {
+                if let Some(lsn) = lsn {
+                    self.slot.tail_mut().trim(lsn);
+                }
+                let took = started.elapsed();
+                metrics::histogram!(crate::metrics::STORE_CHECKPOINT_SECONDS)
+                    .record(took.as_secs_f64());
+                tracing::debug!(
+                    records = entries.len(),
+                    writes = entries
+                        .iter()
+                        .map(|e| e.ops.len() + e.events.len())
+                        .sum::<usize>(),
+                    ms = took.as_secs_f64() * 1000.0,
+                    "checkpoint"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpointing the log failed");
+                self.failed(&e);
+                if let Some(cause) = self.reopen_after.take() {
+                    self.reopen(&cause);
+                }
+            }
+        }
     }
 
     /// Idle-time work: drop expired idempotency answers once an hour.
@@ -656,6 +655,7 @@ mod tests {
             quick_repair: true,
             retry_min_ms: 10,
             retry_max_ms: 100,
+            checkpoint_writes: 16_384,
         }
     }
 
@@ -676,6 +676,54 @@ mod tests {
         };
         writer.sender().send(batch).unwrap();
         rx.recv().unwrap()
+    }
+
+    #[test]
+    fn a_record_overwritten_in_the_same_commit_is_logged_once() {
+        let put = |hall: &str, id: Option<&str>, n: u8| match id {
+            None => Op::PutHall {
+                hall: Arc::from(hall),
+                json: vec![n],
+            },
+            Some(id) => Op::PutTicket {
+                hall: Arc::from(hall),
+                id: id.into(),
+                json: vec![n],
+            },
+        };
+        let mut batches = [
+            Batch {
+                ops: vec![
+                    put("a", None, 1),
+                    put("a", Some("t1"), 1),
+                    put("b", None, 1),
+                ],
+                ..Batch::default()
+            },
+            Batch {
+                ops: vec![
+                    put("a", Some("t2"), 2),
+                    put("a", None, 2),
+                    put("a", Some("t1"), 2),
+                ],
+                ..Batch::default()
+            },
+        ];
+        coalesce(batches.iter_mut());
+        let left: Vec<String> = batches
+            .iter()
+            .flat_map(|b| &b.ops)
+            .map(|op| format!("{op:?}"))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                format!("{:?}", put("b", None, 1)),
+                format!("{:?}", put("a", Some("t2"), 2)),
+                format!("{:?}", put("a", None, 2)),
+                format!("{:?}", put("a", Some("t1"), 2)),
+            ]
+        );
     }
 
     #[test]

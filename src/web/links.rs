@@ -114,44 +114,6 @@ impl LinkKeys {
     }
 }
 
-impl LinkKeys {
-    /// The key for citizens' contacts, derived from the link secret under its own label, so
-    /// a contact hash says nothing about any link key and the other way round.
-    pub fn contact_key(&self) -> ContactKey {
-        let mut mac =
-            <HmacSha256 as KeyInit>::new_from_slice(&self.secret).expect("HMAC takes any key");
-        mac.update(b"hallq contact hash v1");
-        ContactKey {
-            key: mac.finalize().into_bytes().into(),
-        }
-    }
-}
-
-/// Keyed hashes of citizens' contacts (a complainant's phone): the same contact hashes the
-/// same while the data directory's secret lasts, and the hash cannot be reversed without it.
-pub struct ContactKey {
-    key: [u8; 32],
-}
-
-impl std::fmt::Debug for ContactKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ContactKey(..)")
-    }
-}
-
-impl ContactKey {
-    /// The hash of `contact`, ignoring spaces and dashes (`138-0013 8000` is `13800138000`).
-    pub fn hash(&self, contact: &str) -> String {
-        let mut mac =
-            <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key");
-        for c in contact.chars().filter(|c| !c.is_whitespace() && *c != '-') {
-            let mut buf = [0u8; 4];
-            mac.update(c.encode_utf8(&mut buf).as_bytes());
-        }
-        crate::config::hex(&mac.finalize().into_bytes()[..16])
-    }
-}
-
 fn parse_secret(text: &str) -> Option<[u8; 32]> {
     unhex(text)?.try_into().ok()
 }

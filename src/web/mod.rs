@@ -28,7 +28,8 @@ use serde::Deserialize;
 
 use crate::api::AppState;
 use crate::api::problem::Problem;
-pub use links::{ContactKey, LinkKeyError, LinkKeys};
+use crate::api::scope::known_hall;
+pub use links::{LinkKeyError, LinkKeys};
 
 /// What the web handlers share besides the app.
 pub struct Web {
@@ -160,12 +161,6 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
             .into_response();
     }
     serve(&file, &headers)
-}
-
-fn known_hall(app: &AppState, hall: &str) -> Result<usize, Problem> {
-    app.config.hall_index(hall).ok_or_else(|| {
-        Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
-    })
 }
 
 async fn display(

@@ -34,6 +34,7 @@ use crate::api::auth::{Perm, Principal};
 use crate::api::events::{CutOff, Subscribed};
 use crate::api::problem::{Answer, Problem};
 use crate::api::render;
+use crate::api::scope::known_hall;
 use crate::localtime::LocalTime;
 use crate::queue::{CallEvent, TicketClass, TicketStatus, TicketView};
 use crate::runtime::hub::Frame;
@@ -159,9 +160,7 @@ fn resolve(
     ticket: &str,
     k: Option<&str>,
 ) -> Result<usize, Problem> {
-    let index = app.config.hall_index(hall).ok_or_else(|| {
-        Problem::not_found("unknown-hall", format!("there is no hall `{hall}`")).field("hall")
-    })?;
+    let index = known_hall(app, hall)?;
     check_link(web, hall, ticket, k)?;
     Ok(index)
 }
@@ -524,10 +523,9 @@ async fn link(
     Query(q): Query<LinkRequest>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(h) = app.config.hall_index(&hall) else {
-        return Problem::not_found("unknown-hall", format!("there is no hall `{hall}`"))
-            .field("hall")
-            .into_response();
+    let h = match known_hall(&app, &hall) {
+        Ok(h) => h,
+        Err(p) => return p.into_response(),
     };
     if let Err(p) = who.require(Perm::Issue, h, &hall) {
         return p.into_response();

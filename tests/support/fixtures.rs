@@ -92,14 +92,7 @@ name = "1号窗口"
 services = ["s"]
 "#
     );
-    for (name, role) in [
-        (KIOSK, "kiosk"),
-        (COUNTER, "counter"),
-        (DISPLAY, "display"),
-        (ADMIN, "admin"),
-    ] {
-        s += &token(name, role, &["*"]);
-    }
+    s += &role_tokens();
     s += &token(H2_COUNTER, "counter", &["h2"]);
     s += &token(H1_KIOSK, "kiosk", &["h1"]);
     s
@@ -118,6 +111,19 @@ pub fn token(name: &str, role: &str, halls: &[&str]) -> String {
         halls.join(", "),
         hex(&token_hash(name))
     )
+}
+
+/// The kiosk, counter, display and admin tokens, each for every hall.
+pub fn role_tokens() -> String {
+    [
+        (KIOSK, "kiosk"),
+        (COUNTER, "counter"),
+        (DISPLAY, "display"),
+        (ADMIN, "admin"),
+    ]
+    .iter()
+    .map(|(name, role)| token(name, role, &["*"]))
+    .collect()
 }
 
 /// `text` (a config from this module) with `lines` added to its `[store]` section.

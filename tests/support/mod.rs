@@ -13,6 +13,7 @@
     reason = "each test binary uses a different part"
 )]
 
+mod booking;
 mod daemon;
 mod disk;
 mod fixtures;
@@ -20,6 +21,7 @@ mod http;
 mod inproc;
 mod sse;
 
+pub use booking::*;
 pub use daemon::{Daemon, Hallq};
 pub use disk::{DiskSwitch, FailingDisk};
 pub use fixtures::*;

@@ -5,6 +5,7 @@
 //! (`hallq`) owns those edges and re-exports these modules, so `hallq::calendar` and
 //! `crate::calendar` inside the daemon name the same thing.
 
+pub mod booking;
 pub mod calendar;
 pub mod deadline;
 pub mod diag;

@@ -6,6 +6,7 @@
 //! `settings` (server, store, tokens). The checks every part shares (ids, names) are here.
 //! Validation reads calendar files and nothing else; it never opens the store or a socket.
 
+mod booking;
 mod catalogue;
 mod halls;
 mod officers;
@@ -94,6 +95,13 @@ pub(super) fn load(
         matters,
     );
     let tokens = tokens(&mut cx, &raw.tokens, &catalogue, demo);
+    let booking = booking::validate(
+        file,
+        src,
+        raw.booking.as_ref(),
+        &catalogue.halls,
+        &mut cx.errors,
+    );
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }
@@ -107,6 +115,7 @@ pub(super) fn load(
         catalogue: Arc::new(catalogue),
         officers,
         rating,
+        booking,
     })
 }
 

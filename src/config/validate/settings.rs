@@ -207,6 +207,14 @@ pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
         cache_bytes: (bounded(cx, &r.cache_mb, "store.cache_mb", 8, 1 << 20, 64) as usize) << 20,
         retry_min_ms: u64::from(retry_min),
         retry_max_ms: u64::from(retry_max),
+        checkpoint_writes: bounded(
+            cx,
+            &r.checkpoint_writes,
+            "store.checkpoint_writes",
+            1,
+            1 << 22,
+            4_096,
+        ) as usize,
     }
 }
 
@@ -240,7 +248,7 @@ pub(super) fn tokens(
             }
             let role = Role::ALL.into_iter().find(|r| r.as_str() == t.role.get_ref().as_str());
             if role.is_none() {
-                cx.at(&t.role, format!("{path}.role"), format!("unknown role `{}`; expected one of kiosk, counter, display, case-officer, supervisor, admin", t.role.get_ref()));
+                cx.at(&t.role, format!("{path}.role"), format!("unknown role `{}`; expected one of kiosk, counter, display, case-officer, supervisor, admin, booking", t.role.get_ref()));
             }
             let list = t.halls.get_ref();
             let scope = if list.len() == 1 && list[0].get_ref() == "*" {

@@ -40,11 +40,13 @@ use crate::runtime::{Context, OwnerError, Render};
 use crate::store::{ALARMS, Batch, Done, Health, Ledger, Op, Published, Store};
 use crate::wheel::{TimerKey, TimingWheel};
 
+mod booking;
 mod gauges;
 mod rectify;
 mod request;
 mod timers;
 
+pub use booking::{BookingOp, BookingReply, recover as recover_books};
 pub use rectify::{open_case, rectification};
 use request::Request;
 pub use request::{HallFailure, HallOp, HallReply, HallResult};
@@ -66,6 +68,7 @@ impl Shards {
     pub fn start(
         config: &Arc<Config>,
         halls: Vec<HallEngine>,
+        books: Vec<crate::booking::Book>,
         ctx: &Context,
         cases: &Arc<CaseShard>,
         n: usize,
@@ -78,9 +81,13 @@ impl Shards {
         } = ctx;
         let n = n.clamp(1, halls.len().max(1));
         let mut owned: Vec<Vec<(usize, HallEngine)>> = (0..n).map(|_| Vec::new()).collect();
+        let mut owned_books: Vec<Vec<crate::booking::Book>> = (0..n).map(|_| Vec::new()).collect();
+        let mut books = books.into_iter();
         for (i, h) in halls.into_iter().enumerate() {
             owned[i % n].push((i, h));
+            owned_books[i % n].push(books.next().unwrap_or_default());
         }
+        let mut owned_books = owned_books.into_iter();
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         let mut alive = Vec::new();
@@ -102,6 +109,7 @@ impl Shards {
                 config: config.clone(),
                 cases: cases.clone(),
                 halls,
+                books: owned_books.next().expect("one list per shard"),
                 n,
                 store: store.clone(),
                 writer: writer.clone(),
@@ -141,7 +149,11 @@ impl Shards {
     /// durable (see `runtime::ask`: refused at once while the store refuses writes, or when
     /// the hall's queue is full).
     pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> HallResult {
-        let writes = matches!(op, HallOp::Apply(_)) && idem.is_none();
+        let writes = match &op {
+            HallOp::Apply(_) => true,
+            HallOp::Booking(b) => b.writes(),
+            _ => false,
+        } && idem.is_none();
         let busy = || OwnerError::HallBusy(self.config.halls[hall].id.clone());
         super::ask(&self.health, writes, "hall", busy, |reply| {
             self.try_send(Request {
@@ -196,6 +208,8 @@ struct Shard {
     cases: Arc<CaseShard>,
     /// (hall index, engine); hall `i` is at position `i / n`.
     halls: Vec<(usize, HallEngine)>,
+    /// Each hall's bookings, by the same local position.
+    books: Vec<crate::booking::Book>,
     n: usize,
     store: Arc<Store>,
     writer: Sender<Batch>,
@@ -324,6 +338,15 @@ impl Shard {
                         None => HallEngine::new(cfg.clone(), now),
                     };
                     engine.set_calendar(calendar, now);
+                    let records = match self.store.load_bookings(&cfg.id) {
+                        Ok(records) => records,
+                        Err(e) => {
+                            tracing::error!(hall = %cfg.id, error = %e, "cannot reload the hall's bookings; refusing its requests");
+                            still.push(local);
+                            continue;
+                        }
+                    };
+                    self.books[local] = crate::booking::Book::restore(records);
                     self.halls[local].1 = engine;
                     self.drop_timers(local);
                     let ops = self.halls[local].1.timers();
@@ -353,7 +376,18 @@ impl Shard {
         Ok(match op {
             HallOp::Apply(cmd) => match refusal {
                 Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),
-                None => HallReply::Applied(Box::new(hall.apply(now, cmd, events)?)),
+                None => {
+                    let hours = matches!(
+                        cmd,
+                        crate::queue::Command::SetHours { .. }
+                            | crate::queue::Command::ClearHours { .. }
+                    );
+                    let reply = HallReply::Applied(Box::new(hall.apply(now, cmd, events)?));
+                    if hours {
+                        self.flag_closed_bookings(local, now);
+                    }
+                    reply
+                }
             },
             HallOp::Snapshot => {
                 if refusal.is_none() {
@@ -380,8 +414,11 @@ impl Shard {
             HallOp::Hours(date) => HallReply::Hours(hall.day_hours(date)),
             HallOp::UseCalendar(calendar) => {
                 hall.replace_calendar(now, calendar, events);
-                HallReply::Schedule(Box::new(hall.schedule(now)))
+                let reply = HallReply::Schedule(Box::new(hall.schedule(now)));
+                self.flag_closed_bookings(local, now);
+                reply
             }
+            HallOp::Booking(op) => return self.booking(local, *op, now, events, refusal),
             // `process` runs them once for the whole pass, after the other requests.
             HallOp::RunTimers => match refusal {
                 Some(r) => return Err(OwnerError::Unwritable(r.clone()).into()),
@@ -456,6 +493,7 @@ impl Shard {
     /// The records of what changed in hall `local`; true when there were any.
     fn collect(&mut self, local: usize, batch: &mut Batch) -> bool {
         let ops_before = batch.ops.len();
+        self.collect_bookings(local, batch);
         let changes = self.halls[local].1.take_changes();
         if changes.purge_before.is_some() {
             self.drop_timers(local);

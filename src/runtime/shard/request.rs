@@ -34,6 +34,8 @@ pub enum HallOp {
     /// The hall's calendar was replaced (`PUT /v1/calendars/{id}`): its schedule follows the
     /// new one from now on.
     UseCalendar(Arc<crate::calendar::Calendar>),
+    /// 预约: slots and bookings (`shard::booking`).
+    Booking(Box<super::booking::BookingOp>),
     /// Test hook (`api::test_hooks`): run the time-driven work of every hall of the shard now,
     /// as a tick would, and answer once what it changed is durable and published.
     RunTimers,
@@ -65,6 +67,7 @@ pub enum HallReply {
     Replayed(Answer),
     /// The pass that ran the due timers (`HallOp::RunTimers`) is durable.
     TimersRun,
+    Booking(super::booking::BookingReply),
 }
 
 /// Why a hall did not do what it was asked.
@@ -75,13 +78,16 @@ pub enum HallFailure {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Owner(#[from] OwnerError),
+    /// The hall's book refused: nothing changed.
+    #[error(transparent)]
+    Booking(crate::booking::BookingError),
 }
 
 impl HallFailure {
     /// See `OwnerError::transient`; an engine refusal is an answer about the request.
     pub fn transient(&self) -> bool {
         match self {
-            HallFailure::Queue(_) => false,
+            HallFailure::Queue(_) | HallFailure::Booking(_) => false,
             HallFailure::Owner(e) => e.transient(),
         }
     }

@@ -49,16 +49,16 @@ impl DeadlineEngine {
                 matter,
                 accepted_at,
                 origin,
-            } => self.accept(
-                now,
-                id,
-                hall as u32,
-                matter as u32,
-                accepted_at,
-                origin,
-                closed,
-                out,
-            ),
+            } => {
+                let acceptance = Acceptance {
+                    id,
+                    hall: hall as u32,
+                    matter: matter as u32,
+                    accepted_at,
+                    origin,
+                };
+                self.accept(now, acceptance, closed, out)
+            }
             CaseCommand::Suspend { id, reason, at } => {
                 held(self.suspend(now, &id, reason, at, closed, out))
             }
@@ -181,21 +181,20 @@ impl DeadlineEngine {
         }
     }
 
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the command's fields, the lookup and the output"
-    )]
     fn accept(
         &mut self,
         now: Timestamp,
-        id: String,
-        hall: u32,
-        matter: u32,
-        accepted_at: Timestamp,
-        origin: Option<Box<CaseOrigin>>,
+        acceptance: Acceptance,
         closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
     ) -> Result<Target, CaseError> {
+        let Acceptance {
+            id,
+            hall,
+            matter,
+            accepted_at,
+            origin,
+        } = acceptance;
         if !valid_case_id(&id) {
             return Err(CaseError::BadId { id });
         }
@@ -628,4 +627,14 @@ impl DeadlineEngine {
             provisional,
         })
     }
+}
+
+/// An acceptance's fields, resolved to the catalogue's positions (`CaseCommand::Accept`).
+struct Acceptance {
+    id: String,
+    hall: u32,
+    matter: u32,
+    accepted_at: Timestamp,
+    /// The bad rating or complaint a rectification or complaint case answers.
+    origin: Option<Box<CaseOrigin>>,
 }

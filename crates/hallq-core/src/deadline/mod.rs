@@ -28,11 +28,13 @@
 //! `case-closed`. So no command, and no re-offer at start-up, reopens what was closed.
 
 mod alarms;
+mod case;
 mod commands;
 mod engine;
 mod index;
 mod origin;
 mod record;
+mod slab;
 mod view;
 
 use std::sync::Arc;

@@ -1,0 +1,294 @@
+//! `/v1/halls/{hall}/slots` and `/v1/halls/{hall}/bookings…`: 预约 over HTTP.
+//!
+//! The handlers check who may book on which channel (web: the `booking` portal's token;
+//! phone: a counter; onsite: a kiosk; admin: any), hash and mask the citizen's identifiers
+//! (`booking::citizen`) and hand one `BookingOp` to the hall's shard, which decides against
+//! the book. The clear ID number and phone never leave the handler: not into the op, the
+//! store, a log line or an answer.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Deserialize;
+
+use super::AppState;
+use super::problem::{Answer, Problem};
+use super::scope::{HallChange, InHall, need};
+use crate::booking::citizen::{self, Keys};
+use crate::booking::{BookingError, Channel, NewBooking};
+use crate::config::Role;
+use crate::runtime::shard::{BookingOp, BookingReply, HallOp};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/halls/{hall}/slots", get(slots))
+        .route("/v1/halls/{hall}/bookings", post(book).get(list))
+        .route("/v1/halls/{hall}/bookings/check-in", post(check_in_by_id))
+        .route("/v1/halls/{hall}/bookings/{code}", get(one))
+        .route("/v1/halls/{hall}/bookings/{code}/{action}", post(action))
+}
+
+/// The rendering of a booking reply (`api::render` calls it).
+pub fn render(hall: &str, reply: &BookingReply) -> Answer {
+    match reply {
+        BookingReply::Slots(s) => Answer::json(200, s),
+        BookingReply::Booking {
+            view,
+            created: true,
+        } => {
+            let mut a = Answer::json(201, view);
+            a.location = Some(format!("/v1/halls/{hall}/bookings/{}", view.code));
+            a
+        }
+        BookingReply::Booking { view, .. } => Answer::json(200, view),
+        BookingReply::Bookings(list) => Answer::json(200, list),
+        BookingReply::CheckedIn { booking, ticket } => {
+            #[derive(serde::Serialize)]
+            struct CheckedIn<'a> {
+                ticket: &'a crate::queue::TicketView,
+                booking: &'a crate::booking::BookingView,
+            }
+            let mut a = Answer::json(201, &CheckedIn { ticket, booking });
+            a.location = Some(format!("/v1/halls/{hall}/tickets/{}", ticket.id));
+            a
+        }
+    }
+}
+
+/// The problem of a refused booking command.
+pub fn problem(e: &BookingError) -> Problem {
+    use BookingError as E;
+    let (status, title, field) = match e {
+        E::NotBookable { .. } => (422, "Unprocessable Content", Some("service")),
+        E::NoSuchSlot { .. } | E::OutsideWindow { .. } => {
+            (422, "Unprocessable Content", Some("start"))
+        }
+        E::UnknownBooking { .. } | E::NoBookingToday => (404, "Not Found", None),
+        E::WrongChannel { .. } => (403, "Forbidden", Some("channel")),
+        E::BookingClosed { .. }
+        | E::SlotFull { .. }
+        | E::Limit { .. }
+        | E::NotActive { .. }
+        | E::CancelClosed { .. }
+        | E::NotToday { .. }
+        | E::CodeTaken => (409, "Conflict", None),
+    };
+    let mut p = Problem::new(status, e.code(), title, e.to_string());
+    match e {
+        E::Limit { rule, until, .. } => p = p.with("rule", rule).with("until", until),
+        E::BookingClosed { until, .. } | E::CancelClosed { until, .. } => {
+            p = p.with("until", until)
+        }
+        E::SlotFull { capacity, .. } => p = p.with("capacity", capacity),
+        _ => {}
+    }
+    match field {
+        Some(f) => p.field(f),
+        None => p,
+    }
+}
+
+fn keys(app: &AppState, hall: &str) -> Result<Keys, Problem> {
+    app.config.booking.keys.clone().ok_or_else(|| {
+        Problem::new(
+            422,
+            "not-bookable",
+            "Unprocessable Content",
+            format!("hall `{hall}` publishes no slots"),
+        )
+    })
+}
+
+fn date(q: &HashMap<String, String>, required: bool) -> Result<Option<Date>, Problem> {
+    match q.get("date") {
+        None if required => Err(Problem::bad_request(
+            "invalid-field",
+            "give the day as `date=YYYY-MM-DD`",
+        )
+        .field("date")),
+        None => Ok(None),
+        Some(d) => d.parse().map(Some).map_err(|_| {
+            Problem::bad_request("invalid-field", format!("`{d}` is not a date (YYYY-MM-DD)"))
+                .field("date")
+        }),
+    }
+}
+
+async fn slots(
+    State(app): State<AppState>,
+    read: InHall<need::Book>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Answer, Problem> {
+    let service = read
+        .hall
+        .service(q.get("service").map_or("", String::as_str))?;
+    let date = date(&q, true)?.expect("required");
+    let op = HallOp::Booking(Box::new(BookingOp::Slots { service, date }));
+    Ok(app.answer(read.hall.index, op, None).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookBody {
+    service: String,
+    start: Timestamp,
+    channel: Channel,
+    citizen: CitizenBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CitizenBody {
+    id_number: String,
+    phone: String,
+    name: Option<String>,
+}
+
+/// Which roles may book on `channel` (an admin may on any).
+fn channel_role(channel: Channel) -> (Role, &'static str, &'static str) {
+    match channel {
+        Channel::Web => (Role::Booking, "web", "booking"),
+        Channel::Phone => (Role::Counter, "phone", "counter"),
+        Channel::Onsite => (Role::Kiosk, "onsite", "kiosk"),
+    }
+}
+
+fn id_number(id: &str) -> Result<(), Problem> {
+    if citizen::plausible_id(id) {
+        Ok(())
+    } else {
+        Err(Problem::bad_request(
+            "invalid-field",
+            "an ID number is 6 to 32 letters and digits",
+        )
+        .field("citizen.id_number"))
+    }
+}
+
+async fn book(
+    State(app): State<AppState>,
+    change: HallChange<need::Book>,
+) -> Result<Answer, Problem> {
+    let idem = change.idem()?;
+    let req: BookBody = change.json()?;
+    let (role, channel, needs) = channel_role(req.channel);
+    if change.who.role() != role && change.who.role() != Role::Admin {
+        return Err(problem(&BookingError::WrongChannel {
+            channel,
+            role: needs,
+        }));
+    }
+    let service = change.hall.service(&req.service)?;
+    let keys = keys(&app, &change.hall.cfg.id)?;
+    id_number(&req.citizen.id_number)?;
+    let digits = req
+        .citizen
+        .phone
+        .chars()
+        .filter(char::is_ascii_digit)
+        .count();
+    if !(5..=20).contains(&digits) {
+        return Err(
+            Problem::bad_request("invalid-field", "a phone number has 5 to 20 digits")
+                .field("citizen.phone"),
+        );
+    }
+    let new = NewBooking {
+        service,
+        start: req.start,
+        channel: req.channel,
+        citizen: keys.current(&req.citizen.id_number),
+        known_as: keys.all(&req.citizen.id_number),
+        id_masked: citizen::mask_id(&req.citizen.id_number),
+        phone_masked: citizen::mask_phone(&req.citizen.phone),
+        name_masked: req
+            .citizen
+            .name
+            .as_deref()
+            .map(citizen::mask_name)
+            .filter(|n| !n.is_empty()),
+        code: String::new(),
+    };
+    let op = HallOp::Booking(Box::new(BookingOp::Book(Box::new(new))));
+    Ok(app.answer(change.hall.index, op, idem).await)
+}
+
+async fn list(
+    State(app): State<AppState>,
+    read: InHall<need::Read>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Answer, Problem> {
+    let date = date(&q, false)?;
+    let flagged = q.get("flagged").is_some_and(|f| f == "true");
+    let op = HallOp::Booking(Box::new(BookingOp::List { date, flagged }));
+    Ok(app.answer(read.hall.index, op, None).await)
+}
+
+async fn one(State(app): State<AppState>, read: InHall<need::Book>) -> Answer {
+    let code = read.path.get("code").to_ascii_uppercase();
+    app.answer(
+        read.hall.index,
+        HallOp::Booking(Box::new(BookingOp::Get { code })),
+        None,
+    )
+    .await
+}
+
+async fn action(
+    State(app): State<AppState>,
+    change: HallChange<need::Book>,
+) -> Result<Answer, Problem> {
+    let idem = change.idem()?;
+    let code = change.path.get("code").to_ascii_uppercase();
+    let op = match change.path.get("action") {
+        "cancel" => BookingOp::Cancel { code },
+        "check-in" => {
+            change.who.require(
+                super::auth::Perm::Issue,
+                change.hall.index,
+                &change.hall.cfg.id,
+            )?;
+            BookingOp::CheckIn {
+                code: Some(code),
+                known_as: Vec::new(),
+            }
+        }
+        other => {
+            return Err(Problem::not_found(
+                "unknown-action",
+                format!("a booking has no action `{other}` (cancel, check-in)"),
+            ));
+        }
+    };
+    Ok(app
+        .answer(change.hall.index, HallOp::Booking(Box::new(op)), idem)
+        .await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByIdBody {
+    id_number: String,
+}
+
+/// The kiosk's check-in by ID number: the citizen's first booking of today.
+async fn check_in_by_id(
+    State(app): State<AppState>,
+    change: HallChange<need::Issue>,
+) -> Result<Answer, Problem> {
+    let idem = change.idem()?;
+    let req: ByIdBody = change.json()?;
+    id_number(&req.id_number).map_err(|p| p.field("id_number"))?;
+    let keys = keys(&app, &change.hall.cfg.id)?;
+    let op = BookingOp::CheckIn {
+        code: None,
+        known_as: keys.all(&req.id_number),
+    };
+    Ok(app
+        .answer(change.hall.index, HallOp::Booking(Box::new(op)), idem)
+        .await)
+}

@@ -1,0 +1,319 @@
+//! The booking commands of a hall's shard: the hall's `Book` sits next to its `HallEngine`
+//! and is changed only here, by the hall's one owner thread, so bookings for a slot are
+//! applied one after the other and a slot is never oversold. Check-in issues the ticket
+//! through the engine first and marks the booking only once the ticket exists.
+//!
+//! This module draws booking codes (the book is pure) and turns the hall's schedule into the
+//! book's open hours; it must never see a citizen's identifier in clear (the API hashes it).
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+
+use super::{HallFailure, HallReply, HallResult, Shard};
+use crate::booking::citizen::CitizenHash;
+use crate::booking::{Book, BookCtx, BookingError, BookingView, NewBooking, Slot};
+use crate::config::Config;
+use crate::queue::{Command, Event, HallEngine, Reply, TicketClass, TicketView};
+use crate::runtime::OwnerError;
+use crate::store::{Batch, Op, Store, StoreError};
+
+/// What a hall is asked about its bookings.
+#[derive(Debug)]
+pub enum BookingOp {
+    Slots {
+        service: usize,
+        date: Date,
+    },
+    /// `code` is left empty: the shard draws it.
+    Book(Box<NewBooking>),
+    Cancel {
+        code: String,
+    },
+    /// By code, or by the citizen's hashes (the ID number at the kiosk).
+    CheckIn {
+        code: Option<String>,
+        known_as: Vec<CitizenHash>,
+    },
+    Get {
+        code: String,
+    },
+    /// A date's bookings (all dates when `None`), or only the flagged ones.
+    List {
+        date: Option<Date>,
+        flagged: bool,
+    },
+}
+
+impl BookingOp {
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            BookingOp::Book(_) | BookingOp::Cancel { .. } | BookingOp::CheckIn { .. }
+        )
+    }
+}
+
+/// What a hall replies about its bookings.
+#[derive(Debug)]
+pub enum BookingReply {
+    Slots(Vec<Slot>),
+    Booking {
+        view: Box<BookingView>,
+        created: bool,
+    },
+    Bookings(Vec<BookingView>),
+    CheckedIn {
+        booking: Box<BookingView>,
+        ticket: Box<TicketView>,
+    },
+}
+
+/// Every hall's stored bookings, by hall position, at start.
+pub fn recover(config: &Config, store: &Store) -> Result<Vec<Book>, StoreError> {
+    let mut books = Vec::with_capacity(config.halls.len());
+    let mut n = 0;
+    for h in &config.halls {
+        let records = store.load_bookings(&h.id)?;
+        n += records.len();
+        books.push(Book::restore(records));
+    }
+    tracing::info!(bookings = n, "recovered bookings");
+    Ok(books)
+}
+
+/// The hall's open hours on `date`, as instants.
+fn open_hours(hall: &HallEngine, date: Date) -> Vec<(Timestamp, Timestamp)> {
+    let zone = &hall.config().time_zone;
+    let at = |d: Date, t: &str| -> Option<Timestamp> {
+        let (d, t) = if t == "24:00" {
+            (d.tomorrow().ok()?, Time::MIN)
+        } else {
+            (d, t.parse().ok()?)
+        };
+        zone.to_ambiguous_timestamp(d.to_datetime(t))
+            .compatible()
+            .ok()
+    };
+    hall.day_hours(date)
+        .hours
+        .iter()
+        .filter_map(|iv| {
+            let (a, b) = iv.split_once('-')?;
+            Some((at(date, a)?, at(date, b)?))
+        })
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+fn working(hall: &HallEngine, date: Date) -> bool {
+    match hall.calendar() {
+        Some(cal) => cal.is_working_day(date),
+        None => !matches!(
+            date.weekday(),
+            jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+        ),
+    }
+}
+
+/// A booking code: 8 characters without 0/O, 1/I/L, about 39 bits.
+fn draw_code() -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+impl Shard {
+    pub(super) fn booking(
+        &mut self,
+        local: usize,
+        op: BookingOp,
+        now: Timestamp,
+        events: &mut Vec<Event>,
+        refusal: &Option<crate::store::Refusal>,
+    ) -> HallResult {
+        if op.writes()
+            && let Some(r) = refusal
+        {
+            return Err(OwnerError::Unwritable(r.clone()).into());
+        }
+        let index = self.halls[local].0;
+        let config = self.config.clone();
+        let booking = &config.booking;
+        let (engine, book) = (&mut self.halls[local].1, &mut self.books[local]);
+        let hall_cfg = engine.config().clone();
+        let grace_s = hall_cfg.policy.appointment_grace_s;
+        let not_bookable = |service: usize| BookingError::NotBookable {
+            hall: hall_cfg.id.clone(),
+            service: hall_cfg.services[service].id.clone(),
+        };
+        // The context reads the engine's schedule; the engine is borrowed mutably only for
+        // check-in's ticket, after the context is gone.
+        macro_rules! cx {
+            ($engine:expr) => {
+                BookCtx {
+                    hall: &hall_cfg.id,
+                    zone: &hall_cfg.time_zone,
+                    limits: &booking.limits,
+                    grace_s,
+                    hours: &|d| open_hours($engine, d),
+                    working: &|d| working($engine, d),
+                }
+            };
+        }
+        let reply = match op {
+            BookingOp::Slots { service, date } => {
+                let rule = booking
+                    .rule(index, service)
+                    .ok_or_else(|| not_bookable(service))?;
+                let cx = cx!(engine);
+                let id = &hall_cfg.services[service].id;
+                BookingReply::Slots(book.slots(id, rule, date, now, &cx))
+            }
+            BookingOp::Book(mut req) => {
+                let service = req.service;
+                let rule = booking
+                    .rule(index, service)
+                    .ok_or_else(|| not_bookable(service))?;
+                let cx = cx!(engine);
+                let id = &hall_cfg.services[service].id;
+                let mut tries = 0;
+                let record = loop {
+                    req.code = draw_code();
+                    match book.book(id, rule, (*req).clone(), now, &cx) {
+                        Err(BookingError::CodeTaken) if tries < 8 => tries += 1,
+                        Err(e) => return Err(e.into()),
+                        Ok(_) => break book.get(&req.code).expect("just booked"),
+                    }
+                };
+                BookingReply::Booking {
+                    view: Box::new(book.view(record, now, &cx)),
+                    created: true,
+                }
+            }
+            BookingOp::Cancel { code } => {
+                let service = book
+                    .get(&code)
+                    .and_then(|r| hall_cfg.service_index(&r.service));
+                let rule = service.and_then(|s| booking.rule(index, s));
+                let cx = cx!(engine);
+                let r = book.cancel(&code, rule, now, &cx)?;
+                BookingReply::Booking {
+                    view: Box::new(crate::booking::book_view(r, now, &cx)),
+                    created: false,
+                }
+            }
+            BookingOp::Get { code } => {
+                let cx = cx!(engine);
+                let r = book
+                    .get(&code)
+                    .ok_or(BookingError::UnknownBooking { code })?;
+                BookingReply::Booking {
+                    view: Box::new(book.view(r, now, &cx)),
+                    created: false,
+                }
+            }
+            BookingOp::List { date, flagged } => {
+                let cx = cx!(engine);
+                BookingReply::Bookings(
+                    book.on_date(date, flagged, &cx)
+                        .into_iter()
+                        .map(|r| book.view(r, now, &cx))
+                        .collect(),
+                )
+            }
+            BookingOp::CheckIn { code, known_as } => {
+                let (code, service, start) = {
+                    let cx = cx!(engine);
+                    let r = book.to_check_in(code.as_deref(), &known_as, now, &cx)?;
+                    let service = hall_cfg.service_index(&r.service).ok_or_else(|| {
+                        BookingError::NotBookable {
+                            hall: hall_cfg.id.clone(),
+                            service: r.service.clone(),
+                        }
+                    })?;
+                    (r.code.clone(), service, r.start)
+                };
+                let issued = engine.apply(
+                    now,
+                    Command::Issue {
+                        service,
+                        class: TicketClass::Appointment,
+                        slot: Some(start),
+                        checked_in: true,
+                    },
+                    events,
+                )?;
+                let Reply::Issued(ticket) = issued else {
+                    unreachable!("issuing answers with the ticket")
+                };
+                let record = book.checked_in(&code, ticket.id.to_string(), now);
+                let cx = cx!(engine);
+                BookingReply::CheckedIn {
+                    booking: Box::new(crate::booking::book_view(record, now, &cx)),
+                    ticket: Box::new(ticket),
+                }
+            }
+        };
+        Ok(HallReply::Booking(reply))
+    }
+
+    /// After the hall's hours or calendar changed: flag the bookings whose slot is no longer
+    /// inside the open hours. They keep their seat and stay listed
+    /// (`GET …/bookings?flagged=true`) for the operator to contact the citizens.
+    pub(super) fn flag_closed_bookings(&mut self, local: usize, now: Timestamp) {
+        let (engine, book) = (&self.halls[local].1, &mut self.books[local]);
+        let flagged = book.flag_closed(now, &|r| {
+            let date = engine.config().time_zone.to_datetime(r.start).date();
+            let open = open_hours(engine, date);
+            if open.iter().any(|(a, b)| *a <= r.start && r.end <= *b) {
+                return None;
+            }
+            let day = engine.day_hours(date);
+            let why = day
+                .reason
+                .as_deref()
+                .or(day.name.as_deref())
+                .map_or(String::new(), |w| format!(" ({w})"));
+            Some(if day.closed {
+                format!("the hall is closed on {date}{why}")
+            } else {
+                format!("the hall's hours on {date} no longer include this slot{why}")
+            })
+        });
+        if !flagged.is_empty() {
+            tracing::warn!(
+                hall = %engine.config().id,
+                bookings = flagged.len(),
+                codes = %flagged.join(","),
+                "bookings on a day that closed are flagged for the operator"
+            );
+        }
+    }
+
+    /// The records of the bookings hall `local` changed; true when there were any.
+    pub(super) fn collect_bookings(&mut self, local: usize, batch: &mut Batch) -> bool {
+        let hall: Arc<str> = self.halls[local].1.config().id.clone();
+        let mut any = false;
+        for (code, record) in self.books[local].take_changes() {
+            batch.ops.push(Op::PutBooking {
+                hall: hall.clone(),
+                code,
+                json: record.map(|r| serde_json::to_vec(r).expect("records serialize")),
+            });
+            any = true;
+        }
+        any
+    }
+}
+
+impl From<BookingError> for HallFailure {
+    fn from(e: BookingError) -> Self {
+        HallFailure::Booking(e)
+    }
+}

@@ -1,0 +1,462 @@
+//! Reads of the store: the state tables as of the last checkpoint, with the log's tail laid
+//! over them, so every read sees all that is durable and nothing that is not.
+//!
+//! A read never writes and never waits for the writer: a store that refuses writes (a full
+//! disk) still answers reads, and the tail is what makes the last commits visible then.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
+
+use super::tail::{CHECKPOINT, Entry};
+use super::writer::Op;
+use super::{
+    BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
+    Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, Rewind, STATS, Store, StoreError, TICKETS,
+    decode_pair,
+};
+use crate::queue::{HallRecord, TicketRecord};
+
+fn corrupt(what: String) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |source| StoreError::Corrupt { what, source }
+}
+
+/// Every op of the entries, oldest first.
+fn ops(tail: &[Arc<Entry>]) -> impl Iterator<Item = &Op> {
+    tail.iter().flat_map(|e| &e.ops)
+}
+
+impl Store {
+    /// A read transaction and the tail's entries it does not include (see `tail`).
+    fn view(&self) -> Result<(ReadTransaction, Vec<Arc<Entry>>), StoreError> {
+        let db = self.db()?;
+        // Held across `begin_read`: the entries after the checkpoint the transaction sees
+        // are all still in the tail.
+        let tail = self.slot.tail();
+        let tx = db.begin_read()?;
+        let checkpoint = checkpoint_of(&tx)?;
+        Ok((tx, tail.after(checkpoint)))
+    }
+
+    /// A hall's stored state: its record and the business day's tickets.
+    pub fn load_hall(
+        &self,
+        hall: &str,
+    ) -> Result<Option<(HallRecord, Vec<TicketRecord>)>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let mut record = tx.open_table(HALLS)?.get(hall)?.map(|v| v.value().to_vec());
+        let mut tickets = BTreeMap::new();
+        for row in tx
+            .open_table(TICKETS)?
+            .range((hall, "")..(hall, "\u{10FFFF}"))?
+        {
+            let (k, v) = row?;
+            tickets.insert(k.value().1.to_owned(), v.value().to_vec());
+        }
+        for op in ops(&tail) {
+            match op {
+                Op::PutHall { hall: h, json } if &**h == hall => record = Some(json.clone()),
+                Op::PutTicket { hall: h, id, json } if &**h == hall => {
+                    tickets.insert(id.clone(), json.clone());
+                }
+                Op::PurgeTickets { hall: h, before } if &**h == hall => {
+                    tickets.retain(|id, _| id >= before);
+                }
+                _ => {}
+            }
+        }
+        let Some(raw) = record else {
+            return Ok(None);
+        };
+        let record: HallRecord =
+            serde_json::from_slice(&raw).map_err(corrupt(format!("halls/{hall}")))?;
+        let tickets = tickets
+            .into_iter()
+            .map(|(id, v)| {
+                serde_json::from_slice(&v).map_err(corrupt(format!("tickets/{hall}/{id}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some((record, tickets)))
+    }
+
+    /// The stored bookings of `hall`.
+    pub fn load_bookings(
+        &self,
+        hall: &str,
+    ) -> Result<Vec<crate::booking::BookingRecord>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let mut bookings = BTreeMap::new();
+        for row in tx
+            .open_table(BOOKINGS)?
+            .range((hall, "")..(hall, "\u{10FFFF}"))?
+        {
+            let (k, v) = row?;
+            bookings.insert(k.value().1.to_owned(), v.value().to_vec());
+        }
+        for op in ops(&tail) {
+            if let Op::PutBooking {
+                hall: h,
+                code,
+                json,
+            } = op
+                && &**h == hall
+            {
+                match json {
+                    Some(json) => bookings.insert(code.clone(), json.clone()),
+                    None => bookings.remove(code),
+                };
+            }
+        }
+        bookings
+            .into_iter()
+            .map(|(code, v)| {
+                serde_json::from_slice(&v).map_err(corrupt(format!("bookings/{hall}/{code}")))
+            })
+            .collect()
+    }
+
+    /// Events of `stream` after `after`, at most `limit`.
+    pub fn read_events(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<EventPage, StoreError> {
+        let (tx, tail) = self.view()?;
+        let table = tx.open_table(EVENTS)?;
+        let mut all = table.range((stream, 0)..=(stream, u64::MAX))?;
+        let mut first_retained = all.next().transpose()?.map(|(k, _)| k.value().1);
+        let mut last_retained = all
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.value().1)
+            .or(first_retained);
+        let mut events = Vec::new();
+        for row in table
+            .range((stream, after.saturating_add(1))..=(stream, u64::MAX))?
+            .take(limit)
+        {
+            let (k, v) = row?;
+            let text = String::from_utf8_lossy(v.value());
+            let (kind, json) = text.split_once('\n').unwrap_or(("event", &text));
+            events.push((k.value().1, kind.to_owned(), json.to_owned()));
+        }
+        // The tail's events of a stream all come after the table's.
+        for e in tail.iter().flat_map(|e| &e.events) {
+            if &*e.stream != stream {
+                continue;
+            }
+            first_retained.get_or_insert(e.seq);
+            last_retained = Some(e.seq);
+            if e.seq > after && events.len() < limit {
+                events.push((e.seq, e.kind.to_owned(), e.json.clone()));
+            }
+        }
+        Ok(EventPage {
+            events,
+            first_retained,
+            last_retained,
+        })
+    }
+
+    /// How many open cases the store holds.
+    pub fn open_cases(&self) -> Result<usize, StoreError> {
+        use redb::ReadableTableMetadata;
+        let (tx, tail) = self.view()?;
+        let table = tx.open_table(CASES)?;
+        let mut n = table.len()? as i64;
+        for (id, open) in open_cases_in(&tail) {
+            match (table.get(id)?.is_some(), open.is_some()) {
+                (false, true) => n += 1,
+                (true, false) => n -= 1,
+                _ => {}
+            }
+        }
+        Ok(n.max(0) as usize)
+    }
+
+    /// Every open case, for recovery: the stored ones in id order, then those the log's tail
+    /// changed. Reading and decoding run on a second thread while `each` runs on this one, so
+    /// recovery uses two cores.
+    pub fn load_cases(
+        &self,
+        mut each: impl FnMut(crate::deadline::CaseRecord),
+    ) -> Result<usize, StoreError> {
+        use crate::deadline::CaseRecord;
+        const BATCH: usize = 4096;
+        let (read, tail) = self.view()?;
+        let changed = open_cases_in(&tail);
+        let (tx, rx) = crossbeam::channel::bounded::<Result<Vec<CaseRecord>, StoreError>>(8);
+        std::thread::scope(|scope| {
+            let reader = std::thread::Builder::new().name("hallq-load-read".into());
+            let changed = &changed;
+            let spawned = reader.spawn_scoped(scope, move || {
+                let decode = || -> Result<(), StoreError> {
+                    let table = read.open_table(CASES)?;
+                    let mut batch = Vec::with_capacity(BATCH);
+                    let rows = table.iter()?.filter(|row| {
+                        row.as_ref()
+                            .map_or(true, |(k, _)| !changed.contains_key(k.value()))
+                    });
+                    for row in rows {
+                        let (k, v) = row?;
+                        batch.push(
+                            serde_json::from_slice(v.value())
+                                .map_err(corrupt(format!("cases/{}", k.value())))?,
+                        );
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if tx.send(Ok(full)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    for (id, json) in changed {
+                        if let Some(json) = json {
+                            batch.push(
+                                serde_json::from_slice(json)
+                                    .map_err(corrupt(format!("cases/{id}")))?,
+                            );
+                        }
+                    }
+                    let _ = tx.send(Ok(batch));
+                    Ok(())
+                };
+                if let Err(e) = decode() {
+                    let _ = tx.send(Err(e));
+                }
+            });
+            if let Err(e) = spawned {
+                return Err(StoreError::Thread(e));
+            }
+            let mut n = 0;
+            for batch in rx {
+                for record in batch? {
+                    each(record);
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    /// A closed case's last record.
+    pub fn closed_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let logged = ops(&tail).fold(None, |last, op| match op {
+            Op::CloseCase { id: i, json } if i == id => Some(json),
+            _ => last,
+        });
+        let stored;
+        let raw = match logged {
+            Some(json) => Some(json.as_slice()),
+            None => {
+                stored = tx.open_table(CLOSED_CASES)?.get(id)?;
+                stored.as_ref().map(|v| v.value())
+            }
+        };
+        raw.map(|raw| serde_json::from_slice(raw).map_err(corrupt(format!("closed_cases/{id}"))))
+            .transpose()
+    }
+
+    /// An open case's stored record.
+    pub fn open_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let stored;
+        let raw = match open_cases_in(&tail).remove(id) {
+            Some(logged) => logged,
+            None => {
+                stored = tx.open_table(CASES)?.get(id)?;
+                stored.as_ref().map(|v| v.value())
+            }
+        };
+        raw.map(|raw| serde_json::from_slice(raw).map_err(corrupt(format!("cases/{id}"))))
+            .transpose()
+    }
+
+    /// Calendars replaced through the API, as (id, TOML).
+    pub fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let mut out = BTreeMap::new();
+        for row in tx.open_table(CALENDARS)?.iter()? {
+            let (k, v) = row?;
+            out.insert(k.value().to_owned(), v.value().to_owned());
+        }
+        for op in ops(&tail) {
+            if let Op::PutCalendar { id, toml } = op {
+                out.insert(id.clone(), toml.clone());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// A finished business day's statistics of a hall.
+    pub fn day_stats(
+        &self,
+        hall: &str,
+        day: &str,
+    ) -> Result<Option<crate::queue::stats::DayStats>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let logged = ops(&tail).fold(None, |last, op| match op {
+            Op::PutStats {
+                hall: h,
+                day: d,
+                json,
+            } if &**h == hall && d == day => Some(json),
+            _ => last,
+        });
+        let stored;
+        let raw = match logged {
+            Some(json) => Some(json.as_slice()),
+            None => {
+                stored = tx.open_table(STATS)?.get((hall, day))?;
+                stored.as_ref().map(|v| v.value())
+            }
+        };
+        raw.map(|raw| serde_json::from_slice(raw).map_err(corrupt(format!("stats/{hall}/{day}"))))
+            .transpose()
+    }
+
+    /// Cases a hall finished on a day: (on time, overdue).
+    pub fn case_stats(&self, hall: &str, day: &str) -> Result<(u64, u64), StoreError> {
+        let (tx, tail) = self.view()?;
+        let (mut good, mut late) = tx
+            .open_table(CASE_STATS)?
+            .get((hall, day))?
+            .map_or((0, 0), |v| decode_pair(v.value()));
+        for op in ops(&tail) {
+            if let Op::CountCase {
+                hall: h,
+                day: d,
+                on_time,
+            } = op
+                && &**h == hall
+                && d == day
+            {
+                if *on_time {
+                    good += 1;
+                } else {
+                    late += 1;
+                }
+            }
+        }
+        Ok((good, late))
+    }
+
+    /// The last alarm sequence number a consumer acknowledged.
+    pub fn consumer(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.cursor(name)?.map(|c| c.seq))
+    }
+
+    /// A consumer's cursor and its owner.
+    pub fn cursor(&self, name: &str) -> Result<Option<Cursor>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let logged = ops(&tail).fold(None, |last, op| match op {
+            Op::PutConsumer {
+                name: n,
+                seq,
+                owner,
+            } if n == name => Some(Cursor {
+                seq: *seq,
+                owner: Some(owner.clone()),
+            }),
+            _ => last,
+        });
+        if logged.is_some() {
+            return Ok(logged);
+        }
+        let Some(seq) = tx.open_table(CONSUMERS)?.get(name)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let owner = tx
+            .open_table(CURSOR_OWNERS)?
+            .get(name)?
+            .map(|v| v.value().to_owned());
+        Ok(Some(Cursor { seq, owner }))
+    }
+
+    /// Every recorded rewind of a consumer's cursor, oldest first.
+    pub fn rewinds(&self, name: &str) -> Result<Vec<Rewind>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let table = tx.open_table(CURSOR_LOG)?;
+        let mut out = Vec::new();
+        for row in table.range((name, 0)..=(name, u64::MAX))? {
+            let (k, v) = row?;
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(corrupt(format!("cursor_log/{name}/{}", k.value().1)))?,
+            );
+        }
+        for op in ops(&tail) {
+            if let Op::LogRewind { name: n, json } = op
+                && n == name
+            {
+                out.push(
+                    serde_json::from_slice(json)
+                        .map_err(corrupt(format!("cursor_log/{name}/(log)")))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last sequence number of a stream's log (0 when empty).
+    pub fn head(&self, stream: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .read_events(stream, u64::MAX, 0)?
+            .last_retained
+            .unwrap_or(0))
+    }
+
+    /// A stored `Idempotency-Key` answer that has not expired. On the request path (a key an
+    /// owner no longer caches), so the tail answers from its index, without copying entries.
+    pub fn idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        now_s: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = self.db()?;
+        let tail = self.slot.tail();
+        let tx = db.begin_read()?;
+        // A reopen after a failed write waits for every handle; the transaction needs none.
+        drop(db);
+        let checkpoint = checkpoint_of(&tx)?;
+        if let Some((expires, json)) = tail.idempotent(scope, key, checkpoint) {
+            return Ok((expires > now_s).then_some(json));
+        }
+        drop(tail);
+        let table = tx.open_table(IDEMPOTENCY)?;
+        Ok(table.get((scope, key))?.and_then(|v| {
+            let raw = v.value();
+            let expires = i64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+            (expires > now_s).then(|| raw[8..].to_vec())
+        }))
+    }
+}
+
+/// The lsn of the last record the state tables of `tx` hold.
+fn checkpoint_of(tx: &ReadTransaction) -> Result<u64, StoreError> {
+    Ok(tx
+        .open_table(META)?
+        .get(CHECKPOINT)?
+        .map_or(0, |v| v.value()))
+}
+
+/// The open-case table's last word per case in the entries: a record, or `None` (closed).
+fn open_cases_in(tail: &[Arc<Entry>]) -> BTreeMap<&str, Option<&[u8]>> {
+    let mut out = BTreeMap::new();
+    for op in ops(tail) {
+        match op {
+            Op::PutCase { id, json } => {
+                out.insert(id.as_str(), Some(json.as_slice()));
+            }
+            Op::CloseCase { id, .. } => {
+                out.insert(id.as_str(), None);
+            }
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,387 @@
+//! The log and its checkpoint against the plain meaning of the ops: a coalesced checkpoint
+//! leaves the tables exactly as applying every record one by one does, reads see the log's
+//! tail as if it were checkpointed, and opening a store replays what no checkpoint covered.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::log::{self, LOG};
+use super::tail::Entry;
+use super::writer::{Batch, Op, Published};
+use super::*;
+
+fn config() -> crate::config::StoreConfig {
+    crate::config::StoreConfig {
+        // Above what the generated records publish: which old events a checkpoint prunes
+        // depends on when it runs, and is not what these tests compare.
+        event_retention: 1000,
+        max_batch: 64,
+        idempotency_ttl_s: 3600,
+        cache_bytes: 8 << 20,
+        quick_repair: true,
+        retry_min_ms: 10,
+        retry_max_ms: 100,
+        checkpoint_writes: 16_384,
+    }
+}
+
+/// Every row of every state table, as text: two stores with the same dump hold the same state.
+fn dump(db: &Database) -> String {
+    use std::fmt::Write;
+    let tx = db.begin_read().unwrap();
+    let mut out = String::new();
+    macro_rules! rows {
+        ($t:expr) => {
+            for row in tx.open_table($t).unwrap().iter().unwrap() {
+                let (k, v) = row.unwrap();
+                writeln!(out, "{}: {:?} = {:?}", stringify!($t), k.value(), v.value()).unwrap();
+            }
+        };
+    }
+    rows!(HALLS);
+    rows!(TICKETS);
+    rows!(EVENTS);
+    rows!(IDEMPOTENCY);
+    rows!(CASES);
+    rows!(CLOSED_CASES);
+    rows!(CONSUMERS);
+    rows!(CURSOR_OWNERS);
+    rows!(CURSOR_LOG);
+    rows!(CALENDARS);
+    rows!(STATS);
+    rows!(CASE_STATS);
+    rows!(BOOKINGS);
+    out
+}
+
+/// What the store API answers about every key the generated ops can touch.
+fn reads(store: &Store) -> String {
+    let mut out = String::new();
+    for hall in ["a", "b"] {
+        out += &format!("{hall}: {:?}\n", store.load_hall(hall).map(|h| h.is_some()));
+        out += &format!("{:?}\n", store.case_stats(hall, "d1").unwrap());
+        out += &format!("{:?}\n", store.day_stats(hall, "d1").is_ok());
+        out += &format!(
+            "{:?}\n",
+            store.load_bookings(hall).map_err(|e| e.to_string())
+        );
+    }
+    for id in ["c1", "c2"] {
+        out += &format!("{:?}\n", store.open_case(id).is_ok_and(|c| c.is_some()));
+    }
+    for key in ["k1", "k2"] {
+        out += &format!("{:?}\n", store.idempotent("s", key, 0).unwrap());
+    }
+    for name in ["x", "y"] {
+        out += &format!("{:?}\n", store.cursor(name).unwrap());
+        out += &format!("{:?}\n", store.rewinds(name).unwrap().len());
+    }
+    let page = store.read_events("@alarms", 0, 1000).unwrap();
+    out += &format!(
+        "{:?} {:?} {:?}\n",
+        page.first_retained,
+        page.last_retained,
+        page.events.iter().map(|e| e.0).collect::<Vec<_>>()
+    );
+    out += &format!("{:?}\n", store.calendars().unwrap());
+    out
+}
+
+fn rewind() -> Vec<u8> {
+    serde_json::to_vec(&Rewind {
+        at: jiff::Timestamp::UNIX_EPOCH,
+        by: "t".into(),
+        from: 2,
+        to: 1,
+    })
+    .unwrap()
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let hall = prop_oneof![Just("a"), Just("b")].prop_map(Arc::<str>::from);
+    let id = prop_oneof![Just("c1"), Just("c2")].prop_map(String::from);
+    let day = prop_oneof![Just("20261101"), Just("20261102"), Just("20261103")];
+    let json = (0u8..4).prop_map(|n| format!("{{\"n\":{n}}}").into_bytes());
+    prop_oneof![
+        (hall.clone(), json.clone()).prop_map(|(hall, json)| Op::PutHall { hall, json }),
+        (hall.clone(), day.clone(), json.clone()).prop_map(|(hall, day, json)| Op::PutTicket {
+            hall,
+            id: format!("{day}-A1"),
+            json
+        }),
+        (hall.clone(), day).prop_map(|(hall, before)| Op::PurgeTickets {
+            hall,
+            before: before.into()
+        }),
+        (prop_oneof![Just("k1"), Just("k2")], -1i64..2, json.clone()).prop_map(
+            |(key, expires_s, json)| Op::PutIdempotent {
+                scope: "s".into(),
+                key: key.into(),
+                expires_s,
+                json
+            }
+        ),
+        (id.clone(), json.clone()).prop_map(|(id, json)| Op::PutCase { id, json }),
+        (id, json.clone()).prop_map(|(id, json)| Op::CloseCase { id, json }),
+        (prop_oneof![Just("x"), Just("y")], 0u64..5).prop_map(|(name, seq)| Op::PutConsumer {
+            name: name.into(),
+            seq,
+            owner: "t".into()
+        }),
+        prop_oneof![Just("x"), Just("y")].prop_map(|name| Op::LogRewind {
+            name: name.into(),
+            json: rewind()
+        }),
+        json.clone().prop_map(|_| Op::PutCalendar {
+            id: "cn".into(),
+            toml: "x = 1".into()
+        }),
+        (hall.clone(), json.clone()).prop_map(|(hall, json)| Op::PutStats {
+            hall,
+            day: "d1".into(),
+            json
+        }),
+        (
+            hall.clone(),
+            prop_oneof![Just("b1"), Just("b2")],
+            proptest::option::of(json)
+        )
+            .prop_map(|(hall, code, json)| Op::PutBooking {
+                hall,
+                code: code.into(),
+                json
+            }),
+        (hall, any::<bool>()).prop_map(|(hall, on_time)| Op::CountCase {
+            hall,
+            day: "d1".into(),
+            on_time
+        }),
+    ]
+}
+
+/// Records of ops; each record also carries `events` events on `@alarms`, numbered on.
+fn records() -> impl Strategy<Value = Vec<Vec<Op>>> {
+    proptest::collection::vec(proptest::collection::vec(op(), 0..6), 1..12)
+}
+
+fn entries(records: Vec<Vec<Op>>, events: u64) -> Vec<Entry> {
+    let mut seq = 0;
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, ops)| Entry {
+            lsn: i as u64 + 1,
+            ops,
+            events: (0..events)
+                .map(|_| {
+                    seq += 1;
+                    Published {
+                        stream: Arc::from(ALARMS),
+                        seq,
+                        kind: "alarm",
+                        json: format!("{{\"seq\":{seq}}}"),
+                        hall: None,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn fresh() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &config()).unwrap();
+    (dir, store)
+}
+
+fn materialise(store: &Store, entries: &[&Entry]) {
+    let db = store.db().unwrap();
+    let tx = db.begin_write().unwrap();
+    checkpoint::materialise(&tx, entries, config().event_retention).unwrap();
+    tx.commit().unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_coalesced_checkpoint_equals_the_records_applied_one_by_one(
+        records in records(), events in 0u64..40,
+    ) {
+        let entries = entries(records, events);
+        let (_a, one_by_one) = fresh();
+        for e in &entries {
+            materialise(&one_by_one, &[e]);
+        }
+        let (_b, at_once) = fresh();
+        materialise(&at_once, &entries.iter().collect::<Vec<_>>());
+        prop_assert_eq!(dump(&one_by_one.db().unwrap()), dump(&at_once.db().unwrap()));
+    }
+
+    #[test]
+    fn reads_over_the_tail_equal_reads_after_the_checkpoint(
+        records in records(), events in 0u64..40, split in 0usize..12,
+    ) {
+        let entries = entries(records, events);
+        let split = split.min(entries.len());
+        let (_d, store) = fresh();
+        let (done, tail) = entries.split_at(split);
+        materialise(&store, &done.iter().collect::<Vec<_>>());
+        let tail: Vec<Arc<Entry>> = tail
+            .iter()
+            .map(|e| Arc::new(Entry { lsn: e.lsn, ops: e.ops.iter().map(copy).collect(), events: e.events.clone() }))
+            .collect();
+        for e in &tail {
+            store.slot.tail_mut().push(e.clone());
+        }
+        let before = reads(&store);
+        materialise(&store, &tail.iter().map(|e| &**e).collect::<Vec<_>>());
+        store.slot.tail_mut().trim(u64::MAX);
+        prop_assert_eq!(before, reads(&store));
+    }
+}
+
+/// Ops are not `Clone` (the writer moves them); a test copies through the log's encoding.
+fn copy(op: &Op) -> Op {
+    let mut raw = Vec::new();
+    log::encode(std::iter::once(op), std::iter::empty(), &mut raw);
+    log::decode(&raw).unwrap().ops.remove(0)
+}
+
+struct Nobody;
+impl writer::Publish for Nobody {
+    fn publish(&self, _: &[Published]) {}
+}
+
+#[test]
+fn opening_a_store_replays_the_log_no_checkpoint_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &config()).unwrap();
+    let db = store.db().unwrap();
+    let tx = db.begin_write().unwrap();
+    for (lsn, ops) in [
+        (
+            1u64,
+            vec![Op::PutConsumer {
+                name: "x".into(),
+                seq: 4,
+                owner: "t".into(),
+            }],
+        ),
+        (
+            2,
+            vec![Op::CountCase {
+                hall: "a".into(),
+                day: "d1".into(),
+                on_time: true,
+            }],
+        ),
+        (
+            3,
+            vec![Op::CountCase {
+                hall: "a".into(),
+                day: "d1".into(),
+                on_time: false,
+            }],
+        ),
+    ] {
+        let mut raw = Vec::new();
+        log::encode(ops.iter(), std::iter::empty(), &mut raw);
+        tx.open_table(LOG)
+            .unwrap()
+            .insert(lsn, raw.as_slice())
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(db);
+    drop(store);
+    let store = Store::open(dir.path(), &config()).unwrap();
+    assert_eq!(store.consumer("x").unwrap(), Some(4));
+    assert_eq!(store.case_stats("a", "d1").unwrap(), (1, 1));
+    let db = store.db().unwrap();
+    let read = db.begin_read().unwrap();
+    assert!(
+        read.open_table(LOG).unwrap().first().unwrap().is_none(),
+        "the replayed log is trimmed"
+    );
+    drop(read);
+    drop(db);
+    drop(store);
+    let store = Store::open(dir.path(), &config()).unwrap();
+    assert_eq!(
+        store.case_stats("a", "d1").unwrap(),
+        (1, 1),
+        "replayed once"
+    );
+}
+
+#[test]
+fn a_damaged_log_record_stops_the_open_with_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &config()).unwrap();
+    let db = store.db().unwrap();
+    let tx = db.begin_write().unwrap();
+    tx.open_table(LOG)
+        .unwrap()
+        .insert(7, [1u8, 200, 200, 200].as_slice())
+        .unwrap();
+    tx.commit().unwrap();
+    drop(db);
+    drop(store);
+    let e = Store::open(dir.path(), &config()).err().expect("refused");
+    assert!(e.to_string().contains("log record 7"), "{e}");
+}
+
+#[test]
+fn the_writer_numbers_alarms_on_across_checkpoints_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let send = |store: &Store, n: usize| {
+        let writer = store.start_writer(
+            &config(),
+            Arc::new(Nobody),
+            Arc::new(crate::clock::SystemClock),
+        );
+        for _ in 0..n {
+            let (tx, rx) = crossbeam::channel::bounded(1);
+            let batch = Batch {
+                events: vec![Published {
+                    stream: Arc::from(ALARMS),
+                    seq: 0,
+                    kind: "alarm",
+                    json: "{}".into(),
+                    hall: None,
+                }],
+                done: vec![Box::new(move |r: Result<(), &StoreError>| {
+                    let _ = tx.send(r.is_ok());
+                })],
+                generation: store.health.generation(),
+                ..Batch::default()
+            };
+            writer.sender().send(batch).unwrap();
+            assert!(rx.recv().unwrap());
+        }
+        let page = store.read_events(ALARMS, 0, 10_000).unwrap();
+        writer.stop();
+        page
+    };
+    let store = Store::open(dir.path(), &config()).unwrap();
+    let page = send(&store, 150);
+    assert_eq!(page.last_retained, Some(150), "seen before any checkpoint");
+    drop(store);
+    let store = Store::open(dir.path(), &config()).unwrap();
+    let page = send(&store, 30);
+    assert_eq!(page.last_retained, Some(180));
+    let seqs: Vec<u64> = page.events.iter().map(|e| e.0).collect();
+    assert_eq!(
+        seqs.windows(2).filter(|w| w[1] != w[0] + 1).count(),
+        0,
+        "gap-free"
+    );
+    assert!(
+        page.events
+            .iter()
+            .all(|(seq, _, json)| json.starts_with(&format!("{{\"seq\":{seq}")))
+    );
+}
