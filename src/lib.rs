@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod metrics;
+pub mod reports;
 pub mod runtime;
 pub mod server;
 pub mod stats;

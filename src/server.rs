@@ -219,6 +219,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::events::routes())
         .merge(api::cases::routes())
         .merge(api::stats::routes())
+        .merge(api::reports::routes())
         .merge(api::backup::routes())
         .merge(api::ops::routes())
         .merge(api::officers::routes())

@@ -17,6 +17,7 @@ pub(crate) mod officers;
 pub(crate) mod ops;
 pub mod problem;
 pub mod render;
+pub(crate) mod reports;
 pub mod scope;
 pub(crate) mod stats;
 pub(crate) mod test_hooks;

@@ -46,12 +46,14 @@ use crate::store::{
 
 mod ack;
 mod closing;
+mod counts;
 mod horizon;
 mod observe;
 mod request;
 
 pub use ack::{Ack, AckError, Acked};
 use closing::{ClosedLookup, Closing};
+use counts::count_cases;
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
 pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
@@ -298,19 +300,7 @@ impl Worker {
         }
         let changes = self.engine.take_changes();
         self.observe(&events, !changes.is_empty() || !events.is_empty());
-        for e in &events {
-            if let crate::deadline::CaseEventBody::Completed {
-                on_time, closed_at, ..
-            } = &e.body
-            {
-                let hall = &self.config.halls[e.hall];
-                batch.ops.push(Op::CountCase {
-                    hall: hall.id.clone(),
-                    day: crate::queue::business_date(hall, closed_at.at()).to_string(),
-                    on_time: *on_time,
-                });
-            }
-        }
+        count_cases(&self.config, &events, &changes, &mut batch);
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {

@@ -44,6 +44,8 @@ pub(crate) struct WindowRt {
     pub officers: [Option<String>; 2],
     /// Why each post's officer is away, while away (去向公开); cleared at sign-in.
     pub away: [Option<Box<Absence>>; 2],
+    /// When each post's officer signed in, while signed in: attendance counts from here.
+    pub signed_in_at: [Option<Timestamp>; 2],
     /// The ticket being called or served here.
     pub current: Option<u32>,
     /// Priority calls in a row since the last normal call (the k of k:1).
@@ -170,6 +172,8 @@ pub struct HallEngine {
     /// instant in it, and a call renders several.
     zone: LocalZone,
     pub(super) changes: Changes,
+    /// Today's closed sign-in intervals and absences per officer (`attendance`).
+    pub(crate) attendance: Vec<super::attendance::Attendance>,
 }
 
 /// The business day `now` falls in and the instant it ends, in the hall's time zone.
@@ -240,6 +244,7 @@ impl HallEngine {
                 pause_reason: None,
                 officers: [None, None],
                 away: [None, None],
+                signed_in_at: [None, None],
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.services.len()],
@@ -278,6 +283,7 @@ impl HallEngine {
                 hall: true,
                 ..Changes::default()
             },
+            attendance: Vec::new(),
         };
         engine.init_open(now);
         engine
@@ -448,6 +454,7 @@ impl HallEngine {
         self.tickets.clear();
         self.index.clear();
         self.recent_calls.clear();
+        self.attendance.clear();
         for (s, rt) in self.services.iter_mut().enumerate() {
             let cfg = &self.cfg.services[s];
             rt.issued_today = 0;
@@ -462,6 +469,7 @@ impl HallEngine {
                 pause_reason: None,
                 officers: [None, None],
                 away: [None, None],
+                signed_in_at: [None, None],
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.wrr.len()],

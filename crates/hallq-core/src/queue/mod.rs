@@ -11,6 +11,7 @@
 //! - numbers are unique per (service, business day) and never reused within a day;
 //! - an operation that returns an error has changed nothing and emitted nothing.
 
+pub mod attendance;
 mod calling;
 mod engine;
 mod filing;

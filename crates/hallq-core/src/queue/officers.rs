@@ -55,6 +55,7 @@ impl HallEngine {
                 self.must_be_idle(w)?;
             }
         }
+        self.clock_out(now, w, post, absence.as_ref().map(|_| covered));
         if self.windows[w].officers[post.index()].take().is_some() {
             let window = self.cfg.windows[w].id.clone();
             self.emit(

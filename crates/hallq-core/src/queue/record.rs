@@ -28,6 +28,9 @@ pub struct HallRecord {
     /// Overrides of the hours set through the API, today's and later ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hours_overrides: Vec<OverrideRecord>,
+    /// Today's closed sign-in intervals and absences per officer (周考勤).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attendance: Vec<super::attendance::Attendance>,
 }
 
 /// A dated override as stored: its intervals (empty: closed) and reason.
@@ -55,6 +58,9 @@ pub struct WindowRecord {
     pub officers: [Option<String>; 2],
     #[serde(default)]
     pub away: [Option<Box<super::Absence>>; 2],
+    /// When each post's officer signed in (absent in records older than the reports).
+    #[serde(default)]
+    pub signed_in_at: [Option<Timestamp>; 2],
     /// Public id of the ticket being called or served.
     pub current: Option<String>,
     pub priority_run: u32,
@@ -131,6 +137,7 @@ impl HallEngine {
                     pause_reason: rt.pause_reason.clone(),
                     officers: rt.officers.clone(),
                     away: rt.away.clone(),
+                    signed_in_at: rt.signed_in_at,
                     current: rt
                         .current
                         .map(|c| self.ticket_id(&self.tickets[c as usize])),
@@ -150,6 +157,7 @@ impl HallEngine {
                     reason: o.reason.as_deref().map(str::to_owned),
                 })
                 .collect(),
+            attendance: self.attendance.clone(),
         }
     }
 
@@ -226,6 +234,7 @@ impl HallEngine {
                 call
             })
             .collect();
+        e.attendance = hall.attendance;
         e.hours_overrides = hall
             .hours_overrides
             .into_iter()
@@ -325,6 +334,7 @@ impl HallEngine {
                 pause_reason: w.pause_reason,
                 officers: w.officers,
                 away: w.away,
+                signed_in_at: w.signed_in_at,
                 current,
                 priority_run: w.priority_run,
                 wrr: if w.wrr.len() == cfg.windows[i].services.len() {

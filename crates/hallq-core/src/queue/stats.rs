@@ -22,6 +22,9 @@ pub struct DayStats {
     pub day: Date,
     pub services: Vec<ServiceDay>,
     pub windows: Vec<WindowDay>,
+    /// Per officer who signed in or served (absent in day records older than the reports).
+    #[serde(default)]
+    pub officers: Vec<super::attendance::OfficerDay>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,6 +56,15 @@ pub struct WindowDay {
     /// Seconds serving completed tickets.
     pub busy_s: u64,
     pub served: u32,
+    /// Ratings 1..5 of the tickets served here (absent in older day records).
+    #[serde(default)]
+    pub ratings: [u32; 5],
+    /// Seconds from issue to first call of the tickets first called here.
+    #[serde(default)]
+    pub wait_s: Vec<u32>,
+    /// Seconds of service of the tickets completed here.
+    #[serde(default)]
+    pub service_s: Vec<u32>,
 }
 
 impl HallEngine {
@@ -127,20 +139,27 @@ impl HallEngine {
                 TicketStatus::Booked | TicketStatus::Waiting | TicketStatus::Parked => s.open += 1,
                 TicketStatus::Called | TicketStatus::Serving => s.in_service += 1,
             }
+            let window = t.window.map(|w| &mut windows[w as usize]);
             if let Some(first) = t.first_called_at {
                 s.wait_s.push(secs(t.issued_at, first));
             }
             if let Some(r) = t.evaluation {
                 s.ratings[usize::from(r.clamp(1, 5)) - 1] += 1;
             }
+            let Some(win) = window else { continue };
+            if let Some(first) = t.first_called_at {
+                win.wait_s.push(secs(t.issued_at, first));
+            }
+            if let Some(r) = t.evaluation {
+                win.ratings[usize::from(r.clamp(1, 5)) - 1] += 1;
+            }
             if t.status == TicketStatus::Done
                 && let (Some(end), Some(began)) = (t.finished_at, t.started_at.or(t.called_at))
             {
                 s.service_s.push(secs(began, end));
-                if let Some(w) = t.window {
-                    windows[w as usize].busy_s += u64::from(secs(began, end));
-                    windows[w as usize].served += 1;
-                }
+                win.service_s.push(secs(began, end));
+                win.busy_s += u64::from(secs(began, end));
+                win.served += 1;
             }
         }
         DayStats {
@@ -148,6 +167,7 @@ impl HallEngine {
             day: self.day,
             services,
             windows,
+            officers: self.officer_days(now),
         }
     }
 

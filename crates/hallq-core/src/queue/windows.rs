@@ -458,7 +458,9 @@ impl HallEngine {
         officer: String,
         out: &mut Vec<Event>,
     ) {
+        self.clock_out(now, w, post, None);
         self.windows[w].officers[post.index()] = Some(officer.clone());
+        self.windows[w].signed_in_at[post.index()] = Some(now);
         self.windows[w].away[post.index()] = None;
         let window = self.cfg.windows[w].id.clone();
         self.emit(
