@@ -442,6 +442,50 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
     );
     assert!(html.contains("测试镇便民服务中心（h2）"), "{html}");
 
+    // The metrics: day 2's bad rating is an open rectification; the complaint is open.
+    for (line, what) in [
+        (
+            r#"hallq_rectifications_open{hall="h1",tier="county"} 1"#,
+            "open rectification",
+        ),
+        (
+            r#"hallq_rectifications_overdue{hall="h1",tier="county"} 0"#,
+            "none overdue",
+        ),
+        (
+            r#"hallq_complaints_open{hall="h1",tier="county"} 1"#,
+            "open complaint",
+        ),
+        (
+            r#"hallq_complaints_total{hall="h1",tier="county"} 1"#,
+            "complaint received",
+        ),
+        (
+            r#"hallq_ratings_total{hall="h1",tier="county",rating="2"} 1"#,
+            "ratings by level",
+        ),
+    ] {
+        let mut seen = String::new();
+        for _ in 0..200 {
+            seen = run
+                .srv
+                .get(ADMIN, "/metrics")
+                .await
+                .body
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            if seen.lines().any(|l| l == line) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            seen.lines().any(|l| l == line),
+            "{what}: no `{line}` in\n{seen}"
+        );
+    }
+
     // Bad requests name their field; a supervisor of h2 cannot read h1's report.
     let bad = run
         .srv

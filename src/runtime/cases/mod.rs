@@ -84,7 +84,8 @@ impl CaseShard {
         let mut worker = Worker::new(engine, config.clone(), ctx, rx);
         let alive = worker.alive.clone();
         // The recovered open cases show on the gauges before the first scrape can happen.
-        worker.observe(&[], true);
+        let now = worker.clock.now();
+        worker.observe(&[], true, now, true);
         let thread = std::thread::Builder::new()
             .name("hallq-cases".into())
             .spawn(move || worker.run())
@@ -162,6 +163,10 @@ struct Worker {
     unloaded: Vec<Lost>,
     /// Internal commands refused while the store refused writes, applied once it accepts them.
     deferred: Vec<CaseCommand>,
+    /// Open and overdue rectifications and complaints per hall as last counted (`observe`),
+    /// and when: the count walks every open case, so it is redone only when one of those
+    /// cases changed, an alarm fired, or a minute passed.
+    rating_cases: (Vec<crate::deadline::OpenRatingCases>, Option<Timestamp>),
 }
 
 impl Worker {
@@ -196,6 +201,7 @@ impl Worker {
             cursors: HashMap::new(),
             unloaded: Vec::new(),
             deferred: Vec::new(),
+            rating_cases: (Vec::new(), None),
         }
     }
 
@@ -299,7 +305,16 @@ impl Worker {
             self.engine.advance(now, &mut events);
         }
         let changes = self.engine.take_changes();
-        self.observe(&events, !changes.is_empty() || !events.is_empty());
+        let rating_cases = changes.iter().any(|c| c.record.origin.is_some())
+            || events
+                .iter()
+                .any(|e| matches!(e.body, crate::deadline::CaseEventBody::Alarm(_)));
+        self.observe(
+            &events,
+            !changes.is_empty() || !events.is_empty(),
+            now,
+            rating_cases,
+        );
         count_cases(&self.config, &events, &changes, &mut batch);
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;

@@ -47,6 +47,10 @@ use crate::localtime::LocalTime;
 pub use crate::model::CaseKind;
 pub use engine::{CaseChange, DeadlineEngine, Recomputed};
 pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
+
+/// Open rectifications or complaints of a hall (`DeadlineEngine::open_rating_cases`): (hall,
+/// whether complaints, how many are open, how many of them are past their deadline).
+pub type OpenRatingCases = (usize, bool, u64, u64);
 pub use record::CaseRecord;
 
 /// Where a case stands.
