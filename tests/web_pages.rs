@@ -946,8 +946,9 @@ fn counter_console_and_kiosk_take_a_ticket_through_its_whole_life() {
         press(&counter, &[Key::Enter]).await;
         until(
             &counter,
-            "the officer signed in",
-            "document.querySelector('#who').textContent.includes('0101')",
+            "the officer signed in under the roster's name, the staff number on the plate",
+            "document.querySelector('#who').textContent.includes('王芳') \
+             && document.querySelector('#plate .staff').textContent.includes('0101')",
         )
         .await;
         press(&counter, &[Key::Escape]).await;
