@@ -1,7 +1,7 @@
 //! Issue 13, step 4, on the real binary: a bad rating given through the ticket link opens a
 //! rectification bound to ticket, service, window, officer, rating and reasons; closing it
 //! records 核实, 整改, 反馈 and the citizen's follow-up; a complaint opens its own case with
-//! the contact never in clear; and all of it reads the same after a restart (SIGTERM).
+//! the contact never in clear; and all of it reads the same after a SIGKILL and restart.
 
 mod support;
 
@@ -282,10 +282,29 @@ async fn a_bad_rating_and_a_complaint_close_with_their_record_and_keep_it_across
     )
     .await;
     assert_eq!(closed.status, StatusCode::OK, "{:?}", closed.body);
-    d.terminate();
+    // SIGKILL right after the last answer: what was answered is in the log, checkpointed or
+    // not.
+    d.kill();
 
-    // After a restart both read back as they were closed, bindings and records included.
+    // After the restart both read back as they were closed, bindings and records included,
+    // and the ticket keeps its rating and officer, the window its signed-in officer.
     let d = hallq.spawn();
+    let tk = req(
+        &d,
+        Method::GET,
+        KIOSK,
+        &format!("/v1/halls/h1/tickets/{ticket}"),
+        None,
+    )
+    .await;
+    assert_eq!(tk.body["evaluation"], 2, "{:?}", tk.body);
+    assert_eq!(tk.body["officer"], "王芳", "{:?}", tk.body);
+    let hall = req(&d, Method::GET, COUNTER, "/v1/halls/h1", None).await;
+    assert_eq!(
+        hall.body["windows"][0]["officers"][0], "王芳",
+        "{:?}",
+        hall.body
+    );
     let rect_after = req(&d, Method::GET, OFFICER, &format!("/v1/cases/{rect}"), None).await;
     assert_eq!(rect_after.status, StatusCode::OK, "{:?}", rect_after.body);
     assert_eq!(rect_after.body["state"], "completed");
