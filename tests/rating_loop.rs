@@ -326,6 +326,59 @@ async fn a_bad_rating_and_a_complaint_close_with_their_record_and_keep_it_across
     .await;
     assert_eq!(open_after.body["state"], "open");
     assert_eq!(open_after.body["origin"]["channel"], "web");
+
+    // The complainant's answer to the feedback (回访) comes after the close: it is attached
+    // once, to a closed case with its record, and kept across a restart.
+    let follow = |id: &str, body: Value| {
+        let path = format!("/v1/cases/{id}/follow-up");
+        let d = &d;
+        async move { req(d, Method::POST, OFFICER, &path, Some(body)).await }
+    };
+    let answered = follow(&cmp, json!({"rating": 5, "note": "问题已解决"})).await;
+    assert_eq!(answered.status, StatusCode::OK, "{:?}", answered.body);
+    assert_eq!(
+        answered.body["closing"]["follow_up"],
+        json!({"rating": 5, "note": "问题已解决"})
+    );
+    assert_eq!(
+        answered.body["closing"]["feedback"],
+        cmp_closing["feedback"]
+    );
+    for (id, why) in [
+        (cmp.as_str(), "a second follow-up"),
+        (
+            rect.as_str(),
+            "the rectification's follow-up came with its record",
+        ),
+        (again.body["id"].as_str().unwrap(), "the open complaint"),
+    ] {
+        let refused = follow(id, json!({"rating": 3})).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "{why}: {:?}",
+            refused.body
+        );
+        assert!(
+            refused.body["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("follow-up-refused"),
+            "{why}: {:?}",
+            refused.body
+        );
+    }
+    let bad = follow(&cmp, json!({"rating": 9})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    assert_eq!(bad.body["field"], "rating");
+    d.kill();
+    let d = hallq.spawn();
+    let kept = req(&d, Method::GET, OFFICER, &format!("/v1/cases/{cmp}"), None).await;
+    assert_eq!(
+        kept.body["closing"]["follow_up"]["rating"], 5,
+        "{:?}",
+        kept.body
+    );
     let stored = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()

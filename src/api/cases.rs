@@ -124,11 +124,41 @@ pub(super) struct CompleteBody {
     follow_up: Option<FollowUpBody>,
 }
 
+/// The citizen's follow-up (回访): with the closing record, or after it
+/// (`POST /v1/cases/{id}/follow-up`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FollowUpBody {
     rating: u8,
     note: Option<String>,
+}
+
+impl FollowUpBody {
+    /// The follow-up, or 400 naming `field` (where the rating was given).
+    fn checked(self, field: &str) -> Result<FollowUp, Problem> {
+        if !(1..=5).contains(&self.rating) {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                format!("a follow-up rating is 1..5, not {}", self.rating),
+            )
+            .field(field));
+        }
+        let note = self
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                "a follow-up note is at most 2000 characters",
+            )
+            .field("note"));
+        }
+        Ok(FollowUp {
+            rating: self.rating,
+            note,
+        })
+    }
 }
 
 impl CompleteBody {
@@ -152,20 +182,9 @@ impl CompleteBody {
         let verification = part(verification, "verification")?;
         let action = part(action, "action")?;
         let feedback = part(feedback, "feedback")?;
-        let follow_up = match follow_up {
-            None => None,
-            Some(f) if (1..=5).contains(&f.rating) => Some(FollowUp {
-                rating: f.rating,
-                note: f.note.filter(|n| !n.trim().is_empty()),
-            }),
-            Some(f) => {
-                return Err(Problem::bad_request(
-                    "invalid-field",
-                    format!("a follow-up rating is 1..5, not {}", f.rating),
-                )
-                .field("follow_up.rating"));
-            }
-        };
+        let follow_up = follow_up
+            .map(|f| f.checked("follow_up.rating"))
+            .transpose()?;
         Ok(Some(Box::new(ClosingRecord {
             verification,
             action,
@@ -208,6 +227,15 @@ async fn case_action(
     let idem = change.idem()?;
     let now = app.clock.now();
     let id = change.path.get("id").to_owned();
+    if change.path.get("action") == "follow-up" {
+        let follow_up = change.json::<FollowUpBody>()?.checked("rating")?;
+        let op = CaseOp::FollowUp {
+            id,
+            follow_up,
+            scope: change.who.scope(),
+        };
+        return Ok(render::case(&app.cases.ask(op, idem).await));
+    }
     let cmd = match change.path.get("action") {
         "suspend" => {
             let b: SuspendBody = change.json()?;
@@ -276,7 +304,7 @@ async fn case_action(
         other => {
             return Err(Problem::not_found(
                 "unknown-action",
-                format!("unknown case action `{other}`; use suspend, resume, extend, complete, withdraw or forward"),
+                format!("unknown case action `{other}`; use suspend, resume, extend, complete, withdraw, forward or follow-up"),
             )
             .field("action"));
         }

@@ -248,7 +248,8 @@ impl Problem {
             | E::Closed { .. }
             | E::ChildrenOpen { .. }
             | E::NotForwardable { .. }
-            | E::NoUpperHall { .. } => (409, "Conflict"),
+            | E::NoUpperHall { .. }
+            | E::FollowUpRefused { .. } => (409, "Conflict"),
             E::BadId { .. }
             | E::NoCalendar { .. }
             | E::InTheFuture { .. }

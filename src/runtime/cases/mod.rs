@@ -47,6 +47,7 @@ use crate::store::{
 mod ack;
 mod closing;
 mod counts;
+mod follow_up;
 mod horizon;
 mod observe;
 mod request;
@@ -494,6 +495,11 @@ impl Worker {
                 }
             }
             CaseOp::Ack(ack) => self.ack(ack, now, batch),
+            CaseOp::FollowUp {
+                id,
+                follow_up,
+                scope,
+            } => self.follow_up(id, follow_up, &scope, now, batch),
             // `pass` advances the engine after the requests.
             CaseOp::RunTimers => Ok(CaseReply::TimersRun),
         }

@@ -406,6 +406,10 @@ pub enum CaseError {
          `action` and `feedback`"
     )]
     ClosingRecordRequired { id: String },
+    /// A follow-up (回访) is recorded once, on a rectification or complaint closed with its
+    /// record.
+    #[error("no follow-up can be recorded on case `{id}`: {why}")]
+    FollowUpRefused { id: String, why: &'static str },
     /// The closed-case lookup failed (the store cannot be read): nothing changed, retry.
     #[error("cannot tell whether case `{id}` was closed: {reason}")]
     Unavailable { id: String, reason: String },
@@ -432,6 +436,7 @@ impl CaseError {
             CaseError::Calendar(_) => "calendar",
             CaseError::Unavailable { .. } => "unavailable",
             CaseError::ClosingRecordRequired { .. } => "closing-record-required",
+            CaseError::FollowUpRefused { .. } => "follow-up-refused",
         }
     }
 
