@@ -52,6 +52,7 @@ fn accept(config: &Config, i: usize) -> CaseCommand {
         hall: i % config.halls.len(),
         matter: config.matter_index(matters[i % matters.len()]).unwrap(),
         accepted_at: accepted,
+        origin: None,
     }
 }
 

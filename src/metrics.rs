@@ -46,6 +46,13 @@ pub const SERVICE_SECONDS: &str = "hallq_service_seconds";
 pub const WINDOWS: &str = "hallq_windows";
 /// Ratings (好差评) by level 1..5.
 pub const RATINGS: &str = "hallq_ratings_total";
+/// Open rectifications of bad ratings (差评整改), and those past their one working day.
+pub const RECTIFICATIONS_OPEN: &str = "hallq_rectifications_open";
+pub const RECTIFICATIONS_OVERDUE: &str = "hallq_rectifications_overdue";
+/// Complaints (投诉) received, and those open and past their limit now.
+pub const COMPLAINTS: &str = "hallq_complaints_total";
+pub const COMPLAINTS_OPEN: &str = "hallq_complaints_open";
+pub const COMPLAINTS_OVERDUE: &str = "hallq_complaints_overdue";
 /// Open cases by their current alarm level (`none` before any).
 pub const CASES_OPEN: &str = "hallq_cases_open";
 /// Cases closed, by outcome: on_time, overdue, withdrawn.
@@ -193,6 +200,14 @@ fn describe() {
         "Service ratings (1 very dissatisfied to 5 very satisfied)."
     );
     describe_gauge!(CASES_OPEN, "Open cases by current alarm level.");
+    describe_gauge!(RECTIFICATIONS_OPEN, "Open rectifications of bad ratings.");
+    describe_gauge!(
+        RECTIFICATIONS_OVERDUE,
+        "Open rectifications past their one working day."
+    );
+    describe_counter!(COMPLAINTS, "Complaints received.");
+    describe_gauge!(COMPLAINTS_OPEN, "Open complaints.");
+    describe_gauge!(COMPLAINTS_OVERDUE, "Open complaints past their limit.");
     describe_counter!(CASES_CLOSED, "Cases closed, by outcome.");
     describe_counter!(ALARMS_RAISED, "Alarms raised, by level.");
     describe_counter!(

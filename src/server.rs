@@ -114,10 +114,10 @@ impl Daemon {
         // acceptance time as the first one (both come from `HallEngine::bad_ratings`), so a
         // completed rectification is never reopened and never conflicts.
         for (h, engine) in halls.iter().enumerate() {
-            for (ticket, at) in engine.bad_ratings() {
+            for bad in engine.bad_ratings() {
                 crate::runtime::shard::open_case(
                     &cases,
-                    crate::runtime::shard::rectification(&config, h, &ticket, at),
+                    crate::runtime::shard::rectification(&config, h, bad),
                 );
             }
         }
@@ -234,9 +234,12 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::events::routes())
         .merge(api::cases::routes())
         .merge(api::stats::routes())
+        .merge(api::reports::routes())
         .merge(api::backup::routes())
         .merge(api::ops::routes())
         .merge(api::cluster::routes())
+        .merge(api::officers::routes())
+        .merge(api::complaints::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

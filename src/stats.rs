@@ -17,8 +17,11 @@ pub struct Report {
     pub day: Date,
     /// The halls counted.
     pub halls: Vec<String>,
-    /// Per service id, summed over the halls that have it.
+    /// Per hall and service: halls that share a service id keep a row each.
     pub services: Vec<ServiceReport>,
+    /// Per hall, over its services (`service` is `*`).
+    pub hall_totals: Vec<ServiceReport>,
+    /// Over every hall and service (`hall` and `service` are `*`).
     pub total: ServiceReport,
     pub windows: WindowReport,
     pub cases: CaseReport,
@@ -26,6 +29,7 @@ pub struct Report {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServiceReport {
+    pub hall: String,
     pub service: String,
     pub issued: u64,
     /// Served + no-show + being called or served now.
@@ -70,7 +74,7 @@ pub struct CaseReport {
     pub on_time_rate: Option<f64>,
 }
 
-fn percentiles(samples: &[u32]) -> Percentiles {
+pub(crate) fn percentiles(samples: &[u32]) -> Percentiles {
     if samples.is_empty() {
         return Percentiles::default();
     }
@@ -88,11 +92,11 @@ fn percentiles(samples: &[u32]) -> Percentiles {
     }
 }
 
-fn ratio(part: u64, whole: u64) -> Option<f64> {
+pub(crate) fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-/// Sum the halls' days per service id and over all services.
+/// Sum the halls' days per hall and service, per hall, and over everything.
 pub fn build(hall: &str, subtree: bool, day: Date, days: &[DayStats], cases: (u64, u64)) -> Report {
     #[derive(Default)]
     struct Acc {
@@ -100,25 +104,39 @@ pub fn build(hall: &str, subtree: bool, day: Date, days: &[DayStats], cases: (u6
         wait: Vec<u32>,
         service: Vec<u32>,
     }
+    /// The position of the (hall, service) row, added if new.
+    fn row(rows: &mut Vec<Acc>, hall: &str, service: &str) -> usize {
+        match rows
+            .iter()
+            .position(|a| a.r.hall == hall && a.r.service == service)
+        {
+            Some(p) => p,
+            None => {
+                rows.push(Acc {
+                    r: ServiceReport {
+                        hall: hall.to_owned(),
+                        service: service.to_owned(),
+                        ..ServiceReport::default()
+                    },
+                    ..Acc::default()
+                });
+                rows.len() - 1
+            }
+        }
+    }
     let mut by_service: Vec<Acc> = Vec::new();
+    let mut by_hall: Vec<Acc> = Vec::new();
     let mut total = Acc::default();
     let mut windows = WindowReport::default();
     for d in days {
+        let hall_pos = row(&mut by_hall, &d.hall, "*");
         for s in &d.services {
-            let pos = match by_service.iter().position(|a| a.r.service == s.service) {
-                Some(p) => p,
-                None => {
-                    by_service.push(Acc {
-                        r: ServiceReport {
-                            service: s.service.clone(),
-                            ..ServiceReport::default()
-                        },
-                        ..Acc::default()
-                    });
-                    by_service.len() - 1
-                }
-            };
-            for acc in [&mut by_service[pos], &mut total] {
+            let service_pos = row(&mut by_service, &d.hall, &s.service);
+            for acc in [
+                &mut by_service[service_pos],
+                &mut by_hall[hall_pos],
+                &mut total,
+            ] {
                 let r = &mut acc.r;
                 r.issued += u64::from(s.issued);
                 r.served += u64::from(s.served);
@@ -150,6 +168,7 @@ pub fn build(hall: &str, subtree: bool, day: Date, days: &[DayStats], cases: (u6
         r
     };
     let mut total = finish(total);
+    total.hall = "*".to_owned();
     total.service = "*".to_owned();
     Report {
         hall: hall.to_owned(),
@@ -157,6 +176,7 @@ pub fn build(hall: &str, subtree: bool, day: Date, days: &[DayStats], cases: (u6
         day,
         halls: days.iter().map(|d| d.hall.clone()).collect(),
         services: by_service.into_iter().map(finish).collect(),
+        hall_totals: by_hall.into_iter().map(finish).collect(),
         total,
         windows,
         cases: CaseReport {
@@ -167,17 +187,19 @@ pub fn build(hall: &str, subtree: bool, day: Date, days: &[DayStats], cases: (u6
     }
 }
 
-/// The report as CSV: one row per service and a total row, for the day's report sheet.
+/// The report as CSV: one row per hall and service, one per hall (`service` `*`) and a total
+/// row (`hall` and `service` `*`), for the day's report sheet.
 pub fn csv(r: &Report) -> String {
     let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     let rate = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
     let mut out = String::from(
         "day,hall,subtree,service,issued,called,served,no_show,cancelled,expired,open,no_show_rate,satisfaction_rate,rating_1,rating_2,rating_3,rating_4,rating_5,wait_p50_s,wait_p90_s,wait_p99_s,service_p50_s,service_p90_s,service_p99_s,window_utilisation,cases_on_time,cases_overdue\n",
     );
-    for s in r.services.iter().chain(std::iter::once(&r.total)) {
+    let rows = r.services.iter().chain(&r.hall_totals);
+    for s in rows.chain(std::iter::once(&r.total)) {
         let row = [
             r.day.to_string(),
-            r.hall.clone(),
+            s.hall.clone(),
             r.subtree.to_string(),
             s.service.clone(),
             s.issued.to_string(),
@@ -200,17 +222,17 @@ pub fn csv(r: &Report) -> String {
             opt(s.service_s.p50),
             opt(s.service_s.p90),
             opt(s.service_s.p99),
-            if s.service == "*" {
+            if s.hall == "*" {
                 rate(r.windows.utilisation)
             } else {
                 String::new()
             },
-            if s.service == "*" {
+            if s.hall == "*" {
                 r.cases.finished_on_time.to_string()
             } else {
                 String::new()
             },
-            if s.service == "*" {
+            if s.hall == "*" {
                 r.cases.finished_overdue.to_string()
             } else {
                 String::new()

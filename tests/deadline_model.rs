@@ -614,6 +614,7 @@ fn command(config: &Config, op: &Op, now: Timestamp) -> CaseCommand {
             hall: config.hall_index(HALLS[hall]).unwrap(),
             matter: config.matter_index(MATTERS[matter]).unwrap(),
             accepted_at: at(back),
+            origin: None,
         },
         Op::Suspend { id, restart, back } => CaseCommand::Suspend {
             id: IDS[id].into(),
@@ -635,6 +636,7 @@ fn command(config: &Config, op: &Op, now: Timestamp) -> CaseCommand {
         Op::Complete { id, back } => CaseCommand::Complete {
             id: IDS[id].into(),
             at: at(back),
+            closing: None,
         },
         Op::Withdraw { id, back } => CaseCommand::Withdraw {
             id: IDS[id].into(),

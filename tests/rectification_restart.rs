@@ -107,7 +107,11 @@ async fn a_completed_rectification_stays_completed_after_a_restart_and_raises_no
         Method::POST,
         OFFICER,
         &format!("{path}/complete"),
-        Some(json!({})),
+        Some(json!({
+            "verification": "the wait was miscounted",
+            "action": "recounted",
+            "feedback": "phoned the citizen",
+        })),
     )
     .await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);

@@ -212,24 +212,52 @@ async fn statistics_match_the_workload_for_a_hall_and_its_subtree() {
         win["busy_s"].as_u64().unwrap() == h1_service.iter().map(|&s| u64::from(s)).sum::<u64>()
     );
 
-    // The subtree adds h2's tickets to the same service.
+    // The subtree keeps a row per hall for the service both halls have (it once merged them
+    // into one row), a total per hall, and the total over both.
     let tree = run.srv.get(ADMIN, "/v1/stats?hall=h1&subtree=true").await;
     assert_eq!(tree.body["halls"], json!(["h1", "h2"]));
-    let s = tree.body["services"]
+    let row = |hall: &str| {
+        tree.body["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == "s" && s["hall"] == hall)
+            .unwrap_or_else(|| panic!("no row for service s of {hall}: {:?}", tree.body))
+            .clone()
+    };
+    let (h1_row, h2_row) = (row("h1"), row("h2"));
+    assert_eq!(
+        (h1_row["issued"].as_u64(), h1_row["served"].as_u64()),
+        (Some(13), Some(8))
+    );
+    assert_eq!(
+        (h2_row["issued"].as_u64(), h2_row["served"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let mut h2_sorted = h2_waits.clone();
+    h2_sorted.sort_unstable();
+    close(
+        &h2_row["wait_s"]["p50"],
+        quantile(&h2_sorted, 0.5),
+        "h2 wait p50",
+    );
+    let per_hall: Vec<(String, u64)> = tree.body["hall_totals"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["service"] == "s")
-        .unwrap();
-    assert_eq!(
-        (s["issued"].as_u64(), s["served"].as_u64()),
-        (Some(17), Some(12))
-    );
+        .map(|h| {
+            (
+                h["hall"].as_str().unwrap().to_owned(),
+                h["issued"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(per_hall, vec![("h1".to_owned(), 13), ("h2".to_owned(), 4)]);
     let mut both: Vec<u32> = h1_waits.iter().chain(&h2_waits).copied().collect();
     both.sort_unstable();
     for (key, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
         close(
-            &s["wait_s"][key],
+            &tree.body["total"]["wait_s"][key],
             quantile(&both, q),
             &format!("subtree wait {key}"),
         );
@@ -250,7 +278,9 @@ async fn statistics_match_the_workload_for_a_hall_and_its_subtree() {
     let text = csv.body.as_str().unwrap().to_owned();
     let rows: Vec<&str> = text.lines().collect();
     assert!(rows[0].starts_with("day,hall,subtree,service,issued"));
-    assert!(rows.iter().any(|r| r.contains(",s,17,")), "{text}");
+    assert!(rows.iter().any(|r| r.contains(",h1,true,s,13,")), "{text}");
+    assert!(rows.iter().any(|r| r.contains(",h2,true,s,4,")), "{text}");
+    assert!(rows.iter().any(|r| r.contains(",h2,true,*,4,")), "{text}");
     assert!(rows.last().unwrap().contains(",*,"), "{text}");
 
     // A supervisor of h2 cannot read h1's statistics; a kiosk reads none.

@@ -400,6 +400,15 @@ async fn wait_text(c: &Client, selector: &str, want: &str) {
     .await;
 }
 
+async fn wait_contains(c: &Client, selector: &str, want: &str) {
+    until(
+        c,
+        &format!("{selector} to contain {want:?}"),
+        &format!("document.querySelector({selector:?})?.textContent.includes({want:?})"),
+    )
+    .await;
+}
+
 async fn press(c: &Client, keys: &[Key]) {
     let mut actions = KeyActions::new("keyboard".into());
     for &k in keys {
@@ -937,8 +946,9 @@ fn counter_console_and_kiosk_take_a_ticket_through_its_whole_life() {
         press(&counter, &[Key::Enter]).await;
         until(
             &counter,
-            "the officer signed in",
-            "document.querySelector('#who').textContent.includes('0101')",
+            "the officer signed in under the roster's name, the staff number on the plate",
+            "document.querySelector('#who').textContent.includes('王芳') \
+             && document.querySelector('#plate .staff').textContent.includes('0101')",
         )
         .await;
         press(&counter, &[Key::Escape]).await;
@@ -1264,5 +1274,133 @@ fn screenshots_of_every_page_at_its_size() {
         )
         .await;
         screenshot(&phone, "ticket-called", 390, 844).await;
+    })
+}
+
+#[test]
+fn officer_plates_the_rating_tablet_the_ticket_page_rating_and_the_monthly_report() {
+    with_browser("rating", async |b: &Browser, data: PathBuf| {
+        let d = Hallq::demo(&data).spawn();
+        open_window(&d, "w1");
+        post(
+            &d,
+            COUNTER,
+            "/v1/halls/city/windows/w1/sign-in",
+            json!({ "post": "A", "officer": "0101" }),
+        );
+
+        // 公示牌 on the display and the counter: name and staff number of the serving officer.
+        let display = b.session(1920, 1080).await;
+        open_display(&d, &display, "?chime=0").await;
+        wait_text(&display, "[data-window='w1'] .plate .name", "王芳").await;
+        wait_contains(&display, "[data-window='w1'] .plate .staff", "0101").await;
+        let counter = b.session(1366, 768).await;
+        counter
+            .goto(&d.url(&format!("/counter/city/w1#token={COUNTER}")))
+            .await
+            .unwrap();
+        wait_text(&counter, "#plate .plate .name", "王芳").await;
+        wait_contains(&counter, "#plate .plate .staff", "0101").await;
+
+        // B signs in, A leaves for a meeting: the display says where A is (去向公开).
+        post(
+            &d,
+            COUNTER,
+            "/v1/halls/city/windows/w1/sign-in",
+            json!({ "post": "B", "officer": "0102" }),
+        );
+        post(
+            &d,
+            COUNTER,
+            "/v1/halls/city/windows/w1/sign-out",
+            json!({ "post": "A", "reason": "会议" }),
+        );
+        wait_text(&display, "[data-window='w1'] .plate .name", "李明").await;
+        wait_contains(&display, "[data-window='w1'] .plate .away", "会议").await;
+        wait_contains(&counter, "#plate .plate .away", "会议").await;
+        screenshot(&display, "display-plate", 1920, 1080).await;
+        screenshot(&counter, "counter-plate", 1366, 768).await;
+
+        // The 评价器 offers the rating of the ticket the window just completed.
+        let tablet = b.session(1280, 800).await;
+        tablet
+            .goto(&d.url(&format!("/rate/city/w1#token={COUNTER}")))
+            .await
+            .unwrap();
+        wait_text(&tablet, "#plate .plate .name", "李明").await;
+        let t = issue(&d, "social");
+        let id = t["id"].as_str().unwrap().to_owned();
+        call(&d, "w1");
+        post(&d, COUNTER, "/v1/halls/city/windows/w1/complete", json!({}));
+        wait_contains(&tablet, "#rater-ticket", t["number"].as_str().unwrap()).await;
+        screenshot(&tablet, "rater", 1280, 800).await;
+        click(&tablet, "#rate-buttons [data-rating='4']").await;
+        wait_contains(&tablet, "#rate-note", "满意").await;
+        let rated = get(&d, COUNTER, &format!("/v1/halls/city/tickets/{id}"));
+        assert_eq!(rated["evaluation"], 4, "{rated}");
+
+        // The citizen's ticket page offers the rating once the service is done.
+        let t = issue(&d, "social");
+        let id = t["id"].as_str().unwrap().to_owned();
+        let link = get(
+            &d,
+            KIOSK,
+            &format!("/v1/halls/city/tickets/{id}/link?base=http://q.example"),
+        );
+        let k = link["k"].as_str().unwrap();
+        let phone = b.session(390, 844).await;
+        phone
+            .goto(&d.url(&format!("/t/city/{id}?k={k}")))
+            .await
+            .unwrap();
+        until(
+            &phone,
+            "the ticket",
+            "document.querySelector('#number').textContent.trim().length > 1",
+        )
+        .await;
+        assert_eq!(
+            js(&phone, "return document.querySelector('#rate').hidden").await,
+            json!(true),
+            "no rating before the service"
+        );
+        call(&d, "w1");
+        post(&d, COUNTER, "/v1/halls/city/windows/w1/complete", json!({}));
+        until(
+            &phone,
+            "the rating offer",
+            "!document.querySelector('#rate').hidden",
+        )
+        .await;
+        screenshot(&phone, "ticket-rate", 390, 844).await;
+        click(&phone, "#rate-buttons [data-rating='2']").await;
+        wait_contains(&phone, "#rate-note", "不满意").await;
+        let rated = get(&d, COUNTER, &format!("/v1/halls/city/tickets/{id}"));
+        assert_eq!(rated["evaluation"], 2, "{rated}");
+
+        // The monthly report as printed: saved with the token, opened as a file.
+        let r = http(
+            &d.addr,
+            "GET",
+            "/v1/reports/monthly?hall=city&subtree=true&format=html",
+            Some(ADMIN),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let file = data.join("report.html");
+        std::fs::write(&file, &r.body).unwrap();
+        let report = b.session(1240, 1754).await;
+        report
+            .goto(&format!("file://{}", file.display()))
+            .await
+            .unwrap();
+        until(
+            &report,
+            "the charts",
+            "document.querySelectorAll('figure svg').length === 4",
+        )
+        .await;
+        wait_contains(&report, "#officers", "王芳").await;
+        screenshot(&report, "report-monthly", 1240, 1754).await;
     })
 }

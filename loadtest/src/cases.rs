@@ -23,9 +23,9 @@ use crate::rng::Rng;
 /// resume) and 检验检测 (it pauses). Both are in hallq's defaults and the example config.
 const REASONS: [&str; 2] = ["supplement", "inspection"];
 
-/// The catalogue entry reserved for bad-rating rectifications; the daemon refuses to accept
-/// cases of it.
-const RECTIFICATION: &str = "rectification";
+/// The catalogue's built-in entries, for bad-rating rectifications and complaints; the
+/// daemon refuses to accept cases of them through `POST /v1/cases`.
+const BUILT_IN: [&str; 2] = ["rectification", "complaint"];
 
 /// Relative weights of a desk's next operation, each counted only when it is possible: as
 /// many cases completed as accepted, and about one in four suspended on the way.
@@ -111,7 +111,7 @@ async fn discover(pool: &Pool, token: &str, share: f64) -> Result<CaseMix, Strin
         .flatten()
         .filter_map(|m| {
             let id = m["id"].as_str()?;
-            (id != RECTIFICATION).then(|| Matter {
+            (!BUILT_IN.contains(&id)).then(|| Matter {
                 id: id.to_owned(),
                 departments: m["departments"]
                     .as_array()

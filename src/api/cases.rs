@@ -15,7 +15,7 @@ use super::problem::{Answer, Located, Problem};
 use super::scope::{CaseChange, known_hall, need};
 use super::{AppState, render};
 use crate::calendar::{Calendar, Limit};
-use crate::deadline::CaseCommand;
+use crate::deadline::{CaseCommand, ClosingRecord, FollowUp};
 use crate::model::CaseKind;
 use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
 use crate::store::ALARMS;
@@ -52,12 +52,13 @@ async fn accept(
     let hall = known_hall(&app, &b.hall)?;
     who.require(Perm::CaseWrite, hall, &b.hall)?;
     let matter = matter_index(&app, &b.matter)?;
-    if matter == app.config.rectification_matter() {
+    if app.config.is_builtin_matter(matter) {
         return Err(Problem::new(
             422,
             "reserved-matter",
             "Unprocessable request",
-            "rectification cases are opened by bad ratings, not accepted",
+            "rectification cases are opened by bad ratings and complaints by POST \
+             /v1/complaints, not accepted",
         )
         .field("matter"));
     }
@@ -66,6 +67,7 @@ async fn accept(
         hall,
         matter,
         accepted_at: b.accepted_at,
+        origin: None,
     };
     let op = CaseOp::Apply {
         cmd,
@@ -110,6 +112,88 @@ pub(super) struct AtBody {
     at: Option<Timestamp>,
 }
 
+/// Completing a case; a rectification or complaint also records how it was closed (核实,
+/// 整改, 反馈) and may carry the citizen's follow-up rating.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CompleteBody {
+    at: Option<Timestamp>,
+    verification: Option<String>,
+    action: Option<String>,
+    feedback: Option<String>,
+    follow_up: Option<FollowUpBody>,
+}
+
+/// The citizen's follow-up (回访): with the closing record, or after it
+/// (`POST /v1/cases/{id}/follow-up`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FollowUpBody {
+    rating: u8,
+    note: Option<String>,
+}
+
+impl FollowUpBody {
+    /// The follow-up, or 400 naming `field` (where the rating was given).
+    fn checked(self, field: &str) -> Result<FollowUp, Problem> {
+        if !(1..=5).contains(&self.rating) {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                format!("a follow-up rating is 1..5, not {}", self.rating),
+            )
+            .field(field));
+        }
+        let note = self
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                "a follow-up note is at most 2000 characters",
+            )
+            .field("note"));
+        }
+        Ok(FollowUp {
+            rating: self.rating,
+            note,
+        })
+    }
+}
+
+impl CompleteBody {
+    /// The closing record, when any part of it was given: then all three parts are required.
+    fn closing(self) -> Result<Option<Box<ClosingRecord>>, Problem> {
+        let CompleteBody {
+            verification,
+            action,
+            feedback,
+            follow_up,
+            ..
+        } = self;
+        if verification.is_none() && action.is_none() && feedback.is_none() && follow_up.is_none() {
+            return Ok(None);
+        }
+        let part = |v: Option<String>, field: &str| {
+            let v = v.unwrap_or_default();
+            required(&v, field)?;
+            Ok::<_, Problem>(v)
+        };
+        let verification = part(verification, "verification")?;
+        let action = part(action, "action")?;
+        let feedback = part(feedback, "feedback")?;
+        let follow_up = follow_up
+            .map(|f| f.checked("follow_up.rating"))
+            .transpose()?;
+        Ok(Some(Box::new(ClosingRecord {
+            verification,
+            action,
+            feedback,
+            follow_up,
+        })))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ExtendBody {
@@ -126,7 +210,7 @@ pub(super) struct WithdrawBody {
     at: Option<Timestamp>,
 }
 
-fn required(value: &str, field: &str) -> Result<(), Problem> {
+pub(super) fn required(value: &str, field: &str) -> Result<(), Problem> {
     if value.trim().is_empty() {
         return Err(
             Problem::bad_request("missing-field", format!("`{field}` must not be empty"))
@@ -143,6 +227,15 @@ async fn case_action(
     let idem = change.idem()?;
     let now = app.clock.now();
     let id = change.path.get("id").to_owned();
+    if change.path.get("action") == "follow-up" {
+        let follow_up = change.json::<FollowUpBody>()?.checked("rating")?;
+        let op = CaseOp::FollowUp {
+            id,
+            follow_up,
+            scope: change.who.scope(),
+        };
+        return Ok(render::case(&app.cases.ask(op, idem).await));
+    }
     let cmd = match change.path.get("action") {
         "suspend" => {
             let b: SuspendBody = change.json()?;
@@ -173,10 +266,14 @@ async fn case_action(
             id,
             at: change.json::<AtBody>()?.at.unwrap_or(now),
         },
-        "complete" => CaseCommand::Complete {
-            id,
-            at: change.json::<AtBody>()?.at.unwrap_or(now),
-        },
+        "complete" => {
+            let b: CompleteBody = change.json()?;
+            CaseCommand::Complete {
+                id,
+                at: b.at.unwrap_or(now),
+                closing: b.closing()?,
+            }
+        }
         "forward" => CaseCommand::Forward {
             id,
             at: change.json::<AtBody>()?.at.unwrap_or(now),
@@ -207,7 +304,7 @@ async fn case_action(
         other => {
             return Err(Problem::not_found(
                 "unknown-action",
-                format!("unknown case action `{other}`; use suspend, resume, extend, complete, withdraw or forward"),
+                format!("unknown case action `{other}`; use suspend, resume, extend, complete, withdraw, forward or follow-up"),
             )
             .field("action"));
         }

@@ -192,6 +192,7 @@ async fn ticket_action(
             Command::Evaluate {
                 ticket,
                 evaluation: b.evaluation,
+                rating: None,
             }
         }
         other => {
@@ -282,6 +283,10 @@ pub(super) struct SignInBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct SignOutBody {
     post: Post,
+    /// Why the officer leaves (会议, 外出办件, 病假): shown as the whereabouts (去向公开).
+    reason: Option<String>,
+    /// When the officer expects to be back; none or half a day away or more is leave.
+    back_at: Option<jiff::Timestamp>,
 }
 
 const WINDOW_ACTIONS: &str = "recall, start, complete, no-show, transfer, park, release, open, pause, close, sign-in or sign-out";
@@ -317,7 +322,7 @@ async fn window_action(
             "open" => {
                 let b: OpenBody = change.json()?;
                 let sign_in = match (b.post, b.officer) {
-                    (Some(p), Some(o)) => Some((p, o)),
+                    (Some(p), Some(o)) => Some((p, super::officers::canonical(&app.config, o))),
                     (None, None) => None,
                     (None, Some(_)) => {
                         return Err(Problem::bad_request(
@@ -343,12 +348,17 @@ async fn window_action(
                 let b: SignInBody = change.json()?;
                 WindowAction::SignIn {
                     post: b.post,
-                    officer: b.officer,
+                    officer: super::officers::canonical(&app.config, b.officer),
                 }
             }
-            "sign-out" => WindowAction::SignOut {
-                post: change.json::<SignOutBody>()?.post,
-            },
+            "sign-out" => {
+                let b: SignOutBody = change.json()?;
+                let now = app.clock.now();
+                WindowAction::SignOut {
+                    post: b.post,
+                    absence: super::officers::absence(&app.config, now, b.reason, b.back_at)?,
+                }
+            }
             other => {
                 return Err(Problem::not_found(
                     "unknown-action",

@@ -8,14 +8,17 @@ pub(crate) mod backup;
 pub(crate) mod bookings;
 pub(crate) mod cases;
 pub(crate) mod cluster;
+pub(crate) mod complaints;
 pub(crate) mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod halls;
 pub(crate) mod json;
+pub(crate) mod officers;
 pub(crate) mod ops;
 pub mod problem;
 pub mod render;
+pub(crate) mod reports;
 pub mod scope;
 pub(crate) mod stats;
 pub(crate) mod test_hooks;

@@ -214,6 +214,8 @@ impl Problem {
             | E::NumbersExhausted { .. }
             | E::HallClosed { .. }
             | E::AlreadyEvaluated { .. }
+            | E::CoverAbsent { .. }
+            | E::RatingClosed { .. }
             | E::ReactivationExpired { .. } => (409, "Conflict"),
         };
         let mut p = Problem::new(status, e.code(), title, e.to_string());
@@ -247,14 +249,16 @@ impl Problem {
             | E::Closed { .. }
             | E::ChildrenOpen { .. }
             | E::NotForwardable { .. }
-            | E::NoUpperHall { .. } => (409, "Conflict"),
+            | E::NoUpperHall { .. }
+            | E::FollowUpRefused { .. } => (409, "Conflict"),
             E::BadId { .. }
             | E::NoCalendar { .. }
             | E::InTheFuture { .. }
             | E::OutOfOrder { .. }
             | E::Calendar(_)
             | E::EmptyExtension { .. }
-            | E::ExtensionOverLimit { .. } => (422, "Unprocessable request"),
+            | E::ExtensionOverLimit { .. }
+            | E::ClosingRecordRequired { .. } => (422, "Unprocessable request"),
             // The closed-case table could not be read: nothing changed, retry.
             E::Unavailable { .. } => return Problem::unavailable(e.to_string()),
         };

@@ -138,7 +138,7 @@ async fn stats(
 }
 
 /// A day nothing was recorded for: every service and window at zero.
-fn empty_day(cfg: &crate::model::Hall, day: Date) -> DayStats {
+pub(crate) fn empty_day(cfg: &crate::model::Hall, day: Date) -> DayStats {
     DayStats {
         hall: cfg.id.to_string(),
         day,
@@ -158,5 +158,6 @@ fn empty_day(cfg: &crate::model::Hall, day: Date) -> DayStats {
                 ..WindowDay::default()
             })
             .collect(),
+        officers: Vec::new(),
     }
 }

@@ -5,6 +5,7 @@
 //! problem with file, line, column and field. Nothing downstream ever sees an unvalidated
 //! value, so the engine can index by position without checking again.
 
+mod officers;
 mod raw;
 mod validate;
 
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 pub use crate::diag::{SourceError, SourceErrors};
 use crate::model::CaseCatalogue;
+pub use officers::{Officer, Photo, RatingPolicy};
 
 /// The embedded demo: a city hall, a county hall, a township centre and a village station.
 pub const DEMO_SOURCE: &str = include_str!("demo.toml");
@@ -40,6 +42,10 @@ pub struct Config {
     /// the config; `Config` derefs to it, so `config.halls` and `config.hall_index(id)` read
     /// as before.
     pub catalogue: Arc<CaseCatalogue>,
+    /// The officers roster (公示牌), in config order.
+    pub officers: Vec<Officer>,
+    /// `[rating]`: the citizen's rating window, short absences, the complaint limit.
+    pub rating: RatingPolicy,
     /// Bookable slots, fairness limits and the citizen-hashing keys (`booking::config`).
     pub booking: crate::booking::BookingConfig,
     /// `[cluster]`: the log of record in PostgreSQL and hall leases (`cluster`); `None` is

@@ -31,6 +31,10 @@ pub struct RawConfig {
     pub alarm_policies: Vec<RawAlarmPolicy>,
     #[serde(default, rename = "matter")]
     pub matters: Vec<RawMatter>,
+    #[serde(default, rename = "officer")]
+    pub officers: Vec<RawOfficer>,
+    #[serde(default)]
+    pub rating: RawRating,
     /// `[booking]`: read and validated by `booking::config`.
     pub booking: Option<RawBooking>,
     /// `[cluster]`: absent for the embedded single-node mode.
@@ -45,6 +49,26 @@ pub struct RawCluster {
     pub node: Option<S<String>>,
     pub advertise: Option<S<String>>,
     pub lease_s: Option<S<u32>>,
+}
+
+/// An officer of the roster (公示牌).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOfficer {
+    pub staff_no: S<String>,
+    pub name: S<String>,
+    /// Relative to the config file.
+    pub photo: Option<S<String>>,
+}
+
+/// `[rating]`: the citizen's rating window, short absences, the complaint limit.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRating {
+    pub window_min: Option<S<u32>>,
+    pub short_absence_min: Option<S<u32>>,
+    pub complaint_limit: Option<S<String>>,
+    pub reasons: Option<Vec<String>>,
 }
 
 /// A working calendar in the official notice format, in its own file.

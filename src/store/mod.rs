@@ -76,8 +76,33 @@ pub(crate) const CALENDARS: TableDefinition<&str, &str> = TableDefinition::new("
 /// (hall id, YYYY-MM-DD) → `DayStats` (JSON) of a finished business day.
 pub(crate) const STATS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("stats");
 /// (hall id, YYYY-MM-DD) → cases finished that day: 16 bytes, on time then overdue (u64 BE).
+/// The rating loop's counts share the table under `CaseCount` keys (`h1#rectification`).
 pub(crate) const CASE_STATS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("case_stats");
+
+/// The rating loop's per-day case counts, kept in `case_stats` under `{hall}#{kind}` beside
+/// the hall's count of every finished case (so they need no table and no `Op` of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseCount {
+    /// Rectifications of bad ratings finished: on time, overdue.
+    Rectified,
+    /// Complaints finished: on time, overdue.
+    ComplaintClosed,
+    /// Complaints received (counted as "on time").
+    ComplaintReceived,
+}
+
+impl CaseCount {
+    /// The `case_stats` key of this count for `hall`.
+    pub fn key(self, hall: &str) -> String {
+        let kind = match self {
+            CaseCount::Rectified => "rectification",
+            CaseCount::ComplaintClosed => "complaint",
+            CaseCount::ComplaintReceived => "complaint-received",
+        };
+        format!("{hall}#{kind}")
+    }
+}
 /// (hall id, booking code) → `BookingRecord` (JSON): bookings until they are past every
 /// fairness limit's reach. Holds citizens only as keyed hashes and masked strings.
 pub(crate) const BOOKINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("bookings");

@@ -14,6 +14,7 @@
 
 mod links;
 mod public;
+mod rating;
 
 use std::sync::Arc;
 use std::sync::LazyLock;
@@ -57,10 +58,12 @@ pub fn routes(web: Arc<Web>) -> Router<AppState> {
     Router::new()
         .route("/display/{hall}", get(display))
         .route("/counter/{hall}/{window}", get(counter))
+        .route("/rate/{hall}/{window}", get(rater))
         .route("/kiosk/{hall}", get(kiosk))
         .route("/t/{hall}/{ticket}", get(ticket_page))
         .route("/web/{file}", get(asset))
         .merge(public::routes())
+        .merge(rating::routes())
         .layer(axum::Extension(web))
 }
 
@@ -86,6 +89,8 @@ static ASSETS: &[Asset] = &[
     asset!("counter.html", "text/html; charset=utf-8"),
     asset!("kiosk.html", "text/html; charset=utf-8"),
     asset!("ticket.html", "text/html; charset=utf-8"),
+    asset!("rater.html", "text/html; charset=utf-8"),
+    asset!("rater.js", "text/javascript; charset=utf-8"),
     asset!("hallq.css", "text/css; charset=utf-8"),
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("i18n.js", "text/javascript; charset=utf-8"),
@@ -184,9 +189,29 @@ async fn counter(
     Path((hall, window)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let h = known_hall(&app, &hall)?;
+    window_page(&app, &hall, &window, "counter.html", &headers)
+}
+
+/// The counter-facing rating tablet (评价器) of a window.
+async fn rater(
+    State(app): State<AppState>,
+    Path((hall, window)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    window_page(&app, &hall, &window, "rater.html", &headers)
+}
+
+/// A page of one window: 404 naming the hall's windows when there is no such window.
+fn window_page(
+    app: &AppState,
+    hall: &str,
+    window: &str,
+    page: &str,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let h = known_hall(app, hall)?;
     let cfg = &app.config.halls[h];
-    if cfg.window_index(&window).is_none() {
+    if cfg.window_index(window).is_none() {
         return Err(Problem::not_found(
             "unknown-window",
             format!(
@@ -196,7 +221,7 @@ async fn counter(
         )
         .field("window"));
     }
-    Ok(serve("counter.html", &headers))
+    Ok(serve(page, headers))
 }
 
 #[derive(Deserialize)]

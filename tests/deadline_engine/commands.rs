@@ -14,6 +14,7 @@ fn accepting_counts_the_deadline_on_the_official_calendar() {
         hall: t.hall("city"),
         matter: m,
         accepted_at: ts("2025-09-26T10:00:00+08:00"),
+        origin: None,
     };
     let (v, created) =
         t.e.apply(ts("2025-09-26T02:00:00Z"), cmd, &t.closed, &mut out)
@@ -183,6 +184,7 @@ fn a_joint_case_completes_when_every_department_has() {
             CaseCommand::Complete {
                 id: "J-1".into(),
                 at: ts("2026-03-03T02:00:00Z"),
+                closing: None,
             },
         )
         .unwrap_err();
@@ -199,6 +201,7 @@ fn a_joint_case_completes_when_every_department_has() {
             CaseCommand::Complete {
                 id: format!("J-1:{d}"),
                 at: ts("2026-03-03T02:00:00Z"),
+                closing: None,
             },
         )
         .unwrap();
@@ -316,6 +319,7 @@ fn accept_is_idempotent_on_the_case_id_and_bad_input_changes_nothing() {
         hall: t.hall("city"),
         matter: t.matter(PROMISED_3),
         accepted_at: ts("2026-03-02T10:00:00+08:00"),
+        origin: None,
     };
     let (again, created) =
         t.e.apply(ts("2026-03-02T03:00:00Z"), cmd, &t.closed, &mut out)
@@ -362,6 +366,7 @@ fn accept_is_idempotent_on_the_case_id_and_bad_input_changes_nothing() {
             CaseCommand::Complete {
                 id: "nope".into(),
                 at: ts("2026-03-02T02:00:00Z"),
+                closing: None,
             },
         )
         .unwrap_err(),
@@ -396,6 +401,7 @@ fn a_closed_case_is_never_reopened_by_acceptance_or_any_command() {
     let done = |id: &str| CaseCommand::Complete {
         id: id.into(),
         at: ts("2026-03-02T03:00:00Z"),
+        closing: None,
     };
     t.run("2026-03-02T03:00:00Z", done("Z-1")).unwrap();
     t.run(
@@ -420,6 +426,7 @@ fn a_closed_case_is_never_reopened_by_acceptance_or_any_command() {
                 hall: t.hall("city"),
                 matter: t.matter(PROMISED_3),
                 accepted_at: ts(at),
+                origin: None,
             };
             let (v, created) =
                 t.e.apply(ts("2026-03-03T02:00:00Z"), cmd, &t.closed, &mut t.events)

@@ -77,6 +77,7 @@ impl T {
             hall: self.hall(hall),
             matter: self.matter(matter),
             accepted_at: ts(accepted),
+            origin: None,
         };
         self.e
             .apply(ts(now), cmd, &self.closed, &mut self.events)

@@ -204,7 +204,8 @@ fn complete_records_evaluation_and_service_time() {
     assert!(matches!(
         h.run(Command::Evaluate {
             ticket: a1.id,
-            evaluation: 4
+            evaluation: 4,
+            rating: None,
         }),
         Err(QueueError::AlreadyEvaluated { .. })
     ));
@@ -270,6 +271,7 @@ fn errors_change_nothing() {
         Command::Evaluate {
             ticket: "20261123-A001".into(),
             evaluation: 3,
+            rating: None,
         },
         Command::Window {
             window: 0,

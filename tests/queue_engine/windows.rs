@@ -64,8 +64,14 @@ fn ab_posts_accept_only_assigned_officers_and_b_takes_over() {
     )
     .unwrap();
     assert_eq!(h.e.window_view(0, h.now).active_post, Some(Post::A));
-    h.window(0, WindowAction::SignOut { post: Post::A })
-        .unwrap();
+    h.window(
+        0,
+        WindowAction::SignOut {
+            post: Post::A,
+            absence: None,
+        },
+    )
+    .unwrap();
     assert_eq!(h.e.window_view(0, h.now).active_post, Some(Post::B));
 }
 

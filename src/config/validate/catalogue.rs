@@ -249,6 +249,7 @@ pub(super) fn matters(
     raw: &[RawMatter],
     calendars: &[CalendarEntry],
     policies: &[AlarmPolicy],
+    complaint_limit: Limit,
 ) -> Vec<Matter> {
     let mut seen = HashSet::new();
     let default_policy = policies
@@ -261,7 +262,7 @@ pub(super) fn matters(
         .filter_map(|(i, m)| {
             let path = format!("matter[{i}]");
             check_code(cx, &m.id, &format!("{path}.id"));
-            if !seen.insert(m.id.get_ref().as_str()) || m.id.get_ref() == Matter::RECTIFICATION {
+            if !seen.insert(m.id.get_ref().as_str()) || [Matter::RECTIFICATION, Matter::COMPLAINT].contains(&m.id.get_ref().as_str()) {
                 cx.at(&m.id, format!("{path}.id"), format!("duplicate matter id `{}`", m.id.get_ref()));
             }
             let name = non_empty(cx, &m.name, &format!("{path}.name"));
@@ -361,6 +362,7 @@ pub(super) fn matters(
             Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension })
         })
         .collect();
+    out.push(Matter::complaint(default_policy, complaint_limit));
     out.push(Matter::rectification(default_policy));
     out
 }

@@ -10,6 +10,7 @@ mod booking;
 mod catalogue;
 mod cluster;
 mod halls;
+mod officers;
 mod settings;
 
 use std::ops::Range;
@@ -61,7 +62,7 @@ pub(super) fn load(
     demo: bool,
     files: Files,
 ) -> Result<Config, SourceErrors> {
-    let raw: RawConfig =
+    let mut raw: RawConfig =
         toml::from_str(src).map_err(|e| SourceErrors::from(diag::from_toml(file, src, &e)))?;
     let mut cx = Ctx {
         file,
@@ -75,7 +76,17 @@ pub(super) fn load(
     let calendars = calendars(&mut cx, &raw.calendars, &files);
     let suspension_reasons = suspensions(&mut cx, &raw.suspensions);
     let alarm_policies = alarm_policies(&mut cx, &raw.alarm_policies);
-    let matters = matters(&mut cx, &raw.matters, &calendars, &alarm_policies);
+    let rating = officers::rating(&mut cx, &raw.rating);
+    let matters = matters(
+        &mut cx,
+        &raw.matters,
+        &calendars,
+        &alarm_policies,
+        rating.complaint_limit,
+    );
+    let officers = officers::officers(&mut cx, &raw.officers, &files);
+    // Before the halls are built: their window lists are final once built.
+    officers::name_posts(&mut raw.halls, &officers);
     let halls = halls(&mut cx, &raw, &defaults, &calendars);
     let catalogue = CaseCatalogue::new(
         halls,
@@ -104,6 +115,8 @@ pub(super) fn load(
         metric_labels,
         tokens,
         catalogue: Arc::new(catalogue),
+        officers,
+        rating,
         booking,
         cluster,
     })

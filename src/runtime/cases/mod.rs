@@ -46,12 +46,15 @@ use crate::store::{
 
 mod ack;
 mod closing;
+mod counts;
+mod follow_up;
 mod horizon;
 mod observe;
 mod request;
 
 pub use ack::{Ack, AckError, Acked};
 use closing::{ClosedLookup, Closing};
+use counts::count_cases;
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
 pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
@@ -82,7 +85,8 @@ impl CaseShard {
         let mut worker = Worker::new(engine, config.clone(), ctx, rx);
         let alive = worker.alive.clone();
         // The recovered open cases show on the gauges before the first scrape can happen.
-        worker.observe(&[], true);
+        let now = worker.clock.now();
+        worker.observe(&[], true, now, true);
         let thread = std::thread::Builder::new()
             .name("hallq-cases".into())
             .spawn(move || worker.run())
@@ -160,6 +164,10 @@ struct Worker {
     unloaded: Vec<Lost>,
     /// Internal commands refused while the store refused writes, applied once it accepts them.
     deferred: Vec<CaseCommand>,
+    /// Open and overdue rectifications and complaints per hall as last counted (`observe`),
+    /// and when: the count walks every open case, so it is redone only when one of those
+    /// cases changed, an alarm fired, or a minute passed.
+    rating_cases: (Vec<crate::deadline::OpenRatingCases>, Option<Timestamp>),
 }
 
 impl Worker {
@@ -194,6 +202,7 @@ impl Worker {
             cursors: HashMap::new(),
             unloaded: Vec::new(),
             deferred: Vec::new(),
+            rating_cases: (Vec::new(), None),
         }
     }
 
@@ -297,20 +306,17 @@ impl Worker {
             self.engine.advance(now, &mut events);
         }
         let changes = self.engine.take_changes();
-        self.observe(&events, !changes.is_empty() || !events.is_empty());
-        for e in &events {
-            if let crate::deadline::CaseEventBody::Completed {
-                on_time, closed_at, ..
-            } = &e.body
-            {
-                let hall = &self.config.halls[e.hall];
-                batch.ops.push(Op::CountCase {
-                    hall: hall.id.clone(),
-                    day: crate::queue::business_date(hall, closed_at.at()).to_string(),
-                    on_time: *on_time,
-                });
-            }
-        }
+        let rating_cases = changes.iter().any(|c| c.record.origin.is_some())
+            || events
+                .iter()
+                .any(|e| matches!(e.body, crate::deadline::CaseEventBody::Alarm(_)));
+        self.observe(
+            &events,
+            !changes.is_empty() || !events.is_empty(),
+            now,
+            rating_cases,
+        );
+        count_cases(&self.config, &events, &changes, &mut batch);
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {
@@ -489,6 +495,11 @@ impl Worker {
                 }
             }
             CaseOp::Ack(ack) => self.ack(ack, now, batch),
+            CaseOp::FollowUp {
+                id,
+                follow_up,
+                scope,
+            } => self.follow_up(id, follow_up, &scope, now, batch),
             // `pass` advances the engine after the requests.
             CaseOp::RunTimers => Ok(CaseReply::TimersRun),
         }

@@ -5,11 +5,20 @@
 
 use super::Worker;
 use crate::deadline::CaseEvent;
+use crate::metrics::{
+    COMPLAINTS_OPEN, COMPLAINTS_OVERDUE, RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE,
+};
 
 impl Worker {
     /// Alarms, clearings and closings as counters; open cases by level and pending deadlines
     /// as gauges (when anything changed).
-    pub(super) fn observe(&self, events: &[CaseEvent], changed: bool) {
+    pub(super) fn observe(
+        &mut self,
+        events: &[CaseEvent],
+        changed: bool,
+        now: jiff::Timestamp,
+        rating_cases: bool,
+    ) {
         use crate::deadline::CaseEventBody as B;
         use crate::metrics::{
             ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED, CASES_OPEN, Combine, DEADLINES_PENDING,
@@ -58,6 +67,18 @@ impl Worker {
                     metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", "withdrawn"))
                         .increment(1)
                 }
+                B::Accepted { case }
+                    if matches!(
+                        case.origin,
+                        Some(crate::deadline::CaseOrigin::Complaint { .. })
+                    ) =>
+                {
+                    let l: Vec<metrics::Label> = hall_labels(mode, &config.halls[e.hall])
+                        .into_iter()
+                        .map(|(k, v)| metrics::Label::new(k, v))
+                        .collect();
+                    metrics::counter!(crate::metrics::COMPLAINTS, l).increment(1);
+                }
                 _ => {}
             }
         }
@@ -77,6 +98,14 @@ impl Worker {
             l.push(("level", level.to_string()));
             parts.add(CASES_OPEN, l, n as f64, Combine::Sum);
         }
+        let stale = self
+            .rating_cases
+            .1
+            .is_none_or(|at| now.as_second() - at.as_second() >= 60);
+        if rating_cases || stale {
+            self.rating_cases = (self.engine.open_rating_cases(now), Some(now));
+        }
+        self.rating_case_gauges(&mut parts);
         parts.add(
             DEADLINES_PENDING,
             vec![("kind", "case".to_owned())],
@@ -88,8 +117,38 @@ impl Worker {
             &[
                 (CASES_OPEN, Combine::Sum),
                 (DEADLINES_PENDING, Combine::Sum),
+                (RECTIFICATIONS_OPEN, Combine::Sum),
+                (RECTIFICATIONS_OVERDUE, Combine::Sum),
+                (COMPLAINTS_OPEN, Combine::Sum),
+                (COMPLAINTS_OVERDUE, Combine::Sum),
             ],
         );
+    }
+
+    /// Open and overdue rectifications and complaints per hall, at zero for every hall.
+    fn rating_case_gauges(&self, parts: &mut crate::metrics::GaugeParts) {
+        use crate::metrics::{Combine, hall_labels};
+        let mode = self.config.metric_labels;
+        for hall in &self.config.halls {
+            for name in [
+                RECTIFICATIONS_OPEN,
+                RECTIFICATIONS_OVERDUE,
+                COMPLAINTS_OPEN,
+                COMPLAINTS_OVERDUE,
+            ] {
+                parts.add(name, hall_labels(mode, hall), 0.0, Combine::Sum);
+            }
+        }
+        for &(hall, complaint, open, overdue) in &self.rating_cases.0 {
+            let (o, late) = if complaint {
+                (COMPLAINTS_OPEN, COMPLAINTS_OVERDUE)
+            } else {
+                (RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE)
+            };
+            let l = hall_labels(mode, &self.config.halls[hall]);
+            parts.add(o, l.clone(), open as f64, Combine::Sum);
+            parts.add(late, l, overdue as f64, Combine::Sum);
+        }
     }
 }
 
@@ -111,6 +170,7 @@ pub fn zero_case_counters(config: &crate::config::Config) {
             .into_iter()
             .map(|(k, v)| metrics::Label::new(k, v))
             .collect();
+        metrics::counter!(crate::metrics::COMPLAINTS, base.clone()).increment(0);
         for outcome in ["on_time", "overdue", "withdrawn"] {
             let mut l = base.clone();
             l.push(metrics::Label::new("outcome", outcome));

@@ -30,6 +30,12 @@ pub enum CaseOp {
         toml: String,
     },
     Ack(Ack),
+    /// The citizen's answer to a closed rectification's or complaint's feedback (回访).
+    FollowUp {
+        id: String,
+        follow_up: crate::deadline::FollowUp,
+        scope: Scope,
+    },
     /// Test hook (`api::test_hooks`): raise what is due now. Every pass does; this one only
     /// asks for a pass and an answer once what it raised is durable and published.
     RunTimers,

@@ -72,6 +72,7 @@ fn accept(config: &Config, id: &str) -> CaseCommand {
         hall: config.hall_index("city").unwrap(),
         matter: config.matter_index("330100-CN-0001").unwrap(),
         accepted_at: ts("2026-03-02T10:00:00+08:00"),
+        origin: None,
     }
 }
 
@@ -173,6 +174,7 @@ fn a_close_on_its_way_to_the_store_is_still_closed_for_the_next_passes() {
         vec![CaseCommand::Complete {
             id: "Z-1".into(),
             at: ts("2026-03-02T02:00:00Z"),
+            closing: None,
         }],
     );
     match &answered(batch, late)[0] {

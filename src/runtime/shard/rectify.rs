@@ -7,7 +7,8 @@
 
 use super::Shard;
 use crate::config::Config;
-use crate::deadline::CaseCommand;
+use crate::deadline::{CaseCommand, CaseOrigin};
+use crate::queue::stats::BadRating;
 use crate::queue::{Event, EventBody};
 use crate::runtime::cases::{CaseOp, CaseRequest, CaseShard};
 use crate::store::Batch;
@@ -25,7 +26,9 @@ impl Shard {
                     evaluation: Some(r),
                     ..
                 } => (ticket, *r),
-                EventBody::Evaluated { ticket, evaluation } => (ticket, *evaluation),
+                EventBody::Evaluated {
+                    ticket, evaluation, ..
+                } => (ticket, *evaluation),
                 _ => continue,
             };
             if rating > 2 {
@@ -34,16 +37,18 @@ impl Shard {
             let Some(hall) = self.config.hall_index(&e.hall) else {
                 continue;
             };
-            // The acceptance time comes from the same place as the start-up re-offer's, so a
-            // re-offer is a replay of this acceptance, never a conflict with it. The ticket is
-            // there: it was rated in this pass, after any turn of the day.
-            let accepted = self.halls[self.local(hall)]
+            // The bindings and the acceptance time come from the same place as the start-up
+            // re-offer's, so a re-offer is a replay of this acceptance, never a conflict with
+            // it. The ticket is there: it was rated in this pass, after any turn of the day.
+            let Some(bad) = self.halls[self.local(hall)]
                 .1
                 .bad_ratings()
                 .into_iter()
-                .find_map(|(id, at)| (id == ticket.id).then_some(at))
-                .unwrap_or(e.at.at());
-            opens.push(rectification(&self.config, hall, &ticket.id, accepted));
+                .find(|b| b.ticket == ticket.id)
+            else {
+                continue;
+            };
+            opens.push(rectification(&self.config, hall, bad));
         }
         if opens.is_empty() {
             return;
@@ -59,18 +64,22 @@ impl Shard {
     }
 }
 
-/// The rectification case a bad rating of `ticket` opens.
-pub fn rectification(
-    config: &Config,
-    hall: usize,
-    ticket: &str,
-    at: jiff::Timestamp,
-) -> CaseCommand {
+/// The rectification case a bad rating opens, bound to the ticket, service, window, officer,
+/// rating and reasons.
+pub fn rectification(config: &Config, hall: usize, bad: BadRating) -> CaseCommand {
     CaseCommand::Accept {
-        id: format!("RECT-{}-{ticket}", config.halls[hall].id),
+        id: format!("RECT-{}-{}", config.halls[hall].id, bad.ticket),
         hall,
         matter: config.rectification_matter(),
-        accepted_at: at,
+        accepted_at: bad.finished_at,
+        origin: Some(Box::new(CaseOrigin::Rating {
+            ticket: bad.ticket,
+            service: bad.service,
+            window: bad.window,
+            officer: bad.officer,
+            rating: bad.rating,
+            reasons: bad.reasons,
+        })),
     }
 }
 

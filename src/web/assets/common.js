@@ -371,3 +371,33 @@ export function toast(msg, kind = 'info') {
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => box.classList.remove('shown'), kind === 'error' ? 8000 : 4000);
 }
+
+// ------------------------------------------------------------------ 公示牌
+
+/** The roster (public, as the plate on every counter is): name → {staff_no, photo}. */
+export async function loadRoster() {
+  const r = await fetch('/v1/officers').catch(() => null);
+  const body = r?.ok ? await r.json().catch(() => null) : null;
+  return new Map((body?.officers ?? []).map((o) => [o.name, o]));
+}
+
+/** A post's index in a window's `officers` and `away` arrays. */
+export const postIndex = (post) => (String(post).toUpperCase() === 'B' ? 1 : 0);
+
+/**
+ * A window's 公示牌: the serving officer (A when signed in, else B) with staff number and
+ * photo, and each away officer's whereabouts (去向公开). `null` when nobody is assigned.
+ */
+export function officerPlate(officers, away, roster, t) {
+  const [a, b] = officers ?? [null, null];
+  const serving = a ?? b;
+  const notes = (away ?? []).map((x, i) => (x ? `${i ? 'B' : 'A'}岗 ${x.note}${x.back_at ? ` ${clock(x.back_at)}` : ''}` : null)).filter(Boolean);
+  if (!serving && !notes.length) return null;
+  const who = serving ? roster.get(serving) : null;
+  return el('div', { class: 'plate', dataset: { officer: serving ?? '' } },
+    who?.photo ? el('img', { src: who.photo, alt: serving }) : null,
+    el('div', {},
+      serving ? el('div', { class: 'name', text: serving }) : null,
+      who ? el('div', { class: 'staff', text: t('plate.staff', { n: who.staff_no }) }) : null,
+      ...notes.map((n) => el('div', { class: 'away', text: n }))));
+}

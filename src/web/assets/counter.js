@@ -7,7 +7,8 @@
 
 import { applyI18n, has, langButton, onLang, t } from './i18n.js';
 import {
-  $, Api, ApiError, Stream, clock, el, indicator, promptToken, route, setTimeZone, storedToken, toast,
+  $, Api, ApiError, Stream, clock, el, indicator, loadRoster, officerPlate, promptToken, route,
+  setTimeZone, storedToken, toast,
 } from './common.js';
 
 const [hall, windowId] = route;
@@ -17,6 +18,9 @@ const api = new Api(() => token);
 const enc = encodeURIComponent;
 const hallPath = `/v1/halls/${enc(hall)}`;
 const winPath = `${hallPath}/windows/${enc(windowId)}`;
+
+/** The officers roster for the 公示牌 (name → staff number and photo). */
+let roster = new Map();
 
 const view = {
   hallName: '',
@@ -264,6 +268,8 @@ function render() {
 
   const officers = w.officers ?? [null, null];
   $('#who').textContent = t('counter.officers', { a: officers[0] ?? t('common.none'), b: officers[1] ?? t('common.none') });
+  const plate = officerPlate(officers, w.away, roster, t);
+  $('#plate').replaceChildren(...(plate ? [plate] : []));
 
   $('#queue').replaceChildren(...(view.queue.length ? view.queue.map((tk) => el('tr', { dataset: { ticket: tk.id } },
     el('td', { class: 'num', text: tk.number }),
@@ -391,6 +397,7 @@ window.hallqCounter = { view, stream };
 
 (async () => {
   if (!token) token = await promptToken(KIND);
+  roster = await loadRoster();
   stream.run();
   refresh();
 })();

@@ -9,8 +9,8 @@
 
 import { applyI18n, langButton, onLang, t } from './i18n.js';
 import {
-  $, Stream, clock, closedNotice, el, indicator, numParam, param, promptToken, route, setTimeZone,
-  storedToken,
+  $, Stream, clock, closedNotice, el, indicator, loadRoster, numParam, officerPlate, param, postIndex,
+  promptToken, route, setTimeZone, storedToken,
 } from './common.js';
 import { Announcer } from './speech.js';
 
@@ -30,6 +30,7 @@ const staleMs = numParam('stale', 120, 0, 86400) * 1000;
 
 /** The board's state: replaced by a snapshot, changed by events. */
 const state = {
+  roster: new Map(), // officer name → {staff_no, photo}: the 公示牌
   name: '',
   services: new Map(), // id → {name, prefix, waiting}
   windows: new Map(), // id → {name, state, current: {ticket, number} | null, pause_reason}
@@ -55,6 +56,8 @@ function applySnapshot(s) {
     state: w.state,
     pause_reason: w.pause_reason ?? null,
     current: w.current ? { ticket: w.current.id, number: w.current.number } : null,
+    officers: w.officers ?? [null, null],
+    away: w.away ?? [null, null],
   }]));
   state.calls = s.recent_calls.map((c) => ({ ...c }));
   state.schedule = s.schedule ?? null;
@@ -70,7 +73,9 @@ function counts(queues) {
 function windowOf(id) {
   let w = state.windows.get(id);
   if (!w) {
-    w = { name: id, state: 'open', current: null, pause_reason: null };
+    w = {
+      name: id, state: 'open', current: null, pause_reason: null, officers: [null, null], away: [null, null],
+    };
     state.windows.set(id, w);
   }
   return w;
@@ -148,10 +153,24 @@ function applyEvent(kind, e) {
     case 'schedule_changed':
       state.schedule = e.schedule;
       break;
+    case 'officer_signed_in': {
+      const w = windowOf(e.window);
+      w.officers[postIndex(e.post)] = e.officer;
+      w.away[postIndex(e.post)] = null;
+      break;
+    }
+    case 'officer_signed_out': {
+      const w = windowOf(e.window);
+      w.officers[postIndex(e.post)] = null;
+      w.away[postIndex(e.post)] = e.absence ?? null;
+      break;
+    }
     case 'day_opened':
       // Numbers restart, open tickets expired, windows closed (see the engine).
       for (const s of state.services.values()) s.waiting = 0;
-      for (const w of state.windows.values()) { w.state = 'closed'; w.current = null; }
+      for (const w of state.windows.values()) {
+        w.state = 'closed'; w.current = null; w.officers = [null, null]; w.away = [null, null];
+      }
       state.calls = [];
       break;
     default:
@@ -200,7 +219,8 @@ function render() {
   },
   el('span', { class: 'win-name', text: w.name }),
   el('span', { class: 'win-number', text: w.current ? w.current.number : t('common.none') }),
-  el('span', { class: 'win-state', text: w.state === 'paused' && w.pause_reason ? `${t('wstate.paused')} · ${w.pause_reason}` : t(`wstate.${w.state}`) }))));
+  el('span', { class: 'win-state', text: w.state === 'paused' && w.pause_reason ? `${t('wstate.paused')} · ${w.pause_reason}` : t(`wstate.${w.state}`) }),
+  officerPlate(w.officers, w.away, state.roster, t))));
 
   $('#queues').replaceChildren(...[...state.services.entries()].map(([id, s]) => el('li', { dataset: { service: id } },
     el('span', { class: 'svc-prefix', text: s.prefix }),
@@ -266,6 +286,7 @@ window.hallqDisplay = { state, announcer, stream };
 
 (async () => {
   if (!token) token = await promptToken(KIND);
+  state.roster = await loadRoster();
   render();
   stream.run();
 })();

@@ -56,8 +56,39 @@ function callout() {
   }
 }
 
+// The rating (好差评): offered once the service is done and until the citizen has rated.
+const rating = { sent: null, error: null };
+
+async function rate(n) {
+  rating.error = null;
+  const r = await fetch(`/v1/halls/${enc(hall)}/tickets/${enc(ticketId)}/rating?k=${enc(k)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ rating: n }),
+  }).catch(() => null);
+  if (r?.ok) rating.sent = n;
+  else {
+    const p = r ? await r.json().catch(() => ({})) : {};
+    rating.error = p.detail ?? t('rate.failed');
+  }
+  render();
+}
+
+function renderRating(tk) {
+  const rated = rating.sent ?? tk?.evaluation;
+  $('#rate').hidden = !tk || tk.status !== 'done';
+  $('#rate-buttons').hidden = Boolean(rated);
+  $('#rate-buttons').replaceChildren(...[5, 4, 3, 2, 1].map((n) => el('button', {
+    type: 'button', class: `rate-${n}`, 'data-rating': String(n), text: t(`counter.rating.${n}`),
+    onclick: () => rate(n),
+  })));
+  $('#rate-note').textContent = rated ? t('rate.thanks', { r: t(`counter.rating.${rated}`) })
+    : rating.error ?? t('rate.ask');
+}
+
 function render() {
   const tk = view.ticket;
+  renderRating(tk);
   $('#hall-name').textContent = view.hallName || hall;
   const c = callout();
   const box = $('#callout');

@@ -54,6 +54,36 @@ impl DeadlineEngine {
             .collect()
     }
 
+    /// Open rectifications and complaints per hall: (hall, is a complaint, open, of which
+    /// past their deadline at `now`). Walks every open case, so the caller runs it only when
+    /// such a case changed or a deadline may have passed.
+    pub fn open_rating_cases(&self, now: Timestamp) -> Vec<super::OpenRatingCases> {
+        let mut out: Vec<super::OpenRatingCases> = Vec::new();
+        for c in self.cases.iter().flatten() {
+            let Some(origin) = c.extra.as_ref().and_then(|x| x.origin.as_deref()) else {
+                continue;
+            };
+            if c.state.is_closed() {
+                continue;
+            }
+            let complaint = matches!(origin, super::CaseOrigin::Complaint { .. });
+            let overdue = c.due.as_ref().is_some_and(|d| d.at <= now);
+            let i = match out
+                .iter()
+                .position(|r| r.0 == c.hall as usize && r.1 == complaint)
+            {
+                Some(i) => i,
+                None => {
+                    out.push((c.hall as usize, complaint, 0, 0));
+                    out.len() - 1
+                }
+            };
+            out[i].2 += 1;
+            out[i].3 += u64::from(overdue);
+        }
+        out
+    }
+
     /// Pending timers (one per running case).
     pub fn pending(&self) -> usize {
         self.wheel.len()

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use super::{CaseState, Stage};
+use super::{CaseOrigin, CaseState, ClosingRecord, Stage};
 use crate::calendar::{Due, Limit};
 use crate::wheel::TimerKey;
 
@@ -34,6 +34,9 @@ pub(crate) struct Extra {
     /// A joint lead's children, and how many are still open.
     pub children: Vec<Box<str>>,
     pub open_children: u16,
+    /// The bad rating or complaint the case answers, and how it was closed.
+    pub origin: Option<Box<CaseOrigin>>,
+    pub closing: Option<Box<ClosingRecord>>,
 }
 
 #[derive(Debug, Clone)]

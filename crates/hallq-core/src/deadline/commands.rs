@@ -48,12 +48,14 @@ impl DeadlineEngine {
                 hall,
                 matter,
                 accepted_at,
+                origin,
             } => {
                 let acceptance = Acceptance {
                     id,
                     hall: hall as u32,
                     matter: matter as u32,
                     accepted_at,
+                    origin,
                 };
                 self.accept(now, acceptance, closed, out)
             }
@@ -75,7 +77,9 @@ impl DeadlineEngine {
                 };
                 held(self.extend(now, &id, extension, closed, out))
             }
-            CaseCommand::Complete { id, at } => held(self.complete(now, &id, at, closed, out)),
+            CaseCommand::Complete { id, at, closing } => {
+                held(self.complete(now, &id, at, closing, closed, out))
+            }
             CaseCommand::Withdraw { id, reason, at } => {
                 held(self.withdraw(now, &id, reason, at, closed, out))
             }
@@ -189,6 +193,7 @@ impl DeadlineEngine {
             hall,
             matter,
             accepted_at,
+            origin,
         } = acceptance;
         if !valid_case_id(&id) {
             return Err(CaseError::BadId { id });
@@ -252,6 +257,9 @@ impl DeadlineEngine {
             let extra = lead.extra_mut();
             extra.children = children.iter().map(|c| c.id.clone()).collect();
             extra.open_children = children.len() as u16;
+        }
+        if origin.is_some() {
+            lead.extra_mut().origin = origin;
         }
         lead.due = deadline.due().copied();
         let idx = self.insert(lead);
@@ -465,6 +473,7 @@ impl DeadlineEngine {
         now: Timestamp,
         id: &str,
         at: Timestamp,
+        closing: Option<Box<ClosingRecord>>,
         closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
     ) -> Result<u32, CaseError> {
@@ -477,7 +486,13 @@ impl DeadlineEngine {
                 open,
             });
         }
+        if c.extra().origin.is_some() && closing.is_none() {
+            return Err(CaseError::ClosingRecordRequired { id: id.to_owned() });
+        }
         self.not_future(c.hall, now, at, "at")?;
+        if closing.is_some() {
+            self.case_mut(idx).extra_mut().closing = closing;
+        }
         self.close(idx, Closing::Completed, at, now, out);
         Ok(idx)
     }
@@ -620,4 +635,6 @@ struct Acceptance {
     hall: u32,
     matter: u32,
     accepted_at: Timestamp,
+    /// The bad rating or complaint a rectification or complaint case answers.
+    origin: Option<Box<CaseOrigin>>,
 }

@@ -32,6 +32,7 @@ mod case;
 mod commands;
 mod engine;
 mod index;
+mod origin;
 mod record;
 mod slab;
 mod view;
@@ -45,6 +46,11 @@ use crate::calendar::{CalendarError, Limit};
 use crate::localtime::LocalTime;
 pub use crate::model::CaseKind;
 pub use engine::{CaseChange, DeadlineEngine, Recomputed};
+pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
+
+/// Open rectifications or complaints of a hall (`DeadlineEngine::open_rating_cases`): (hall,
+/// whether complaints, how many are open, how many of them are past their deadline).
+pub type OpenRatingCases = (usize, bool, u64, u64);
 pub use record::CaseRecord;
 
 /// Where a case stands.
@@ -94,6 +100,9 @@ pub enum CaseCommand {
         hall: usize,
         matter: usize,
         accepted_at: Timestamp,
+        /// The bad rating or complaint the case answers; `None` for an application. A
+        /// replayed acceptance keeps the first one.
+        origin: Option<Box<CaseOrigin>>,
     },
     Suspend {
         id: String,
@@ -113,6 +122,8 @@ pub enum CaseCommand {
     Complete {
         id: String,
         at: Timestamp,
+        /// Required for a case with an origin (a rectification or complaint).
+        closing: Option<Box<ClosingRecord>>,
     },
     Withdraw {
         id: String,
@@ -171,6 +182,12 @@ pub struct CaseView {
     /// Whether it was closed by its deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_time: Option<bool>,
+    /// The bad rating or complaint it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<CaseOrigin>,
+    /// How it was closed (核实, 整改, 反馈).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closing: Option<ClosingRecord>,
 }
 
 /// Why a deadline is provisional (DESIGN.md, "The calendar's horizon").
@@ -383,6 +400,16 @@ pub enum CaseError {
         total: Limit,
         max: Limit,
     },
+    /// A rectification or complaint closes only with what was verified, done and fed back.
+    #[error(
+        "case `{id}` answers a rating or complaint: completing it records `verification`, \
+         `action` and `feedback`"
+    )]
+    ClosingRecordRequired { id: String },
+    /// A follow-up (回访) is recorded once, on a rectification or complaint closed with its
+    /// record.
+    #[error("no follow-up can be recorded on case `{id}`: {why}")]
+    FollowUpRefused { id: String, why: &'static str },
     /// The closed-case lookup failed (the store cannot be read): nothing changed, retry.
     #[error("cannot tell whether case `{id}` was closed: {reason}")]
     Unavailable { id: String, reason: String },
@@ -408,6 +435,8 @@ impl CaseError {
             CaseError::ExtensionOverLimit { .. } => "extension-over-limit",
             CaseError::Calendar(_) => "calendar",
             CaseError::Unavailable { .. } => "unavailable",
+            CaseError::ClosingRecordRequired { .. } => "closing-record-required",
+            CaseError::FollowUpRefused { .. } => "follow-up-refused",
         }
     }
 

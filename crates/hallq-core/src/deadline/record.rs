@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Case, DeadlineEngine, ExtensionRec, Extra, SuspensionRec};
-use super::{CaseState, CaseView, Stage};
+use super::{CaseOrigin, CaseState, CaseView, ClosingRecord, Stage};
 use crate::calendar::Limit;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +41,12 @@ pub struct CaseRecord {
     /// recomputes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Timestamp>,
+    /// The bad rating or complaint it answers (absent in records older than the rating
+    /// loop, and for applications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<CaseOrigin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing: Option<ClosingRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +106,8 @@ impl DeadlineEngine {
             counts: c.counts.to_vec(),
             closed_at: c.closed_at,
             deadline: c.due.map(|d| d.at),
+            origin: extra.origin.as_deref().cloned(),
+            closing: extra.closing.as_deref().cloned(),
         }
     }
 
@@ -196,11 +204,15 @@ impl DeadlineEngine {
             lead: r.lead.map(Into::into),
             children: r.children.into_iter().map(Into::into).collect(),
             open_children: r.open_children,
+            origin: r.origin.map(Box::new),
+            closing: r.closing.map(Box::new),
         };
         let empty = extra.suspensions.is_empty()
             && extra.extensions.is_empty()
             && extra.lead.is_none()
-            && extra.children.is_empty();
+            && extra.children.is_empty()
+            && extra.origin.is_none()
+            && extra.closing.is_none();
         let mut case = Case {
             id: r.id.as_str().into(),
             hall: hall as u32,

@@ -134,6 +134,8 @@ impl DeadlineEngine {
             department: c.dept.map(|d| m.departments[d as usize].id.clone()),
             closed_at: c.closed_at.map(|at| self.local(c.hall, at)),
             on_time: c.closed_at.map(|at| c.due.is_none_or(|d| at <= d.at)),
+            origin: extra.origin.as_deref().cloned(),
+            closing: extra.closing.as_deref().cloned(),
         }
     }
 }

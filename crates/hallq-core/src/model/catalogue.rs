@@ -23,7 +23,8 @@ pub struct CaseCatalogue {
     pub calendars: Vec<CalendarEntry>,
     pub suspension_reasons: Vec<SuspensionReason>,
     pub alarm_policies: Vec<AlarmPolicy>,
-    /// The matters catalogue; the last entry is always the built-in rectification matter.
+    /// The matters catalogue; the last two entries are always the built-in complaint and
+    /// rectification matters, in that order.
     pub matters: Vec<Arc<Matter>>,
     hall_index: HashMap<Arc<str>, usize>,
     matter_index: HashMap<Arc<str>, usize>,
@@ -31,7 +32,8 @@ pub struct CaseCatalogue {
 
 impl CaseCatalogue {
     /// The catalogue of these validated parts. `matters` ends with the built-in
-    /// rectification matter (`Matter::rectification`); `halls` is not empty.
+    /// complaint and rectification matters (`Matter::complaint`, `Matter::rectification`);
+    /// `halls` is not empty.
     pub fn new(
         halls: Vec<Hall>,
         calendars: Vec<CalendarEntry>,
@@ -86,6 +88,16 @@ impl CaseCatalogue {
     /// Position of the built-in rectification matter (整改): a bad rating opens one.
     pub fn rectification_matter(&self) -> usize {
         self.matters.len() - 1
+    }
+
+    /// Position of the built-in complaint matter (投诉): `POST /v1/complaints` opens one.
+    pub fn complaint_matter(&self) -> usize {
+        self.matters.len() - 2
+    }
+
+    /// Whether `matter` is one of the built-in ones, which only the daemon opens.
+    pub fn is_builtin_matter(&self, matter: usize) -> bool {
+        matter >= self.complaint_matter()
     }
 
     /// Whether `hall` is `root` or lies below it in the tier tree.
@@ -239,6 +251,24 @@ pub struct Matter {
 impl Matter {
     /// The id of the built-in rectification matter; no configured matter may take it.
     pub const RECTIFICATION: &str = "rectification";
+
+    /// The id of the built-in complaint matter; no configured matter may take it.
+    pub const COMPLAINT: &str = "complaint";
+
+    /// The built-in complaint matter (投诉举报), due within `[rating] complaint_limit`.
+    pub fn complaint(policy: usize, limit: Limit) -> Matter {
+        Matter {
+            id: Arc::from(Self::COMPLAINT),
+            name: Arc::from("投诉处理"),
+            kind: CaseKind::Promised,
+            limit,
+            calendar: None,
+            policy,
+            departments: Vec::new(),
+            stage_limit: None,
+            max_extension: None,
+        }
+    }
 
     /// The built-in rectification matter (差评整改): a bad rating opens one, due within one
     /// working day on the hall's calendar, watched by the ladder at `policy`.

@@ -215,6 +215,8 @@ impl HallEngine {
         reason: CallReason,
         out: &mut Vec<Event>,
     ) {
+        let officer = self.serving_officer(w);
+        self.tickets[idx as usize].officer.clone_from(&officer);
         let t = &self.tickets[idx as usize];
         let (window, window_name) = self.window_name(w);
         let svc = &self.cfg.services[t.service as usize];
@@ -230,6 +232,7 @@ impl HallEngine {
             window_name,
             call_count: t.call_count,
             reason,
+            officer,
             called_at: self.local(now),
             issued_at: self.local(t.issued_at),
         };

@@ -42,6 +42,10 @@ pub(crate) struct WindowRt {
     pub mode: Mode,
     pub pause_reason: Option<String>,
     pub officers: [Option<String>; 2],
+    /// Why each post's officer is away, while away (去向公开); cleared at sign-in.
+    pub away: [Option<Box<Absence>>; 2],
+    /// When each post's officer signed in, while signed in: attendance counts from here.
+    pub signed_in_at: [Option<Timestamp>; 2],
     /// The ticket being called or served here.
     pub current: Option<u32>,
     /// Priority calls in a row since the last normal call (the k of k:1).
@@ -104,6 +108,11 @@ pub(crate) struct Ticket {
     pub call_count: u8,
     pub reason: Option<CallReason>,
     pub evaluation: Option<u8>,
+    /// The officer serving at the window when the ticket was last called (the rating and
+    /// any rectification are bound to them).
+    pub officer: Option<String>,
+    /// The citizen's reason tags with the rating.
+    pub reasons: Vec<String>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
     /// The first call: a ticket's wait is issue → first call, recalls and releases aside.
@@ -163,6 +172,8 @@ pub struct HallEngine {
     /// instant in it, and a call renders several.
     zone: LocalZone,
     pub(super) changes: Changes,
+    /// Today's closed sign-in intervals and absences per officer (`attendance`).
+    pub(crate) attendance: Vec<super::attendance::Attendance>,
 }
 
 /// The business day `now` falls in and the instant it ends, in the hall's time zone.
@@ -232,6 +243,8 @@ impl HallEngine {
                 mode: Mode::Closed,
                 pause_reason: None,
                 officers: [None, None],
+                away: [None, None],
+                signed_in_at: [None, None],
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.services.len()],
@@ -270,6 +283,7 @@ impl HallEngine {
                 hall: true,
                 ..Changes::default()
             },
+            attendance: Vec::new(),
         };
         engine.init_open(now);
         engine
@@ -334,9 +348,11 @@ impl HallEngine {
             Command::Cancel { ticket } => self.cancel(now, &ticket, out),
             Command::Reactivate { ticket } => self.reactivate(now, &ticket, out),
             Command::Return { ticket } => self.return_parked(now, &ticket, out),
-            Command::Evaluate { ticket, evaluation } => {
-                self.evaluate(now, &ticket, evaluation, out)
-            }
+            Command::Evaluate {
+                ticket,
+                evaluation,
+                rating,
+            } => self.evaluate(now, &ticket, evaluation, rating, out),
             Command::Window { window, action } => self.window_action(now, window, action, out),
             Command::SetHours {
                 date,
@@ -438,6 +454,7 @@ impl HallEngine {
         self.tickets.clear();
         self.index.clear();
         self.recent_calls.clear();
+        self.attendance.clear();
         for (s, rt) in self.services.iter_mut().enumerate() {
             let cfg = &self.cfg.services[s];
             rt.issued_today = 0;
@@ -451,6 +468,8 @@ impl HallEngine {
                 mode: Mode::Closed,
                 pause_reason: None,
                 officers: [None, None],
+                away: [None, None],
+                signed_in_at: [None, None],
                 current: None,
                 priority_run: 0,
                 wrr: vec![0; w.wrr.len()],

@@ -11,10 +11,12 @@
 //! - numbers are unique per (service, business day) and never reused within a day;
 //! - an operation that returns an error has changed nothing and emitted nothing.
 
+pub mod attendance;
 mod calling;
 mod engine;
 mod filing;
 mod lanes;
+mod officers;
 mod record;
 pub mod schedule;
 pub mod stats;
@@ -211,6 +213,9 @@ pub enum Command {
     Evaluate {
         ticket: String,
         evaluation: u8,
+        /// The citizen's own rating (boxed: commands travel by value); none from the
+        /// officer's console.
+        rating: Option<Box<Rating>>,
     },
     Window {
         window: usize,
@@ -261,7 +266,32 @@ pub enum WindowAction {
     },
     SignOut {
         post: Post,
+        /// Why the officer leaves, when not for the day: leave (请假) needs the other post
+        /// signed in; a short absence pauses a window left without an officer (去向公开).
+        absence: Option<Box<Absence>>,
     },
+}
+
+/// What the citizen's rating adds to the evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rating {
+    /// Reason tags the citizen chose.
+    pub reasons: Vec<String>,
+    /// Refused this many seconds after completion (the citizen's rating window).
+    pub within_s: Option<u32>,
+}
+
+/// An officer's absence from a post, as the sign-out states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Absence {
+    /// The whereabouts note shown on the display and counter (会议, 外出办件).
+    pub note: String,
+    /// When the officer expects to be back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_at: Option<jiff::Timestamp>,
+    /// Half a day or more (the config's `short_absence_min` and longer, or no return
+    /// given): it must be covered by the other post (AB岗).
+    pub leave: bool,
 }
 
 impl WindowAction {
@@ -381,6 +411,20 @@ pub enum QueueError {
     },
     #[error("a pause needs a non-empty `reason`")]
     PauseReasonRequired,
+    #[error(
+        "post {post:?} of window `{window}` cannot leave: the covering post {cover_post:?} ({cover}) is not signed in; 顶岗人员到岗后，请假人员方可离开"
+    )]
+    CoverAbsent {
+        window: String,
+        post: Post,
+        cover_post: Post,
+        /// The officer assigned to the covering post, or `unassigned`.
+        cover: String,
+    },
+    #[error(
+        "ticket {ticket} can no longer be rated: ratings close {minutes} minutes after completion"
+    )]
+    RatingClosed { ticket: String, minutes: i64 },
 }
 
 impl QueueError {
@@ -409,6 +453,8 @@ impl QueueError {
             QueueError::ReactivationExpired { .. } => "reactivation-expired",
             QueueError::OfficerNotAssigned { .. } => "officer-not-assigned",
             QueueError::PauseReasonRequired => "pause-reason-required",
+            QueueError::CoverAbsent { .. } => "cover-absent",
+            QueueError::RatingClosed { .. } => "rating-closed",
         }
     }
 

@@ -28,6 +28,9 @@ pub struct HallRecord {
     /// Overrides of the hours set through the API, today's and later ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hours_overrides: Vec<OverrideRecord>,
+    /// Today's closed sign-in intervals and absences per officer (周考勤).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attendance: Vec<super::attendance::Attendance>,
 }
 
 /// A dated override as stored: its intervals (empty: closed) and reason.
@@ -53,6 +56,11 @@ pub struct WindowRecord {
     pub mode: Mode,
     pub pause_reason: Option<String>,
     pub officers: [Option<String>; 2],
+    #[serde(default)]
+    pub away: [Option<Box<super::Absence>>; 2],
+    /// When each post's officer signed in (absent in records older than the reports).
+    #[serde(default)]
+    pub signed_in_at: [Option<Timestamp>; 2],
     /// Public id of the ticket being called or served.
     pub current: Option<String>,
     pub priority_run: u32,
@@ -85,6 +93,10 @@ pub struct TicketRecord {
     pub call_count: u8,
     pub reason: Option<CallReason>,
     pub evaluation: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
     pub transfers: u8,
     pub no_show_at: Option<Timestamp>,
     #[serde(default)]
@@ -124,6 +136,8 @@ impl HallEngine {
                     mode: rt.mode,
                     pause_reason: rt.pause_reason.clone(),
                     officers: rt.officers.clone(),
+                    away: rt.away.clone(),
+                    signed_in_at: rt.signed_in_at,
                     current: rt
                         .current
                         .map(|c| self.ticket_id(&self.tickets[c as usize])),
@@ -143,6 +157,7 @@ impl HallEngine {
                     reason: o.reason.as_deref().map(str::to_owned),
                 })
                 .collect(),
+            attendance: self.attendance.clone(),
         }
     }
 
@@ -179,6 +194,8 @@ impl HallEngine {
             call_count: t.call_count,
             reason: t.reason,
             evaluation: t.evaluation,
+            officer: t.officer.clone(),
+            reasons: t.reasons.clone(),
             transfers: t.transfers,
             no_show_at: t.no_show_at,
             first_called_at: t.first_called_at,
@@ -217,6 +234,7 @@ impl HallEngine {
                 call
             })
             .collect();
+        e.attendance = hall.attendance;
         e.hours_overrides = hall
             .hours_overrides
             .into_iter()
@@ -287,6 +305,8 @@ impl HallEngine {
                 call_count: r.call_count,
                 reason: r.reason,
                 evaluation: r.evaluation,
+                officer: r.officer,
+                reasons: r.reasons,
                 transfers: r.transfers,
                 no_show_at: r.no_show_at,
                 first_called_at: r.first_called_at,
@@ -313,6 +333,8 @@ impl HallEngine {
                 mode: w.mode,
                 pause_reason: w.pause_reason,
                 officers: w.officers,
+                away: w.away,
+                signed_in_at: w.signed_in_at,
                 current,
                 priority_run: w.priority_run,
                 wrr: if w.wrr.len() == cfg.windows[i].services.len() {

@@ -22,6 +22,9 @@ pub struct DayStats {
     pub day: Date,
     pub services: Vec<ServiceDay>,
     pub windows: Vec<WindowDay>,
+    /// Per officer who signed in or served (absent in day records older than the reports).
+    #[serde(default)]
+    pub officers: Vec<super::attendance::OfficerDay>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,6 +56,15 @@ pub struct WindowDay {
     /// Seconds serving completed tickets.
     pub busy_s: u64,
     pub served: u32,
+    /// Ratings 1..5 of the tickets served here (absent in older day records).
+    #[serde(default)]
+    pub ratings: [u32; 5],
+    /// Seconds from issue to first call of the tickets first called here.
+    #[serde(default)]
+    pub wait_s: Vec<u32>,
+    /// Seconds of service of the tickets completed here.
+    #[serde(default)]
+    pub service_s: Vec<u32>,
 }
 
 impl HallEngine {
@@ -127,20 +139,27 @@ impl HallEngine {
                 TicketStatus::Booked | TicketStatus::Waiting | TicketStatus::Parked => s.open += 1,
                 TicketStatus::Called | TicketStatus::Serving => s.in_service += 1,
             }
+            let window = t.window.map(|w| &mut windows[w as usize]);
             if let Some(first) = t.first_called_at {
                 s.wait_s.push(secs(t.issued_at, first));
             }
             if let Some(r) = t.evaluation {
                 s.ratings[usize::from(r.clamp(1, 5)) - 1] += 1;
             }
+            let Some(win) = window else { continue };
+            if let Some(first) = t.first_called_at {
+                win.wait_s.push(secs(t.issued_at, first));
+            }
+            if let Some(r) = t.evaluation {
+                win.ratings[usize::from(r.clamp(1, 5)) - 1] += 1;
+            }
             if t.status == TicketStatus::Done
                 && let (Some(end), Some(began)) = (t.finished_at, t.started_at.or(t.called_at))
             {
                 s.service_s.push(secs(began, end));
-                if let Some(w) = t.window {
-                    windows[w as usize].busy_s += u64::from(secs(began, end));
-                    windows[w as usize].served += 1;
-                }
+                win.service_s.push(secs(began, end));
+                win.busy_s += u64::from(secs(began, end));
+                win.served += 1;
             }
         }
         DayStats {
@@ -148,15 +167,42 @@ impl HallEngine {
             day: self.day,
             services,
             windows,
+            officers: self.officer_days(now),
         }
     }
 
-    /// Today's tickets rated 1 or 2, with when they were finished: each owes a rectification.
-    pub fn bad_ratings(&self) -> Vec<(String, Timestamp)> {
+    /// Today's tickets rated 1 or 2: each owes a rectification, bound to what was rated.
+    pub fn bad_ratings(&self) -> Vec<BadRating> {
         self.tickets
             .iter()
-            .filter(|t| t.evaluation.is_some_and(|e| e <= 2))
-            .map(|t| (self.ticket_id(t), t.finished_at.unwrap_or(t.issued_at)))
+            .filter_map(|t| {
+                let rating = t.evaluation.filter(|e| *e <= 2)?;
+                Some(BadRating {
+                    ticket: self.ticket_id(t),
+                    finished_at: t.finished_at.unwrap_or(t.issued_at),
+                    service: self.cfg.services[t.service as usize].id.to_string(),
+                    window: t
+                        .window
+                        .map(|w| self.cfg.windows[w as usize].id.to_string()),
+                    officer: t.officer.clone(),
+                    rating,
+                    reasons: t.reasons.clone(),
+                })
+            })
             .collect()
     }
+}
+
+/// A ticket rated 1 or 2 today, with everything its rectification case is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRating {
+    pub ticket: String,
+    /// When the service finished: the rectification's acceptance time, the same at every
+    /// offer so a re-offer is a replay.
+    pub finished_at: Timestamp,
+    pub service: String,
+    pub window: Option<String>,
+    pub officer: Option<String>,
+    pub rating: u8,
+    pub reasons: Vec<String>,
 }

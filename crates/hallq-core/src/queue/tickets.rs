@@ -80,6 +80,8 @@ impl HallEngine {
             call_count: 0,
             reason: None,
             evaluation: None,
+            officer: None,
+            reasons: Vec::new(),
             transfers: 0,
             no_show_at: None,
             first_called_at: None,
@@ -276,6 +278,7 @@ impl HallEngine {
         now: Timestamp,
         id: &str,
         evaluation: u8,
+        rating: Option<Box<Rating>>,
         out: &mut Vec<Event>,
     ) -> Result<Reply, QueueError> {
         let idx = self.lookup(id)?;
@@ -291,12 +294,32 @@ impl HallEngine {
                 ticket: self.ticket_id(t),
             });
         }
-        self.tickets[idx as usize].evaluation = Some(evaluation);
+        let Rating { reasons, within_s } = rating.map(|r| *r).unwrap_or_default();
+        if let (Some(limit), Some(done)) = (within_s, t.finished_at)
+            && now.as_second() - done.as_second() > i64::from(limit)
+        {
+            return Err(QueueError::RatingClosed {
+                ticket: self.ticket_id(t),
+                minutes: i64::from(limit / 60),
+            });
+        }
+        let window = t.window.map(|w| self.cfg.windows[w as usize].id.clone());
+        let officer = t.officer.clone();
+        let t = &mut self.tickets[idx as usize];
+        t.evaluation = Some(evaluation);
+        t.reasons = reasons;
+        let tags = t.reasons.clone();
         Ok(Reply::Ticket(self.settle(
             now,
             idx,
             &[],
-            |ticket, _| EventBody::Evaluated { ticket, evaluation },
+            |ticket, _| EventBody::Evaluated {
+                ticket,
+                evaluation,
+                reasons: tags,
+                window,
+                officer,
+            },
             None,
             out,
         )))

@@ -65,6 +65,12 @@ pub struct TicketView {
     pub call_count: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<u8>,
+    /// The citizen's reason tags with the rating.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// The officer serving at the window that last called it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
     /// The service that issued the number, when the ticket was transferred since.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_for: Option<Arc<str>>,
@@ -104,6 +110,9 @@ pub struct CallEvent {
     /// 1 for the first call, 2 for the first recall, …
     pub call_count: u8,
     pub reason: CallReason,
+    /// The officer serving at the window (A when signed in, else B).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
     /// The sentence to display and speak: 请A023号到5号窗口办理.
     pub announcement: String,
     pub called_at: LocalTime,
@@ -224,6 +233,12 @@ pub enum EventBody {
     Evaluated {
         ticket: TicketBrief,
         evaluation: u8,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        reasons: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        window: Option<Arc<str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        officer: Option<String>,
     },
     WindowOpened {
         window: Arc<str>,
@@ -246,6 +261,9 @@ pub enum EventBody {
     OfficerSignedOut {
         window: Arc<str>,
         post: Post,
+        /// Leave or a short absence, with its whereabouts note; none when off for the day.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        absence: Option<Box<super::Absence>>,
     },
     WaitOverTarget {
         ticket: TicketBrief,
@@ -355,6 +373,8 @@ pub struct WindowView {
     pub officers: [Option<String>; 2],
     /// The post whose officer is serving: A when signed in, else B.
     pub active_post: Option<Post>,
+    /// Where each post's officer is while away (去向公开).
+    pub away: [Option<Box<super::Absence>>; 2],
     /// Tickets this window could call now, over all its services.
     pub waiting: u32,
     /// Appointments checked in that it cannot call yet (before their slot less `early`).
@@ -460,6 +480,8 @@ impl HallEngine {
             window_name: window.map(|w| w.name.clone()),
             call_count: t.call_count,
             evaluation: t.evaluation,
+            reasons: t.reasons.clone(),
+            officer: t.officer.clone(),
             issued_for: (t.origin != t.service)
                 .then(|| self.cfg.services[t.origin as usize].id.clone()),
             reason: matches!(t.status, TicketStatus::Called | TicketStatus::Serving)
@@ -565,6 +587,7 @@ impl HallEngine {
             current: rt.current.map(|c| self.view(c, now)),
             officers: rt.officers.clone(),
             active_post: active_post(&rt.officers),
+            away: rt.away.clone(),
             waiting,
             waiting_early: early,
             next_callable_at: next

@@ -38,7 +38,7 @@ impl HallEngine {
             WindowAction::Pause { reason } => self.pause(now, w, reason, out),
             WindowAction::Close => self.close(now, w, out),
             WindowAction::SignIn { post, officer } => self.sign_in(now, w, post, officer, out),
-            WindowAction::SignOut { post } => self.sign_out(now, w, post, out),
+            WindowAction::SignOut { post, absence } => self.sign_out(now, w, post, absence, out),
         }
     }
 
@@ -69,7 +69,7 @@ impl HallEngine {
             })
     }
 
-    fn must_be_idle(&self, w: usize) -> Result<(), QueueError> {
+    pub(super) fn must_be_idle(&self, w: usize) -> Result<(), QueueError> {
         match self.windows[w].current {
             None => Ok(()),
             Some(c) => Err(QueueError::WindowBusy {
@@ -376,7 +376,7 @@ impl HallEngine {
         Ok(Reply::Window(self.window_view(w, now)))
     }
 
-    fn pause(
+    pub(super) fn pause(
         &mut self,
         now: Timestamp,
         w: usize,
@@ -458,7 +458,10 @@ impl HallEngine {
         officer: String,
         out: &mut Vec<Event>,
     ) {
+        self.clock_out(now, w, post, None);
         self.windows[w].officers[post.index()] = Some(officer.clone());
+        self.windows[w].signed_in_at[post.index()] = Some(now);
+        self.windows[w].away[post.index()] = None;
         let window = self.cfg.windows[w].id.clone();
         self.emit(
             now,
@@ -481,20 +484,6 @@ impl HallEngine {
     ) -> Result<Reply, QueueError> {
         self.check_officer(w, post, &officer)?;
         self.record_sign_in(now, w, post, officer, out);
-        Ok(Reply::Window(self.window_view(w, now)))
-    }
-
-    fn sign_out(
-        &mut self,
-        now: Timestamp,
-        w: usize,
-        post: Post,
-        out: &mut Vec<Event>,
-    ) -> Result<Reply, QueueError> {
-        if self.windows[w].officers[post.index()].take().is_some() {
-            let window = self.cfg.windows[w].id.clone();
-            self.emit(now, EventBody::OfficerSignedOut { window, post }, out);
-        }
         Ok(Reply::Window(self.window_view(w, now)))
     }
 }
