@@ -46,6 +46,7 @@ pub fn render(hall: &str, reply: &BookingReply) -> Answer {
         }
         BookingReply::Booking { view, .. } => Answer::json(200, view),
         BookingReply::Bookings(list) => Answer::json(200, list),
+        BookingReply::Stats(days) => Answer::json(200, days),
         BookingReply::CheckedIn { booking, ticket } => {
             #[derive(serde::Serialize)]
             struct CheckedIn<'a> {

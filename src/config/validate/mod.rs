@@ -9,6 +9,7 @@
 mod booking;
 mod catalogue;
 mod halls;
+mod schedule;
 mod settings;
 
 use std::ops::Range;

@@ -23,6 +23,21 @@ impl HallEngine {
         if !self.is_open() {
             return Err(self.closed_error(now));
         }
+        self.issue_in_any_hours(now, service, class, slot, checked_in, out)
+    }
+
+    /// `issue` without the open-hours check: a booked citizen checking in during the
+    /// appointment-only hours before opening or after closing (早晚弹性办), which the
+    /// booking's slot already proves.
+    pub(super) fn issue_in_any_hours(
+        &mut self,
+        now: Timestamp,
+        service: usize,
+        class: TicketClass,
+        slot: Option<Timestamp>,
+        checked_in: bool,
+        out: &mut Vec<Event>,
+    ) -> Result<Reply, QueueError> {
         let cfg = self.cfg.clone();
         let svc = &cfg.services[service];
         match (class, slot) {
