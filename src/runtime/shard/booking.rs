@@ -165,6 +165,10 @@ impl Shard {
         {
             return Err(OwnerError::Unwritable(r.clone()).into());
         }
+        if let BookingOp::Stats { date } = op {
+            let days = self.booking_days(local, date, now);
+            return Ok(HallReply::Booking(BookingReply::Stats(days)));
+        }
         let index = self.halls[local].0;
         let config = self.config.clone();
         let booking = &config.booking;
@@ -260,16 +264,7 @@ impl Shard {
                         .collect(),
                 )
             }
-            BookingOp::Stats { date } => {
-                let mut days = Vec::new();
-                for (service, svc) in hall_cfg.services.iter().enumerate() {
-                    if let Some(rule) = booking.rule(index, service) {
-                        let cx = cx!(engine, Some(service));
-                        days.push(book.day_stats(&svc.id, rule, date, now, &cx));
-                    }
-                }
-                BookingReply::Stats(days)
-            }
+            BookingOp::Stats { .. } => unreachable!("answered above"),
             BookingOp::CheckIn { code, known_as } => {
                 let (code, service, start, early_or_late) = {
                     let cx = cx!(engine);
@@ -374,6 +369,28 @@ impl Shard {
             let brief = crate::booking::book_view(r, now, &cx).brief();
             engine.emit_booking(now, BookingAction::Flagged, brief, events);
         }
+    }
+
+    /// Each bookable service's bookings and seats on `date` (`/v1/stats`, the gauges).
+    pub(super) fn booking_days(&self, local: usize, date: Date, now: Timestamp) -> Vec<BookingDay> {
+        let (index, engine) = (self.halls[local].0, &self.halls[local].1);
+        let (cfg, booking) = (engine.config(), &self.config.booking);
+        let mut days = Vec::new();
+        for (service, svc) in cfg.services.iter().enumerate() {
+            let Some(rule) = booking.rule(index, service) else {
+                continue;
+            };
+            let cx = BookCtx {
+                hall: &cfg.id,
+                zone: &cfg.time_zone,
+                limits: &booking.limits,
+                grace_s: cfg.policy.appointment_grace_s,
+                hours: &|d| open_hours(engine, service, Some(rule), d),
+                working: &|d| working(engine, d),
+            };
+            days.push(self.books[local].day_stats(&svc.id, rule, date, now, &cx));
+        }
+        days
     }
 
     /// The business day turned: forget bookings no limit can reach any more (older than
