@@ -15,8 +15,8 @@ use super::{HallFailure, HallReply, HallResult, Shard};
 use crate::booking::citizen::CitizenHash;
 use crate::booking::hours::service_spans;
 use crate::booking::{
-    Book, BookCtx, BookingAction, BookingDay, BookingError, BookingView, NewBooking, OpenSpan,
-    Slot, SlotRule,
+    Book, BookCtx, BookingAction, BookingDay, BookingError, BookingView, NewBooking, Offer,
+    OpenSpan, ServiceOffer, Slot, SlotRule,
 };
 use crate::config::Config;
 use crate::queue::{Command, Event, HallEngine, Reply, TicketClass, TicketView};
@@ -52,6 +52,8 @@ pub enum BookingOp {
     Stats {
         date: Date,
     },
+    /// The bookable services and their dates with slots (the citizen's booking page).
+    Offer,
 }
 
 impl BookingOp {
@@ -77,6 +79,7 @@ pub enum BookingReply {
         ticket: Box<TicketView>,
     },
     Stats(Vec<BookingDay>),
+    Offer(Box<Offer>),
 }
 
 /// Every hall's stored bookings, by hall position, at start.
@@ -265,6 +268,28 @@ impl Shard {
                 )
             }
             BookingOp::Stats { .. } => unreachable!("answered above"),
+            BookingOp::Offer => {
+                let mut services = Vec::new();
+                for (service, svc) in hall_cfg.services.iter().enumerate() {
+                    let Some(rule) = booking.rule(index, service) else {
+                        continue;
+                    };
+                    let cx = cx!(engine, Some(service));
+                    services.push(ServiceOffer {
+                        service: svc.id.clone(),
+                        name: svc.name.clone(),
+                        slot_minutes: rule.slot_minutes,
+                        capacity: rule.capacity,
+                        dates: book.open_dates(rule, now, &cx),
+                    });
+                }
+                BookingReply::Offer(Box::new(Offer {
+                    hall: hall_cfg.id.clone(),
+                    hall_name: hall_cfg.name.clone(),
+                    time_zone: hall_cfg.time_zone_name.clone(),
+                    services,
+                }))
+            }
             BookingOp::CheckIn { code, known_as } => {
                 let (code, service, start, early_or_late) = {
                     let cx = cx!(engine);

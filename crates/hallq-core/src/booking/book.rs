@@ -192,6 +192,25 @@ impl Book {
         out
     }
 
+    /// The dates of the booking window (today and the next `days_ahead` working days) on
+    /// which the service has slots: what a citizen's booking page offers.
+    pub fn open_dates(&self, rule: &SlotRule, now: Timestamp, cx: &BookCtx) -> Vec<Date> {
+        let today = cx.date(now);
+        let last = cx.last_date(today, rule.days_ahead);
+        let mut out = Vec::new();
+        let mut d = today;
+        while d <= last {
+            if !self.day_slots(rule, d, cx).is_empty() {
+                out.push(d);
+            }
+            match d.tomorrow() {
+                Ok(next) => d = next,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
     /// Every slot of `service` on `date`, with seats left at `now`.
     pub fn slots(
         &self,

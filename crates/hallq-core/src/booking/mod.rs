@@ -170,6 +170,26 @@ impl BookingView {
     }
 }
 
+/// What a hall offers a citizen to book: its bookable services and the dates with slots.
+#[derive(Debug, Clone, Serialize)]
+pub struct Offer {
+    pub hall: Arc<str>,
+    pub hall_name: Arc<str>,
+    pub time_zone: Arc<str>,
+    pub services: Vec<ServiceOffer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceOffer {
+    pub service: Arc<str>,
+    pub name: Arc<str>,
+    pub slot_minutes: u32,
+    pub capacity: u32,
+    /// Today and the window's working days that have slots (market days only, for a
+    /// market-only service).
+    pub dates: Vec<jiff::civil::Date>,
+}
+
 /// One service's bookings on one day, for `/v1/stats` and the metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct BookingDay {
