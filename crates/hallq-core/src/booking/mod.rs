@@ -159,8 +159,8 @@ impl BookingView {
         BookingBrief {
             code: self.code.clone(),
             service: self.service.clone(),
-            start: self.start.clone(),
-            end: self.end.clone(),
+            start: self.start,
+            end: self.end,
             channel: self.channel,
             status: self.status,
             ticket: self.ticket.clone(),
