@@ -292,3 +292,36 @@ async fn a_booked_citizen_checks_in_before_opening() {
     assert_eq!(checked.body["booking"]["status"], "checked_in");
     assert!(checked.body["ticket"]["number"].as_str().is_some());
 }
+
+#[tokio::test]
+async fn walk_ins_follow_the_services_own_hours_and_market_days() {
+    let (s, clock) = server().await;
+    let ticket = |service: &str| json!({ "service": service });
+    // Monday 2027-01-18 09:00 local, not a market day: the hall is open for `general`, but
+    // `farming` is a market-day desk and `social` keeps Saturday mornings only.
+    clock.set("2027-01-18T01:00:00Z".parse().unwrap());
+    let general = s
+        .post(KIOSK, "/v1/halls/digits/tickets", ticket("general"))
+        .await;
+    assert_eq!(general.status, 201, "{:?}", general.body);
+    for service in ["farming", "social"] {
+        let r = s
+            .post(KIOSK, "/v1/halls/digits/tickets", ticket(service))
+            .await;
+        assert_eq!(r.status, 409, "{service}: {:?}", r.body);
+        assert_eq!(r.body["type"], "urn:hallq:problem:service-closed");
+        assert_eq!(r.body["field"], "service", "{:?}", r.body);
+    }
+    // Thursday 2027-01-21 is a market day (ends in 1): the farming desk takes tickets.
+    clock.set("2027-01-21T01:00:00Z".parse().unwrap());
+    let farming = s
+        .post(KIOSK, "/v1/halls/digits/tickets", ticket("farming"))
+        .await;
+    assert_eq!(farming.status, 201, "{:?}", farming.body);
+    // Saturday 2027-01-23 10:00: `social`'s own hours.
+    clock.set("2027-01-23T02:00:00Z".parse().unwrap());
+    let social = s
+        .post(KIOSK, "/v1/halls/digits/tickets", ticket("social"))
+        .await;
+    assert_eq!(social.status, 201, "{:?}", social.body);
+}

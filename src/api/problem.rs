@@ -212,6 +212,7 @@ impl Problem {
             | E::DailyCapReached { .. }
             | E::NumbersExhausted { .. }
             | E::HallClosed { .. }
+            | E::ServiceClosed { .. }
             | E::AlreadyEvaluated { .. }
             | E::ReactivationExpired { .. } => (409, "Conflict"),
         };

@@ -503,6 +503,22 @@ impl HallEngine {
         self.rules().view(date)
     }
 
+    /// Why `service` takes no walk-in tickets at `now` although the hall is open: it is
+    /// offered on market days only, or `now` is outside its own weekly hours.
+    pub(super) fn service_closed(&self, service: usize, now: Timestamp) -> Option<&'static str> {
+        let svc = &self.cfg.services[service];
+        let local = self.cfg.time_zone.to_datetime(now);
+        if svc.market_only && !self.rules().is_market_day(local.date()) {
+            return Some("it is offered on market days only");
+        }
+        match &svc.hours {
+            Some(h) if !h.is_open(local.date().weekday(), local.time()) => {
+                Some("it is outside the service's own hours")
+            }
+            _ => None,
+        }
+    }
+
     /// A date's open intervals (local times) and whether it is a market day: what a
     /// service's hours and bookable slots are cut from.
     pub fn day_intervals(&self, date: Date) -> (Vec<(Time, Time)>, bool) {

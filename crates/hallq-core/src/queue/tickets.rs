@@ -23,6 +23,16 @@ impl HallEngine {
         if !self.is_open() {
             return Err(self.closed_error(now));
         }
+        // A checked-in appointment's slot already proves the service was open for it.
+        if !(class == TicketClass::Appointment && checked_in)
+            && let Some(why) = self.service_closed(service, now)
+        {
+            return Err(QueueError::ServiceClosed {
+                hall: self.cfg.id.to_string(),
+                service: self.cfg.services[service].id.to_string(),
+                why,
+            });
+        }
         self.issue_in_any_hours(now, service, class, slot, checked_in, out)
     }
 
