@@ -63,6 +63,13 @@ pub const ALARMS_RAISED: &str = "hallq_alarms_raised_total";
 pub const ALARMS_CLEARED: &str = "hallq_alarms_cleared_total";
 /// Deadlines pending in the timing wheels, by kind: case, ticket.
 pub const DEADLINES_PENDING: &str = "hallq_deadlines_pending";
+/// 预约: bookings made, cancelled, checked in and flagged (their day closed), by action.
+pub const BOOKINGS: &str = "hallq_bookings_total";
+/// Today's bookings (the hall's local date) by status: booked (still to come), checked_in,
+/// cancelled, no_show.
+pub const BOOKINGS_TODAY: &str = "hallq_bookings_today";
+/// Seats today's bookable slots offer; utilisation is held bookings over these.
+pub const BOOKING_SEATS_TODAY: &str = "hallq_booking_seats_today";
 /// Seconds a group commit took, fsync included.
 pub const STORE_COMMIT_SECONDS: &str = "hallq_store_commit_seconds";
 /// Seconds a checkpoint took (the log's tail materialised into the state tables).
@@ -227,6 +234,15 @@ fn describe() {
     );
     describe_histogram!(STORE_BATCH_SIZE, "Requests made durable by one fsync.");
     describe_counter!(STORE_FAILURES, "Store commits that failed.");
+    describe_counter!(
+        BOOKINGS,
+        "Bookings made, cancelled, checked in or flagged (their day closed)."
+    );
+    describe_gauge!(
+        BOOKINGS_TODAY,
+        "Today's bookings by status: booked, checked_in, cancelled, no_show."
+    );
+    describe_gauge!(BOOKING_SEATS_TODAY, "Seats today's bookable slots offer.");
     describe_histogram!(
         CLUSTER_APPEND_SECONDS,
         Unit::Seconds,
@@ -400,6 +416,8 @@ pub struct HallMetrics {
     ratings: [Counter; 5],
     /// wait_over_target, not_started.
     alarms: [Counter; 2],
+    /// booked, cancelled, checked_in, flagged.
+    bookings: [Counter; 4],
 }
 
 fn class_index(c: TicketClass) -> usize {
@@ -466,6 +484,8 @@ impl HallMetrics {
             alarms: ["wait_over_target", "not_started"].map(|l| {
                 metrics::counter!(ALARMS_RAISED, labels(&base, &[("level", l.to_owned())]))
             }),
+            bookings: ["booked", "cancelled", "checked_in", "flagged"]
+                .map(|a| metrics::counter!(BOOKINGS, labels(&base, &[("action", a.to_owned())]))),
         }
     }
 
@@ -515,6 +535,16 @@ impl HallMetrics {
                 }
                 EventBody::WaitOverTarget { .. } => self.alarms[0].increment(1),
                 EventBody::NotStarted { .. } => self.alarms[1].increment(1),
+                EventBody::Booking { action, .. } => {
+                    use crate::booking::BookingAction as A;
+                    let i = match action {
+                        A::Booked => 0,
+                        A::Cancelled => 1,
+                        A::CheckedIn => 2,
+                        A::Flagged => 3,
+                    };
+                    self.bookings[i].increment(1);
+                }
                 _ => {}
             }
         }

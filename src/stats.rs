@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use jiff::civil::Date;
 use serde::Serialize;
 
+use crate::booking::BookingDay;
 use crate::queue::stats::DayStats;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +26,36 @@ pub struct Report {
     pub total: ServiceReport,
     pub windows: WindowReport,
     pub cases: CaseReport,
+    /// 预约: bookings and seats of the day's slots, per bookable service and in total.
+    pub bookings: BookingReport,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BookingReport {
+    /// Per service id, summed over the halls that book it.
+    pub services: Vec<BookingDay>,
+    pub total: BookingDay,
+}
+
+impl BookingReport {
+    /// Sum the halls' booking days per service id and over all services.
+    pub fn sum(days: &[BookingDay]) -> BookingReport {
+        let mut out = BookingReport {
+            total: BookingDay {
+                service: "*".to_owned(),
+                ..BookingDay::default()
+            },
+            ..BookingReport::default()
+        };
+        for d in days {
+            match out.services.iter_mut().find(|s| s.service == d.service) {
+                Some(s) => s.add(d),
+                None => out.services.push(d.clone()),
+            }
+            out.total.add(d);
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -184,6 +215,7 @@ pub fn build(hall: &str, subtree: bool, day: Date, days: &[DayStats], cases: (u6
             finished_overdue: cases.1,
             on_time_rate: ratio(cases.0, cases.0 + cases.1),
         },
+        bookings: BookingReport::sum(&[]),
     }
 }
 

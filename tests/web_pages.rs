@@ -1404,3 +1404,154 @@ fn officer_plates_the_rating_tablet_the_ticket_page_rating_and_the_monthly_repor
         screenshot(&report, "report-monthly", 1240, 1754).await;
     })
 }
+
+// ------------------------------------------------------------------ 预约
+
+async fn fill(c: &Client, selector: &str, text: &str) {
+    click(c, selector).await;
+    c.find(Locator::Css(selector))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// A citizen books on a phone (service, day, slot with seats left, ID and phone → code and
+/// QR), checks in at the kiosk by code, a second citizen by ID number, and the counter
+/// console lists today's booked arrivals. The server runs in-process on a clock the test
+/// holds at Monday 08:00, so "today's slots" do not depend on when the test runs.
+#[test]
+fn a_citizen_books_on_a_phone_checks_in_at_the_kiosk_and_the_counter_sees_arrivals() {
+    use std::sync::Arc;
+    with_browser("booking", async |b: &Browser, _data: PathBuf| {
+        let clock = Arc::new(hallq::clock::ManualClock::new(
+            "2026-03-02T08:00:00Z".parse().unwrap(),
+        ));
+        let s = support::start_with_clock(
+            &support::booking_config(3, ""),
+            tempfile::tempdir().unwrap(),
+            clock,
+        )
+        .await;
+
+        let phone = b.session(390, 844).await;
+        phone
+            .goto(&format!("{}/book/h1#token={}", s.base, support::PORTAL))
+            .await
+            .unwrap();
+        until(
+            &phone,
+            "the bookable service and days",
+            "document.querySelector(\"[data-service='s'][aria-checked='true']\") && \
+             document.querySelectorAll('[data-day]').length === 3",
+        )
+        .await;
+        click(&phone, "[data-day='2026-03-02']").await;
+        until(
+            &phone,
+            "today's slots with seats left",
+            "document.querySelectorAll('[data-slot]:not([disabled])').length === 16",
+        )
+        .await;
+        click(&phone, "[data-slot='2026-03-02T09:00:00+00:00']").await;
+        assert_eq!(
+            text(&phone, "[data-slot='2026-03-02T09:00:00+00:00'] small").await,
+            "余 3 个"
+        );
+        fill(&phone, "#id-number", "44010619900307123X").await;
+        fill(&phone, "#phone", "13912345678").await;
+        fill(&phone, "#name", "王小明").await;
+        screenshot(&phone, "booking", 390, 844).await;
+        click(&phone, "#submit").await;
+        until(
+            &phone,
+            "the booking code and its QR code",
+            "!document.querySelector('#done-view').hidden && \
+             document.querySelector('#qr').naturalWidth > 0",
+        )
+        .await;
+        let code = text(&phone, "#code").await;
+        assert_eq!(code.len(), 8, "{code}");
+        let who = text(&phone, "#done-citizen").await;
+        assert!(who.contains("4401**********123X"), "{who}");
+        assert!(
+            !who.contains("0307"),
+            "the page shows the masked ID only: {who}"
+        );
+        assert_eq!(
+            js(&phone, "return document.querySelector('#id-number').value").await,
+            "",
+            "nothing the citizen typed stays in the page"
+        );
+        screenshot(&phone, "booking-done", 390, 844).await;
+
+        // A second citizen booked by phone at the counter, for 10:00.
+        let second = s
+            .post(
+                support::COUNTER,
+                "/v1/halls/h1/bookings",
+                json!({"service": "s", "start": "2026-03-02T10:00:00Z", "channel": "phone",
+                       "citizen": support::citizen(2)}),
+            )
+            .await;
+        assert_eq!(second.status, 201, "{:?}", second.body);
+
+        // The kiosk: check in by code, then by ID number.
+        let kiosk = b.session(1080, 1920).await;
+        kiosk
+            .goto(&format!(
+                "{}/kiosk/h1?print=0#token={}",
+                s.base,
+                support::KIOSK
+            ))
+            .await
+            .unwrap();
+        click(&kiosk, "#checkin").await;
+        fill(&kiosk, "#checkin-input", &code.to_lowercase()).await;
+        click(&kiosk, "#checkin-go").await;
+        until(
+            &kiosk,
+            "the checked-in ticket",
+            "!document.querySelector('#ticket-view').hidden && \
+             document.querySelector('#slip-number').textContent",
+        )
+        .await;
+        assert_eq!(text(&kiosk, "#slip-number").await, "A001");
+        assert_eq!(text(&kiosk, "#slip-class").await, "预约");
+        screenshot(&kiosk, "kiosk-checkin", 1080, 1920).await;
+        click(&kiosk, "#done").await;
+        click(&kiosk, "#checkin").await;
+        fill(
+            &kiosk,
+            "#checkin-input",
+            support::citizen(2)["id_number"].as_str().unwrap(),
+        )
+        .await;
+        click(&kiosk, "#checkin-go").await;
+        wait_text(&kiosk, "#slip-number", "A002").await;
+
+        // The counter console lists today's arrivals, masked, with their status.
+        let counter = b.session(1366, 768).await;
+        counter
+            .goto(&format!(
+                "{}/counter/h1/w1#token={}",
+                s.base,
+                support::COUNTER
+            ))
+            .await
+            .unwrap();
+        until(
+            &counter,
+            "today's booked arrivals",
+            "document.querySelectorAll('#arrivals li[data-status=\"checked_in\"]').length === 2",
+        )
+        .await;
+        let list = text(&counter, "#arrivals").await;
+        assert!(list.contains(&code), "{list}");
+        assert!(list.contains("王**"), "{list}");
+        assert!(list.contains("已签到"), "{list}");
+        screenshot(&counter, "counter-arrivals", 1366, 768).await;
+        s.stop().await;
+    })
+}

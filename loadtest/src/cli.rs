@@ -9,7 +9,7 @@ use clap::Parser;
 
 use crate::plan::{Attack, Daemon, Plan, Scenario, Size};
 use crate::report::Outcome;
-use crate::{fanout, hold, mixed, recovery};
+use crate::{booking, fanout, hold, mixed, recovery};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,6 +85,9 @@ struct Args {
     /// profile a restart on it.
     #[arg(long)]
     keep: bool,
+    /// Booking scenario: booking requests for the one popular slot, all queued at once.
+    #[arg(long, default_value_t = 10_000)]
+    requests: usize,
     /// Hold scenario: what each attacking connection sends before it waits.
     #[arg(long, value_enum, default_value = "half-body")]
     attack: Attack,
@@ -188,6 +191,7 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
                 tickets: a.tickets,
                 probes: a.probes,
                 keep: a.keep,
+                requests: a.requests,
             },
             attack: a.attack,
         },
@@ -211,6 +215,7 @@ pub fn main() -> ExitCode {
         Scenario::Recovery => recovery::run(&plan),
         Scenario::Fanout => fanout::run(&plan),
         Scenario::Hold | Scenario::Flood => hold::run(&plan),
+        Scenario::Booking => booking::run(&plan),
     };
     match outcome {
         Ok(report) => {

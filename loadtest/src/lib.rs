@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) only calls `cli::main`; everything lives here so the smoke
 //! test runs the same code against the same in-process daemon.
 
+pub mod booking;
 mod cases;
 pub mod cli;
 mod daemon;

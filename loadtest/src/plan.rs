@@ -28,6 +28,9 @@ pub enum Scenario {
     /// Issue 11: --connections keep-alive sockets sending requests with 16 KiB bodies and
     /// an unknown token as fast as answered; the same probes and memory.
     Flood,
+    /// Issue 12: --requests bookings for one popular slot at once, with background traffic;
+    /// never oversold, and the booking latency.
+    Booking,
 }
 
 /// Which daemon to load.
@@ -75,6 +78,8 @@ pub struct Size {
     pub probes: u64,
     /// Keep the data directory.
     pub keep: bool,
+    /// Booking scenario: requests for the popular slot.
+    pub requests: usize,
 }
 
 /// What each attacking socket sends before it waits.

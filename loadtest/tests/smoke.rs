@@ -29,6 +29,7 @@ fn plan(rate: Option<f64>) -> Plan {
             tickets: 0,
             probes: 0,
             keep: false,
+            requests: 0,
         },
         attack: hallq_loadtest::plan::Attack::HalfBody,
     }
@@ -148,4 +149,31 @@ fn fanout_delivers_every_call_to_every_display() {
     assert_eq!(json["dropped"], 0, "{table}");
     assert_eq!(json["errors"], 0, "{table}");
     assert_eq!(outcome.errors, 0);
+}
+
+/// The booking rush, small: every request is answered, exactly the slot's seats are booked,
+/// the rest are refused as full, and the daemon agrees afterwards.
+#[test]
+fn the_booking_rush_never_oversells() {
+    let mut p = plan(None);
+    p.scenario = Scenario::Booking;
+    p.daemon = Daemon::Local {
+        halls: 3,
+        group_commit: true,
+        data_parent: std::env::temp_dir(),
+    };
+    p.connections = 16;
+    p.size.requests = 400;
+    let out = hallq_loadtest::booking::run(&p).expect("the rush sets up and finishes");
+    assert_eq!(out.json["booked"], 50, "{}", out.table);
+    assert_eq!(out.json["slot_full"], 350, "{}", out.table);
+    assert_eq!(out.json["held_after"], 50, "{}", out.table);
+    assert_eq!(out.json["left_after"], 0, "{}", out.table);
+    assert_eq!(out.json["oversold"], false);
+    assert_eq!(out.errors, 0, "{}", out.table);
+    assert!(
+        out.json["background"]["requests"].as_u64().unwrap() > 0,
+        "{}",
+        out.table
+    );
 }

@@ -25,6 +25,7 @@ use crate::runtime::shard::{BookingOp, BookingReply, HallOp};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/halls/{hall}/booking", get(offer))
         .route("/v1/halls/{hall}/slots", get(slots))
         .route("/v1/halls/{hall}/bookings", post(book).get(list))
         .route("/v1/halls/{hall}/bookings/check-in", post(check_in_by_id))
@@ -40,12 +41,14 @@ pub fn render(hall: &str, reply: &BookingReply) -> Answer {
             view,
             created: true,
         } => {
-            let mut a = Answer::json(201, view);
+            let mut a = Answer::json(201, &WithQr::new(view));
             a.location = Some(format!("/v1/halls/{hall}/bookings/{}", view.code));
             a
         }
         BookingReply::Booking { view, .. } => Answer::json(200, view),
         BookingReply::Bookings(list) => Answer::json(200, list),
+        BookingReply::Stats(days) => Answer::json(200, days),
+        BookingReply::Offer(offer) => Answer::json(200, offer),
         BookingReply::CheckedIn { booking, ticket } => {
             #[derive(serde::Serialize)]
             struct CheckedIn<'a> {
@@ -55,6 +58,24 @@ pub fn render(hall: &str, reply: &BookingReply) -> Answer {
             let mut a = Answer::json(201, &CheckedIn { ticket, booking });
             a.location = Some(format!("/v1/halls/{hall}/tickets/{}", ticket.id));
             a
+        }
+    }
+}
+
+/// A new booking with its QR code drawn, so a phone or a kiosk shows it without a library.
+#[derive(serde::Serialize)]
+struct WithQr<'a> {
+    #[serde(flatten)]
+    view: &'a crate::booking::BookingView,
+    /// `qr` as an SVG image.
+    qr_svg: Option<String>,
+}
+
+impl<'a> WithQr<'a> {
+    fn new(view: &'a crate::booking::BookingView) -> WithQr<'a> {
+        WithQr {
+            view,
+            qr_svg: crate::web::qr_svg(&view.qr).ok(),
         }
     }
 }
@@ -116,6 +137,12 @@ fn date(q: &HashMap<String, String>, required: bool) -> Result<Option<Date>, Pro
                 .field("date")
         }),
     }
+}
+
+/// `GET /v1/halls/{hall}/booking`: what the hall offers to book (the booking page's start).
+async fn offer(State(app): State<AppState>, read: InHall<need::Book>) -> Answer {
+    let op = HallOp::Booking(Box::new(BookingOp::Offer));
+    app.answer(read.hall.index, op, None).await
 }
 
 async fn slots(

@@ -213,6 +213,7 @@ impl Problem {
             | E::DailyCapReached { .. }
             | E::NumbersExhausted { .. }
             | E::HallClosed { .. }
+            | E::ServiceClosed { .. }
             | E::AlreadyEvaluated { .. }
             | E::CoverAbsent { .. }
             | E::RatingClosed { .. }

@@ -15,7 +15,7 @@ use super::problem::{Answer, Problem};
 use super::scope::hall;
 use super::{AppState, render};
 use crate::queue::stats::{DayStats, ServiceDay, WindowDay};
-use crate::runtime::shard::{HallOp, HallReply};
+use crate::runtime::shard::{BookingOp, BookingReply, HallOp, HallReply};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/stats", get(stats))
@@ -91,8 +91,19 @@ async fn stats(
         })
         .collect();
     let mut days = Vec::with_capacity(halls.len());
+    let mut bookings = Vec::new();
     let (mut on_time, mut overdue) = (0, 0);
     for h in halls {
+        if app.config.booking.hall_books(h) {
+            let op = HallOp::Booking(Box::new(BookingOp::Stats { date: day }));
+            match app.shards.ask(h, op, None).await {
+                Ok(HallReply::Booking(BookingReply::Stats(list))) => bookings.extend(list),
+                other => {
+                    let cfg = &app.config.halls[h];
+                    return Ok(render::hall(&cfg.id, &other).into_response());
+                }
+            }
+        }
         let cfg = &app.config.halls[h];
         let today = crate::queue::business_date(cfg, now);
         let stats = if day == today {
@@ -119,7 +130,8 @@ async fn stats(
         overdue += late;
         days.push(stats);
     }
-    let report = crate::stats::build(&root.cfg.id, subtree, day, &days, (on_time, overdue));
+    let mut report = crate::stats::build(&root.cfg.id, subtree, day, &days, (on_time, overdue));
+    report.bookings = crate::stats::BookingReport::sum(&bookings);
     Ok(if csv {
         (
             [

@@ -217,6 +217,8 @@ pub struct RawHall {
     /// Dated exceptions to the hours (临时闭厅, 延时服务, a special Saturday).
     #[serde(default, rename = "hours_override")]
     pub hours_overrides: Vec<RawHoursOverride>,
+    /// 赶集日: the township's market days and what they bring.
+    pub market: Option<S<RawMarket>>,
     pub announcement: Option<S<String>>,
     pub policy: Option<RawPolicy>,
     #[serde(default, rename = "service")]
@@ -257,6 +259,18 @@ impl RawHours {
     }
 }
 
+/// `[hall.market]`: one rule (every N days from an anchor, solar or lunar day digits), and
+/// optionally the hall's hours on a market day.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMarket {
+    pub every_days: Option<S<u16>>,
+    pub anchor: Option<S<toml::value::Datetime>>,
+    pub day_ends_in: Option<S<Vec<S<u8>>>>,
+    pub lunar_day_ends_in: Option<S<Vec<S<u8>>>>,
+    pub hours: Option<S<Vec<S<String>>>>,
+}
+
 /// `[[hall.hours_override]]`: one date, closed or with its own hours.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,6 +294,10 @@ pub struct RawService {
     pub daily_cap: Option<S<u32>>,
     pub target_wait_min: Option<u32>,
     pub expected_service_min: Option<S<f64>>,
+    /// The service's own weekly hours within the hall's (weekend service for some matters).
+    pub hours: Option<RawHours>,
+    /// Offered on the hall's market days only.
+    pub market_only: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -386,4 +404,8 @@ pub struct RawSlots {
     pub book_until_minutes: Option<S<u32>>,
     /// The latest cancellation, in minutes before the slot starts.
     pub cancel_until_minutes: Option<S<u32>>,
+    /// Appointment-only minutes before opening (早晚弹性办), at most 60.
+    pub before_opening_minutes: Option<S<u32>>,
+    /// Appointment-only minutes after closing, at most 60.
+    pub after_closing_minutes: Option<S<u32>>,
 }

@@ -410,3 +410,76 @@ fn slots_need_a_key_and_the_demo_books() {
     );
     assert!(demo.booking.keys.is_some());
 }
+
+// `[hall.market]`, a service's own hours and `market_only`: validated by `validate::schedule`.
+
+#[test]
+fn market_rules_are_located_and_named() {
+    let with = |market: &str, service: &str| {
+        let src = MINIMAL
+            .replace(
+                "tier = \"county\"\n",
+                &format!("tier = \"county\"\n\n[hall.market]\n{market}\n"),
+            )
+            .replace("prefix = \"A\"\n", &format!("prefix = \"A\"\n{service}\n"));
+        errors(&src).join("\n")
+    };
+    let e = with("day_ends_in = [1, 12]", "");
+    assert!(e.starts_with("t.toml:"), "{e}");
+    assert!(e.contains("hall[0].market.day_ends_in[1]"), "{e}");
+    assert!(e.contains("digit 12"), "{e}");
+    let e = with("every_days = 1\nanchor = 2027-01-02", "");
+    assert!(e.contains("hall[0].market.every_days"), "{e}");
+    assert!(e.contains("2..=30"), "{e}");
+    let e = with("every_days = 5", "");
+    assert!(e.contains("hall[0].market.anchor"), "{e}");
+    let e = with("every_days = 5\nanchor = 2027-01-02T08:00:00", "");
+    assert!(e.contains("not a plain date"), "{e}");
+    let e = with("day_ends_in = [1]\nlunar_day_ends_in = [3]", "");
+    assert!(e.contains("give exactly one rule"), "{e}");
+    let e = with("lunar_day_ends_in = []", "");
+    assert!(e.contains("hall[0].market.lunar_day_ends_in"), "{e}");
+    let e = with(
+        "lunar_day_ends_in = [3]\nhours = [\"12:00-08:00\"]",
+        "hours = { sat = [\"9:00-x\"] }",
+    );
+    assert!(e.contains("hall[0].market.hours[0]"), "{e}");
+    assert!(e.contains("hall[0].service[0].hours.sat[0]"), "{e}");
+    // Line 8, column 22: the bad digit itself.
+    let e = with("lunar_day_ends_in = [33]", "");
+    assert!(e.starts_with("t.toml:8:22:"), "{e}");
+
+    // A market-only service needs a market.
+    let src = MINIMAL.replace("prefix = \"A\"\n", "prefix = \"A\"\nmarket_only = true\n");
+    let e = errors(&src).join("\n");
+    assert!(e.contains("hall[0].service[0].market_only"), "{e}");
+    assert!(e.contains("no `[hall.market]`"), "{e}");
+
+    // Appointment-only hours are at most an hour either side.
+    let e = with_booking(
+        "[booking]\nkeys = [\"a-long-enough-key-0123\"]\n\n[[booking.slots]]\nhall = \"city\"\n\
+         service = \"social\"\ncapacity = 2\nbefore_opening_minutes = 90\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("booking.slots[0].before_opening_minutes"), "{e}");
+}
+
+#[test]
+fn the_demo_township_keeps_lunar_market_days() {
+    let demo = Config::demo();
+    let town = &demo.halls[demo.hall_index("township").unwrap()];
+    let market = town
+        .market
+        .as_ref()
+        .expect("the demo township has market days");
+    // 2027-02-08 is 正月初三, 02-10 初五.
+    assert!(market.days.is_market_day(jiff::civil::date(2027, 2, 8)));
+    assert!(!market.days.is_market_day(jiff::civil::date(2027, 2, 10)));
+    let farming = town.service_index("farming").unwrap();
+    assert!(town.services[farming].market_only);
+    let general = town.service_index("general").unwrap();
+    let rule = demo
+        .booking
+        .rule(demo.hall_index("township").unwrap(), general);
+    assert_eq!(rule.map(|r| r.before_opening_minutes), Some(30));
+}

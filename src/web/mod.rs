@@ -1,5 +1,5 @@
-//! The hall in a browser: display board, counter console, kiosk and the citizen's ticket
-//! page, served by the daemon itself.
+//! The hall in a browser: display board, counter console, kiosk, the citizen's ticket page
+//! and booking page, served by the daemon itself.
 //!
 //! Every asset is compiled into the binary (`include_bytes!`): no build step at install, and
 //! no request ever leaves the hall's network — the pages' Content-Security-Policy allows only
@@ -60,11 +60,21 @@ pub fn routes(web: Arc<Web>) -> Router<AppState> {
         .route("/counter/{hall}/{window}", get(counter))
         .route("/rate/{hall}/{window}", get(rater))
         .route("/kiosk/{hall}", get(kiosk))
+        .route("/book/{hall}", get(book))
         .route("/t/{hall}/{ticket}", get(ticket_page))
         .route("/web/{file}", get(asset))
         .merge(public::routes())
         .merge(rating::routes())
         .layer(axum::Extension(web))
+}
+
+/// `text` as a QR code in SVG, at least 160 px with its quiet zone (ticket links, bookings).
+pub fn qr_svg(text: &str) -> Result<String, qrcode::types::QrError> {
+    Ok(qrcode::QrCode::new(text.as_bytes())?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(160, 160)
+        .quiet_zone(true)
+        .build())
 }
 
 /// One embedded file.
@@ -91,6 +101,7 @@ static ASSETS: &[Asset] = &[
     asset!("ticket.html", "text/html; charset=utf-8"),
     asset!("rater.html", "text/html; charset=utf-8"),
     asset!("rater.js", "text/javascript; charset=utf-8"),
+    asset!("booking.html", "text/html; charset=utf-8"),
     asset!("hallq.css", "text/css; charset=utf-8"),
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("i18n.js", "text/javascript; charset=utf-8"),
@@ -99,6 +110,7 @@ static ASSETS: &[Asset] = &[
     asset!("counter.js", "text/javascript; charset=utf-8"),
     asset!("kiosk.js", "text/javascript; charset=utf-8"),
     asset!("ticket.js", "text/javascript; charset=utf-8"),
+    asset!("booking.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
@@ -182,6 +194,22 @@ async fn kiosk(
 ) -> Result<Response, Problem> {
     known_hall(&app, &hall)?;
     Ok(serve("kiosk.html", &headers))
+}
+
+/// The citizen's booking page (预约), for the portal: the hall must publish slots.
+async fn book(
+    State(app): State<AppState>,
+    Path(hall): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let h = known_hall(&app, &hall)?;
+    if !app.config.booking.hall_books(h) {
+        return Err(Problem::not_found(
+            "not-bookable",
+            format!("hall `{hall}` publishes no slots"),
+        ));
+    }
+    Ok(serve("booking.html", &headers))
 }
 
 async fn counter(

@@ -565,12 +565,8 @@ async fn link(
     let k = web.links.key(&hall, &ticket);
     let path = format!("/t/{hall}/{ticket}?k={k}");
     let url = format!("{base}{path}");
-    let qr_svg = match qrcode::QrCode::new(url.as_bytes()) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(160, 160)
-            .quiet_zone(true)
-            .build(),
+    let qr_svg = match super::qr_svg(&url) {
+        Ok(svg) => svg,
         Err(e) => {
             return Problem::bad_request(
                 "invalid-field",

@@ -120,7 +120,24 @@ pub(super) fn validate(
             days_ahead: get(&s.days_ahead, 5),
             book_until_minutes: get(&s.book_until_minutes, 0),
             cancel_until_minutes: get(&s.cancel_until_minutes, 120),
+            before_opening_minutes: get(&s.before_opening_minutes, 0),
+            after_closing_minutes: get(&s.after_closing_minutes, 0),
         };
+        for (v, name) in [
+            (&s.before_opening_minutes, "before_opening_minutes"),
+            (&s.after_closing_minutes, "after_closing_minutes"),
+        ] {
+            if let Some(v) = v
+                && *v.get_ref() > 60
+            {
+                err(
+                    v.span(),
+                    format!("{path}.{name}"),
+                    "appointment-only hours extend the day by at most 60 minutes (早晚弹性办)"
+                        .into(),
+                );
+            }
+        }
         if !(5..=480).contains(&rule.slot_minutes) {
             let span = s.slot_minutes.as_ref().map_or(s.hall.span(), |v| v.span());
             err(

@@ -9,7 +9,7 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
-use super::{Ctx, check_slug, non_empty};
+use super::{Ctx, check_slug, non_empty, schedule};
 use crate::config::raw::{RawConfig, RawHall, RawPolicy, RawService, RawWindow};
 use crate::model::{
     CalendarEntry, DayOverride, Hall, IdList, MAX_REASON_CHARS, OpeningHours, Placement, Policy,
@@ -205,24 +205,13 @@ fn hall(
 
     let hours = match &h.hours {
         None => OpeningHours::always(),
-        Some(raw) => {
-            let mut days: [Vec<(Time, Time)>; 7] = Default::default();
-            for (d, (key, list)) in raw.days().into_iter().enumerate() {
-                if let Some(list) = list {
-                    days[d] = day_hours(cx, list, &format!("{path}.hours.{key}"));
-                }
-            }
-            OpeningHours {
-                always: raw.always,
-                days,
-                makeup_day: raw
-                    .makeup_day
-                    .as_ref()
-                    .map(|list| day_hours(cx, list, &format!("{path}.hours.makeup_day"))),
-            }
-        }
+        Some(raw) => weekly(cx, raw, &format!("{path}.hours")),
     };
     let hours_overrides = hours_overrides(cx, &path, h);
+    let market = h
+        .market
+        .as_ref()
+        .and_then(|m| schedule::market(cx, m, &format!("{path}.market")));
 
     let announcement = match &h.announcement {
         None => Arc::from(Hall::DEFAULT_ANNOUNCEMENT),
@@ -243,7 +232,9 @@ fn hall(
         None => defaults.clone(),
     };
 
-    let services = IdList::new(services(cx, &path, &h.services), |s| &s.id);
+    let services = IdList::new(services(cx, &path, &h.services, h.market.is_some()), |s| {
+        &s.id
+    });
     let windows = windows(cx, &path, h, &services, &policy);
     for (k, s) in services.iter().enumerate() {
         if !windows.iter().any(|w| w.serves(k)) && !windows.is_empty() {
@@ -271,10 +262,29 @@ fn hall(
         day_starts,
         hours,
         hours_overrides,
+        market,
         announcement,
         policy,
         services,
         windows: IdList::new(windows, |w| &w.id),
+    }
+}
+
+/// A weekly table (`hours.mon = [...]`, `always`, `makeup_day`), the hall's or a service's.
+pub(super) fn weekly(cx: &mut Ctx, raw: &crate::config::raw::RawHours, path: &str) -> OpeningHours {
+    let mut days: [Vec<(Time, Time)>; 7] = Default::default();
+    for (d, (key, list)) in raw.days().into_iter().enumerate() {
+        if let Some(list) = list {
+            days[d] = day_hours(cx, list, &format!("{path}.{key}"));
+        }
+    }
+    OpeningHours {
+        always: raw.always,
+        days,
+        makeup_day: raw
+            .makeup_day
+            .as_ref()
+            .map(|list| day_hours(cx, list, &format!("{path}.makeup_day"))),
     }
 }
 
@@ -288,7 +298,7 @@ fn clock_time<T>(cx: &mut Ctx, at: &Spanned<T>, s: &str, field: &str, is_end: bo
 
 /// A day's `HH:MM-HH:MM` intervals, each checked where it is written: valid, in order, not
 /// overlapping. Bad ones are reported and left out.
-fn day_hours(cx: &mut Ctx, list: &[Spanned<String>], field: &str) -> Vec<(Time, Time)> {
+pub(super) fn day_hours(cx: &mut Ctx, list: &[Spanned<String>], field: &str) -> Vec<(Time, Time)> {
     let mut out: Vec<(Time, Time)> = Vec::new();
     for (k, iv) in list.iter().enumerate() {
         let field = format!("{field}[{k}]");
@@ -385,7 +395,7 @@ fn hours_overrides(
     out
 }
 
-fn services(cx: &mut Ctx, hall: &str, raw: &[RawService]) -> Vec<Service> {
+fn services(cx: &mut Ctx, hall: &str, raw: &[RawService], has_market: bool) -> Vec<Service> {
     let mut ids = HashSet::new();
     let mut prefixes = HashSet::new();
     raw.iter()
@@ -466,6 +476,11 @@ fn services(cx: &mut Ctx, hall: &str, raw: &[RawService]) -> Vec<Service> {
                     .map(|m| i64::from(m) * 60),
                 expected_service_s: (expected.clamp(0.0, 1440.0) * 60.0).round() as u32,
                 digits: last.max(1).to_string().len().max(3),
+                hours: s
+                    .hours
+                    .as_ref()
+                    .map(|h| weekly(cx, h, &format!("{path}.hours"))),
+                market_only: schedule::market_only(cx, s, has_market, &path),
             }
         })
         .collect()

@@ -11,6 +11,7 @@ mod catalogue;
 mod cluster;
 mod halls;
 mod officers;
+mod schedule;
 mod settings;
 
 use std::ops::Range;

@@ -13,7 +13,11 @@ use jiff::civil::{Date, Time};
 
 use super::{HallFailure, HallReply, HallResult, Shard};
 use crate::booking::citizen::CitizenHash;
-use crate::booking::{Book, BookCtx, BookingError, BookingView, NewBooking, Slot};
+use crate::booking::hours::service_spans;
+use crate::booking::{
+    Book, BookCtx, BookingAction, BookingDay, BookingError, BookingView, NewBooking, Offer,
+    OpenSpan, ServiceOffer, Slot, SlotRule,
+};
 use crate::config::Config;
 use crate::queue::{Command, Event, HallEngine, Reply, TicketClass, TicketView};
 use crate::runtime::OwnerError;
@@ -44,6 +48,12 @@ pub enum BookingOp {
         date: Option<Date>,
         flagged: bool,
     },
+    /// Each bookable service's bookings and seats on a date (`/v1/stats`, the metrics).
+    Stats {
+        date: Date,
+    },
+    /// The bookable services and their dates with slots (the citizen's booking page).
+    Offer,
 }
 
 impl BookingOp {
@@ -68,6 +78,8 @@ pub enum BookingReply {
         booking: Box<BookingView>,
         ticket: Box<TicketView>,
     },
+    Stats(Vec<BookingDay>),
+    Offer(Box<Offer>),
 }
 
 /// Every hall's stored bookings, by hall position, at start.
@@ -83,27 +95,41 @@ pub fn recover(config: &Config, store: &Store) -> Result<Vec<Book>, StoreError> 
     Ok(books)
 }
 
-/// The hall's open hours on `date`, as instants.
-fn open_hours(hall: &HallEngine, date: Date) -> Vec<(Timestamp, Timestamp)> {
-    let zone = &hall.config().time_zone;
-    let at = |d: Date, t: &str| -> Option<Timestamp> {
-        let (d, t) = if t == "24:00" {
-            (d.tomorrow().ok()?, Time::MIN)
+/// When `service` takes bookings on `date`, as instants: the hall's hours, the service's
+/// own, market days and the appointment-only hours around the day (`booking::hours`).
+fn open_hours(
+    hall: &HallEngine,
+    service: usize,
+    rule: Option<&SlotRule>,
+    date: Date,
+) -> Vec<OpenSpan> {
+    let cfg = hall.config();
+    let (day, market_day) = hall.day_intervals(date);
+    let spans = match rule {
+        Some(rule) => service_spans(&day, market_day, &cfg.services[service], rule, date),
+        None => Vec::new(),
+    };
+    let at = |t: Time| -> Option<Timestamp> {
+        let (d, t) = if t == Time::MAX {
+            (date.tomorrow().ok()?, Time::MIN)
         } else {
-            (d, t.parse().ok()?)
+            (date, t)
         };
-        zone.to_ambiguous_timestamp(d.to_datetime(t))
+        cfg.time_zone
+            .to_ambiguous_timestamp(d.to_datetime(t))
             .compatible()
             .ok()
     };
-    hall.day_hours(date)
-        .hours
-        .iter()
-        .filter_map(|iv| {
-            let (a, b) = iv.split_once('-')?;
-            Some((at(date, a)?, at(date, b)?))
+    spans
+        .into_iter()
+        .filter_map(|s| {
+            Some(OpenSpan {
+                from: at(s.from)?,
+                to: at(s.to)?,
+                appointment_only: s.appointment_only,
+            })
         })
-        .filter(|(a, b)| a < b)
+        .filter(|s| s.from < s.to)
         .collect()
 }
 
@@ -142,6 +168,10 @@ impl Shard {
         {
             return Err(OwnerError::Unwritable(r.clone()).into());
         }
+        if let BookingOp::Stats { date } = op {
+            let days = self.booking_days(local, date, now);
+            return Ok(HallReply::Booking(BookingReply::Stats(days)));
+        }
         let index = self.halls[local].0;
         let config = self.config.clone();
         let booking = &config.booking;
@@ -156,12 +186,18 @@ impl Shard {
         // check-in's ticket, after the context is gone.
         macro_rules! cx {
             ($engine:expr) => {
+                cx!($engine, None)
+            };
+            ($engine:expr, $service:expr) => {
                 BookCtx {
                     hall: &hall_cfg.id,
                     zone: &hall_cfg.time_zone,
                     limits: &booking.limits,
                     grace_s,
-                    hours: &|d| open_hours($engine, d),
+                    hours: &|d| match $service {
+                        Some(s) => open_hours($engine, s, booking.rule(index, s), d),
+                        None => Vec::new(),
+                    },
                     working: &|d| working($engine, d),
                 }
             };
@@ -171,7 +207,7 @@ impl Shard {
                 let rule = booking
                     .rule(index, service)
                     .ok_or_else(|| not_bookable(service))?;
-                let cx = cx!(engine);
+                let cx = cx!(engine, Some(service));
                 let id = &hall_cfg.services[service].id;
                 BookingReply::Slots(book.slots(id, rule, date, now, &cx))
             }
@@ -180,7 +216,7 @@ impl Shard {
                 let rule = booking
                     .rule(index, service)
                     .ok_or_else(|| not_bookable(service))?;
-                let cx = cx!(engine);
+                let cx = cx!(engine, Some(service));
                 let id = &hall_cfg.services[service].id;
                 let mut tries = 0;
                 let record = loop {
@@ -191,8 +227,10 @@ impl Shard {
                         Ok(_) => break book.get(&req.code).expect("just booked"),
                     }
                 };
+                let view = book.view(record, now, &cx);
+                engine.emit_booking(now, BookingAction::Booked, view.brief(), events);
                 BookingReply::Booking {
-                    view: Box::new(book.view(record, now, &cx)),
+                    view: Box::new(view),
                     created: true,
                 }
             }
@@ -203,8 +241,10 @@ impl Shard {
                 let rule = service.and_then(|s| booking.rule(index, s));
                 let cx = cx!(engine);
                 let r = book.cancel(&code, rule, now, &cx)?;
+                let view = crate::booking::book_view(r, now, &cx);
+                engine.emit_booking(now, BookingAction::Cancelled, view.brief(), events);
                 BookingReply::Booking {
-                    view: Box::new(crate::booking::book_view(r, now, &cx)),
+                    view: Box::new(view),
                     created: false,
                 }
             }
@@ -227,8 +267,31 @@ impl Shard {
                         .collect(),
                 )
             }
+            BookingOp::Stats { .. } => unreachable!("answered above"),
+            BookingOp::Offer => {
+                let mut services = Vec::new();
+                for (service, svc) in hall_cfg.services.iter().enumerate() {
+                    let Some(rule) = booking.rule(index, service) else {
+                        continue;
+                    };
+                    let cx = cx!(engine, Some(service));
+                    services.push(ServiceOffer {
+                        service: svc.id.clone(),
+                        name: svc.name.clone(),
+                        slot_minutes: rule.slot_minutes,
+                        capacity: rule.capacity,
+                        dates: book.open_dates(rule, now, &cx),
+                    });
+                }
+                BookingReply::Offer(Box::new(Offer {
+                    hall: hall_cfg.id.clone(),
+                    hall_name: hall_cfg.name.clone(),
+                    time_zone: hall_cfg.time_zone_name.clone(),
+                    services,
+                }))
+            }
             BookingOp::CheckIn { code, known_as } => {
-                let (code, service, start) = {
+                let (code, service, start, early_or_late) = {
                     let cx = cx!(engine);
                     let r = book.to_check_in(code.as_deref(), &known_as, now, &cx)?;
                     let service = hall_cfg.service_index(&r.service).ok_or_else(|| {
@@ -237,25 +300,38 @@ impl Shard {
                             service: r.service.clone(),
                         }
                     })?;
-                    (r.code.clone(), service, r.start)
+                    let date = hall_cfg.time_zone.to_datetime(r.start).date();
+                    let early_or_late =
+                        open_hours(engine, service, booking.rule(index, service), date)
+                            .iter()
+                            .any(|s| s.appointment_only && s.from <= r.start && r.start < s.to);
+                    (r.code.clone(), service, r.start, early_or_late)
                 };
-                let issued = engine.apply(
-                    now,
-                    Command::Issue {
-                        service,
-                        class: TicketClass::Appointment,
-                        slot: Some(start),
-                        checked_in: true,
-                    },
-                    events,
-                )?;
+                let issued = if early_or_late {
+                    engine.check_in_booked(now, service, start, events)?
+                } else {
+                    engine.apply(
+                        now,
+                        Command::Issue {
+                            service,
+                            class: TicketClass::Appointment,
+                            slot: Some(start),
+                            checked_in: true,
+                        },
+                        events,
+                    )?
+                };
                 let Reply::Issued(ticket) = issued else {
                     unreachable!("issuing answers with the ticket")
                 };
                 let record = book.checked_in(&code, ticket.id.to_string(), now);
-                let cx = cx!(engine);
+                let view = {
+                    let cx = cx!(engine);
+                    crate::booking::book_view(record, now, &cx)
+                };
+                engine.emit_booking(now, BookingAction::CheckedIn, view.brief(), events);
                 BookingReply::CheckedIn {
-                    booking: Box::new(crate::booking::book_view(record, now, &cx)),
+                    booking: Box::new(view),
                     ticket: Box::new(ticket),
                 }
             }
@@ -266,12 +342,22 @@ impl Shard {
     /// After the hall's hours or calendar changed: flag the bookings whose slot is no longer
     /// inside the open hours. They keep their seat and stay listed
     /// (`GET …/bookings?flagged=true`) for the operator to contact the citizens.
-    pub(super) fn flag_closed_bookings(&mut self, local: usize, now: Timestamp) {
-        let (engine, book) = (&self.halls[local].1, &mut self.books[local]);
+    pub(super) fn flag_closed_bookings(
+        &mut self,
+        local: usize,
+        now: Timestamp,
+        events: &mut Vec<Event>,
+    ) {
+        let index = self.halls[local].0;
+        let (engine, book) = (&mut self.halls[local].1, &mut self.books[local]);
+        let booking = &self.config.booking;
+        let reader: &HallEngine = engine;
         let flagged = book.flag_closed(now, &|r| {
+            let engine = reader;
             let date = engine.config().time_zone.to_datetime(r.start).date();
-            let open = open_hours(engine, date);
-            if open.iter().any(|(a, b)| *a <= r.start && r.end <= *b) {
+            let service = engine.config().service_index(&r.service)?;
+            let open = open_hours(engine, service, booking.rule(index, service), date);
+            if open.iter().any(|s| s.from <= r.start && r.end <= s.to) {
                 return None;
             }
             let day = engine.day_hours(date);
@@ -293,6 +379,59 @@ impl Shard {
                 codes = %flagged.join(","),
                 "bookings on a day that closed are flagged for the operator"
             );
+        }
+        let cfg = engine.config().clone();
+        for code in flagged {
+            let r = book.get(&code).expect("just flagged");
+            let cx = BookCtx {
+                hall: &cfg.id,
+                zone: &cfg.time_zone,
+                limits: &booking.limits,
+                grace_s: cfg.policy.appointment_grace_s,
+                hours: &|_| Vec::new(),
+                working: &|_| true,
+            };
+            let brief = crate::booking::book_view(r, now, &cx).brief();
+            engine.emit_booking(now, BookingAction::Flagged, brief, events);
+        }
+    }
+
+    /// Each bookable service's bookings and seats on `date` (`/v1/stats`, the gauges).
+    pub(super) fn booking_days(&self, local: usize, date: Date, now: Timestamp) -> Vec<BookingDay> {
+        let (index, engine) = (self.halls[local].0, &self.halls[local].1);
+        let (cfg, booking) = (engine.config(), &self.config.booking);
+        let mut days = Vec::new();
+        for (service, svc) in cfg.services.iter().enumerate() {
+            let Some(rule) = booking.rule(index, service) else {
+                continue;
+            };
+            let cx = BookCtx {
+                hall: &cfg.id,
+                zone: &cfg.time_zone,
+                limits: &booking.limits,
+                grace_s: cfg.policy.appointment_grace_s,
+                hours: &|d| open_hours(engine, service, Some(rule), d),
+                working: &|d| working(engine, d),
+            };
+            days.push(self.books[local].day_stats(&svc.id, rule, date, now, &cx));
+        }
+        days
+    }
+
+    /// The business day turned: forget bookings no limit can reach any more (older than
+    /// the no-show window plus the suspension it may cause), so the book stays bounded.
+    pub(super) fn prune_bookings(&mut self, local: usize, today: Date) {
+        let limits = &self.config.booking.limits;
+        let keep_days = i64::from(limits.no_show_window_days + limits.suspension_days);
+        let zone = &self.halls[local].1.config().time_zone;
+        let Ok(day) = today.checked_sub(jiff::Span::new().days(keep_days)) else {
+            return;
+        };
+        if let Ok(before) = zone
+            .to_ambiguous_timestamp(day.to_datetime(Time::MIN))
+            .compatible()
+        {
+            self.books[local].prune(before);
         }
     }
 

@@ -1,5 +1,5 @@
 //! What a hall shard shows of itself: its events counted and logged, and every five seconds
-//! the queue, window and timer gauges of the halls it owns.
+//! the queue, window, booking and timer gauges of the halls it owns.
 //!
 //! It only reads the engines; it must never change a hall or hold up the shard's loop with
 //! anything slower than a gauge update.
@@ -37,9 +37,32 @@ impl Shard {
         self.next_gauges = now.as_second() + 5;
         let mode = self.config.metric_labels;
         let mut parts = GaugeParts::default();
-        for (_, engine) in &self.halls {
+        for (local, (_, engine)) in self.halls.iter().enumerate() {
             let cfg = engine.config();
             let base = hall_labels(mode, cfg);
+            // Every hall reports its bookings, zero when it books nothing, so a dashboard
+            // reads 0 rather than "No data".
+            let today = cfg.time_zone.to_datetime(now).date();
+            let mut day = crate::booking::BookingDay::default();
+            for d in self.booking_days(local, today, now) {
+                day.add(&d);
+            }
+            for (status, n) in [
+                ("booked", day.booked),
+                ("checked_in", day.checked_in),
+                ("cancelled", day.cancelled),
+                ("no_show", day.no_show),
+            ] {
+                let mut l = base.clone();
+                l.push(("status", status.to_owned()));
+                parts.add(crate::metrics::BOOKINGS_TODAY, l, n as f64, Combine::Sum);
+            }
+            parts.add(
+                crate::metrics::BOOKING_SEATS_TODAY,
+                base.clone(),
+                day.seats as f64,
+                Combine::Sum,
+            );
             let (services, windows) = engine.gauges(now);
             for (s, (waiting, longest)) in services.into_iter().enumerate() {
                 let svc = &cfg.services[s];
@@ -93,6 +116,8 @@ impl Shard {
                 (crate::metrics::QUEUE_OVER_TARGET, Combine::Sum),
                 (crate::metrics::WINDOWS, Combine::Sum),
                 (crate::metrics::DEADLINES_PENDING, Combine::Sum),
+                (crate::metrics::BOOKINGS_TODAY, Combine::Sum),
+                (crate::metrics::BOOKING_SEATS_TODAY, Combine::Sum),
             ],
         );
     }

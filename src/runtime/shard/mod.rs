@@ -438,7 +438,7 @@ impl Shard {
                     );
                     let reply = HallReply::Applied(Box::new(hall.apply(now, cmd, events)?));
                     if hours {
-                        self.flag_closed_bookings(local, now);
+                        self.flag_closed_bookings(local, now, events);
                     }
                     reply
                 }
@@ -469,7 +469,7 @@ impl Shard {
             HallOp::UseCalendar(calendar) => {
                 hall.replace_calendar(now, calendar, events);
                 let reply = HallReply::Schedule(Box::new(hall.schedule(now)));
-                self.flag_closed_bookings(local, now);
+                self.flag_closed_bookings(local, now, events);
                 reply
             }
             HallOp::Booking(op) => return self.booking(local, *op, now, events, refusal),
@@ -548,11 +548,12 @@ impl Shard {
     /// The records of what changed in hall `local`; true when there were any.
     fn collect(&mut self, local: usize, batch: &mut Batch) -> bool {
         let ops_before = batch.ops.len();
-        self.collect_bookings(local, batch);
         let changes = self.halls[local].1.take_changes();
-        if changes.purge_before.is_some() {
+        if let Some(day) = changes.purge_before {
             self.drop_timers(local);
+            self.prune_bookings(local, day);
         }
+        self.collect_bookings(local, batch);
         self.apply_timers(local, &changes.timers);
         let hall = &mut self.halls[local].1;
         let id = hall.config().id.clone();

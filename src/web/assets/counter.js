@@ -75,6 +75,30 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(refresh, 120);
 }
 
+/** 预约: today's booked arrivals (masked), re-read when a booking changes. */
+let arrivalsReading = null;
+async function loadArrivals() {
+  if (!view.businessDay) return;
+  arrivalsReading ??= api.get(`${hallPath}/bookings?date=${view.businessDay}`)
+    .then((list) => {
+      const name = (id) => view.services.find((s) => s.id === id)?.name ?? id;
+      $('#arrivals').replaceChildren(...(list.length ? list.map((b) => el('li', {
+        dataset: { code: b.code, status: b.status },
+      },
+      el('span', { class: 'time', text: clock(b.start) }),
+      el('span', { class: 'code', text: b.code }),
+      el('span', { text: `${name(b.service)} · ${b.citizen.name ?? b.citizen.id_number}` }),
+      el('span', { text: has(`status.${b.status}`) ? t(`status.${b.status}`) : b.status }))) : [
+        el('li', { text: t('counter.arrivals_none') }),
+      ]));
+      $('#arrivals-box').hidden = false;
+    })
+    // A hall that books nothing has no arrivals to show.
+    .catch(() => { $('#arrivals-box').hidden = true; })
+    .finally(() => { arrivalsReading = null; });
+  return arrivalsReading;
+}
+
 // ------------------------------------------------------------------ acting
 
 let prompting = null;
@@ -386,6 +410,7 @@ const stream = new Stream({
       view.businessDay = data.date;
     }
     if (HELD_KINDS.has(kind)) heldStale = true;
+    if (kind === 'snapshot' || kind === 'booking' || kind === 'day_opened') loadArrivals();
     scheduleRefresh();
   },
   onRefused: (status, problem) => {

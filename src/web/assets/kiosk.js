@@ -1,6 +1,6 @@
 // Kiosk (/kiosk/{hall}): the touch screen at the door. One large button per service, a
-// priority (green channel) option, and a printable ticket with a QR code to the citizen's
-// live ticket page.
+// priority (green channel) option, check-in for booked citizens (预约签到, by booking code or
+// ID number), and a printable ticket with a QR code to the citizen's live ticket page.
 //
 // URL parameters: print (0 to skip the print dialog; run Chrome with --kiosk-printing to
 // print silently), base (the address citizens' phones reach the daemon at, for the QR code;
@@ -119,6 +119,33 @@ async function issue(service) {
   }
 }
 
+/** 预约签到: a booking code (8 letters and digits) or an ID number (15 or 18 characters). */
+async function checkIn(ev) {
+  ev.preventDefault();
+  const input = $('#checkin-input');
+  const v = input.value.trim().toUpperCase();
+  if (!v) return;
+  input.value = '';
+  $('#checkin-form').hidden = true;
+  try {
+    const r = v.length >= 15
+      ? await api.post(`${hallPath}/bookings/check-in`, { id_number: v })
+      : await api.post(`${hallPath}/bookings/${encodeURIComponent(v)}/check-in`, {});
+    let link = null;
+    try {
+      link = await api.get(`${hallPath}/tickets/${encodeURIComponent(r.ticket.id)}/link?base=${encodeURIComponent(base)}`);
+    } catch (e) {
+      console.warn('hallq: no ticket link:', e.message);
+    }
+    showTicket(r.ticket, link);
+    if (r.booking.late) toast(t('kiosk.checkin_late'), 'info');
+  } catch (e) {
+    await failed(e);
+  } finally {
+    reload();
+  }
+}
+
 function showTicket(ticket, link) {
   const s = view.snapshot;
   $('#slip-hall').textContent = s?.name ?? hall;
@@ -166,6 +193,12 @@ $('#priority').addEventListener('click', () => {
   render();
 });
 $('#done').addEventListener('click', closeTicket);
+$('#checkin').addEventListener('click', () => {
+  $('#checkin-form').hidden = false;
+  $('#checkin-input').focus();
+});
+$('#checkin-cancel').addEventListener('click', () => { $('#checkin-form').hidden = true; });
+$('#checkin-form').addEventListener('submit', checkIn);
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && !$('#ticket-view').hidden) closeTicket();
 });

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::citizen::CitizenHash;
 use super::{
-    BookingError, BookingRecord, BookingStatus, BookingView, Channel, Flag, FlagView, LimitRule,
-    Limits, MaskedCitizen, SlotRule, qr_payload,
+    BookingDay, BookingError, BookingRecord, BookingStatus, BookingView, Channel, Flag, FlagView,
+    LimitRule, Limits, MaskedCitizen, SlotRule, qr_payload,
 };
 use crate::localtime::LocalTime;
 
@@ -26,8 +26,8 @@ pub struct BookCtx<'a> {
     /// The hall's appointment grace: a booking not checked in this long after its slot
     /// starts is a no-show.
     pub grace_s: i64,
-    /// The instants the service is open on a date (empty when closed).
-    pub hours: &'a dyn Fn(Date) -> Vec<(Timestamp, Timestamp)>,
+    /// The instants the service takes bookings on a date (empty when closed).
+    pub hours: &'a dyn Fn(Date) -> Vec<OpenSpan>,
     /// Whether a date is a working day of the hall's calendar (the booking window counts them).
     pub working: &'a dyn Fn(Date) -> bool,
 }
@@ -66,6 +66,15 @@ impl BookCtx<'_> {
     }
 }
 
+/// A stretch of a service's bookable day (`booking::hours::Span` as instants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenSpan {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// Outside the hall's hours: for booked citizens only (早晚弹性办).
+    pub appointment_only: bool,
+}
+
 /// A slot of a service on a day, with the seats left.
 #[derive(Debug, Clone, Serialize)]
 pub struct Slot {
@@ -73,6 +82,9 @@ pub struct Slot {
     pub end: LocalTime,
     pub capacity: u32,
     pub left: u32,
+    /// Before opening or after closing: the hall is open for booked citizens only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub appointment_only: bool,
     /// Whether it can still be booked now (seats left, inside the booking window and before
     /// the latest booking time).
     pub bookable: bool,
@@ -163,16 +175,37 @@ impl Book {
     }
 
     /// The slot starts of a service on `date`, from the open hours.
-    fn day_slots(&self, rule: &SlotRule, date: Date, cx: &BookCtx) -> Vec<(Timestamp, Timestamp)> {
+    fn day_slots(&self, rule: &SlotRule, date: Date, cx: &BookCtx) -> Vec<OpenSpan> {
         let len = i64::from(rule.slot_minutes) * 60;
         let mut out = Vec::new();
-        for (a, b) in (cx.hours)(date) {
-            let mut s = a.as_second();
-            while s + len <= b.as_second() {
-                let start = Timestamp::from_second(s).expect("in range");
-                let end = Timestamp::from_second(s + len).expect("in range");
-                out.push((start, end));
+        for span in (cx.hours)(date) {
+            let mut s = span.from.as_second();
+            while s + len <= span.to.as_second() {
+                out.push(OpenSpan {
+                    from: Timestamp::from_second(s).expect("in range"),
+                    to: Timestamp::from_second(s + len).expect("in range"),
+                    appointment_only: span.appointment_only,
+                });
                 s += len;
+            }
+        }
+        out
+    }
+
+    /// The dates of the booking window (today and the next `days_ahead` working days) on
+    /// which the service has slots: what a citizen's booking page offers.
+    pub fn open_dates(&self, rule: &SlotRule, now: Timestamp, cx: &BookCtx) -> Vec<Date> {
+        let today = cx.date(now);
+        let last = cx.last_date(today, rule.days_ahead);
+        let mut out = Vec::new();
+        let mut d = today;
+        while d <= last {
+            if !self.day_slots(rule, d, cx).is_empty() {
+                out.push(d);
+            }
+            match d.tomorrow() {
+                Ok(next) => d = next,
+                Err(_) => break,
             }
         }
         out
@@ -192,7 +225,8 @@ impl Book {
         let until = i64::from(rule.book_until_minutes) * 60;
         self.day_slots(rule, date, cx)
             .into_iter()
-            .map(|(start, end)| {
+            .map(|span| {
+                let (start, end) = (span.from, span.to);
                 let taken = self.seats_taken(service, start);
                 let left = rule.capacity.saturating_sub(taken);
                 Slot {
@@ -200,6 +234,7 @@ impl Book {
                     end: cx.local(end),
                     capacity: rule.capacity,
                     left,
+                    appointment_only: span.appointment_only,
                     bookable: left > 0 && open_day && now.as_second() <= start.as_second() - until,
                 }
             })
@@ -218,10 +253,14 @@ impl Book {
         cx: &BookCtx,
     ) -> Result<&BookingRecord, BookingError> {
         let date = cx.date(req.start);
-        let Some(&(start, end)) = self
+        let Some(OpenSpan {
+            from: start,
+            to: end,
+            ..
+        }) = self
             .day_slots(rule, date, cx)
-            .iter()
-            .find(|(s, _)| *s == req.start)
+            .into_iter()
+            .find(|s| s.from == req.start)
         else {
             return Err(BookingError::NoSuchSlot {
                 service: service.clone(),
@@ -519,13 +558,34 @@ impl Book {
         }
     }
 
-    /// Counts for statistics: bookings by status at `now` on `date`, and seats offered.
-    pub fn counts(&self, date: Date, now: Timestamp, cx: &BookCtx) -> HashMap<BookingStatus, u32> {
-        let mut out = HashMap::new();
-        for r in self.by_code.values().filter(|r| cx.date(r.start) == date) {
-            *out.entry(r.status_at(now, cx.grace_s)).or_default() += 1;
+    /// One service's bookings on `date` at `now`, and the seats its slots offer.
+    pub fn day_stats(
+        &self,
+        service: &Arc<str>,
+        rule: &SlotRule,
+        date: Date,
+        now: Timestamp,
+        cx: &BookCtx,
+    ) -> BookingDay {
+        let mut day = BookingDay {
+            service: service.to_string(),
+            seats: self.day_slots(rule, date, cx).len() as u64 * u64::from(rule.capacity),
+            ..BookingDay::default()
+        };
+        for r in self
+            .by_code
+            .values()
+            .filter(|r| &r.service == service && cx.date(r.start) == date)
+        {
+            match r.status_at(now, cx.grace_s) {
+                BookingStatus::Booked => day.booked += 1,
+                BookingStatus::CheckedIn => day.checked_in += 1,
+                BookingStatus::Cancelled => day.cancelled += 1,
+                BookingStatus::NoShow => day.no_show += 1,
+            }
         }
-        out
+        day.add(&BookingDay::default());
+        day
     }
 
     pub fn view(&self, r: &BookingRecord, now: Timestamp, cx: &BookCtx) -> BookingView {
@@ -551,6 +611,9 @@ pub fn view(r: &BookingRecord, now: Timestamp, cx: &BookCtx) -> BookingView {
         },
         made_at: cx.local(r.made_at),
         ticket: r.ticket.clone(),
+        late: r
+            .checked_in_at
+            .is_some_and(|t| t.as_second() > r.start.as_second() + cx.grace_s),
         flagged: r.flagged.as_ref().map(|f| FlagView {
             reason: f.reason.clone(),
             at: cx.local(f.at),

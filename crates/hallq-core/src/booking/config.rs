@@ -39,6 +39,10 @@ pub struct SlotRule {
     pub days_ahead: u32,
     pub book_until_minutes: u32,
     pub cancel_until_minutes: u32,
+    /// Appointment-only hours before the service opens (早晚弹性办), 0..=60.
+    pub before_opening_minutes: u32,
+    /// Appointment-only hours after it closes, 0..=60.
+    pub after_closing_minutes: u32,
 }
 
 #[derive(Debug, Default)]

@@ -10,13 +10,14 @@
 mod book;
 pub mod citizen;
 mod config;
+pub mod hours;
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use book::{Book, BookCtx, NewBooking, Slot, view as book_view};
+pub use book::{Book, BookCtx, NewBooking, OpenSpan, Slot, view as book_view};
 use citizen::CitizenHash;
 pub use config::{BookingConfig, Limits, SlotRule};
 
@@ -116,8 +117,105 @@ pub struct BookingView {
     pub made_at: LocalTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// Checked in after the slot's grace, when it had already counted as a no-show: the
+    /// citizen came, so it no longer does, and the ticket ranks as a walk-in (the ticket's
+    /// `reclassified` says so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flagged: Option<FlagView>,
+}
+
+/// What happened to a booking, on the hall's event stream (`event: booking`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingAction {
+    Booked,
+    Cancelled,
+    CheckedIn,
+    /// Its day or hours closed after it was made: the operator should contact the citizen.
+    Flagged,
+}
+
+/// A booking as the hall's event stream shows it: the slot and the code, never the citizen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BookingBrief {
+    pub code: String,
+    pub service: Arc<str>,
+    pub start: LocalTime,
+    pub end: LocalTime,
+    pub channel: Channel,
+    pub status: BookingStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<String>,
+}
+
+impl BookingView {
+    pub fn brief(&self) -> BookingBrief {
+        BookingBrief {
+            code: self.code.clone(),
+            service: self.service.clone(),
+            start: self.start,
+            end: self.end,
+            channel: self.channel,
+            status: self.status,
+            ticket: self.ticket.clone(),
+            late: self.late,
+            flagged: self.flagged.as_ref().map(|f| f.reason.clone()),
+        }
+    }
+}
+
+/// What a hall offers a citizen to book: its bookable services and the dates with slots.
+#[derive(Debug, Clone, Serialize)]
+pub struct Offer {
+    pub hall: Arc<str>,
+    pub hall_name: Arc<str>,
+    pub time_zone: Arc<str>,
+    pub services: Vec<ServiceOffer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceOffer {
+    pub service: Arc<str>,
+    pub name: Arc<str>,
+    pub slot_minutes: u32,
+    pub capacity: u32,
+    /// Today and the window's working days that have slots (market days only, for a
+    /// market-only service).
+    pub dates: Vec<jiff::civil::Date>,
+}
+
+/// One service's bookings on one day, for `/v1/stats` and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BookingDay {
+    pub service: String,
+    /// Seats the day's slots offer (slots × capacity).
+    pub seats: u64,
+    /// Still to come (booked, not checked in, not yet a no-show).
+    pub booked: u64,
+    pub checked_in: u64,
+    pub cancelled: u64,
+    pub no_show: u64,
+    /// Seats held (booked, checked in or no-show) over seats offered.
+    pub utilisation: Option<f64>,
+}
+
+impl BookingDay {
+    /// Add another hall's day of the same service (or any service, for a total).
+    pub fn add(&mut self, o: &BookingDay) {
+        self.seats += o.seats;
+        self.booked += o.booked;
+        self.checked_in += o.checked_in;
+        self.cancelled += o.cancelled;
+        self.no_show += o.no_show;
+        let held = self.booked + self.checked_in + self.no_show;
+        self.utilisation = (self.seats > 0).then(|| held as f64 / self.seats as f64);
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -69,7 +69,7 @@ pub use self::days::Week;
 use self::days::{DayTable, date_of, day_number};
 pub use self::deadline::{Deadline, Due, Remaining, Stopped, Suspension, SuspensionMode};
 pub use self::limit::{Limit, LimitError};
-pub use self::market::{MarketDays, MarketDaysError};
+pub use self::market::{LunarDate, MarketDays, MarketDaysError, lunar_date};
 
 /// A working calendar: which days are working days, the office hours on them, and the time
 /// zone they are read in. Immutable once loaded; replace it whole when a new notice is

@@ -9,7 +9,7 @@ use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use crate::calendar::Calendar;
+use crate::calendar::{Calendar, MarketDays};
 
 use super::hours::{DayOverride, OpeningHours};
 use super::ids::IdList;
@@ -131,6 +131,8 @@ pub struct Hall {
     /// `[[hall.hours_override]]`: dated exceptions that win over the calendar and the week.
     /// Overrides set through the API win over these and live in the hall's record.
     pub hours_overrides: BTreeMap<Date, DayOverride>,
+    /// 赶集日: the township's market days, which may bring their own hours and services.
+    pub market: Option<Market>,
     /// Announcement template with `{number}` and `{window}` placeholders.
     pub announcement: Arc<str>,
     pub policy: Policy,
@@ -196,6 +198,15 @@ fn join_ids<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     ids.collect::<Vec<_>>().join(", ")
 }
 
+/// A township's market days (赶集日) and what they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Market {
+    pub days: MarketDays,
+    /// The hall's hours on a market day, instead of the day's usual ones (a holiday or a
+    /// dated override still wins); `None` keeps the usual hours.
+    pub hours: Option<Vec<(Time, Time)>>,
+}
+
 /// A queue category (e.g. 社保医保, prefix A).
 #[derive(Debug)]
 pub struct Service {
@@ -216,6 +227,11 @@ pub struct Service {
     pub expected_service_s: u32,
     /// Digits of the zero-padded number (from `last`, at least 3).
     pub digits: usize,
+    /// The service's own weekly hours, within the hall's (weekend service for some matters
+    /// only); `None` follows the hall. A weekday it leaves out has no service.
+    pub hours: Option<OpeningHours>,
+    /// Offered only on the hall's market days (赶集日).
+    pub market_only: bool,
 }
 
 impl Service {

@@ -17,7 +17,9 @@ pub use self::catalogue::{
     AlarmLevel, AlarmPolicy, CalendarEntry, CaseCatalogue, CaseKind, Department, Matter,
     SuspensionReason, Threshold,
 };
-pub use self::hall::{Hall, Placement, Policy, Service, Tier, Window, WindowKind, WindowService};
+pub use self::hall::{
+    Hall, Market, Placement, Policy, Service, Tier, Window, WindowKind, WindowService,
+};
 pub use self::hours::{
     DayOverride, MAX_REASON_CHARS, OpeningHours, format_interval, parse_clock, parse_day_hours,
     parse_interval,

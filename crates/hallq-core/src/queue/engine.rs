@@ -326,6 +326,41 @@ impl HallEngine {
         }
     }
 
+    /// Put a booking's change on the hall's event stream, in sequence with the hall's other
+    /// events (the booking shard calls this after the book changed).
+    pub fn emit_booking(
+        &mut self,
+        now: Timestamp,
+        action: crate::booking::BookingAction,
+        booking: crate::booking::BookingBrief,
+        out: &mut Vec<Event>,
+    ) {
+        self.emit(now, EventBody::Booking { action, booking }, out);
+    }
+
+    /// Check in a booking whose slot lies in the service's appointment-only hours: its
+    /// appointment ticket is issued while the hall is closed to everyone else. The caller
+    /// (the booking shard) has checked the slot; the API's plain issue never comes here.
+    pub fn check_in_booked(
+        &mut self,
+        now: Timestamp,
+        service: usize,
+        slot: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<Reply, QueueError> {
+        self.zone.follow(now);
+        self.roll_day(now, out);
+        self.roll_schedule(now, out);
+        self.issue_in_any_hours(
+            now,
+            service,
+            TicketClass::Appointment,
+            Some(slot),
+            true,
+            out,
+        )
+    }
+
     /// Apply one command. On error nothing changed and nothing was emitted, except that the
     /// business day may have turned or the hall opened or closed first (events of their own).
     pub fn apply(

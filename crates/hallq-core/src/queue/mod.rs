@@ -379,6 +379,12 @@ pub enum QueueError {
         next_opening: Option<crate::localtime::LocalTime>,
         reason: ClosedReason,
     },
+    #[error("service `{service}` of hall `{hall}` takes no tickets now: {why}")]
+    ServiceClosed {
+        hall: String,
+        service: String,
+        why: &'static str,
+    },
     #[error(
         "{date} is before today ({today}) in the hall's time zone; overrides are for today or later"
     )]
@@ -442,6 +448,7 @@ impl QueueError {
             QueueError::DailyCapReached { .. } => "daily-cap-reached",
             QueueError::NumbersExhausted { .. } => "numbers-exhausted",
             QueueError::HallClosed { .. } => "hall-closed",
+            QueueError::ServiceClosed { .. } => "service-closed",
             QueueError::OverrideInPast { .. } => "override-in-past",
             QueueError::NoOverride { .. } => "no-override",
             QueueError::TooManyOverrides { .. } => "too-many-overrides",
@@ -466,7 +473,7 @@ impl QueueError {
             QueueError::SlotRequired
             | QueueError::SlotNotAllowed
             | QueueError::SlotNotToday { .. } => Some("slot"),
-            QueueError::SameService { .. } => Some("service"),
+            QueueError::SameService { .. } | QueueError::ServiceClosed { .. } => Some("service"),
             QueueError::OfficerNotAssigned { .. } => Some("officer"),
             QueueError::OverrideInPast { .. } | QueueError::NoOverride { .. } => Some("date"),
             QueueError::PauseReasonRequired => Some("reason"),

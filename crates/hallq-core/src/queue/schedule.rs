@@ -5,13 +5,14 @@
 //! 1. a dated override, the API's over the config's: its hours, or closed all day;
 //! 2. `always` hours: open around the clock (a 24-hour hall keeps no holidays);
 //! 3. a calendar `off` day (a holiday, or a weekend day inside a holiday break): closed;
-//! 4. a calendar `work` day (调休 make-up day, always on a day the calendar's week has off):
+//! 4. a market day (赶集日) of a hall whose market brings its own hours: those hours;
+//! 5. a calendar `work` day (调休 make-up day, always on a day the calendar's week has off):
 //!    the hall's `makeup_day` hours, else those of the calendar week's first working weekday
 //!    (Monday on the mainland calendar) — a make-up day is worked as an ordinary weekday,
 //!    and the State Council's notices do not say which weekday it stands for;
-//! 5. the weekly table.
+//! 6. the weekly table.
 //!
-//! A hall without a calendar uses rules 1, 2 and 5. Days past the calendar's covered years
+//! A hall without a calendar uses rules 1, 2, 4 and 6. Days past the calendar's covered years
 //! have no dated entries, so they follow the weekly table, as the calendar's default week
 //! does for deadlines there.
 //!
@@ -35,7 +36,7 @@ use super::view::{Event, EventBody};
 use super::{QueueError, Reply};
 use crate::calendar::{Calendar, DayKind};
 use crate::localtime::LocalTime;
-use crate::model::{DayOverride, OpeningHours, format_interval};
+use crate::model::{DayOverride, Market, OpeningHours, format_interval};
 
 /// Days looked ahead for the next opening. A hall closed longer than this shows none.
 const LOOKAHEAD_DAYS: i32 = 366;
@@ -56,6 +57,8 @@ pub enum DaySource {
     Holiday,
     Makeup,
     Week,
+    /// A market day's own hours (赶集日).
+    Market,
 }
 
 /// Where an override came from.
@@ -82,6 +85,9 @@ pub struct DayHours {
     pub reason: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub set_by: Option<SetBy>,
+    /// A market day of the hall (赶集日), whichever rule decided the hours.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub market_day: bool,
 }
 
 /// Why a hall is closed now. `code` is stable; `name` is the holiday or the override's
@@ -208,6 +214,7 @@ enum At {
 struct Rules<'a> {
     hours: &'a OpeningHours,
     calendar: Option<&'a Calendar>,
+    market: Option<&'a Market>,
     config: &'a BTreeMap<Date, DayOverride>,
     api: &'a BTreeMap<Date, DayOverride>,
     tz: &'a TimeZone,
@@ -238,8 +245,21 @@ impl<'a> Rules<'a> {
         if self.hours.always {
             return plain(ALL_DAY, DaySource::Always, None);
         }
+        let special = self.calendar.and_then(|cal| cal.override_on(date));
+        if let Some(o) = special
+            && o.kind == DayKind::Off
+        {
+            return plain(&[], DaySource::Holiday, Some(&o.name));
+        }
+        if let Some(Market {
+            hours: Some(hours), ..
+        }) = self.market
+            && self.is_market_day(date)
+        {
+            return plain(hours, DaySource::Market, None);
+        }
         if let Some(cal) = self.calendar
-            && let Some(o) = cal.override_on(date)
+            && let Some(o) = special
         {
             return match o.kind {
                 DayKind::Off => plain(&[], DaySource::Holiday, Some(&o.name)),
@@ -255,6 +275,10 @@ impl<'a> Rules<'a> {
             };
         }
         plain(self.hours.weekday(date.weekday()), DaySource::Week, None)
+    }
+
+    fn is_market_day(&self, date: Date) -> bool {
+        self.market.is_some_and(|m| m.days.is_market_day(date))
     }
 
     /// The instant of local `time` on `date`; `Time::MAX` (24:00) is the next midnight.
@@ -364,6 +388,7 @@ impl<'a> Rules<'a> {
             name: d.name.map(Arc::from),
             reason: d.reason.cloned(),
             set_by: d.set_by,
+            market_day: self.is_market_day(date),
         }
     }
 }
@@ -380,6 +405,7 @@ impl HallEngine {
         Rules {
             hours: &self.cfg.hours,
             calendar: self.calendar.as_deref(),
+            market: self.cfg.market.as_ref(),
             config: &self.cfg.hours_overrides,
             api: &self.hours_overrides,
             tz: &self.cfg.time_zone,
@@ -475,6 +501,29 @@ impl HallEngine {
     /// A date's hours and the rule behind them.
     pub fn day_hours(&self, date: Date) -> DayHours {
         self.rules().view(date)
+    }
+
+    /// Why `service` takes no walk-in tickets at `now` although the hall is open: it is
+    /// offered on market days only, or `now` is outside its own weekly hours.
+    pub(super) fn service_closed(&self, service: usize, now: Timestamp) -> Option<&'static str> {
+        let svc = &self.cfg.services[service];
+        let local = self.cfg.time_zone.to_datetime(now);
+        if svc.market_only && !self.rules().is_market_day(local.date()) {
+            return Some("it is offered on market days only");
+        }
+        match &svc.hours {
+            Some(h) if !h.is_open(local.date().weekday(), local.time()) => {
+                Some("it is outside the service's own hours")
+            }
+            _ => None,
+        }
+    }
+
+    /// A date's open intervals (local times) and whether it is a market day: what a
+    /// service's hours and bookable slots are cut from.
+    pub fn day_intervals(&self, date: Date) -> (Vec<(Time, Time)>, bool) {
+        let rules = self.rules();
+        (rules.day(date).hours.to_vec(), rules.is_market_day(date))
     }
 
     /// The refusal of a kiosk at `now` while the hall is closed: why, and when it opens.

@@ -23,6 +23,31 @@ impl HallEngine {
         if !self.is_open() {
             return Err(self.closed_error(now));
         }
+        // A checked-in appointment's slot already proves the service was open for it.
+        if !(class == TicketClass::Appointment && checked_in)
+            && let Some(why) = self.service_closed(service, now)
+        {
+            return Err(QueueError::ServiceClosed {
+                hall: self.cfg.id.to_string(),
+                service: self.cfg.services[service].id.to_string(),
+                why,
+            });
+        }
+        self.issue_in_any_hours(now, service, class, slot, checked_in, out)
+    }
+
+    /// `issue` without the open-hours check: a booked citizen checking in during the
+    /// appointment-only hours before opening or after closing (早晚弹性办), which the
+    /// booking's slot already proves.
+    pub(super) fn issue_in_any_hours(
+        &mut self,
+        now: Timestamp,
+        service: usize,
+        class: TicketClass,
+        slot: Option<Timestamp>,
+        checked_in: bool,
+        out: &mut Vec<Event>,
+    ) -> Result<Reply, QueueError> {
         let cfg = self.cfg.clone();
         let svc = &cfg.services[service];
         match (class, slot) {

@@ -292,6 +292,11 @@ pub enum EventBody {
         date: Option<Date>,
         schedule: ScheduleView,
     },
+    /// 预约: a booking made, cancelled, checked in or flagged (never the citizen).
+    Booking {
+        action: crate::booking::BookingAction,
+        booking: crate::booking::BookingBrief,
+    },
 }
 
 impl EventBody {
@@ -330,6 +335,7 @@ impl EventBody {
             EventBody::NotStarted { .. } => "not_started",
             EventBody::Reclassified { .. } => "reclassified",
             EventBody::ScheduleChanged { .. } => "schedule_changed",
+            EventBody::Booking { .. } => "booking",
         }
     }
 

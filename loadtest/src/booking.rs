@@ -1,0 +1,350 @@
+//! `--scenario booking` (预约, issue 12): one popular slot and a rush on it. `--requests`
+//! booking requests (default 10,000), each from a different citizen, are all queued at
+//! once over `--connections` sockets, while background traffic runs (kiosk tickets at other
+//! halls, citizens reading slots). The run fails unless the slot is never oversold: exactly
+//! `capacity` bookings succeed, every other one is refused `slot-full`, and the slots API
+//! and the hall's booking list agree afterwards.
+//!
+//! Latency is measured per request from its write on a connection to its answer (so with
+//! C connections, C requests are always in flight), and the whole burst from the first
+//! write to the last answer. It starts its own daemon: the generated province plus a
+//! `[booking]` section; it does not take `--target`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hallq::clock::{Clock, SystemClock};
+use hallq::config::{hex, token_hash};
+use hdrhistogram::Histogram;
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::daemon::LocalDaemon;
+use crate::http::{Conn, Target, path};
+use crate::plan::{Daemon, Plan};
+use crate::province::{self, Tokens};
+use crate::report::Outcome;
+
+/// Seats of the popular slot.
+const CAPACITY: u32 = 50;
+/// Connections of the background traffic.
+const BACKGROUND: usize = 16;
+/// Descriptors beyond the sockets: the store, the runtime, stdio.
+const FD_MARGIN: u64 = 256;
+
+pub fn run(plan: &Plan) -> Result<Outcome, String> {
+    let Daemon::Local {
+        halls,
+        group_commit,
+        data_parent,
+    } = &plan.daemon
+    else {
+        return Err(
+            "--scenario booking starts its own daemon with a [booking] section; it does not take --target"
+                .into(),
+        );
+    };
+    let requests = plan.size.requests;
+    if requests < CAPACITY as usize {
+        return Err(format!(
+            "--requests must be at least the slot's {CAPACITY} seats"
+        ));
+    }
+    // Both ends of every socket are in this process.
+    let needed = (plan.connections + BACKGROUND) as u64 * 2 + FD_MARGIN;
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .map_err(|e| format!("cannot raise the open-file limit (RLIMIT_NOFILE): {e}"))?;
+    if limit < needed {
+        return Err(format!(
+            "{} connections need about {needed} open files, but this process may open at most \
+             {limit}; use fewer --connections",
+            plan.connections
+        ));
+    }
+    let province = province::generate((*halls).max(2));
+    let tokens = Tokens::generate()?;
+    let portal = province::token()?;
+    let city = &province.halls[0];
+    let service = city.services[0].clone();
+    let mut config = province::config_toml(&province, &tokens, *group_commit);
+    config.push_str(&format!(
+        "\n[[token]]\nname = \"loadtest-portal\"\nrole = \"booking\"\nhalls = [\"*\"]\n\
+         sha256 = \"{}\"\n\n[booking]\nkeys = [\"{}\"]\n\n[[booking.slots]]\nhall = \"{}\"\n\
+         service = \"{service}\"\nslot_minutes = 30\ncapacity = {CAPACITY}\ndays_ahead = 5\n",
+        hex(&token_hash(&portal)),
+        province::token()?,
+        city.id
+    ));
+    let calendar = (province::CALENDAR_FILE, province::calendar_file()?);
+    let daemon = LocalDaemon::start(&config, &[calendar], data_parent)?;
+    let target = Target::local(daemon.addr);
+    let runtime = crate::plan::runtime()?;
+    let setup = Setup {
+        target,
+        portal,
+        kiosk: tokens.kiosk.clone(),
+        counter: tokens.counter.clone(),
+        hall: city.id.clone(),
+        service,
+        others: province.halls[1..]
+            .iter()
+            .map(|h| (h.id.clone(), h.services[0].clone()))
+            .collect(),
+    };
+    let result = runtime.block_on(measure(plan, setup, requests));
+    drop(runtime);
+    let dir = daemon.dir().display().to_string();
+    daemon
+        .stop()
+        .map_err(|e| format!("the daemon in {dir} did not stop cleanly: {e}"))?;
+    result
+}
+
+struct Setup {
+    target: Target,
+    portal: String,
+    kiosk: String,
+    counter: String,
+    hall: String,
+    service: String,
+    /// Other halls and a service of each, for the kiosks of the background traffic.
+    others: Vec<(String, String)>,
+}
+
+/// Tomorrow 10:00 in Shanghai, the popular slot, and the day after (background reads).
+fn popular_slot() -> (String, String, String) {
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").expect("the bundled zone database");
+    let today = tz.to_datetime(SystemClock.now()).date();
+    let tomorrow = today.tomorrow().expect("in range");
+    let start = tz
+        .to_ambiguous_timestamp(tomorrow.at(10, 0, 0, 0))
+        .compatible()
+        .expect("10:00 exists");
+    let after = tomorrow.tomorrow().expect("in range");
+    (start.to_string(), tomorrow.to_string(), after.to_string())
+}
+
+async fn send(
+    conn: &mut Conn,
+    target: &Target,
+    method: Method,
+    p: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Result<(u16, Value), String> {
+    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    let req = target.request(method, path(p), &Target::bearer(token), body);
+    let reply = conn.send(req).await.map_err(|e| e.to_string())?;
+    let v = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    Ok((reply.status, v))
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, String> {
+    let s = Arc::new(s);
+    let (start, day, next_day) = popular_slot();
+    // Every connection is open and has answered once before the rush.
+    let mut conns = Vec::with_capacity(plan.connections);
+    for _ in 0..plan.connections {
+        let mut c = Conn::open(&s.target).await.map_err(|e| e.to_string())?;
+        let p = format!(
+            "/v1/halls/{}/slots?service={}&date={day}",
+            s.hall, s.service
+        );
+        let (status, _) = send(&mut c, &s.target, Method::GET, &p, &s.portal, None).await?;
+        if status != 200 {
+            return Err(format!("GET {p} answered {status}"));
+        }
+        conns.push(c);
+    }
+
+    // Background: kiosks at the other halls, citizens reading the next day's slots.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut background = Vec::new();
+    for k in 0..BACKGROUND {
+        let (s, stop) = (s.clone(), stop.clone());
+        let next_day = next_day.clone();
+        background.push(tokio::spawn(async move {
+            let mut c = Conn::open(&s.target).await.map_err(|e| e.to_string())?;
+            let mut h = histogram();
+            let mut errors = 0u64;
+            let mut i = k;
+            // At least one request each, however short the rush.
+            loop {
+                let t = Instant::now();
+                let ok = if i % 2 == 0 {
+                    let (hall, svc) = &s.others[i / 2 % s.others.len()];
+                    let p = format!("/v1/halls/{hall}/tickets");
+                    let body = json!({ "service": svc });
+                    send(&mut c, &s.target, Method::POST, &p, &s.kiosk, Some(body)).await
+                } else {
+                    let p = format!(
+                        "/v1/halls/{}/slots?service={}&date={next_day}",
+                        s.hall, s.service
+                    );
+                    send(&mut c, &s.target, Method::GET, &p, &s.portal, None).await
+                };
+                match ok {
+                    Ok((status, _)) if status < 300 => {
+                        h.record(t.elapsed().as_micros() as u64).ok();
+                    }
+                    _ => errors += 1,
+                }
+                i += BACKGROUND;
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            Ok::<_, String>((h, errors))
+        }));
+    }
+
+    // The rush: every request is queued at once; each connection takes the next.
+    let next = Arc::new(AtomicUsize::new(0));
+    let burst = Instant::now();
+    let mut workers = Vec::new();
+    for mut c in conns {
+        let (s, next, start) = (s.clone(), next.clone(), start.clone());
+        workers.push(tokio::spawn(async move {
+            let mut h = histogram();
+            let (mut booked, mut full, mut other) = (0u64, 0u64, Vec::new());
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= requests {
+                    break;
+                }
+                let body = json!({
+                    "service": s.service, "start": start, "channel": "web",
+                    "citizen": {
+                        "id_number": format!("LT{n:016}"),
+                        "phone": format!("139{:08}", n),
+                    },
+                });
+                let p = format!("/v1/halls/{}/bookings", s.hall);
+                let t = Instant::now();
+                let r = send(&mut c, &s.target, Method::POST, &p, &s.portal, Some(body)).await;
+                h.record(t.elapsed().as_micros() as u64).ok();
+                match r {
+                    Ok((201, _)) => booked += 1,
+                    Ok((409, v)) if v["type"] == "urn:hallq:problem:slot-full" => full += 1,
+                    Ok((status, v)) => other.push(format!("{status} {}", v["type"])),
+                    Err(e) => other.push(e),
+                }
+            }
+            (h, booked, full, other)
+        }));
+    }
+    let mut latency = histogram();
+    let (mut booked, mut full, mut other) = (0u64, 0u64, Vec::new());
+    for w in workers {
+        let (h, b, f, o) = w.await.map_err(|e| e.to_string())?;
+        latency.add(&h).ok();
+        booked += b;
+        full += f;
+        other.extend(o);
+    }
+    let burst_time = burst.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut bg = histogram();
+    let mut bg_errors = 0;
+    for b in background {
+        let (h, e) = b.await.map_err(|e| e.to_string())??;
+        bg.add(&h).ok();
+        bg_errors += e;
+    }
+
+    // What the daemon says afterwards: no seat left, exactly CAPACITY bookings held.
+    let mut c = Conn::open(&s.target).await.map_err(|e| e.to_string())?;
+    let p = format!(
+        "/v1/halls/{}/slots?service={}&date={day}",
+        s.hall, s.service
+    );
+    let (_, slots) = send(&mut c, &s.target, Method::GET, &p, &s.portal, None).await?;
+    let slot = slots
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|x| x["start"].as_str().is_some_and(|t| same_instant(t, &start)))
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    let p = format!("/v1/halls/{}/bookings?date={day}", s.hall);
+    let (_, list) = send(&mut c, &s.target, Method::GET, &p, &s.counter, None).await?;
+    let held = list
+        .as_array()
+        .map_or(0, |l| l.iter().filter(|b| b["status"] == "booked").count()) as u64;
+    let oversold = booked > u64::from(CAPACITY) || held > u64::from(CAPACITY);
+    let consistent = booked == u64::from(CAPACITY)
+        && held == booked
+        && slot["left"] == 0
+        && booked + full == requests as u64;
+    let errors = other.len() as u64 + bg_errors + u64::from(!consistent) + u64::from(oversold);
+
+    let json = json!({
+        "scenario": "booking",
+        "requests": requests,
+        "connections": plan.connections,
+        "capacity": CAPACITY,
+        "slot": start,
+        "booked": booked,
+        "slot_full": full,
+        "held_after": held,
+        "left_after": slot["left"],
+        "oversold": oversold,
+        "consistent": consistent,
+        "other_answers": other.iter().take(10).collect::<Vec<_>>(),
+        "burst_s": burst_time.as_secs_f64(),
+        "throughput_rps": requests as f64 / burst_time.as_secs_f64(),
+        "latency_ms": {
+            "p50": ms(&latency, 0.5), "p90": ms(&latency, 0.9),
+            "p99": ms(&latency, 0.99), "max": latency.max() as f64 / 1000.0,
+        },
+        "background": {
+            "requests": bg.len(), "errors": bg_errors,
+            "p50_ms": ms(&bg, 0.5), "p99_ms": ms(&bg, 0.99),
+        },
+        "errors": errors,
+    });
+    let table = format!(
+        "booking rush: {requests} requests for one slot of {CAPACITY} seats over {} connections \
+         (+{BACKGROUND} background)\n\
+         booked {booked}, slot-full {full}, other {}; afterwards {held} held, {} left; oversold: {oversold}\n\
+         burst {:.3} s ({:.0} requests/s)\n\
+         booking latency (write → answer): p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n\
+         background ({} requests, {bg_errors} errors): p50 {:.2} ms  p99 {:.2} ms\n",
+        plan.connections,
+        other.len(),
+        slot["left"],
+        burst_time.as_secs_f64(),
+        requests as f64 / burst_time.as_secs_f64(),
+        ms(&latency, 0.5),
+        ms(&latency, 0.9),
+        ms(&latency, 0.99),
+        latency.max() as f64 / 1000.0,
+        bg.len(),
+        ms(&bg, 0.5),
+        ms(&bg, 0.99),
+    );
+    Ok(Outcome {
+        json,
+        table,
+        errors,
+    })
+}
+
+/// Whether two RFC 3339 instants (one with the hall's offset) are the same instant.
+fn same_instant(a: &str, b: &str) -> bool {
+    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
