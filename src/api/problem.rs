@@ -246,7 +246,20 @@ impl Problem {
             | E::Closed { .. }
             | E::ChildrenOpen { .. }
             | E::NotForwardable { .. }
-            | E::NoUpperHall { .. } => (409, "Conflict"),
+            | E::NoUpperHall { .. }
+            | E::DecisionPending { .. }
+            | E::ObligationSettled { .. }
+            | E::AlreadyDecided { .. }
+            | E::NotDecided { .. }
+            | E::AcceptanceClockOver { .. }
+            | E::NothingToResolve { .. }
+            | E::WrongDecision { .. }
+            | E::NotSubmitted { .. }
+            | E::NotYetAccepted { .. } => (409, "Conflict"),
+            E::JointOnline { .. } => (422, "Unprocessable request"),
+            E::UnknownObligation { .. } => (404, "Not found"),
+            E::NoMaterials { .. } | E::Required { .. } => (400, "Bad request"),
+            E::ObligationUnit { .. } => (422, "Unprocessable request"),
             E::BadId { .. }
             | E::NoCalendar { .. }
             | E::InTheFuture { .. }

@@ -34,6 +34,8 @@ pub(crate) struct Extra {
     /// A joint lead's children, and how many are still open.
     pub children: Vec<Box<str>>,
     pub open_children: u16,
+    /// Obligations, outcome, delivery, 补正 notices (`obligations`, `outcome`).
+    pub details: super::Details,
 }
 
 #[derive(Debug, Clone)]

@@ -41,6 +41,9 @@ pub struct CaseRecord {
     /// recomputes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Timestamp>,
+    /// Obligations, outcome, delivery and notices, as the engine holds them.
+    #[serde(default, skip_serializing_if = "super::Details::is_empty")]
+    pub details: super::Details,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +103,7 @@ impl DeadlineEngine {
             counts: c.counts.to_vec(),
             closed_at: c.closed_at,
             deadline: c.due.map(|d| d.at),
+            details: extra.details.clone(),
         }
     }
 
@@ -196,11 +200,13 @@ impl DeadlineEngine {
             lead: r.lead.map(Into::into),
             children: r.children.into_iter().map(Into::into).collect(),
             open_children: r.open_children,
+            details: r.details,
         };
         let empty = extra.suspensions.is_empty()
             && extra.extensions.is_empty()
             && extra.lead.is_none()
-            && extra.children.is_empty();
+            && extra.children.is_empty()
+            && extra.details.is_empty();
         let mut case = Case {
             id: r.id.as_str().into(),
             hall: hall as u32,

@@ -134,6 +134,7 @@ impl DeadlineEngine {
             department: c.dept.map(|d| m.departments[d as usize].id.clone()),
             closed_at: c.closed_at.map(|at| self.local(c.hall, at)),
             on_time: c.closed_at.map(|at| c.due.is_none_or(|d| at <= d.at)),
+            details: self.details_view(c),
         }
     }
 }
