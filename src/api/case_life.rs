@@ -1,6 +1,7 @@
 //! The case actions beyond the clock (DESIGN.md, "Beyond the clock"): `promise` (容缺 /
 //! 承诺审批 obligations), `fulfil`, `outcome` (不予受理, 准予, 不予批准), `resolve` (an
-//! officer's decision on overdue materials) and `deliver` (送达), under
+//! officer's decision on overdue materials), `deliver` (送达) and `hand` (to another hall of
+//! the tree: 县事乡办), under
 //! `POST /v1/cases/{id}/{action}`.
 //!
 //! Parses and checks request bodies into `CaseCommand`s, naming the field at fault; never
@@ -9,13 +10,14 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use super::AppState;
 use super::problem::Problem;
-use super::scope::{CaseChange, need};
+use super::scope::{CaseChange, known_hall, need};
 use crate::calendar::Limit;
 use crate::deadline::{CaseCommand, Decision, DeliveryMethod, ObligationKind, OutcomeKind};
 
 /// The actions this module parses, for the unknown-action problem.
-pub(super) const ACTIONS: &str = "promise, fulfil, outcome, resolve, deliver";
+pub(super) const ACTIONS: &str = "promise, fulfil, outcome, resolve, deliver, hand";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,12 +58,23 @@ struct ResolveBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct HandBody {
+    /// The hall it goes to, in the same tier tree.
+    hall: String,
+    /// The leg's limit, e.g. `5wd`; the matter's by default.
+    limit: Option<String>,
+    at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DeliverBody {
     at: Option<Timestamp>,
 }
 
 /// The command for `action` on case `id`, or `None` when this module has no such action.
 pub(super) fn command(
+    app: &AppState,
     action: &str,
     id: String,
     change: &CaseChange<need::CaseWrite>,
@@ -114,6 +127,21 @@ pub(super) fn command(
                 decision: b.decision,
                 reason: b.reason,
                 delivery: b.delivery,
+                at: b.at.unwrap_or(now),
+            }
+        }
+        "hand" => {
+            let b: HandBody = change.json()?;
+            let limit = match b.limit {
+                None => None,
+                Some(l) => Some(l.parse::<Limit>().map_err(|e| {
+                    Problem::bad_request("invalid-field", e.to_string()).field("limit")
+                })?),
+            };
+            CaseCommand::Hand {
+                id,
+                hall: known_hall(app, &b.hall)?,
+                limit,
                 at: b.at.unwrap_or(now),
             }
         }

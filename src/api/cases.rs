@@ -253,7 +253,7 @@ async fn case_action(
                 at: b.at.unwrap_or(now),
             }
         }
-        other => match super::case_life::command(other, id, &change, now)? {
+        other => match super::case_life::command(&app, other, id, &change, now)? {
             Some(cmd) => cmd,
             None => {
                 return Err(Problem::not_found(

@@ -256,7 +256,10 @@ impl Problem {
             | E::WrongDecision { .. }
             | E::NotSubmitted { .. }
             | E::NotYetAccepted { .. } => (409, "Conflict"),
-            E::JointOnline { .. } => (422, "Unprocessable request"),
+            E::JointOnline { .. }
+            | E::NotInRoute { .. }
+            | E::JointRoute { .. }
+            | E::RouteUnit { .. } => (422, "Unprocessable request"),
             E::UnknownObligation { .. } => (404, "Not found"),
             E::NoMaterials { .. } | E::Required { .. } => (400, "Bad request"),
             E::ObligationUnit { .. } => (422, "Unprocessable request"),

@@ -46,7 +46,8 @@ impl Worker {
                 | B::Outcome { case, .. }
                 | B::Delivered { case, .. }
                 | B::Excused { case, .. }
-                | B::AcceptedOnline { case, .. } => {
+                | B::AcceptedOnline { case, .. }
+                | B::Handed { case, .. } => {
                     tracing::debug!(%hall, %case, kind = e.body.kind(), "case event")
                 }
             }

@@ -150,6 +150,19 @@ impl DeadlineEngine {
             CaseCommand::AcceptSubmitted { id, at } => {
                 held(self.accept_submitted(now, &id, at, closed, out))
             }
+            CaseCommand::Hand {
+                id,
+                hall,
+                limit,
+                at,
+            } => {
+                let h = super::route::Handing {
+                    hall: hall as u32,
+                    limit,
+                    at,
+                };
+                held(self.hand(now, &id, h, closed, out))
+            }
         }?;
         Ok(match target {
             Target::Held(idx, created) => (self.view(idx, now), created),
@@ -235,6 +248,8 @@ impl DeadlineEngine {
         let expected_hall = match stage {
             Stage::Upper => h.parent.map(|p| &*self.catalogue.halls[p].id),
             Stage::Single | Stage::Forwarding | Stage::Acceptance => Some(&*h.id),
+            // Handed on from the hall that accepted it: the route shows where it came from.
+            Stage::Routed => Some(stored_hall),
             // Delivered where it was decided: at this hall, or above it once forwarded.
             Stage::Delivery if stored_hall == &*h.id => Some(&*h.id),
             Stage::Delivery => h.parent.map(|p| &*self.catalogue.halls[p].id),

@@ -122,6 +122,7 @@ impl DeadlineEngine {
             (None, Stage::Forwarding) => m.stage_limit.unwrap_or(m.limit),
             (_, Stage::Delivery) => self.delivery_limit(c),
             (_, Stage::Acceptance) => self.acceptance_limit(c.matter),
+            (_, Stage::Routed) => self.leg_limit(c),
             _ => m.limit,
         }
     }

@@ -35,6 +35,7 @@ mod index;
 mod obligations;
 mod outcome;
 mod record;
+mod route;
 mod slab;
 mod statutory;
 mod view;
@@ -54,6 +55,7 @@ pub use outcome::{
     OutcomeView,
 };
 pub use record::CaseRecord;
+pub use route::{Leg, LegView};
 
 /// Where a case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -121,6 +123,8 @@ pub enum Stage {
     /// An application submitted online, waiting for the acceptance decision (受理 or 不予受理)
     /// under the matter's acceptance limit.
     Acceptance,
+    /// Handed to another hall of the tree (县事乡办), under the leg's limit.
+    Routed,
     /// The outcome is decided; the result is being delivered (送达) under the matter's
     /// delivery limit.
     Delivery,
@@ -215,6 +219,14 @@ pub enum CaseCommand {
         id: String,
         at: Timestamp,
     },
+    /// Hand the case to another hall of its tree (`hall`, a position in the config), with
+    /// the leg's limit (the matter's when `None`).
+    Hand {
+        id: String,
+        hall: usize,
+        limit: Option<Limit>,
+        at: Timestamp,
+    },
 }
 
 impl CaseCommand {
@@ -223,6 +235,7 @@ impl CaseCommand {
         match self {
             CaseCommand::Accept { .. } | CaseCommand::Submit { .. } => None,
             CaseCommand::AcceptSubmitted { id, .. }
+            | CaseCommand::Hand { id, .. }
             | CaseCommand::Suspend { id, .. }
             | CaseCommand::Resume { id, .. }
             | CaseCommand::Extend { id, .. }
@@ -463,6 +476,14 @@ pub enum CaseEventBody {
         case: String,
         method: DeliveryMethod,
     },
+    /// Handed to another hall of the tree; `limit` is the new leg's (none for delivery).
+    Handed {
+        case: String,
+        from: Arc<str>,
+        to: Arc<str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        limit: Option<String>,
+    },
     /// An application submitted online, under its acceptance clock.
     Submitted {
         case: Box<CaseView>,
@@ -501,6 +522,7 @@ impl CaseEventBody {
             CaseEventBody::Delivered { .. } => "delivered",
             CaseEventBody::Excused { .. } => "excused",
             CaseEventBody::Submitted { .. } => "submitted",
+            CaseEventBody::Handed { .. } => "handed",
             CaseEventBody::AcceptedOnline { .. } => "accepted_online",
         }
     }
@@ -592,6 +614,14 @@ pub enum CaseError {
         decision: &'static str,
         state: &'static str,
     },
+    #[error(
+        "case `{id}` cannot be handed to hall `{hall}`: it is the case's hall or outside its tier tree"
+    )]
+    NotInRoute { id: String, hall: String },
+    #[error("case `{id}` is part of a joint case (联办件): its departments are its route")]
+    JointRoute { id: String },
+    #[error("a leg's limit counts in the matter's unit; {limit} does not")]
+    RouteUnit { limit: Limit },
     #[error("case `{id}` is a joint matter (联办件): it is accepted at the counter, not online")]
     JointOnline { id: String },
     #[error("case `{id}` is not an online application waiting to be accepted")]
@@ -635,6 +665,9 @@ impl CaseError {
             CaseError::NothingToResolve { .. } => "nothing-to-resolve",
             CaseError::WrongDecision { .. } => "wrong-decision",
             CaseError::JointOnline { .. } => "joint-online",
+            CaseError::NotInRoute { .. } => "not-in-route",
+            CaseError::JointRoute { .. } => "joint-route",
+            CaseError::RouteUnit { .. } => "route-unit",
             CaseError::NotSubmitted { .. } => "not-submitted",
             CaseError::NotYetAccepted { .. } => "not-yet-accepted",
         }
@@ -658,6 +691,8 @@ impl CaseError {
             | CaseError::AcceptanceClockOver { .. }
             | CaseError::NotYetAccepted { .. } => Some("result"),
             CaseError::JointOnline { .. } => Some("matter"),
+            CaseError::NotInRoute { .. } => Some("hall"),
+            CaseError::RouteUnit { .. } => Some("limit"),
             CaseError::WrongDecision { .. } => Some("decision"),
             _ => None,
         }

@@ -94,6 +94,9 @@ pub struct Details {
     /// Submitted online at: the acceptance clock ran from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<Timestamp>,
+    /// Hand-overs between halls, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<super::Leg>,
 }
 
 impl Details {
@@ -139,6 +142,9 @@ pub struct DetailsView {
     /// Submitted online at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<LocalTime>,
+    /// Hand-overs between halls, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<super::LegView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -204,6 +210,7 @@ impl DeadlineEngine {
                 })
                 .collect(),
             submitted_at: d.submitted_at.map(local),
+            route: d.route.iter().map(|l| l.view(local)).collect(),
         }
     }
 
