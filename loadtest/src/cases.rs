@@ -26,6 +26,9 @@ const REASONS: [&str; 2] = ["supplement", "inspection"];
 /// The catalogue entry reserved for bad-rating rectifications; the daemon refuses to accept
 /// cases of it.
 const RECTIFICATION: &str = "rectification";
+/// The built-in written-enquiry matter: left out like rectifications, so the load's matter mix
+/// is the catalogue's own.
+const ENQUIRY: &str = "enquiry";
 
 /// Relative weights of a desk's next operation, each counted only when it is possible: as
 /// many cases completed as accepted, and about one in four suspended on the way.
@@ -111,7 +114,7 @@ async fn discover(pool: &Pool, token: &str, share: f64) -> Result<CaseMix, Strin
         .flatten()
         .filter_map(|m| {
             let id = m["id"].as_str()?;
-            (id != RECTIFICATION).then(|| Matter {
+            (id != RECTIFICATION && id != ENQUIRY).then(|| Matter {
                 id: id.to_owned(),
                 departments: m["departments"]
                     .as_array()
