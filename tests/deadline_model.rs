@@ -622,6 +622,7 @@ fn command(config: &Config, op: &Op, now: Timestamp) -> CaseCommand {
                 .suspension_index(if restart { "supplement" } else { "hearing" })
                 .unwrap(),
             at: at(back),
+            missing: Vec::new(),
         },
         Op::Resume { id, back } => CaseCommand::Resume {
             id: IDS[id].into(),

@@ -23,9 +23,10 @@ use crate::rng::Rng;
 /// resume) and 检验检测 (it pauses). Both are in hallq's defaults and the example config.
 const REASONS: [&str; 2] = ["supplement", "inspection"];
 
-/// The catalogue's built-in entries, for bad-rating rectifications and complaints; the
-/// daemon refuses to accept cases of them through `POST /v1/cases`.
-const BUILT_IN: [&str; 2] = ["rectification", "complaint"];
+/// The catalogue's built-in entries: bad-rating rectifications and complaints (the daemon
+/// refuses to accept cases of them through `POST /v1/cases`) and the written enquiry, left out
+/// so that the load's matter mix is the catalogue's own.
+const BUILT_IN: [&str; 3] = ["rectification", "complaint", "enquiry"];
 
 /// Relative weights of a desk's next operation, each counted only when it is possible: as
 /// many cases completed as accepted, and about one in four suspended on the way.

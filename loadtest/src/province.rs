@@ -524,8 +524,9 @@ mod tests {
             c.halls.iter().all(|h| h.calendar == Some(0)),
             "every hall counts on it"
         );
-        // Six matters of the catalogue, plus the built-in complaint and rectification.
-        assert_eq!(c.matters.len(), 8);
+        // Six matters of the catalogue, plus the built-in complaint, rectification and written
+        // enquiry.
+        assert_eq!(c.matters.len(), 9);
         for reason in ["supplement", "inspection"] {
             assert!(c.suspension_index(reason).is_some(), "{reason}");
         }

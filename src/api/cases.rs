@@ -39,7 +39,24 @@ pub(super) struct AcceptBody {
     id: String,
     hall: String,
     matter: String,
-    accepted_at: Timestamp,
+    /// At the counter: when it was accepted.
+    accepted_at: Option<Timestamp>,
+    /// `online`: the application waits for the acceptance decision (statutory clock).
+    #[serde(default)]
+    channel: Channel,
+    /// Online: when it was submitted.
+    submitted_at: Option<Timestamp>,
+}
+
+/// Where an application came in.
+#[derive(Deserialize, Default, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Channel {
+    /// At a window: accepted on the spot.
+    #[default]
+    Counter,
+    /// 网上申报: decided for acceptance within the matter's acceptance limit.
+    Online,
 }
 
 async fn accept(
@@ -62,12 +79,36 @@ async fn accept(
         )
         .field("matter"));
     }
-    let cmd = CaseCommand::Accept {
-        id: b.id,
-        hall,
-        matter,
-        accepted_at: b.accepted_at,
-        origin: None,
+    let at = |value: Option<Timestamp>, field: &str| {
+        value.ok_or_else(|| {
+            Problem::bad_request(
+                "missing-field",
+                format!("`{field}` is required for a case from this channel"),
+            )
+            .field(field)
+        })
+    };
+    if b.channel == Channel::Counter && b.submitted_at.is_some() {
+        return Err(Problem::bad_request(
+            "invalid-field",
+            "`submitted_at` belongs to online applications (`channel: online`)",
+        )
+        .field("submitted_at"));
+    }
+    let cmd = match b.channel {
+        Channel::Counter => CaseCommand::Accept {
+            id: b.id,
+            hall,
+            matter,
+            accepted_at: at(b.accepted_at, "accepted_at")?,
+            origin: None,
+        },
+        Channel::Online => CaseCommand::Submit {
+            id: b.id,
+            hall,
+            matter,
+            submitted_at: at(b.submitted_at, "submitted_at")?,
+        },
     };
     let op = CaseOp::Apply {
         cmd,
@@ -104,6 +145,9 @@ async fn case(
 pub(super) struct SuspendBody {
     reason: String,
     at: Option<Timestamp>,
+    /// The 补正 notice: every missing material, at once.
+    #[serde(default)]
+    missing: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +304,7 @@ async fn case_action(
                 id,
                 reason,
                 at: b.at.unwrap_or(now),
+                missing: b.missing,
             }
         }
         "resume" => CaseCommand::Resume {
@@ -274,6 +319,10 @@ async fn case_action(
                 closing: b.closing()?,
             }
         }
+        "accept" => CaseCommand::AcceptSubmitted {
+            id,
+            at: change.json::<AtBody>()?.at.unwrap_or(now),
+        },
         "forward" => CaseCommand::Forward {
             id,
             at: change.json::<AtBody>()?.at.unwrap_or(now),
@@ -301,13 +350,20 @@ async fn case_action(
                 at: b.at.unwrap_or(now),
             }
         }
-        other => {
-            return Err(Problem::not_found(
-                "unknown-action",
-                format!("unknown case action `{other}`; use suspend, resume, extend, complete, withdraw, forward or follow-up"),
-            )
-            .field("action"));
-        }
+        other => match super::case_life::command(&app, other, id, &change, now)? {
+            Some(cmd) => cmd,
+            None => {
+                return Err(Problem::not_found(
+                    "unknown-action",
+                    format!(
+                        "unknown case action `{other}`; use accept, suspend, resume, extend, \
+                         complete, withdraw, forward, follow-up, {}",
+                        super::case_life::ACTIONS
+                    ),
+                )
+                .field("action"));
+            }
+        },
     };
     let op = CaseOp::Apply {
         cmd,

@@ -6,6 +6,7 @@
 pub mod auth;
 pub(crate) mod backup;
 pub(crate) mod bookings;
+pub(crate) mod case_life;
 pub(crate) mod cases;
 pub(crate) mod cluster;
 pub(crate) mod complaints;

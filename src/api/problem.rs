@@ -251,7 +251,23 @@ impl Problem {
             | E::ChildrenOpen { .. }
             | E::NotForwardable { .. }
             | E::NoUpperHall { .. }
-            | E::FollowUpRefused { .. } => (409, "Conflict"),
+            | E::FollowUpRefused { .. }
+            | E::DecisionPending { .. }
+            | E::ObligationSettled { .. }
+            | E::AlreadyDecided { .. }
+            | E::NotDecided { .. }
+            | E::AcceptanceClockOver { .. }
+            | E::NothingToResolve { .. }
+            | E::WrongDecision { .. }
+            | E::NotSubmitted { .. }
+            | E::NotYetAccepted { .. } => (409, "Conflict"),
+            E::JointOnline { .. }
+            | E::NotInRoute { .. }
+            | E::JointRoute { .. }
+            | E::RouteUnit { .. } => (422, "Unprocessable request"),
+            E::UnknownObligation { .. } => (404, "Not found"),
+            E::NoMaterials { .. } | E::Required { .. } => (400, "Bad request"),
+            E::ObligationUnit { .. } => (422, "Unprocessable request"),
             E::BadId { .. }
             | E::NoCalendar { .. }
             | E::InTheFuture { .. }

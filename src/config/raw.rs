@@ -128,6 +128,10 @@ pub struct RawMatter {
     pub stage_limit: Option<S<String>>,
     /// The most a stage's extensions may add up to; default: the stage's limit.
     pub max_extension: Option<S<String>>,
+    /// The statutory acceptance clock (default `3wd`): 不予受理 is decided within it.
+    pub acceptance_limit: Option<S<String>>,
+    /// The delivery stage's limit (default `2wd`).
+    pub delivery_limit: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

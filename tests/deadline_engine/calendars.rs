@@ -111,6 +111,7 @@ fn past_the_horizon_every_command_works_provisionally_and_the_next_notice_confir
                 id: "H-1".into(),
                 reason: hearing,
                 at: ts(tuesday),
+                missing: Vec::new(),
             },
         )
         .unwrap();

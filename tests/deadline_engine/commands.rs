@@ -121,6 +121,7 @@ fn a_suspension_stops_the_clock_and_a_restart_on_resume_clears_levels() {
                 id: "S-1".into(),
                 reason,
                 at: ts("2026-03-04T10:00:00Z"),
+                missing: Vec::new(),
             },
         )
         .unwrap();

@@ -28,6 +28,7 @@ fn records_restore_the_same_cases_and_alarms_due_while_down_fire_once() {
             id: "R-2:tax".into(),
             reason,
             at: ts("2025-09-28T00:00:00Z"),
+            missing: Vec::new(),
         },
     )
     .unwrap();

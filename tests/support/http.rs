@@ -139,3 +139,18 @@ pub async fn run_case_timers(http: &reqwest::Client, base: &str) {
         r.body
     );
 }
+
+/// A refusal as problem+json: its status, problem type (`urn:hallq:problem:{kind}`) and the
+/// field it names.
+#[track_caller]
+pub fn assert_problem(r: &Resp, status: u16, kind: &str, field: Option<&str>) {
+    assert_eq!(r.status.as_u16(), status, "{:?}", r.body);
+    assert_eq!(r.content_type, "application/problem+json", "{:?}", r.body);
+    assert_eq!(
+        r.body["type"],
+        format!("urn:hallq:problem:{kind}"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["field"].as_str(), field, "{:?}", r.body);
+}

@@ -119,3 +119,11 @@ impl Server {
         .await
     }
 }
+
+impl Server {
+    /// `POST /v1/cases/{id}/{action}` as the case officer.
+    pub async fn case_action(&self, id: &str, action: &str, body: Value) -> Resp {
+        self.post(super::OFFICER, &format!("/v1/cases/{id}/{action}"), body)
+            .await
+    }
+}

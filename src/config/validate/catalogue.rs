@@ -359,10 +359,15 @@ pub(super) fn matters(
                 }
                 (_, None) => Vec::new(),
             };
-            Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension })
+            let acceptance_limit = m.acceptance_limit.as_ref().and_then(|v| parse_limit(cx, v, &format!("{path}.acceptance_limit")));
+            let delivery_limit = m.delivery_limit.as_ref().and_then(|v| parse_limit(cx, v, &format!("{path}.delivery_limit")));
+            Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension, acceptance_limit, delivery_limit })
         })
         .collect();
     out.push(Matter::complaint(default_policy, complaint_limit));
+    if !out.iter().any(|m| &*m.id == Matter::ENQUIRY) {
+        out.push(Matter::enquiry(default_policy));
+    }
     out.push(Matter::rectification(default_policy));
     out
 }

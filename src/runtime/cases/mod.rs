@@ -122,10 +122,12 @@ impl CaseShard {
     }
 
     /// Queue a request without waiting for its reply (a rectification case a hall shard
-    /// opens); a full queue gives it back.
-    pub(crate) fn try_send(&self, req: CaseRequest) -> Result<(), CaseRequest> {
+    /// opens); a full queue gives it back (boxed: the refusal is the rare path).
+    pub(crate) fn try_send(&self, req: CaseRequest) -> Result<(), Box<CaseRequest>> {
         self.tx.try_send(Mail::Req(req)).map_err(|e| match e {
-            TrySendError::Full(Mail::Req(r)) | TrySendError::Disconnected(Mail::Req(r)) => r,
+            TrySendError::Full(Mail::Req(r)) | TrySendError::Disconnected(Mail::Req(r)) => {
+                Box::new(r)
+            }
             _ => unreachable!("only requests are sent through try_send"),
         })
     }
@@ -446,15 +448,7 @@ impl Worker {
         };
         match op {
             CaseOp::Apply { cmd, scope } => {
-                let target = match &cmd {
-                    CaseCommand::Accept { .. } => None,
-                    CaseCommand::Suspend { id, .. }
-                    | CaseCommand::Resume { id, .. }
-                    | CaseCommand::Extend { id, .. }
-                    | CaseCommand::Complete { id, .. }
-                    | CaseCommand::Withdraw { id, .. }
-                    | CaseCommand::Forward { id, .. } => Some(id.clone()),
-                };
+                let target = cmd.case_id().map(str::to_owned);
                 // A case outside the caller's halls, open or closed, does not exist for the
                 // caller.
                 if let Some(id) = target {

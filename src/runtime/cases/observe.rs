@@ -38,7 +38,7 @@ impl Worker {
             let hall = &config.halls[e.hall].id;
             match &e.body {
                 B::Alarm(a) => tracing::info!(%hall, case = %a.case, alarm = %a.id, "case alarm"),
-                B::Accepted { case } => {
+                B::Accepted { case } | B::Submitted { case } => {
                     tracing::debug!(%hall, case = %case.id, kind = "accepted", "case event")
                 }
                 B::Suspended { case, .. }
@@ -48,7 +48,15 @@ impl Worker {
                 | B::Completed { case, .. }
                 | B::Withdrawn { case, .. }
                 | B::DeadlineChanged { case, .. }
-                | B::Cleared { case, .. } => {
+                | B::Cleared { case, .. }
+                | B::Promised { case, .. }
+                | B::Fulfilled { case, .. }
+                | B::ObligationOverdue { case, .. }
+                | B::Outcome { case, .. }
+                | B::Delivered { case, .. }
+                | B::Excused { case, .. }
+                | B::AcceptedOnline { case, .. }
+                | B::Handed { case, .. } => {
                     tracing::debug!(%hall, %case, kind = e.body.kind(), "case event")
                 }
             }

@@ -138,10 +138,17 @@ impl DeadlineEngine {
         if c.state.is_closed() {
             return;
         }
-        let Some(due) = c.due else { return };
-        let next = (0..self.levels(c))
-            .filter(|l| c.fired & (1 << l) == 0)
-            .filter_map(|l| self.level_instant(c, &due, l))
+        // A delivered case (承诺审批 materials still due) has nothing left to warn about.
+        let due = c.due.filter(|_| !Self::delivered(c));
+        let next = due
+            .and_then(|due| {
+                (0..self.levels(c))
+                    .filter(|l| c.fired & (1 << l) == 0)
+                    .filter_map(|l| self.level_instant(c, &due, l))
+                    .min()
+            })
+            .into_iter()
+            .chain(self.obligation_timer(c))
             .min();
         if let Some(at) = next {
             let key = self.wheel.insert(timer_second(at), idx);
@@ -160,8 +167,11 @@ impl DeadlineEngine {
 
     /// Fire every unfired level of the case due by `now`, in ladder order.
     fn fire_due(&mut self, idx: u32, now: Timestamp, out: &mut Vec<CaseEvent>) {
+        self.fire_obligations(idx, now, out);
         let c = self.case(idx);
-        let Some(due) = c.due else { return };
+        let Some(due) = c.due.filter(|_| !Self::delivered(c)) else {
+            return;
+        };
         if c.state.is_closed() {
             return;
         }

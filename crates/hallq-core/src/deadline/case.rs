@@ -37,6 +37,8 @@ pub(crate) struct Extra {
     /// The bad rating or complaint the case answers, and how it was closed.
     pub origin: Option<Box<CaseOrigin>>,
     pub closing: Option<Box<ClosingRecord>>,
+    /// Obligations, outcome, delivery, 补正 notices (`obligations`, `outcome`).
+    pub details: super::Details,
 }
 
 #[derive(Debug, Clone)]

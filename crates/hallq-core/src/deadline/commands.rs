@@ -18,15 +18,17 @@ const CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// What a command acted on: a case the engine holds (and whether it was just created), or a
 /// closed case an acceptance replayed, as stored.
-enum Target {
+pub(super) enum Target {
     Held(u32, bool),
     Closed(Box<CaseView>),
 }
 
 /// How a case closes.
-enum Closing {
+pub(super) enum Closing {
     Completed,
     Withdrawn(String),
+    /// By its outcome (不予受理, 撤销), reported by the outcome's own event.
+    Decided(CaseState),
 }
 
 impl DeadlineEngine {
@@ -42,6 +44,7 @@ impl DeadlineEngine {
         out: &mut Vec<CaseEvent>,
     ) -> Result<(CaseView, bool), CaseError> {
         let held = |r: Result<u32, CaseError>| r.map(|idx| Target::Held(idx, false));
+        self.check_pending(&cmd)?;
         let target = match cmd {
             CaseCommand::Accept {
                 id,
@@ -59,9 +62,12 @@ impl DeadlineEngine {
                 };
                 self.accept(now, acceptance, closed, out)
             }
-            CaseCommand::Suspend { id, reason, at } => {
-                held(self.suspend(now, &id, reason, at, closed, out))
-            }
+            CaseCommand::Suspend {
+                id,
+                reason,
+                at,
+                missing,
+            } => held(self.suspend(now, &id, (reason, missing), at, closed, out)),
             CaseCommand::Resume { id, at } => held(self.resume(now, &id, at, closed, out)),
             CaseCommand::Extend {
                 id,
@@ -84,6 +90,83 @@ impl DeadlineEngine {
                 held(self.withdraw(now, &id, reason, at, closed, out))
             }
             CaseCommand::Forward { id, at } => held(self.forward(now, &id, at, closed, out)),
+            CaseCommand::Promise {
+                id,
+                kind,
+                materials,
+                limit,
+                at,
+            } => {
+                let p = super::obligations::Promising {
+                    kind,
+                    materials,
+                    limit,
+                    at,
+                };
+                held(self.promise(now, &id, p, closed, out))
+            }
+            CaseCommand::Fulfil { id, n, at } => held(self.fulfil(now, &id, n, at, closed, out)),
+            CaseCommand::Decide {
+                id,
+                result,
+                reason,
+                delivery,
+                at,
+            } => {
+                let d = super::outcome::Deciding {
+                    result,
+                    reason,
+                    delivery,
+                    at,
+                };
+                held(self.decide(now, &id, d, closed, out))
+            }
+            CaseCommand::Resolve {
+                id,
+                decision,
+                reason,
+                delivery,
+                at,
+            } => {
+                let r = super::obligations::Resolving {
+                    decision,
+                    reason,
+                    delivery,
+                    at,
+                };
+                held(self.resolve(now, &id, r, closed, out))
+            }
+            CaseCommand::Deliver { id, at } => held(self.deliver(now, &id, at, closed, out)),
+            CaseCommand::Submit {
+                id,
+                hall,
+                matter,
+                submitted_at,
+            } => {
+                let s = super::statutory::Submission {
+                    id,
+                    hall: hall as u32,
+                    matter: matter as u32,
+                    submitted_at,
+                };
+                self.submit(now, s, closed, out)
+            }
+            CaseCommand::AcceptSubmitted { id, at } => {
+                held(self.accept_submitted(now, &id, at, closed, out))
+            }
+            CaseCommand::Hand {
+                id,
+                hall,
+                limit,
+                at,
+            } => {
+                let h = super::route::Handing {
+                    hall: hall as u32,
+                    limit,
+                    at,
+                };
+                held(self.hand(now, &id, h, closed, out))
+            }
         }?;
         Ok(match target {
             Target::Held(idx, created) => (self.view(idx, now), created),
@@ -93,7 +176,7 @@ impl DeadlineEngine {
 
     /// `at` (of a command on a case of `hall`) is not later than `now`, give or take a
     /// client's clock skew.
-    fn not_future(
+    pub(super) fn not_future(
         &self,
         hall: u32,
         now: Timestamp,
@@ -110,7 +193,7 @@ impl DeadlineEngine {
     }
 
     /// The open case `id`; a closed one, held or not, is refused as closed.
-    fn open(&self, id: &str, closed: &dyn ClosedCases) -> Result<u32, CaseError> {
+    pub(super) fn open(&self, id: &str, closed: &dyn ClosedCases) -> Result<u32, CaseError> {
         let Some(idx) = self.lookup(id) else {
             return Err(match closed.closed(id) {
                 Ok(Some(r)) => CaseError::Closed {
@@ -134,7 +217,7 @@ impl DeadlineEngine {
         Ok(idx)
     }
 
-    fn new_case(id: &str, hall: u32, matter: u32, accepted_at: Timestamp) -> Case {
+    pub(super) fn new_case(id: &str, hall: u32, matter: u32, accepted_at: Timestamp) -> Case {
         Case {
             id: id.into(),
             hall,
@@ -168,7 +251,12 @@ impl DeadlineEngine {
         let h = &self.catalogue.halls[hall as usize];
         let expected_hall = match stage {
             Stage::Upper => h.parent.map(|p| &*self.catalogue.halls[p].id),
-            Stage::Single | Stage::Forwarding => Some(&*h.id),
+            Stage::Single | Stage::Forwarding | Stage::Acceptance => Some(&*h.id),
+            // Handed on from the hall that accepted it: the route shows where it came from.
+            Stage::Routed => Some(stored_hall),
+            // Delivered where it was decided: at this hall, or above it once forwarded.
+            Stage::Delivery if stored_hall == &*h.id => Some(&*h.id),
+            Stage::Delivery => h.parent.map(|p| &*self.catalogue.halls[p].id),
         };
         if expected_hall != Some(stored_hall) {
             Some("hall")
@@ -213,24 +301,12 @@ impl DeadlineEngine {
                 None => Ok(Target::Held(idx, false)),
             };
         }
-        let record = closed
-            .closed(&id)
-            .map_err(|reason| CaseError::Unavailable {
-                id: id.clone(),
-                reason,
-            })?;
-        if let Some(r) = record {
+        let replayed = self.replay_closed(&id, now, closed, |r| {
             let stored = (&*r.hall, r.stage, &*r.matter, r.accepted_at);
-            if let Some(field) = self.replay_conflict(stored, hall, matter, accepted_at) {
-                return Err(CaseError::Conflict { id, field });
-            }
-            let state = r.state.as_str();
-            // A record the config can no longer show (a department or suspension reason was
-            // removed) is still closed: say so rather than show it.
-            return match self.closed_view(r, now) {
-                Ok(view) => Ok(Target::Closed(Box::new(view))),
-                Err(_) => Err(CaseError::Closed { id, state }),
-            };
+            self.replay_conflict(stored, hall, matter, accepted_at)
+        })?;
+        if let Some(target) = replayed {
+            return Ok(target);
         }
         self.not_future(hall, now, accepted_at, "accepted_at")?;
         // The catalogue, not the matter (departments and all), is what gets cloned.
@@ -290,7 +366,12 @@ impl DeadlineEngine {
 
     /// The instant a stage event happened: not in the future, not before the stage started or
     /// the last suspension boundary (the calendar checks the order precisely).
-    fn check_at(&self, now: Timestamp, c: &Case, at: Timestamp) -> Result<(), CaseError> {
+    pub(super) fn check_at(
+        &self,
+        now: Timestamp,
+        c: &Case,
+        at: Timestamp,
+    ) -> Result<(), CaseError> {
         self.not_future(c.hall, now, at, "at")?;
         let last = c
             .extra()
@@ -311,7 +392,7 @@ impl DeadlineEngine {
         &mut self,
         now: Timestamp,
         id: &str,
-        reason: usize,
+        (reason, missing): (usize, Vec<String>),
         at: Timestamp,
         closed: &dyn ClosedCases,
         out: &mut Vec<CaseEvent>,
@@ -329,16 +410,18 @@ impl DeadlineEngine {
             until: None,
         });
         tentative.state = CaseState::Suspended;
+        let missing = Self::notice(&mut tentative, missing, at);
         let event = CaseEventBody::Suspended {
             case: id.to_owned(),
             reason: self.catalogue.suspension_reasons[reason].id.clone(),
+            missing,
         };
         self.change(idx, tentative, event, now, out)
     }
 
     /// Put in place a changed copy of case `idx` once the calendar has counted its deadline
     /// (an error leaves the case as it was), report `event`, and re-arm its alarms.
-    fn change(
+    pub(super) fn change(
         &mut self,
         idx: u32,
         tentative: Case,
@@ -525,7 +608,7 @@ impl DeadlineEngine {
     }
 
     /// Close a case; a joint child closing may complete its lead.
-    fn close(
+    pub(super) fn close(
         &mut self,
         idx: u32,
         how: Closing,
@@ -552,19 +635,25 @@ impl DeadlineEngine {
         let body = match how {
             Closing::Completed => {
                 c.state = CaseState::Completed;
-                CaseEventBody::Completed {
+                Some(CaseEventBody::Completed {
                     case,
                     on_time,
                     closed_at,
-                }
+                })
             }
             Closing::Withdrawn(reason) => {
                 c.state = CaseState::Withdrawn;
-                CaseEventBody::Withdrawn { case, reason }
+                Some(CaseEventBody::Withdrawn { case, reason })
+            }
+            Closing::Decided(state) => {
+                c.state = state;
+                None
             }
         };
         let lead = c.extra().lead.clone();
-        out.push(self.case_event(self.case(idx), now, body));
+        if let Some(body) = body {
+            out.push(self.case_event(self.case(idx), now, body));
+        }
         self.dirty.push(idx);
 
         let Some(lead) = lead.and_then(|l| self.lookup(&l)) else {

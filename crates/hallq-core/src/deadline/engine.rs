@@ -120,6 +120,9 @@ impl DeadlineEngine {
         match (c.dept, c.stage) {
             (Some(d), _) => m.departments[d as usize].limit,
             (None, Stage::Forwarding) => m.stage_limit.unwrap_or(m.limit),
+            (_, Stage::Delivery) => self.delivery_limit(c),
+            (_, Stage::Acceptance) => self.acceptance_limit(c.matter),
+            (_, Stage::Routed) => self.leg_limit(c),
             _ => m.limit,
         }
     }

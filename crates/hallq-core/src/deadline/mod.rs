@@ -33,8 +33,12 @@ mod commands;
 mod engine;
 mod index;
 mod origin;
+mod obligations;
+mod outcome;
 mod record;
+mod route;
 mod slab;
+mod statutory;
 mod view;
 
 use std::sync::Arc;
@@ -51,7 +55,13 @@ pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
 /// Open rectifications or complaints of a hall (`DeadlineEngine::open_rating_cases`): (hall,
 /// whether complaints, how many are open, how many of them are past their deadline).
 pub type OpenRatingCases = (usize, bool, u64, u64);
+pub use obligations::{Obligation, ObligationKind, ObligationView};
+pub use outcome::{
+    Decision, DeliveryMethod, DeliveryView, Details, DetailsView, Notice, NoticeView, OutcomeKind,
+    OutcomeView,
+};
 pub use record::CaseRecord;
+pub use route::{Leg, LegView};
 
 /// Where a case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -63,6 +73,15 @@ pub enum CaseState {
     Suspended,
     Completed,
     Withdrawn,
+    /// 容缺受理: a promised material is overdue; an officer decides (refuse or accept late).
+    RefusalPending,
+    /// 承诺审批: a material promised after approval is overdue; an officer decides (revoke or
+    /// accept late).
+    RevocationPending,
+    /// Closed: 不予受理.
+    NotAccepted,
+    /// Closed: the approval was revoked (撤销) for materials that never came.
+    Revoked,
 }
 
 impl CaseState {
@@ -72,11 +91,29 @@ impl CaseState {
             CaseState::Suspended => "suspended",
             CaseState::Completed => "completed",
             CaseState::Withdrawn => "withdrawn",
+            CaseState::RefusalPending => "refusal_pending",
+            CaseState::RevocationPending => "revocation_pending",
+            CaseState::NotAccepted => "not_accepted",
+            CaseState::Revoked => "revoked",
         }
     }
 
     pub fn is_closed(self) -> bool {
-        matches!(self, CaseState::Completed | CaseState::Withdrawn)
+        matches!(
+            self,
+            CaseState::Completed
+                | CaseState::Withdrawn
+                | CaseState::NotAccepted
+                | CaseState::Revoked
+        )
+    }
+
+    /// An overdue obligation waits for an officer's decision.
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            CaseState::RefusalPending | CaseState::RevocationPending
+        )
     }
 }
 
@@ -89,6 +126,14 @@ pub enum Stage {
     Forwarding,
     /// At the upper hall, under the matter's limit.
     Upper,
+    /// An application submitted online, waiting for the acceptance decision (受理 or 不予受理)
+    /// under the matter's acceptance limit.
+    Acceptance,
+    /// Handed to another hall of the tree (县事乡办), under the leg's limit.
+    Routed,
+    /// The outcome is decided; the result is being delivered (送达) under the matter's
+    /// delivery limit.
+    Delivery,
 }
 
 /// A command for the deadline engine. Hall, matter and suspension reason are positions in
@@ -108,6 +153,8 @@ pub enum CaseCommand {
         id: String,
         reason: usize,
         at: Timestamp,
+        /// The 补正 notice: every missing material, in one record.
+        missing: Vec<String>,
     },
     Resume {
         id: String,
@@ -135,6 +182,84 @@ pub enum CaseCommand {
         id: String,
         at: Timestamp,
     },
+    /// 容缺 / 承诺审批: the applicant promises `materials` within `limit` (working days).
+    Promise {
+        id: String,
+        kind: ObligationKind,
+        materials: Vec<String>,
+        limit: Limit,
+        at: Timestamp,
+    },
+    /// The promised materials of obligation `n` (1-based) came in.
+    Fulfil {
+        id: String,
+        n: usize,
+        at: Timestamp,
+    },
+    /// The outcome: 不予受理, 准予 or 不予批准; a decided case goes to delivery by `delivery`.
+    Decide {
+        id: String,
+        result: OutcomeKind,
+        reason: Option<String>,
+        delivery: Option<DeliveryMethod>,
+        at: Timestamp,
+    },
+    /// An officer's decision on a case whose obligation is overdue.
+    Resolve {
+        id: String,
+        decision: Decision,
+        reason: String,
+        /// How a refusal is delivered.
+        delivery: Option<DeliveryMethod>,
+        at: Timestamp,
+    },
+    /// The result reached the applicant (送达).
+    Deliver {
+        id: String,
+        at: Timestamp,
+    },
+    /// An application submitted online: held under the acceptance clock until accepted.
+    Submit {
+        id: String,
+        hall: usize,
+        matter: usize,
+        submitted_at: Timestamp,
+    },
+    /// Accept an application submitted online (受理).
+    AcceptSubmitted {
+        id: String,
+        at: Timestamp,
+    },
+    /// Hand the case to another hall of its tree (`hall`, a position in the config), with
+    /// the leg's limit (the matter's when `None`).
+    Hand {
+        id: String,
+        hall: usize,
+        limit: Option<Limit>,
+        at: Timestamp,
+    },
+}
+
+impl CaseCommand {
+    /// The existing case the command acts on; `None` for an acceptance.
+    pub fn case_id(&self) -> Option<&str> {
+        match self {
+            CaseCommand::Accept { .. } | CaseCommand::Submit { .. } => None,
+            CaseCommand::AcceptSubmitted { id, .. }
+            | CaseCommand::Hand { id, .. }
+            | CaseCommand::Suspend { id, .. }
+            | CaseCommand::Resume { id, .. }
+            | CaseCommand::Extend { id, .. }
+            | CaseCommand::Complete { id, .. }
+            | CaseCommand::Withdraw { id, .. }
+            | CaseCommand::Forward { id, .. }
+            | CaseCommand::Promise { id, .. }
+            | CaseCommand::Fulfil { id, .. }
+            | CaseCommand::Decide { id, .. }
+            | CaseCommand::Resolve { id, .. }
+            | CaseCommand::Deliver { id, .. } => Some(id),
+        }
+    }
 }
 
 /// A case as the API shows it.
@@ -188,6 +313,9 @@ pub struct CaseView {
     /// How it was closed (核实, 整改, 反馈).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closing: Option<ClosingRecord>,
+    /// Obligations, outcome, delivery and 补正 notices.
+    #[serde(flatten)]
+    pub details: DetailsView,
 }
 
 /// Why a deadline is provisional (DESIGN.md, "The calendar's horizon").
@@ -291,6 +419,9 @@ pub enum CaseEventBody {
     Suspended {
         case: String,
         reason: Arc<str>,
+        /// The 补正 notice: everything missing, at once.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<String>,
     },
     Resumed {
         case: String,
@@ -334,6 +465,58 @@ pub enum CaseEventBody {
         hall: Arc<str>,
         level: Arc<str>,
     },
+    /// The applicant promised materials (容缺 / 承诺审批).
+    Promised {
+        case: String,
+        obligation: ObligationView,
+    },
+    Fulfilled {
+        case: String,
+        n: usize,
+    },
+    /// An obligation is overdue: the case waits for an officer's decision (`state`).
+    ObligationOverdue {
+        case: String,
+        n: usize,
+        state: CaseState,
+        materials: Vec<String>,
+    },
+    /// The outcome was decided (or an officer resolved an overdue obligation).
+    Outcome {
+        case: String,
+        outcome: OutcomeView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delivery: Option<DeliveryView>,
+    },
+    /// The result is ready for the applicant (window pickup, mail or electronic).
+    Delivered {
+        case: String,
+        method: DeliveryMethod,
+    },
+    /// Handed to another hall of the tree; `limit` is the new leg's (none for delivery).
+    Handed {
+        case: String,
+        from: Arc<str>,
+        to: Arc<str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        limit: Option<String>,
+    },
+    /// An application submitted online, under its acceptance clock.
+    Submitted {
+        case: Box<CaseView>,
+    },
+    /// An application submitted online was accepted: the promised limit runs.
+    AcceptedOnline {
+        case: String,
+        /// Within the acceptance clock.
+        on_time: bool,
+    },
+    /// An officer accepted overdue materials late: the case goes on.
+    Excused {
+        case: String,
+        n: usize,
+        reason: String,
+    },
 }
 
 impl CaseEventBody {
@@ -349,6 +532,15 @@ impl CaseEventBody {
             CaseEventBody::DeadlineChanged { .. } => "deadline_changed",
             CaseEventBody::Alarm(_) => "alarm",
             CaseEventBody::Cleared { .. } => "cleared",
+            CaseEventBody::Promised { .. } => "promised",
+            CaseEventBody::Fulfilled { .. } => "fulfilled",
+            CaseEventBody::ObligationOverdue { .. } => "obligation_overdue",
+            CaseEventBody::Outcome { .. } => "outcome",
+            CaseEventBody::Delivered { .. } => "delivered",
+            CaseEventBody::Excused { .. } => "excused",
+            CaseEventBody::Submitted { .. } => "submitted",
+            CaseEventBody::Handed { .. } => "handed",
+            CaseEventBody::AcceptedOnline { .. } => "accepted_online",
         }
     }
 }
@@ -410,6 +602,59 @@ pub enum CaseError {
     /// record.
     #[error("no follow-up can be recorded on case `{id}`: {why}")]
     FollowUpRefused { id: String, why: &'static str },
+    /// An overdue obligation waits for an officer's decision (`resolve`) first.
+    #[error("case `{id}` is {state}: an officer must decide on its overdue materials first")]
+    DecisionPending { id: String, state: &'static str },
+    #[error("case `{id}` has no obligation {n}")]
+    UnknownObligation { id: String, n: usize },
+    #[error("obligation {n} of case `{id}` is already {state}")]
+    ObligationSettled {
+        id: String,
+        n: usize,
+        state: &'static str,
+    },
+    /// Obligations are counted in working days.
+    #[error("an obligation is due in working days, e.g. `5wd`; {limit} is not")]
+    ObligationUnit { limit: Limit },
+    #[error("`{field}` must list at least one material")]
+    NoMaterials { field: &'static str },
+    /// The outcome of a case is decided once.
+    #[error("case `{id}` already has its outcome ({result})")]
+    AlreadyDecided { id: String, result: &'static str },
+    #[error("case `{id}` has no outcome to deliver yet")]
+    NotDecided { id: String },
+    /// 不予受理 is decided within the acceptance clock, not after handling began.
+    #[error(
+        "case `{id}` can no longer be refused acceptance: the acceptance decision was due by \
+         {due}; decide `refused` instead"
+    )]
+    AcceptanceClockOver { id: String, due: String },
+    #[error("`{field}` is required for {what}")]
+    Required {
+        field: &'static str,
+        what: &'static str,
+    },
+    #[error("case `{id}` is not waiting for a decision on overdue materials")]
+    NothingToResolve { id: String },
+    #[error("{decision} does not settle a {state} case")]
+    WrongDecision {
+        decision: &'static str,
+        state: &'static str,
+    },
+    #[error(
+        "case `{id}` cannot be handed to hall `{hall}`: it is the case's hall or outside its tier tree"
+    )]
+    NotInRoute { id: String, hall: String },
+    #[error("case `{id}` is part of a joint case (联办件): its departments are its route")]
+    JointRoute { id: String },
+    #[error("a leg's limit counts in the matter's unit; {limit} does not")]
+    RouteUnit { limit: Limit },
+    #[error("case `{id}` is a joint matter (联办件): it is accepted at the counter, not online")]
+    JointOnline { id: String },
+    #[error("case `{id}` is not an online application waiting to be accepted")]
+    NotSubmitted { id: String },
+    #[error("case `{id}` is not accepted yet: accept it (or decide `not_accepted`) first")]
+    NotYetAccepted { id: String },
     /// The closed-case lookup failed (the store cannot be read): nothing changed, retry.
     #[error("cannot tell whether case `{id}` was closed: {reason}")]
     Unavailable { id: String, reason: String },
@@ -437,6 +682,23 @@ impl CaseError {
             CaseError::Unavailable { .. } => "unavailable",
             CaseError::ClosingRecordRequired { .. } => "closing-record-required",
             CaseError::FollowUpRefused { .. } => "follow-up-refused",
+            CaseError::DecisionPending { .. } => "decision-pending",
+            CaseError::UnknownObligation { .. } => "unknown-obligation",
+            CaseError::ObligationSettled { .. } => "obligation-settled",
+            CaseError::ObligationUnit { .. } => "obligation-unit",
+            CaseError::NoMaterials { .. } => "missing-field",
+            CaseError::AlreadyDecided { .. } => "already-decided",
+            CaseError::NotDecided { .. } => "not-decided",
+            CaseError::AcceptanceClockOver { .. } => "acceptance-clock-over",
+            CaseError::Required { .. } => "missing-field",
+            CaseError::NothingToResolve { .. } => "nothing-to-resolve",
+            CaseError::WrongDecision { .. } => "wrong-decision",
+            CaseError::JointOnline { .. } => "joint-online",
+            CaseError::NotInRoute { .. } => "not-in-route",
+            CaseError::JointRoute { .. } => "joint-route",
+            CaseError::RouteUnit { .. } => "route-unit",
+            CaseError::NotSubmitted { .. } => "not-submitted",
+            CaseError::NotYetAccepted { .. } => "not-yet-accepted",
         }
     }
 
@@ -449,6 +711,18 @@ impl CaseError {
             | CaseError::ExtensionOverLimit { .. } => Some("amount"),
             CaseError::Calendar(CalendarError::Suspension { .. })
             | CaseError::OutOfOrder { .. } => Some("at"),
+            CaseError::UnknownObligation { .. } | CaseError::ObligationSettled { .. } => {
+                Some("obligation")
+            }
+            CaseError::ObligationUnit { .. } => Some("limit"),
+            CaseError::NoMaterials { field } | CaseError::Required { field, .. } => Some(field),
+            CaseError::AlreadyDecided { .. }
+            | CaseError::AcceptanceClockOver { .. }
+            | CaseError::NotYetAccepted { .. } => Some("result"),
+            CaseError::JointOnline { .. } => Some("matter"),
+            CaseError::NotInRoute { .. } => Some("hall"),
+            CaseError::RouteUnit { .. } => Some("limit"),
+            CaseError::WrongDecision { .. } => Some("decision"),
             _ => None,
         }
     }

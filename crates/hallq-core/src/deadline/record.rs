@@ -47,6 +47,9 @@ pub struct CaseRecord {
     pub origin: Option<CaseOrigin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closing: Option<ClosingRecord>,
+    /// Obligations, outcome, delivery and notices, as the engine holds them.
+    #[serde(default, skip_serializing_if = "super::Details::is_empty")]
+    pub details: super::Details,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +111,7 @@ impl DeadlineEngine {
             deadline: c.due.map(|d| d.at),
             origin: extra.origin.as_deref().cloned(),
             closing: extra.closing.as_deref().cloned(),
+            details: extra.details.clone(),
         }
     }
 
@@ -206,13 +210,15 @@ impl DeadlineEngine {
             open_children: r.open_children,
             origin: r.origin.map(Box::new),
             closing: r.closing.map(Box::new),
+            details: r.details,
         };
         let empty = extra.suspensions.is_empty()
             && extra.extensions.is_empty()
             && extra.lead.is_none()
             && extra.children.is_empty()
             && extra.origin.is_none()
-            && extra.closing.is_none();
+            && extra.closing.is_none()
+            && extra.details.is_empty();
         let mut case = Case {
             id: r.id.as_str().into(),
             hall: hall as u32,

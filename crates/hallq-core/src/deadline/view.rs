@@ -136,6 +136,7 @@ impl DeadlineEngine {
             on_time: c.closed_at.map(|at| c.due.is_none_or(|d| at <= d.at)),
             origin: extra.origin.as_deref().cloned(),
             closing: extra.closing.as_deref().cloned(),
+            details: self.details_view(c),
         }
     }
 }

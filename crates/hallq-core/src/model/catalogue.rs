@@ -246,6 +246,10 @@ pub struct Matter {
     /// The most a stage's approved extensions may add up to, in the limit's unit; `None`:
     /// the stage's own limit (a limit can at most be doubled).
     pub max_extension: Option<Limit>,
+    /// The statutory clock for deciding acceptance (不予受理 only within it); `None`: 3wd.
+    pub acceptance_limit: Option<Limit>,
+    /// The delivery stage's limit (送达); `None`: 2wd.
+    pub delivery_limit: Option<Limit>,
 }
 
 impl Matter {
@@ -267,6 +271,30 @@ impl Matter {
             departments: Vec::new(),
             stage_limit: None,
             max_extension: None,
+            acceptance_limit: None,
+            delivery_limit: None,
+        }
+    }
+
+    /// The id of the built-in written-enquiry matter, unless the config defines its own.
+    pub const ENQUIRY: &str = "enquiry";
+
+    /// The built-in written-enquiry matter (书面咨询答复, 第十五条(四)): a reply within 5
+    /// working days on the hall's calendar, watched by the ladder at `policy`. A config
+    /// matter with the id `enquiry` replaces it (another limit, calendar or ladder).
+    pub fn enquiry(policy: usize) -> Matter {
+        Matter {
+            id: Arc::from(Self::ENQUIRY),
+            name: Arc::from("书面咨询答复"),
+            kind: CaseKind::Promised,
+            limit: Limit::WorkingDays(5),
+            calendar: None,
+            policy,
+            departments: Vec::new(),
+            stage_limit: None,
+            max_extension: None,
+            acceptance_limit: None,
+            delivery_limit: None,
         }
     }
 
@@ -283,6 +311,8 @@ impl Matter {
             departments: Vec::new(),
             stage_limit: None,
             max_extension: None,
+            acceptance_limit: None,
+            delivery_limit: None,
         }
     }
 }
