@@ -10,26 +10,12 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 
 use super::engine::*;
+use super::life::*;
 use super::*;
 use crate::calendar::Calendar;
 
 /// How far in the future a client's clock may be when it reports `accepted_at` or `at`.
 const CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(5);
-
-/// What a command acted on: a case the engine holds (and whether it was just created), or a
-/// closed case an acceptance replayed, as stored.
-pub(super) enum Target {
-    Held(u32, bool),
-    Closed(Box<CaseView>),
-}
-
-/// How a case closes.
-pub(super) enum Closing {
-    Completed,
-    Withdrawn(String),
-    /// By its outcome (不予受理, 撤销), reported by the outcome's own event.
-    Decided(CaseState),
-}
 
 impl DeadlineEngine {
     /// Apply one command; `closed` holds the cases that closed and left the engine. Returns
@@ -97,7 +83,7 @@ impl DeadlineEngine {
                 limit,
                 at,
             } => {
-                let p = super::obligations::Promising {
+                let p = Promising {
                     kind,
                     materials,
                     limit,
@@ -113,7 +99,7 @@ impl DeadlineEngine {
                 delivery,
                 at,
             } => {
-                let d = super::outcome::Deciding {
+                let d = Deciding {
                     result,
                     reason,
                     delivery,
@@ -128,7 +114,7 @@ impl DeadlineEngine {
                 delivery,
                 at,
             } => {
-                let r = super::obligations::Resolving {
+                let r = Resolving {
                     decision,
                     reason,
                     delivery,
@@ -143,7 +129,7 @@ impl DeadlineEngine {
                 matter,
                 submitted_at,
             } => {
-                let s = super::statutory::Submission {
+                let s = Submission {
                     id,
                     hall: hall as u32,
                     matter: matter as u32,

@@ -32,8 +32,9 @@ mod case;
 mod commands;
 mod engine;
 mod index;
-mod origin;
+mod life;
 mod obligations;
+mod origin;
 mod outcome;
 mod record;
 mod route;
@@ -55,11 +56,11 @@ pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
 /// Open rectifications or complaints of a hall (`DeadlineEngine::open_rating_cases`): (hall,
 /// whether complaints, how many are open, how many of them are past their deadline).
 pub type OpenRatingCases = (usize, bool, u64, u64);
-pub use obligations::{Obligation, ObligationKind, ObligationView};
-pub use outcome::{
+pub use life::{
     Decision, DeliveryMethod, DeliveryView, Details, DetailsView, Notice, NoticeView, OutcomeKind,
     OutcomeView,
 };
+pub use life::{Obligation, ObligationKind, ObligationView};
 pub use record::CaseRecord;
 pub use route::{Leg, LegView};
 

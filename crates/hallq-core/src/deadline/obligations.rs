@@ -10,116 +10,12 @@
 //! reads the clock, never does I/O.
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
-use super::commands::Closing;
 use super::engine::*;
-use super::outcome::{Decision, DeliveryMethod, Outcome, OutcomeKind};
+use super::life::*;
+
 use super::*;
 use crate::calendar::Limit;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObligationKind {
-    /// 容缺受理: accepted with secondary materials missing; overdue → `refusal_pending`.
-    Deficiency,
-    /// 承诺审批: approved first, materials follow; overdue → `revocation_pending`.
-    Commitment,
-}
-
-/// One promise, stored as is in the case's record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Obligation {
-    pub kind: ObligationKind,
-    pub materials: Vec<String>,
-    /// As given, e.g. `5wd`.
-    pub limit: String,
-    pub from: Timestamp,
-    /// Counted once, when promised, on the case's calendar.
-    pub due: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fulfilled_at: Option<Timestamp>,
-    /// When it was found overdue (its alarm's `raised_at`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overdue_at: Option<Timestamp>,
-    /// An officer accepted it late or waived it, with this reason.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub excused: Option<String>,
-}
-
-impl Obligation {
-    /// Neither fulfilled, nor overdue, nor excused: its due instant is still watched.
-    fn watched(&self) -> bool {
-        self.fulfilled_at.is_none() && self.overdue_at.is_none() && self.excused.is_none()
-    }
-
-    /// Not yet settled: watched, or overdue and waiting for the officer.
-    fn unsettled(&self) -> bool {
-        self.fulfilled_at.is_none() && self.excused.is_none()
-    }
-
-    fn state(&self) -> &'static str {
-        if self.fulfilled_at.is_some() {
-            "fulfilled"
-        } else if self.excused.is_some() {
-            "excused"
-        } else if self.overdue_at.is_some() {
-            "overdue"
-        } else {
-            "open"
-        }
-    }
-
-    pub(super) fn view(&self, n: usize, local: impl Fn(Timestamp) -> LocalTime) -> ObligationView {
-        ObligationView {
-            n,
-            kind: self.kind,
-            materials: self.materials.clone(),
-            limit: self.limit.clone(),
-            from: local(self.from),
-            due: local(self.due),
-            state: self.state(),
-            fulfilled_at: self.fulfilled_at.map(&local),
-            overdue_at: self.overdue_at.map(&local),
-            excused: self.excused.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObligationView {
-    /// 1-based, the number `fulfil` names.
-    pub n: usize,
-    pub kind: ObligationKind,
-    pub materials: Vec<String>,
-    pub limit: String,
-    pub from: LocalTime,
-    pub due: LocalTime,
-    /// `open`, `fulfilled`, `overdue` or `excused`.
-    pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fulfilled_at: Option<LocalTime>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overdue_at: Option<LocalTime>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub excused: Option<String>,
-}
-
-/// A promise's fields, as `CaseCommand::Promise` carries them.
-pub(super) struct Promising {
-    pub kind: ObligationKind,
-    pub materials: Vec<String>,
-    pub limit: Limit,
-    pub at: Timestamp,
-}
-
-/// An officer's decision, as `CaseCommand::Resolve` carries it.
-pub(super) struct Resolving {
-    pub decision: Decision,
-    pub reason: String,
-    pub delivery: Option<DeliveryMethod>,
-    pub at: Timestamp,
-}
 
 impl DeadlineEngine {
     /// Commands other than a decision or a withdrawal wait while an overdue obligation does.

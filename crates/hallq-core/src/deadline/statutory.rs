@@ -9,19 +9,11 @@
 
 use jiff::Timestamp;
 
-use super::commands::Target;
 use super::engine::*;
-use super::outcome::ACCEPTANCE_LIMIT;
+use super::life::*;
+
 use super::*;
 use crate::calendar::Limit;
-
-/// An online submission's fields, resolved to the catalogue's positions.
-pub(super) struct Submission {
-    pub id: String,
-    pub hall: u32,
-    pub matter: u32,
-    pub submitted_at: Timestamp,
-}
 
 impl DeadlineEngine {
     /// The acceptance decision's limit for cases of `matter`.
