@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use redb::ReadableTable;
 
+use super::batch::Op;
 use super::log::LOG;
 use super::tail::{CHECKPOINT, Entry};
-use super::writer::Op;
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
     EVENTS, HALLS, IDEMPOTENCY, META, STATS, StoreError, TICKETS, decode_pair,

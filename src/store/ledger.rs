@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Health;
-use super::writer::{Batch, Mark};
+use super::batch::{Batch, Mark};
 
 pub struct Ledger<K> {
     health: Arc<Health>,

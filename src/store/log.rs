@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
-use super::writer::{Op, Published};
+use super::batch::{Op, Published};
 
 /// log sequence number → one record. Trimmed behind the checkpoint.
 pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -129,32 +129,6 @@ fn intern(kind: String) -> &'static str {
     let leaked: &'static str = Box::leak(kind.into_boxed_str());
     kinds.insert(leaked);
     leaked
-}
-
-/// `Vec<u8>` as one byte string (serde's default is a sequence of numbers, one call per byte).
-pub(crate) mod bytes {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a byte string")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-        }
-        d.deserialize_byte_buf(Visitor)
-    }
 }
 
 #[cfg(test)]

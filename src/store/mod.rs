@@ -22,6 +22,7 @@
 //! whose changes were lost put back the affected state from the store (`ledger`), so memory
 //! and disk agree again and reads keep serving the last durable state meanwhile.
 
+mod batch;
 mod checkpoint;
 mod ledger;
 pub(crate) mod log;
@@ -38,9 +39,10 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
+pub use batch::{Batch, Done, Op, Publish, Published};
 pub use ledger::Ledger;
 pub use replica::{HallRecord, Holding, Holdings, LogOfRecord};
-pub use writer::{Batch, Done, Op, Publish, Published, WriterHandle};
+pub use writer::WriterHandle;
 
 /// Bumped when a table's layout changes incompatibly. 2: the log (a store of schema 1 has
 /// none, and is read as one whose log is empty).

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 
+use super::batch::Op;
 use super::tail::{CHECKPOINT, Entry};
-use super::writer::Op;
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
     Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, Rewind, STATS, Store, StoreError, TICKETS,

@@ -14,7 +14,7 @@ use redb::{ReadableTable, TableDefinition};
 
 use std::sync::Arc;
 
-use super::writer::{Batch, Op};
+use super::batch::{Batch, Op};
 use super::{StoreError, log};
 
 /// hall id → the id of the last log-of-record row whose writes this node's redb holds. Written

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase};
 
+use super::batch::{Op, Published};
 use super::log::{self, LOG};
-use super::writer::{Op, Published};
 use super::{META, StoreError};
 
 /// The META key of the last log sequence number materialised into the state tables.

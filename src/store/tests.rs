@@ -7,9 +7,9 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use redb::{ReadableDatabase, ReadableTable};
 
+use super::batch::{Batch, Op, Published};
 use super::log::{self, LOG};
 use super::tail::Entry;
-use super::writer::{Batch, Op, Published};
 use super::*;
 
 /// A store config for tests, shared with the writer's own tests.
@@ -252,7 +252,7 @@ fn copy(op: &Op) -> Op {
 }
 
 struct Nobody;
-impl writer::Publish for Nobody {
+impl super::Publish for Nobody {
     fn publish(&self, _: &[Published]) {}
 }
 

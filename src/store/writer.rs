@@ -11,159 +11,20 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use redb::ReadableTable;
 
+use super::batch::{Batch, Op, Publish};
 use super::log::{self, LOG};
 use super::replica::{self, LogOfRecord};
 use super::tail::Entry;
 use super::{EVENTS, Health, IDEMPOTENCY, PROBE, Slot, Store, StoreError, checkpoint};
 use crate::clock::Clock;
 use crate::config::StoreConfig;
-
-/// One write to a current-state table. Serialized into the log as it is (`log`): a variant
-/// or field is only ever added at the end, and a change that reorders them bumps the
-/// record version.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub enum Op {
-    PutHall {
-        hall: Arc<str>,
-        #[serde(with = "super::log::bytes")]
-        json: Vec<u8>,
-    },
-    PutTicket {
-        hall: Arc<str>,
-        id: String,
-        #[serde(with = "super::log::bytes")]
-        json: Vec<u8>,
-    },
-    /// Delete the hall's ticket records whose id sorts before `before` (earlier days).
-    PurgeTickets { hall: Arc<str>, before: String },
-    PutIdempotent {
-        scope: String,
-        key: String,
-        expires_s: i64,
-        #[serde(with = "super::log::bytes")]
-        json: Vec<u8>,
-    },
-    /// An open case's record.
-    PutCase {
-        id: String,
-        #[serde(with = "super::log::bytes")]
-        json: Vec<u8>,
-    },
-    /// A case closed: its record moves to the closed-case table.
-    CloseCase {
-        id: String,
-        #[serde(with = "super::log::bytes")]
-        json: Vec<u8>,
-    },
-    /// An alarm consumer's acknowledged position and the token that owns it.
-    PutConsumer {
-        name: String,
-        seq: u64,
-        owner: String,
-    },
-    /// A consumer's cursor moved backwards: `json` is a `Rewind`, appended to its log.
-    LogRewind {
-        name: String,
-        #[serde(with = "super::log::bytes")]
-        json: Vec<u8>,
-    },
-    /// A calendar replaced through the API.
-    PutCalendar { id: String, toml: String },
-    /// A finished business day's statistics.
-    PutStats {
-        hall: Arc<str>,
-        day: String,
-        #[serde(with = "super::log::bytes")]
-        json: Vec<u8>,
-    },
-    /// One more case finished by a hall on a day, on time or not.
-    CountCase {
-        hall: Arc<str>,
-        day: String,
-        on_time: bool,
-    },
-    /// A booking's record; `json: None` deletes it.
-    PutBooking {
-        hall: Arc<str>,
-        code: String,
-        json: Option<Vec<u8>>,
-    },
-}
-
-/// An event to append to a stream's log and publish once durable.
-#[derive(Debug, Clone)]
-pub struct Published {
-    pub stream: Arc<str>,
-    /// 0 for streams fed by several producers (`@alarms`, `@cases`): the writer assigns the
-    /// next number at commit and writes it into the JSON as `"seq"`.
-    pub seq: u64,
-    pub kind: &'static str,
-    pub json: String,
-    /// The hall the event concerns, so subscribers scoped to some halls see only theirs.
-    pub hall: Option<usize>,
-}
-
-/// Called once the batch is durable (`Ok`) or can never be (`Err`).
-pub type Done = Box<dyn for<'a> FnOnce(Result<(), &'a StoreError>) + Send>;
-
-/// What a producer hands the writer. Everything in one batch commits atomically, and batches
-/// commit in the order they were sent.
-#[derive(Default)]
-pub struct Batch {
-    pub ops: Vec<Op>,
-    pub events: Vec<Published>,
-    pub done: Vec<Done>,
-    /// The store generation the producer's memory agreed with when it built the batch
-    /// (`Health::generation`); an older one is refused. Set by `Ledger::stamp`.
-    pub generation: u64,
-    /// Where the writer records that the batch is durable, for the producer's ledger.
-    pub(crate) mark: Option<Mark>,
-    /// Cluster mode: (hall position, epoch) of every hall whose writes the batch carries,
-    /// the lease it was built under. The log of record refuses a stale one (fencing).
-    pub fences: Vec<(usize, u64)>,
-    /// Cluster mode: the batch replays the log of record's rows of a hall up to this row id
-    /// (hall id, row id); it is stored here only, never appended there again.
-    pub replayed: Option<(Arc<str>, u64)>,
-}
-
-/// A producer's count of its batches known durable, and this batch's number.
-#[derive(Debug)]
-pub(crate) struct Mark {
-    pub durable: Arc<AtomicU64>,
-    pub n: u64,
-}
-
-impl std::fmt::Debug for Batch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch")
-            .field("ops", &self.ops.len())
-            .field("events", &self.events.len())
-            .field("done", &self.done.len())
-            .finish()
-    }
-}
-
-impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.events.is_empty() && self.done.is_empty()
-    }
-
-    pub(crate) fn writes(&self) -> bool {
-        !self.ops.is_empty() || !self.events.is_empty()
-    }
-}
-
-/// Receives durable events; implemented by the subscriber hub.
-pub trait Publish: Send + Sync + 'static {
-    fn publish(&self, events: &[Published]);
-}
 
 /// The running writer: where to send batches and how to stop it.
 pub struct WriterHandle {
@@ -679,7 +540,7 @@ mod tests {
 
     struct Nobody;
     impl Publish for Nobody {
-        fn publish(&self, _: &[Published]) {}
+        fn publish(&self, _: &[crate::store::Published]) {}
     }
 
     /// Send one batch that acknowledges `seq` for consumer `c`; what the writer answered.
