@@ -145,8 +145,12 @@ pub trait LogOfRecord: Send + Sync {
     fn in_doubt(&self, halls: &[usize]);
 }
 
-/// The hall whose log of record an op belongs to, by id; `None` for the node's own state
-/// (cases, alarm consumers, calendars), which cluster mode keeps local.
+/// The key of the case engine's share of the log of record, leased like a hall: the cases,
+/// their alarms (`@alarms`, `@cases`), the alarm consumers' cursors, calendars replaced
+/// through the API and case counts. One node holds it at a time and serves every case.
+pub const CASE_ENGINE: &str = super::CASES_STREAM;
+
+/// The hall (or `CASE_ENGINE`) whose log of record an op belongs to, by id.
 pub(crate) fn op_hall(op: &Op) -> Option<&str> {
     match op {
         Op::PutHall { hall, .. }
@@ -154,14 +158,26 @@ pub(crate) fn op_hall(op: &Op) -> Option<&str> {
         | Op::PurgeTickets { hall, .. }
         | Op::PutStats { hall, .. }
         | Op::PutBooking { hall, .. } => Some(hall),
-        // A hall request's key is scoped "hall|token" (`api::scope`).
+        // A hall request's key is scoped "hall|token", a case request's "@cases|token"
+        // (`api::scope`).
         Op::PutIdempotent { scope, .. } => scope.split_once('|').map(|(h, _)| h),
+        // Written by the case thread, under the case engine's lease.
         Op::PutCase { .. }
         | Op::CloseCase { .. }
         | Op::PutConsumer { .. }
         | Op::LogRewind { .. }
         | Op::PutCalendar { .. }
-        | Op::CountCase { .. } => None,
+        | Op::CountCase { .. } => Some(CASE_ENGINE),
+    }
+}
+
+/// The share an event belongs to: a hall's stream is its hall's; the streams the writer
+/// numbers (`@alarms`, `@cases`) are the case engine's.
+fn event_hall(stream: &str) -> &str {
+    if stream == super::ALARMS {
+        CASE_ENGINE
+    } else {
+        stream
     }
 }
 
@@ -215,7 +231,7 @@ pub(super) fn append(
             }
         }
         for e in &b.events {
-            if let Some(h) = share(&mut halls, &e.stream)? {
+            if let Some(h) = share(&mut halls, event_hall(&e.stream))? {
                 halls.get_mut(&h).expect("just added").3.push(e);
             }
         }

@@ -428,6 +428,11 @@ impl Writer {
         }
         let entry = Arc::new(entry);
         self.slot.tail_mut().push(entry.clone());
+        // Cluster mode: a replay brings the numbers another node gave `@alarms` and `@cases`;
+        // the next number is read again from the tail.
+        if batches.iter().any(|b| b.replayed.is_some()) {
+            self.heads.clear();
+        }
         Ok((entry, ranges))
     }
 
