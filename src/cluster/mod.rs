@@ -268,6 +268,10 @@ impl LogOfRecord for Cluster {
         result
     }
 
+    fn holdings(&self) -> &crate::store::Holdings {
+        &self.store.holdings
+    }
+
     fn in_doubt(&self, halls: &[usize]) {
         for &h in halls {
             tracing::warn!(hall = %self.halls[h], "the hall's local state may differ from the log of record; adopting it again");

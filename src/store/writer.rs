@@ -210,6 +210,9 @@ impl Writer {
     }
 
     fn commit(&mut self, batches: &mut Vec<Batch>) {
+        if let Some(record) = &self.record {
+            replica::refuse_moved(batches, &**record);
+        }
         let generation = self.health.generation();
         let current = |b: &Batch| b.generation >= generation;
         let writes = batches.iter().any(|b| current(b) && b.writes());
