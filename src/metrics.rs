@@ -161,6 +161,7 @@ pub fn install() -> &'static PrometheusHandle {
             (STORE_CHECKPOINT_SECONDS, COMMIT_BUCKETS),
             (STORE_BATCH_SIZE, BATCH_BUCKETS),
             (HTTP_SECONDS, HTTP_BUCKETS),
+            (CLUSTER_APPEND_SECONDS, COMMIT_BUCKETS),
         ] {
             b = b
                 .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)

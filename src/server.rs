@@ -324,6 +324,18 @@ fn zero_counters() {
     for queue in ["hall", "case"] {
         metrics::counter!(OVERLOAD, "queue" => queue).increment(0);
     }
+    // Cluster mode's series read 0 from the first scrape (and stay 0 when running alone), so
+    // the dashboard's cluster panels and `increase()` work from the start.
+    let _registered = metrics::histogram!(crate::metrics::CLUSTER_APPEND_SECONDS);
+    metrics::gauge!(crate::metrics::CLUSTER_LEASES).set(0.0);
+    for c in [
+        crate::metrics::CLUSTER_ADOPTIONS,
+        crate::metrics::CLUSTER_APPEND_FAILURES,
+        crate::metrics::CLUSTER_FENCED,
+        crate::metrics::CLUSTER_TRIMMED,
+    ] {
+        metrics::counter!(c).increment(0);
+    }
     for stream in ["hall", "alarms", "cases", "ticket"] {
         metrics::counter!(SSE_DROPPED, "stream" => stream).increment(0);
         metrics::gauge!(crate::metrics::SSE_SUBSCRIBERS, "stream" => stream).increment(0.0);
