@@ -145,9 +145,15 @@ async fn forward(
     // The owner's own address, not this node's.
     parts.headers.remove(header::HOST);
     parts.headers.insert(FORWARDED, HeaderValue::from_str(me)?);
-    let answer = client
+    let mut answer = client
         .request(axum::http::Request::from_parts(parts, body))
         .await?;
+    // Hop-by-hop: they described the owner's connection to this node, not this node's to
+    // the client, whose framing this node's server chooses.
+    for h in [header::CONNECTION, header::TRANSFER_ENCODING] {
+        answer.headers_mut().remove(h);
+    }
+    answer.headers_mut().remove("keep-alive");
     Ok(answer.map(Body::new))
 }
 
