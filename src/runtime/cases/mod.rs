@@ -15,6 +15,11 @@
 //! cannot take a replayed acceptance for a new case. The record is let go once the writer has
 //! run the completion of the batch that committed it.
 //!
+//! In cluster mode the thread serves only while this node holds the case engine's lease, under
+//! its epoch (`follow_lease`): adopting it rebuilds the engine from the store, which the
+//! adoption's replay brought up to the log of record; without it nothing is answered and no
+//! alarm raised here.
+//!
 //! The thread also keeps `hallq_calendar_horizon_days` current: from start-up, when a
 //! calendar is replaced, and at each local midnight.
 //!
