@@ -150,6 +150,7 @@ pub trait LogOfRecord: Send + Sync {
 pub(crate) fn op_hall(op: &Op) -> Option<&str> {
     match op {
         Op::PutHall { hall, .. }
+        | Op::PutHallDelta { hall, .. }
         | Op::PutTicket { hall, .. }
         | Op::PurgeTickets { hall, .. }
         | Op::PutStats { hall, .. }
