@@ -224,7 +224,7 @@ async fn kill_9_loses_no_acknowledged_ticket_and_the_display_resumes_exactly() {
     assert_eq!(again.body, first.body);
 
     // The durable log, read from its start.
-    let head = call(
+    let snapshot = call(
         &http,
         Method::GET,
         format!("{base}/v1/halls/h1"),
@@ -232,10 +232,8 @@ async fn kill_9_loses_no_acknowledged_ticket_and_the_display_resumes_exactly() {
         None,
         &[],
     )
-    .await
-    .body["seq"]
-        .as_u64()
-        .unwrap();
+    .await;
+    let head = snapshot.body["seq"].as_u64().unwrap();
     let mut full = subscribe(&base, "h1", DISPLAY, Some(0)).await;
     let mut log = Vec::new();
     while log.last().map(|e: &Sse| e.id) != Some(head) {
@@ -246,6 +244,27 @@ async fn kill_9_loses_no_acknowledged_ticket_and_the_display_resumes_exactly() {
         (1..=head).collect::<Vec<_>>(),
         "the log is gap-free"
     );
+    // The hall's recent calls (written as deltas: the calls since the hall's last record)
+    // are the last ten calls of the log, newest first, as they were announced.
+    let fields = |c: &serde_json::Value| {
+        ["ticket", "window", "called_at", "announcement"].map(|f| c[f].clone())
+    };
+    let logged_calls: Vec<_> = log
+        .iter()
+        .rev()
+        .filter(|e| e.event == "called")
+        .take(10)
+        .map(|e| fields(&e.data))
+        .collect();
+    let recent: Vec<_> = snapshot.body["recent_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(fields)
+        .collect();
+    assert_eq!(recent.len(), 10, "more than ten calls were made");
+    assert_eq!(recent, logged_calls);
+
     // Everything the display was shown before the crash is in the log as it was shown: a
     // display never sees an event the crash could undo.
     let shown: Vec<&Sse> = seen.iter().filter(|e| e.event != "snapshot").collect();

@@ -81,6 +81,18 @@ pub enum Op {
         code: String,
         json: Option<Vec<u8>>,
     },
+    /// A hall's record as a delta (`hall_delta`): `json` is the record with its recent calls
+    /// left empty, `calls` the calls made since the hall's previous record (each a
+    /// `CallEvent` as JSON); the record's recent calls become the previous ones followed by
+    /// `calls`, the last `keep` of them. What the shards write instead of `PutHall`, so a
+    /// commit no longer rewrites the ten recent calls of every hall it touches.
+    PutHallDelta {
+        hall: Arc<str>,
+        #[serde(with = "bytes")]
+        json: Vec<u8>,
+        calls: Vec<String>,
+        keep: u8,
+    },
 }
 
 /// An event to append to a stream's log and publish once durable.

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use redb::ReadableTable;
 
 use super::batch::Op;
+use super::hall_delta::{HallWrite, StoredCalls, calls_of};
 use super::log::LOG;
 use super::tail::{CHECKPOINT, Entry};
 use super::{
@@ -25,7 +26,7 @@ use super::{
 /// What the state tables get, key by key, from a run of records.
 #[derive(Default)]
 struct Coalesced<'a> {
-    halls: BTreeMap<&'a str, &'a [u8]>,
+    halls: BTreeMap<&'a str, HallWrite<'a>>,
     /// Hall ticket purges, applied before the tickets written after them.
     purges: Vec<(&'a str, &'a str)>,
     tickets: BTreeMap<(&'a str, &'a str), &'a [u8]>,
@@ -51,7 +52,17 @@ impl<'a> Coalesced<'a> {
         for op in &entry.ops {
             match op {
                 Op::PutHall { hall, json } => {
-                    self.halls.insert(hall, json);
+                    self.halls.insert(hall, HallWrite::Whole(json));
+                }
+                Op::PutHallDelta {
+                    hall,
+                    json,
+                    calls,
+                    keep,
+                } => {
+                    let before = self.halls.remove(&**hall);
+                    let write = HallWrite::delta(before, json, calls, *keep);
+                    self.halls.insert(hall, write);
                 }
                 Op::PutTicket { hall, id, json } => {
                     self.tickets.insert((hall, id), json);
@@ -112,11 +123,14 @@ impl<'a> Coalesced<'a> {
 /// Materialise `entries` (consecutive, oldest first) into the state tables of `tx`, record
 /// the last one's lsn as the checkpoint and remove the log records up to it. Each event
 /// stream keeps its last `retention` events (pruned in steps of a tenth, so not every
-/// checkpoint prunes). Returns the checkpoint's lsn; `None` when there was nothing to do.
+/// checkpoint prunes). `calls` holds the recent calls of the hall rows as stored before `tx`
+/// (or fewer halls) and is brought up to the rows `tx` writes: the caller drops it if `tx`
+/// does not commit. Returns the checkpoint's lsn; `None` when there was nothing to do.
 pub(crate) fn materialise(
     tx: &redb::WriteTransaction,
     entries: &[impl std::ops::Deref<Target = Entry>],
     retention: u64,
+    calls: &mut StoredCalls,
 ) -> Result<Option<u64>, StoreError> {
     let Some(last) = entries.last().map(|e| e.lsn) else {
         return Ok(None);
@@ -127,8 +141,20 @@ pub(crate) fn materialise(
     }
     if !c.halls.is_empty() {
         let mut t = tx.open_table(HALLS)?;
-        for (k, v) in c.halls {
-            t.insert(k, v)?;
+        for (k, write) in c.halls {
+            let stored = || match calls.remove(k) {
+                Some(list) => Ok(list),
+                None => match t.get(k)? {
+                    Some(row) => calls_of(row.value(), k),
+                    None => Ok(Vec::new()),
+                },
+            };
+            let (row, list) = write.resolve(k, stored)?;
+            t.insert(k, row.as_slice())?;
+            match list {
+                Some(list) => calls.insert(k.to_owned(), list),
+                None => calls.remove(k),
+            };
         }
     }
     if !c.purges.is_empty() || !c.tickets.is_empty() {
@@ -268,7 +294,7 @@ pub(crate) fn recover(
     }
     let started = std::time::Instant::now();
     let tx = super::begin_write(db, cfg.quick_repair)?;
-    let lsn = materialise(&tx, &entries, cfg.event_retention)?;
+    let lsn = materialise(&tx, &entries, cfg.event_retention, &mut StoredCalls::new())?;
     tx.commit()?;
     tracing::info!(
         records = entries.len(),

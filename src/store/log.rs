@@ -194,6 +194,31 @@ mod tests {
         assert!(matches!(decode(&[]), Err(DecodeError::Empty)));
     }
 
+    /// A record as hallq wrote it before `Op::PutHallDelta` existed (one `PutHall`, no
+    /// events), byte for byte: what an existing store's log holds and recovery replays.
+    #[test]
+    fn a_record_of_an_earlier_version_still_decodes() {
+        let raw = [1, 1, 0, 4, b'c', b'i', b't', b'y', 2, b'{', b'}', 0];
+        let back = decode(&raw).unwrap();
+        assert!(back.events.is_empty());
+        match &back.ops[..] {
+            [Op::PutHall { hall, json }] => assert_eq!((&**hall, &json[..]), ("city", &b"{}"[..])),
+            ops => panic!("{ops:?}"),
+        }
+        let delta = Op::PutHallDelta {
+            hall: Arc::from("city"),
+            json: b"{}".to_vec(),
+            calls: vec!["{}".into()],
+            keep: 10,
+        };
+        let mut raw = Vec::new();
+        encode([&delta].into_iter(), std::iter::empty(), &mut raw);
+        assert_eq!(
+            format!("{:?}", decode(&raw).unwrap().ops),
+            format!("{:?}", [delta])
+        );
+    }
+
     proptest! {
         #[test]
         fn garbage_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -24,6 +24,7 @@
 
 mod batch;
 mod checkpoint;
+mod hall_delta;
 mod ledger;
 pub(crate) mod log;
 mod read;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::batch::Op;
+use super::hall_delta::{HallWrite, calls_of};
 use super::tail::{CHECKPOINT, Entry};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
@@ -45,7 +46,8 @@ impl Store {
         hall: &str,
     ) -> Result<Option<(HallRecord, Vec<TicketRecord>)>, StoreError> {
         let (tx, tail) = self.view()?;
-        let mut record = tx.open_table(HALLS)?.get(hall)?.map(|v| v.value().to_vec());
+        let stored = tx.open_table(HALLS)?.get(hall)?.map(|v| v.value().to_vec());
+        let mut write = None;
         let mut tickets = BTreeMap::new();
         for row in tx
             .open_table(TICKETS)?
@@ -56,7 +58,15 @@ impl Store {
         }
         for op in ops(&tail) {
             match op {
-                Op::PutHall { hall: h, json } if &**h == hall => record = Some(json.clone()),
+                Op::PutHall { hall: h, json } if &**h == hall => {
+                    write = Some(HallWrite::Whole(json));
+                }
+                Op::PutHallDelta {
+                    hall: h,
+                    json,
+                    calls,
+                    keep,
+                } if &**h == hall => write = Some(HallWrite::delta(write, json, calls, *keep)),
                 Op::PutTicket { hall: h, id, json } if &**h == hall => {
                     tickets.insert(id.clone(), json.clone());
                 }
@@ -66,8 +76,18 @@ impl Store {
                 _ => {}
             }
         }
-        let Some(raw) = record else {
-            return Ok(None);
+        let raw = match write {
+            Some(write) => {
+                let stored_calls = || match &stored {
+                    Some(row) => calls_of(row, hall),
+                    None => Ok(Vec::new()),
+                };
+                write.resolve(hall, stored_calls)?.0
+            }
+            None => match stored {
+                Some(row) => row,
+                None => return Ok(None),
+            },
         };
         let record: HallRecord =
             serde_json::from_slice(&raw).map_err(corrupt(format!("halls/{hall}")))?;

@@ -207,6 +207,7 @@ pub const CASE_ENGINE: &str = super::CASES_STREAM;
 pub(crate) fn op_hall(op: &Op) -> Option<&str> {
     match op {
         Op::PutHall { hall, .. }
+        | Op::PutHallDelta { hall, .. }
         | Op::PutTicket { hall, .. }
         | Op::PurgeTickets { hall, .. }
         | Op::PutStats { hall, .. }

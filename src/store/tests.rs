@@ -107,6 +107,14 @@ fn op() -> impl Strategy<Value = Op> {
     let json = (0u8..4).prop_map(|n| format!("{{\"n\":{n}}}").into_bytes());
     prop_oneof![
         (hall.clone(), json.clone()).prop_map(|(hall, json)| Op::PutHall { hall, json }),
+        (hall.clone(), json.clone(), 0u8..4, 0u8..5).prop_map(|(hall, json, n, keep)| {
+            Op::PutHallDelta {
+                hall,
+                json,
+                calls: (0..n).map(|i| format!("{{\"call\":{i}}}")).collect(),
+                keep,
+            }
+        }),
         (hall.clone(), day.clone(), json.clone()).prop_map(|(hall, day, json)| Op::PutTicket {
             hall,
             id: format!("{day}-A1"),
@@ -200,7 +208,8 @@ fn fresh() -> (tempfile::TempDir, Store) {
 fn materialise(store: &Store, entries: &[&Entry]) {
     let db = store.db().unwrap();
     let tx = db.begin_write().unwrap();
-    checkpoint::materialise(&tx, entries, config().event_retention).unwrap();
+    let mut calls = Default::default();
+    checkpoint::materialise(&tx, entries, config().event_retention, &mut calls).unwrap();
     tx.commit().unwrap();
 }
 

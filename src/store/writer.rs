@@ -19,6 +19,7 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use redb::ReadableTable;
 
 use super::batch::{Batch, Op, Publish};
+use super::hall_delta::StoredCalls;
 use super::log::{self, LOG};
 use super::replica::{self, LogOfRecord};
 use super::tail::Entry;
@@ -63,6 +64,9 @@ struct Writer {
     /// The record being encoded, kept to reuse its allocation.
     buf: Vec<u8>,
     checkpoint_writes: usize,
+    /// The recent calls of the hall rows the checkpoints wrote (`hall_delta`); dropped after
+    /// any failure, when the rows may be other than what it remembers.
+    stored_calls: StoredCalls,
     /// When the last checkpoint ran (or was found unnecessary).
     last_checkpoint: Instant,
     last_expiry_sweep: i64,
@@ -119,6 +123,7 @@ impl Store {
             heads: HashMap::new(),
             buf: Vec::new(),
             checkpoint_writes: cfg.checkpoint_writes,
+            stored_calls: StoredCalls::new(),
             last_checkpoint: Instant::now(),
             last_expiry_sweep: 0,
             retry: None,
@@ -294,6 +299,7 @@ impl Writer {
         metrics::gauge!(crate::metrics::STORE_WRITABLE).set(0.0);
         // Sequence numbers handed out in the failed transaction were never stored.
         self.heads.clear();
+        self.stored_calls.clear();
         // Only a writable store commits, so this starts a new spell of refusals.
         let backoff = self.retry_min;
         let retry_after_s = backoff.as_secs_f64().ceil().max(1.0) as u32;
@@ -477,15 +483,20 @@ impl Writer {
             return;
         }
         let started = Instant::now();
-        let run = || -> Result<Option<u64>, StoreError> {
+        let mut calls = std::mem::take(&mut self.stored_calls);
+        let mut run = || -> Result<Option<u64>, StoreError> {
             let db = self.slot.get()?;
             let mut tx = super::begin_write(&db, self.quick_repair)?;
             tx.set_durability(durability)?;
-            let lsn = checkpoint::materialise(&tx, &entries, self.retention)?;
+            let lsn = checkpoint::materialise(&tx, &entries, self.retention, &mut calls)?;
             tx.commit()?;
             Ok(lsn)
         };
-        match run() {
+        let result = run();
+        if result.is_ok() {
+            self.stored_calls = calls;
+        }
+        match result {
             Ok(lsn) => {
                 if let Some(lsn) = lsn {
                     self.slot.tail_mut().trim(lsn);

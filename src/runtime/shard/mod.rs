@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::queue::{Event, HallEngine, TimerKind};
+use crate::queue::{CallEvent, Event, HallEngine, TimerKind};
 use crate::runtime::cases::CaseShard;
 pub use crate::runtime::idem::Idem;
 use crate::runtime::idem::IdemCache;
@@ -120,6 +120,7 @@ impl Shards {
                 idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
                 ledger: Ledger::new(store.health.clone()),
                 epochs: vec![0; halls_len],
+                sent_calls: vec![None; halls_len],
                 unloaded: Vec::new(),
                 alive: beat.clone(),
             };
@@ -231,6 +232,11 @@ struct Shard {
     /// adoption brought up to the log of record, before it serves.
     epochs: Vec<u64>,
     alive: Arc<AtomicI64>,
+    /// The recent calls of each hall's last record sent to the writer, by local position, so
+    /// the next record carries only the calls made since (`Op::PutHallDelta`). `None` until
+    /// the hall's first record and after a reload: then the record carries all of them. The
+    /// `Arc`s are held, so one that is still here is the same call (`Arc::ptr_eq`).
+    sent_calls: Vec<Option<Vec<Arc<CallEvent>>>>,
 }
 
 impl Shard {
@@ -407,6 +413,7 @@ impl Shard {
                     };
                     self.books[local] = crate::booking::Book::restore(records);
                     self.halls[local].1 = engine;
+                    self.sent_calls[local] = None;
                     self.drop_timers(local);
                     let ops = self.halls[local].1.timers();
                     self.apply_timers(local, &ops);
@@ -589,10 +596,19 @@ impl Shard {
             });
         }
         if changes.hall {
-            batch.ops.push(Op::PutHall {
+            let mut record = hall.hall_record();
+            let calls = std::mem::take(&mut record.recent_calls);
+            let new = new_calls(self.sent_calls[local].as_deref(), &calls);
+            batch.ops.push(Op::PutHallDelta {
                 hall: id,
-                json: serde_json::to_vec(&hall.hall_record()).expect("records serialize"),
+                json: serde_json::to_vec(&record).expect("records serialize"),
+                calls: calls[calls.len() - new..]
+                    .iter()
+                    .map(|c| serde_json::to_string(c).expect("calls serialize"))
+                    .collect(),
+                keep: u8::try_from(calls.len()).expect("a hall keeps ten recent calls"),
             });
+            self.sent_calls[local] = Some(calls);
         }
         batch.ops.len() > ops_before
     }
@@ -643,6 +659,25 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config, clustered: bool
             });
         }
     }
+}
+
+/// How many of `now` (a hall's recent calls, oldest first) are not in `sent` (those of its
+/// last record): the fewest such that the ones before them are the last of `sent`. All of
+/// them when `sent` is unknown or shares nothing (a new business day).
+fn new_calls(sent: Option<&[Arc<CallEvent>]>, now: &[Arc<CallEvent>]) -> usize {
+    let Some(sent) = sent else {
+        return now.len();
+    };
+    (0..now.len())
+        .find(|&new| {
+            let old = &now[..now.len() - new];
+            old.len() <= sent.len()
+                && sent[sent.len() - old.len()..]
+                    .iter()
+                    .zip(old)
+                    .all(|(a, b)| Arc::ptr_eq(a, b))
+        })
+        .unwrap_or(now.len())
 }
 
 /// Reply once the batch is durable; a lost batch turns every reply in it into a refusal.

@@ -24,6 +24,9 @@ pub struct HallRecord {
     pub next_head: i64,
     pub services: Vec<ServiceRecord>,
     pub windows: Vec<WindowRecord>,
+    /// Left out when empty: the store's hall deltas carry the calls beside the record and
+    /// splice them in (`store::hall_delta`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_calls: Vec<std::sync::Arc<CallEvent>>,
     /// Overrides of the hours set through the API, today's and later ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
