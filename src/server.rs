@@ -46,6 +46,8 @@ pub enum DaemonError {
 
 pub struct Daemon {
     app: AppState,
+    /// Applicant notifications: delivered by a task `serve` starts.
+    outbox: Arc<crate::notify::Outbox>,
     /// What the web pages share (the ticket-link keys among it).
     web: Arc<Web>,
     writer: WriterHandle,
@@ -128,6 +130,14 @@ impl Daemon {
             c.start(writer.sender());
         }
         let web = Arc::new(Web::new(link_keys(&store)));
+        let outbox = Arc::new(crate::notify::Outbox::new(
+            config.clone(),
+            store.clone(),
+            writer.sender(),
+            clock.clone(),
+            hub.clone(),
+        ));
+        outbox.zero_metrics();
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
             config,
@@ -142,7 +152,12 @@ impl Daemon {
             ready: AtomicBool::new(true),
             test_hooks: AtomicBool::new(false),
         });
-        Ok(Daemon { app, web, writer })
+        Ok(Daemon {
+            app,
+            outbox,
+            web,
+            writer,
+        })
     }
 
     pub fn app(&self) -> &AppState {
@@ -177,6 +192,8 @@ impl Daemon {
             tokio::spawn(watch_store(app.clone())),
             tokio::spawn(systemd_watchdog(app.clone())),
             tokio::spawn(metrics_upkeep()),
+            // Stopped with the watchers, before the writer it writes through.
+            tokio::spawn(self.outbox.clone().run(token.clone())),
         ];
 
         let grace = Duration::from_secs(app.config.server.shutdown_grace_s);

@@ -658,6 +658,14 @@ impl Client {
     }
 }
 
+/// A webhook no one listens on (the discard port on loopback): its series are in the scrape.
+const NOWHERE_WEBHOOK: &str = r#"
+[[webhook]]
+name = "gateway"
+url = "http://127.0.0.1:9/hook"
+secret = "ops-test-secret-0123456789"
+"#;
+
 /// What the workload did, for checking the scrape against.
 const ISSUED_H1: f64 = 6.0;
 
@@ -668,7 +676,10 @@ async fn workload_scrape(config_prefix: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let proc = Hallq::config(
         dir.path(),
-        &format!("{config_prefix}{}", case_config(dir.path(), 2)),
+        &format!(
+            "{config_prefix}{}{NOWHERE_WEBHOOK}",
+            case_config(dir.path(), 2)
+        ),
     )
     .spawn();
     let c = Client {

@@ -161,7 +161,8 @@ pub(crate) fn op_hall(op: &Op) -> Option<&str> {
         | Op::PutConsumer { .. }
         | Op::LogRewind { .. }
         | Op::PutCalendar { .. }
-        | Op::CountCase { .. } => None,
+        | Op::CountCase { .. }
+        | Op::PutNotification { .. } => None,
     }
 }
 
