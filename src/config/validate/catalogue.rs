@@ -364,10 +364,13 @@ pub(super) fn matters(
             Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension, acceptance_limit, delivery_limit })
         })
         .collect();
-    out.push(Matter::complaint(default_policy, complaint_limit));
+    // The written enquiry is an ordinary matter (cases of it are accepted through the API);
+    // the two only the daemon opens come last, where `Catalogue::complaint_matter` and
+    // `rectification_matter` find them.
     if !out.iter().any(|m| &*m.id == Matter::ENQUIRY) {
         out.push(Matter::enquiry(default_policy));
     }
+    out.push(Matter::complaint(default_policy, complaint_limit));
     out.push(Matter::rectification(default_policy));
     out
 }
