@@ -46,8 +46,6 @@ pub enum DaemonError {
 
 pub struct Daemon {
     app: AppState,
-    /// Applicant notifications: delivered by a task `serve` starts.
-    outbox: Arc<crate::notify::Outbox>,
     /// What the web pages share (the ticket-link keys among it).
     web: Arc<Web>,
     writer: WriterHandle,
@@ -151,13 +149,9 @@ impl Daemon {
             cluster,
             ready: AtomicBool::new(true),
             test_hooks: AtomicBool::new(false),
-        });
-        Ok(Daemon {
-            app,
             outbox,
-            web,
-            writer,
-        })
+        });
+        Ok(Daemon { app, web, writer })
     }
 
     pub fn app(&self) -> &AppState {
@@ -193,7 +187,7 @@ impl Daemon {
             tokio::spawn(systemd_watchdog(app.clone())),
             tokio::spawn(metrics_upkeep()),
             // Stopped with the watchers, before the writer it writes through.
-            tokio::spawn(self.outbox.clone().run(token.clone())),
+            tokio::spawn(app.outbox.clone().run(token.clone())),
         ];
 
         let grace = Duration::from_secs(app.config.server.shutdown_grace_s);
@@ -257,6 +251,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::cluster::routes())
         .merge(api::officers::routes())
         .merge(api::complaints::routes())
+        .merge(api::webhooks::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
