@@ -218,6 +218,7 @@ impl Daemon {
             }
             stopper.shards.stop();
             stopper.cases.stop();
+            stopper.outbox.stop();
             writer.stop();
             if let Some(c) = &stopper.cluster {
                 c.leave();

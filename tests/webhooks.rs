@@ -278,7 +278,13 @@ async fn a_receiver_down_for_a_while_gets_every_notification_signed_and_once() {
         );
         assert_eq!(hit.body["applicant"]["contact_masked"], "138****8000");
         assert_eq!(hit.body["applicant"]["name_masked"], "张*");
-        assert!(hit.body["applicant"]["contact_hash"].as_str().unwrap().len() == 64);
+        assert!(
+            hit.body["applicant"]["contact_hash"]
+                .as_str()
+                .unwrap()
+                .len()
+                == 64
+        );
     }
     let events: BTreeSet<(String, String)> = got_all
         .values()
@@ -312,9 +318,7 @@ async fn a_receiver_down_for_a_while_gets_every_notification_signed_and_once() {
         json!(["身份证复印件", "租赁合同"]),
         "the 补正 notice lists everything missing"
     );
-    let dead = c
-        .call(ADMIN, Method::GET, "/v1/webhooks/dead", None)
-        .await;
+    let dead = c.call(ADMIN, Method::GET, "/v1/webhooks/dead", None).await;
     assert_eq!(dead.status.as_u16(), 200, "{:?}", dead.body);
     assert_eq!(dead.body["dead"], json!([]));
 }
@@ -363,14 +367,16 @@ async fn a_receiver_that_always_fails_leaves_dead_letters_an_admin_replays() {
     c.accept("D-1", Some(PHONE)).await;
     c.accept("D-2", Some(PHONE)).await;
     // Suspensions are not among this webhook's events.
-    c.act("D-1", "suspend", json!({"reason": "supplement", "missing": ["x"]}))
-        .await;
+    c.act(
+        "D-1",
+        "suspend",
+        json!({"reason": "supplement", "missing": ["x"]}),
+    )
+    .await;
 
     let started = Instant::now();
     let dead = loop {
-        let r = c
-            .call(ADMIN, Method::GET, "/v1/webhooks/dead", None)
-            .await;
+        let r = c.call(ADMIN, Method::GET, "/v1/webhooks/dead", None).await;
         assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
         let dead = r.body["dead"].as_array().unwrap().clone();
         if dead.len() == 2 {
@@ -383,10 +389,7 @@ async fn a_receiver_that_always_fails_leaves_dead_letters_an_admin_replays() {
         assert_eq!(d["webhook"], "sms");
         assert_eq!(d["event"], "case.accepted");
         assert_eq!(d["attempts"], 2);
-        assert!(
-            d["last_error"].as_str().unwrap().contains("500"),
-            "{d:?}"
-        );
+        assert!(d["last_error"].as_str().unwrap().contains("500"), "{d:?}");
     }
     assert_eq!(receiver.hits().len(), 4, "two attempts each, then no more");
     assert_eq!(
@@ -403,7 +406,9 @@ async fn a_receiver_that_always_fails_leaves_dead_letters_an_admin_replays() {
         .call(ADMIN, Method::POST, "/v1/webhooks/dead/nope/replay", None)
         .await;
     assert_problem(&r, 404, "unknown-dead-letter", Some("id"));
-    let r = c.call(OFFICER, Method::GET, "/v1/webhooks/dead", None).await;
+    let r = c
+        .call(OFFICER, Method::GET, "/v1/webhooks/dead", None)
+        .await;
     assert_eq!(r.status.as_u16(), 403, "{:?}", r.body);
 
     receiver.status.store(200, Ordering::SeqCst);
@@ -417,8 +422,6 @@ async fn a_receiver_that_always_fails_leaves_dead_letters_an_admin_replays() {
     let ids: BTreeSet<&str> = dead.iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(got.keys().map(String::as_str).collect::<BTreeSet<_>>(), ids);
     assert!(got.values().all(|(h, _)| h.signed));
-    let r = c
-        .call(ADMIN, Method::GET, "/v1/webhooks/dead", None)
-        .await;
+    let r = c.call(ADMIN, Method::GET, "/v1/webhooks/dead", None).await;
     assert_eq!(r.body["dead"], json!([]));
 }

@@ -14,8 +14,8 @@ use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
 use super::scope::{CaseChange, known_hall, need};
 use super::{AppState, render};
-use crate::calendar::{Calendar, Limit};
 use crate::booking::citizen;
+use crate::calendar::{Calendar, Limit};
 use crate::deadline::{Applicant, CaseCommand, ClosingRecord, FollowUp};
 use crate::model::CaseKind;
 use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
@@ -71,7 +71,9 @@ impl ApplicantBody {
     pub(super) fn resolve(self, app: &AppState) -> Result<Applicant, Problem> {
         let field = |v: Option<String>, name: &str| -> Result<Option<String>, Problem> {
             let v = v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-            if v.as_ref().is_some_and(|v| v.chars().count() > MAX_APPLICANT_FIELD) {
+            if v.as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_APPLICANT_FIELD)
+            {
                 return Err(Problem::bad_request(
                     "invalid-field",
                     format!("`applicant.{name}` is longer than {MAX_APPLICANT_FIELD} characters"),

@@ -532,7 +532,8 @@ backoff_max_s = 5
     let e = errors(&bad);
     let has = |field: &str, text: &str| {
         assert!(
-            e.iter().any(|m| m.starts_with("t.toml:") && m.contains(field) && m.contains(text)),
+            e.iter()
+                .any(|m| m.starts_with("t.toml:") && m.contains(field) && m.contains(text)),
             "{field}: {text} in {e:#?}"
         )
     };

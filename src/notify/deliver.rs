@@ -31,11 +31,11 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Notification;
 use crate::clock::Clock;
 use crate::config::{Config, Webhook};
 use crate::metrics::{WEBHOOK_DEAD, WEBHOOK_DELIVERIES, WEBHOOK_OUTBOX};
 use crate::runtime::hub::Hub;
+use crate::store::Notification;
 use crate::store::{Batch, CASES_STREAM, Op, Store, StoreError};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -58,7 +58,8 @@ pub enum OutboxError {
 pub struct Outbox {
     config: Arc<Config>,
     store: Arc<Store>,
-    writer: Sender<Batch>,
+    /// Taken by `stop`: the writer stops only once every sender is gone.
+    writer: std::sync::Mutex<Option<Sender<Batch>>>,
     clock: Arc<dyn Clock>,
     hub: Arc<Hub>,
     /// Poked by a replay, so the task attempts it at once.
@@ -76,7 +77,7 @@ impl Outbox {
         Outbox {
             config,
             store,
-            writer,
+            writer: std::sync::Mutex::new(Some(writer)),
             clock,
             hub,
             wake: Notify::new(),
@@ -141,11 +142,22 @@ impl Outbox {
             generation: self.store.health.generation(),
             ..Batch::default()
         };
-        self.writer
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| "the daemon is stopping".to_owned())?;
+        writer
             .send(batch)
             .map_err(|_| "the store writer is gone".to_owned())?;
         rx.await
             .map_err(|_| "the store writer dropped the batch".to_owned())?
+    }
+
+    /// Let go of the store writer, so it can stop (after the delivery task was stopped).
+    pub fn stop(&self) {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// The delivery task: runs until `shutdown`.

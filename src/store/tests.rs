@@ -156,12 +156,14 @@ fn op() -> impl Strategy<Value = Op> {
                 code: code.into(),
                 json
             }),
-        (prop_oneof![Just("n1"), Just("n2")], proptest::option::of(json)).prop_map(
-            |(id, json)| Op::PutNotification {
+        (
+            prop_oneof![Just("n1"), Just("n2")],
+            proptest::option::of(json)
+        )
+            .prop_map(|(id, json)| Op::PutNotification {
                 id: id.into(),
                 json
-            }
-        ),
+            }),
         (hall, any::<bool>()).prop_map(|(hall, on_time)| Op::CountCase {
             hall,
             day: "d1".into(),

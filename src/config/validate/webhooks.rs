@@ -75,16 +75,15 @@ pub(super) fn webhooks(cx: &mut Ctx, raw: &[RawWebhook]) -> Vec<Webhook> {
                 events
             }
         };
-        let mut bounded = |v: &Option<toml::Spanned<u64>>, f: &str, lo: u64, hi: u64, def: u64| {
-            match v {
+        let mut bounded =
+            |v: &Option<toml::Spanned<u64>>, f: &str, lo: u64, hi: u64, def: u64| match v {
                 None => def,
                 Some(v) if (lo..=hi).contains(v.get_ref()) => *v.get_ref(),
                 Some(v) => {
                     cx.at(v, at(f), format!("must be between {lo} and {hi}"));
                     def
                 }
-            }
-        };
+            };
         let max_attempts = bounded(&w.max_attempts, "max_attempts", 1, 100, 12) as u32;
         let max_age_s = bounded(&w.max_age_s, "max_age_s", 60, 30 * 86_400, 86_400);
         let backoff_s = bounded(&w.backoff_s, "backoff_s", 1, 3_600, 5);

@@ -74,11 +74,7 @@ pub(super) fn outbox(
         for kind in kinds {
             for w in config.webhooks.iter().filter(|w| w.wants(kind)) {
                 n += 1;
-                let id = format!(
-                    "{:013}-{n:04}-{salt}-{}",
-                    now.as_millisecond(),
-                    w.name
-                );
+                let id = format!("{:013}-{n:04}-{salt}-{}", now.as_millisecond(), w.name);
                 let body = Body {
                     id: &id,
                     event: kind.as_str(),

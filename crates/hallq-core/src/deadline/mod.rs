@@ -56,11 +56,11 @@ pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
 /// Open rectifications or complaints of a hall (`DeadlineEngine::open_rating_cases`): (hall,
 /// whether complaints, how many are open, how many of them are past their deadline).
 pub type OpenRatingCases = (usize, bool, u64, u64);
+pub use life::{Applicant, Obligation, ObligationKind, ObligationView};
 pub use life::{
     Decision, DeliveryMethod, DeliveryView, Details, DetailsView, Notice, NoticeView, OutcomeKind,
     OutcomeView,
 };
-pub use life::{Applicant, Obligation, ObligationKind, ObligationView};
 pub use record::CaseRecord;
 pub use route::{Leg, LegView};
 
