@@ -158,6 +158,7 @@ window.hallqProgress = { cases, stream };
   try {
     const h = await api.request('GET', `/v1/halls/${encodeURIComponent(hall)}`);
     setTimeZone(h.time_zone);
+    $('#clock').textContent = clock();
     $('#hall-name').textContent = h.name;
     document.title = `${h.name} · ${t('progress.title')}`;
   } catch (e) {
