@@ -1560,7 +1560,11 @@ fn a_citizen_books_on_a_phone_checks_in_at_the_kiosk_and_the_counter_sees_arriva
 fn the_progress_board_shows_a_halls_cases_and_follows_their_changes() {
     with_browser("progress-board", async |b: &Browser, data: PathBuf| {
         let d = Hallq::demo(&data).spawn();
-        let now = jiff::Timestamp::now().to_string();
+        // The daemon's own clock, from the hall's snapshot.
+        let now = get(&d, DISPLAY, "/v1/halls/city")["at"]
+            .as_str()
+            .expect("the snapshot's time")
+            .to_owned();
         let accept = |id: &str, hall: &str, matter: &str, name: &str| {
             post(
                 &d,
