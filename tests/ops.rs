@@ -1042,7 +1042,8 @@ async fn a_fresh_daemon_already_exports_every_metric_the_dashboard_and_rules_use
     // Before the first ticket, case or alarm, and before any gauge refresh: a dashboard or
     // an alert rule must read 0, never "No data".
     let dir = tempfile::tempdir().unwrap();
-    let proc = Hallq::config(dir.path(), &case_config(dir.path(), 2)).spawn();
+    let config = format!("{}{NOWHERE_WEBHOOK}", case_config(dir.path(), 2));
+    let proc = Hallq::config(dir.path(), &config).spawn();
     let text = client()
         .get(format!("{}/metrics", proc.base))
         .send()
