@@ -53,6 +53,8 @@ fn accept(config: &Config, i: usize) -> CaseCommand {
         matter: config.matter_index(matters[i % matters.len()]).unwrap(),
         accepted_at: accepted,
         origin: None,
+        applicant: None,
+        bundle: None,
     }
 }
 

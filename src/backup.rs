@@ -106,6 +106,7 @@ macro_rules! tables {
             13, "case_stats" => store::CASE_STATS,
             14, "log" => store::log::LOG,
             15, "bookings" => store::BOOKINGS,
+            16, "outbox" => store::OUTBOX,
         )
     };
 }

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod metrics;
+pub mod notify;
 pub mod reports;
 pub mod runtime;
 pub mod server;

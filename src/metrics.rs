@@ -70,6 +70,12 @@ pub const BOOKINGS: &str = "hallq_bookings_total";
 pub const BOOKINGS_TODAY: &str = "hallq_bookings_today";
 /// Seats today's bookable slots offer; utilisation is held bookings over these.
 pub const BOOKING_SEATS_TODAY: &str = "hallq_booking_seats_today";
+/// Applicant notifications' webhook attempts, by webhook and result: delivered, failed.
+pub const WEBHOOK_DELIVERIES: &str = "hallq_webhook_deliveries_total";
+/// Notifications that became dead letters (attempts or age exhausted), by webhook.
+pub const WEBHOOK_DEAD: &str = "hallq_webhook_dead_letters_total";
+/// Notifications in the outbox now, by webhook and state: pending, dead.
+pub const WEBHOOK_OUTBOX: &str = "hallq_webhook_outbox";
 /// Seconds a group commit took, fsync included.
 pub const STORE_COMMIT_SECONDS: &str = "hallq_store_commit_seconds";
 /// Seconds a checkpoint took (the log's tail materialised into the state tables).
@@ -249,6 +255,19 @@ fn describe() {
         "Today's bookings by status: booked, checked_in, cancelled, no_show."
     );
     describe_gauge!(BOOKING_SEATS_TODAY, "Seats today's bookable slots offer.");
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook attempts of applicant notifications, by webhook and result."
+    );
+    describe_counter!(
+        WEBHOOK_DEAD,
+        "Notifications that became dead letters, by webhook."
+    );
+    describe_gauge!(
+        WEBHOOK_OUTBOX,
+        "Notifications in the outbox, by webhook and state: pending, dead."
+    );
+
     describe_histogram!(
         CLUSTER_APPEND_SECONDS,
         Unit::Seconds,

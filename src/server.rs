@@ -129,6 +129,14 @@ impl Daemon {
             c.start(writer.sender());
         }
         let web = Arc::new(Web::new(link_keys(&store)));
+        let outbox = Arc::new(crate::notify::Outbox::new(
+            config.clone(),
+            store.clone(),
+            writer.sender(),
+            clock.clone(),
+            hub.clone(),
+        ));
+        outbox.zero_metrics();
         let app = Arc::new(App {
             tokens: api::auth::Tokens::new(&config),
             config,
@@ -142,6 +150,7 @@ impl Daemon {
             cluster,
             ready: AtomicBool::new(true),
             test_hooks: AtomicBool::new(false),
+            outbox,
         });
         Ok(Daemon { app, web, writer })
     }
@@ -178,6 +187,8 @@ impl Daemon {
             tokio::spawn(watch_store(app.clone())),
             tokio::spawn(systemd_watchdog(app.clone())),
             tokio::spawn(metrics_upkeep()),
+            // Stopped with the watchers, before the writer it writes through.
+            tokio::spawn(app.outbox.clone().run(token.clone())),
         ];
 
         let grace = Duration::from_secs(app.config.server.shutdown_grace_s);
@@ -208,6 +219,7 @@ impl Daemon {
             }
             stopper.shards.stop();
             stopper.cases.stop();
+            stopper.outbox.stop();
             writer.stop();
             if let Some(c) = &stopper.cluster {
                 c.leave();
@@ -241,6 +253,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::cluster::routes())
         .merge(api::officers::routes())
         .merge(api::complaints::routes())
+        .merge(api::webhooks::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

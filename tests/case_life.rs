@@ -556,3 +556,43 @@ async fn outcomes_are_decided_once_with_reasons_and_not_accepted_only_in_the_acc
     );
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_closed_by_not_accepted_refused_or_approved_all_count_in_the_days_statistics() {
+    let clock = clock();
+    let srv = server(&clock).await;
+    for id in ["ST-NA", "ST-RF", "ST-AP", "ST-OPEN"] {
+        accept(&srv, id).await;
+    }
+    let decide = |result: &str| match result {
+        "not_accepted" => json!({"result": result, "reason": "不属于本机关职权范围"}),
+        "refused" => json!({"result": result, "reason": "不符合条件", "delivery": "window"}),
+        _ => json!({"result": result, "delivery": "window"}),
+    };
+    for (id, result) in [
+        ("ST-NA", "not_accepted"),
+        ("ST-RF", "refused"),
+        ("ST-AP", "approved"),
+    ] {
+        let r = srv.case_action(id, "outcome", decide(result)).await;
+        assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    }
+    for id in ["ST-RF", "ST-AP"] {
+        let r = srv.case_action(id, "deliver", json!({})).await;
+        assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    }
+    // Not accepted closes at once; refused and approved close when delivered; the open one
+    // is not finished.
+    let r = srv.get(ADMIN, "/v1/stats?hall=h1").await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["cases"]["finished_on_time"].as_u64(),
+            r.body["cases"]["finished_overdue"].as_u64()
+        ),
+        (Some(3), Some(0)),
+        "{:?}",
+        r.body["cases"]
+    );
+    srv.stop().await;
+}

@@ -615,6 +615,8 @@ fn command(config: &Config, op: &Op, now: Timestamp) -> CaseCommand {
             matter: config.matter_index(MATTERS[matter]).unwrap(),
             accepted_at: at(back),
             origin: None,
+            applicant: None,
+            bundle: None,
         },
         Op::Suspend { id, restart, back } => CaseCommand::Suspend {
             id: IDS[id].into(),

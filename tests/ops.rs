@@ -658,6 +658,14 @@ impl Client {
     }
 }
 
+/// A webhook no one listens on (the discard port on loopback): its series are in the scrape.
+const NOWHERE_WEBHOOK: &str = r#"
+[[webhook]]
+name = "gateway"
+url = "http://127.0.0.1:9/hook"
+secret = "ops-test-secret-0123456789"
+"#;
+
 /// What the workload did, for checking the scrape against.
 const ISSUED_H1: f64 = 6.0;
 
@@ -668,7 +676,10 @@ async fn workload_scrape(config_prefix: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let proc = Hallq::config(
         dir.path(),
-        &format!("{config_prefix}{}", case_config(dir.path(), 2)),
+        &format!(
+            "{config_prefix}{}{NOWHERE_WEBHOOK}",
+            case_config(dir.path(), 2)
+        ),
     )
     .spawn();
     let c = Client {
@@ -1031,7 +1042,8 @@ async fn a_fresh_daemon_already_exports_every_metric_the_dashboard_and_rules_use
     // Before the first ticket, case or alarm, and before any gauge refresh: a dashboard or
     // an alert rule must read 0, never "No data".
     let dir = tempfile::tempdir().unwrap();
-    let proc = Hallq::config(dir.path(), &case_config(dir.path(), 2)).spawn();
+    let config = format!("{}{NOWHERE_WEBHOOK}", case_config(dir.path(), 2));
+    let proc = Hallq::config(dir.path(), &config).spawn();
     let text = client()
         .get(format!("{}/metrics", proc.base))
         .send()

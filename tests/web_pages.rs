@@ -1555,3 +1555,90 @@ fn a_citizen_books_on_a_phone_checks_in_at_the_kiosk_and_the_counter_sees_arriva
         s.stop().await;
     })
 }
+
+#[test]
+fn the_progress_board_shows_a_halls_cases_and_follows_their_changes() {
+    with_browser("progress-board", async |b: &Browser, data: PathBuf| {
+        let d = Hallq::demo(&data).spawn();
+        // The daemon's own clock, from the hall's snapshot.
+        let now = get(&d, DISPLAY, "/v1/halls/city")["at"]
+            .as_str()
+            .expect("the snapshot's time")
+            .to_owned();
+        let accept = |id: &str, hall: &str, matter: &str, name: &str| {
+            post(
+                &d,
+                ADMIN,
+                "/v1/cases",
+                json!({"id": id, "hall": hall, "matter": matter, "accepted_at": now,
+                       "applicant": {"name": name, "contact": "13800138000"}}),
+            )
+        };
+        accept("SP-0001", "city", "330100-CN-0001", "张三");
+        accept("SP-0002", "city", "330100-CN-0002", "欧阳娜娜");
+        // Another hall's case is not on this board.
+        accept("SP-0900", "county", "330100-CN-0001", "李四");
+
+        let c = b.session(1920, 1080).await;
+        c.goto(&d.url(&format!("/progress/city#token={DISPLAY}")))
+            .await
+            .expect("open the progress board");
+        until(
+            &c,
+            "the board to be live",
+            "document.querySelector('#conn').dataset.state === 'live'",
+        )
+        .await;
+        wait_text(
+            &c,
+            "[data-case='SP-0001'] .case-matter",
+            "个体工商户设立登记",
+        )
+        .await;
+        wait_text(&c, "[data-case='SP-0001'] .case-applicant", "张*").await;
+        wait_text(&c, "[data-case='SP-0002'] .case-applicant", "欧***").await;
+        wait_text(&c, "[data-case='SP-0001'] .case-state", "办理中").await;
+        assert_eq!(
+            js(
+                &c,
+                "return document.querySelectorAll('[data-case=\"SP-0900\"]').length"
+            )
+            .await,
+            json!(0),
+            "only the board's hall"
+        );
+        let page = js(&c, "return document.body.innerText").await;
+        assert!(
+            !page.as_str().unwrap().contains("13800138000"),
+            "no clear contact on a public screen"
+        );
+        let due = text(&c, "[data-case='SP-0001'] .case-due").await;
+        assert!(
+            due.starts_with("20"),
+            "a due date in the hall's time: {due}"
+        );
+
+        // A change to a case reaches the board through the case stream.
+        post(
+            &d,
+            ADMIN,
+            "/v1/cases/SP-0001/suspend",
+            json!({"reason": "supplement", "missing": ["身份证复印件"]}),
+        );
+        wait_text(&c, "[data-case='SP-0001'] .case-state", "暂停（补正）").await;
+        wait_text(&c, "[data-case='SP-0001'] .case-due", "—").await;
+        post(
+            &d,
+            ADMIN,
+            "/v1/cases/SP-0002/outcome",
+            json!({"result": "not_accepted", "reason": "不属于本机关职权范围"}),
+        );
+        wait_text(&c, "[data-case='SP-0002'] .case-state", "不予受理").await;
+        screenshot(&c, "progress-board", 1920, 1080).await;
+
+        // A reload replays the retained log: the same board.
+        c.refresh().await.unwrap();
+        wait_text(&c, "[data-case='SP-0001'] .case-state", "暂停（补正）").await;
+        wait_text(&c, "[data-case='SP-0002'] .case-state", "不予受理").await;
+    })
+}

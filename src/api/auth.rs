@@ -28,6 +28,9 @@ pub enum Perm {
     Operate,
     /// See cases and the case stream.
     CaseRead,
+    /// Follow the case stream of the token's halls: the public progress board (办件进度公示)
+    /// shows what it carries, the applicant masked.
+    Progress,
     /// Accept cases and record what happens to them.
     CaseWrite,
     /// Read and acknowledge alarms (电子监察).
@@ -50,6 +53,7 @@ impl Perm {
             Perm::TicketAction => "change tickets",
             Perm::Operate => "operate windows",
             Perm::CaseRead => "read cases",
+            Perm::Progress => "follow case progress",
             Perm::CaseWrite => "change cases",
             Perm::Alarms => "read alarms",
             Perm::Admin => "administer the daemon",
@@ -72,14 +76,14 @@ fn allows(role: Role, perm: Perm) -> bool {
             Perm::Read | Perm::Issue | Perm::TicketAction | Perm::Book
         ),
         Role::Booking => perm == Perm::Book,
-        Role::Display => perm == Perm::Read,
+        Role::Display => matches!(perm, Perm::Read | Perm::Progress),
         Role::Supervisor => matches!(
             perm,
-            Perm::Read | Perm::CaseRead | Perm::Alarms | Perm::Stats
+            Perm::Read | Perm::CaseRead | Perm::Progress | Perm::Alarms | Perm::Stats
         ),
         Role::CaseOfficer => matches!(
             perm,
-            Perm::Read | Perm::CaseRead | Perm::CaseWrite | Perm::Alarms
+            Perm::Read | Perm::CaseRead | Perm::Progress | Perm::CaseWrite | Perm::Alarms
         ),
     }
 }

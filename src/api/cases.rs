@@ -14,8 +14,9 @@ use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
 use super::scope::{CaseChange, known_hall, need};
 use super::{AppState, render};
+use crate::booking::citizen;
 use crate::calendar::{Calendar, Limit};
-use crate::deadline::{CaseCommand, ClosingRecord, FollowUp};
+use crate::deadline::{Applicant, CaseCommand, ClosingRecord, FollowUp};
 use crate::model::CaseKind;
 use crate::runtime::cases::{Ack, AckError, CaseOp, CaseReply};
 use crate::store::ALARMS;
@@ -46,6 +47,64 @@ pub(super) struct AcceptBody {
     channel: Channel,
     /// Online: when it was submitted.
     submitted_at: Option<Timestamp>,
+    /// Who applied; masked and hashed here, never kept in clear.
+    applicant: Option<ApplicantBody>,
+    /// 一件事一次办: the application this case is one matter of (`bundles`).
+    bundle: Option<String>,
+}
+
+/// The applicant as the business system sends it. Only the masked forms and keyed hashes
+/// (`[booking] keys`) go on; the clear text ends with this request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApplicantBody {
+    name: Option<String>,
+    id_number: Option<String>,
+    /// A phone number (or another address the hall's gateway knows) to notify.
+    contact: Option<String>,
+}
+
+/// Longest name, ID number and contact accepted.
+const MAX_APPLICANT_FIELD: usize = 64;
+
+impl ApplicantBody {
+    pub(super) fn resolve(self, app: &AppState) -> Result<Applicant, Problem> {
+        let field = |v: Option<String>, name: &str| -> Result<Option<String>, Problem> {
+            let v = v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+            if v.as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_APPLICANT_FIELD)
+            {
+                return Err(Problem::bad_request(
+                    "invalid-field",
+                    format!("`applicant.{name}` is longer than {MAX_APPLICANT_FIELD} characters"),
+                )
+                .field(format!("applicant.{name}")));
+            }
+            Ok(v)
+        };
+        let name = field(self.name, "name")?;
+        let id = field(self.id_number, "id_number")?;
+        let contact = field(self.contact, "contact")?;
+        if id.as_deref().is_some_and(|i| !citizen::plausible_id(i)) {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                "`applicant.id_number` is not an ID number (6 to 32 letters and digits)",
+            )
+            .field("applicant.id_number"));
+        }
+        let keys = app.config.booking.keys.as_ref();
+        Ok(Applicant {
+            name_masked: name.as_deref().map(citizen::mask_name),
+            id_masked: id.as_deref().map(citizen::mask_id),
+            id_hash: id
+                .as_deref()
+                .and_then(|i| keys.map(|k| k.current(&citizen::normalize(i)).0)),
+            contact_masked: contact.as_deref().map(super::complaints::mask),
+            contact_hash: contact
+                .as_deref()
+                .and_then(|c| super::complaints::contact_hash(&app.config, c)),
+        })
+    }
 }
 
 /// Where an application came in.
@@ -95,6 +154,11 @@ async fn accept(
         )
         .field("submitted_at"));
     }
+    let applicant = match b.applicant {
+        Some(a) => Some(Box::new(a.resolve(&app)?)),
+        None => None,
+    };
+    let bundle = b.bundle.map(|id| bundle_id(&id)).transpose()?;
     let cmd = match b.channel {
         Channel::Counter => CaseCommand::Accept {
             id: b.id,
@@ -102,12 +166,16 @@ async fn accept(
             matter,
             accepted_at: at(b.accepted_at, "accepted_at")?,
             origin: None,
+            applicant,
+            bundle,
         },
         Channel::Online => CaseCommand::Submit {
             id: b.id,
             hall,
             matter,
             submitted_at: at(b.submitted_at, "submitted_at")?,
+            applicant,
+            bundle,
         },
     };
     let op = CaseOp::Apply {
@@ -115,6 +183,18 @@ async fn accept(
         scope: who.scope(),
     };
     Ok(render::case(&app.cases.ask(op, idem).await))
+}
+
+/// A bundle id: what a case id may be (letters, digits, `._-`, at most 64).
+fn bundle_id(id: &str) -> Result<String, Problem> {
+    if !crate::deadline::valid_case_id(id) {
+        return Err(Problem::bad_request(
+            "invalid-field",
+            "`bundle` is 1 to 64 letters, digits and `._-`",
+        )
+        .field("bundle"));
+    }
+    Ok(id.to_owned())
 }
 
 fn matter_index(app: &AppState, id: &str) -> Result<usize, Problem> {

@@ -113,6 +113,8 @@ async fn complain(
             contact_masked: contact.map(mask),
             contact_hash: contact.and_then(|c| contact_hash(&app.config, c)),
         })),
+        applicant: None,
+        bundle: None,
     };
     let op = CaseOp::Apply {
         cmd,
@@ -137,7 +139,7 @@ fn generated_id(hall: &str, now: Timestamp) -> Result<String, Problem> {
 /// hash family as bookings' ID numbers, so one key rotation covers both. Spaces and dashes do
 /// not count (`138-0013 8000` is `13800138000`). Without booking keys only the masked form
 /// is kept.
-fn contact_hash(config: &crate::config::Config, contact: &str) -> Option<String> {
+pub(super) fn contact_hash(config: &crate::config::Config, contact: &str) -> Option<String> {
     let keys = config.booking.keys.as_ref()?;
     let bare: String = contact.chars().filter(|c| *c != '-').collect();
     Some(keys.current(&bare).0)
@@ -145,7 +147,7 @@ fn contact_hash(config: &crate::config::Config, contact: &str) -> Option<String>
 
 /// The contact as shown: a phone keeps its first three and last four digits
 /// (`138****8000`, the booking's `mask_phone`), anything else its first and last character.
-fn mask(contact: &str) -> String {
+pub(super) fn mask(contact: &str) -> String {
     let digits: String = contact.chars().filter(char::is_ascii_digit).collect();
     if digits.len() >= 7
         && digits.len() == contact.chars().filter(|c| *c != '-' && *c != ' ').count()

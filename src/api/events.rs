@@ -51,6 +51,8 @@ const PAGE: usize = 1000;
 pub struct StreamQuery {
     /// For clients that cannot send headers on the first connect (EventSource).
     last_event_id: Option<String>,
+    /// The case stream: only this hall's events (the progress board of one hall).
+    hall: Option<String>,
 }
 
 /// Where a subscriber starts.
@@ -115,20 +117,26 @@ async fn alarm_events(
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, Problem> {
     who.require_global(Perm::Alarms)?;
-    global_stream(app, who, headers, q, ALARMS, "alarms").await
+    global_stream(app, who, headers, q, ALARMS, "alarms", None).await
 }
 
 async fn case_events(
     State(app): State<AppState>,
     who: Principal,
     headers: HeaderMap,
-    Query(q): Query<StreamQuery>,
+    Query(mut q): Query<StreamQuery>,
 ) -> Result<Response, Problem> {
-    who.require_global(Perm::CaseRead)?;
-    global_stream(app, who, headers, q, CASES_STREAM, "cases").await
+    // The display role follows it too (the progress board), for the halls it covers.
+    who.require_global(Perm::Progress)?;
+    let only = match q.hall.take() {
+        Some(id) => Some(hall(&app, &who, &id, Perm::Progress)?.index),
+        None => None,
+    };
+    global_stream(app, who, headers, q, CASES_STREAM, "cases", only).await
 }
 
-/// A stream that mixes halls: each subscriber sees the events of the halls it covers.
+/// A stream that mixes halls: each subscriber sees the events of the halls it covers, or of
+/// hall `only` (a position) when it asked for one.
 async fn global_stream(
     app: AppState,
     who: Principal,
@@ -136,12 +144,17 @@ async fn global_stream(
     q: StreamQuery,
     name: &'static str,
     kind: &'static str,
+    only: Option<usize>,
 ) -> Result<Response, Problem> {
     let last = last_event_id(&headers, q)?;
     let stream: Arc<str> = Arc::from(name);
     let rx = subscribe(&app, &stream)?;
     let mut head = vec![Bytes::from_static(b"retry: 2000\n\n")];
-    let filter: Filter = Arc::new(move |hall: Option<usize>| hall.is_none_or(|h| who.covers(h)));
+    // An event read back from the log whose JSON names no hall (`hall_of`) passes, as it
+    // does the coverage check: live frames always carry theirs.
+    let filter: Filter = Arc::new(move |hall: Option<usize>| {
+        hall.is_none_or(|h| who.covers(h) && only.is_none_or(|o| h == o))
+    });
     let sent = match last {
         None => app.store_head(&stream).await?,
         Some(after) => match catch_up(&app, &stream, after, &mut head, Some(&filter)).await? {

@@ -23,6 +23,7 @@ pub(crate) mod reports;
 pub mod scope;
 pub(crate) mod stats;
 pub(crate) mod test_hooks;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -58,6 +59,8 @@ pub struct App {
     pub ready: AtomicBool,
     /// Mount `test_hooks`' routes (`Daemon::enable_test_hooks`); read when serving starts.
     pub test_hooks: AtomicBool,
+    /// Applicant notifications: the dead letters and their replay (`webhooks`).
+    pub outbox: Arc<crate::notify::Outbox>,
 }
 
 pub type AppState = Arc<App>;

@@ -8,6 +8,7 @@
 mod officers;
 mod raw;
 mod validate;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -19,6 +20,7 @@ use serde::Serialize;
 pub use crate::diag::{SourceError, SourceErrors};
 use crate::model::CaseCatalogue;
 pub use officers::{Officer, Photo, RatingPolicy};
+pub use webhook::{NotifyEvent, Webhook};
 
 /// The embedded demo: a city hall, a county hall, a township centre and a village station.
 pub const DEMO_SOURCE: &str = include_str!("demo.toml");
@@ -51,6 +53,8 @@ pub struct Config {
     /// `[cluster]`: the log of record in PostgreSQL and hall leases (`cluster`); `None` is
     /// the embedded single-node mode, which needs nothing else installed.
     pub cluster: Option<ClusterConfig>,
+    /// `[[webhook]]`: where applicant notifications go (`notify`).
+    pub webhooks: Vec<Webhook>,
 }
 
 /// `[cluster]`, validated.

@@ -39,6 +39,25 @@ pub struct RawConfig {
     pub booking: Option<RawBooking>,
     /// `[cluster]`: absent for the embedded single-node mode.
     pub cluster: Option<S<RawCluster>>,
+    /// `[[webhook]]`: receivers of applicant notifications.
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// A receiver of applicant notifications (`notify`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub name: S<String>,
+    pub url: S<String>,
+    pub secret: S<String>,
+    /// Event names; all when absent.
+    pub events: Option<S<Vec<S<String>>>>,
+    pub max_attempts: Option<S<u64>>,
+    pub max_age_s: Option<S<u64>>,
+    pub backoff_s: Option<S<u64>>,
+    pub backoff_max_s: Option<S<u64>>,
+    pub timeout_s: Option<S<u64>>,
 }
 
 /// `[cluster]`: the PostgreSQL log of record and this node's name and address.

@@ -483,3 +483,65 @@ fn the_demo_township_keeps_lunar_market_days() {
         .rule(demo.hall_index("township").unwrap(), general);
     assert_eq!(rule.map(|r| r.before_opening_minutes), Some(30));
 }
+
+#[test]
+fn webhooks_are_checked_and_every_error_is_located() {
+    let src = format!(
+        r#"{MINIMAL}
+[[webhook]]
+name = "sms"
+url = "http://127.0.0.1:9000/hook"
+secret = "0123456789abcdef"
+events = ["case.outcome", "case.ready_for_pickup"]
+backoff_s = 2
+backoff_max_s = 30
+
+[[webhook]]
+name = "mail"
+url = "http://127.0.0.1:9001/"
+secret = "0123456789abcdef"
+"#
+    );
+    let c = Config::from_toml("t.toml", &src).unwrap();
+    let sms = &c.webhooks[0];
+    assert_eq!(
+        sms.events,
+        [NotifyEvent::Outcome, NotifyEvent::ReadyForPickup]
+    );
+    assert_eq!((sms.backoff(1), sms.backoff(9)), (2, 30));
+    assert_eq!(c.webhooks[1].events, NotifyEvent::ALL, "all by default");
+    assert!(!format!("{sms:?}").contains("0123456789abcdef"));
+
+    let bad = format!(
+        r#"{MINIMAL}
+[[webhook]]
+name = "sms"
+url = "https://gw.example.cn/hook"
+secret = "short"
+events = ["case.closed"]
+max_attempts = 0
+
+[[webhook]]
+name = "sms"
+url = "ftp://x"
+secret = "0123456789abcdef"
+backoff_s = 10
+backoff_max_s = 5
+"#
+    );
+    let e = errors(&bad);
+    let has = |field: &str, text: &str| {
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:") && m.contains(field) && m.contains(text)),
+            "{field}: {text} in {e:#?}"
+        )
+    };
+    has("webhook[0].url", "https is not spoken");
+    has("webhook[0].secret", "at least 16 bytes");
+    has("webhook[0].events[0]", "unknown event `case.closed`");
+    has("webhook[0].max_attempts", "between 1 and 100");
+    has("webhook[1].name", "defined twice");
+    has("webhook[1].url", "not an http:// URL");
+    has("webhook[1].backoff_max_s", "not be less than backoff_s");
+}

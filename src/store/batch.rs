@@ -93,6 +93,9 @@ pub enum Op {
         calls: Vec<String>,
         keep: u8,
     },
+    /// An outbox notification's record (`notify::Notification`), written in the commit of
+    /// the event that causes it; `json: None` removes it once delivered.
+    PutNotification { id: String, json: Option<Vec<u8>> },
 }
 
 /// An event to append to a stream's log and publish once durable.

@@ -20,7 +20,7 @@ use super::log::LOG;
 use super::tail::{CHECKPOINT, Entry};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
-    EVENTS, HALLS, IDEMPOTENCY, META, STATS, StoreError, TICKETS, decode_pair,
+    EVENTS, HALLS, IDEMPOTENCY, META, OUTBOX, STATS, StoreError, TICKETS, decode_pair,
 };
 
 /// What the state tables get, key by key, from a run of records.
@@ -41,6 +41,8 @@ struct Coalesced<'a> {
     stats: BTreeMap<(&'a str, &'a str), &'a [u8]>,
     /// A booking's last word: its record, or removed.
     bookings: BTreeMap<(&'a str, &'a str), Option<&'a [u8]>>,
+    /// A notification's last word: its record, or removed (delivered).
+    outbox: BTreeMap<&'a str, Option<&'a [u8]>>,
     /// Cases finished per (hall, day): (on time, overdue) to add.
     counts: BTreeMap<(&'a str, &'a str), (u64, u64)>,
     /// stream → (seq, kind\njson) in order.
@@ -100,6 +102,9 @@ impl<'a> Coalesced<'a> {
                 }
                 Op::PutBooking { hall, code, json } => {
                     self.bookings.insert((hall, code), json.as_deref());
+                }
+                Op::PutNotification { id, json } => {
+                    self.outbox.insert(id, json.as_deref());
                 }
                 Op::CountCase { hall, day, on_time } => {
                     let n = self.counts.entry((hall, day)).or_default();
@@ -228,6 +233,15 @@ pub(crate) fn materialise(
             match json {
                 Some(json) => t.insert(k, json)?,
                 None => t.remove(k)?,
+            };
+        }
+    }
+    if !c.outbox.is_empty() {
+        let mut t = tx.open_table(OUTBOX)?;
+        for (id, json) in c.outbox {
+            match json {
+                Some(json) => t.insert(id, json)?,
+                None => t.remove(id)?,
             };
         }
     }

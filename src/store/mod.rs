@@ -27,6 +27,7 @@ mod checkpoint;
 mod hall_delta;
 mod ledger;
 pub(crate) mod log;
+mod outbox;
 mod read;
 pub mod replica;
 mod tail;
@@ -42,6 +43,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 
 pub use batch::{Batch, Done, Op, Publish, Published};
 pub use ledger::Ledger;
+pub use outbox::Notification;
 pub use replica::{CASE_ENGINE, HallRecord, Holding, Holdings, LogOfRecord};
 pub use writer::WriterHandle;
 
@@ -109,6 +111,11 @@ impl CaseCount {
 /// (hall id, booking code) → `BookingRecord` (JSON): bookings until they are past every
 /// fairness limit's reach. Holds citizens only as keyed hashes and masked strings.
 pub(crate) const BOOKINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("bookings");
+
+/// delivery id → `notify::Notification` (JSON): applicant notifications not yet delivered,
+/// and dead letters until replayed. Ids start with the commit's time, so key order is the
+/// order they were written in.
+pub(crate) const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 
 /// Streams whose sequence numbers the writer assigns, because several producers feed them.
 pub const ALARMS: &str = "@alarms";
@@ -534,6 +541,7 @@ impl Store {
             tx.open_table(STATS)?;
             tx.open_table(CASE_STATS)?;
             tx.open_table(BOOKINGS)?;
+            tx.open_table(OUTBOX)?;
             tx.open_table(replica::APPLIED)?;
         }
         tx.commit()?;

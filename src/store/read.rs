@@ -14,8 +14,8 @@ use super::hall_delta::{HallWrite, calls_of};
 use super::tail::{CHECKPOINT, Entry};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
-    Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, Rewind, STATS, Store, StoreError, TICKETS,
-    decode_pair,
+    Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, OUTBOX, Rewind, STATS, Store, StoreError,
+    TICKETS, decode_pair,
 };
 use crate::queue::{HallRecord, TicketRecord};
 
@@ -134,6 +134,26 @@ impl Store {
                 serde_json::from_slice(&v).map_err(corrupt(format!("bookings/{hall}/{code}")))
             })
             .collect()
+    }
+
+    /// The outbox: every notification not yet delivered (dead letters among them), as stored
+    /// (`notify::Notification` JSON), in id order.
+    pub fn load_outbox(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let (tx, tail) = self.view()?;
+        let mut rows = BTreeMap::new();
+        for row in tx.open_table(OUTBOX)?.iter()? {
+            let (k, v) = row?;
+            rows.insert(k.value().to_owned(), v.value().to_vec());
+        }
+        for op in ops(&tail) {
+            if let Op::PutNotification { id, json } = op {
+                match json {
+                    Some(json) => rows.insert(id.clone(), json.clone()),
+                    None => rows.remove(id),
+                };
+            }
+        }
+        Ok(rows.into_iter().collect())
     }
 
     /// Events of `stream` after `after`, at most `limit`.

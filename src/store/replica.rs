@@ -222,6 +222,10 @@ pub(crate) fn op_hall(op: &Op) -> Option<&str> {
         | Op::LogRewind { .. }
         | Op::PutCalendar { .. }
         | Op::CountCase { .. } => Some(CASE_ENGINE),
+        // The outbox stays on the node that wrote it (docs/CLUSTER.md): following copies the
+        // case engine's rows into every node's store, and each node's delivery task sends what
+        // its own outbox holds, so a replicated outbox would be sent from every node.
+        Op::PutNotification { .. } => None,
     }
 }
 

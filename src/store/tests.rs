@@ -54,6 +54,7 @@ fn dump(db: &Database) -> String {
     rows!(STATS);
     rows!(CASE_STATS);
     rows!(BOOKINGS);
+    rows!(OUTBOX);
     out
 }
 
@@ -87,6 +88,7 @@ fn reads(store: &Store) -> String {
         page.events.iter().map(|e| e.0).collect::<Vec<_>>()
     );
     out += &format!("{:?}\n", store.calendars().unwrap());
+    out += &format!("{:?}\n", store.load_outbox().unwrap());
     out
 }
 
@@ -155,11 +157,19 @@ fn op() -> impl Strategy<Value = Op> {
         (
             hall.clone(),
             prop_oneof![Just("b1"), Just("b2")],
-            proptest::option::of(json)
+            proptest::option::of(json.clone())
         )
             .prop_map(|(hall, code, json)| Op::PutBooking {
                 hall,
                 code: code.into(),
+                json
+            }),
+        (
+            prop_oneof![Just("n1"), Just("n2")],
+            proptest::option::of(json)
+        )
+            .prop_map(|(id, json)| Op::PutNotification {
+                id: id.into(),
                 json
             }),
         (hall, any::<bool>()).prop_map(|(hall, on_time)| Op::CountCase {

@@ -1,5 +1,5 @@
-//! The hall in a browser: display board, counter console, kiosk, the citizen's ticket page
-//! and booking page, served by the daemon itself.
+//! The hall in a browser: display board, progress board (办件进度公示), counter console,
+//! kiosk, the citizen's ticket page and booking page, served by the daemon itself.
 //!
 //! Every asset is compiled into the binary (`include_bytes!`): no build step at install, and
 //! no request ever leaves the hall's network — the pages' Content-Security-Policy allows only
@@ -57,6 +57,7 @@ impl Web {
 pub fn routes(web: Arc<Web>) -> Router<AppState> {
     Router::new()
         .route("/display/{hall}", get(display))
+        .route("/progress/{hall}", get(progress))
         .route("/counter/{hall}/{window}", get(counter))
         .route("/rate/{hall}/{window}", get(rater))
         .route("/kiosk/{hall}", get(kiosk))
@@ -98,6 +99,8 @@ static ASSETS: &[Asset] = &[
     asset!("i18n.js", "text/javascript; charset=utf-8"),
     asset!("speech.js", "text/javascript; charset=utf-8"),
     asset!("display.js", "text/javascript; charset=utf-8"),
+    asset!("progress.html", "text/html; charset=utf-8"),
+    asset!("progress.js", "text/javascript; charset=utf-8"),
     asset!("counter.js", "text/javascript; charset=utf-8"),
     asset!("kiosk.js", "text/javascript; charset=utf-8"),
     asset!("ticket.js", "text/javascript; charset=utf-8"),
@@ -176,6 +179,16 @@ async fn display(
 ) -> Result<Response, Problem> {
     known_hall(&app, &hall)?;
     Ok(serve("display.html", &headers))
+}
+
+/// The public progress board (办件进度公示): the hall's cases from the case stream.
+async fn progress(
+    State(app): State<AppState>,
+    Path(hall): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    known_hall(&app, &hall)?;
+    Ok(serve("progress.html", &headers))
 }
 
 async fn kiosk(

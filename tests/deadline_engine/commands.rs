@@ -15,6 +15,8 @@ fn accepting_counts_the_deadline_on_the_official_calendar() {
         matter: m,
         accepted_at: ts("2025-09-26T10:00:00+08:00"),
         origin: None,
+        applicant: None,
+        bundle: None,
     };
     let (v, created) =
         t.e.apply(ts("2025-09-26T02:00:00Z"), cmd, &t.closed, &mut out)
@@ -321,6 +323,8 @@ fn accept_is_idempotent_on_the_case_id_and_bad_input_changes_nothing() {
         matter: t.matter(PROMISED_3),
         accepted_at: ts("2026-03-02T10:00:00+08:00"),
         origin: None,
+        applicant: None,
+        bundle: None,
     };
     let (again, created) =
         t.e.apply(ts("2026-03-02T03:00:00Z"), cmd, &t.closed, &mut out)
@@ -428,6 +432,8 @@ fn a_closed_case_is_never_reopened_by_acceptance_or_any_command() {
                 matter: t.matter(PROMISED_3),
                 accepted_at: ts(at),
                 origin: None,
+                applicant: None,
+                bundle: None,
             };
             let (v, created) =
                 t.e.apply(ts("2026-03-03T02:00:00Z"), cmd, &t.closed, &mut t.events)

@@ -78,6 +78,8 @@ impl T {
             matter: self.matter(matter),
             accepted_at: ts(accepted),
             origin: None,
+            applicant: None,
+            bundle: None,
         };
         self.e
             .apply(ts(now), cmd, &self.closed, &mut self.events)

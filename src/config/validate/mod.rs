@@ -13,6 +13,7 @@ mod halls;
 mod officers;
 mod schedule;
 mod settings;
+mod webhooks;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub(super) fn load(
         &mut cx.errors,
     );
     let cluster = cluster::cluster(&mut cx, &raw);
+    let webhooks = webhooks::webhooks(&mut cx, &raw.webhooks);
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }
@@ -120,6 +122,7 @@ pub(super) fn load(
         rating,
         booking,
         cluster,
+        webhooks,
     })
 }
 

@@ -57,6 +57,7 @@ mod follow_up;
 mod horizon;
 mod observe;
 mod recover;
+mod outbox;
 mod request;
 
 pub use ack::{Ack, AckError, Acked};
@@ -334,6 +335,7 @@ impl Worker {
             rating_cases,
         );
         count_cases(&self.config, &events, &changes, &mut batch);
+        outbox::outbox(&self.config, &events, &changes, now, &mut batch);
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {

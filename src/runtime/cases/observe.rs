@@ -75,6 +75,17 @@ impl Worker {
                     metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", "withdrawn"))
                         .increment(1)
                 }
+                // Closed by the outcome itself (see `counts`).
+                B::Outcome { outcome, .. }
+                    if matches!(
+                        outcome.result,
+                        crate::deadline::OutcomeKind::NotAccepted
+                            | crate::deadline::OutcomeKind::Revoked
+                    ) =>
+                {
+                    let label = outcome.result.as_str();
+                    metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", label)).increment(1)
+                }
                 B::Accepted { case }
                     if matches!(
                         case.origin,
@@ -179,7 +190,7 @@ pub fn zero_case_counters(config: &crate::config::Config) {
             .map(|(k, v)| metrics::Label::new(k, v))
             .collect();
         metrics::counter!(crate::metrics::COMPLAINTS, base.clone()).increment(0);
-        for outcome in ["on_time", "overdue", "withdrawn"] {
+        for outcome in ["on_time", "overdue", "withdrawn", "not_accepted", "revoked"] {
             let mut l = base.clone();
             l.push(metrics::Label::new("outcome", outcome));
             metrics::counter!(CASES_CLOSED, l).increment(0);

@@ -73,6 +73,8 @@ fn accept(config: &Config, id: &str) -> CaseCommand {
         matter: config.matter_index("330100-CN-0001").unwrap(),
         accepted_at: ts("2026-03-02T10:00:00+08:00"),
         origin: None,
+        applicant: None,
+        bundle: None,
     }
 }
 

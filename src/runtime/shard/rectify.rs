@@ -80,6 +80,8 @@ pub fn rectification(config: &Config, hall: usize, bad: BadRating) -> CaseComman
             rating: bad.rating,
             reasons: bad.reasons,
         })),
+        applicant: None,
+        bundle: None,
     }
 }
 

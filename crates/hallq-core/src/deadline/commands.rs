@@ -38,6 +38,8 @@ impl DeadlineEngine {
                 matter,
                 accepted_at,
                 origin,
+                applicant,
+                bundle,
             } => {
                 let acceptance = Acceptance {
                     id,
@@ -45,6 +47,8 @@ impl DeadlineEngine {
                     matter: matter as u32,
                     accepted_at,
                     origin,
+                    applicant,
+                    bundle,
                 };
                 self.accept(now, acceptance, closed, out)
             }
@@ -128,12 +132,16 @@ impl DeadlineEngine {
                 hall,
                 matter,
                 submitted_at,
+                applicant,
+                bundle,
             } => {
                 let s = Submission {
                     id,
                     hall: hall as u32,
                     matter: matter as u32,
                     submitted_at,
+                    applicant,
+                    bundle,
                 };
                 self.submit(now, s, closed, out)
             }
@@ -268,6 +276,8 @@ impl DeadlineEngine {
             matter,
             accepted_at,
             origin,
+            applicant,
+            bundle,
         } = acceptance;
         if !valid_case_id(&id) {
             return Err(CaseError::BadId { id });
@@ -322,6 +332,11 @@ impl DeadlineEngine {
         }
         if origin.is_some() {
             lead.extra_mut().origin = origin;
+        }
+        if applicant.is_some() || bundle.is_some() {
+            let details = &mut lead.extra_mut().details;
+            details.applicant = applicant.map(|a| *a);
+            details.bundle = bundle;
         }
         lead.due = deadline.due().copied();
         let idx = self.insert(lead);
@@ -712,4 +727,6 @@ struct Acceptance {
     accepted_at: Timestamp,
     /// The bad rating or complaint a rectification or complaint case answers.
     origin: Option<Box<CaseOrigin>>,
+    applicant: Option<Box<Applicant>>,
+    bundle: Option<String>,
 }

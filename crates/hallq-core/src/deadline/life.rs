@@ -212,6 +212,33 @@ pub struct Details {
     /// Hand-overs between halls, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<super::Leg>,
+    /// Who applied and where to notify them: masked and keyed hashes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applicant: Option<Applicant>,
+    /// 一件事一次办: the application this case is one matter of, with its front desk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
+}
+
+/// The applicant of a case as hallq keeps them (DESIGN.md, "Beyond the clock"): masked for
+/// display and hashed under the citizen key (`[booking] keys`) for look-ups and for the
+/// notification gateway, which holds the directory from hash to number. The caller masks and
+/// hashes before the data reaches the core; nothing here is ever in clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applicant {
+    /// `张*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_masked: Option<String>,
+    /// `4401**********123X`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_masked: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_hash: Option<String>,
+    /// `138****8000`: notifications go to this contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_masked: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_hash: Option<String>,
 }
 
 impl Details {
@@ -260,6 +287,10 @@ pub struct DetailsView {
     /// Hand-overs between halls, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<super::LegView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applicant: Option<Applicant>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -300,4 +331,6 @@ pub(super) struct Submission {
     pub hall: u32,
     pub matter: u32,
     pub submitted_at: Timestamp,
+    pub applicant: Option<Box<Applicant>>,
+    pub bundle: Option<String>,
 }

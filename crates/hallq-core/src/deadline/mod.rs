@@ -56,11 +56,11 @@ pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
 /// Open rectifications or complaints of a hall (`DeadlineEngine::open_rating_cases`): (hall,
 /// whether complaints, how many are open, how many of them are past their deadline).
 pub type OpenRatingCases = (usize, bool, u64, u64);
+pub use life::{Applicant, Obligation, ObligationKind, ObligationView};
 pub use life::{
     Decision, DeliveryMethod, DeliveryView, Details, DetailsView, Notice, NoticeView, OutcomeKind,
     OutcomeView,
 };
-pub use life::{Obligation, ObligationKind, ObligationView};
 pub use record::CaseRecord;
 pub use route::{Leg, LegView};
 
@@ -149,6 +149,10 @@ pub enum CaseCommand {
         /// The bad rating or complaint the case answers; `None` for an application. A
         /// replayed acceptance keeps the first one.
         origin: Option<Box<CaseOrigin>>,
+        /// The applicant, masked and hashed; a replayed acceptance keeps the first one.
+        applicant: Option<Box<Applicant>>,
+        /// 一件事一次办: the application this case is one matter of.
+        bundle: Option<String>,
     },
     Suspend {
         id: String,
@@ -225,6 +229,8 @@ pub enum CaseCommand {
         hall: usize,
         matter: usize,
         submitted_at: Timestamp,
+        applicant: Option<Box<Applicant>>,
+        bundle: Option<String>,
     },
     /// Accept an application submitted online (受理).
     AcceptSubmitted {

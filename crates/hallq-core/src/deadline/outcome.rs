@@ -47,6 +47,8 @@ impl DeadlineEngine {
                 .collect(),
             submitted_at: d.submitted_at.map(local),
             route: d.route.iter().map(|l| l.view(local)).collect(),
+            applicant: d.applicant.clone(),
+            bundle: d.bundle.clone(),
         }
     }
 

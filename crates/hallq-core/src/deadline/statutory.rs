@@ -37,6 +37,8 @@ impl DeadlineEngine {
             hall,
             matter,
             submitted_at,
+            applicant,
+            bundle,
         } = s;
         if !valid_case_id(&id) {
             return Err(CaseError::BadId { id });
@@ -76,7 +78,10 @@ impl DeadlineEngine {
         }
         let mut case = Self::new_case(&id, hall, matter, submitted_at);
         case.stage = Stage::Acceptance;
-        case.extra_mut().details.submitted_at = Some(submitted_at);
+        let details = &mut case.extra_mut().details;
+        details.submitted_at = Some(submitted_at);
+        details.applicant = applicant.map(|a| *a);
+        details.bundle = bundle;
         let deadline = self.compute(&case)?;
         case.due = deadline.due().copied();
         let idx = self.insert(case);

@@ -1,0 +1,116 @@
+//! Applicant notifications into the outbox (DESIGN.md, "Applicant notifications"): the
+//! milestones of a pass (accepted, suspended with the 补正 notice, resumed, outcome, ready for
+//! pickup) become outbox records in the batch that carries the events themselves, so a
+//! notification exists exactly when its event is durable. Delivery is `notify`'s; this
+//! never sends anything. The body carries the applicant only masked and hashed.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::config::{Config, NotifyEvent};
+use crate::deadline::{Applicant, CaseChange, CaseEvent, CaseEventBody, DeliveryMethod};
+use crate::store::{Batch, Notification};
+
+/// What the receiver gets: the milestone, the case event as the `@cases` stream carries it,
+/// and the applicant (masked, hashed).
+#[derive(Serialize)]
+struct Body<'a> {
+    id: &'a str,
+    event: &'static str,
+    hall: &'a str,
+    case: &'a str,
+    matter: &'a str,
+    applicant: &'a Applicant,
+    detail: &'a CaseEvent,
+}
+
+/// The milestone an event is, and its case, if applicants hear of it.
+fn milestone(body: &CaseEventBody) -> Option<(NotifyEvent, &str)> {
+    Some(match body {
+        CaseEventBody::Accepted { case } => (NotifyEvent::Accepted, &case.id),
+        CaseEventBody::AcceptedOnline { case, .. } => (NotifyEvent::Accepted, case),
+        CaseEventBody::Suspended { case, .. } => (NotifyEvent::Suspended, case),
+        CaseEventBody::Resumed { case } => (NotifyEvent::Resumed, case),
+        CaseEventBody::Outcome { case, .. } => (NotifyEvent::Outcome, case),
+        _ => return None,
+    })
+}
+
+/// An outcome whose result waits at the window also tells the applicant to come for it.
+fn ready_for_pickup(body: &CaseEventBody) -> bool {
+    matches!(body, CaseEventBody::Outcome { delivery: Some(d), .. } if d.method == DeliveryMethod::Window)
+}
+
+/// Add to `batch` one outbox record per milestone among `events` and webhook that wants it,
+/// for cases whose applicant left a contact. `changes` holds the record of every case the
+/// pass changed (every event's case among them). Ids sort by `now`, then by position.
+pub(super) fn outbox(
+    config: &Config,
+    events: &[CaseEvent],
+    changes: &[CaseChange],
+    now: Timestamp,
+    batch: &mut Batch,
+) {
+    if config.webhooks.is_empty() {
+        return;
+    }
+    let mut n = 0u32;
+    let salt = salt();
+    for e in events {
+        let Some((first, case)) = milestone(&e.body) else {
+            continue;
+        };
+        let Some(record) = changes.iter().map(|c| &c.record).find(|r| r.id == case) else {
+            continue;
+        };
+        let Some(applicant) = record.details.applicant.as_ref() else {
+            continue;
+        };
+        if applicant.contact_masked.is_none() && applicant.contact_hash.is_none() {
+            continue;
+        }
+        let kinds = std::iter::once(first)
+            .chain(ready_for_pickup(&e.body).then_some(NotifyEvent::ReadyForPickup));
+        for kind in kinds {
+            for w in config.webhooks.iter().filter(|w| w.wants(kind)) {
+                n += 1;
+                let id = format!("{:013}-{n:04}-{salt}-{}", now.as_millisecond(), w.name);
+                let body = Body {
+                    id: &id,
+                    event: kind.as_str(),
+                    hall: &record.hall,
+                    case,
+                    matter: &record.matter,
+                    applicant,
+                    detail: e,
+                };
+                let note = Notification {
+                    body: serde_json::to_string(&body).expect("bodies serialize"),
+                    id,
+                    webhook: w.name.clone(),
+                    event: kind.as_str().to_owned(),
+                    hall: record.hall.as_str().into(),
+                    case: case.to_owned(),
+                    created_at: now,
+                    attempts: 0,
+                    next_at: now,
+                    last_error: None,
+                    dead_at: None,
+                };
+                batch.ops.push(note.op());
+            }
+        }
+    }
+}
+
+/// 8 hex digits, so ids written in the same millisecond by two passes (or after a restart
+/// with the clock set back) never collide.
+fn salt() -> String {
+    let mut r = [0u8; 4];
+    if getrandom::fill(&mut r).is_err() {
+        // No entropy: the time and position still order the ids; a clash needs two passes
+        // in one millisecond.
+        return "00000000".into();
+    }
+    crate::config::hex(&r)
+}

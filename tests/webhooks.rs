@@ -1,0 +1,431 @@
+//! Applicant notifications delivered as signed webhooks, by the real binary to a real HTTP
+//! receiver in this test: signatures verify; a receiver that is down for a while gets every
+//! notification once it is up, none twice per delivery id; what was undelivered when the
+//! daemon was SIGKILLed is delivered after the restart, with the same delivery ids; a receiver
+//! that always fails leaves dead letters an admin lists and replays. Waits are for what the
+//! receiver saw, never for a fixed time.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{KeyInit, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::*;
+
+const SECRET: &str = "webhook-secret-0123456789";
+const PHONE: &str = "13800138000";
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One POST as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Hit {
+    delivery: String,
+    event: String,
+    signed: bool,
+    body: Value,
+    raw: String,
+    /// What the receiver answered.
+    status: u16,
+}
+
+/// A gateway: records every POST and answers `status`.
+#[derive(Clone)]
+struct Receiver {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    fn new(status: u16) -> Receiver {
+        Receiver {
+            hits: Arc::default(),
+            status: Arc::new(AtomicU16::new(status)),
+        }
+    }
+
+    /// Serve on `addr` (a port the test reserved) from now on.
+    async fn listen(&self, addr: SocketAddr) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("the reserved port is free again");
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// The notifications answered 2xx, by delivery id, each with how often it was answered so.
+    fn delivered(&self) -> BTreeMap<String, (Hit, usize)> {
+        let mut out: BTreeMap<String, (Hit, usize)> = BTreeMap::new();
+        for h in self.hits().into_iter().filter(|h| h.status == 200) {
+            out.entry(h.delivery.clone())
+                .and_modify(|e| e.1 += 1)
+                .or_insert((h, 1));
+        }
+        out
+    }
+
+    /// Wait until `n` distinct notifications were answered 2xx.
+    async fn wait_delivered(&self, n: usize) -> BTreeMap<String, (Hit, usize)> {
+        let started = Instant::now();
+        loop {
+            let d = self.delivered();
+            if d.len() >= n {
+                return d;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{} of {n} notifications delivered; hits: {:#?}",
+                d.len(),
+                self.hits()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_hits(&self, n: usize) {
+        let started = Instant::now();
+        while self.hits().len() < n {
+            assert!(started.elapsed() < PATIENCE, "fewer than {n} attempts");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let status = r.status.load(Ordering::SeqCst);
+    let raw = String::from_utf8(body.to_vec()).unwrap();
+    r.hits.lock().unwrap().push(Hit {
+        delivery: header("x-hallq-delivery"),
+        event: header("x-hallq-event"),
+        signed: header("x-hallq-signature") == format!("sha256={expected}"),
+        body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+        raw,
+        status,
+    });
+    StatusCode::from_u16(status).unwrap()
+}
+
+/// A loopback port nothing listens on (yet).
+fn reserve_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn config(dir: &std::path::Path, receiver: SocketAddr, extra: &str) -> String {
+    let mut s = case_config(dir, 1);
+    s += &format!(
+        r#"
+[booking]
+keys = ["test-booking-key-0123456789"]
+
+[[webhook]]
+name = "sms"
+url = "http://{receiver}/hook"
+secret = "{SECRET}"
+backoff_s = 1
+backoff_max_s = 2
+{extra}
+"#
+    );
+    s
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Resp {
+        call(
+            &self.http,
+            method,
+            format!("{}{path}", self.base),
+            Some(token),
+            body.map(|b| b.to_string()),
+            &[],
+        )
+        .await
+    }
+
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the real binary runs on the real clock; cases are accepted now"
+    )]
+    async fn accept(&self, id: &str, contact: Option<&str>) {
+        let mut body = json!({
+            "id": id, "hall": "h1", "matter": "DAYS-2",
+            "accepted_at": jiff::Timestamp::now().to_string(),
+        });
+        if let Some(c) = contact {
+            body["applicant"] = json!({"name": "张三", "contact": c});
+        }
+        let r = self
+            .call(OFFICER, Method::POST, "/v1/cases", Some(body))
+            .await;
+        assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
+    }
+
+    async fn act(&self, id: &str, action: &str, body: Value) {
+        let r = self
+            .call(
+                OFFICER,
+                Method::POST,
+                &format!("/v1/cases/{id}/{action}"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "{action}: {:?}", r.body);
+    }
+
+    /// The sum of `name`'s series whose labels contain `label`.
+    async fn metric(&self, name: &str, label: &str) -> f64 {
+        let r = self.call(ADMIN, Method::GET, "/metrics", None).await;
+        let text = r.body.as_str().unwrap_or_default().to_owned();
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+fn client(daemon: &Daemon) -> Client {
+    Client {
+        http: support::client(),
+        base: daemon.base.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_a_while_gets_every_notification_signed_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = reserve_port();
+    let daemon = Hallq::config(dir.path(), &config(dir.path(), addr, "")).spawn();
+    let c = client(&daemon);
+
+    // The receiver is not listening: every milestone waits in the outbox.
+    c.accept("WH-1", Some(PHONE)).await;
+    c.accept("WH-2", Some("138-0013 8000")).await;
+    c.accept("WH-QUIET", None).await;
+    c.act(
+        "WH-1",
+        "suspend",
+        json!({"reason": "supplement", "missing": ["身份证复印件", "租赁合同"]}),
+    )
+    .await;
+    c.act("WH-1", "resume", json!({})).await;
+    c.act(
+        "WH-2",
+        "outcome",
+        json!({"result": "approved", "delivery": "window"}),
+    )
+    .await;
+    let started = Instant::now();
+    while c
+        .metric("hallq_webhook_deliveries_total", "result=\"failed\"")
+        .await
+        < 1.0
+    {
+        assert!(started.elapsed() < PATIENCE, "no attempt failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let receiver = Receiver::new(200);
+    receiver.listen(addr).await;
+    // Accepted ×2, suspended, resumed, outcome, ready for pickup; the case without a contact
+    // notifies nobody.
+    let got = receiver.wait_delivered(6).await;
+    // One more, written after all of them: delivery goes in id order, so once it is in, any
+    // second delivery of the first six would have come before it.
+    c.accept("WH-3", Some(PHONE)).await;
+    let got_all = receiver.wait_delivered(7).await;
+    assert!(got.keys().all(|k| got_all.contains_key(k)));
+    for (id, (hit, times)) in &got_all {
+        assert_eq!(*times, 1, "{id} delivered {times} times");
+        assert!(hit.signed, "{id}: the signature verifies");
+        assert_eq!(hit.body["id"], json!(id), "the body names its delivery id");
+        assert!(
+            !hit.raw.contains(PHONE) && !hit.raw.contains("0013 8000"),
+            "no clear contact in a body: {}",
+            hit.raw
+        );
+        assert_eq!(hit.body["applicant"]["contact_masked"], "138****8000");
+        assert_eq!(hit.body["applicant"]["name_masked"], "张*");
+        assert!(
+            hit.body["applicant"]["contact_hash"]
+                .as_str()
+                .unwrap()
+                .len()
+                == 64
+        );
+    }
+    let events: BTreeSet<(String, String)> = got_all
+        .values()
+        .map(|(h, _)| (h.body["case"].as_str().unwrap().to_owned(), h.event.clone()))
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("WH-1", "case.accepted"),
+        ("WH-1", "case.suspended"),
+        ("WH-1", "case.resumed"),
+        ("WH-2", "case.accepted"),
+        ("WH-2", "case.outcome"),
+        ("WH-2", "case.ready_for_pickup"),
+        ("WH-3", "case.accepted"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(events, want);
+    // Both contacts are one number: one hash.
+    let hashes: BTreeSet<_> = got_all
+        .values()
+        .map(|(h, _)| h.body["applicant"]["contact_hash"].to_string())
+        .collect();
+    assert_eq!(hashes.len(), 1);
+    let suspended = got_all
+        .values()
+        .find(|(h, _)| h.event == "case.suspended")
+        .unwrap();
+    assert_eq!(
+        suspended.0.body["detail"]["missing"],
+        json!(["身份证复印件", "租赁合同"]),
+        "the 补正 notice lists everything missing"
+    );
+    let dead = c.call(ADMIN, Method::GET, "/v1/webhooks/dead", None).await;
+    assert_eq!(dead.status.as_u16(), 200, "{:?}", dead.body);
+    assert_eq!(dead.body["dead"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_undelivered_at_a_sigkill_are_delivered_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = reserve_port();
+    let receiver = Receiver::new(503);
+    receiver.listen(addr).await;
+    let daemon = Hallq::config(dir.path(), &config(dir.path(), addr, "")).spawn();
+    let c = client(&daemon);
+    c.accept("K-1", Some(PHONE)).await;
+    c.accept("K-2", Some(PHONE)).await;
+    receiver.wait_hits(1).await;
+    let refused: BTreeSet<String> = receiver.hits().into_iter().map(|h| h.delivery).collect();
+
+    let how = daemon.hallq().clone();
+    daemon.kill();
+    receiver.status.store(200, Ordering::SeqCst);
+    let daemon = how.spawn();
+    let got = receiver.wait_delivered(2).await;
+    let cases: BTreeSet<&str> = got
+        .values()
+        .map(|(h, _)| h.body["case"].as_str().unwrap())
+        .collect();
+    assert_eq!(cases, BTreeSet::from(["K-1", "K-2"]));
+    assert!(
+        refused.iter().all(|id| got.contains_key(id)),
+        "a retry carries the delivery id of the refused attempt: {refused:?} vs {:?}",
+        got.keys()
+    );
+    assert!(got.values().all(|(h, n)| h.signed && *n == 1));
+    drop(daemon);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_always_fails_leaves_dead_letters_an_admin_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = reserve_port();
+    let receiver = Receiver::new(500);
+    receiver.listen(addr).await;
+    let extra = "max_attempts = 2\nevents = [\"case.accepted\"]";
+    let daemon = Hallq::config(dir.path(), &config(dir.path(), addr, extra)).spawn();
+    let c = client(&daemon);
+    c.accept("D-1", Some(PHONE)).await;
+    c.accept("D-2", Some(PHONE)).await;
+    // Suspensions are not among this webhook's events.
+    c.act(
+        "D-1",
+        "suspend",
+        json!({"reason": "supplement", "missing": ["x"]}),
+    )
+    .await;
+
+    let started = Instant::now();
+    let dead = loop {
+        let r = c.call(ADMIN, Method::GET, "/v1/webhooks/dead", None).await;
+        assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+        let dead = r.body["dead"].as_array().unwrap().clone();
+        if dead.len() == 2 {
+            break dead;
+        }
+        assert!(started.elapsed() < PATIENCE, "dead letters: {dead:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for d in &dead {
+        assert_eq!(d["webhook"], "sms");
+        assert_eq!(d["event"], "case.accepted");
+        assert_eq!(d["attempts"], 2);
+        assert!(d["last_error"].as_str().unwrap().contains("500"), "{d:?}");
+    }
+    assert_eq!(receiver.hits().len(), 4, "two attempts each, then no more");
+    assert_eq!(
+        c.metric("hallq_webhook_dead_letters_total", "sms").await,
+        2.0
+    );
+
+    // Only an admin replays, and only a dead letter that exists.
+    let id = dead[0]["id"].as_str().unwrap();
+    let path = format!("/v1/webhooks/dead/{id}/replay");
+    let r = c.call(OFFICER, Method::POST, &path, None).await;
+    assert_eq!(r.status.as_u16(), 403, "{:?}", r.body);
+    let r = c
+        .call(ADMIN, Method::POST, "/v1/webhooks/dead/nope/replay", None)
+        .await;
+    assert_problem(&r, 404, "unknown-dead-letter", Some("id"));
+    let r = c
+        .call(OFFICER, Method::GET, "/v1/webhooks/dead", None)
+        .await;
+    assert_eq!(r.status.as_u16(), 403, "{:?}", r.body);
+
+    receiver.status.store(200, Ordering::SeqCst);
+    for d in &dead {
+        let path = format!("/v1/webhooks/dead/{}/replay", d["id"].as_str().unwrap());
+        let r = c.call(ADMIN, Method::POST, &path, None).await;
+        assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+        assert_eq!(r.body["attempts"], 0);
+    }
+    let got = receiver.wait_delivered(2).await;
+    let ids: BTreeSet<&str> = dead.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(got.keys().map(String::as_str).collect::<BTreeSet<_>>(), ids);
+    assert!(got.values().all(|(h, _)| h.signed));
+    let r = c.call(ADMIN, Method::GET, "/v1/webhooks/dead", None).await;
+    assert_eq!(r.body["dead"], json!([]));
+}
