@@ -364,10 +364,13 @@ pub(super) fn matters(
             Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension, acceptance_limit, delivery_limit })
         })
         .collect();
-    out.push(Matter::complaint(default_policy, complaint_limit));
+    // The enquiry matter is an ordinary one (accepted through the API); the last two are
+    // the built-ins only the daemon opens, found by position (`CaseCatalogue::
+    // complaint_matter`, `rectification_matter`), so it goes before them.
     if !out.iter().any(|m| &*m.id == Matter::ENQUIRY) {
         out.push(Matter::enquiry(default_policy));
     }
+    out.push(Matter::complaint(default_policy, complaint_limit));
     out.push(Matter::rectification(default_policy));
     out
 }
