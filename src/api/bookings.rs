@@ -21,7 +21,7 @@ use super::scope::{HallChange, InHall, need};
 use crate::booking::citizen::{self, Keys};
 use crate::booking::{BookingError, Channel, NewBooking};
 use crate::config::Role;
-use crate::runtime::shard::{BookingOp, BookingReply, HallOp};
+use crate::runtime::shard::{BookingOp, HallOp};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -31,86 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/halls/{hall}/bookings/check-in", post(check_in_by_id))
         .route("/v1/halls/{hall}/bookings/{code}", get(one))
         .route("/v1/halls/{hall}/bookings/{code}/{action}", post(action))
-}
-
-/// The rendering of a booking reply (`api::render` calls it).
-pub fn render(hall: &str, reply: &BookingReply) -> Answer {
-    match reply {
-        BookingReply::Slots(s) => Answer::json(200, s),
-        BookingReply::Booking {
-            view,
-            created: true,
-        } => {
-            let mut a = Answer::json(201, &WithQr::new(view));
-            a.location = Some(format!("/v1/halls/{hall}/bookings/{}", view.code));
-            a
-        }
-        BookingReply::Booking { view, .. } => Answer::json(200, view),
-        BookingReply::Bookings(list) => Answer::json(200, list),
-        BookingReply::Stats(days) => Answer::json(200, days),
-        BookingReply::Offer(offer) => Answer::json(200, offer),
-        BookingReply::CheckedIn { booking, ticket } => {
-            #[derive(serde::Serialize)]
-            struct CheckedIn<'a> {
-                ticket: &'a crate::queue::TicketView,
-                booking: &'a crate::booking::BookingView,
-            }
-            let mut a = Answer::json(201, &CheckedIn { ticket, booking });
-            a.location = Some(format!("/v1/halls/{hall}/tickets/{}", ticket.id));
-            a
-        }
-    }
-}
-
-/// A new booking with its QR code drawn, so a phone or a kiosk shows it without a library.
-#[derive(serde::Serialize)]
-struct WithQr<'a> {
-    #[serde(flatten)]
-    view: &'a crate::booking::BookingView,
-    /// `qr` as an SVG image.
-    qr_svg: Option<String>,
-}
-
-impl<'a> WithQr<'a> {
-    fn new(view: &'a crate::booking::BookingView) -> WithQr<'a> {
-        WithQr {
-            view,
-            qr_svg: crate::web::qr_svg(&view.qr).ok(),
-        }
-    }
-}
-
-/// The problem of a refused booking command.
-pub fn problem(e: &BookingError) -> Problem {
-    use BookingError as E;
-    let (status, title, field) = match e {
-        E::NotBookable { .. } => (422, "Unprocessable Content", Some("service")),
-        E::NoSuchSlot { .. } | E::OutsideWindow { .. } => {
-            (422, "Unprocessable Content", Some("start"))
-        }
-        E::UnknownBooking { .. } | E::NoBookingToday => (404, "Not Found", None),
-        E::WrongChannel { .. } => (403, "Forbidden", Some("channel")),
-        E::BookingClosed { .. }
-        | E::SlotFull { .. }
-        | E::Limit { .. }
-        | E::NotActive { .. }
-        | E::CancelClosed { .. }
-        | E::NotToday { .. }
-        | E::CodeTaken => (409, "Conflict", None),
-    };
-    let mut p = Problem::new(status, e.code(), title, e.to_string());
-    match e {
-        E::Limit { rule, until, .. } => p = p.with("rule", rule).with("until", until),
-        E::BookingClosed { until, .. } | E::CancelClosed { until, .. } => {
-            p = p.with("until", until)
-        }
-        E::SlotFull { capacity, .. } => p = p.with("capacity", capacity),
-        _ => {}
-    }
-    match field {
-        Some(f) => p.field(f),
-        None => p,
-    }
 }
 
 fn keys(app: &AppState, hall: &str) -> Result<Keys, Problem> {
@@ -204,10 +124,12 @@ async fn book(
     let req: BookBody = change.json()?;
     let (role, channel, needs) = channel_role(req.channel);
     if change.who.role() != role && change.who.role() != Role::Admin {
-        return Err(problem(&BookingError::WrongChannel {
-            channel,
-            role: needs,
-        }));
+        return Err(super::render::booking_problem(
+            &BookingError::WrongChannel {
+                channel,
+                role: needs,
+            },
+        ));
     }
     let service = change.hall.service(&req.service)?;
     let keys = keys(&app, &change.hall.cfg.id)?;

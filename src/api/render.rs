@@ -6,10 +6,11 @@
 //! anything but the reply: no state, no clock, nothing that could make a replay differ.
 
 use super::problem::{Answer, Problem};
+use crate::booking::BookingError;
 use crate::queue::Reply;
 use crate::runtime::Render;
 use crate::runtime::cases::{CaseReply, CaseResult};
-use crate::runtime::shard::{HallFailure, HallReply, HallResult};
+use crate::runtime::shard::{BookingReply, HallFailure, HallReply, HallResult};
 
 /// This rendering, for the owner threads.
 pub struct Renderer;
@@ -30,7 +31,7 @@ pub fn hall(hall: &str, reply: &HallResult) -> Answer {
         Ok(r) => r,
         Err(HallFailure::Queue(e)) => return Problem::from_queue(e).into(),
         Err(HallFailure::Owner(e)) => return Problem::from_owner(e).into(),
-        Err(HallFailure::Booking(e)) => return super::bookings::problem(e).into(),
+        Err(HallFailure::Booking(e)) => return booking_problem(e).into(),
     };
     match reply {
         HallReply::Applied(applied) => match &**applied {
@@ -54,7 +55,7 @@ pub fn hall(hall: &str, reply: &HallResult) -> Answer {
         HallReply::Schedule(s) => Answer::json(200, s),
         HallReply::TimersRun => Answer::no_content(),
         HallReply::Replayed(a) => a.clone(),
-        HallReply::Booking(b) => super::bookings::render(hall, b),
+        HallReply::Booking(b) => booking(hall, b),
     }
 }
 
@@ -85,6 +86,97 @@ pub fn case(reply: &CaseResult) -> Answer {
         CaseReply::TimersRun => Answer::no_content(),
         CaseReply::Replayed(a) => a.clone(),
     }
+}
+
+// ------------------------------------------------------------------ bookings
+
+/// The rendering of a booking reply.
+pub fn booking(hall: &str, reply: &BookingReply) -> Answer {
+    match reply {
+        BookingReply::Slots(s) => Answer::json(200, s),
+        BookingReply::Booking {
+            view,
+            created: true,
+        } => {
+            let mut a = Answer::json(201, &WithQr::new(view));
+            a.location = Some(format!("/v1/halls/{hall}/bookings/{}", view.code));
+            a
+        }
+        BookingReply::Booking { view, .. } => Answer::json(200, view),
+        BookingReply::Bookings(list) => Answer::json(200, list),
+        BookingReply::Stats(days) => Answer::json(200, days),
+        BookingReply::Offer(offer) => Answer::json(200, offer),
+        BookingReply::CheckedIn { booking, ticket } => {
+            #[derive(serde::Serialize)]
+            struct CheckedIn<'a> {
+                ticket: &'a crate::queue::TicketView,
+                booking: &'a crate::booking::BookingView,
+            }
+            let mut a = Answer::json(201, &CheckedIn { ticket, booking });
+            a.location = Some(format!("/v1/halls/{hall}/tickets/{}", ticket.id));
+            a
+        }
+    }
+}
+
+/// A new booking with its QR code drawn, so a phone or a kiosk shows it without a library.
+#[derive(serde::Serialize)]
+struct WithQr<'a> {
+    #[serde(flatten)]
+    view: &'a crate::booking::BookingView,
+    /// `qr` as an SVG image.
+    qr_svg: Option<String>,
+}
+
+impl<'a> WithQr<'a> {
+    fn new(view: &'a crate::booking::BookingView) -> WithQr<'a> {
+        WithQr {
+            view,
+            qr_svg: qr_svg(&view.qr).ok(),
+        }
+    }
+}
+
+/// The problem of a refused booking command.
+pub fn booking_problem(e: &BookingError) -> Problem {
+    use BookingError as E;
+    let (status, title, field) = match e {
+        E::NotBookable { .. } => (422, "Unprocessable Content", Some("service")),
+        E::NoSuchSlot { .. } | E::OutsideWindow { .. } => {
+            (422, "Unprocessable Content", Some("start"))
+        }
+        E::UnknownBooking { .. } | E::NoBookingToday => (404, "Not Found", None),
+        E::WrongChannel { .. } => (403, "Forbidden", Some("channel")),
+        E::BookingClosed { .. }
+        | E::SlotFull { .. }
+        | E::Limit { .. }
+        | E::NotActive { .. }
+        | E::CancelClosed { .. }
+        | E::NotToday { .. }
+        | E::CodeTaken => (409, "Conflict", None),
+    };
+    let mut p = Problem::new(status, e.code(), title, e.to_string());
+    match e {
+        E::Limit { rule, until, .. } => p = p.with("rule", rule).with("until", until),
+        E::BookingClosed { until, .. } | E::CancelClosed { until, .. } => {
+            p = p.with("until", until)
+        }
+        E::SlotFull { capacity, .. } => p = p.with("capacity", capacity),
+        _ => {}
+    }
+    match field {
+        Some(f) => p.field(f),
+        None => p,
+    }
+}
+
+/// `text` as a QR code in SVG, at least 160 px with its quiet zone (ticket links, bookings).
+pub fn qr_svg(text: &str) -> Result<String, qrcode::types::QrError> {
+    Ok(qrcode::QrCode::new(text.as_bytes())?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(160, 160)
+        .quiet_zone(true)
+        .build())
 }
 
 #[cfg(test)]

@@ -68,15 +68,6 @@ pub fn routes(web: Arc<Web>) -> Router<AppState> {
         .layer(axum::Extension(web))
 }
 
-/// `text` as a QR code in SVG, at least 160 px with its quiet zone (ticket links, bookings).
-pub fn qr_svg(text: &str) -> Result<String, qrcode::types::QrError> {
-    Ok(qrcode::QrCode::new(text.as_bytes())?
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(160, 160)
-        .quiet_zone(true)
-        .build())
-}
-
 /// One embedded file.
 struct Asset {
     name: &'static str,

@@ -565,7 +565,7 @@ async fn link(
     let k = web.links.key(&hall, &ticket);
     let path = format!("/t/{hall}/{ticket}?k={k}");
     let url = format!("{base}{path}");
-    let qr_svg = match super::qr_svg(&url) {
+    let qr_svg = match crate::api::render::qr_svg(&url) {
         Ok(svg) => svg,
         Err(e) => {
             return Problem::bad_request(

@@ -364,9 +364,9 @@ pub(super) fn matters(
             Some(Matter { id: Arc::from(m.id.get_ref().as_str()), name, kind, limit, calendar, policy, departments, stage_limit, max_extension, acceptance_limit, delivery_limit })
         })
         .collect();
-    // The enquiry matter is an ordinary one (accepted through the API); the last two are
-    // the built-ins only the daemon opens, found by position (`CaseCatalogue::
-    // complaint_matter`, `rectification_matter`), so it goes before them.
+    // The written enquiry is an ordinary matter (cases of it are accepted through the API);
+    // the two only the daemon opens come last, where `Catalogue::complaint_matter` and
+    // `rectification_matter` find them.
     if !out.iter().any(|m| &*m.id == Matter::ENQUIRY) {
         out.push(Matter::enquiry(default_policy));
     }

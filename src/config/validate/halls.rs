@@ -9,11 +9,12 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
-use super::{Ctx, check_slug, non_empty, schedule};
+use super::schedule::{self, day_hours};
+use super::{Ctx, check_slug, non_empty};
 use crate::config::raw::{RawConfig, RawHall, RawPolicy, RawService, RawWindow};
 use crate::model::{
     CalendarEntry, DayOverride, Hall, IdList, MAX_REASON_CHARS, OpeningHours, Placement, Policy,
-    Service, Tier, Window, WindowKind, WindowService, parse_clock, parse_interval,
+    Service, Tier, Window, WindowKind, WindowService, parse_clock,
 };
 
 pub(super) fn policy(cx: &mut Ctx, base: &Policy, raw: &RawPolicy, path: &str) -> Policy {
@@ -294,25 +295,6 @@ fn clock_time<T>(cx: &mut Ctx, at: &Spanned<T>, s: &str, field: &str, is_end: bo
         cx.at(at, field, format!("`{s}` is not a time of day HH:MM"));
         Time::midnight()
     })
-}
-
-/// A day's `HH:MM-HH:MM` intervals, each checked where it is written: valid, in order, not
-/// overlapping. Bad ones are reported and left out.
-pub(super) fn day_hours(cx: &mut Ctx, list: &[Spanned<String>], field: &str) -> Vec<(Time, Time)> {
-    let mut out: Vec<(Time, Time)> = Vec::new();
-    for (k, iv) in list.iter().enumerate() {
-        let field = format!("{field}[{k}]");
-        match parse_interval(iv.get_ref()) {
-            Err(e) => cx.at(iv, field, e),
-            Ok(pair) => {
-                if out.last().is_some_and(|&(_, end)| end > pair.0) {
-                    cx.at(iv, field, "intervals must be in order and not overlap");
-                }
-                out.push(pair);
-            }
-        }
-    }
-    out
 }
 
 /// `[[hall.hours_override]]`: one entry per date, either `closed = true` or `hours`.

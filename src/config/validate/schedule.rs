@@ -1,15 +1,15 @@
 //! `[hall.market]` and a service's `market_only`: market days (赶集日) as townships keep
-//! them, checked where they are written (file, line, field). The rule itself and what a date
+//! them, and a day's `HH:MM-HH:MM` intervals (the week, make-up days, overrides, a service's
+//! own hours), checked where they are written (file, line, field). The rule itself and what a date
 //! is under it belong to `calendar::market`; this module only reads and locates.
 
-use jiff::civil::Date;
+use jiff::civil::{Date, Time};
 use toml::Spanned;
 
 use super::Ctx;
-use super::halls::day_hours;
 use crate::calendar::{MarketDays, MarketDaysError};
 use crate::config::raw::{RawMarket, RawService};
-use crate::model::Market;
+use crate::model::{Market, parse_interval};
 
 /// The hall's market rule; `None` (with the problems reported) when it is not usable.
 pub(super) fn market(cx: &mut Ctx, raw: &Spanned<RawMarket>, path: &str) -> Option<Market> {
@@ -136,4 +136,23 @@ fn plain_date(v: &toml::value::Datetime) -> Option<Date> {
         } => Date::new(d.year as i16, d.month as i8, d.day as i8).ok(),
         _ => None,
     }
+}
+
+/// A day's `HH:MM-HH:MM` intervals, each checked where it is written: valid, in order, not
+/// overlapping. Bad ones are reported and left out.
+pub(super) fn day_hours(cx: &mut Ctx, list: &[Spanned<String>], field: &str) -> Vec<(Time, Time)> {
+    let mut out: Vec<(Time, Time)> = Vec::new();
+    for (k, iv) in list.iter().enumerate() {
+        let field = format!("{field}[{k}]");
+        match parse_interval(iv.get_ref()) {
+            Err(e) => cx.at(iv, field, e),
+            Ok(pair) => {
+                if out.last().is_some_and(|&(_, end)| end > pair.0) {
+                    cx.at(iv, field, "intervals must be in order and not overlap");
+                }
+                out.push(pair);
+            }
+        }
+    }
+    out
 }

@@ -6,39 +6,10 @@
 //! signed in and never reads the clock (`now` comes in).
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
+pub use super::daybook::{Attendance, OfficerDay};
 use super::engine::*;
 use super::{Post, TicketStatus};
-
-/// An officer's attendance so far today from intervals that ended (sign-outs); the open
-/// interval of an officer still signed in is in `WindowRt::signed_in_at`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attendance {
-    pub officer: String,
-    pub signed_in_s: u64,
-    /// Sign-outs with a stated absence (去向公开), short or leave.
-    pub absences: u32,
-    /// Of those, the ones the other post's officer was signed in for (AB岗 covered).
-    pub covered: u32,
-}
-
-/// One officer's business day, as stored in the hall's day record.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct OfficerDay {
-    /// The name posts and sign-ins use.
-    pub officer: String,
-    pub signed_in_s: u64,
-    pub absences: u32,
-    pub covered_absences: u32,
-    pub served: u32,
-    /// Ratings 1..5 of the tickets the officer served.
-    pub ratings: [u32; 5],
-    /// Seconds from issue to first call of the tickets the officer called.
-    pub wait_s: Vec<u32>,
-    /// Seconds of service of the tickets the officer completed.
-    pub service_s: Vec<u32>,
-}
 
 impl HallEngine {
     /// Close the sign-in interval of `post` at window `w`, if one is open, into the officer's

@@ -15,9 +15,10 @@ use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
+use super::daybook::*;
+use super::event::*;
 use super::lanes::{Lane, Place, ServiceQueue};
-use super::schedule::OpenNow;
-use super::view::*;
+use super::opening::OpenNow;
 use super::*;
 use crate::calendar::Calendar;
 use crate::localtime::{LocalTime, LocalZone};
@@ -138,7 +139,7 @@ pub struct Changes {
     /// Timers to arm or disarm, in order.
     pub timers: Vec<TimerOp>,
     /// The business day that just ended, for the statistics table.
-    pub closed_day: Option<super::stats::DayStats>,
+    pub closed_day: Option<DayStats>,
 }
 
 pub struct HallEngine {
@@ -173,7 +174,7 @@ pub struct HallEngine {
     zone: LocalZone,
     pub(super) changes: Changes,
     /// Today's closed sign-in intervals and absences per officer (`attendance`).
-    pub(crate) attendance: Vec<super::attendance::Attendance>,
+    pub(crate) attendance: Vec<Attendance>,
 }
 
 /// The business day `now` falls in and the instant it ends, in the hall's time zone.

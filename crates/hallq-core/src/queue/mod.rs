@@ -13,10 +13,13 @@
 
 pub mod attendance;
 mod calling;
+mod daybook;
 mod engine;
+mod event;
 mod filing;
 mod lanes;
 mod officers;
+mod opening;
 mod record;
 pub mod schedule;
 pub mod stats;
@@ -34,13 +37,11 @@ pub use timers::{TimerKind, TimerOp};
 pub fn business_date(hall: &crate::model::Hall, at: jiff::Timestamp) -> jiff::civil::Date {
     engine::business_day(hall, at).0
 }
+pub use event::{CallEvent, Event, EventBody, QueueCount, TicketAlarm, TicketBrief};
 pub use lanes::Lane;
+pub use opening::{ClosedCode, ClosedReason, DayHours, ScheduleCause, ScheduleView};
 pub use record::{HallRecord, TicketRecord};
-pub use schedule::{ClosedCode, ClosedReason, DayHours, ScheduleCause, ScheduleView};
-pub use view::{
-    CallEvent, Event, EventBody, HallSnapshot, QueueCount, ServiceView, TicketAlarm, TicketBrief,
-    TicketView, WindowView,
-};
+pub use view::{HallSnapshot, ServiceView, TicketView, WindowView};
 
 /// 普通 / 绿色通道 / 预约.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -30,7 +30,7 @@ pub struct HallRecord {
     pub hours_overrides: Vec<OverrideRecord>,
     /// Today's closed sign-in intervals and absences per officer (周考勤).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attendance: Vec<super::attendance::Attendance>,
+    pub attendance: Vec<super::daybook::Attendance>,
 }
 
 /// A dated override as stored: its intervals (empty: closed) and reason.

@@ -10,62 +10,10 @@
 //! the engine.
 
 use jiff::Timestamp;
-use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
 
+pub use super::daybook::{BadRating, DayStats, ServiceDay, WindowDay};
 use super::engine::*;
 use super::{TicketStatus, WindowState};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DayStats {
-    pub hall: String,
-    pub day: Date,
-    pub services: Vec<ServiceDay>,
-    pub windows: Vec<WindowDay>,
-    /// Per officer who signed in or served (absent in day records older than the reports).
-    #[serde(default)]
-    pub officers: Vec<super::attendance::OfficerDay>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServiceDay {
-    pub service: String,
-    pub issued: u32,
-    pub served: u32,
-    pub no_show: u32,
-    pub cancelled: u32,
-    /// Still open when the day ended.
-    pub expired: u32,
-    /// Waiting, booked or parked now.
-    pub open: u32,
-    /// Called or being served now.
-    pub in_service: u32,
-    /// Ratings 1..5.
-    pub ratings: [u32; 5],
-    /// Seconds from issue to first call, one per called ticket.
-    pub wait_s: Vec<u32>,
-    /// Seconds of service, one per completed ticket.
-    pub service_s: Vec<u32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WindowDay {
-    pub window: String,
-    /// Seconds open (idle, calling or serving).
-    pub open_s: u64,
-    /// Seconds serving completed tickets.
-    pub busy_s: u64,
-    pub served: u32,
-    /// Ratings 1..5 of the tickets served here (absent in older day records).
-    #[serde(default)]
-    pub ratings: [u32; 5],
-    /// Seconds from issue to first call of the tickets first called here.
-    #[serde(default)]
-    pub wait_s: Vec<u32>,
-    /// Seconds of service of the tickets completed here.
-    #[serde(default)]
-    pub service_s: Vec<u32>,
-}
 
 impl HallEngine {
     /// What the hall's gauges show now: per service (waiting, seconds the longest has
@@ -191,18 +139,4 @@ impl HallEngine {
             })
             .collect()
     }
-}
-
-/// A ticket rated 1 or 2 today, with everything its rectification case is bound to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRating {
-    pub ticket: String,
-    /// When the service finished: the rectification's acceptance time, the same at every
-    /// offer so a re-offer is a replay.
-    pub finished_at: Timestamp,
-    pub service: String,
-    pub window: Option<String>,
-    pub officer: Option<String>,
-    pub rating: u8,
-    pub reasons: Vec<String>,
 }
