@@ -161,12 +161,11 @@ fn check(got: &Value, want: &Expect, what: &str) {
         q(services, 1.0),
         "{what} service max"
     );
-    if got.get("attendance").is_some() {
-        let a = &got["attendance"];
-        assert_eq!(a["signed_in_s"], *signed, "{what} signed in: {got}");
-        assert_eq!(a["absences"], *absences, "{what} absences: {got}");
-        assert_eq!(a["covered_absences"], *covered, "{what} covered: {got}");
-    }
+    // Every row has its attendance: halls, windows (either post) and officers.
+    let a = &got["attendance"];
+    assert_eq!(a["signed_in_s"], *signed, "{what} signed in: {got}");
+    assert_eq!(a["absences"], *absences, "{what} absences: {got}");
+    assert_eq!(a["covered_absences"], *covered, "{what} covered: {got}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,10 +424,14 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
         assert_eq!(h1_row["no_show"], u64::from(first));
         // Windows: h1's w1 served what h1 served, h2's what h2 did.
         let windows = &r["windows"];
-        let mut w1 = sum(&h1, days);
-        w1.4 = 0;
+        // Attendance too: h1's w1 had 王芳 and 李明 (A and B), h2's 张伟.
         let h1_w1 = row(windows, &[("hall", "h1"), ("window", "w1")]);
-        check(h1_w1, &w1, "h1 w1");
+        check(h1_w1, &sum(&h1, days), "h1 w1");
+        check(
+            row(windows, &[("hall", "h2"), ("window", "w1")]),
+            &sum(&h2, days),
+            "h2 w1",
+        );
         // Rectified on time per window and officer: the 差评 was served at h1's w1 by 王芳.
         rating_loop(h1_w1, (n(first), 0), 0, (0, 0), "h1 w1");
         rating_loop(
@@ -521,6 +524,8 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
             ("rectified_late", &j["rectified"]["late"]),
             ("complaints_received", &j["complaints_received"]),
             ("complaints_closed_late", &j["complaints_closed"]["late"]),
+            ("absences", &j["attendance"]["absences"]),
+            ("covered_absences", &j["attendance"]["covered_absences"]),
         ] {
             let i = header.iter().position(|h| *h == column).unwrap();
             assert_eq!(f[i], value.to_string(), "{level} {column}: {text}");

@@ -29,7 +29,7 @@ pub fn render(r: &Report) -> String {
             ["window", &w.hall, &w.window, "", ""],
             &w.service,
             &w.rating_loop,
-            None,
+            Some(&w.attendance),
             ["", ""],
         );
     }

@@ -276,7 +276,7 @@ fn halls(h: &mut String, r: &Report) {
 fn windows(h: &mut String, r: &Report) {
     let _ = write!(
         h,
-        "<h2>窗口</h2><table id=\"windows\"><tr><th class=\"k\">大厅</th><th class=\"k\">窗口</th>{FIGURES}{LOOP}<th>利用率</th></tr>"
+        "<h2>窗口</h2><table id=\"windows\"><tr><th class=\"k\">大厅</th><th class=\"k\">窗口</th>{FIGURES}{LOOP}<th>在岗小时</th><th>离岗</th><th>顶岗</th><th>利用率</th></tr>"
     );
     for w in &r.windows {
         let _ = write!(
@@ -287,6 +287,7 @@ fn windows(h: &mut String, r: &Report) {
         );
         service_cells(h, &w.service);
         loop_cells(h, &w.rating_loop);
+        attendance_cells(h, &w.attendance);
         let _ = write!(h, "<td>{}</td></tr>", pct(w.utilisation));
     }
     h.push_str("</table>");

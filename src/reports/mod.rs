@@ -149,6 +149,9 @@ pub struct WindowRow {
     /// a window, so a window's complaint counts stay 0).
     #[serde(flatten)]
     pub rating_loop: RatingLoop,
+    /// Signed in at either post, absences and those covered (day records before the
+    /// per-window attendance count 0 here).
+    pub attendance: Attendance,
     pub open_s: u64,
     pub busy_s: u64,
     pub utilisation: Option<f64>,
@@ -260,7 +263,7 @@ pub fn build(
     halls: &[HallDays],
 ) -> Report {
     let mut hall_rows = Vec::new();
-    let mut windows: Keyed<(Acc, u64, u64)> = Vec::new();
+    let mut windows: Keyed<(Acc, (u64, u64), Attendance)> = Vec::new();
     let mut officers: Keyed<(Acc, Attendance)> = Vec::new();
     let mut days: Vec<(Date, Acc)> = Vec::new();
     let mut all = Acc::default();
@@ -281,12 +284,15 @@ pub fn build(
             }
             for w in &d.windows {
                 let i = slot(&mut windows, (h.hall.clone(), w.window.clone()), || {
-                    (Acc::default(), 0, 0)
+                    (Acc::default(), (0, 0), Attendance::default())
                 });
-                let (acc, open, busy) = &mut windows[i].1;
+                let (acc, (open, busy), att) = &mut windows[i].1;
                 acc.add(w.served, &w.ratings, &w.wait_s, &w.service_s);
                 *open += w.open_s;
                 *busy += w.busy_s;
+                att.signed_in_s += w.signed_in_s;
+                att.absences += u64::from(w.absences);
+                att.covered_absences += u64::from(w.covered_absences);
             }
             for o in &d.officers {
                 let i = slot(&mut officers, (h.hall.clone(), o.officer.clone()), || {
@@ -310,7 +316,7 @@ pub fn build(
             };
             if let Some((_, w)) = rest.split_once("#window=") {
                 slot(&mut windows, (h.hall.clone(), w.to_owned()), || {
-                    (Acc::default(), 0, 0)
+                    (Acc::default(), (0, 0), Attendance::default())
                 });
             } else if let Some((_, o)) = rest.split_once("#officer=") {
                 slot(&mut officers, (h.hall.clone(), o.to_owned()), || {
@@ -345,15 +351,18 @@ pub fn build(
         halls: hall_rows,
         windows: windows
             .into_iter()
-            .map(|((hall, window), (acc, open_s, busy_s))| WindowRow {
-                rating_loop: of_hall(&hall).rating_loop(Some(Of::Window(&window))),
-                hall,
-                window,
-                service: acc.finish(),
-                open_s,
-                busy_s,
-                utilisation: ratio(busy_s, open_s),
-            })
+            .map(
+                |((hall, window), (acc, (open_s, busy_s), attendance))| WindowRow {
+                    rating_loop: of_hall(&hall).rating_loop(Some(Of::Window(&window))),
+                    hall,
+                    window,
+                    service: acc.finish(),
+                    attendance,
+                    open_s,
+                    busy_s,
+                    utilisation: ratio(busy_s, open_s),
+                },
+            )
             .collect(),
         officers: officers
             .into_iter()
