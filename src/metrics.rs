@@ -86,6 +86,11 @@ pub const CLUSTER_APPEND_FAILURES: &str = "hallq_cluster_append_failures_total";
 pub const CLUSTER_LEASES: &str = "hallq_cluster_leases_held";
 /// Cluster mode: halls this node adopted (at start, from a dead node, or handed over).
 pub const CLUSTER_ADOPTIONS: &str = "hallq_cluster_adoptions_total";
+/// Cluster mode: batches refused alone because their hall (or the case engine) moved to
+/// another node before they were committed.
+pub const CLUSTER_FENCED: &str = "hallq_cluster_fenced_batches_total";
+/// Cluster mode: log-of-record rows deleted because every node's store holds them.
+pub const CLUSTER_TRIMMED: &str = "hallq_cluster_trimmed_rows_total";
 /// HTTP request latency by route (the path template), method and status.
 pub const HTTP_SECONDS: &str = "hallq_http_request_duration_seconds";
 /// Requests refused with 503 because a queue was full, by queue: hall, case.
@@ -156,6 +161,7 @@ pub fn install() -> &'static PrometheusHandle {
             (STORE_CHECKPOINT_SECONDS, COMMIT_BUCKETS),
             (STORE_BATCH_SIZE, BATCH_BUCKETS),
             (HTTP_SECONDS, HTTP_BUCKETS),
+            (CLUSTER_APPEND_SECONDS, COMMIT_BUCKETS),
         ] {
             b = b
                 .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
@@ -256,6 +262,14 @@ fn describe() {
     describe_counter!(
         CLUSTER_ADOPTIONS,
         "Cluster mode: halls this node adopted (replayed from the log of record)."
+    );
+    describe_counter!(
+        CLUSTER_TRIMMED,
+        "Cluster mode: log-of-record rows deleted because every node's store holds them."
+    );
+    describe_counter!(
+        CLUSTER_FENCED,
+        "Cluster mode: batches refused alone because their hall moved to another node first."
     );
     describe_histogram!(
         HTTP_SECONDS,

@@ -26,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, App, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::deadline::DeadlineEngine;
 use crate::queue::HallEngine;
 use crate::runtime::Context;
 use crate::runtime::cases::CaseShard;
@@ -83,7 +82,9 @@ impl Daemon {
         let (mut halls, deadlines) = std::thread::scope(|scope| {
             let cases = std::thread::Builder::new()
                 .name("hallq-load-cases".into())
-                .spawn_scoped(scope, || recover_cases(&config, &store, now))
+                .spawn_scoped(scope, || {
+                    crate::runtime::cases::recover(&config, &store, now).map_err(DaemonError::from)
+                })
                 .map_err(StoreError::Thread)?;
             let halls = recover_halls(&config, &store, now);
             let cases = cases.join().expect("case recovery does not panic");
@@ -298,45 +299,6 @@ fn recover_halls(
     Ok(halls)
 }
 
-/// The deadline engine with every open case, counted on the calendars in force (a calendar
-/// replaced through the API before the restart wins over the config's file).
-fn recover_cases(
-    config: &Arc<Config>,
-    store: &Store,
-    now: jiff::Timestamp,
-) -> Result<DeadlineEngine, DaemonError> {
-    let mut engine = DeadlineEngine::new(config.catalogue.clone(), now);
-    for (id, toml) in store.calendars()? {
-        match crate::calendar::Calendar::from_toml(&format!("stored calendar {id}"), &toml) {
-            Ok(c) => {
-                if engine.use_calendar(Arc::new(c)) {
-                    tracing::info!(calendar = %id, "using the calendar replaced through the API");
-                } else {
-                    tracing::warn!(calendar = %id, "a stored calendar is no longer configured; ignored");
-                }
-            }
-            Err(e) => {
-                tracing::error!(calendar = %id, error = %e, "a stored calendar no longer loads; using the config's")
-            }
-        }
-    }
-    let mut skipped = 0;
-    engine.reserve(store.open_cases()?);
-    let loaded = store.load_cases(|record| {
-        if let Err(w) = engine.restore(record) {
-            skipped += 1;
-            tracing::warn!("{w}");
-        }
-    })?;
-    tracing::info!(
-        cases = loaded - skipped,
-        skipped,
-        timers = engine.pending(),
-        "recovered open cases"
-    );
-    Ok(engine)
-}
-
 /// Counters alert rules watch exist at zero from the first scrape, so `increase()` works.
 fn zero_counters() {
     use crate::metrics::{
@@ -361,6 +323,18 @@ fn zero_counters() {
     let _registered = metrics::histogram!(HTTP_SECONDS, "route" => "/healthz", "method" => "GET", "status" => "200");
     for queue in ["hall", "case"] {
         metrics::counter!(OVERLOAD, "queue" => queue).increment(0);
+    }
+    // Cluster mode's series read 0 from the first scrape (and stay 0 when running alone), so
+    // the dashboard's cluster panels and `increase()` work from the start.
+    let _registered = metrics::histogram!(crate::metrics::CLUSTER_APPEND_SECONDS);
+    metrics::gauge!(crate::metrics::CLUSTER_LEASES).set(0.0);
+    for c in [
+        crate::metrics::CLUSTER_ADOPTIONS,
+        crate::metrics::CLUSTER_APPEND_FAILURES,
+        crate::metrics::CLUSTER_FENCED,
+        crate::metrics::CLUSTER_TRIMMED,
+    ] {
+        metrics::counter!(c).increment(0);
     }
     for stream in ["hall", "alarms", "cases", "ticket"] {
         metrics::counter!(SSE_DROPPED, "stream" => stream).increment(0);

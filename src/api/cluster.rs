@@ -1,14 +1,23 @@
-//! Cluster mode at the edge: a hall request that reaches a node not holding the hall is
-//! answered 307 with the owner's address (clients and load balancers follow it; the method
-//! and body are kept), or 503 with `Retry-After` while the hall has no owner (its lease is
-//! moving). `GET /v1/cluster` shows the nodes, the leases and their epochs. This module never
+//! Cluster mode at the edge: a request for a hall this node does not hold, or for the case
+//! engine (cases, alarms, complaints, calendars) when another node holds it, is forwarded to
+//! the node that holds it, with every header (the token included) and the body; the answer,
+//! streams included, comes back through this node with `X-Hallq-Owner` naming that node.
+//! A request already forwarded once is not forwarded again (no loops while two nodes' views
+//! disagree): it is answered 307 to the owner, or 503 with `Retry-After` while nobody holds
+//! it. `GET /v1/cluster` shows the nodes, the leases and their epochs. This module never
 //! decides ownership; it reads what the lease loop last saw (`cluster::Cluster::view`).
 
+use std::sync::OnceLock;
+
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
 use super::AppState;
@@ -16,62 +25,136 @@ use super::auth::Principal;
 use super::problem::Problem;
 use crate::store::Holding;
 
+/// Set on a forwarded request, naming the node that forwarded it.
+const FORWARDED: HeaderName = HeaderName::from_static("x-hallq-forwarded-by");
+/// Set on an answer (or a redirect) that another node gave, naming it.
+const OWNER: HeaderName = HeaderName::from_static("x-hallq-owner");
+
+/// Paths the case engine answers, wherever it runs.
+const CASE_ENGINE_PATHS: [&str; 5] = [
+    "/v1/cases",
+    "/v1/alarms",
+    "/v1/case-events",
+    "/v1/complaints",
+    "/v1/calendars",
+];
+
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/cluster", get(cluster))
 }
 
-/// Middleware: a request under `/v1/halls/{hall}/` for a hall this node does not hold is
-/// answered here (307 to the owner, or 503), before any handler asks a shard. One place for
-/// every hall route, streams included.
+/// Middleware: a request for a hall (`/v1/halls/{hall}/…`) or for the case engine that this
+/// node does not hold is forwarded (or redirected, or refused) here, before any handler asks
+/// an owner thread. One place for every such route, streams included.
 pub async fn follow_owner(
     State(app): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if app.cluster.is_some()
-        && let Some(rest) = req.uri().path().strip_prefix("/v1/halls/")
-        && let Some(index) = app
-            .config
-            .hall_index(rest.split('/').next().unwrap_or_default())
-        && let Some(elsewhere) = elsewhere(&app, index, req.uri())
+    if let Some(cluster) = &app.cluster
+        && let Some(index) = lease_of(&app, cluster, req.uri().path())
+        && matches!(app.store.holdings.get(index), Holding::NotHeld)
     {
-        return elsewhere;
+        return elsewhere(&app, cluster, index, req).await;
     }
     next.run(req).await
 }
 
-/// `None` when this node serves hall `index` (always in single-node mode); otherwise the
-/// redirect to its owner, or 503 while it has none.
-fn elsewhere(app: &AppState, index: usize, uri: &Uri) -> Option<Response> {
-    if !matches!(app.store.holdings.get(index), Holding::NotHeld) {
-        return None;
+/// The lease a path needs: its hall's, or the case engine's.
+fn lease_of(app: &AppState, cluster: &crate::cluster::Cluster, path: &str) -> Option<usize> {
+    if let Some(rest) = path.strip_prefix("/v1/halls/") {
+        return app
+            .config
+            .hall_index(rest.split('/').next().unwrap_or_default());
     }
-    let hall = &app.config.halls[index].id;
+    CASE_ENGINE_PATHS
+        .iter()
+        .any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        })
+        .then(|| cluster.case_engine())
+}
+
+/// Forward to the owner of lease `index`; a request already forwarded is redirected instead,
+/// and 503 while nobody holds the lease.
+async fn elsewhere(
+    app: &AppState,
+    cluster: &crate::cluster::Cluster,
+    index: usize,
+    req: axum::extract::Request,
+) -> Response {
+    let what = match app.config.halls.get(index) {
+        Some(h) => format!("hall `{}`", h.id),
+        None => "the case engine".to_owned(),
+    };
     let moving = || {
         let mut p = Problem::unavailable(format!(
-            "hall `{hall}` has no cluster node serving it at the moment (its lease is moving); retry shortly"
+            "{what} has no cluster node serving it at the moment (its lease is moving); retry shortly"
         ));
         p.retry_after = Some(1);
-        p.field("hall").into_response()
-    };
-    let Some(cluster) = &app.cluster else {
-        return Some(moving());
-    };
-    match cluster.owner(index) {
-        Some((node, advertise)) if node != cluster.node() => {
-            let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-            let location = format!("{advertise}{path}");
-            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&node) {
-                r.headers_mut().insert("x-hallq-owner", v);
-            }
-            Some(r)
+        if index < app.config.halls.len() {
+            p = p.field("hall");
         }
-        _ => Some(moving()),
+        p.into_response()
+    };
+    let Some((node, advertise)) = cluster.owner(index).filter(|(n, _)| n != cluster.node()) else {
+        return moving();
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().path(), |p| p.as_str())
+        .to_owned();
+    let location = format!("{advertise}{path}");
+    if req.headers().contains_key(&FORWARDED) {
+        let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&node) {
+            r.headers_mut().insert(OWNER, v);
+        }
+        return r;
     }
+    match forward(cluster.node(), &location, req).await {
+        Ok(mut r) => {
+            if let Ok(v) = HeaderValue::from_str(&node) {
+                r.headers_mut().insert(OWNER, v);
+            }
+            r
+        }
+        Err(e) => {
+            tracing::debug!(owner = %node, error = %e, "could not forward a request to its owner");
+            moving()
+        }
+    }
+}
+
+/// Send `req` to `url` (the owner's address and the request's path), headers and body as
+/// they came, and stream the answer back.
+async fn forward(
+    me: &str,
+    url: &str,
+    req: axum::extract::Request,
+) -> Result<Response, Box<dyn std::error::Error + Send + Sync>> {
+    static CLIENT: OnceLock<Client<HttpConnector, Body>> = OnceLock::new();
+    let client = CLIENT.get_or_init(|| Client::builder(TokioExecutor::new()).build_http());
+    let (mut parts, body) = req.into_parts();
+    parts.uri = url.parse::<Uri>()?;
+    // The owner's own address, not this node's.
+    parts.headers.remove(header::HOST);
+    parts.headers.insert(FORWARDED, HeaderValue::from_str(me)?);
+    let mut answer = client
+        .request(axum::http::Request::from_parts(parts, body))
+        .await?;
+    // Hop-by-hop: they described the owner's connection to this node, not this node's to
+    // the client, whose framing this node's server chooses.
+    for h in [header::CONNECTION, header::TRANSFER_ENCODING] {
+        answer.headers_mut().remove(h);
+    }
+    answer.headers_mut().remove("keep-alive");
+    Ok(answer.map(Body::new))
 }
 
 #[derive(Serialize)]
@@ -81,6 +164,8 @@ struct ClusterView {
     lease_s: u64,
     /// The halls this node serves now, with their epochs.
     serving: Vec<Serving>,
+    /// The epoch of the case engine's lease when this node holds it.
+    case_engine: Option<u64>,
     nodes: Vec<crate::cluster::NodeRow>,
     leases: Vec<crate::cluster::LeaseRow>,
 }
@@ -117,6 +202,10 @@ async fn cluster(State(app): State<AppState>, _who: Principal) -> Result<Respons
             advertise: cluster.advertise().to_owned(),
             lease_s: cluster.lease_s(),
             serving,
+            case_engine: match app.store.holdings.get(cluster.case_engine()) {
+                Holding::Held(epoch) => Some(epoch),
+                _ => None,
+            },
             nodes: view.nodes,
             leases: view.leases,
         },

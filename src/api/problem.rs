@@ -308,6 +308,7 @@ impl Problem {
             | OwnerError::HallReloading(_)
             | OwnerError::HallNotHeld(_)
             | OwnerError::CasesReloading
+            | OwnerError::CasesNotHeld
             | OwnerError::Unreadable(_)
             | OwnerError::HallNotDurable(_)
             | OwnerError::CaseNotDurable(_) => Problem::unavailable(e.to_string()),

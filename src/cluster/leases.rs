@@ -27,13 +27,21 @@ struct Round {
     client: Option<Client>,
     /// Halls this node stopped serving for a hand-over, with the epoch to release next round.
     handing: HashMap<usize, u64>,
+    /// Rounds run, for the work done every few rounds (trimming).
+    n: u64,
 }
+
+/// Rows of one hall a node follows in one round: a long backlog is caught up over rounds.
+const FOLLOW_ROWS: i64 = 1000;
+/// The holder of the case engine trims the log of record every this many rounds.
+const TRIM_EVERY: u64 = 10;
 
 pub(super) async fn run(cluster: Arc<Cluster>) {
     let period = Duration::from_millis(cluster.cfg.lease_s * 1000 / 3);
     let mut round = Round {
         client: None,
         handing: HashMap::new(),
+        n: 0,
     };
     loop {
         if let Err(e) = once(&cluster, &mut round).await {
@@ -116,8 +124,14 @@ async fn once(cluster: &Cluster, round: &mut Round) -> Result<(), String> {
         .filter(|n| n.live || n.node == cfg.node)
         .map(|n| n.node.as_str())
         .collect();
+    let behind = pg::behind(client).await.map_err(err)?;
     for (h, id) in cluster.halls.iter().enumerate() {
-        let wanted = spread(id, &live) == Some(cfg.node.as_str());
+        let able: Vec<&str> = live
+            .iter()
+            .copied()
+            .filter(|n| !behind.iter().any(|(b, hall)| b == n && hall == &**id))
+            .collect();
+        let wanted = spread(id, &able) == Some(cfg.node.as_str());
         match holdings.get(h) {
             Holding::Held(epoch) if !wanted => {
                 holdings.release(h);
@@ -136,6 +150,19 @@ async fn once(cluster: &Cluster, round: &mut Round) -> Result<(), String> {
             _ => {}
         }
     }
+    follow(cluster, client).await?;
+    round.n += 1;
+    if round.n.is_multiple_of(TRIM_EVERY)
+        && matches!(holdings.get(cluster.case_engine()), Holding::Held(_))
+        && let Some(c) = round.client.as_mut()
+    {
+        let trimmed = pg::trim(c).await.map_err(err)?;
+        if trimmed > 0 {
+            metrics::counter!(crate::metrics::CLUSTER_TRIMMED).increment(trimmed);
+            tracing::debug!(rows = trimmed, "trimmed the log of record");
+        }
+    }
+    let client = round.client.as_ref().expect("connected above");
     *cluster.view.write().unwrap_or_else(|e| e.into_inner()) = match pg::view(client).await {
         Ok((nodes, leases)) => View { nodes, leases },
         Err(_) => View { nodes, leases },
@@ -153,39 +180,13 @@ async fn adopt(cluster: &Cluster, client: &Client, h: usize) -> Result<(), Strin
     else {
         return Ok(());
     };
-    let store = cluster.store.clone();
-    let hall = id.clone();
-    let after = tokio::task::spawn_blocking(move || store.applied(&hall))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let rows = pg::rows_after(client, &id, after)
+    let after = applied(cluster, &id).await?;
+    behind_trim(client, &id, after).await?;
+    let rows = pg::rows_after(client, &id, after, i64::MAX)
         .await
         .map_err(|e| e.to_string())?;
     let replayed = rows.len();
-    if let Some(&(last, _)) = rows.last() {
-        let mut batch = Batch {
-            replayed: Some((id.clone(), last)),
-            generation: cluster.store.health.generation(),
-            ..Batch::default()
-        };
-        for (row, raw) in rows {
-            let record = log::decode(&raw).map_err(|e| format!("log row {row}: {e}"))?;
-            batch.ops.extend(record.ops);
-            batch.events.extend(record.events);
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        batch.done.push(Box::new(move |r: Result<(), &StoreError>| {
-            let _ = tx.send(r.map_err(ToString::to_string));
-        }));
-        cluster
-            .writer()
-            .ok_or_else(|| "the node is stopping".to_owned())?
-            .send(batch)
-            .map_err(|_| "the store writer has stopped".to_owned())?;
-        rx.await
-            .map_err(|_| "the store writer has stopped".to_owned())??;
-    }
+    replay(cluster, &id, rows).await?;
     if Instant::now() >= until(cluster, sent) {
         // The replay took most of the lease; the next round adopts it again.
         return Err("the replay outlasted the lease".into());
@@ -194,6 +195,85 @@ async fn adopt(cluster: &Cluster, client: &Client, h: usize) -> Result<(), Strin
     metrics::counter!(crate::metrics::CLUSTER_ADOPTIONS).increment(1);
     tracing::info!(hall = %id, epoch, replayed, after, "adopted the hall");
     Ok(())
+}
+
+/// The last log-of-record row of `hall` this node's store holds.
+async fn applied(cluster: &Cluster, hall: &Arc<str>) -> Result<u64, String> {
+    let store = cluster.store.clone();
+    let hall = hall.clone();
+    tokio::task::spawn_blocking(move || store.applied(&hall))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Refuse to replay onto a store that holds the hall only up to row `after` when rows after
+/// it were trimmed: it would build on a state it does not have.
+async fn behind_trim(client: &Client, id: &str, after: u64) -> Result<(), String> {
+    let trimmed = pg::trimmed(client, id).await.map_err(|e| e.to_string())?;
+    if after < trimmed {
+        return Err(format!(
+            "this node's store holds `{id}`'s log of record up to row {after}, but rows up to \
+             {trimmed} were trimmed: it cannot catch up by replay (start it from a backup of a \
+             live node, docs/CLUSTER.md)"
+        ));
+    }
+    Ok(())
+}
+
+/// Commit log-of-record rows of hall `id` to this node's store (a batch marked `replayed`,
+/// never appended again), and wait until they are durable.
+async fn replay(cluster: &Cluster, id: &Arc<str>, rows: Vec<(u64, Vec<u8>)>) -> Result<(), String> {
+    let Some(&(last, _)) = rows.last() else {
+        return Ok(());
+    };
+    let mut batch = Batch {
+        replayed: Some((id.clone(), last)),
+        generation: cluster.store.health.generation(),
+        ..Batch::default()
+    };
+    for (row, raw) in rows {
+        let record = log::decode(&raw).map_err(|e| format!("log row {row}: {e}"))?;
+        batch.ops.extend(record.ops);
+        batch.events.extend(record.events);
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    batch.done.push(Box::new(move |r: Result<(), &StoreError>| {
+        let _ = tx.send(r.map_err(ToString::to_string));
+    }));
+    cluster
+        .writer()
+        .ok_or_else(|| "the node is stopping".to_owned())?
+        .send(batch)
+        .map_err(|_| "the store writer has stopped".to_owned())?;
+    rx.await
+        .map_err(|_| "the store writer has stopped".to_owned())?
+}
+
+/// Follow the halls (and the case engine) this node does not hold: commit their new rows to
+/// this node's store, so an adoption replays only the last moments and the log of record can
+/// be trimmed behind every node; then say which rows this store holds.
+async fn follow(cluster: &Cluster, client: &Client) -> Result<(), String> {
+    let mut marks = Vec::with_capacity(cluster.halls.len());
+    for (h, id) in cluster.halls.iter().enumerate() {
+        let mut after = applied(cluster, id).await?;
+        if cluster.store.holdings.get(h) == Holding::NotHeld
+            && behind_trim(client, id, after).await.is_ok()
+        {
+            let rows = pg::rows_after(client, id, after, FOLLOW_ROWS)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(&(last, _)) = rows.last() {
+                replay(cluster, id, rows).await?;
+                after = last;
+            }
+        }
+        marks.push(after as i64);
+    }
+    let halls: Vec<&str> = cluster.halls.iter().map(|h| &**h).collect();
+    pg::report_applied(client, &cluster.cfg.node, &halls, &marks)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The live node a hall belongs to: the highest hash of (hall, node).

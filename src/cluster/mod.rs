@@ -25,7 +25,7 @@ use tokio_postgres::Client;
 pub use pg::{LeaseRow, NodeRow};
 
 use crate::config::{ClusterConfig, Config};
-use crate::store::{Batch, HallRecord, Holding, LogOfRecord, Store};
+use crate::store::{Batch, CASE_ENGINE, HallRecord, Holding, LogOfRecord, Store};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -44,7 +44,7 @@ pub enum ClusterError {
 /// This node's part in the cluster.
 pub struct Cluster {
     cfg: ClusterConfig,
-    /// Hall ids by position.
+    /// Hall ids by position, then `CASE_ENGINE` (the case engine's lease and log share).
     halls: Vec<Arc<str>>,
     store: Arc<Store>,
     /// The connections' runtime; `None` only while dropping (see `Drop`).
@@ -107,9 +107,16 @@ impl Cluster {
             .expect("connecting does not panic")
         })?;
         tracing::info!(node = %cfg.node, advertise = %cfg.advertise, lease_s = cfg.lease_s, "cluster mode: connected to PostgreSQL");
-        store.holdings.enable(config.halls.len());
+        // The halls, then the case engine, which is leased like one more hall.
+        let halls: Vec<Arc<str>> = config
+            .halls
+            .iter()
+            .map(|h| h.id.clone())
+            .chain([Arc::from(CASE_ENGINE)])
+            .collect();
+        store.holdings.enable(halls.len());
         let cluster = Arc::new(Cluster {
-            halls: config.halls.iter().map(|h| h.id.clone()).collect(),
+            halls,
             cfg,
             store: store.clone(),
             rt: Some(rt),
@@ -196,6 +203,11 @@ impl Cluster {
         self.cfg.lease_s
     }
 
+    /// The position of the case engine's lease, after the halls'.
+    pub fn case_engine(&self) -> usize {
+        self.halls.len() - 1
+    }
+
     /// Nodes and leases as the lease loop last read them.
     pub fn view(&self) -> View {
         self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -254,6 +266,10 @@ impl LogOfRecord for Cluster {
             *slot = None;
         }
         result
+    }
+
+    fn holdings(&self) -> &crate::store::Holdings {
+        &self.store.holdings
     }
 
     fn in_doubt(&self, halls: &[usize]) {

@@ -9,11 +9,14 @@ use crate::store::HallRecord;
 
 /// The schema, versioned in the repository: applied in order, each once, recorded in
 /// `hallq_schema`. A shipped migration is never edited; the next one gets the next number.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "cluster",
-    include_str!("../../migrations/0001_cluster.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "cluster",
+        include_str!("../../migrations/0001_cluster.sql"),
+    ),
+    (2, "trim", include_str!("../../migrations/0002_trim.sql")),
+];
 
 /// Serialises nodes migrating at once (`pg_advisory_xact_lock`): "hallq" in ASCII.
 const MIGRATION_LOCK: i64 = 0x68_61_6c_6c_71;
@@ -217,16 +220,17 @@ pub(super) async fn release(
     Ok(())
 }
 
-/// The log of record's rows of `hall` after row `after`, in order.
+/// The log of record's rows of `hall` after row `after`, in order, at most `limit`.
 pub(super) async fn rows_after(
     client: &Client,
     hall: &str,
     after: u64,
+    limit: i64,
 ) -> Result<Vec<(u64, Vec<u8>)>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT id, record FROM hallq_log WHERE hall = $1 AND id > $2 ORDER BY id",
-            &[&hall, &(after as i64)],
+            "SELECT id, record FROM hallq_log WHERE hall = $1 AND id > $2 ORDER BY id LIMIT $3",
+            &[&hall, &(after as i64), &limit],
         )
         .await?;
     Ok(rows
@@ -291,4 +295,73 @@ pub(super) async fn view(
         })
         .collect();
     Ok((nodes, leases))
+}
+
+/// Say which row of each hall this node's store holds last (`hallq_applied`).
+pub(super) async fn report_applied(
+    client: &Client,
+    node: &str,
+    halls: &[&str],
+    applied: &[i64],
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO hallq_applied (node, hall, applied)
+                  SELECT $1, h, a FROM unnest($2::text[], $3::bigint[]) AS t(h, a)
+             ON CONFLICT (node, hall) DO UPDATE SET applied = EXCLUDED.applied",
+            &[&node, &halls, &applied],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Delete the rows every known node's store holds (no replay can need them), and note how
+/// far each hall was trimmed. A node that never reported a hall counts as holding none of
+/// it, so nothing of that hall goes. Answers how many rows went.
+pub(super) async fn trim(client: &mut Client) -> Result<u64, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO hallq_trimmed AS t (hall, upto)
+              SELECT a.hall, min(a.applied) FROM hallq_applied a
+               WHERE a.node IN (SELECT node FROM hallq_node)
+               GROUP BY a.hall
+              HAVING count(*) = (SELECT count(*) FROM hallq_node)
+         ON CONFLICT (hall) DO UPDATE SET upto = greatest(t.upto, EXCLUDED.upto)",
+        &[],
+    )
+    .await?;
+    let n = tx
+        .execute(
+            "DELETE FROM hallq_log l USING hallq_trimmed t
+              WHERE l.hall = t.hall AND l.id <= t.upto",
+            &[],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// How far the hall's rows were trimmed (0: never).
+pub(super) async fn trimmed(client: &Client, hall: &str) -> Result<u64, tokio_postgres::Error> {
+    let row = client
+        .query_opt("SELECT upto FROM hallq_trimmed WHERE hall = $1", &[&hall])
+        .await?;
+    Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+}
+
+/// (node, hall) of every known node whose store is behind the hall's trimmed rows (a node
+/// that never reported a hall holds none of it): it cannot catch up by replay, so the spread
+/// never gives it the hall.
+pub(super) async fn behind(
+    client: &Client,
+) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT n.node, t.hall FROM hallq_node n CROSS JOIN hallq_trimmed t
+               LEFT JOIN hallq_applied a ON a.node = n.node AND a.hall = t.hall
+              WHERE coalesce(a.applied, 0) < t.upto",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

@@ -54,6 +54,10 @@ pub enum OwnerError {
     /// Cases are being put back from their durable records after a failed write.
     #[error("cases are being reloaded from the store after a failed write; retry shortly")]
     CasesReloading,
+    /// Cluster mode: this node does not hold the case engine's lease now (it is moving
+    /// between nodes, or being adopted here).
+    #[error("the case engine is moving between cluster nodes; retry shortly")]
+    CasesNotHeld,
     /// What the request needs could not be read from the store (a kept answer, a cursor).
     #[error("the store cannot be read: {0}")]
     Unreadable(String),
@@ -81,6 +85,7 @@ impl OwnerError {
             | OwnerError::HallReloading(_)
             | OwnerError::HallNotHeld(_)
             | OwnerError::CasesReloading
+            | OwnerError::CasesNotHeld
             | OwnerError::Unreadable(_)
             | OwnerError::HallNotDurable(_)
             | OwnerError::CaseNotDurable(_) => true,

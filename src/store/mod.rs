@@ -43,7 +43,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 pub use batch::{Batch, Done, Op, Publish, Published};
 pub use ledger::Ledger;
 pub use period::PeriodCounts;
-pub use replica::{HallRecord, Holding, Holdings, LogOfRecord};
+pub use replica::{CASE_ENGINE, HallRecord, Holding, Holdings, LogOfRecord};
 pub use writer::WriterHandle;
 
 /// Bumped when a table's layout changes incompatibly. 2: the log (a store of schema 1 has

@@ -143,10 +143,67 @@ pub trait LogOfRecord: Send + Sync {
     /// outcome is unknown, or a local commit that failed after the append): stop serving them
     /// until they are adopted again, which replays the log of record.
     fn in_doubt(&self, halls: &[usize]);
+    /// The halls this node holds, and under which epochs.
+    fn holdings(&self) -> &Holdings;
 }
 
-/// The hall whose log of record an op belongs to, by id; `None` for the node's own state
-/// (cases, alarm consumers, calendars), which cluster mode keeps local.
+/// Why a batch is refused on its own before a commit: every write it carries is for a hall
+/// (or the case engine) this node no longer holds under the epoch the batch was made under
+/// (handed over, lost, or adopted again since). Its producer rebuilds that hall from the store
+/// when it serves it again, so nothing else depends on the refused writes. `None` when the
+/// batch writes for a lease still held, or for nothing leased: it goes to the commit, where
+/// the log of record remains the judge.
+pub(crate) fn moved(batch: &Batch, record: &dyn LogOfRecord) -> Option<Arc<str>> {
+    if batch.fences.is_empty() || batch.replayed.is_some() || !batch.writes() {
+        return None;
+    }
+    let keys = batch
+        .ops
+        .iter()
+        .map(op_hall)
+        .chain(batch.events.iter().map(|e| Some(event_hall(&e.stream))));
+    let mut stale = None;
+    for id in keys {
+        let h = record.hall_index(id?)?;
+        let epoch = batch.fences.iter().find(|f| f.0 == h)?.1;
+        if record.holdings().get(h) == Holding::Held(epoch) {
+            return None;
+        }
+        stale = Some(id?);
+    }
+    stale.map(Arc::from)
+}
+
+/// Take out of `batches` those `moved` refuses and answer them: one hall moving between nodes
+/// refuses its own writes (503, retry), not the whole group commit.
+pub(super) fn refuse_moved(batches: &mut Vec<Batch>, record: &dyn LogOfRecord) {
+    if !batches.iter().any(|b| moved(b, record).is_some()) {
+        return;
+    }
+    for b in std::mem::take(batches) {
+        let Some(hall) = moved(&b, record) else {
+            batches.push(b);
+            continue;
+        };
+        metrics::counter!(crate::metrics::CLUSTER_FENCED).increment(1);
+        let refused = StoreError::Unwritable {
+            cause: format!(
+                "`{hall}` moved to another cluster node before this change was committed; retry"
+            ),
+            retry_after_s: 1,
+        };
+        for done in b.done {
+            done(Err(&refused));
+        }
+    }
+}
+
+/// The key of the case engine's share of the log of record, leased like a hall: the cases,
+/// their alarms (`@alarms`, `@cases`), the alarm consumers' cursors, calendars replaced
+/// through the API and case counts. One node holds it at a time and serves every case.
+pub const CASE_ENGINE: &str = super::CASES_STREAM;
+
+/// The hall (or `CASE_ENGINE`) whose log of record an op belongs to, by id.
 pub(crate) fn op_hall(op: &Op) -> Option<&str> {
     match op {
         Op::PutHall { hall, .. }
@@ -154,14 +211,26 @@ pub(crate) fn op_hall(op: &Op) -> Option<&str> {
         | Op::PurgeTickets { hall, .. }
         | Op::PutStats { hall, .. }
         | Op::PutBooking { hall, .. } => Some(hall),
-        // A hall request's key is scoped "hall|token" (`api::scope`).
+        // A hall request's key is scoped "hall|token", a case request's "@cases|token"
+        // (`api::scope`).
         Op::PutIdempotent { scope, .. } => scope.split_once('|').map(|(h, _)| h),
+        // Written by the case thread, under the case engine's lease.
         Op::PutCase { .. }
         | Op::CloseCase { .. }
         | Op::PutConsumer { .. }
         | Op::LogRewind { .. }
         | Op::PutCalendar { .. }
-        | Op::CountCase { .. } => None,
+        | Op::CountCase { .. } => Some(CASE_ENGINE),
+    }
+}
+
+/// The share an event belongs to: a hall's stream is its hall's; the streams the writer
+/// numbers (`@alarms`, `@cases`) are the case engine's.
+fn event_hall(stream: &str) -> &str {
+    if stream == super::ALARMS {
+        CASE_ENGINE
+    } else {
+        stream
     }
 }
 
@@ -215,7 +284,7 @@ pub(super) fn append(
             }
         }
         for e in &b.events {
-            if let Some(h) = share(&mut halls, &e.stream)? {
+            if let Some(h) = share(&mut halls, event_hall(&e.stream))? {
                 halls.get_mut(&h).expect("just added").3.push(e);
             }
         }
@@ -247,4 +316,109 @@ pub(super) fn append(
         applied.insert(&**id, row)?;
     }
     Ok(positions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three halls and the case engine; this node holds `a` at epoch 2 and the case engine
+    /// at epoch 5.
+    struct Record(Holdings);
+
+    impl LogOfRecord for Record {
+        fn hall_index(&self, id: &str) -> Option<usize> {
+            ["a", "b", "c", CASE_ENGINE].iter().position(|h| *h == id)
+        }
+        fn append(&self, _: &[HallRecord]) -> Result<Vec<u64>, String> {
+            unreachable!("not appended here")
+        }
+        fn in_doubt(&self, _: &[usize]) {}
+        fn holdings(&self) -> &Holdings {
+            &self.0
+        }
+    }
+
+    fn ticket(hall: &str) -> Op {
+        Op::PutTicket {
+            hall: Arc::from(hall),
+            id: "t".into(),
+            json: Vec::new(),
+        }
+    }
+
+    fn batch(ops: Vec<Op>, fences: Vec<(usize, u64)>) -> Batch {
+        Batch {
+            ops,
+            fences,
+            ..Batch::default()
+        }
+    }
+
+    #[test]
+    fn only_a_batch_wholly_for_a_lease_no_longer_held_is_refused_alone() {
+        let holdings = Holdings::default();
+        holdings.enable(4);
+        let later = Instant::now() + Duration::from_secs(60);
+        holdings.hold(0, 2, later);
+        holdings.hold(3, 5, later);
+        let record = Record(holdings);
+        // Held under the batch's epoch: committed.
+        assert_eq!(
+            moved(&batch(vec![ticket("a")], vec![(0, 2)]), &record),
+            None
+        );
+        // Made under an older epoch of `a`, or for `b` which was handed over: refused alone.
+        assert_eq!(
+            moved(&batch(vec![ticket("a")], vec![(0, 1)]), &record).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            moved(&batch(vec![ticket("b")], vec![(1, 3)]), &record).as_deref(),
+            Some("b")
+        );
+        // A case write under the case engine's current epoch, and one under an old one.
+        let case = || Op::CountCase {
+            hall: Arc::from("a"),
+            day: "2026-01-01".into(),
+            on_time: true,
+        };
+        assert_eq!(moved(&batch(vec![case()], vec![(3, 5)]), &record), None);
+        assert_eq!(
+            moved(&batch(vec![case()], vec![(3, 4)]), &record).as_deref(),
+            Some(CASE_ENGINE)
+        );
+        // Mixed with writes for a hall still held: left to the log of record to judge.
+        assert_eq!(
+            moved(
+                &batch(vec![ticket("b"), ticket("a")], vec![(0, 2), (1, 3)]),
+                &record
+            ),
+            None
+        );
+        // Released: refused.
+        record.0.release(0);
+        assert_eq!(
+            moved(&batch(vec![ticket("a")], vec![(0, 2)]), &record).as_deref(),
+            Some("a")
+        );
+        // No fences (single-node mode, or nothing leased): never refused here.
+        assert_eq!(moved(&batch(vec![ticket("a")], vec![]), &record), None);
+
+        record.0.hold(0, 2, later);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut batches = vec![
+            batch(vec![ticket("a")], vec![(0, 2)]),
+            batch(vec![ticket("c")], vec![(2, 1)]),
+        ];
+        batches[1]
+            .done
+            .push(Box::new(move |r: Result<(), &StoreError>| {
+                tx.send(r.map_err(ToString::to_string)).unwrap();
+            }));
+        refuse_moved(&mut batches, &record);
+        assert_eq!(batches.len(), 1, "the batch of a hall held stays");
+        let refused = rx.recv().unwrap().unwrap_err();
+        assert!(refused.contains("`c` moved"), "{refused}");
+    }
 }

@@ -210,6 +210,9 @@ impl Writer {
     }
 
     fn commit(&mut self, batches: &mut Vec<Batch>) {
+        if let Some(record) = &self.record {
+            replica::refuse_moved(batches, &**record);
+        }
         let generation = self.health.generation();
         let current = |b: &Batch| b.generation >= generation;
         let writes = batches.iter().any(|b| current(b) && b.writes());
@@ -428,6 +431,11 @@ impl Writer {
         }
         let entry = Arc::new(entry);
         self.slot.tail_mut().push(entry.clone());
+        // Cluster mode: a replay brings the numbers another node gave `@alarms` and `@cases`;
+        // the next number is read again from the tail.
+        if batches.iter().any(|b| b.replayed.is_some()) {
+            self.heads.clear();
+        }
         Ok((entry, ranges))
     }
 

@@ -52,36 +52,39 @@ async fn rate(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match rating(
-        &app,
-        &web,
+    let asked = Asked {
         who,
-        &hall,
-        &ticket,
-        q.k.as_deref(),
-        &headers,
-        &body,
-    )
-    .await
-    {
+        hall: &hall,
+        ticket: &ticket,
+        k: q.k.as_deref(),
+        headers: &headers,
+        body: &body,
+    };
+    match rating(&app, &web, asked).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "an axum handler's extractors, passed on"
-)]
-async fn rating(
-    app: &AppState,
-    web: &Web,
+/// What the handler's extractors found: who asks, for which ticket, with which link key and
+/// body.
+struct Asked<'a> {
     who: Result<Principal, Problem>,
-    hall: &str,
-    ticket: &str,
-    k: Option<&str>,
-    headers: &HeaderMap,
-    body: &Result<Bytes, BytesRejection>,
-) -> Result<Response, Response> {
+    hall: &'a str,
+    ticket: &'a str,
+    k: Option<&'a str>,
+    headers: &'a HeaderMap,
+    body: &'a Result<Bytes, BytesRejection>,
+}
+
+async fn rating(app: &AppState, web: &Web, asked: Asked<'_>) -> Result<Response, Response> {
+    let Asked {
+        who,
+        hall,
+        ticket,
+        k,
+        headers,
+        body,
+    } = asked;
     let h = app.config.hall_index(hall).ok_or_else(|| {
         Problem::not_found("unknown-hall", format!("there is no hall `{hall}`"))
             .field("hall")

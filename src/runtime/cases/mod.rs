@@ -15,6 +15,11 @@
 //! cannot take a replayed acceptance for a new case. The record is let go once the writer has
 //! run the completion of the batch that committed it.
 //!
+//! In cluster mode the thread serves only while this node holds the case engine's lease, under
+//! its epoch (`follow_lease`): adopting it rebuilds the engine from the store, which the
+//! adoption's replay brought up to the log of record; without it nothing is answered and no
+//! alarm raised here.
+//!
 //! The thread also keeps `hallq_calendar_horizon_days` current: from start-up, when a
 //! calendar is replaced, and at each local midnight.
 //!
@@ -41,7 +46,8 @@ use crate::runtime::idem::{Idem, IdemCache};
 use crate::runtime::mailbox::{Mail, receive};
 use crate::runtime::{Context, OwnerError, Render};
 use crate::store::{
-    ALARMS, Batch, CASES_STREAM, Cursor, Health, Ledger, Op, Published, Refusal, Store, StoreError,
+    ALARMS, Batch, CASES_STREAM, Cursor, Health, Holding, Ledger, Op, Published, Refusal, Store,
+    StoreError,
 };
 
 mod ack;
@@ -50,6 +56,7 @@ mod counts;
 mod follow_up;
 mod horizon;
 mod observe;
+mod recover;
 mod request;
 
 pub use ack::{Ack, AckError, Acked};
@@ -57,6 +64,7 @@ use closing::{ClosedLookup, Closing};
 use counts::count_cases;
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
+pub use recover::recover;
 pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
 
 /// What a batch of this thread changes, to put back from the store if the batch is lost.
@@ -170,6 +178,9 @@ struct Worker {
     /// and when: the count walks every open case, so it is redone only when one of those
     /// cases changed, an alarm fired, or a minute passed.
     rating_cases: (Vec<crate::deadline::OpenRatingCases>, Option<Timestamp>),
+    /// Cluster mode: the epoch of the case engine's lease this thread serves under; 0 while
+    /// this node does not hold it (then it answers no case request and raises no alarm).
+    epoch: u64,
 }
 
 impl Worker {
@@ -205,6 +216,7 @@ impl Worker {
             unloaded: Vec::new(),
             deferred: Vec::new(),
             rating_cases: (Vec::new(), None),
+            epoch: 0,
         }
     }
 
@@ -237,13 +249,14 @@ impl Worker {
         if now >= self.horizon_next {
             self.horizon_next = publish_horizons(&self.config, &self.engine.calendars, now);
         }
+        let serving = self.follow_lease(now);
         self.resync();
         let refusal = self.store.health.refusal();
         let reloading = !self.unloaded.is_empty();
         let mut events = Vec::new();
         let mut batch = Batch::default();
         let mut lost_if_lost = Vec::new();
-        if refusal.is_none() && !reloading {
+        if refusal.is_none() && !reloading && serving {
             for cmd in self.deferred.drain(..) {
                 pending.push(CaseRequest {
                     op: CaseOp::Apply {
@@ -264,7 +277,9 @@ impl Worker {
                 CaseOp::ReplaceCalendar { id, .. } => Some(id.clone()),
                 _ => None,
             };
-            let answer = if reloading {
+            let answer = if !serving {
+                Err(OwnerError::CasesNotHeld.into())
+            } else if reloading {
                 Err(OwnerError::CasesReloading.into())
             } else {
                 match &req.idem {
@@ -304,7 +319,7 @@ impl Worker {
                 }));
             }
         }
-        if refusal.is_none() && !reloading {
+        if refusal.is_none() && !reloading && serving {
             self.engine.advance(now, &mut events);
         }
         let changes = self.engine.take_changes();
@@ -344,9 +359,57 @@ impl Worker {
             }));
         }
         batch.events.extend(events.iter().map(published));
+        if self.epoch != 0 {
+            batch.fences = vec![(self.config.halls.len(), self.epoch)];
+        }
         self.ledger.stamp(&mut batch, lost_if_lost);
         if !batch.is_empty() && self.writer.send(batch).is_err() {
             tracing::error!("the store writer is gone; case changes are not durable");
+        }
+    }
+
+    /// Cluster mode: follow the case engine's lease. Adopted under a new epoch, the engine is
+    /// rebuilt from the store, which the adoption's replay brought up to the log of record;
+    /// not held, nothing is served and no alarm raised here. Whether this thread serves now.
+    fn follow_lease(&mut self, now: Timestamp) -> bool {
+        let engine_lease = self.config.halls.len();
+        match self.store.holdings.get(engine_lease) {
+            Holding::Alone => true,
+            Holding::Held(epoch) if epoch == self.epoch => true,
+            Holding::Held(epoch) => match recover(&self.config, &self.store, now) {
+                Ok(engine) => {
+                    self.engine = engine;
+                    // What this thread kept of its earlier tenure may be stale.
+                    self.closing = Closing::default();
+                    self.cursors.clear();
+                    self.idem.clear();
+                    self.unloaded.clear();
+                    self.rating_cases = (Vec::new(), None);
+                    self.horizon_next = publish_horizons(&self.config, &self.engine.calendars, now);
+                    self.epoch = epoch;
+                    self.observe(&[], true, now, true);
+                    tracing::info!(
+                        epoch,
+                        timers = self.engine.pending(),
+                        "serving the case engine"
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot load the adopted case engine from the store");
+                    false
+                }
+            },
+            Holding::NotHeld => {
+                if self.epoch != 0 {
+                    tracing::info!(
+                        epoch = self.epoch,
+                        "the case engine's lease is no longer held here"
+                    );
+                    self.epoch = 0;
+                }
+                false
+            }
         }
     }
 

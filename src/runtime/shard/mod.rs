@@ -315,7 +315,12 @@ impl Shard {
         changed.dedup();
         self.rectify(&events, &mut batch);
         self.observe(&events);
-        publish(&mut batch, &events, &self.config);
+        publish(
+            &mut batch,
+            &events,
+            &self.config,
+            self.store.holdings.clustered(),
+        );
         self.fence(&mut batch);
         self.ledger.stamp(&mut batch, changed);
         self.send(batch);
@@ -498,7 +503,12 @@ impl Shard {
         self.run_due(now, &mut events, &mut batch, &mut changed);
         self.observe(&events);
         self.gauges(now);
-        publish(&mut batch, &events, &self.config);
+        publish(
+            &mut batch,
+            &events,
+            &self.config,
+            self.store.holdings.clustered(),
+        );
         self.fence(&mut batch);
         if !batch.is_empty() {
             changed.sort_unstable();
@@ -597,7 +607,9 @@ impl Shard {
     }
 }
 
-fn publish(batch: &mut Batch, events: &[Event], config: &Config) {
+/// `clustered`: ticket alarms stay on their hall's stream only; the supervision stream is the
+/// case engine's, which another node may hold (docs/CLUSTER.md).
+fn publish(batch: &mut Batch, events: &[Event], config: &Config, clustered: bool) {
     for e in events {
         batch.events.push(Published {
             stream: e.hall.clone(),
@@ -608,7 +620,7 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config) {
             hall: None,
         });
         // Ticket alarms also go to the supervision stream, numbered by the writer.
-        if let Some(alarm) = e.body.alarm() {
+        if let Some(alarm) = e.body.alarm().filter(|_| !clustered) {
             #[derive(Serialize)]
             struct OnAlarmStream<'a> {
                 at: crate::localtime::LocalTime,
