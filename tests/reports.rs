@@ -36,6 +36,7 @@ file = "{}"
 
 [rating]
 window_min = 30
+complaint_limit = "2wh"
 
 [[officer]]
 staff_no = "1001"
@@ -160,12 +161,11 @@ fn check(got: &Value, want: &Expect, what: &str) {
         q(services, 1.0),
         "{what} service max"
     );
-    if got.get("attendance").is_some() {
-        let a = &got["attendance"];
-        assert_eq!(a["signed_in_s"], *signed, "{what} signed in: {got}");
-        assert_eq!(a["absences"], *absences, "{what} absences: {got}");
-        assert_eq!(a["covered_absences"], *covered, "{what} covered: {got}");
-    }
+    // Every row has its attendance: halls, windows (either post) and officers.
+    let a = &got["attendance"];
+    assert_eq!(a["signed_in_s"], *signed, "{what} signed in: {got}");
+    assert_eq!(a["absences"], *absences, "{what} absences: {got}");
+    assert_eq!(a["covered_absences"], *covered, "{what} covered: {got}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,10 +243,34 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
         json!({"verification": "checked", "action": "retrained", "feedback": "phoned back"}),
     )
     .await;
+    // Complaints: one about 王芳 (by staff number), closed on day 2, long after its two
+    // working hours; one about 张伟, closed at once.
+    let about_wang = run
+        .post(
+            OFFICER,
+            "/v1/complaints",
+            json!({"hall": "h1", "channel": "hotline", "subject": "rude", "officer": "1001"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let about_zhang = run
+        .post(
+            OFFICER,
+            "/v1/complaints",
+            json!({"hall": "h2", "channel": "web", "subject": "slow", "officer": "张伟"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let closing =
+        json!({"verification": "checked", "action": "talked to", "feedback": "phoned back"});
     run.post(
         OFFICER,
-        "/v1/complaints",
-        json!({"hall": "h1", "channel": "hotline", "subject": "rude"}),
+        &format!("/v1/cases/{about_zhang}/complete"),
+        closing.clone(),
     )
     .await;
 
@@ -258,6 +282,19 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
         .await;
     run.issue("h1").await;
     run.serve("h1", 30, Some(90), Some(2)).await; // wait 30, service 90: 差评
+    run.post(
+        OFFICER,
+        &format!("/v1/cases/{about_wang}/complete"),
+        closing.clone(),
+    )
+    .await;
+    // A complaint naming no one, left open.
+    run.post(
+        OFFICER,
+        "/v1/complaints",
+        json!({"hall": "h1", "channel": "letter", "subject": "queue too long"}),
+    )
+    .await;
     let day2 = run.report("daily?hall=h1").await["period"]["name"]
         .as_str()
         .unwrap()
@@ -345,13 +382,41 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
             &sum(&h2, days),
             &format!("h2 {m}"),
         );
-        let first = days.contains(&1);
-        assert_eq!(
-            h1_row["rectified"],
-            json!({"on_time": u64::from(first), "late": 0})
+        let (first, second) = (days.contains(&1), days.contains(&2));
+        let n = u64::from;
+        // The rating loop by hall: day 1's 差评 at h1 rectified on time (day 2's is still
+        // open); complaints counted on the day received and on the day closed.
+        rating_loop(
+            h1_row,
+            (n(first), 0),
+            n(first) + n(second),
+            (0, n(second)),
+            "h1",
         );
-        assert_eq!(h1_row["complaints_received"], u64::from(first));
-        assert_eq!(h1_row["cases"]["on_time"], u64::from(first));
+        rating_loop(
+            row(halls, &[("hall", "h2")]),
+            (0, 0),
+            n(first),
+            (n(first), 0),
+            "h2",
+        );
+        // Every finished case: h1's rectification on day 1 and its late complaint on day 2,
+        // h2's complaint on day 1.
+        assert_eq!(
+            h1_row["cases"],
+            json!({"on_time": n(first), "late": n(second)})
+        );
+        assert_eq!(
+            row(halls, &[("hall", "h2")])["cases"],
+            json!({"on_time": n(first), "late": 0})
+        );
+        rating_loop(
+            &r["total"],
+            (n(first), 0),
+            2 * n(first) + n(second),
+            (n(first), n(second)),
+            "total",
+        );
         assert_eq!(
             h1_row["issued"],
             if first { 3 } else { 0 } + u64::from(days.contains(&2))
@@ -359,18 +424,29 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
         assert_eq!(h1_row["no_show"], u64::from(first));
         // Windows: h1's w1 served what h1 served, h2's what h2 did.
         let windows = &r["windows"];
-        let mut w1 = sum(&h1, days);
-        w1.4 = 0;
+        // Attendance too: h1's w1 had 王芳 and 李明 (A and B), h2's 张伟.
+        let h1_w1 = row(windows, &[("hall", "h1"), ("window", "w1")]);
+        check(h1_w1, &sum(&h1, days), "h1 w1");
         check(
-            row(windows, &[("hall", "h1"), ("window", "w1")]),
-            &w1,
-            "h1 w1",
+            row(windows, &[("hall", "h2"), ("window", "w1")]),
+            &sum(&h2, days),
+            "h2 w1",
+        );
+        // Rectified on time per window and officer: the 差评 was served at h1's w1 by 王芳.
+        rating_loop(h1_w1, (n(first), 0), 0, (0, 0), "h1 w1");
+        rating_loop(
+            row(windows, &[("hall", "h2"), ("window", "w1")]),
+            (0, 0),
+            0,
+            (0, 0),
+            "h2 w1",
         );
         // Officers: 王芳 served every h1 ticket; 李明 only stood in.
         let officers = &r["officers"];
         let w = row(officers, &[("hall", "h1"), ("officer", "王芳")]);
         assert_eq!(w["staff_no"], "1001");
         check(w, &sum(&wang, days), &format!("王芳 {m}"));
+        rating_loop(w, (n(first), 0), n(first), (0, n(second)), "王芳");
         if first {
             check(
                 row(officers, &[("hall", "h1"), ("officer", "李明")]),
@@ -378,11 +454,9 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
                 "李明",
             );
         }
-        check(
-            row(officers, &[("hall", "h2"), ("officer", "张伟")]),
-            &sum(&h2, days),
-            &format!("张伟 {m}"),
-        );
+        let zhang = row(officers, &[("hall", "h2"), ("officer", "张伟")]);
+        check(zhang, &sum(&h2, days), &format!("张伟 {m}"));
+        rating_loop(zhang, (0, 0), n(first), (n(first), 0), "张伟");
         // The total adds both halls.
         assert_eq!(r["total"]["served"], sum(&h1, days).0 + sum(&h2, days).0);
     }
@@ -427,6 +501,36 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
             .any(|l| l.starts_with(&format!("total,{m},*,"))),
         "{text}"
     );
+    // The CSV's rating-loop columns agree with the JSON for the window and officer rows.
+    let json_report = run
+        .report(&format!("monthly?hall=h1&subtree=true&period={m}"))
+        .await;
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let csv_row = |level: &str, window: &str, officer: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f[0] == level && f[3] == window && f[4] == officer)
+            .unwrap_or_else(|| panic!("no {level} row {window}{officer} in {text}"))
+    };
+    for (level, window, officer, rows, key) in [
+        ("window", "w1", "", "windows", ("window", "w1")),
+        ("officer", "", "王芳", "officers", ("officer", "王芳")),
+    ] {
+        let f = csv_row(level, window, officer);
+        let j = row(&json_report[rows], &[("hall", "h1"), key]);
+        for (column, value) in [
+            ("rectified_on_time", &j["rectified"]["on_time"]),
+            ("rectified_late", &j["rectified"]["late"]),
+            ("complaints_received", &j["complaints_received"]),
+            ("complaints_closed_late", &j["complaints_closed"]["late"]),
+            ("absences", &j["attendance"]["absences"]),
+            ("covered_absences", &j["attendance"]["covered_absences"]),
+        ] {
+            let i = header.iter().position(|h| *h == column).unwrap();
+            assert_eq!(f[i], value.to_string(), "{level} {column}: {text}");
+        }
+    }
     let page = run
         .srv
         .get(
@@ -441,6 +545,11 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
         "{html}"
     );
     assert!(html.contains("测试镇便民服务中心（h2）"), "{html}");
+    assert_eq!(
+        html.matches("<th>差评按时整改</th>").count(),
+        3,
+        "the rating loop in the hall, window and officer tables: {html}"
+    );
 
     // The metrics: day 2's bad rating is an open rectification; the complaint is open.
     for (line, what) in [
@@ -457,7 +566,7 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
             "open complaint",
         ),
         (
-            r#"hallq_complaints_total{hall="h1",tier="county"} 1"#,
+            r#"hallq_complaints_total{hall="h1",tier="county"} 2"#,
             "complaint received",
         ),
         (
@@ -500,6 +609,29 @@ async fn the_monthly_report_counts_what_the_halls_did_per_hall_window_and_office
         .get(H2_SUPERVISOR, "/v1/reports/monthly?hall=h1")
         .await;
     assert_eq!(scoped.status, StatusCode::FORBIDDEN, "{:?}", scoped.body);
+}
+
+/// A row's rating loop: rectified (on time, late), complaints received, complaints closed
+/// (on time, late).
+fn rating_loop(got: &Value, rectified: (u64, u64), received: u64, closed: (u64, u64), what: &str) {
+    assert_eq!(
+        got["rectified"],
+        json!({"on_time": rectified.0, "late": rectified.1}),
+        "{what} rectified: {got}"
+    );
+    let rate = got["rectified_on_time_rate"].as_f64();
+    let want = (rectified.0 + rectified.1 > 0)
+        .then(|| rectified.0 as f64 / (rectified.0 + rectified.1) as f64);
+    assert_eq!(rate, want, "{what} rectified on time rate: {got}");
+    assert_eq!(
+        got["complaints_received"], received,
+        "{what} complaints: {got}"
+    );
+    assert_eq!(
+        got["complaints_closed"],
+        json!({"on_time": closed.0, "late": closed.1}),
+        "{what} complaints closed: {got}"
+    );
 }
 
 fn clock_now(clock: &ManualClock) -> jiff::Timestamp {

@@ -167,6 +167,67 @@ async fn a_holiday_closes_the_hall_and_the_kiosk_is_told_when_it_opens() {
     srv.stop().await;
 }
 
+/// On a make-up Saturday a service's own hours are read as the weekday the day stands for
+/// (DESIGN.md "Schedules": the hours of the weekday it replaces), the same as the hall's:
+/// `social` keeps 08:30-10:00 on Mondays and 09:00-11:00 on Saturdays, so on the 调休
+/// Saturday 2026-10-10 it has Monday's hours, for walk-ins and for slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_makeup_saturday_reads_a_services_own_hours_as_the_weekday_it_stands_for() {
+    let config = county_config()
+        .replacen(
+            "prefix = \"A\"\n",
+            "prefix = \"A\"\n\n[[hall.service]]\nid = \"social\"\nname = \"社保\"\nprefix = \"S\"\n\
+         hours = { mon = [\"08:30-10:00\"], sat = [\"09:00-11:00\"] }\n",
+            1,
+        )
+        .replacen("services = [\"s\"]", "services = [\"s\", \"social\"]", 1)
+        + &format!(
+            "\n[booking]\nkeys = [\"test-booking-key-0123456789\"]\n\n[[booking.slots]]\n\
+             hall = \"county\"\nservice = \"social\"\nslot_minutes = 30\ncapacity = 2\n\
+             days_ahead = 5\n{}",
+            token(PORTAL, "booking", &["*"])
+        );
+    let clock = Arc::new(ManualClock::new(sh("2026-10-10 09:10")));
+    let srv = start_with_clock(&config, tempfile::tempdir().unwrap(), clock.clone()).await;
+    let slots = srv
+        .get(
+            PORTAL,
+            "/v1/halls/county/slots?service=social&date=2026-10-10",
+        )
+        .await;
+    assert_eq!(slots.status, StatusCode::OK, "{:?}", slots.body);
+    let starts: Vec<&str> = slots
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-10-10T08:30:00+08:00",
+            "2026-10-10T09:00:00+08:00",
+            "2026-10-10T09:30:00+08:00"
+        ],
+        "Monday's 08:30-10:00, not Saturday's 09:00-11:00"
+    );
+    let r = issue(&srv, json!({"service": "social"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    clock.set(sh("2026-10-10 10:30"));
+    let r = issue(&srv, json!({"service": "social"})).await;
+    problem(&r, 409, "service-closed", Some("service"));
+    // An ordinary Saturday reads the service's Saturday hours (and the hall is closed).
+    let sat = srv
+        .get(
+            PORTAL,
+            "/v1/halls/county/slots?service=social&date=2026-10-17",
+        )
+        .await;
+    assert_eq!(sat.body, json!([]), "the hall keeps no Saturday hours");
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_makeup_saturday_opens_with_weekday_hours() {
     // Saturday 2026-10-10 is a 调休 working day; the hall has no Saturday hours.

@@ -1378,7 +1378,39 @@ fn officer_plates_the_rating_tablet_the_ticket_page_rating_and_the_monthly_repor
         let rated = get(&d, COUNTER, &format!("/v1/halls/city/tickets/{id}"));
         assert_eq!(rated["evaluation"], 2, "{rated}");
 
-        // The monthly report as printed: saved with the token, opened as a file.
+        // The monthly report in a supervisor's browser: the viewer page takes the token from
+        // the fragment, asks the API with it in the header and shows the server's page, its
+        // SVG charts and tables, under the page's strict CSP (no inline style or script).
+        let report = b.session(1240, 1754).await;
+        report
+            .goto(&d.url(&format!(
+                "/report/city?kind=monthly&subtree=true#token={ADMIN}"
+            )))
+            .await
+            .unwrap();
+        until(
+            &report,
+            "the charts",
+            "document.querySelectorAll('#report figure svg').length === 4",
+        )
+        .await;
+        wait_contains(&report, "#officers", "王芳").await;
+        wait_contains(&report, "#windows", "差评按时整改").await;
+        assert_eq!(
+            js(&report, "return location.hash").await,
+            json!(""),
+            "the token leaves the address bar"
+        );
+        assert_eq!(
+            js(
+                &report,
+                "return getComputedStyle(document.querySelector('#report h2')).borderBottomStyle"
+            )
+            .await,
+            json!("solid"),
+            "the report's stylesheet applies"
+        );
+        // Saved as a file, the same report prints as it showed, with its own inline style.
         let r = http(
             &d.addr,
             "GET",
@@ -1387,20 +1419,7 @@ fn officer_plates_the_rating_tablet_the_ticket_page_rating_and_the_monthly_repor
             None,
         );
         assert_eq!(r.status, 200, "{}", r.body);
-        let file = data.join("report.html");
-        std::fs::write(&file, &r.body).unwrap();
-        let report = b.session(1240, 1754).await;
-        report
-            .goto(&format!("file://{}", file.display()))
-            .await
-            .unwrap();
-        until(
-            &report,
-            "the charts",
-            "document.querySelectorAll('figure svg').length === 4",
-        )
-        .await;
-        wait_contains(&report, "#officers", "王芳").await;
+        assert!(r.body.contains("<figure>"), "{}", r.body);
         screenshot(&report, "report-monthly", 1240, 1754).await;
     })
 }

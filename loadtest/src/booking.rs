@@ -5,9 +5,13 @@
 //! `capacity` bookings succeed, every other one is refused `slot-full`, and the slots API
 //! and the hall's booking list agree afterwards.
 //!
-//! Latency is measured per request from its write on a connection to its answer (so with
-//! C connections, C requests are always in flight), and the whole burst from the first
-//! write to the last answer. It starts its own daemon: the generated province plus a
+//! Latency is measured per request from its write on a connection to its answer, and the
+//! whole burst from the first write to the last answer. The concurrency is explicit: each
+//! of the `--connections` C sockets sends its next request as soon as its last is answered,
+//! so exactly C booking requests are in flight throughout the rush (Little's law then ties
+//! the latency to the throughput: mean latency = C / requests per second), plus
+//! `--background` B connections of background traffic. The report states C and B and the
+//! machine's load average before and after, since the figure means little without them. It starts its own daemon: the generated province plus a
 //! `[booking]` section; it does not take `--target`.
 
 use std::sync::Arc;
@@ -29,8 +33,6 @@ use crate::report::Outcome;
 
 /// Seats of the popular slot.
 const CAPACITY: u32 = 50;
-/// Connections of the background traffic.
-const BACKGROUND: usize = 16;
 /// Descriptors beyond the sockets: the store, the runtime, stdio.
 const FD_MARGIN: u64 = 256;
 
@@ -53,7 +55,7 @@ pub fn run(plan: &Plan) -> Result<Outcome, String> {
         ));
     }
     // Both ends of every socket are in this process.
-    let needed = (plan.connections + BACKGROUND) as u64 * 2 + FD_MARGIN;
+    let needed = (plan.connections + plan.size.background) as u64 * 2 + FD_MARGIN;
     let limit = rlimit::increase_nofile_limit(u64::MAX)
         .map_err(|e| format!("cannot raise the open-file limit (RLIMIT_NOFILE): {e}"))?;
     if limit < needed {
@@ -93,7 +95,21 @@ pub fn run(plan: &Plan) -> Result<Outcome, String> {
             .map(|h| (h.id.clone(), h.services[0].clone()))
             .collect(),
     };
-    let result = runtime.block_on(measure(plan, setup, requests));
+    let load_before = load_average();
+    let result = runtime
+        .block_on(measure(plan, setup, requests))
+        .map(|mut out| {
+            let after = load_average();
+            out.json["load_average"] = json!({"before": load_before, "after": after});
+            out.json["cores"] = json!(cores());
+            out.table += &format!(
+                "load average (1, 5, 15 min) before {} after {} on {} cores\n",
+                fmt_load(load_before),
+                fmt_load(after),
+                cores()
+            );
+            out
+        });
     drop(runtime);
     let dir = daemon.dir().display().to_string();
     daemon
@@ -170,7 +186,8 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
     // Background: kiosks at the other halls, citizens reading the next day's slots.
     let stop = Arc::new(AtomicBool::new(false));
     let mut background = Vec::new();
-    for k in 0..BACKGROUND {
+    let background_connections = plan.size.background;
+    for k in 0..background_connections {
         let (s, stop) = (s.clone(), stop.clone());
         let next_day = next_day.clone();
         background.push(tokio::spawn(async move {
@@ -199,7 +216,7 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
                     }
                     _ => errors += 1,
                 }
-                i += BACKGROUND;
+                i += background_connections;
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -293,6 +310,8 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
         "scenario": "booking",
         "requests": requests,
         "connections": plan.connections,
+        "in_flight": plan.connections,
+        "background_connections": plan.size.background,
         "capacity": CAPACITY,
         "slot": start,
         "booked": booked,
@@ -315,13 +334,14 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
         "errors": errors,
     });
     let table = format!(
-        "booking rush: {requests} requests for one slot of {CAPACITY} seats over {} connections \
-         (+{BACKGROUND} background)\n\
+        "booking rush: {requests} requests for one slot of {CAPACITY} seats, {} in flight \
+         (one per connection) + {} background connections\n\
          booked {booked}, slot-full {full}, other {}; afterwards {held} held, {} left; oversold: {oversold}\n\
          burst {:.3} s ({:.0} requests/s)\n\
          booking latency (write → answer): p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n\
          background ({} requests, {bg_errors} errors): p50 {:.2} ms  p99 {:.2} ms\n",
         plan.connections,
+        plan.size.background,
         other.len(),
         slot["left"],
         burst_time.as_secs_f64(),
@@ -347,4 +367,21 @@ fn same_instant(a: &str, b: &str) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`), when the system tells them.
+fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+fn fmt_load(l: Option<[f64; 3]>) -> String {
+    l.map_or("unknown".to_owned(), |[a, b, c]| {
+        format!("{a:.2} {b:.2} {c:.2}")
+    })
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -9,7 +9,7 @@ use clap::Parser;
 
 use crate::plan::{Attack, Daemon, Plan, Scenario, Size};
 use crate::report::Outcome;
-use crate::{booking, fanout, hold, mixed, recovery};
+use crate::{booking, fanout, hold, mixed, recovery, reports};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,6 +88,14 @@ struct Args {
     /// Booking scenario: booking requests for the one popular slot, all queued at once.
     #[arg(long, default_value_t = 10_000)]
     requests: usize,
+    /// Booking scenario: connections of background traffic (kiosk tickets at other halls,
+    /// citizens reading slots) during the rush.
+    #[arg(long, default_value_t = 16)]
+    background: usize,
+    /// Reports scenario: finished business days of day records stored per hall before the
+    /// reports are asked for.
+    #[arg(long, default_value_t = 92)]
+    days: usize,
     /// Hold scenario: what each attacking connection sends before it waits.
     #[arg(long, value_enum, default_value = "half-body")]
     attack: Attack,
@@ -192,6 +200,8 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
                 probes: a.probes,
                 keep: a.keep,
                 requests: a.requests,
+                days: a.days,
+                background: a.background,
             },
             attack: a.attack,
         },
@@ -216,6 +226,7 @@ pub fn main() -> ExitCode {
         Scenario::Fanout => fanout::run(&plan),
         Scenario::Hold | Scenario::Flood => hold::run(&plan),
         Scenario::Booking => booking::run(&plan),
+        Scenario::Reports => reports::run(&plan),
     };
     match outcome {
         Ok(report) => {

@@ -35,6 +35,17 @@ impl LocalDaemon {
         files: &[(&str, String)],
         parent: &Path,
     ) -> Result<LocalDaemon, String> {
+        LocalDaemon::start_seeded(config, files, parent, &|_, _| Ok(()))
+    }
+
+    /// `start`, after `seed` has written what the run needs into the data directory (the
+    /// validated config and the directory's path), before the daemon opens it.
+    pub fn start_seeded(
+        config: &str,
+        files: &[(&str, String)],
+        parent: &Path,
+        seed: &dyn Fn(&Config, &Path) -> Result<(), String>,
+    ) -> Result<LocalDaemon, String> {
         let dir = tempfile::Builder::new()
             .prefix("hallq-loadtest-")
             .tempdir_in(parent)
@@ -51,6 +62,7 @@ impl LocalDaemon {
         let config = Config::from_file(&file)
             .map_err(|e| format!("the generated config is invalid (a bug):\n{e}"))?;
         let data: PathBuf = dir.path().join("data");
+        seed(&config, &data)?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

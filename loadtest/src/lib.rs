@@ -15,6 +15,7 @@ pub mod plan;
 pub mod province;
 pub mod recovery;
 pub mod report;
+pub mod reports;
 mod rng;
 mod sse;
 mod workload;

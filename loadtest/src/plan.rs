@@ -31,6 +31,9 @@ pub enum Scenario {
     /// Issue 12: --requests bookings for one popular slot at once, with background traffic;
     /// never oversold, and the booking latency.
     Booking,
+    /// Issue 13: the monthly and quarterly assessment reports over a province's subtree,
+    /// from --days stored day records per hall.
+    Reports,
 }
 
 /// Which daemon to load.
@@ -80,6 +83,10 @@ pub struct Size {
     pub keep: bool,
     /// Booking scenario: requests for the popular slot.
     pub requests: usize,
+    /// Reports scenario: finished business days stored per hall.
+    pub days: usize,
+    /// Booking scenario: connections of background traffic beside the rush.
+    pub background: usize,
 }
 
 /// What each attacking socket sends before it waits.

@@ -30,6 +30,8 @@ fn plan(rate: Option<f64>) -> Plan {
             probes: 0,
             keep: false,
             requests: 0,
+            days: 0,
+            background: 4,
         },
         attack: hallq_loadtest::plan::Attack::HalfBody,
     }
@@ -176,4 +178,21 @@ fn the_booking_rush_never_oversells() {
         "{}",
         out.table
     );
+}
+
+/// The reports scenario, small: the seeded days are read back into a monthly and a quarterly
+/// report over the province with a row per hall and the seeded tickets in the total.
+#[test]
+fn the_reports_scenario_reads_every_seeded_hall() {
+    let mut p = plan(None);
+    p.scenario = Scenario::Reports;
+    p.size.days = 3;
+    let out = hallq_loadtest::reports::run(&p).expect("the run seeds and finishes");
+    assert_eq!(out.errors, 0, "{}", out.table);
+    let rows = out.json["reports"].as_array().unwrap();
+    assert_eq!(rows.len(), 6, "{}", out.table);
+    for r in rows.iter().filter(|r| r["format"] == "json") {
+        assert_eq!(r["halls"], 7, "{}", out.table);
+    }
+    assert!(out.json["served_seeded"].as_u64().unwrap() > 0);
 }

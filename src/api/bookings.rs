@@ -33,8 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/halls/{hall}/bookings/{code}/{action}", post(action))
 }
 
-fn keys(app: &AppState, hall: &str) -> Result<Keys, Problem> {
-    app.config.booking.keys.clone().ok_or_else(|| {
+fn keys<'a>(app: &'a AppState, hall: &str) -> Result<&'a Keys, Problem> {
+    app.config.booking.keys.as_ref().ok_or_else(|| {
         Problem::new(
             422,
             "not-bookable",
@@ -146,12 +146,15 @@ async fn book(
                 .field("citizen.phone"),
         );
     }
+    // One HMAC per key, the current key's first: what the record keeps and what finds the
+    // citizen's earlier bookings.
+    let known_as = keys.all(&req.citizen.id_number);
     let new = NewBooking {
         service,
         start: req.start,
         channel: req.channel,
-        citizen: keys.current(&req.citizen.id_number),
-        known_as: keys.all(&req.citizen.id_number),
+        citizen: known_as[0].clone(),
+        known_as,
         id_masked: citizen::mask_id(&req.citizen.id_number),
         phone_masked: citizen::mask_phone(&req.citizen.phone),
         name_masked: req

@@ -19,7 +19,6 @@ use super::scope::hall;
 use super::{AppState, render};
 use crate::reports::{HallDays, Kind, Period};
 use crate::runtime::shard::{HallOp, HallReply};
-use crate::store::CaseCount;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/reports/{kind}", get(report))
@@ -192,29 +191,29 @@ async fn gather(
     let hall_cfg = cfg.clone();
     let mut out = tokio::task::spawn_blocking(move || {
         let id = hall_cfg.id.to_string();
-        let keys = [
-            CaseCount::Rectified.key(&id),
-            CaseCount::ComplaintClosed.key(&id),
-            CaseCount::ComplaintReceived.key(&id),
-        ];
-        let mut out = HallDays {
-            hall: id.clone(),
-            ..HallDays::default()
+        let (Some(first), Some(last)) = (days.first(), days.last()) else {
+            return Ok(HallDays {
+                hall: id,
+                ..HallDays::default()
+            });
         };
-        for day in &days {
-            let key = day.to_string();
-            if *day < today {
-                let stats = store
-                    .day_stats(&id, &key)?
-                    .unwrap_or_else(|| super::stats::empty_day(&hall_cfg, *day));
-                out.days.push(stats);
-            }
-            out.cases.add(store.case_stats(&id, &key)?);
-            out.rectified.add(store.case_stats(&keys[0], &key)?);
-            out.complaints_closed.add(store.case_stats(&keys[1], &key)?);
-            out.complaints_received += store.case_stats(&keys[2], &key)?.0;
-        }
-        Ok::<_, crate::store::StoreError>(out)
+        let (from, to) = (first.to_string(), last.to_string());
+        let mut stored = store.day_stats_between(&id, &from, &to)?;
+        let days = days
+            .iter()
+            .filter(|d| **d < today)
+            .map(|d| {
+                stored
+                    .remove(&d.to_string())
+                    .unwrap_or_else(|| super::stats::empty_day(&hall_cfg, *d))
+            })
+            .collect();
+        let counts = store.case_counts_between(&id, &from, &to)?;
+        Ok::<_, crate::store::StoreError>(HallDays {
+            hall: id,
+            days,
+            counts,
+        })
     })
     .await
     .map_err(|e| Problem::unavailable(e.to_string()))?

@@ -1,7 +1,7 @@
 //! An assessment report as one CSV sheet: a row per hall, window and officer and a total row,
 //! told apart by the `level` column, for the spreadsheet the hall's office keeps.
 
-use super::{Attendance, Report, Service};
+use super::{Attendance, RatingLoop, Report, Service};
 
 const HEADER: &str = "level,period,hall,window,officer,staff_no,served,wait_p50_s,wait_p90_s,service_p50_s,service_p90_s,rated,satisfaction_rate,bad_ratings,rectified_on_time,rectified_late,complaints_received,complaints_closed_on_time,complaints_closed_late,signed_in_h,absences,covered_absences,cases_on_time,cases_overdue\n";
 
@@ -11,16 +11,13 @@ pub fn render(r: &Report) -> String {
     let counts = |p: super::Pair| [p.on_time.to_string(), p.late.to_string()];
     for h in r.halls.iter().chain(std::iter::once(&r.total)) {
         let level = if h.hall == "*" { "total" } else { "hall" };
-        let [ro, rl] = counts(h.rectified);
-        let [co, cl] = counts(h.complaints_closed);
         let [ko, kl] = counts(h.cases);
-        let received = h.complaints_received.to_string();
         row(
             &mut out,
             r,
             [level, &h.hall, "", "", ""],
             &h.service,
-            [&ro, &rl, &received, &co, &cl],
+            &h.rating_loop,
             Some(&h.attendance),
             [&ko, &kl],
         );
@@ -31,8 +28,8 @@ pub fn render(r: &Report) -> String {
             r,
             ["window", &w.hall, &w.window, "", ""],
             &w.service,
-            [""; 5],
-            None,
+            &w.rating_loop,
+            Some(&w.attendance),
             ["", ""],
         );
     }
@@ -48,7 +45,7 @@ pub fn render(r: &Report) -> String {
                 o.staff_no.as_deref().unwrap_or(""),
             ],
             &o.service,
-            [""; 5],
+            &o.rating_loop,
             Some(&o.attendance),
             ["", ""],
         );
@@ -61,7 +58,7 @@ fn row(
     r: &Report,
     keys: [&str; 5],
     s: &Service,
-    loop_counts: [&str; 5],
+    rating_loop: &RatingLoop,
     attendance: Option<&Attendance>,
     cases: [&str; 2],
 ) {
@@ -86,7 +83,16 @@ fn row(
         rate(s.satisfaction_rate),
         s.bad_ratings.to_string(),
     ]);
-    fields.extend(loop_counts.iter().map(|c| (*c).to_owned()));
+    fields.extend(
+        [
+            rating_loop.rectified.on_time,
+            rating_loop.rectified.late,
+            rating_loop.complaints_received,
+            rating_loop.complaints_closed.on_time,
+            rating_loop.complaints_closed.late,
+        ]
+        .map(|n| n.to_string()),
+    );
     fields.extend([hours, absences, covered]);
     fields.extend(cases.iter().map(|c| (*c).to_owned()));
     let quoted: Vec<String> = fields.iter().map(|f| quote(f)).collect();

@@ -4,7 +4,21 @@
 
 use std::fmt::Write;
 
-use super::{Attendance, Report, Service};
+use super::{Attendance, RatingLoop, Report, Service};
+
+/// The report's stylesheet: inline in the page (a saved report prints as it showed), and
+/// served as `/web/report.css` for the report viewer page, which shows the page's body under
+/// a Content-Security-Policy that allows no inline style.
+pub const STYLE: &str = r#"body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#1b1f24}
+h1{font-size:22px;margin:0 0 4px} .sub{color:#555;margin:0 0 16px}
+h2{font-size:17px;margin:22px 0 8px;border-bottom:2px solid #b22;padding-bottom:3px}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{border:1px solid #bbb;padding:3px 6px;text-align:right} th{background:#f3f3f3}
+td.k,th.k{text-align:left} tr.total td{font-weight:bold;background:#fafafa}
+.charts{display:flex;flex-wrap:wrap;gap:18px} figure{margin:0;break-inside:avoid}
+figcaption{font-size:13px;color:#333;margin-bottom:4px}
+@media print{body{margin:10mm} h2{break-after:avoid} table{break-inside:auto}}
+"#;
 
 /// The page for `r`.
 pub fn render(r: &Report) -> String {
@@ -23,16 +37,7 @@ pub fn render(r: &Report) -> String {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{t}</title>
 <style>
-body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#1b1f24}}
-h1{{font-size:22px;margin:0 0 4px}} .sub{{color:#555;margin:0 0 16px}}
-h2{{font-size:17px;margin:22px 0 8px;border-bottom:2px solid #b22;padding-bottom:3px}}
-table{{border-collapse:collapse;width:100%;font-size:13px}}
-th,td{{border:1px solid #bbb;padding:3px 6px;text-align:right}} th{{background:#f3f3f3}}
-td.k,th.k{{text-align:left}} tr.total td{{font-weight:bold;background:#fafafa}}
-.charts{{display:flex;flex-wrap:wrap;gap:18px}} figure{{margin:0;break-inside:avoid}}
-figcaption{{font-size:13px;color:#333;margin-bottom:4px}}
-@media print{{body{{margin:10mm}} h2{{break-after:avoid}} table{{break-inside:auto}}}}
-</style></head><body>
+{STYLE}</style></head><body>
 <h1>{t}</h1>
 <p class="sub">{from} — {to}（数据截至 {through}）</p>
 "#,
@@ -218,10 +223,26 @@ fn attendance_cells(h: &mut String, a: &Attendance) {
     );
 }
 
+/// The rating loop's headings and cells, the same in every table.
+const LOOP: &str =
+    "<th>差评按时整改</th><th>超时整改</th><th>投诉</th><th>投诉按时办结</th><th>投诉超时办结</th>";
+
+fn loop_cells(h: &mut String, l: &RatingLoop) {
+    let _ = write!(
+        h,
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+        l.rectified.on_time,
+        l.rectified.late,
+        l.complaints_received,
+        l.complaints_closed.on_time,
+        l.complaints_closed.late
+    );
+}
+
 fn halls(h: &mut String, r: &Report) {
     let _ = write!(
         h,
-        "<h2>大厅</h2><table id=\"halls\"><tr><th class=\"k\">大厅</th><th>取号</th>{FIGURES}<th>差评按时整改</th><th>超时整改</th><th>投诉</th><th>投诉按时办结</th><th>在岗小时</th><th>离岗</th><th>顶岗</th><th>按时办结件</th><th>超期件</th></tr>"
+        "<h2>大厅</h2><table id=\"halls\"><tr><th class=\"k\">大厅</th><th>取号</th>{FIGURES}{LOOP}<th>在岗小时</th><th>离岗</th><th>顶岗</th><th>按时办结件</th><th>超期件</th></tr>"
     );
     for x in r.halls.iter().chain(std::iter::once(&r.total)) {
         let total = x.hall == "*";
@@ -241,14 +262,7 @@ fn halls(h: &mut String, r: &Report) {
             x.issued
         );
         service_cells(h, &x.service);
-        let _ = write!(
-            h,
-            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            x.rectified.on_time,
-            x.rectified.late,
-            x.complaints_received,
-            x.complaints_closed.on_time
-        );
+        loop_cells(h, &x.rating_loop);
         attendance_cells(h, &x.attendance);
         let _ = write!(
             h,
@@ -262,7 +276,7 @@ fn halls(h: &mut String, r: &Report) {
 fn windows(h: &mut String, r: &Report) {
     let _ = write!(
         h,
-        "<h2>窗口</h2><table id=\"windows\"><tr><th class=\"k\">大厅</th><th class=\"k\">窗口</th>{FIGURES}<th>利用率</th></tr>"
+        "<h2>窗口</h2><table id=\"windows\"><tr><th class=\"k\">大厅</th><th class=\"k\">窗口</th>{FIGURES}{LOOP}<th>在岗小时</th><th>离岗</th><th>顶岗</th><th>利用率</th></tr>"
     );
     for w in &r.windows {
         let _ = write!(
@@ -272,6 +286,8 @@ fn windows(h: &mut String, r: &Report) {
             esc(&w.window)
         );
         service_cells(h, &w.service);
+        loop_cells(h, &w.rating_loop);
+        attendance_cells(h, &w.attendance);
         let _ = write!(h, "<td>{}</td></tr>", pct(w.utilisation));
     }
     h.push_str("</table>");
@@ -280,7 +296,7 @@ fn windows(h: &mut String, r: &Report) {
 fn officers(h: &mut String, r: &Report) {
     let _ = write!(
         h,
-        "<h2>工作人员</h2><table id=\"officers\"><tr><th class=\"k\">大厅</th><th class=\"k\">姓名</th><th class=\"k\">工号</th>{FIGURES}<th>在岗小时</th><th>离岗</th><th>顶岗</th></tr>"
+        "<h2>工作人员</h2><table id=\"officers\"><tr><th class=\"k\">大厅</th><th class=\"k\">姓名</th><th class=\"k\">工号</th>{FIGURES}{LOOP}<th>在岗小时</th><th>离岗</th><th>顶岗</th></tr>"
     );
     for o in &r.officers {
         let _ = write!(
@@ -291,6 +307,7 @@ fn officers(h: &mut String, r: &Report) {
             esc(o.staff_no.as_deref().unwrap_or("—"))
         );
         service_cells(h, &o.service);
+        loop_cells(h, &o.rating_loop);
         attendance_cells(h, &o.attendance);
         h.push_str("</tr>");
     }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::queue::stats::DayStats;
 use crate::stats::{Percentiles, percentiles, ratio};
+use crate::store::{CaseCount, Of, PeriodCounts};
 pub use period::{Kind, Period};
 
 /// One hall's stored figures for the period's days, as the API gathered them.
@@ -24,10 +25,53 @@ pub use period::{Kind, Period};
 pub struct HallDays {
     pub hall: String,
     pub days: Vec<DayStats>,
-    pub cases: Pair,
+    /// The period's case counts by `case_stats` key: the hall's finished cases and the
+    /// rating loop's counts for the hall, its windows and officers (`store::CaseCount`).
+    pub counts: PeriodCounts,
+}
+
+impl HallDays {
+    fn count(&self, kind: CaseCount, of: Option<Of<'_>>) -> Pair {
+        let key = match of {
+            None => kind.key(&self.hall),
+            Some(of) => kind.key_of(&self.hall, of),
+        };
+        self.counts
+            .get(&key)
+            .copied()
+            .map_or(Pair::default(), Pair::from)
+    }
+
+    /// The rating loop's figures of the hall (`of` `None`), or of one window or officer.
+    fn rating_loop(&self, of: Option<Of<'_>>) -> RatingLoop {
+        let rectified = self.count(CaseCount::Rectified, of);
+        RatingLoop {
+            rectified,
+            rectified_on_time_rate: rectified.rate(),
+            complaints_received: self.count(CaseCount::ComplaintReceived, of).on_time,
+            complaints_closed: self.count(CaseCount::ComplaintClosed, of),
+        }
+    }
+}
+
+/// The rating loop (差评整改, 投诉) of a row: bad ratings rectified within their working day
+/// or late, complaints received and closed on time or late.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RatingLoop {
     pub rectified: Pair,
-    pub complaints_closed: Pair,
+    pub rectified_on_time_rate: Option<f64>,
     pub complaints_received: u64,
+    pub complaints_closed: Pair,
+}
+
+impl RatingLoop {
+    fn absorb(&mut self, o: &RatingLoop) {
+        self.rectified.add((o.rectified.on_time, o.rectified.late));
+        self.rectified_on_time_rate = self.rectified.rate();
+        self.complaints_received += o.complaints_received;
+        self.complaints_closed
+            .add((o.complaints_closed.on_time, o.complaints_closed.late));
+    }
 }
 
 /// Counts on time and late.
@@ -45,6 +89,12 @@ impl Pair {
 
     pub fn rate(&self) -> Option<f64> {
         ratio(self.on_time, self.on_time + self.late)
+    }
+}
+
+impl From<(u64, u64)> for Pair {
+    fn from((on_time, late): (u64, u64)) -> Pair {
+        Pair { on_time, late }
     }
 }
 
@@ -80,11 +130,10 @@ pub struct HallRow {
     #[serde(flatten)]
     pub service: Service,
     pub attendance: Attendance,
-    /// Rectifications of bad ratings finished within their one working day, or late.
-    pub rectified: Pair,
-    pub rectified_on_time_rate: Option<f64>,
-    pub complaints_received: u64,
-    pub complaints_closed: Pair,
+    /// Rectifications of bad ratings finished within their one working day, or late;
+    /// complaints.
+    #[serde(flatten)]
+    pub rating_loop: RatingLoop,
     /// Every case the hall finished (承诺件 and the rest): on time or overdue.
     pub cases: Pair,
     pub cases_on_time_rate: Option<f64>,
@@ -96,6 +145,13 @@ pub struct WindowRow {
     pub window: String,
     #[serde(flatten)]
     pub service: Service,
+    /// The window's bad ratings rectified on time or late (complaints name an officer, not
+    /// a window, so a window's complaint counts stay 0).
+    #[serde(flatten)]
+    pub rating_loop: RatingLoop,
+    /// Signed in at either post, absences and those covered (day records before the
+    /// per-window attendance count 0 here).
+    pub attendance: Attendance,
     pub open_s: u64,
     pub busy_s: u64,
     pub utilisation: Option<f64>,
@@ -109,6 +165,10 @@ pub struct OfficerRow {
     pub staff_no: Option<String>,
     #[serde(flatten)]
     pub service: Service,
+    /// The bad ratings of tickets the officer served, rectified on time or late; the
+    /// complaints that name the officer.
+    #[serde(flatten)]
+    pub rating_loop: RatingLoop,
     pub attendance: Attendance,
 }
 
@@ -203,7 +263,7 @@ pub fn build(
     halls: &[HallDays],
 ) -> Report {
     let mut hall_rows = Vec::new();
-    let mut windows: Keyed<(Acc, u64, u64)> = Vec::new();
+    let mut windows: Keyed<(Acc, (u64, u64), Attendance)> = Vec::new();
     let mut officers: Keyed<(Acc, Attendance)> = Vec::new();
     let mut days: Vec<(Date, Acc)> = Vec::new();
     let mut all = Acc::default();
@@ -224,12 +284,15 @@ pub fn build(
             }
             for w in &d.windows {
                 let i = slot(&mut windows, (h.hall.clone(), w.window.clone()), || {
-                    (Acc::default(), 0, 0)
+                    (Acc::default(), (0, 0), Attendance::default())
                 });
-                let (acc, open, busy) = &mut windows[i].1;
+                let (acc, (open, busy), att) = &mut windows[i].1;
                 acc.add(w.served, &w.ratings, &w.wait_s, &w.service_s);
                 *open += w.open_s;
                 *busy += w.busy_s;
+                att.signed_in_s += w.signed_in_s;
+                att.absences += u64::from(w.absences);
+                att.covered_absences += u64::from(w.covered_absences);
             }
             for o in &d.officers {
                 let i = slot(&mut officers, (h.hall.clone(), o.officer.clone()), || {
@@ -245,11 +308,29 @@ pub fn build(
                 row.attendance.covered_absences += u64::from(o.covered_absences);
             }
         }
+        // A window or officer whose only figures this period are ratings rectified or
+        // complaints (say, rated on a day before the period) still gets its row.
+        for key in h.counts.keys() {
+            let Some((_, rest)) = key.split_once('#') else {
+                continue;
+            };
+            if let Some((_, w)) = rest.split_once("#window=") {
+                slot(&mut windows, (h.hall.clone(), w.to_owned()), || {
+                    (Acc::default(), (0, 0), Attendance::default())
+                });
+            } else if let Some((_, o)) = rest.split_once("#officer=") {
+                slot(&mut officers, (h.hall.clone(), o.to_owned()), || {
+                    (Acc::default(), Attendance::default())
+                });
+            }
+        }
         row.service = acc.finish();
-        row.rectified = h.rectified;
-        row.complaints_received = h.complaints_received;
-        row.complaints_closed = h.complaints_closed;
-        row.cases = h.cases;
+        row.rating_loop = h.rating_loop(None);
+        row.cases = h
+            .counts
+            .get(&h.hall)
+            .copied()
+            .map_or(Pair::default(), Pair::from);
         row.finish_rates();
         all.merge(&acc);
         total.absorb(&row);
@@ -257,6 +338,8 @@ pub fn build(
     }
     total.service = all.finish();
     total.finish_rates();
+    let no_days = HallDays::default();
+    let of_hall = |id: &str| halls.iter().find(|h| h.hall == id).unwrap_or(&no_days);
     days.sort_by_key(|(d, _)| *d);
     Report {
         kind,
@@ -268,14 +351,18 @@ pub fn build(
         halls: hall_rows,
         windows: windows
             .into_iter()
-            .map(|((hall, window), (acc, open_s, busy_s))| WindowRow {
-                hall,
-                window,
-                service: acc.finish(),
-                open_s,
-                busy_s,
-                utilisation: ratio(busy_s, open_s),
-            })
+            .map(
+                |((hall, window), (acc, (open_s, busy_s), attendance))| WindowRow {
+                    rating_loop: of_hall(&hall).rating_loop(Some(Of::Window(&window))),
+                    hall,
+                    window,
+                    service: acc.finish(),
+                    attendance,
+                    open_s,
+                    busy_s,
+                    utilisation: ratio(busy_s, open_s),
+                },
+            )
             .collect(),
         officers: officers
             .into_iter()
@@ -285,6 +372,7 @@ pub fn build(
                     .iter()
                     .find(|o| *o.name == *officer)
                     .map(|o| o.staff_no.to_string()),
+                rating_loop: of_hall(&hall).rating_loop(Some(Of::Officer(&officer))),
                 hall,
                 officer,
                 service: acc.finish(),
@@ -316,17 +404,13 @@ impl HallRow {
             no_show: 0,
             service: Service::default(),
             attendance: Attendance::default(),
-            rectified: Pair::default(),
-            rectified_on_time_rate: None,
-            complaints_received: 0,
-            complaints_closed: Pair::default(),
+            rating_loop: RatingLoop::default(),
             cases: Pair::default(),
             cases_on_time_rate: None,
         }
     }
 
     fn finish_rates(&mut self) {
-        self.rectified_on_time_rate = self.rectified.rate();
         self.cases_on_time_rate = self.cases.rate();
     }
 
@@ -337,10 +421,7 @@ impl HallRow {
         self.attendance.signed_in_s += h.attendance.signed_in_s;
         self.attendance.absences += h.attendance.absences;
         self.attendance.covered_absences += h.attendance.covered_absences;
-        self.rectified.add((h.rectified.on_time, h.rectified.late));
-        self.complaints_received += h.complaints_received;
-        self.complaints_closed
-            .add((h.complaints_closed.on_time, h.complaints_closed.late));
+        self.rating_loop.absorb(&h.rating_loop);
         self.cases.add((h.cases.on_time, h.cases.late));
     }
 }

@@ -28,6 +28,7 @@ mod hall_delta;
 mod ledger;
 pub(crate) mod log;
 mod outbox;
+mod period;
 mod read;
 pub mod replica;
 mod tail;
@@ -44,6 +45,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 pub use batch::{Batch, Done, Op, Publish, Published};
 pub use ledger::Ledger;
 pub use outbox::Notification;
+pub use period::PeriodCounts;
 pub use replica::{CASE_ENGINE, HallRecord, Holding, Holdings, LogOfRecord};
 pub use writer::WriterHandle;
 
@@ -107,6 +109,24 @@ impl CaseCount {
         };
         format!("{hall}#{kind}")
     }
+
+    /// The `case_stats` key of this count for one window or officer of `hall` (the
+    /// assessment reports' rows per window and officer): `h1#rectification#window=w1`,
+    /// `h1#complaint#officer=王芳`.
+    pub fn key_of(self, hall: &str, of: Of<'_>) -> String {
+        let (what, id) = match of {
+            Of::Window(w) => ("window", w),
+            Of::Officer(o) => ("officer", o),
+        };
+        format!("{}#{what}={id}", self.key(hall))
+    }
+}
+
+/// Whose count a `CaseCount::key_of` key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Of<'a> {
+    Window(&'a str),
+    Officer(&'a str),
 }
 /// (hall id, booking code) → `BookingRecord` (JSON): bookings until they are past every
 /// fairness limit's reach. Holds citizens only as keyed hashes and masked strings.

@@ -24,13 +24,13 @@ fn corrupt(what: String) -> impl FnOnce(serde_json::Error) -> StoreError {
 }
 
 /// Every op of the entries, oldest first.
-fn ops(tail: &[Arc<Entry>]) -> impl Iterator<Item = &Op> {
+pub(super) fn ops(tail: &[Arc<Entry>]) -> impl Iterator<Item = &Op> {
     tail.iter().flat_map(|e| &e.ops)
 }
 
 impl Store {
     /// A read transaction and the tail's entries it does not include (see `tail`).
-    fn view(&self) -> Result<(ReadTransaction, Vec<Arc<Entry>>), StoreError> {
+    pub(super) fn view(&self) -> Result<(ReadTransaction, Vec<Arc<Entry>>), StoreError> {
         let db = self.db()?;
         // Held across `begin_read`: the entries after the checkpoint the transaction sees
         // are all still in the tail.

@@ -1,5 +1,6 @@
 //! The hall in a browser: display board, progress board (办件进度公示), counter console,
-//! kiosk, the citizen's ticket page and booking page, served by the daemon itself.
+//! kiosk, the citizen's ticket page and booking page, and the supervisor's assessment report
+//! viewer, served by the daemon itself.
 //!
 //! Every asset is compiled into the binary (`include_bytes!`): no build step at install, and
 //! no request ever leaves the hall's network — the pages' Content-Security-Policy allows only
@@ -62,6 +63,7 @@ pub fn routes(web: Arc<Web>) -> Router<AppState> {
         .route("/rate/{hall}/{window}", get(rater))
         .route("/kiosk/{hall}", get(kiosk))
         .route("/book/{hall}", get(book))
+        .route("/report/{hall}", get(report))
         .route("/t/{hall}/{ticket}", get(ticket_page))
         .route("/web/{file}", get(asset))
         .merge(public::routes())
@@ -106,6 +108,15 @@ static ASSETS: &[Asset] = &[
     asset!("ticket.js", "text/javascript; charset=utf-8"),
     asset!("booking.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
+    asset!("report.html", "text/html; charset=utf-8"),
+    asset!("report.js", "text/javascript; charset=utf-8"),
+    asset!("report-view.css", "text/css; charset=utf-8"),
+    // The assessment report's own sheet, the one its saved page carries inline.
+    Asset {
+        name: "report.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: crate::reports::html::STYLE.as_bytes(),
+    },
 ];
 
 /// Strong validators for the assets, so a hall's screens revalidate cheaply on reload and
@@ -201,6 +212,16 @@ async fn kiosk(
 }
 
 /// The citizen's booking page (预约), for the portal: the hall must publish slots.
+/// The assessment report viewer (日检查…季考核) for a supervisor's browser.
+async fn report(
+    State(app): State<AppState>,
+    Path(hall): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    known_hall(&app, &hall)?;
+    Ok(serve("report.html", &headers))
+}
+
 async fn book(
     State(app): State<AppState>,
     Path(hall): Path<String>,

@@ -106,7 +106,13 @@ fn open_hours(
     let cfg = hall.config();
     let (day, market_day) = hall.day_intervals(date);
     let spans = match rule {
-        Some(rule) => service_spans(&day, market_day, &cfg.services[service], rule, date),
+        Some(rule) => service_spans(
+            &day,
+            market_day,
+            &cfg.services[service],
+            rule,
+            hall.worked_as(date),
+        ),
         None => Vec::new(),
     };
     let at = |t: Time| -> Option<Timestamp> {

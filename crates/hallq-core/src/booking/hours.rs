@@ -4,7 +4,7 @@
 //! appointment-only hours before opening and after closing (早晚弹性办). Pure interval
 //! arithmetic on local times; it must never decide the hall's hours itself.
 
-use jiff::civil::{Date, Time};
+use jiff::civil::{Time, Weekday};
 
 use super::SlotRule;
 use crate::model::Service;
@@ -18,15 +18,16 @@ pub struct Span {
     pub appointment_only: bool,
 }
 
-/// The bookable spans of `service` on `date`, given the hall's intervals that day and
-/// whether it is a market day. A closed hall or service has none: appointment-only hours
+/// The bookable spans of `service` on a date, given the hall's intervals that day, whether
+/// it is a market day and the weekday it is worked as (a make-up day's stand-in weekday,
+/// `HallEngine::worked_as`), on which the service's own weekly hours are read. A closed hall or service has none: appointment-only hours
 /// extend an open day, they never open a closed one.
 pub fn service_spans(
     hall_day: &[(Time, Time)],
     market_day: bool,
     service: &Service,
     rule: &SlotRule,
-    date: Date,
+    weekday: Weekday,
 ) -> Vec<Span> {
     if service.market_only && !market_day {
         return Vec::new();
@@ -34,7 +35,7 @@ pub fn service_spans(
     let open = match &service.hours {
         None => hall_day.to_vec(),
         Some(h) if h.always => hall_day.to_vec(),
-        Some(h) => intersect(hall_day, h.weekday(date.weekday())),
+        Some(h) => intersect(hall_day, h.weekday(weekday)),
     };
     let (Some(&(first, _)), Some(&(_, last))) = (open.first(), open.last()) else {
         return Vec::new();
@@ -144,7 +145,7 @@ mod tests {
         week.days[5] = vec![(time(8, 0, 0, 0), time(11, 0, 0, 0))];
         week.days[0] = vec![(Time::MIN, Time::MAX)];
         let s = service(Some(week), false);
-        let sat = date(2027, 1, 2);
+        let sat = date(2027, 1, 2).weekday();
         let spans = service_spans(DAY, false, &s, &rule(0, 0), sat);
         assert_eq!(
             spans,
@@ -155,17 +156,19 @@ mod tests {
             }]
         );
         assert_eq!(
-            service_spans(DAY, false, &s, &rule(0, 0), date(2027, 1, 4)).len(),
+            service_spans(DAY, false, &s, &rule(0, 0), date(2027, 1, 4).weekday()).len(),
             2
         );
         // A weekday the service's table leaves out: nothing, whatever the hall keeps.
-        assert!(service_spans(DAY, false, &s, &rule(60, 60), date(2027, 1, 5)).is_empty());
+        assert!(
+            service_spans(DAY, false, &s, &rule(60, 60), date(2027, 1, 5).weekday()).is_empty()
+        );
     }
 
     #[test]
     fn appointment_hours_widen_an_open_day_only() {
         let s = service(None, false);
-        let spans = service_spans(DAY, false, &s, &rule(60, 30), date(2027, 1, 4));
+        let spans = service_spans(DAY, false, &s, &rule(60, 30), date(2027, 1, 4).weekday());
         assert_eq!(spans.len(), 4);
         assert_eq!(
             spans[0],
@@ -183,10 +186,12 @@ mod tests {
                 appointment_only: true
             }
         );
-        assert!(service_spans(&[], false, &s, &rule(60, 60), date(2027, 1, 4)).is_empty());
+        assert!(
+            service_spans(&[], false, &s, &rule(60, 60), date(2027, 1, 4).weekday()).is_empty()
+        );
         // Never across midnight.
         let late = [(time(0, 30, 0, 0), time(23, 30, 0, 0))];
-        let spans = service_spans(&late, false, &s, &rule(60, 60), date(2027, 1, 4));
+        let spans = service_spans(&late, false, &s, &rule(60, 60), date(2027, 1, 4).weekday());
         assert_eq!(spans[0].from, Time::MIN);
         assert_eq!(spans[2].to, Time::MAX);
     }
@@ -194,9 +199,9 @@ mod tests {
     #[test]
     fn market_only_services_open_on_market_days() {
         let s = service(None, true);
-        assert!(service_spans(DAY, false, &s, &rule(0, 0), date(2027, 1, 4)).is_empty());
+        assert!(service_spans(DAY, false, &s, &rule(0, 0), date(2027, 1, 4).weekday()).is_empty());
         assert_eq!(
-            service_spans(DAY, true, &s, &rule(0, 0), date(2027, 1, 4)).len(),
+            service_spans(DAY, true, &s, &rule(0, 0), date(2027, 1, 4).weekday()).len(),
             2
         );
     }

@@ -1,6 +1,7 @@
 //! The day's record per officer (周考勤 and the officer rows of the assessment reports): time
 //! signed in at a post, absences and how many of them the other post covered, and the
-//! tickets the officer served with their waits, service times and ratings.
+//! tickets the officer served with their waits, service times and ratings; and the same
+//! attendance per window, kept per (officer, window) so both rows come from one record.
 //!
 //! Counted from the windows' sign-in clocks and the day's tickets; it never changes who is
 //! signed in and never reads the clock (`now` comes in).
@@ -25,7 +26,8 @@ impl HallEngine {
             return;
         };
         let since = self.windows[w].signed_in_at[post.index()].take();
-        let a = self.attendance_mut(&officer);
+        let window = self.cfg.windows[w].id.to_string();
+        let a = self.attendance_mut(&officer, &window);
         if let Some(since) = since {
             a.signed_in_s += (now.as_second() - since.as_second()).max(0) as u64;
         }
@@ -35,12 +37,17 @@ impl HallEngine {
         }
     }
 
-    fn attendance_mut(&mut self, officer: &str) -> &mut Attendance {
-        let i = match self.attendance.iter().position(|a| a.officer == officer) {
+    fn attendance_mut(&mut self, officer: &str, window: &str) -> &mut Attendance {
+        let i = match self
+            .attendance
+            .iter()
+            .position(|a| a.officer == officer && a.window.as_deref() == Some(window))
+        {
             Some(i) => i,
             None => {
                 self.attendance.push(Attendance {
                     officer: officer.to_owned(),
+                    window: Some(window.to_owned()),
                     ..Attendance::default()
                 });
                 self.attendance.len() - 1
@@ -51,17 +58,13 @@ impl HallEngine {
 
     /// Every officer who signed in or served today, in first-seen order.
     pub(super) fn officer_days(&self, now: Timestamp) -> Vec<OfficerDay> {
-        let mut days: Vec<OfficerDay> = self
-            .attendance
-            .iter()
-            .map(|a| OfficerDay {
-                officer: a.officer.clone(),
-                signed_in_s: a.signed_in_s,
-                absences: a.absences,
-                covered_absences: a.covered,
-                ..OfficerDay::default()
-            })
-            .collect();
+        let mut days: Vec<OfficerDay> = Vec::new();
+        for a in &self.attendance {
+            let d = day(&mut days, &a.officer);
+            d.signed_in_s += a.signed_in_s;
+            d.absences += a.absences;
+            d.covered_absences += a.covered;
+        }
         fn day<'a>(days: &'a mut Vec<OfficerDay>, officer: &str) -> &'a mut OfficerDay {
             let i = match days.iter().position(|d| d.officer == officer) {
                 Some(i) => i,
@@ -101,5 +104,28 @@ impl HallEngine {
             }
         }
         days
+    }
+
+    /// Window `w`'s attendance today: (seconds signed in at either post, stated absences,
+    /// absences covered by the other post), the open intervals counted up to `now`.
+    pub(super) fn window_attendance(&self, now: Timestamp, w: usize) -> (u64, u32, u32) {
+        let id = &*self.cfg.windows[w].id;
+        let (mut signed, mut absences, mut covered) = (0, 0, 0);
+        for a in self
+            .attendance
+            .iter()
+            .filter(|a| a.window.as_deref() == Some(id))
+        {
+            signed += a.signed_in_s;
+            absences += a.absences;
+            covered += a.covered;
+        }
+        let rt = &self.windows[w];
+        for (officer, since) in rt.officers.iter().zip(&rt.signed_in_at) {
+            if let (Some(_), Some(since)) = (officer, since) {
+                signed += (now.as_second() - since.as_second()).max(0) as u64;
+            }
+        }
+        (signed, absences, covered)
     }
 }

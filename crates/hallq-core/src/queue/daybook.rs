@@ -58,6 +58,15 @@ pub struct WindowDay {
     /// Seconds of service of the tickets completed here.
     #[serde(default)]
     pub service_s: Vec<u32>,
+    /// Attendance at this window (周考勤 per window): seconds signed in at either post, summed
+    /// over officers (absent in older day records).
+    #[serde(default)]
+    pub signed_in_s: u64,
+    /// Sign-outs here with a stated absence, and those the other post covered (AB岗).
+    #[serde(default)]
+    pub absences: u32,
+    #[serde(default)]
+    pub covered_absences: u32,
 }
 
 /// An officer's attendance so far today from intervals that ended (sign-outs); the open
@@ -65,6 +74,10 @@ pub struct WindowDay {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attendance {
     pub officer: String,
+    /// The window the intervals and absences were at (absent in records kept before the
+    /// per-window reports): an officer who moves between windows has one entry per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
     pub signed_in_s: u64,
     /// Sign-outs with a stated absence (去向公开), short or leave.
     pub absences: u32,

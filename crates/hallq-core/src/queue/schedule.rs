@@ -9,7 +9,8 @@
 //! 5. a calendar `work` day (调休 make-up day, always on a day the calendar's week has off):
 //!    the hall's `makeup_day` hours, else those of the calendar week's first working weekday
 //!    (Monday on the mainland calendar) — a make-up day is worked as an ordinary weekday,
-//!    and the State Council's notices do not say which weekday it stands for;
+//!    and the State Council's notices do not say which weekday it stands for; a service's
+//!    own weekly hours are read on that same weekday (`worked_as`), for walk-ins and slots;
 //! 6. the weekly table.
 //!
 //! A hall without a calendar uses rules 1, 2, 4 and 6. Days past the calendar's covered years
@@ -255,6 +256,21 @@ impl<'a> Rules<'a> {
     }
 }
 
+impl Rules<'_> {
+    /// The weekday `date` is worked as: a calendar `work` day (调休) stands for the calendar
+    /// week's first working weekday (rule 5), every other day for itself. A service's own
+    /// weekly hours are read on this weekday, as the hall's are.
+    fn worked_as(&self, date: Date) -> jiff::civil::Weekday {
+        self.calendar
+            .filter(|cal| {
+                cal.override_on(date)
+                    .is_some_and(|o| o.kind == DayKind::Work)
+            })
+            .and_then(first_working_weekday)
+            .unwrap_or(date.weekday())
+    }
+}
+
 /// The calendar week's first working weekday, Monday first.
 fn first_working_weekday(cal: &Calendar) -> Option<jiff::civil::Weekday> {
     (0..7)
@@ -374,11 +390,17 @@ impl HallEngine {
             return Some("it is offered on market days only");
         }
         match &svc.hours {
-            Some(h) if !h.is_open(local.date().weekday(), local.time()) => {
+            Some(h) if !h.is_open(self.rules().worked_as(local.date()), local.time()) => {
                 Some("it is outside the service's own hours")
             }
             _ => None,
         }
+    }
+
+    /// The weekday a date is worked as: itself, or for a make-up day (调休) the weekday whose
+    /// hours it keeps (DESIGN.md "Schedules"). Services' own hours are read on it.
+    pub fn worked_as(&self, date: Date) -> jiff::civil::Weekday {
+        self.rules().worked_as(date)
     }
 
     /// A date's open intervals (local times) and whether it is a market day: what a

@@ -69,10 +69,17 @@ impl HallEngine {
             .windows
             .iter()
             .zip(&self.windows)
-            .map(|(c, rt)| WindowDay {
-                window: c.id.to_string(),
-                open_s: rt.open_seconds(now).max(0) as u64,
-                ..WindowDay::default()
+            .enumerate()
+            .map(|(w, (c, rt))| {
+                let (signed_in_s, absences, covered_absences) = self.window_attendance(now, w);
+                WindowDay {
+                    window: c.id.to_string(),
+                    open_s: rt.open_seconds(now).max(0) as u64,
+                    signed_in_s,
+                    absences,
+                    covered_absences,
+                    ..WindowDay::default()
+                }
             })
             .collect();
         let secs = |a: Timestamp, b: Timestamp| (b.as_second() - a.as_second()).max(0) as u32;
