@@ -10,6 +10,7 @@ use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::applicant::required;
 use super::auth::{Perm, Principal};
 use super::problem::{Answer, Located, Problem};
 use super::scope::{CaseChange, known_hall, need};
@@ -99,10 +100,10 @@ impl ApplicantBody {
             id_hash: id
                 .as_deref()
                 .and_then(|i| keys.map(|k| k.current(&citizen::normalize(i)).0)),
-            contact_masked: contact.as_deref().map(super::complaints::mask),
+            contact_masked: contact.as_deref().map(super::applicant::mask),
             contact_hash: contact
                 .as_deref()
-                .and_then(|c| super::complaints::contact_hash(&app.config, c)),
+                .and_then(|c| super::applicant::contact_hash(&app.config, c)),
         })
     }
 }
@@ -332,16 +333,6 @@ pub(super) struct ExtendBody {
 pub(super) struct WithdrawBody {
     reason: String,
     at: Option<Timestamp>,
-}
-
-pub(super) fn required(value: &str, field: &str) -> Result<(), Problem> {
-    if value.trim().is_empty() {
-        return Err(
-            Problem::bad_request("missing-field", format!("`{field}` must not be empty"))
-                .field(field),
-        );
-    }
-    Ok(())
 }
 
 async fn case_action(

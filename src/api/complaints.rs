@@ -11,8 +11,8 @@ use axum::routing::post;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use super::applicant::{contact_hash, mask, required};
 use super::auth::Perm;
-use super::cases::required;
 use super::problem::{Answer, Problem};
 use super::scope::{CaseChange, need};
 use super::{AppState, render};
@@ -133,43 +133,4 @@ fn generated_id(hall: &str, now: Timestamp) -> Result<String, Problem> {
         now.strftime("%Y%m%d%H%M%S"),
         crate::config::hex(&r)
     ))
-}
-
-/// The contact's keyed hash under the booking's citizen key (`[booking] keys`), the same
-/// hash family as bookings' ID numbers, so one key rotation covers both. Spaces and dashes do
-/// not count (`138-0013 8000` is `13800138000`). Without booking keys only the masked form
-/// is kept.
-pub(super) fn contact_hash(config: &crate::config::Config, contact: &str) -> Option<String> {
-    let keys = config.booking.keys.as_ref()?;
-    let bare: String = contact.chars().filter(|c| *c != '-').collect();
-    Some(keys.current(&bare).0)
-}
-
-/// The contact as shown: a phone keeps its first three and last four digits
-/// (`138****8000`, the booking's `mask_phone`), anything else its first and last character.
-pub(super) fn mask(contact: &str) -> String {
-    let digits: String = contact.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() >= 7
-        && digits.len() == contact.chars().filter(|c| *c != '-' && *c != ' ').count()
-    {
-        return crate::booking::citizen::mask_phone(&digits);
-    }
-    let chars: Vec<char> = contact.chars().collect();
-    match chars.len() {
-        0..=2 => "*".repeat(chars.len().max(1)),
-        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask;
-
-    #[test]
-    fn a_contact_is_masked_so_no_more_than_seven_digits_of_a_phone_show() {
-        assert_eq!(mask("13800138000"), "138****8000");
-        assert_eq!(mask("138-0013 8000"), "138****8000");
-        assert_eq!(mask("wang@example.cn"), "w*************n");
-        assert_eq!(mask("ab"), "**");
-    }
 }

@@ -3,6 +3,7 @@
 //! for the hall's shard (or a `CaseOp` for the case thread), and render the typed reply it
 //! sends back after the commit (`render`), once.
 
+pub(crate) mod applicant;
 pub mod auth;
 pub(crate) mod backup;
 pub(crate) mod bookings;

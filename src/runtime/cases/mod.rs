@@ -56,8 +56,8 @@ mod counts;
 mod follow_up;
 mod horizon;
 mod observe;
-mod recover;
 mod outbox;
+mod recover;
 mod request;
 
 pub use ack::{Ack, AckError, Acked};
