@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::auth::{Perm, Principal};
+use super::auth::Principal;
 use super::problem::{Answer, Problem};
-use super::scope::hall;
+use super::scope::rollup_query;
 use super::{AppState, render};
 use crate::reports::{HallDays, Kind, Period};
 use crate::runtime::shard::{HallOp, HallReply};
@@ -44,33 +44,7 @@ async fn report(
             format!("there is no report `{kind}`; use daily, weekly, monthly or quarterly"),
         )
     })?;
-    if let Some(unknown) = q.keys().find(|k| {
-        !matches!(
-            k.as_str(),
-            "hall" | "subtree" | "period" | "format" | "access_token"
-        )
-    }) {
-        return Err(Problem::bad_request(
-            "unknown-field",
-            format!("unknown query parameter `{unknown}`; use hall, period, subtree or format"),
-        )
-        .field(unknown.clone()));
-    }
-    let id = q
-        .get("hall")
-        .ok_or_else(|| Problem::bad_request("missing-field", "`hall` is required").field("hall"))?;
-    let root = hall(&app, &who, id, Perm::Stats)?;
-    let subtree = match q.get("subtree").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(Problem::bad_request(
-                "invalid-field",
-                format!("`subtree` is true or false, not `{other}`"),
-            )
-            .field("subtree"));
-        }
-    };
+    let (root, subtree) = rollup_query(&app, &who, &q, &["hall", "period", "subtree", "format"])?;
     let now = app.clock.now();
     let today = crate::queue::business_date(&root.cfg, now);
     let period = match q.get("period") {

@@ -117,6 +117,46 @@ pub fn hall(app: &AppState, who: &Principal, id: &str, perm: Perm) -> Result<Hal
     })
 }
 
+/// The query a roll-up read shares (`/v1/stats`, `/v1/reports`): no parameter outside
+/// `allowed` (and `access_token`, which the pages' links carry), a `hall` the caller may read
+/// statistics of, and `subtree` as `true` or `false` (default `false`).
+pub fn rollup_query(
+    app: &AppState,
+    who: &Principal,
+    q: &std::collections::HashMap<String, String>,
+    allowed: &[&str],
+) -> Result<(HallRef, bool), Problem> {
+    if let Some(unknown) = q
+        .keys()
+        .find(|k| k.as_str() != "access_token" && !allowed.contains(&k.as_str()))
+    {
+        return Err(Problem::bad_request(
+            "unknown-field",
+            format!(
+                "unknown query parameter `{unknown}`; use {}",
+                allowed.join(", ")
+            ),
+        )
+        .field(unknown.clone()));
+    }
+    let id = q
+        .get("hall")
+        .ok_or_else(|| Problem::bad_request("missing-field", "`hall` is required").field("hall"))?;
+    let root = hall(app, who, id, Perm::Stats)?;
+    let subtree = match q.get("subtree").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Problem::bad_request(
+                "invalid-field",
+                format!("`subtree` is true or false, not `{other}`"),
+            )
+            .field("subtree"));
+        }
+    };
+    Ok((root, subtree))
+}
+
 /// The position of hall `id`, or the 404 that names it; callers check the caller's right to it.
 pub fn known_hall(app: &AppState, id: &str) -> Result<usize, Problem> {
     app.config.hall_index(id).ok_or_else(|| {

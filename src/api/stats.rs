@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::civil::Date;
 
-use super::auth::{Perm, Principal};
+use super::auth::Principal;
 use super::problem::{Answer, Problem};
-use super::scope::hall;
+use super::scope::rollup_query;
 use super::{AppState, render};
 use crate::queue::stats::{DayStats, ServiceDay, WindowDay};
 use crate::runtime::shard::{BookingOp, BookingReply, HallOp, HallReply};
@@ -27,33 +27,7 @@ async fn stats(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    if let Some(unknown) = q.keys().find(|k| {
-        !matches!(
-            k.as_str(),
-            "hall" | "subtree" | "day" | "format" | "access_token"
-        )
-    }) {
-        return Err(Problem::bad_request(
-            "unknown-field",
-            format!("unknown query parameter `{unknown}`; use hall, subtree, day or format"),
-        )
-        .field(unknown.clone()));
-    }
-    let id = q
-        .get("hall")
-        .ok_or_else(|| Problem::bad_request("missing-field", "`hall` is required").field("hall"))?;
-    let root = hall(&app, &who, id, Perm::Stats)?;
-    let subtree = match q.get("subtree").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(Problem::bad_request(
-                "invalid-field",
-                format!("`subtree` is true or false, not `{other}`"),
-            )
-            .field("subtree"));
-        }
-    };
+    let (root, subtree) = rollup_query(&app, &who, &q, &["hall", "subtree", "day", "format"])?;
     let now = app.clock.now();
     let day: Date = match q.get("day") {
         None => crate::queue::business_date(&root.cfg, now),
