@@ -261,19 +261,7 @@ impl Matter {
 
     /// The built-in complaint matter (投诉举报), due within `[rating] complaint_limit`.
     pub fn complaint(policy: usize, limit: Limit) -> Matter {
-        Matter {
-            id: Arc::from(Self::COMPLAINT),
-            name: Arc::from("投诉处理"),
-            kind: CaseKind::Promised,
-            limit,
-            calendar: None,
-            policy,
-            departments: Vec::new(),
-            stage_limit: None,
-            max_extension: None,
-            acceptance_limit: None,
-            delivery_limit: None,
-        }
+        Self::builtin(Self::COMPLAINT, "投诉处理", limit, policy)
     }
 
     /// The id of the built-in written-enquiry matter, unless the config defines its own.
@@ -283,11 +271,17 @@ impl Matter {
     /// working days on the hall's calendar, watched by the ladder at `policy`. A config
     /// matter with the id `enquiry` replaces it (another limit, calendar or ladder).
     pub fn enquiry(policy: usize) -> Matter {
+        Self::builtin(Self::ENQUIRY, "书面咨询答复", Limit::WorkingDays(5), policy)
+    }
+
+    /// A built-in matter: promised within `limit` on the hall's calendar, watched by the
+    /// ladder at `policy`, one stage, no extension limit of its own.
+    fn builtin(id: &str, name: &str, limit: Limit, policy: usize) -> Matter {
         Matter {
-            id: Arc::from(Self::ENQUIRY),
-            name: Arc::from("书面咨询答复"),
+            id: Arc::from(id),
+            name: Arc::from(name),
             kind: CaseKind::Promised,
-            limit: Limit::WorkingDays(5),
+            limit,
             calendar: None,
             policy,
             departments: Vec::new(),
@@ -301,19 +295,12 @@ impl Matter {
     /// The built-in rectification matter (差评整改): a bad rating opens one, due within one
     /// working day on the hall's calendar, watched by the ladder at `policy`.
     pub fn rectification(policy: usize) -> Matter {
-        Matter {
-            id: Arc::from(Self::RECTIFICATION),
-            name: Arc::from("差评整改"),
-            kind: CaseKind::Promised,
-            limit: Limit::WorkingDays(1),
-            calendar: None,
+        Self::builtin(
+            Self::RECTIFICATION,
+            "差评整改",
+            Limit::WorkingDays(1),
             policy,
-            departments: Vec::new(),
-            stage_limit: None,
-            max_extension: None,
-            acceptance_limit: None,
-            delivery_limit: None,
-        }
+        )
     }
 }
 
