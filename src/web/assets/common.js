@@ -401,3 +401,14 @@ export function officerPlate(officers, away, roster, t) {
       who ? el('div', { class: 'staff', text: t('plate.staff', { n: who.staff_no }) }) : null,
       ...notes.map((n) => el('div', { class: 'away', text: n }))));
 }
+
+/** `fn` at most once per animation frame, however often the returned function is called:
+ * a burst of events renders the page once. */
+export function perFrame(fn) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; fn(); });
+  };
+}

@@ -9,6 +9,7 @@
 
 import { applyI18n, langButton, onLang, t } from './i18n.js';
 import {
+  perFrame,
   $, Stream, clock, closedNotice, el, indicator, loadRoster, numParam, officerPlate, param, postIndex,
   promptToken, route, setTimeZone, storedToken,
 } from './common.js';
@@ -228,12 +229,7 @@ function render() {
     el('span', { class: 'svc-waiting', text: t('display.waiting_n', { n: s.waiting }) }))));
 }
 
-let renderQueued = false;
-function scheduleRender() {
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(() => { renderQueued = false; render(); });
-}
+const scheduleRender = perFrame(render);
 
 // ------------------------------------------------------------------ start
 

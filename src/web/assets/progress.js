@@ -9,6 +9,7 @@
 
 import { applyI18n, langButton, onLang, t } from './i18n.js';
 import {
+  perFrame,
   $, Api, Stream, clock, dateTime, el, indicator, numParam, promptToken, route, setTimeZone, storedToken,
 } from './common.js';
 
@@ -114,12 +115,7 @@ function render() {
   el('td', { class: 'case-state', text: label('cstate', c.state) }))));
 }
 
-let renderQueued = false;
-function scheduleRender() {
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(() => { renderQueued = false; render(); });
-}
+const scheduleRender = perFrame(render);
 
 applyI18n();
 langButton($('#lang'));
