@@ -58,6 +58,9 @@ pub struct RawWebhook {
     pub backoff_s: Option<S<u64>>,
     pub backoff_max_s: Option<S<u64>>,
     pub timeout_s: Option<S<u64>>,
+    /// A PEM file (relative to the config file) of CA certificates an `https://` receiver's
+    /// certificate may chain to, besides the system's roots.
+    pub ca: Option<S<String>>,
 }
 
 /// `[cluster]`: the PostgreSQL log of record and this node's name and address.

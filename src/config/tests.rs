@@ -516,7 +516,8 @@ secret = "0123456789abcdef"
         r#"{MINIMAL}
 [[webhook]]
 name = "sms"
-url = "https://gw.example.cn/hook"
+url = "http://gw.example.cn/hook"
+ca = "ca.pem"
 secret = "short"
 events = ["case.closed"]
 max_attempts = 0
@@ -537,11 +538,69 @@ backoff_max_s = 5
             "{field}: {text} in {e:#?}"
         )
     };
-    has("webhook[0].url", "https is not spoken");
+    has("webhook[0].ca", "only used for an https:// URL");
     has("webhook[0].secret", "at least 16 bytes");
     has("webhook[0].events[0]", "unknown event `case.closed`");
     has("webhook[0].max_attempts", "between 1 and 100");
     has("webhook[1].name", "defined twice");
-    has("webhook[1].url", "not an http:// URL");
+    has("webhook[1].url", "not an http:// or https:// URL");
     has("webhook[1].backoff_max_s", "not be less than backoff_s");
+}
+
+/// An https webhook's `ca` file is read beside the config file and parsed when the config is
+/// read: a missing file, a file without certificates or a certificate TLS cannot anchor on is
+/// a config error naming the line and field, never a delivery that fails later.
+#[test]
+fn webhook_ca_files_are_read_and_checked_with_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = params.self_signed(&key).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+    let broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    std::fs::write(dir.path().join("broken.pem"), broken).unwrap();
+    let hook = |name: &str, url: &str, ca: &str| {
+        format!(
+            "[[webhook]]\nname = \"{name}\"\nurl = \"{url}\"\nsecret = \"0123456789abcdef\"\nca = \"{ca}\"\n"
+        )
+    };
+    let path = dir.path().join("hallq.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{MINIMAL}\n{}",
+            hook("gw", "https://127.0.0.1:9443/hook", "ca.pem")
+        ),
+    )
+    .unwrap();
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.webhooks[0].ca.len(), 1);
+    assert_eq!(c.webhooks[0].ca[0].as_ref(), ca.der().as_ref());
+
+    std::fs::write(
+        &path,
+        format!(
+            "{MINIMAL}\n{}{}{}",
+            hook("a", "https://127.0.0.1:9443/", "missing.pem"),
+            hook("b", "https://127.0.0.1:9443/", "junk.pem"),
+            hook("c", "https://127.0.0.1:9443/", "broken.pem"),
+        ),
+    )
+    .unwrap();
+    let e: Vec<String> = match Config::from_file(&path) {
+        Ok(_) => panic!("the CA files should have been refused"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    };
+    let has = |field: &str, text: &str| {
+        assert!(
+            e.iter()
+                .any(|m| m.contains("hallq.toml:") && m.contains(field) && m.contains(text)),
+            "{field}: {text} in {e:#?}"
+        )
+    };
+    has("webhook[0].ca", "cannot read");
+    has("webhook[1].ca", "holds no PEM certificate");
+    has("webhook[2].ca", "cannot anchor TLS");
 }

@@ -48,8 +48,11 @@ impl NotifyEvent {
 pub struct Webhook {
     /// Names the receiver in delivery ids, metrics and the dead-letter list.
     pub name: Arc<str>,
-    /// `http://host:port/path`.
+    /// `http://host:port/path` or `https://…`.
     pub url: String,
+    /// DER certificates (from the webhook's `ca` file) trusted for this receiver besides the
+    /// system's roots; empty when the file is not given.
+    pub ca: Vec<rustls_pki_types::CertificateDer<'static>>,
     /// The HMAC-SHA256 key of `X-Hallq-Signature`; never logged.
     pub secret: Vec<u8>,
     pub events: Vec<NotifyEvent>,
@@ -97,6 +100,7 @@ mod tests {
         let w = Webhook {
             name: "gw".into(),
             url: "http://127.0.0.1:1/".into(),
+            ca: Vec::new(),
             secret: b"k".to_vec(),
             events: NotifyEvent::ALL.to_vec(),
             max_attempts: 10,

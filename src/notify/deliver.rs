@@ -24,13 +24,11 @@ use bytes::Bytes;
 use crossbeam::channel::Sender;
 use hmac::{KeyInit, Mac};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::client::{HookClient, clients};
 use crate::clock::Clock;
 use crate::config::{Config, Webhook};
 use crate::metrics::{WEBHOOK_DEAD, WEBHOOK_DELIVERIES, WEBHOOK_OUTBOX};
@@ -166,14 +164,10 @@ impl Outbox {
             return;
         }
         let mut committed = self.hub.subscribe(CASES_STREAM);
-        let client: Client<HttpConnector, Full<Bytes>> = {
-            let mut connector = HttpConnector::new();
-            connector.set_connect_timeout(Some(Duration::from_secs(5)));
-            Client::builder(TokioExecutor::new()).build(connector)
-        };
+        let clients = clients(&self.config.webhooks);
         let mut down = HashMap::new();
         loop {
-            let next = self.round(&client, &mut down).await;
+            let next = self.round(&clients, &mut down).await;
             let wait = next.map_or(IDLE, |t| {
                 let ms = (t.as_millisecond() - self.clock.now().as_millisecond()).max(0);
                 Duration::from_millis(ms as u64).min(IDLE)
@@ -191,7 +185,7 @@ impl Outbox {
     /// Attempt every notification that is due; returns when the next one will be.
     async fn round(
         &self,
-        client: &Client<HttpConnector, Full<Bytes>>,
+        clients: &HashMap<Arc<str>, HookClient>,
         down: &mut HashMap<Arc<str>, Timestamp>,
     ) -> Option<Timestamp> {
         let rows = match self.load().await {
@@ -225,7 +219,7 @@ impl Outbox {
                 sooner(n.next_at.max(blocked.unwrap_or(n.next_at)));
                 continue;
             }
-            match attempt(client, w, &n).await {
+            match attempt(&clients[&w.name], w, &n).await {
                 Ok(()) => {
                     down.remove(&w.name);
                     let delivered = Op::PutNotification {
@@ -311,11 +305,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 /// One POST; `Err` says why it did not count as delivered (never the body).
-async fn attempt(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    w: &Webhook,
-    n: &Notification,
-) -> Result<(), String> {
+async fn attempt(client: &HookClient, w: &Webhook, n: &Notification) -> Result<(), String> {
     let req = hyper::Request::post(&w.url)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(
@@ -330,10 +320,26 @@ async fn attempt(
     let limit = Duration::from_secs(w.timeout_s);
     match tokio::time::timeout(limit, client.request(req)).await {
         Err(_) => Err(format!("no answer within {}s", w.timeout_s)),
-        Ok(Err(e)) => Err(format!("cannot reach the receiver: {e}")),
+        Ok(Err(e)) => Err(format!("cannot reach the receiver: {}", chain(&e))),
         Ok(Ok(res)) if res.status().is_success() => Ok(()),
         Ok(Ok(res)) => Err(format!("the receiver answered {}", res.status())),
     }
+}
+
+/// An error with its causes (`client error (Connect): … : invalid peer certificate: …`): the
+/// client's own message alone does not say what an operator must fix.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -11,10 +11,14 @@
 //! letter, kept until an operator replays it (`GET /v1/webhooks/dead`, `POST
 //! /v1/webhooks/dead/{id}/replay`).
 //!
+//! Receivers are reached over http or https (`client`: the system's roots plus a webhook's
+//! own `ca` file).
+//!
 //! A body carries the applicant only as the case holds them: masked, and as keyed hashes
 //! under the citizen key (`[booking] keys`); the gateway maps the contact's hash to the number
 //! in its own directory. No clear contact is ever in the store, the body or a log line.
 
+mod client;
 mod deliver;
 
 pub use crate::store::Notification;

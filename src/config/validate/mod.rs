@@ -4,7 +4,8 @@
 //! `load` runs the parts in order and assembles the result: `catalogue` (calendars,
 //! suspension reasons, alarm ladders, matters), `halls` (halls, windows, hours, policies) and
 //! `settings` (server, store, tokens). The checks every part shares (ids, names) are here.
-//! Validation reads calendar files and nothing else; it never opens the store or a socket.
+//! Validation reads the files the config names (calendars, officer photos, webhook CAs) and nothing
+//! else; it never opens the store or a socket.
 
 mod booking;
 mod catalogue;
@@ -106,7 +107,7 @@ pub(super) fn load(
         &mut cx.errors,
     );
     let cluster = cluster::cluster(&mut cx, &raw);
-    let webhooks = webhooks::webhooks(&mut cx, &raw.webhooks);
+    let webhooks = webhooks::webhooks(&mut cx, &raw.webhooks, &files);
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }

@@ -1,17 +1,22 @@
-//! `[[webhook]]`: receivers of applicant notifications, checked for shape (a plain http URL,
-//! a secret long enough to sign with, known event names, sane retry bounds). Never connects.
+//! `[[webhook]]`: receivers of applicant notifications, checked for shape (an http or https
+//! URL with a host, a secret long enough to sign with, known event names, sane retry bounds)
+//! and the `ca` file read and parsed here, so a bad certificate is a config error with its
+//! line, not a failed delivery hours later. Never connects.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
 use super::super::raw::RawWebhook;
 use super::super::webhook::{NotifyEvent, Webhook};
-use super::{Ctx, check_slug};
+use super::{Ctx, Files, check_slug};
 
 /// A secret shorter than this is refused: it signs what a gateway will act on.
 const MIN_SECRET: usize = 16;
 
-pub(super) fn webhooks(cx: &mut Ctx, raw: &[RawWebhook]) -> Vec<Webhook> {
+pub(super) fn webhooks(cx: &mut Ctx, raw: &[RawWebhook], files: &Files) -> Vec<Webhook> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for (i, w) in raw.iter().enumerate() {
@@ -25,24 +30,29 @@ pub(super) fn webhooks(cx: &mut Ctx, raw: &[RawWebhook]) -> Vec<Webhook> {
             );
         }
         let url = w.url.get_ref().trim();
-        match url.strip_prefix("http://") {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        match rest {
             Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(' ') => {
                 if url.parse::<hyper::Uri>().is_err() {
                     cx.at(&w.url, at("url"), format!("`{url}` is not a URL"));
                 }
             }
-            _ if url.starts_with("https://") => cx.at(
-                &w.url,
-                at("url"),
-                "https is not spoken by hallq's client: point it at a local http forwarder \
-                 that adds TLS (the body is signed either way)",
-            ),
             _ => cx.at(
                 &w.url,
                 at("url"),
-                format!("`{url}` is not an http:// URL with a host"),
+                format!("`{url}` is not an http:// or https:// URL with a host"),
             ),
         }
+        let ca = match &w.ca {
+            None => Vec::new(),
+            Some(file) if !url.starts_with("https://") => {
+                cx.at(file, at("ca"), "a CA file is only used for an https:// URL");
+                Vec::new()
+            }
+            Some(file) => ca_file(cx, file, &at("ca"), files),
+        };
         if w.secret.get_ref().len() < MIN_SECRET {
             cx.at(
                 &w.secret,
@@ -97,6 +107,7 @@ pub(super) fn webhooks(cx: &mut Ctx, raw: &[RawWebhook]) -> Vec<Webhook> {
         out.push(Webhook {
             name: Arc::from(w.name.get_ref().as_str()),
             url: url.to_owned(),
+            ca,
             secret: w.secret.get_ref().as_bytes().to_vec(),
             events,
             max_attempts,
@@ -107,4 +118,65 @@ pub(super) fn webhooks(cx: &mut Ctx, raw: &[RawWebhook]) -> Vec<Webhook> {
         });
     }
     out
+}
+
+/// The certificates of a webhook's `ca` file (PEM, relative to the config file), each one
+/// checked to be a certificate a TLS client can anchor on.
+fn ca_file(
+    cx: &mut Ctx,
+    file: &toml::Spanned<String>,
+    field: &str,
+    files: &Files,
+) -> Vec<CertificateDer<'static>> {
+    let Files::Dir(dir) = files else {
+        cx.at(file, field, "the embedded demo reads no files");
+        return Vec::new();
+    };
+    let full = dir.join(file.get_ref());
+    let pem = match std::fs::read(&full) {
+        Ok(pem) => pem,
+        Err(e) => {
+            cx.at(
+                file,
+                field,
+                format!("cannot read `{}`: {e}", full.display()),
+            );
+            return Vec::new();
+        }
+    };
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+    let certs = match certs {
+        Ok(certs) if certs.is_empty() => {
+            cx.at(
+                file,
+                field,
+                format!("`{}` holds no PEM certificate", full.display()),
+            );
+            return Vec::new();
+        }
+        Ok(certs) => certs,
+        Err(e) => {
+            cx.at(
+                file,
+                field,
+                format!("`{}` is not PEM certificates: {e}", full.display()),
+            );
+            return Vec::new();
+        }
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.iter().enumerate() {
+        if let Err(e) = roots.add(cert.clone()) {
+            cx.at(
+                file,
+                field,
+                format!(
+                    "certificate {} of `{}` cannot anchor TLS: {e}",
+                    i + 1,
+                    full.display()
+                ),
+            );
+        }
+    }
+    certs
 }
