@@ -176,9 +176,11 @@ struct Worker {
     /// Internal commands refused while the store refused writes, applied once it accepts them.
     deferred: Vec<CaseCommand>,
     /// Open and overdue rectifications and complaints per hall as last counted (`observe`),
-    /// and when: the count walks every open case, so it is redone only when one of those
-    /// cases changed, an alarm fired, or a minute passed.
+    /// and when: the count walks every case with an origin, so it is redone only when one of
+    /// those cases changed, an alarm fired, or a minute passed.
     rating_cases: (Vec<crate::deadline::OpenRatingCases>, Option<Timestamp>),
+    /// The gauges as last published, so a pass publishes only what changed.
+    gauges: observe::CaseGauges,
     /// Cluster mode: the epoch of the case engine's lease this thread serves under; 0 while
     /// this node does not hold it (then it answers no case request and raises no alarm).
     epoch: u64,
@@ -211,6 +213,7 @@ impl Worker {
             clock,
             render,
             max_batch: config.store.max_batch,
+            gauges: observe::CaseGauges::new(&config),
             config,
             alive: Arc::new(AtomicI64::new(now.as_second())),
             cursors: HashMap::new(),
