@@ -47,7 +47,7 @@ use crate::runtime::mailbox::{Mail, receive};
 use crate::runtime::{Context, OwnerError, Render};
 use crate::store::{
     ALARMS, Batch, CASES_STREAM, Cursor, Health, Holding, Ledger, Op, Published, Refusal, Store,
-    StoreError,
+    StoreError, encode_case,
 };
 
 mod ack;
@@ -342,15 +342,16 @@ impl Worker {
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {
-            let json = serde_json::to_vec(&change.record).expect("records serialize");
             let id = change.record.id.clone();
             lost_if_lost.push(Lost::Case(id.clone()));
             if change.closed {
+                let json = encode_case(change.record.clone());
                 self.closing
                     .records
                     .insert(id.clone(), (number, change.record));
                 batch.ops.push(Op::CloseCase { id, json });
             } else {
+                let json = encode_case(change.record);
                 batch.ops.push(Op::PutCase { id, json });
             }
         }
