@@ -40,7 +40,8 @@ pub enum BackupError {
     #[error("{path} is not a hallq backup, or is damaged: {why}")]
     Invalid { path: PathBuf, why: String },
     #[error(
-        "{path} holds a store of schema {found}; this hallq reads schema {}",
+        "{path} holds a store of schema {found}; this hallq reads schemas {} to {}",
+        store::OLDEST_SCHEMA,
         store::SCHEMA
     )]
     Schema { path: PathBuf, found: u64 },
@@ -286,7 +287,9 @@ pub fn verify(path: &Path) -> Result<Summary, BackupError> {
         path: path.to_owned(),
     };
     let schema = frames.header()?;
-    if schema != store::SCHEMA {
+    // A backup of an earlier schema this version still opens is restored as it is; the store
+    // moves to the current schema when a daemon opens it.
+    if !(store::OLDEST_SCHEMA..=store::SCHEMA).contains(&schema) {
         return Err(BackupError::Schema {
             path: path.to_owned(),
             found: schema,

@@ -429,6 +429,35 @@ impl Gauges {
             metrics::gauge!(name, owned).set(v);
         }
     }
+
+    /// Producer `who`'s part of one series is now `value` (`None`: it has none any more).
+    /// One series at a time, for a producer that knows which of its series changed: `replace`
+    /// walks every series of every producer, which the case thread cannot afford on each of
+    /// its passes.
+    pub fn set_part(
+        &self,
+        who: usize,
+        name: &'static str,
+        combine: Combine,
+        labels: LabelSet,
+        value: Option<f64>,
+    ) {
+        let owned: Vec<metrics::Label> = labels
+            .iter()
+            .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+            .collect();
+        let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
+        let by = parts.entry((name, labels)).or_default();
+        match value {
+            Some(v) => by.insert(who, v),
+            None => by.remove(&who),
+        };
+        let v = match combine {
+            Combine::Sum => by.values().sum(),
+            Combine::Max => by.values().copied().fold(0.0, f64::max),
+        };
+        metrics::gauge!(name, owned).set(v);
+    }
 }
 
 use metrics::{Counter, Histogram};

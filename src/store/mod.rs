@@ -23,6 +23,7 @@
 //! and disk agree again and reads keep serving the last durable state meanwhile.
 
 mod batch;
+mod case_record;
 mod checkpoint;
 mod hall_delta;
 mod ledger;
@@ -43,6 +44,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use redb::{Database, ReadableTable, TableDefinition};
 
 pub use batch::{Batch, Done, Op, Publish, Published};
+pub use case_record::{decode_case, encode_case};
 pub use ledger::Ledger;
 pub use outbox::Notification;
 pub use period::PeriodCounts;
@@ -50,8 +52,13 @@ pub use replica::{CASE_ENGINE, HallRecord, Holding, Holdings, LogOfRecord};
 pub use writer::WriterHandle;
 
 /// Bumped when a table's layout changes incompatibly. 2: the log (a store of schema 1 has
-/// none, and is read as one whose log is empty).
-pub(crate) const SCHEMA: u64 = 2;
+/// none, and is read as one whose log is empty). 3: case records in their binary form
+/// (`case_record`); this version still reads the JSON ones of schemas 1 and 2, but an older
+/// version would take a binary one for corruption, so it is told the schema instead.
+pub(crate) const SCHEMA: u64 = 3;
+/// The oldest schema whose backups `hallq restore` installs (a store of schema 1 is opened,
+/// but its backups never existed: backup came with schema 2).
+pub(crate) const OLDEST_SCHEMA: u64 = 2;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// hall id → `HallRecord` (JSON).
@@ -64,9 +71,10 @@ pub(crate) const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::
 /// (scope, key) → 8 bytes big-endian expiry (unix seconds) + stored answer (JSON).
 pub(crate) const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("idempotency");
-/// case id → `CaseRecord` (JSON) of every open case: what recovery loads.
+/// case id → `CaseRecord` (`case_record`: binary, or JSON from earlier versions) of every
+/// open case: what recovery loads.
 pub(crate) const CASES: TableDefinition<&str, &[u8]> = TableDefinition::new("cases");
-/// case id → `CaseRecord` (JSON) of closed cases, read only on request.
+/// case id → `CaseRecord` (as in `CASES`) of closed cases, read only on request.
 pub(crate) const CLOSED_CASES: TableDefinition<&str, &[u8]> = TableDefinition::new("closed_cases");
 /// consumer name → the last alarm sequence number it acknowledged.
 pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
@@ -539,8 +547,9 @@ impl Store {
             let mut meta = tx.open_table(META)?;
             let found = meta.get("schema")?.map(|v| v.value());
             match found {
-                // Schema 1 is schema 2 with an empty log.
-                None | Some(1) => {
+                // Schema 1 is schema 2 with an empty log; schema 2 is schema 3 with every case
+                // record in JSON.
+                None | Some(1) | Some(2) => {
                     meta.insert("schema", SCHEMA)?;
                 }
                 Some(SCHEMA) => {}

@@ -217,22 +217,22 @@ impl Store {
     }
 
     /// Every open case, for recovery: the stored ones in id order, then those the log's tail
-    /// changed. Reading and decoding run on a second thread while `each` runs on this one, so
-    /// recovery uses two cores.
-    pub fn load_cases(
+    /// changed. Reading, decoding and `prepare` run on a second thread while `each` runs on
+    /// this one, so recovery uses two cores.
+    pub fn load_cases<T: Send>(
         &self,
-        mut each: impl FnMut(crate::deadline::CaseRecord),
+        mut prepare: impl FnMut(crate::deadline::CaseRecord) -> T + Send,
+        mut each: impl FnMut(T),
     ) -> Result<usize, StoreError> {
-        use crate::deadline::CaseRecord;
         const BATCH: usize = 4096;
         let (read, tail) = self.view()?;
         let changed = open_cases_in(&tail);
-        let (tx, rx) = crossbeam::channel::bounded::<Result<Vec<CaseRecord>, StoreError>>(8);
+        let (tx, rx) = crossbeam::channel::bounded::<Result<Vec<T>, StoreError>>(8);
         std::thread::scope(|scope| {
             let reader = std::thread::Builder::new().name("hallq-load-read".into());
             let changed = &changed;
             let spawned = reader.spawn_scoped(scope, move || {
-                let decode = || -> Result<(), StoreError> {
+                let mut decode = || -> Result<(), StoreError> {
                     let table = read.open_table(CASES)?;
                     let mut batch = Vec::with_capacity(BATCH);
                     let rows = table.iter()?.filter(|row| {
@@ -241,10 +241,10 @@ impl Store {
                     });
                     for row in rows {
                         let (k, v) = row?;
-                        batch.push(
-                            serde_json::from_slice(v.value())
+                        batch.push(prepare(
+                            super::decode_case(v.value())
                                 .map_err(corrupt(format!("cases/{}", k.value())))?,
-                        );
+                        ));
                         if batch.len() == BATCH {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                             if tx.send(Ok(full)).is_err() {
@@ -254,10 +254,9 @@ impl Store {
                     }
                     for (id, json) in changed {
                         if let Some(json) = json {
-                            batch.push(
-                                serde_json::from_slice(json)
-                                    .map_err(corrupt(format!("cases/{id}")))?,
-                            );
+                            batch.push(prepare(
+                                super::decode_case(json).map_err(corrupt(format!("cases/{id}")))?,
+                            ));
                         }
                     }
                     let _ = tx.send(Ok(batch));
@@ -296,7 +295,7 @@ impl Store {
                 stored.as_ref().map(|v| v.value())
             }
         };
-        raw.map(|raw| serde_json::from_slice(raw).map_err(corrupt(format!("closed_cases/{id}"))))
+        raw.map(|raw| super::decode_case(raw).map_err(corrupt(format!("closed_cases/{id}"))))
             .transpose()
     }
 
@@ -311,7 +310,7 @@ impl Store {
                 stored.as_ref().map(|v| v.value())
             }
         };
-        raw.map(|raw| serde_json::from_slice(raw).map_err(corrupt(format!("cases/{id}"))))
+        raw.map(|raw| super::decode_case(raw).map_err(corrupt(format!("cases/{id}"))))
             .transpose()
     }
 

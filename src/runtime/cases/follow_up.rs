@@ -61,7 +61,7 @@ impl Worker {
             return refused("a follow-up is already recorded");
         }
         closing.follow_up = Some(follow_up);
-        let json = serde_json::to_vec(&record).expect("records serialize");
+        let json = crate::store::encode_case(record.clone());
         batch.ops.push(Op::CloseCase {
             id: id.clone(),
             json,

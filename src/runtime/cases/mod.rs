@@ -47,7 +47,7 @@ use crate::runtime::mailbox::{Mail, receive};
 use crate::runtime::{Context, OwnerError, Render};
 use crate::store::{
     ALARMS, Batch, CASES_STREAM, Cursor, Health, Holding, Ledger, Op, Published, Refusal, Store,
-    StoreError,
+    StoreError, encode_case,
 };
 
 mod ack;
@@ -176,9 +176,11 @@ struct Worker {
     /// Internal commands refused while the store refused writes, applied once it accepts them.
     deferred: Vec<CaseCommand>,
     /// Open and overdue rectifications and complaints per hall as last counted (`observe`),
-    /// and when: the count walks every open case, so it is redone only when one of those
-    /// cases changed, an alarm fired, or a minute passed.
+    /// and when: the count walks every case with an origin, so it is redone only when one of
+    /// those cases changed, an alarm fired, or a minute passed.
     rating_cases: (Vec<crate::deadline::OpenRatingCases>, Option<Timestamp>),
+    /// The gauges as last published, so a pass publishes only what changed.
+    gauges: observe::CaseGauges,
     /// Cluster mode: the epoch of the case engine's lease this thread serves under; 0 while
     /// this node does not hold it (then it answers no case request and raises no alarm).
     epoch: u64,
@@ -211,6 +213,7 @@ impl Worker {
             clock,
             render,
             max_batch: config.store.max_batch,
+            gauges: observe::CaseGauges::new(&config),
             config,
             alive: Arc::new(AtomicI64::new(now.as_second())),
             cursors: HashMap::new(),
@@ -339,15 +342,16 @@ impl Worker {
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {
-            let json = serde_json::to_vec(&change.record).expect("records serialize");
             let id = change.record.id.clone();
             lost_if_lost.push(Lost::Case(id.clone()));
             if change.closed {
+                let json = encode_case(change.record.clone());
                 self.closing
                     .records
                     .insert(id.clone(), (number, change.record));
                 batch.ops.push(Op::CloseCase { id, json });
             } else {
+                let json = encode_case(change.record);
                 batch.ops.push(Op::PutCase { id, json });
             }
         }

@@ -3,10 +3,14 @@
 //!
 //! It only reads the engine; it must never change a case.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::Worker;
 use crate::deadline::CaseEvent;
 use crate::metrics::{
-    COMPLAINTS_OPEN, COMPLAINTS_OVERDUE, RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE,
+    CASES_OPEN, COMPLAINTS_OPEN, COMPLAINTS_OVERDUE, Combine, DEADLINES_PENDING, Gauges,
+    RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE, group_of, hall_labels,
 };
 
 impl Worker {
@@ -20,10 +24,7 @@ impl Worker {
         rating_cases: bool,
     ) {
         use crate::deadline::CaseEventBody as B;
-        use crate::metrics::{
-            ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED, CASES_OPEN, Combine, DEADLINES_PENDING,
-            GaugeParts, hall_labels,
-        };
+        use crate::metrics::{ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED};
         let config = &self.config;
         let mode = config.metric_labels;
         let with = |hall: usize, key: &'static str, value: &str| -> Vec<metrics::Label> {
@@ -104,18 +105,18 @@ impl Worker {
         if !changed {
             return;
         }
-        let mut parts = GaugeParts::default();
+        let none: Arc<str> = Arc::from("none");
+        let group = &self.gauges.group;
+        let mut now_values: HashMap<Series, f64> = HashMap::with_capacity(self.gauges.last.len());
         // Every hall has its "no level yet" series from the start, so dashboards and alert
         // rules see 0 open cases rather than no data.
-        for hall in &config.halls {
-            let mut l = hall_labels(mode, hall);
-            l.push(("level", "none".to_owned()));
-            parts.add(CASES_OPEN, l, 0.0, Combine::Sum);
+        for &g in group {
+            now_values.insert((CASES_OPEN, g, Some(none.clone())), 0.0);
         }
         for (hall, level, n) in self.engine.open_by_level() {
-            let mut l = hall_labels(mode, &config.halls[hall]);
-            l.push(("level", level.to_string()));
-            parts.add(CASES_OPEN, l, n as f64, Combine::Sum);
+            *now_values
+                .entry((CASES_OPEN, group[hall], Some(level)))
+                .or_default() += n as f64;
         }
         let stale = self
             .rating_cases
@@ -124,38 +125,15 @@ impl Worker {
         if rating_cases || stale {
             self.rating_cases = (self.engine.open_rating_cases(now), Some(now));
         }
-        self.rating_case_gauges(&mut parts);
-        parts.add(
-            DEADLINES_PENDING,
-            vec![("kind", "case".to_owned())],
-            self.engine.pending() as f64,
-            Combine::Sum,
-        );
-        parts.publish(
-            CASE_GAUGES,
-            &[
-                (CASES_OPEN, Combine::Sum),
-                (DEADLINES_PENDING, Combine::Sum),
-                (RECTIFICATIONS_OPEN, Combine::Sum),
-                (RECTIFICATIONS_OVERDUE, Combine::Sum),
-                (COMPLAINTS_OPEN, Combine::Sum),
-                (COMPLAINTS_OVERDUE, Combine::Sum),
-            ],
-        );
-    }
-
-    /// Open and overdue rectifications and complaints per hall, at zero for every hall.
-    fn rating_case_gauges(&self, parts: &mut crate::metrics::GaugeParts) {
-        use crate::metrics::{Combine, hall_labels};
-        let mode = self.config.metric_labels;
-        for hall in &self.config.halls {
+        // Open and overdue rectifications and complaints per hall, at zero for every hall.
+        for &g in group {
             for name in [
                 RECTIFICATIONS_OPEN,
                 RECTIFICATIONS_OVERDUE,
                 COMPLAINTS_OPEN,
                 COMPLAINTS_OVERDUE,
             ] {
-                parts.add(name, hall_labels(mode, hall), 0.0, Combine::Sum);
+                now_values.insert((name, g, None), 0.0);
             }
         }
         for &(hall, complaint, open, overdue) in &self.rating_cases.0 {
@@ -164,10 +142,74 @@ impl Worker {
             } else {
                 (RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE)
             };
-            let l = hall_labels(mode, &self.config.halls[hall]);
-            parts.add(o, l.clone(), open as f64, Combine::Sum);
-            parts.add(late, l, overdue as f64, Combine::Sum);
+            *now_values.entry((o, group[hall], None)).or_default() += open as f64;
+            *now_values.entry((late, group[hall], None)).or_default() += overdue as f64;
         }
+        now_values.insert(
+            (DEADLINES_PENDING, NO_HALL, None),
+            self.engine.pending() as f64,
+        );
+        self.gauges.publish(&self.config, now_values);
+    }
+}
+
+/// One series of the case thread's gauges, without its label strings: the metric, the hall
+/// whose labels it carries (under tier labels, the first hall of the tier, so the tier's
+/// halls sum into one series; `NO_HALL` for pending deadlines), and the level of
+/// `hallq_cases_open`.
+type Series = (&'static str, usize, Option<Arc<str>>);
+
+const NO_HALL: usize = usize::MAX;
+
+/// What the case thread last published of its gauges. A pass publishes only the series whose
+/// value changed: publishing all of them (a few per hall for each of six metrics, through
+/// `Gauges::replace`, which walks every producer's series) on every pass was over half of
+/// the case thread's time while cases were being accepted (perf, 400,000 accepted cases).
+pub(super) struct CaseGauges {
+    last: HashMap<Series, f64>,
+    /// Per hall, the hall whose labels its series carry.
+    group: Vec<usize>,
+}
+
+impl CaseGauges {
+    pub(super) fn new(config: &crate::config::Config) -> CaseGauges {
+        let mode = config.metric_labels;
+        let mut first: HashMap<String, usize> = HashMap::new();
+        let group = config
+            .halls
+            .iter()
+            .enumerate()
+            .map(|(i, h)| *first.entry(group_of(mode, h)).or_insert(i))
+            .collect();
+        CaseGauges {
+            last: HashMap::new(),
+            group,
+        }
+    }
+
+    fn publish(&mut self, config: &crate::config::Config, now_values: HashMap<Series, f64>) {
+        let labels = |(_, hall, level): &Series| -> crate::metrics::LabelSet {
+            if *hall == NO_HALL {
+                return vec![("kind", "case".to_owned())];
+            }
+            let mut l = hall_labels(config.metric_labels, &config.halls[*hall]);
+            if let Some(level) = level {
+                l.push(("level", level.to_string()));
+            }
+            l
+        };
+        let gauges = Gauges::shared();
+        for (series, &v) in &now_values {
+            if self.last.get(series) != Some(&v) {
+                gauges.set_part(CASE_GAUGES, series.0, Combine::Sum, labels(series), Some(v));
+            }
+        }
+        for series in self.last.keys() {
+            if !now_values.contains_key(series) {
+                gauges.set_part(CASE_GAUGES, series.0, Combine::Sum, labels(series), None);
+            }
+        }
+        self.last = now_values;
     }
 }
 

@@ -32,12 +32,18 @@ pub fn recover(
     }
     let mut skipped = 0;
     engine.reserve(store.open_cases()?);
-    let loaded = store.load_cases(|record| {
-        if let Err(w) = engine.restore(record) {
-            skipped += 1;
-            tracing::warn!("{w}");
-        }
-    })?;
+    // Deadlines are counted on the reading thread, the cases inserted on this one.
+    let preparer = engine.preparer();
+    let loaded = store.load_cases(
+        |record| preparer.prepare(record),
+        |prepared| match prepared {
+            Ok(case) => engine.restore_prepared(case),
+            Err(w) => {
+                skipped += 1;
+                tracing::warn!("{w}");
+            }
+        },
+    )?;
     tracing::info!(
         cases = loaded - skipped,
         skipped,

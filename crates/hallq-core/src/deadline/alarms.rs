@@ -55,11 +55,16 @@ impl DeadlineEngine {
     }
 
     /// Open rectifications and complaints per hall: (hall, is a complaint, open, of which
-    /// past their deadline at `now`). Walks every open case, so the caller runs it only when
-    /// such a case changed or a deadline may have passed.
+    /// past their deadline at `now`). Walks the cases with an origin (`rating`), in slab
+    /// order, so the result does not depend on the set's hashing.
     pub fn open_rating_cases(&self, now: Timestamp) -> Vec<super::OpenRatingCases> {
         let mut out: Vec<super::OpenRatingCases> = Vec::new();
-        for c in self.cases.iter().flatten() {
+        let mut slots: Vec<u32> = self.rating.iter().copied().collect();
+        slots.sort_unstable();
+        for c in slots
+            .iter()
+            .filter_map(|&i| self.cases[i as usize].as_ref())
+        {
             let Some(origin) = c.extra.as_ref().and_then(|x| x.origin.as_deref()) else {
                 continue;
             };

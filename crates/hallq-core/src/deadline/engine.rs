@@ -49,6 +49,12 @@ pub struct DeadlineEngine {
     pub(super) dirty: Vec<u32>,
     /// Open cases per (hall, alarm policy, current level): the `hallq_cases_open` gauge.
     pub(super) open_levels: hashbrown::HashMap<(u32, u16, u8), i64>,
+    /// Slab positions of the cases that answer a rating or complaint (an `origin`), so the
+    /// gauges' count of open rectifications and complaints (`open_rating_cases`) walks these
+    /// few instead of every open case: at ten million cases the full walk took ~0.3 s of the
+    /// case thread on every pass that raised an alarm. A case's origin is set before it
+    /// enters the slab and never changes, so `insert` and `remove` keep this in step.
+    pub(super) rating: hashbrown::HashSet<u32>,
 }
 
 pub(super) fn secs(t: Timestamp) -> u64 {
@@ -77,6 +83,7 @@ impl DeadlineEngine {
             wheel: TimingWheel::new(secs(now)),
             dirty: Vec::new(),
             open_levels: hashbrown::HashMap::new(),
+            rating: hashbrown::HashSet::new(),
         }
     }
 

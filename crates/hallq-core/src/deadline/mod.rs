@@ -61,7 +61,7 @@ pub use life::{
     Decision, DeliveryMethod, DeliveryView, Details, DetailsView, Notice, NoticeView, OutcomeKind,
     OutcomeView,
 };
-pub use record::CaseRecord;
+pub use record::{CaseRecord, ExtensionRecord, PreparedCase, SuspensionRecord};
 pub use route::{Leg, LegView};
 
 /// Where a case stands.

@@ -50,6 +50,14 @@ impl DeadlineEngine {
             }
         };
         self.index.insert(&self.cases, idx);
+        if self
+            .case(idx)
+            .extra
+            .as_ref()
+            .is_some_and(|x| x.origin.is_some())
+        {
+            self.rating.insert(idx);
+        }
         self.dirty.push(idx);
         idx
     }
@@ -79,6 +87,7 @@ impl DeadlineEngine {
             self.index.remove(&c.id, idx);
         }
         if let Some(c) = self.cases[idx as usize].take() {
+            self.rating.remove(&idx);
             if let Some(key) = c.timer {
                 self.wheel.cancel(key);
             }
