@@ -43,19 +43,7 @@ async fn book(s: &Server, start: &str, n: u32, key: Option<&str>) -> Resp {
 
 /// How many bookings were refused without the owner so far.
 async fn early(s: &Server) -> u64 {
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("hallq_bookings_full_early_total"))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+    metric(&s.http, &s.base, "hallq_bookings_full_early_total").await as u64
 }
 
 fn assert_full(r: &Resp) {

@@ -196,9 +196,8 @@ fn full_early(
 ) -> Option<Answer> {
     let now = app.clock.now();
     let holding = app.store.holdings.get(hall);
-    let refusal = app
-        .shards
-        .boards
+    let boards = &app.shards.boards;
+    let refusal = boards
         .hall(hall)
         .refusal(service, start, known_as, now, holding)?;
     if !app.store.health.is_writable() {
@@ -213,8 +212,8 @@ fn full_early(
     {
         return None;
     }
-    metrics::counter!(crate::metrics::BOOKINGS_FULL_EARLY).increment(1);
-    Some(super::render::booking_problem(&refusal).into())
+    boards.early.increment(1);
+    Some(refusal)
 }
 
 async fn list(

@@ -23,20 +23,27 @@ use std::sync::{PoisonError, RwLock};
 
 use jiff::Timestamp;
 
-use crate::booking::BookingError;
 use crate::booking::citizen::CitizenHash;
+use crate::runtime::Answer;
 use crate::store::Holding;
 
 /// Every hall's board, by hall index.
-pub struct Boards(Vec<Board>);
+pub struct Boards {
+    halls: Vec<Board>,
+    /// `hallq_bookings_full_early_total`, made once (a handle per request costs a lookup).
+    pub early: metrics::Counter,
+}
 
 impl Boards {
     pub fn new(halls: usize) -> Boards {
-        Boards((0..halls).map(|_| Board::default()).collect())
+        Boards {
+            halls: (0..halls).map(|_| Board::default()).collect(),
+            early: metrics::counter!(crate::metrics::BOOKINGS_FULL_EARLY),
+        }
     }
 
     pub fn hall(&self, index: usize) -> &Board {
-        &self.0[index]
+        &self.halls[index]
     }
 }
 
@@ -59,7 +66,8 @@ struct State {
 struct Full {
     /// The slot's latest booking time.
     until: Timestamp,
-    refusal: BookingError,
+    /// The owner's `slot-full` refusal as the HTTP layer renders it, rendered once.
+    refusal: Answer,
 }
 
 /// A slot the owner saw full, to publish once the batch it was seen in is durable.
@@ -67,7 +75,7 @@ pub struct Pending {
     pub service: usize,
     pub start: Timestamp,
     pub until: Timestamp,
-    pub refusal: BookingError,
+    pub refusal: Answer,
     version: u64,
 }
 
@@ -90,7 +98,7 @@ impl Board {
         known_as: &[CitizenHash],
         now: Timestamp,
         holding: Holding,
-    ) -> Option<BookingError> {
+    ) -> Option<Answer> {
         let state = self.read();
         let full = state.full.get(&(service, start))?;
         let epoch = match holding {
@@ -107,21 +115,29 @@ impl Board {
         Some(full.refusal.clone())
     }
 
-    /// The owner saw the slot full: what to publish after the batch's commit.
+    /// The owner saw the slot full: what to publish after the batch's commit (`refusal`
+    /// renders its answer), or `None` when the board already shows it.
     pub fn seen_full(
         &self,
         service: usize,
         start: Timestamp,
         until: Timestamp,
-        refusal: BookingError,
-    ) -> Pending {
-        Pending {
+        refusal: impl FnOnce() -> Answer,
+    ) -> Option<Pending> {
+        let version = {
+            let state = self.read();
+            if state.full.contains_key(&(service, start)) {
+                return None;
+            }
+            state.version
+        };
+        Some(Pending {
             service,
             start,
             until,
-            refusal,
-            version: self.read().version,
-        }
+            refusal: refusal(),
+            version,
+        })
     }
 
     /// After the commit of the batch the slots were seen full in: put on the board those
@@ -176,5 +192,136 @@ impl Board {
     pub fn keep_citizens<'a>(&self, citizens: impl Iterator<Item = &'a CitizenHash>) {
         let kept: HashSet<CitizenHash> = citizens.cloned().collect();
         self.write().citizens = kept;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn full() -> Answer {
+        Answer::json(409, &"full")
+    }
+
+    const START: &str = "2026-03-03T10:00:00Z";
+    const NOW: &str = "2026-03-02T08:00:00Z";
+
+    fn who(n: u8) -> Vec<CitizenHash> {
+        vec![CitizenHash(format!("c{n}"))]
+    }
+
+    fn published() -> Board {
+        let board = Board::default();
+        let p = board.seen_full(0, at(START), at(START), full).unwrap();
+        board.publish(vec![p], at(NOW));
+        board
+    }
+
+    #[test]
+    fn a_slot_answers_only_once_published() {
+        let board = Board::default();
+        let p = board.seen_full(0, at(START), at(START), full).unwrap();
+        assert!(
+            board
+                .refusal(0, at(START), &who(1), at(NOW), Holding::Alone)
+                .is_none()
+        );
+        board.publish(vec![p], at(NOW));
+        let r = board.refusal(0, at(START), &who(1), at(NOW), Holding::Alone);
+        assert_eq!(
+            r.map(|a| (a.status, a.body)),
+            Some((409, "\"full\"".into()))
+        );
+        // Seen full again while on the board: nothing to publish.
+        assert!(board.seen_full(0, at(START), at(START), full).is_none());
+        // Another service or start is not full.
+        assert!(
+            board
+                .refusal(1, at(START), &who(1), at(NOW), Holding::Alone)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_seat_freed_or_new_hours_before_the_commit_keep_the_slot_off() {
+        for take_off in [
+            (|b: &Board| b.freed(0, at(START))) as fn(&Board),
+            |b: &Board| b.clear(),
+            |b: &Board| b.reset(0, std::iter::empty()),
+        ] {
+            let board = Board::default();
+            let p = board.seen_full(0, at(START), at(START), full).unwrap();
+            take_off(&board);
+            board.publish(vec![p], at(NOW));
+            assert!(
+                board
+                    .refusal(0, at(START), &who(1), at(NOW), Holding::Alone)
+                    .is_none()
+            );
+        }
+        let board = published();
+        board.freed(0, at(START));
+        assert!(
+            board
+                .refusal(0, at(START), &who(1), at(NOW), Holding::Alone)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn citizens_with_bookings_the_latest_booking_time_and_the_lease_go_to_the_owner() {
+        let board = published();
+        board.add_citizen(&CitizenHash("c1".into()));
+        let both = vec![CitizenHash("old-key".into()), CitizenHash("c1".into())];
+        assert!(
+            board
+                .refusal(0, at(START), &both, at(NOW), Holding::Alone)
+                .is_none()
+        );
+        assert!(
+            board
+                .refusal(0, at(START), &who(2), at(NOW), Holding::Alone)
+                .is_some()
+        );
+        let late = at("2026-03-03T10:00:01Z");
+        assert!(
+            board
+                .refusal(0, at(START), &who(2), late, Holding::Alone)
+                .is_none()
+        );
+        for holding in [Holding::NotHeld, Holding::Held(3)] {
+            assert!(
+                board
+                    .refusal(0, at(START), &who(2), at(NOW), holding)
+                    .is_none()
+            );
+        }
+        // Published under epoch 3: answers while epoch 3 is held, not under another.
+        let board = Board::default();
+        board.reset(3, std::iter::empty());
+        let p = board.seen_full(0, at(START), at(START), full).unwrap();
+        board.publish(vec![p], at(NOW));
+        assert!(
+            board
+                .refusal(0, at(START), &who(2), at(NOW), Holding::Held(3))
+                .is_some()
+        );
+        assert!(
+            board
+                .refusal(0, at(START), &who(2), at(NOW), Holding::Held(4))
+                .is_none()
+        );
+        // A pruned book keeps only its citizens on the board.
+        board.add_citizen(&CitizenHash("c2".into()));
+        board.keep_citizens(std::iter::empty());
+        assert!(
+            board
+                .refusal(0, at(START), &who(2), at(NOW), Holding::Held(3))
+                .is_some()
+        );
     }
 }

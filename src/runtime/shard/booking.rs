@@ -183,6 +183,7 @@ impl Shard {
         let booking = &config.booking;
         let (engine, book) = (&mut self.halls[local].1, &mut self.books[local]);
         let (board, seen_full) = (self.boards.hall(index), &mut self.seen_full);
+        let render = &self.render;
         let hall_cfg = engine.config().clone();
         let grace_s = hall_cfg.policy.appointment_grace_s;
         let not_bookable = |service: usize| BookingError::NotBookable {
@@ -232,8 +233,16 @@ impl Shard {
                     match book.book(id, rule, (*req).clone(), now, &cx) {
                         Err(BookingError::CodeTaken) if tries < 8 => tries += 1,
                         Err(e @ BookingError::SlotFull { .. }) => {
-                            let seen = board.seen_full(service, req.start, until, e.clone());
-                            seen_full.push((index, seen));
+                            // Once per pass, and not again while the board shows it.
+                            let render =
+                                || render.hall(&hall_cfg.id, &Err(HallFailure::Booking(e.clone())));
+                            if !seen_full.iter().any(|(h, p)| {
+                                (*h, p.service, p.start) == (index, service, req.start)
+                            }) && let Some(seen) =
+                                board.seen_full(service, req.start, until, render)
+                            {
+                                seen_full.push((index, seen));
+                            }
                             return Err(e.into());
                         }
                         Err(e) => return Err(e.into()),
@@ -242,8 +251,11 @@ impl Shard {
                 };
                 board.add_citizen(&record.citizen);
                 if book.seats_taken(id, record.start) >= rule.capacity {
-                    let full = Book::slot_full(rule, record.start, &cx);
-                    seen_full.push((index, board.seen_full(service, record.start, until, full)));
+                    let full = HallFailure::Booking(Book::slot_full(rule, record.start, &cx));
+                    let render = || render.hall(&hall_cfg.id, &Err(full));
+                    if let Some(seen) = board.seen_full(service, record.start, until, render) {
+                        seen_full.push((index, seen));
+                    }
                 }
                 let view = book.view(record, now, &cx);
                 engine.emit_booking(now, BookingAction::Booked, view.brief(), events);
