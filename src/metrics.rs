@@ -70,6 +70,9 @@ pub const BOOKINGS: &str = "hallq_bookings_total";
 pub const BOOKINGS_TODAY: &str = "hallq_bookings_today";
 /// Seats today's bookable slots offer; utilisation is held bookings over these.
 pub const BOOKING_SEATS_TODAY: &str = "hallq_booking_seats_today";
+/// Bookings refused `slot-full` by the HTTP side from the hall owner's board, without
+/// crossing to the owner (`runtime::shard::Board`).
+pub const BOOKINGS_FULL_EARLY: &str = "hallq_bookings_full_early_total";
 /// Applicant notifications' webhook attempts, by webhook and result: delivered, failed.
 pub const WEBHOOK_DELIVERIES: &str = "hallq_webhook_deliveries_total";
 /// Notifications that became dead letters (attempts or age exhausted), by webhook.
@@ -255,6 +258,10 @@ fn describe() {
         "Today's bookings by status: booked, checked_in, cancelled, no_show."
     );
     describe_gauge!(BOOKING_SEATS_TODAY, "Seats today's bookable slots offer.");
+    describe_counter!(
+        BOOKINGS_FULL_EARLY,
+        "Bookings refused slot-full without crossing to the hall's owner (its board of full slots)."
+    );
     describe_counter!(
         WEBHOOK_DELIVERIES,
         "Webhook attempts of applicant notifications, by webhook and result."

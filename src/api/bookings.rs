@@ -149,6 +149,16 @@ async fn book(
     // One HMAC per key, the current key's first: what the record keeps and what finds the
     // citizen's earlier bookings.
     let known_as = keys.all(&req.citizen.id_number);
+    if let Some(refused) = full_early(
+        &app,
+        change.hall.index,
+        service,
+        req.start,
+        &known_as,
+        &idem,
+    ) {
+        return Ok(refused);
+    }
     let new = NewBooking {
         service,
         start: req.start,
@@ -167,6 +177,43 @@ async fn book(
     };
     let op = HallOp::Booking(Box::new(BookingOp::Book(Box::new(new))));
     Ok(app.answer(change.hall.index, op, idem).await)
+}
+
+/// A booking for a slot the hall's owner published as full (`runtime::shard::Board`),
+/// refused here without crossing to the owner: the answer the owner would give. `None`
+/// (ask the owner) unless the board has the slot for this citizen and now, the store takes
+/// writes (else the owner's refusal comes first), and the request's `Idempotency-Key`, if
+/// any, has no kept answer (a booking that succeeded replays its 201 from the owner). The
+/// board is read before the key: a success on this slot is kept, durably, before the slot
+/// can be published full after it.
+fn full_early(
+    app: &AppState,
+    hall: usize,
+    service: usize,
+    start: Timestamp,
+    known_as: &[citizen::CitizenHash],
+    idem: &Option<crate::runtime::idem::Idem>,
+) -> Option<Answer> {
+    let now = app.clock.now();
+    let holding = app.store.holdings.get(hall);
+    let boards = &app.shards.boards;
+    let refusal = boards
+        .hall(hall)
+        .refusal(service, start, known_as, now, holding)?;
+    if !app.store.health.is_writable() {
+        return None;
+    }
+    if let Some(idem) = idem
+        && !matches!(
+            app.store
+                .idempotent(&idem.scope, &idem.key, now.as_second()),
+            Ok(None)
+        )
+    {
+        return None;
+    }
+    boards.early.increment(1);
+    Some(refusal)
 }
 
 async fn list(

@@ -154,3 +154,23 @@ pub fn assert_problem(r: &Resp, status: u16, kind: &str, field: Option<&str>) {
     );
     assert_eq!(r.body["field"].as_str(), field, "{:?}", r.body);
 }
+
+/// The value of the first unlabelled-or-labelled sample of `name` on `base`'s `/metrics`
+/// (0 when absent: a counter not yet incremented is not exported).
+pub async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("/metrics has a body");
+    text.lines()
+        .find(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with(' ') || r.starts_with('{'))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().expect("a sample's value is a number"))
+}

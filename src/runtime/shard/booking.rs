@@ -182,6 +182,8 @@ impl Shard {
         let config = self.config.clone();
         let booking = &config.booking;
         let (engine, book) = (&mut self.halls[local].1, &mut self.books[local]);
+        let (board, seen_full) = (self.boards.hall(index), &mut self.seen_full);
+        let render = &self.render;
         let hall_cfg = engine.config().clone();
         let grace_s = hall_cfg.policy.appointment_grace_s;
         let not_bookable = |service: usize| BookingError::NotBookable {
@@ -225,14 +227,36 @@ impl Shard {
                 let cx = cx!(engine, Some(service));
                 let id = &hall_cfg.services[service].id;
                 let mut tries = 0;
+                let until = Book::book_until(rule, req.start);
                 let record = loop {
                     req.code = draw_code();
                     match book.book(id, rule, (*req).clone(), now, &cx) {
                         Err(BookingError::CodeTaken) if tries < 8 => tries += 1,
+                        Err(e @ BookingError::SlotFull { .. }) => {
+                            // Once per pass, and not again while the board shows it.
+                            let render =
+                                || render.hall(&hall_cfg.id, &Err(HallFailure::Booking(e.clone())));
+                            if !seen_full.iter().any(|(h, p)| {
+                                (*h, p.service, p.start) == (index, service, req.start)
+                            }) && let Some(seen) =
+                                board.seen_full(service, req.start, until, render)
+                            {
+                                seen_full.push((index, seen));
+                            }
+                            return Err(e.into());
+                        }
                         Err(e) => return Err(e.into()),
                         Ok(_) => break book.get(&req.code).expect("just booked"),
                     }
                 };
+                board.add_citizen(&record.citizen);
+                if book.seats_taken(id, record.start) >= rule.capacity {
+                    let full = HallFailure::Booking(Book::slot_full(rule, record.start, &cx));
+                    let render = || render.hall(&hall_cfg.id, &Err(full));
+                    if let Some(seen) = board.seen_full(service, record.start, until, render) {
+                        seen_full.push((index, seen));
+                    }
+                }
                 let view = book.view(record, now, &cx);
                 engine.emit_booking(now, BookingAction::Booked, view.brief(), events);
                 BookingReply::Booking {
@@ -247,6 +271,9 @@ impl Shard {
                 let rule = service.and_then(|s| booking.rule(index, s));
                 let cx = cx!(engine);
                 let r = book.cancel(&code, rule, now, &cx)?;
+                if let Some(service) = service {
+                    board.freed(service, r.start);
+                }
                 let view = crate::booking::book_view(r, now, &cx);
                 engine.emit_booking(now, BookingAction::Cancelled, view.brief(), events);
                 BookingReply::Booking {
@@ -355,6 +382,8 @@ impl Shard {
         events: &mut Vec<Event>,
     ) {
         let index = self.halls[local].0;
+        // Which slots exist, and the booking window, may have changed.
+        self.boards.hall(index).clear();
         let (engine, book) = (&mut self.halls[local].1, &mut self.books[local]);
         let booking = &self.config.booking;
         let reader: &HallEngine = engine;
@@ -438,6 +467,9 @@ impl Shard {
             .compatible()
         {
             self.books[local].prune(before);
+            self.boards
+                .hall(self.halls[local].0)
+                .keep_citizens(self.books[local].citizens());
         }
     }
 

@@ -40,12 +40,14 @@ use crate::runtime::{Context, OwnerError, Render};
 use crate::store::{ALARMS, Batch, Done, Health, Ledger, Op, Published, Store};
 use crate::wheel::{TimerKey, TimingWheel};
 
+mod board;
 mod booking;
 mod gauges;
 mod rectify;
 mod request;
 mod timers;
 
+pub use board::{Board, Boards};
 pub use booking::{BookingOp, BookingReply, recover as recover_books};
 pub use rectify::{open_case, rectification};
 use request::Request;
@@ -60,6 +62,9 @@ pub struct Shards {
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Unix seconds each shard last went round its loop, for the watchdog.
     pub alive: Vec<Arc<AtomicI64>>,
+    /// What the halls' owners publish for the HTTP side to refuse a full slot without
+    /// asking them (`board`).
+    pub boards: Arc<Boards>,
 }
 
 impl Shards {
@@ -80,6 +85,10 @@ impl Shards {
             render,
         } = ctx;
         let n = n.clamp(1, halls.len().max(1));
+        let boards = Arc::new(Boards::new(halls.len()));
+        for (i, book) in books.iter().enumerate().take(halls.len()) {
+            boards.hall(i).reset(0, book.citizens());
+        }
         let mut owned: Vec<Vec<(usize, HallEngine)>> = (0..n).map(|_| Vec::new()).collect();
         let mut owned_books: Vec<Vec<crate::booking::Book>> = (0..n).map(|_| Vec::new()).collect();
         let mut books = books.into_iter();
@@ -123,6 +132,8 @@ impl Shards {
                 sent_calls: vec![None; halls_len],
                 unloaded: Vec::new(),
                 alive: beat.clone(),
+                boards: boards.clone(),
+                seen_full: Vec::new(),
             };
             for local in 0..shard.halls.len() {
                 let ops = shard.halls[local].1.timers();
@@ -145,6 +156,7 @@ impl Shards {
             health: store.health.clone(),
             threads: std::sync::Mutex::new(threads),
             alive,
+            boards,
         }
     }
 
@@ -237,6 +249,10 @@ struct Shard {
     /// the hall's first record and after a reload: then the record carries all of them. The
     /// `Arc`s are held, so one that is still here is the same call (`Arc::ptr_eq`).
     sent_calls: Vec<Option<Vec<Arc<CallEvent>>>>,
+    boards: Arc<Boards>,
+    /// Slots seen full in the pass being built, by hall index: published on the board once
+    /// its batch is durable.
+    seen_full: Vec<(usize, board::Pending)>,
 }
 
 impl Shard {
@@ -290,7 +306,7 @@ impl Shard {
                         Some(first) => first.map(HallReply::Replayed).map_err(Into::into),
                         None => {
                             let r = self.execute(local, req.op, now, &mut events, &refusal);
-                            if !r.as_ref().is_err_and(HallFailure::transient) {
+                            if r.as_ref().err().is_none_or(HallFailure::kept) {
                                 let id = &self.halls[local].1.config().id;
                                 let answer = self.render.hall(id, &r);
                                 self.idem
@@ -328,8 +344,36 @@ impl Shard {
             self.store.holdings.clustered(),
         );
         self.fence(&mut batch);
+        self.publish_full(&mut batch);
         self.ledger.stamp(&mut batch, changed);
         self.send(batch);
+    }
+
+    /// The slots seen full in this pass go on the board once the batch is durable, before
+    /// any of its replies is sent (the completions run in order), so the request that took
+    /// the last seat, or was refused, is answered after the board shows the slot full.
+    fn publish_full(&mut self, batch: &mut Batch) {
+        if self.seen_full.is_empty() {
+            return;
+        }
+        let seen = std::mem::take(&mut self.seen_full);
+        let (boards, clock) = (self.boards.clone(), self.clock.clone());
+        batch.done.insert(
+            0,
+            Box::new(move |commit| {
+                if commit.is_err() {
+                    return;
+                }
+                let now = clock.now();
+                let mut by_hall: HashMap<usize, Vec<board::Pending>> = HashMap::new();
+                for (hall, p) in seen {
+                    by_hall.entry(hall).or_default().push(p);
+                }
+                for (hall, seen) in by_hall {
+                    boards.hall(hall).publish(seen, now);
+                }
+            }),
+        );
     }
 
     /// Cluster mode: follow the leases. A hall adopted under a new epoch is reloaded from the
@@ -347,6 +391,9 @@ impl Shard {
                 crate::store::Holding::NotHeld => {
                     if self.epochs[local] != 0 {
                         tracing::info!(hall = %self.halls[local].1.config().id, epoch = self.epochs[local], "the hall's lease is no longer held here; not serving it");
+                        self.boards
+                            .hall(hall)
+                            .reset(0, self.books[local].citizens());
                     }
                     self.epochs[local] = 0;
                 }
@@ -412,6 +459,9 @@ impl Shard {
                         }
                     };
                     self.books[local] = crate::booking::Book::restore(records);
+                    self.boards
+                        .hall(self.halls[local].0)
+                        .reset(self.epochs[local], self.books[local].citizens());
                     self.halls[local].1 = engine;
                     self.sent_calls[local] = None;
                     self.drop_timers(local);

@@ -91,6 +91,20 @@ impl HallFailure {
             HallFailure::Owner(e) => e.transient(),
         }
     }
+
+    /// Whether an `Idempotency-Key` keeps this refusal as its answer: not a transient one,
+    /// and not `slot-full`. A full slot is also refused by the HTTP side without the owner
+    /// (`board`), where no answer can be kept; so that both give the same answer, neither
+    /// keeps it: the refusal changed nothing, and a retry with the key asks again (as
+    /// Stripe does for a request refused before it executed). A booking that succeeded is
+    /// kept, so its retry gets its 201, never `slot-full`.
+    pub fn kept(&self) -> bool {
+        !self.transient()
+            && !matches!(
+                self,
+                HallFailure::Booking(crate::booking::BookingError::SlotFull { .. })
+            )
+    }
 }
 
 pub type HallResult = Result<HallReply, HallFailure>;

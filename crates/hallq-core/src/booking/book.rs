@@ -149,7 +149,8 @@ impl Book {
         }
     }
 
-    fn seats_taken(&self, service: &Arc<str>, start: Timestamp) -> u32 {
+    /// Seats held in the slot of `service` starting at `start`.
+    pub fn seats_taken(&self, service: &Arc<str>, start: Timestamp) -> u32 {
         self.taken
             .get(&(service.clone(), start.as_second()))
             .copied()
@@ -172,6 +173,26 @@ impl Book {
 
     pub fn get(&self, code: &str) -> Option<&BookingRecord> {
         self.by_code.get(code)
+    }
+
+    /// The citizens (hashes) with at least one booking in the book: only they can be over
+    /// a limit, every limit being at least 1.
+    pub fn citizens(&self) -> impl Iterator<Item = &CitizenHash> {
+        self.by_citizen.keys()
+    }
+
+    /// The latest booking time of a slot starting at `start`.
+    pub fn book_until(rule: &SlotRule, start: Timestamp) -> Timestamp {
+        Timestamp::from_second(start.as_second() - i64::from(rule.book_until_minutes) * 60)
+            .expect("in range")
+    }
+
+    /// The refusal of a booking for the full slot starting at `start`.
+    pub fn slot_full(rule: &SlotRule, start: Timestamp, cx: &BookCtx) -> BookingError {
+        BookingError::SlotFull {
+            start: cx.local(start).to_string(),
+            capacity: rule.capacity,
+        }
     }
 
     /// The slot starts of a service on `date`, from the open hours.
@@ -275,9 +296,7 @@ impl Book {
                 last: last.to_string(),
             });
         }
-        let until =
-            Timestamp::from_second(start.as_second() - i64::from(rule.book_until_minutes) * 60)
-                .expect("in range");
+        let until = Book::book_until(rule, start);
         if now > until {
             return Err(BookingError::BookingClosed {
                 start: cx.local(start).to_string(),
@@ -286,10 +305,7 @@ impl Book {
         }
         self.check_limits(service, &req.known_as, start, now, cx)?;
         if self.seats_taken(service, start) >= rule.capacity {
-            return Err(BookingError::SlotFull {
-                start: cx.local(start).to_string(),
-                capacity: rule.capacity,
-            });
+            return Err(Book::slot_full(rule, start, cx));
         }
         if self.by_code.contains_key(&req.code) {
             return Err(BookingError::CodeTaken);
