@@ -44,10 +44,7 @@ pub(super) async fn run(cluster: Arc<Cluster>) {
         n: 0,
     };
     loop {
-        let turn = cluster.rounds.lock().await;
-        let result = once(&cluster, &mut round).await;
-        drop(turn);
-        if let Err(e) = result {
+        if let Err(e) = once(&cluster, &mut round).await {
             tracing::warn!(error = %e, "cluster lease round failed; retrying");
             if round.client.as_ref().is_some_and(Client::is_closed) {
                 round.client = None;
@@ -121,6 +118,9 @@ async fn once(cluster: &Cluster, round: &mut Round) -> Result<(), String> {
         tracing::info!(hall = %cluster.halls[h], epoch, "handed the hall over");
     }
 
+    // Adoptions and following replay rows: not while a catch-up does (renewing, above, never
+    // waits for one).
+    let _turn = cluster.rounds.lock().await;
     let (nodes, leases) = pg::view(client).await.map_err(err)?;
     let live: Vec<&str> = nodes
         .iter()

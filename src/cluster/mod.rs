@@ -57,8 +57,9 @@ pub struct Cluster {
     /// Where adoptions send their replays; taken away by `stop_leases`, because the writer
     /// stops only once every sender is gone.
     writer: Mutex<Option<Sender<Batch>>>,
-    /// Held by a lease round and by a catch-up: two replays of the same rows must never run
-    /// at once (the second would apply them again).
+    /// Held by a lease round's adoptions and following, and by a catch-up: two replays of the
+    /// same rows must never run at once (the second would apply them again). A round renews
+    /// its leases before it waits for it.
     rounds: tokio::sync::Mutex<()>,
 }
 
