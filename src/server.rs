@@ -91,6 +91,9 @@ impl Daemon {
             Ok::<_, DaemonError>((halls?, cases?))
         })?;
         let calendars = std::sync::RwLock::new(deadlines.calendars.clone());
+        // The replaced calendars the halls start with; read before the following can bring
+        // newer ones (`api::cluster::follow_calendars` takes those).
+        let calendar_texts = std::sync::Mutex::new(store.calendars()?.into_iter().collect());
         crate::runtime::cases::warn_near_horizon(&deadlines.calendars, now);
         // A calendar replaced through the API before this start wins over the config's file
         // for the halls' schedules too.
@@ -143,6 +146,7 @@ impl Daemon {
             shards,
             cases,
             calendars,
+            calendar_texts,
             store,
             hub,
             clock,
@@ -183,13 +187,16 @@ impl Daemon {
                 token.cancel();
             }
         });
-        let watchers = [
+        let mut watchers = vec![
             tokio::spawn(watch_store(app.clone())),
             tokio::spawn(systemd_watchdog(app.clone())),
             tokio::spawn(metrics_upkeep()),
             // Stopped with the watchers, before the writer it writes through.
             tokio::spawn(app.outbox.clone().run(token.clone())),
         ];
+        if app.cluster.is_some() {
+            watchers.push(tokio::spawn(api::cluster::follow_calendars(app.clone())));
+        }
 
         let grace = Duration::from_secs(app.config.server.shutdown_grace_s);
         let nofile = raise_nofile();

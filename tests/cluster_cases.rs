@@ -11,21 +11,15 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use support::{ADMIN, DISPLAY, Daemon, Hallq, KIOSK, OFFICER, Postgres, call, client, next};
+use reqwest::Method;
+use serde_json::json;
+use support::{
+    ADMIN, DISPLAY, Daemon, Hallq, KIOSK, OFFICER, Postgres, ask, free_port, next, wait_holder,
+};
 
 const LEASE_S: u64 = 3;
 /// Every level of the `fast` ladder (`support::case_config`).
 const LEVELS: [&str; 3] = ["warn", "red", "escalate"];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[allow(
     clippy::disallowed_methods,
@@ -33,73 +27,6 @@ fn free_port() -> u16 {
 )]
 fn rfc3339_ago(seconds: i64) -> String {
     (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(seconds)).to_string()
-}
-
-/// A request through `base` with `token`, retried while the cluster answers 503 (a lease
-/// moving) or a node does not answer, for up to 30 s.
-async fn ask(base: &str, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = call(
-            &client(),
-            method.clone(),
-            format!("{base}{path}"),
-            Some(token),
-            body.as_ref().map(Value::to_string),
-            &[],
-        )
-        .await;
-        if r.status.is_success() {
-            return r.body;
-        }
-        assert!(
-            r.status == StatusCode::SERVICE_UNAVAILABLE,
-            "{method} {path} through {base}: {} {:?}",
-            r.status,
-            r.body
-        );
-        assert!(
-            Instant::now() < until,
-            "{method} {path} through {base} refused for 30 s: {:?}",
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The node (by index) holding the case engine now, if exactly one of `bases` says so.
-async fn case_engine_holder(bases: &[(usize, String)]) -> Option<usize> {
-    let mut holders = Vec::new();
-    for (i, b) in bases {
-        let r = call(
-            &client(),
-            Method::GET,
-            format!("{b}/v1/cluster"),
-            Some(ADMIN),
-            None,
-            &[],
-        )
-        .await;
-        if r.status == StatusCode::OK && r.body["case_engine"].is_u64() {
-            holders.push(*i);
-        }
-    }
-    assert!(
-        holders.len() <= 1,
-        "two nodes hold the case engine: {holders:?}"
-    );
-    holders.first().copied()
-}
-
-async fn wait_holder(bases: &[(usize, String)]) -> usize {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(i) = case_engine_holder(bases).await {
-            return i;
-        }
-        assert!(Instant::now() < until, "no node took the case engine");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The supervision stream through `base`: (seq, alarm id, case, level).

@@ -569,13 +569,12 @@ async fn replace_calendar(
     let op = CaseOp::ReplaceCalendar {
         id,
         calendar: calendar.clone(),
-        toml: text,
+        toml: text.clone(),
     };
     let answer = app.cases.ask(op, idem).await;
     // Only a replacement made now (a replayed answer may be older than the calendar in force).
     if matches!(answer, Ok(CaseReply::Recomputed(_))) {
-        app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar.clone();
-        super::halls::calendar_replaced(&app, pos, &calendar).await;
+        super::halls::calendar_replaced(&app, pos, &calendar, &text).await;
     }
     Ok(render::case(&answer))
 }

@@ -212,3 +212,67 @@ async fn cluster(State(app): State<AppState>, _who: Principal) -> Result<Respons
     )
     .into_response())
 }
+
+/// Cluster mode: a calendar replaced through the API is stored by the case engine's holder;
+/// the following brings it into every node's store, and from there this task hands it to
+/// this node's halls (those it holds change their schedule; the others keep it for when they
+/// are adopted) and its calendar views. Runs until the daemon stops.
+pub async fn follow_calendars(app: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let store = app.store.clone();
+        let stored = match tokio::task::spawn_blocking(move || store.calendars()).await {
+            Ok(Ok(stored)) => stored,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the stored calendars; retrying");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for (id, toml) in stored {
+            let taken = app
+                .calendar_texts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+                .is_some_and(|t| *t == toml);
+            let Some(pos) = app.config.calendar_index(&id).filter(|_| !taken) else {
+                continue;
+            };
+            match crate::calendar::Calendar::from_toml(&format!("stored calendar {id}"), &toml) {
+                Ok(c) => {
+                    tracing::info!(calendar = %id, "a calendar replaced on another node reached this node's halls");
+                    super::halls::calendar_replaced(&app, pos, &std::sync::Arc::new(c), &toml)
+                        .await;
+                }
+                Err(e) => {
+                    tracing::error!(calendar = %id, error = %e, "a stored calendar does not parse; this node's halls keep the one they have");
+                    app.calendar_texts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id, toml);
+                }
+            }
+        }
+    }
+}
+
+/// Cluster mode: before a roll-up (`/v1/stats`, `/v1/reports`) reads this node's store, bring
+/// it up to the log of record, so the answer holds every operation acknowledged before the
+/// request, on any node. 503 + `Retry-After` when PostgreSQL cannot be read in time.
+pub(super) async fn caught_up(app: &AppState) -> Result<(), Problem> {
+    let Some(cluster) = &app.cluster else {
+        return Ok(());
+    };
+    cluster
+        .catch_up(std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| {
+            let mut p = Problem::unavailable(format!(
+                "this node cannot read the log of record to answer from it ({e}); retry shortly"
+            ));
+            p.retry_after = Some(2);
+            p
+        })
+}

@@ -492,14 +492,27 @@ async fn clear_hours(
         .await)
 }
 
-/// After `PUT /v1/calendars/{id}` replaced calendar `pos`: every hall that follows it gets
-/// it too, through its shard. A full hall queue is retried (this is rare and must not be
-/// lost: the hall would keep the old holidays until the next start).
+/// After `PUT /v1/calendars/{id}` replaced calendar `pos` (stored as `toml`): every hall
+/// that follows it gets it too, through its shard. A full hall queue is retried (this is rare
+/// and must not be lost: the hall would keep the old holidays until the next start).
+///
+/// Cluster mode: the handler on the node that made the replacement and `follow_calendars` on
+/// every node both come here; each replacement is taken once per node, by whichever comes
+/// first (`App::calendar_texts`), so a hall gets one `schedule_changed`, not two.
 pub(super) async fn calendar_replaced(
     app: &AppState,
     pos: usize,
     calendar: &Arc<crate::calendar::Calendar>,
+    toml: &str,
 ) {
+    if app.cluster.is_some() {
+        let mut taken = app.calendar_texts.lock().unwrap_or_else(|e| e.into_inner());
+        if taken.get(calendar.id()).is_some_and(|t| t == toml) {
+            return;
+        }
+        taken.insert(calendar.id().to_owned(), toml.to_owned());
+    }
+    app.calendars.write().unwrap_or_else(|e| e.into_inner())[pos] = calendar.clone();
     for (index, h) in app.config.halls.iter().enumerate() {
         if h.calendar != Some(pos) {
             continue;

@@ -49,6 +49,9 @@ pub struct App {
     pub cases: Arc<crate::runtime::cases::CaseShard>,
     /// The calendars in force (the case shard holds the same `Arc`s), for reading.
     pub calendars: std::sync::RwLock<Vec<Arc<crate::calendar::Calendar>>>,
+    /// Cluster mode: the stored text of each calendar replaced through the API, as this node's
+    /// halls last took it (`halls::calendar_replaced`); the following brings newer ones.
+    pub calendar_texts: std::sync::Mutex<std::collections::HashMap<String, String>>,
     pub store: Arc<Store>,
     pub hub: Arc<Hub>,
     pub clock: Arc<dyn Clock>,

@@ -45,6 +45,7 @@ async fn report(
         )
     })?;
     let (root, subtree) = rollup_query(&app, &who, &q, &["hall", "period", "subtree", "format"])?;
+    super::cluster::caught_up(&app).await?;
     let now = app.clock.now();
     let today = crate::queue::business_date(&root.cfg, now);
     let period = match q.get("period") {

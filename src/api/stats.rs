@@ -28,6 +28,7 @@ async fn stats(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
     let (root, subtree) = rollup_query(&app, &who, &q, &["hall", "subtree", "day", "format"])?;
+    super::cluster::caught_up(&app).await?;
     let now = app.clock.now();
     let day: Date = match q.get("day") {
         None => crate::queue::business_date(&root.cfg, now),

@@ -118,6 +118,9 @@ async fn once(cluster: &Cluster, round: &mut Round) -> Result<(), String> {
         tracing::info!(hall = %cluster.halls[h], epoch, "handed the hall over");
     }
 
+    // Adoptions and following replay rows: not while a catch-up does (renewing, above, never
+    // waits for one).
+    let _turn = cluster.rounds.lock().await;
     let (nodes, leases) = pg::view(client).await.map_err(err)?;
     let live: Vec<&str> = nodes
         .iter()
@@ -150,7 +153,7 @@ async fn once(cluster: &Cluster, round: &mut Round) -> Result<(), String> {
             _ => {}
         }
     }
-    follow(cluster, client).await?;
+    follow(cluster, client, FOLLOW_ROWS).await?;
     round.n += 1;
     if round.n.is_multiple_of(TRIM_EVERY)
         && matches!(holdings.get(cluster.case_engine()), Holding::Held(_))
@@ -253,14 +256,14 @@ async fn replay(cluster: &Cluster, id: &Arc<str>, rows: Vec<(u64, Vec<u8>)>) -> 
 /// Follow the halls (and the case engine) this node does not hold: commit their new rows to
 /// this node's store, so an adoption replays only the last moments and the log of record can
 /// be trimmed behind every node; then say which rows this store holds.
-async fn follow(cluster: &Cluster, client: &Client) -> Result<(), String> {
+async fn follow(cluster: &Cluster, client: &Client, limit: i64) -> Result<(), String> {
     let mut marks = Vec::with_capacity(cluster.halls.len());
     for (h, id) in cluster.halls.iter().enumerate() {
         let mut after = applied(cluster, id).await?;
         if cluster.store.holdings.get(h) == Holding::NotHeld
             && behind_trim(client, id, after).await.is_ok()
         {
-            let rows = pg::rows_after(client, id, after, FOLLOW_ROWS)
+            let rows = pg::rows_after(client, id, after, limit)
                 .await
                 .map_err(|e| e.to_string())?;
             if let Some(&(last, _)) = rows.last() {
@@ -274,6 +277,15 @@ async fn follow(cluster: &Cluster, client: &Client) -> Result<(), String> {
     pg::report_applied(client, &cluster.cfg.node, &halls, &marks)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// `Cluster::catch_up`: follow every hall not held here to the log's end, between rounds.
+pub(super) async fn catch_up(cluster: &Cluster) -> Result<(), String> {
+    let _turn = cluster.rounds.lock().await;
+    let client = pg::connect(&cluster.cfg.postgres, LEASES_SESSION)
+        .await
+        .map_err(|e| e.to_string())?;
+    follow(cluster, &client, i64::MAX).await
 }
 
 /// The live node a hall belongs to: the highest hash of (hall, node).

@@ -57,6 +57,10 @@ pub struct Cluster {
     /// Where adoptions send their replays; taken away by `stop_leases`, because the writer
     /// stops only once every sender is gone.
     writer: Mutex<Option<Sender<Batch>>>,
+    /// Held by a lease round's adoptions and following, and by a catch-up: two replays of the
+    /// same rows must never run at once (the second would apply them again). A round renews
+    /// its leases before it waits for it.
+    rounds: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -124,6 +128,7 @@ impl Cluster {
             view: RwLock::new(View::default()),
             stop: tokio_util::sync::CancellationToken::new(),
             writer: Mutex::new(None),
+            rounds: tokio::sync::Mutex::new(()),
         });
         store.set_log_of_record(cluster.clone());
         Ok(Some(cluster))
@@ -206,6 +211,20 @@ impl Cluster {
     /// The position of the case engine's lease, after the halls'.
     pub fn case_engine(&self) -> usize {
         self.halls.len() - 1
+    }
+
+    /// Bring this node's store up to the end of the log of record for every hall (and the
+    /// case engine) it does not hold, and wait until that is durable: a read made after it
+    /// sees every operation acknowledged before it started, wherever it was made
+    /// (`/v1/stats`, `/v1/reports`). Bounded by `timeout`.
+    pub async fn catch_up(self: &Arc<Self>, timeout: Duration) -> Result<(), String> {
+        let me = self.clone();
+        let task = self.rt().spawn(async move { leases::catch_up(&me).await });
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("catching up with the log of record timed out".into()),
+        }
     }
 
     /// Nodes and leases as the lease loop last read them.

@@ -104,3 +104,30 @@ fn recent_calls_stored_in_utc_still_load_and_show_the_halls_offset() {
     assert_eq!(calls[0].issued_at.to_string(), "2026-11-23T09:00:03+08:00");
     assert_eq!(calls, h.e.snapshot(h.now).recent_calls);
 }
+
+#[test]
+fn a_bad_rating_read_from_its_stored_ticket_is_the_one_the_engine_owes() {
+    // Cluster mode opens a rectification from the stored ticket (`BadRating::of_record`)
+    // where the hall's shard opens it from memory: the two must agree field for field, or
+    // the second offer would conflict with the first instead of replaying it.
+    let mut h = H::new();
+    for rating in [1, 4, 2] {
+        h.issue(0, TicketClass::Normal);
+        h.call(0);
+        h.window(0, WindowAction::Start).unwrap();
+        h.advance(3.minutes());
+        h.window(
+            0,
+            WindowAction::Complete {
+                evaluation: Some(rating),
+            },
+        )
+        .unwrap();
+    }
+    let owed = h.e.bad_ratings();
+    assert_eq!(owed.len(), 2, "{owed:?}");
+    let stored: Vec<stats::BadRating> = (0..h.e.ticket_count())
+        .filter_map(|i| stats::BadRating::of_record(&h.e.ticket_record(i)))
+        .collect();
+    assert_eq!(stored, owed);
+}

@@ -7,7 +7,8 @@
 //!   proves that nothing fired without sleeping;
 //! - `sse`: a hall's event stream, event by event;
 //! - `disk`: a redb storage backend that fails on demand, under the store;
-//! - `postgres`: a real PostgreSQL on a loopback port, for the cluster tests.
+//! - `postgres`: a real PostgreSQL on a loopback port, for the cluster tests;
+//! - `cluster`: what the cluster tests share (ports, retried requests, the case engine's holder).
 #![allow(
     dead_code,
     unused_imports,
@@ -15,6 +16,7 @@
 )]
 
 mod booking;
+mod cluster;
 mod daemon;
 mod disk;
 mod fixtures;
@@ -24,6 +26,7 @@ mod postgres;
 mod sse;
 
 pub use booking::*;
+pub use cluster::*;
 pub use daemon::{Daemon, Hallq};
 pub use disk::{DiskSwitch, FailingDisk};
 pub use fixtures::*;

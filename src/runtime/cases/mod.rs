@@ -58,6 +58,7 @@ mod horizon;
 mod observe;
 mod outbox;
 mod recover;
+mod relay;
 mod request;
 
 pub use ack::{Ack, AckError, Acked};
@@ -66,6 +67,7 @@ use counts::count_cases;
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
 pub use recover::recover;
+pub use relay::rectification;
 pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
 
 /// What a batch of this thread changes, to put back from the store if the batch is lost.
@@ -184,6 +186,8 @@ struct Worker {
     /// Cluster mode: the epoch of the case engine's lease this thread serves under; 0 while
     /// this node does not hold it (then it answers no case request and raises no alarm).
     epoch: u64,
+    /// Cluster mode: the halls' ticket alarms and bad ratings taken on by the case engine.
+    relay: relay::Relay,
 }
 
 impl Worker {
@@ -221,6 +225,7 @@ impl Worker {
             deferred: Vec::new(),
             rating_cases: (Vec::new(), None),
             epoch: 0,
+            relay: relay::Relay::default(),
         }
     }
 
@@ -260,6 +265,10 @@ impl Worker {
         let mut events = Vec::new();
         let mut batch = Batch::default();
         let mut lost_if_lost = Vec::new();
+        if refusal.is_none() && !reloading && serving && self.store.holdings.clustered() {
+            self.relay
+                .run(&self.config, &self.store, now, pending, &mut batch);
+        }
         if refusal.is_none() && !reloading && serving {
             for cmd in self.deferred.drain(..) {
                 pending.push(CaseRequest {
@@ -307,6 +316,11 @@ impl Worker {
             }
             if let Some(cmd) = internal {
                 match &answer {
+                    // Cluster mode, the case engine held elsewhere: its holder takes the
+                    // rating from the hall's log (`relay`); kept here it would only pile up.
+                    Err(_) if !serving => {
+                        tracing::debug!("a rectification is left to the case engine's holder");
+                    }
                     Err(e) if e.transient() => self.deferred.push(cmd),
                     Err(e) => tracing::warn!(error = %e, "an internal case command was refused"),
                     Ok(_) => lost_if_lost.push(Lost::Internal(cmd)),
@@ -391,6 +405,7 @@ impl Worker {
                     self.idem.clear();
                     self.unloaded.clear();
                     self.rating_cases = (Vec::new(), None);
+                    self.relay.reset();
                     self.horizon_next = publish_horizons(&self.config, &self.engine.calendars, now);
                     self.epoch = epoch;
                     self.observe(&[], true, now, true);
@@ -425,6 +440,7 @@ impl Worker {
         if let Some(lost) = self.ledger.lost() {
             self.idem.clear();
             self.cursors.clear();
+            self.relay.reset();
             // Every batch of this thread not yet durable is lost with the failed one (the
             // writer refuses what was built on the older generation), so the closes they
             // carried did not happen: those cases come back from the open-case table below.

@@ -42,6 +42,7 @@ use crate::wheel::{TimerKey, TimingWheel};
 
 mod board;
 mod booking;
+mod elsewhere;
 mod gauges;
 mod rectify;
 mod request;
@@ -294,7 +295,12 @@ impl Shard {
             let local = self.local(req.hall);
             touched.push(local);
             run_timers |= matches!(req.op, HallOp::RunTimers);
-            let reply = if !self.serving(local) {
+            let elsewhere = (!self.serving(local))
+                .then(|| self.elsewhere(local, &req.op, now))
+                .flatten();
+            let reply = if let Some(reply) = elsewhere {
+                reply
+            } else if !self.serving(local) {
                 let id = self.halls[local].1.config().id.clone();
                 Err(OwnerError::HallNotHeld(id).into())
             } else if self.unloaded.contains(&local) {
@@ -438,17 +444,7 @@ impl Shard {
             let calendar = self.halls[local].1.calendar().cloned();
             match self.store.load_hall(&cfg.id) {
                 Ok(stored) => {
-                    let mut engine = match stored {
-                        Some((record, tickets)) => {
-                            let (engine, warnings) =
-                                HallEngine::restore(cfg.clone(), now, record, tickets);
-                            for w in warnings {
-                                tracing::warn!(hall = %cfg.id, "{w}");
-                            }
-                            engine
-                        }
-                        None => HallEngine::new(cfg.clone(), now),
-                    };
+                    let mut engine = elsewhere::restore_hall(&cfg, stored, now);
                     engine.set_calendar(calendar, now);
                     let records = match self.store.load_bookings(&cfg.id) {
                         Ok(records) => records,

@@ -6,10 +6,9 @@
 //! logged, and the case is opened at the next start.
 
 use super::Shard;
-use crate::config::Config;
-use crate::deadline::{CaseCommand, CaseOrigin};
-use crate::queue::stats::BadRating;
+use crate::deadline::CaseCommand;
 use crate::queue::{Event, EventBody};
+pub use crate::runtime::cases::rectification;
 use crate::runtime::cases::{CaseOp, CaseRequest, CaseShard};
 use crate::store::Batch;
 
@@ -61,27 +60,6 @@ impl Shard {
                 }
             }
         }));
-    }
-}
-
-/// The rectification case a bad rating opens, bound to the ticket, service, window, officer,
-/// rating and reasons.
-pub fn rectification(config: &Config, hall: usize, bad: BadRating) -> CaseCommand {
-    CaseCommand::Accept {
-        id: format!("RECT-{}-{}", config.halls[hall].id, bad.ticket),
-        hall,
-        matter: config.rectification_matter(),
-        accepted_at: bad.finished_at,
-        origin: Some(Box::new(CaseOrigin::Rating {
-            ticket: bad.ticket,
-            service: bad.service,
-            window: bad.window,
-            officer: bad.officer,
-            rating: bad.rating,
-            reasons: bad.reasons,
-        })),
-        applicant: None,
-        bundle: None,
     }
 }
 

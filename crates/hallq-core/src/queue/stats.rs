@@ -13,6 +13,7 @@ use jiff::Timestamp;
 
 pub use super::daybook::{BadRating, DayStats, ServiceDay, WindowDay};
 use super::engine::*;
+use super::record::TicketRecord;
 use super::{TicketStatus, WindowState};
 
 impl HallEngine {
@@ -145,5 +146,23 @@ impl HallEngine {
                 })
             })
             .collect()
+    }
+}
+
+impl BadRating {
+    /// The bad rating a stored ticket owes a rectification for, bound to the same things as
+    /// `HallEngine::bad_ratings` binds it to (the record holds them as the engine does), so
+    /// an offer made from the store is a replay of one made from memory.
+    pub fn of_record(t: &TicketRecord) -> Option<BadRating> {
+        let rating = t.evaluation.filter(|e| *e <= 2)?;
+        Some(BadRating {
+            ticket: t.id.clone(),
+            finished_at: t.finished_at.unwrap_or(t.issued_at),
+            service: t.service.clone(),
+            window: t.window.clone(),
+            officer: t.officer.clone(),
+            rating,
+            reasons: t.reasons.clone(),
+        })
     }
 }
