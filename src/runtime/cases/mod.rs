@@ -41,7 +41,9 @@ use jiff::Timestamp;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::deadline::{CaseCommand, CaseError, CaseEvent, DeadlineEngine, Stream};
+use crate::deadline::{
+    BundleError, BundleView, CaseCommand, CaseError, CaseEvent, DeadlineEngine, Stream,
+};
 use crate::runtime::idem::{Idem, IdemCache};
 use crate::runtime::mailbox::{Mail, receive};
 use crate::runtime::{Context, OwnerError, Render};
@@ -553,6 +555,30 @@ impl Worker {
                     Err(e) => Err(e.into()),
                 }
             }
+            CaseOp::AcceptBundle(b) => {
+                let (view, created) = self.engine.accept_bundle(now, b, &closed, events)?;
+                Ok(CaseReply::Bundle {
+                    view: Box::new(view),
+                    created,
+                })
+            }
+            CaseOp::GetBundle { id, scope } => {
+                let view = self.engine.bundle_view(&id, now, &closed)?;
+                self.in_scope(&view, &scope)?;
+                Ok(CaseReply::Bundle {
+                    view: Box::new(view),
+                    created: false,
+                })
+            }
+            CaseOp::DeliverBundle { id, at, scope } => {
+                let view = self.engine.bundle_view(&id, now, &closed)?;
+                self.in_scope(&view, &scope)?;
+                let view = self.engine.deliver_bundle(now, &id, at, &closed, events)?;
+                Ok(CaseReply::Bundle {
+                    view: Box::new(view),
+                    created: false,
+                })
+            }
             CaseOp::Ack(ack) => self.ack(ack, now, batch),
             CaseOp::FollowUp {
                 id,
@@ -561,6 +587,19 @@ impl Worker {
             } => self.follow_up(id, follow_up, &scope, now, batch),
             // `pass` advances the engine after the requests.
             CaseOp::RunTimers => Ok(CaseReply::TimersRun),
+        }
+    }
+}
+
+impl Worker {
+    /// A bundle whose front desk the caller may not see does not exist for the caller.
+    fn in_scope(&self, view: &BundleView, scope: &Scope) -> Result<(), CaseFailure> {
+        match self.config.hall_index(&view.hall) {
+            Some(h) if scope(h) => Ok(()),
+            _ => Err(BundleError::Unknown {
+                id: view.id.clone(),
+            }
+            .into()),
         }
     }
 }
