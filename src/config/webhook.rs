@@ -16,15 +16,18 @@ pub enum NotifyEvent {
     Outcome,
     /// The result waits at the window (窗口领取).
     ReadyForPickup,
+    /// A ticket with a contact is near the head of its queue (position ≤ `turn_near`).
+    TurnNear,
 }
 
 impl NotifyEvent {
-    pub const ALL: [NotifyEvent; 5] = [
+    pub const ALL: [NotifyEvent; 6] = [
         NotifyEvent::Accepted,
         NotifyEvent::Suspended,
         NotifyEvent::Resumed,
         NotifyEvent::Outcome,
         NotifyEvent::ReadyForPickup,
+        NotifyEvent::TurnNear,
     ];
 
     /// The name in the config and in the delivered body (`"event"`).
@@ -35,6 +38,7 @@ impl NotifyEvent {
             NotifyEvent::Resumed => "case.resumed",
             NotifyEvent::Outcome => "case.outcome",
             NotifyEvent::ReadyForPickup => "case.ready_for_pickup",
+            NotifyEvent::TurnNear => "ticket.turn_near",
         }
     }
 

@@ -67,6 +67,7 @@ use closing::{ClosedLookup, Closing};
 use counts::count_cases;
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
+pub(crate) use outbox::{delivery_id, salt};
 pub use recover::recover;
 pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
 

@@ -74,7 +74,7 @@ pub(super) fn outbox(
         for kind in kinds {
             for w in config.webhooks.iter().filter(|w| w.wants(kind)) {
                 n += 1;
-                let id = format!("{:013}-{n:04}-{salt}-{}", now.as_millisecond(), w.name);
+                let id = delivery_id(now, n, &salt, &w.name);
                 let body = Body {
                     id: &id,
                     event: kind.as_str(),
@@ -103,9 +103,15 @@ pub(super) fn outbox(
     }
 }
 
+/// A notification's delivery id: the commit's millisecond, its position among the pass's
+/// notifications, the pass's salt and the webhook; ids sort in the order they were written.
+pub(crate) fn delivery_id(now: Timestamp, n: u32, salt: &str, webhook: &str) -> String {
+    format!("{:013}-{n:04}-{salt}-{webhook}", now.as_millisecond())
+}
+
 /// 8 hex digits, so ids written in the same millisecond by two passes (or after a restart
 /// with the clock set back) never collide.
-fn salt() -> String {
+pub(crate) fn salt() -> String {
     let mut r = [0u8; 4];
     if getrandom::fill(&mut r).is_err() {
         // No entropy: the time and position still order the ids; a clash needs two passes
