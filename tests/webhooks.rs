@@ -592,3 +592,65 @@ async fn a_ticket_with_a_contact_is_told_once_when_its_turn_is_near_and_its_phon
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_tells_its_applicant_once_when_every_matter_is_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = reserve_port();
+    let receiver = Receiver::new(200);
+    receiver.listen(addr).await;
+    let extra = "events = [\"bundle.ready\"]\n";
+    let daemon = Hallq::config(dir.path(), &config(dir.path(), addr, extra)).spawn();
+    let c = client(&daemon);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the real binary runs on the real clock; bundles are accepted now"
+    )]
+    let now = jiff::Timestamp::now().to_string();
+    let accept = |id: &'static str, matters: Value| {
+        let (c, now) = (&c, now.clone());
+        async move {
+            let body = json!({"id": id, "hall": "h1", "matters": matters, "accepted_at": now,
+                              "applicant": {"name": "张三", "contact": PHONE}});
+            let r = c
+                .call(OFFICER, Method::POST, "/v1/bundles", Some(body))
+                .await;
+            assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
+        }
+    };
+    let approve = json!({"result": "approved", "delivery": "window"});
+    accept("YJS-A", json!(["DAYS-2", "OFFICIAL-3WD", "FAST"])).await;
+    c.act("YJS-A-1", "outcome", approve.clone()).await;
+    c.act("YJS-A-3", "withdraw", json!({"reason": "no longer needed"}))
+        .await;
+    // The last undecided matter decides the bundle: ready.
+    c.act("YJS-A-2", "outcome", approve.clone()).await;
+    let r = c
+        .call(
+            OFFICER,
+            Method::POST,
+            "/v1/bundles/YJS-A/deliver",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    // A later bundle's notice comes after anything written before it.
+    accept("YJS-B", json!(["DAYS-2"])).await;
+    c.act("YJS-B-1", "outcome", approve).await;
+    let got = receiver.wait_delivered(2).await;
+    let bundles: Vec<&str> = got
+        .values()
+        .map(|(h, _)| h.body["bundle"].as_str().unwrap())
+        .collect();
+    assert_eq!(bundles, ["YJS-A", "YJS-B"], "each bundle once");
+    for (hit, times) in got.values() {
+        assert_eq!((*times, hit.signed), (1, true));
+        assert_eq!(hit.event, "bundle.ready");
+        assert_eq!(hit.body["detail"]["state"], "ready", "{}", hit.raw);
+        assert_eq!(hit.body["applicant"]["contact_masked"], "138****8000");
+        assert!(!hit.raw.contains(PHONE), "{}", hit.raw);
+    }
+    let a = &got.values().next().unwrap().0.body["detail"]["members"];
+    assert_eq!(a[2]["state"], "withdrawn");
+    drop(daemon);
+}

@@ -42,7 +42,8 @@ use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::{
-    BundleError, BundleView, CaseCommand, CaseError, CaseEvent, DeadlineEngine, Stream,
+    BundleError, BundleState, BundleView, CaseCommand, CaseError, CaseEvent, CaseEventBody,
+    DeadlineEngine, Stream,
 };
 use crate::runtime::idem::{Idem, IdemCache};
 use crate::runtime::mailbox::{Mail, receive};
@@ -67,7 +68,7 @@ use closing::{ClosedLookup, Closing};
 use counts::count_cases;
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
-pub(crate) use outbox::{delivery_id, salt};
+pub(crate) use outbox::{delivery_id, pending, salt};
 pub use recover::recover;
 pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
 
@@ -326,6 +327,7 @@ impl Worker {
         if refusal.is_none() && !reloading && serving {
             self.engine.advance(now, &mut events);
         }
+        let ready = self.ready_bundles(&events, now);
         let changes = self.engine.take_changes();
         let rating_cases = changes.iter().any(|c| c.record.origin.is_some())
             || events
@@ -338,7 +340,7 @@ impl Worker {
             rating_cases,
         );
         count_cases(&self.config, &events, &changes, &mut batch);
-        outbox::outbox(&self.config, &events, &changes, now, &mut batch);
+        outbox::outbox(&self.config, &events, &changes, &ready, now, &mut batch);
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {
@@ -593,6 +595,49 @@ impl Worker {
 }
 
 impl Worker {
+    /// The bundles this pass's events made ready (`bundle.ready`): a member's outcome, or the
+    /// withdrawal of one still undecided, left every member decided or closed. Before such
+    /// an event the bundle was open, so each becomes ready once. Read before the pass's
+    /// closed cases leave the engine.
+    fn ready_bundles(&self, events: &[CaseEvent], now: Timestamp) -> Vec<BundleView> {
+        let wanted = self
+            .config
+            .webhooks
+            .iter()
+            .any(|w| w.wants(crate::config::NotifyEvent::BundleReady));
+        if !wanted {
+            return Vec::new();
+        }
+        let closed = ClosedLookup {
+            pending: &self.closing.records,
+            store: &self.store,
+        };
+        let mut ready: Vec<BundleView> = Vec::new();
+        for e in events {
+            let case = match &e.body {
+                CaseEventBody::Outcome { case, .. } | CaseEventBody::Withdrawn { case, .. } => case,
+                _ => continue,
+            };
+            let Some(v) = self.engine.get(case, now) else {
+                continue;
+            };
+            let withdrawn_decided =
+                matches!(e.body, CaseEventBody::Withdrawn { .. }) && v.details.outcome.is_some();
+            let Some(bundle) = v.details.bundle.filter(|_| !withdrawn_decided) else {
+                continue;
+            };
+            if ready.iter().any(|b| b.id == bundle) {
+                continue;
+            }
+            if let Ok(view) = self.engine.bundle_view(&bundle, now, &closed)
+                && view.state == BundleState::Ready
+            {
+                ready.push(view);
+            }
+        }
+        ready
+    }
+
     /// A bundle whose front desk the caller may not see does not exist for the caller.
     fn in_scope(&self, view: &BundleView, scope: &Scope) -> Result<(), CaseFailure> {
         match self.config.hall_index(&view.hall) {

@@ -7,8 +7,10 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::config::{Config, NotifyEvent};
-use crate::deadline::{Applicant, CaseChange, CaseEvent, CaseEventBody, DeliveryMethod};
+use crate::config::{Config, NotifyEvent, Webhook};
+use crate::deadline::{
+    Applicant, BundleView, CaseChange, CaseEvent, CaseEventBody, DeliveryMethod,
+};
 use crate::store::{Batch, Notification};
 
 /// What the receiver gets: the milestone, the case event as the `@cases` stream carries it,
@@ -22,6 +24,18 @@ struct Body<'a> {
     matter: &'a str,
     applicant: &'a Applicant,
     detail: &'a CaseEvent,
+}
+
+/// What the receiver gets when a bundle is ready: the bundle as `GET /v1/bundles/{id}` shows
+/// it, its applicant masked and hashed.
+#[derive(Serialize)]
+struct BundleBody<'a> {
+    id: &'a str,
+    event: &'static str,
+    hall: &'a str,
+    bundle: &'a str,
+    applicant: &'a Applicant,
+    detail: &'a BundleView,
 }
 
 /// The milestone an event is, and its case, if applicants hear of it.
@@ -42,12 +56,14 @@ fn ready_for_pickup(body: &CaseEventBody) -> bool {
 }
 
 /// Add to `batch` one outbox record per milestone among `events` and webhook that wants it,
-/// for cases whose applicant left a contact. `changes` holds the record of every case the
-/// pass changed (every event's case among them). Ids sort by `now`, then by position.
+/// for cases whose applicant left a contact, then one per bundle the pass made `ready`.
+/// `changes` holds the record of every case the pass changed (every event's case among
+/// them). Ids sort by `now`, then by position.
 pub(super) fn outbox(
     config: &Config,
     events: &[CaseEvent],
     changes: &[CaseChange],
+    ready: &[BundleView],
     now: Timestamp,
     batch: &mut Batch,
 ) {
@@ -63,12 +79,9 @@ pub(super) fn outbox(
         let Some(record) = changes.iter().map(|c| &c.record).find(|r| r.id == case) else {
             continue;
         };
-        let Some(applicant) = record.details.applicant.as_ref() else {
+        let Some(applicant) = record.details.applicant.as_ref().filter(|a| reachable(a)) else {
             continue;
         };
-        if applicant.contact_masked.is_none() && applicant.contact_hash.is_none() {
-            continue;
-        }
         let kinds = std::iter::once(first)
             .chain(ready_for_pickup(&e.body).then_some(NotifyEvent::ReadyForPickup));
         for kind in kinds {
@@ -84,22 +97,63 @@ pub(super) fn outbox(
                     applicant,
                     detail: e,
                 };
-                let note = Notification {
-                    body: serde_json::to_string(&body).expect("bodies serialize"),
-                    id,
-                    webhook: w.name.clone(),
-                    event: kind.as_str().to_owned(),
-                    hall: record.hall.as_str().into(),
-                    case: case.to_owned(),
-                    created_at: now,
-                    attempts: 0,
-                    next_at: now,
-                    last_error: None,
-                    dead_at: None,
-                };
+                let body = serde_json::to_string(&body).expect("bodies serialize");
+                let note = pending(id, w, kind, (&record.hall, case), body, now);
                 batch.ops.push(note.op());
             }
         }
+    }
+    for b in ready {
+        let Some(applicant) = b.applicant.as_ref().filter(|a| reachable(a)) else {
+            continue;
+        };
+        let kind = NotifyEvent::BundleReady;
+        for w in config.webhooks.iter().filter(|w| w.wants(kind)) {
+            n += 1;
+            let id = delivery_id(now, n, &salt, &w.name);
+            let body = BundleBody {
+                id: &id,
+                event: kind.as_str(),
+                hall: &b.hall,
+                bundle: &b.id,
+                applicant,
+                detail: b,
+            };
+            let body = serde_json::to_string(&body).expect("bodies serialize");
+            // The dead-letter list names the bundle where it names a case.
+            let note = pending(id, w, kind, (&b.hall, &b.id), body, now);
+            batch.ops.push(note.op());
+        }
+    }
+}
+
+/// Whether the applicant left a contact: only then is anyone notified.
+fn reachable(a: &Applicant) -> bool {
+    a.contact_masked.is_some() || a.contact_hash.is_some()
+}
+
+/// A new notification of `event` about `subject` (a case, bundle or ticket of `hall`) for
+/// webhook `w`, due at once.
+pub(crate) fn pending(
+    id: String,
+    w: &Webhook,
+    event: NotifyEvent,
+    (hall, subject): (&str, &str),
+    body: String,
+    now: Timestamp,
+) -> Notification {
+    Notification {
+        body,
+        id,
+        webhook: w.name.clone(),
+        event: event.as_str().to_owned(),
+        hall: hall.into(),
+        case: subject.to_owned(),
+        created_at: now,
+        attempts: 0,
+        next_at: now,
+        last_error: None,
+        dead_at: None,
     }
 }
 

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::config::{Config, NotifyEvent};
 use crate::queue::{HallEngine, TicketContact, TicketView};
-use crate::runtime::cases::delivery_id;
-use crate::store::{Batch, Notification};
+use crate::runtime::cases::{delivery_id, pending};
+use crate::store::Batch;
 
 /// What the receiver gets.
 #[derive(Serialize)]
@@ -64,20 +64,10 @@ pub(super) fn outbox(config: &Config, hall: &mut HallEngine, now: Timestamp, bat
                 contact: &t.contact,
                 detail: &t.ticket,
             };
-            let note = Notification {
-                body: serde_json::to_string(&body).expect("bodies serialize"),
-                id,
-                webhook: w.name.clone(),
-                event: NotifyEvent::TurnNear.as_str().to_owned(),
-                hall: hall_id.clone(),
-                // The dead-letter list names the ticket where it names a case.
-                case: t.ticket.id.clone(),
-                created_at: now,
-                attempts: 0,
-                next_at: now,
-                last_error: None,
-                dead_at: None,
-            };
+            let body = serde_json::to_string(&body).expect("bodies serialize");
+            // The dead-letter list names the ticket where it names a case.
+            let subject = (&*hall_id, t.ticket.id.as_str());
+            let note = pending(id, w, NotifyEvent::TurnNear, subject, body, now);
             batch.ops.push(note.op());
         }
     }
