@@ -253,6 +253,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::bookings::routes())
         .merge(api::events::routes())
         .merge(api::cases::routes())
+        .merge(api::bundles::routes())
         .merge(api::stats::routes())
         .merge(api::reports::routes())
         .merge(api::backup::routes())

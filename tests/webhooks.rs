@@ -429,3 +429,228 @@ async fn a_receiver_that_always_fails_leaves_dead_letters_an_admin_replays() {
     let r = c.call(ADMIN, Method::GET, "/v1/webhooks/dead", None).await;
     assert_eq!(r.body["dead"], json!([]));
 }
+
+/// Every file under `dir`.
+fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_with_a_contact_is_told_once_when_its_turn_is_near_and_its_phone_is_never_kept() {
+    const TICKET_PHONE: &str = "139-8765 4321";
+    let dir = tempfile::tempdir().unwrap();
+    let addr = reserve_port();
+    let receiver = Receiver::new(200);
+    receiver.listen(addr).await;
+    let extra = "events = [\"ticket.turn_near\"]\n\n[policy]\nturn_near = 2\n";
+    let how = Hallq::config(dir.path(), &config(dir.path(), addr, extra))
+        .env("RUST_LOG", "debug")
+        .capture_log();
+    let daemon = how.spawn();
+    let c = client(&daemon);
+    let issue = |contact: Option<&'static str>| {
+        let c = &c;
+        async move {
+            let mut body = json!({"service": "s"});
+            if let Some(p) = contact {
+                body["contact"] = json!(p);
+            }
+            c.call(KIOSK, Method::POST, "/v1/halls/h1/tickets", Some(body))
+                .await
+        }
+    };
+    let call_next = || async {
+        let r = c
+            .call(
+                COUNTER,
+                Method::POST,
+                "/v1/halls/h1/windows/w1/call",
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    };
+
+    assert_problem(
+        &issue(Some("call me")).await,
+        400,
+        "invalid-field",
+        Some("contact"),
+    );
+    let first = issue(None).await;
+    assert_eq!(first.status.as_u16(), 201, "{:?}", first.body);
+    // Second in line at once: told at issue.
+    let second = issue(Some(TICKET_PHONE)).await;
+    assert_eq!(second.status.as_u16(), 201, "{:?}", second.body);
+    assert_eq!(second.body["contact_masked"], "139****4321");
+    // Third: told once a call moves it up to second.
+    let third = issue(Some(TICKET_PHONE)).await;
+    let id = |r: &Resp| r.body["id"].as_str().unwrap().to_owned();
+    let got = receiver.wait_delivered(1).await;
+    assert_eq!(
+        got.values().next().unwrap().0.body["ticket"],
+        json!(id(&second))
+    );
+    let r = c
+        .call(
+            COUNTER,
+            Method::POST,
+            "/v1/halls/h1/windows/w1/open",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    call_next().await;
+    let got = receiver.wait_delivered(2).await;
+
+    for (delivery, (hit, times)) in &got {
+        assert_eq!((*times, hit.signed), (1, true), "{delivery}");
+        assert_eq!(hit.event, "ticket.turn_near");
+        assert_eq!(hit.body["position"], 2, "{}", hit.raw);
+        assert_eq!(hit.body["contact"]["contact_masked"], "139****4321");
+        let hash = hit.body["contact"]["contact_hash"].as_str().unwrap();
+        assert_eq!(
+            hash.len(),
+            64,
+            "a keyed hash the gateway looks the number up by"
+        );
+        assert!(
+            !hit.raw.contains("9876543") && !hit.raw.contains("8765 4321"),
+            "{}",
+            hit.raw
+        );
+    }
+    let told: BTreeSet<String> = got
+        .values()
+        .map(|(h, _)| h.body["ticket"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(told, BTreeSet::from([id(&second), id(&third)]));
+
+    // Moving up further tells nobody twice, also after a restart: a later ticket's
+    // notice arrives after anything written before it.
+    call_next().await;
+    let log = daemon.log();
+    let daemon = daemon.restart();
+    let c = client(&daemon);
+    let r = c
+        .call(
+            COUNTER,
+            Method::POST,
+            "/v1/halls/h1/windows/w1/call",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let fourth = c
+        .call(
+            KIOSK,
+            Method::POST,
+            "/v1/halls/h1/tickets",
+            Some(json!({"service": "s", "contact": "13987654321"})),
+        )
+        .await;
+    assert_eq!(fourth.status.as_u16(), 201, "{:?}", fourth.body);
+    let got = receiver.wait_delivered(3).await;
+    assert!(got.values().all(|(_, n)| *n == 1));
+    let told: Vec<String> = got
+        .values()
+        .map(|(h, _)| h.body["ticket"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(told.contains(&id(&fourth)));
+    // Both spellings of one phone: one hash.
+    let hashes: BTreeSet<String> = got
+        .values()
+        .map(|(h, _)| h.body["contact"]["contact_hash"].to_string())
+        .collect();
+    assert_eq!(hashes.len(), 1);
+
+    let mut lines = log;
+    lines.extend(daemon.terminate());
+    assert!(!lines.is_empty(), "the debug log was captured");
+    let needles = ["13987654321", "9876543", "8765 4321"];
+    for line in &lines {
+        for n in needles {
+            assert!(!line.contains(n), "the log holds `{n}`: {line}");
+        }
+    }
+    let mut all = Vec::new();
+    files(how.data_dir(), &mut all);
+    assert!(!all.is_empty());
+    for f in all {
+        let bytes = std::fs::read(&f).unwrap();
+        for n in needles {
+            let hit = bytes.windows(n.len()).any(|w| w == n.as_bytes());
+            assert!(!hit, "{} holds `{n}`", f.display());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_tells_its_applicant_once_when_every_matter_is_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = reserve_port();
+    let receiver = Receiver::new(200);
+    receiver.listen(addr).await;
+    let extra = "events = [\"bundle.ready\"]\n";
+    let daemon = Hallq::config(dir.path(), &config(dir.path(), addr, extra)).spawn();
+    let c = client(&daemon);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the real binary runs on the real clock; bundles are accepted now"
+    )]
+    let now = jiff::Timestamp::now().to_string();
+    let accept = |id: &'static str, matters: Value| {
+        let (c, now) = (&c, now.clone());
+        async move {
+            let body = json!({"id": id, "hall": "h1", "matters": matters, "accepted_at": now,
+                              "applicant": {"name": "张三", "contact": PHONE}});
+            let r = c
+                .call(OFFICER, Method::POST, "/v1/bundles", Some(body))
+                .await;
+            assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
+        }
+    };
+    let approve = json!({"result": "approved", "delivery": "window"});
+    accept("YJS-A", json!(["DAYS-2", "OFFICIAL-3WD", "FAST"])).await;
+    c.act("YJS-A-1", "outcome", approve.clone()).await;
+    c.act("YJS-A-3", "withdraw", json!({"reason": "no longer needed"}))
+        .await;
+    // The last undecided matter decides the bundle: ready.
+    c.act("YJS-A-2", "outcome", approve.clone()).await;
+    let r = c
+        .call(
+            OFFICER,
+            Method::POST,
+            "/v1/bundles/YJS-A/deliver",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    // A later bundle's notice comes after anything written before it.
+    accept("YJS-B", json!(["DAYS-2"])).await;
+    c.act("YJS-B-1", "outcome", approve).await;
+    let got = receiver.wait_delivered(2).await;
+    let bundles: Vec<&str> = got
+        .values()
+        .map(|(h, _)| h.body["bundle"].as_str().unwrap())
+        .collect();
+    assert_eq!(bundles, ["YJS-A", "YJS-B"], "each bundle once");
+    for (hit, times) in got.values() {
+        assert_eq!((*times, hit.signed), (1, true));
+        assert_eq!(hit.event, "bundle.ready");
+        assert_eq!(hit.body["detail"]["state"], "ready", "{}", hit.raw);
+        assert_eq!(hit.body["applicant"]["contact_masked"], "138****8000");
+        assert!(!hit.raw.contains(PHONE), "{}", hit.raw);
+    }
+    let a = &got.values().next().unwrap().0.body["detail"]["members"];
+    assert_eq!(a[2]["state"], "withdrawn");
+    drop(daemon);
+}

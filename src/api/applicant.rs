@@ -45,6 +45,34 @@ pub(super) fn mask(contact: &str) -> String {
     }
 }
 
+/// A ticket holder's phone, for "your turn is near": masked and hashed like an applicant's
+/// contact; the clear number ends here. 400 naming `contact` unless it is a phone number
+/// (7 to 20 digits; spaces, dashes and a leading `+` allowed).
+pub(super) fn ticket_contact(
+    app: &super::AppState,
+    phone: &str,
+) -> Result<crate::queue::TicketContact, Problem> {
+    let phone = phone.trim();
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let plain = phone
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || c == ' ' || c == '-' || (i == 0 && c == '+'));
+    if !plain || !(7..=20).contains(&digits) {
+        return Err(Problem::bad_request(
+            "invalid-field",
+            "`contact` is a phone number: 7 to 20 digits (spaces, dashes and a leading + allowed)",
+        )
+        .field("contact"));
+    }
+    let bare = phone.trim_start_matches('+');
+    Ok(crate::queue::TicketContact {
+        contact_masked: mask(bare),
+        contact_hash: contact_hash(&app.config, bare),
+        notified: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::mask;

@@ -50,8 +50,8 @@ pub(super) struct AcceptBody {
     submitted_at: Option<Timestamp>,
     /// Who applied; masked and hashed here, never kept in clear.
     applicant: Option<ApplicantBody>,
-    /// 一件事一次办: the application this case is one matter of (`bundles`).
-    bundle: Option<String>,
+    /// Refused: a bundle's matters are accepted together (`POST /v1/bundles`).
+    bundle: Option<serde_json::Value>,
 }
 
 /// The applicant as the business system sends it. Only the masked forms and keyed hashes
@@ -128,17 +128,7 @@ async fn accept(
     let b: AcceptBody = change.json()?;
     let hall = known_hall(&app, &b.hall)?;
     who.require(Perm::CaseWrite, hall, &b.hall)?;
-    let matter = matter_index(&app, &b.matter)?;
-    if app.config.is_builtin_matter(matter) {
-        return Err(Problem::new(
-            422,
-            "reserved-matter",
-            "Unprocessable request",
-            "rectification cases are opened by bad ratings and complaints by POST \
-             /v1/complaints, not accepted",
-        )
-        .field("matter"));
-    }
+    let matter = acceptable_matter(&app, &b.matter, "matter")?;
     let at = |value: Option<Timestamp>, field: &str| {
         value.ok_or_else(|| {
             Problem::bad_request(
@@ -159,7 +149,16 @@ async fn accept(
         Some(a) => Some(Box::new(a.resolve(&app)?)),
         None => None,
     };
-    let bundle = b.bundle.map(|id| bundle_id(&id)).transpose()?;
+    if b.bundle.is_some() {
+        return Err(Problem::new(
+            422,
+            "use-bundles",
+            "Unprocessable request",
+            "the matters of one application are accepted together at their front desk by \
+             POST /v1/bundles (docs/cases.md)",
+        )
+        .field("bundle"));
+    }
     let cmd = match b.channel {
         Channel::Counter => CaseCommand::Accept {
             id: b.id,
@@ -168,7 +167,7 @@ async fn accept(
             accepted_at: at(b.accepted_at, "accepted_at")?,
             origin: None,
             applicant,
-            bundle,
+            bundle: None,
         },
         Channel::Online => CaseCommand::Submit {
             id: b.id,
@@ -176,7 +175,7 @@ async fn accept(
             matter,
             submitted_at: at(b.submitted_at, "submitted_at")?,
             applicant,
-            bundle,
+            bundle: None,
         },
     };
     let op = CaseOp::Apply {
@@ -186,16 +185,21 @@ async fn accept(
     Ok(render::case(&app.cases.ask(op, idem).await))
 }
 
-/// A bundle id: what a case id may be (letters, digits, `._-`, at most 64).
-fn bundle_id(id: &str) -> Result<String, Problem> {
-    if !crate::deadline::valid_case_id(id) {
-        return Err(Problem::bad_request(
-            "invalid-field",
-            "`bundle` is 1 to 64 letters, digits and `._-`",
+/// A matter a counter may accept (`field` names it in the body): known, and not one of the
+/// built-in matters the daemon opens itself.
+pub(super) fn acceptable_matter(app: &AppState, id: &str, field: &str) -> Result<usize, Problem> {
+    let matter = matter_index(app, id).map_err(|p| p.field(field))?;
+    if app.config.is_builtin_matter(matter) {
+        return Err(Problem::new(
+            422,
+            "reserved-matter",
+            "Unprocessable request",
+            "rectification cases are opened by bad ratings and complaints by POST \
+             /v1/complaints, not accepted",
         )
-        .field("bundle"));
+        .field(field));
     }
-    Ok(id.to_owned())
+    Ok(matter)
 }
 
 fn matter_index(app: &AppState, id: &str) -> Result<usize, Problem> {

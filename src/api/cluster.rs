@@ -31,8 +31,9 @@ const FORWARDED: HeaderName = HeaderName::from_static("x-hallq-forwarded-by");
 const OWNER: HeaderName = HeaderName::from_static("x-hallq-owner");
 
 /// Paths the case engine answers, wherever it runs.
-const CASE_ENGINE_PATHS: [&str; 5] = [
+const CASE_ENGINE_PATHS: [&str; 6] = [
     "/v1/cases",
+    "/v1/bundles",
     "/v1/alarms",
     "/v1/case-events",
     "/v1/complaints",

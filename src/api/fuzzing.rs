@@ -3,7 +3,7 @@
 //! calendar parsers. Nothing here is used by the daemon itself.
 
 use super::problem::Problem;
-use super::{cases, halls, json};
+use super::{bundles, cases, halls, json};
 
 /// Every JSON request body, by the name the fuzz targets use, with a valid example to
 /// mutate from.
@@ -38,6 +38,14 @@ pub const BODIES: &[(&str, &str)] = &[
         r#"{"reason":"applicant withdrew","at":"2026-03-02T01:30:00Z"}"#,
     ),
     ("ack", r#"{"consumer":"supervision","seq":42}"#),
+    (
+        "bundle",
+        r#"{"id":"YJS-1","hall":"h1","matters":["M","N"],"accepted_at":"2026-03-02T01:30:00Z","applicant":{"contact":"13800138000"}}"#,
+    ),
+    (
+        "issue-contact",
+        r#"{"service":"s","contact":"138 0013 8000"}"#,
+    ),
 ];
 
 /// Parse `bytes`, sent as `ctype`, as the body `kind` (a name in `BODIES`) the way its
@@ -62,6 +70,8 @@ pub fn parse_body(kind: &str, ctype: &str, bytes: &[u8]) -> Result<(), Problem> 
         "extend" => p::<cases::ExtendBody>(ctype, bytes).map(drop),
         "withdraw" => p::<cases::WithdrawBody>(ctype, bytes).map(drop),
         "ack" => p::<cases::AckBody>(ctype, bytes).map(drop),
+        "bundle" => p::<bundles::BundleBody>(ctype, bytes).map(drop),
+        "issue-contact" => p::<halls::IssueBody>(ctype, bytes).map(drop),
         other => panic!("no body `{other}`; the bodies are listed in BODIES"),
     }
 }

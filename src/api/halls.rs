@@ -96,6 +96,8 @@ pub(super) struct IssueBody {
     /// false for an appointment pushed by a booking system before the citizen arrives.
     #[serde(default = "default_true")]
     checked_in: bool,
+    /// A phone to tell when the turn is near; kept masked and hashed only.
+    contact: Option<String>,
 }
 
 fn normal() -> TicketClass {
@@ -114,9 +116,13 @@ async fn issue(
         slot: req.slot,
         checked_in: req.checked_in,
     };
-    Ok(app
-        .answer(change.hall.index, HallOp::Apply(cmd), idem)
-        .await)
+    let op = match req.contact {
+        Some(c) => {
+            HallOp::IssueWithContact(Box::new((cmd, super::applicant::ticket_contact(&app, &c)?)))
+        }
+        None => HallOp::Apply(cmd),
+    };
+    Ok(app.answer(change.hall.index, op, idem).await)
 }
 
 async fn list_tickets(

@@ -7,6 +7,7 @@ pub(crate) mod applicant;
 pub mod auth;
 pub(crate) mod backup;
 pub(crate) mod bookings;
+pub(crate) mod bundles;
 pub(crate) mod case_life;
 pub(crate) mod cases;
 pub(crate) mod cluster;

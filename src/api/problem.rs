@@ -288,6 +288,42 @@ impl Problem {
 }
 
 impl Problem {
+    /// A refused bundle command: a member's refusal as that case's would be (its status and
+    /// type), naming the member (`matters[1]`, `members[1]`).
+    pub fn from_bundle(e: &crate::deadline::BundleError) -> Problem {
+        use crate::deadline::BundleError as E;
+        match e {
+            E::Unknown { .. } => Problem::not_found("unknown-bundle", e.to_string()).field("id"),
+            E::BadId { .. } => {
+                Problem::new(422, "invalid-id", "Unprocessable request", e.to_string()).field("id")
+            }
+            E::Differs { .. } => {
+                Problem::new(409, "bundle-exists", "Conflict", e.to_string()).field("matters")
+            }
+            E::Case(c) => Problem::from_case(c),
+            E::Member {
+                list, index, error, ..
+            } => {
+                let case = Problem::from_case(error);
+                Problem {
+                    detail: e.to_string(),
+                    ..case
+                }
+                .field(format!("{list}[{index}]"))
+            }
+            E::NotReady { index, .. } => {
+                Problem::new(409, "bundle-not-ready", "Conflict", e.to_string())
+                    .field(format!("members[{index}]"))
+            }
+            _ => Problem::new(
+                422,
+                "bundle-refused",
+                "Unprocessable request",
+                e.to_string(),
+            ),
+        }
+    }
+
     /// A refused acknowledgement: someone else's cursor 403, past the head 422, backwards 409.
     pub fn from_ack(e: &AckError) -> Problem {
         let (status, code, title, field) = match e {

@@ -65,6 +65,7 @@ pub fn case(reply: &CaseResult) -> Answer {
     let reply = match reply {
         Ok(r) => r,
         Err(F::Case(e)) => return Problem::from_case(e).into(),
+        Err(F::Bundle(e)) => return Problem::from_bundle(e).into(),
         Err(F::Ack(e)) => return Problem::from_ack(e).into(),
         Err(F::Owner(e)) => return Problem::from_owner(e).into(),
     };
@@ -81,6 +82,15 @@ pub fn case(reply: &CaseResult) -> Answer {
             view,
             created: false,
         } => Answer::json(200, view),
+        CaseReply::Bundle {
+            view,
+            created: true,
+        } => {
+            let mut a = Answer::json(201, view);
+            a.location = Some(format!("/v1/bundles/{}", view.id));
+            a
+        }
+        CaseReply::Bundle { view, .. } => Answer::json(200, view),
         CaseReply::Recomputed(r) => Answer::json(200, r),
         CaseReply::Acked(a) => Answer::json(200, a),
         CaseReply::TimersRun => Answer::no_content(),

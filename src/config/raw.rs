@@ -225,6 +225,9 @@ pub struct RawPolicy {
     pub reactivate_placement: Option<S<String>>,
     /// Minutes a called ticket may stay unstarted before an alarm; 0 disables.
     pub start_timeout_min: Option<u32>,
+    /// Tell a ticket with a contact when this many or fewer are ahead of it, itself
+    /// included; 0 disables.
+    pub turn_near: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,15 +16,21 @@ pub enum NotifyEvent {
     Outcome,
     /// The result waits at the window (窗口领取).
     ReadyForPickup,
+    /// A ticket with a contact is near the head of its queue (position ≤ `turn_near`).
+    TurnNear,
+    /// 一件事一次办: every matter of a bundle is decided; the results wait at the front desk.
+    BundleReady,
 }
 
 impl NotifyEvent {
-    pub const ALL: [NotifyEvent; 5] = [
+    pub const ALL: [NotifyEvent; 7] = [
         NotifyEvent::Accepted,
         NotifyEvent::Suspended,
         NotifyEvent::Resumed,
         NotifyEvent::Outcome,
         NotifyEvent::ReadyForPickup,
+        NotifyEvent::TurnNear,
+        NotifyEvent::BundleReady,
     ];
 
     /// The name in the config and in the delivered body (`"event"`).
@@ -35,6 +41,8 @@ impl NotifyEvent {
             NotifyEvent::Resumed => "case.resumed",
             NotifyEvent::Outcome => "case.outcome",
             NotifyEvent::ReadyForPickup => "case.ready_for_pickup",
+            NotifyEvent::TurnNear => "ticket.turn_near",
+            NotifyEvent::BundleReady => "bundle.ready",
         }
     }
 

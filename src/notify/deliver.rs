@@ -12,8 +12,9 @@
 //! down costs one attempt per backoff, not one per notification.
 //!
 //! The task wakes when a case event is committed (the `@cases` stream: notifications are
-//! committed with their events), when the next backoff ends, and when a dead letter is
-//! replayed. It writes only records it read as pending; the replay writes only records it
+//! committed with their events), when an event of a hall that tells tickets their turn is
+//! near is committed (only while a webhook wants `ticket.turn_near`), when the next backoff
+//! ends, and when a dead letter is replayed. It writes only records it read as pending; the replay writes only records it
 //! read as dead: the two never overwrite each other. Never logs a body.
 
 use std::collections::HashMap;
@@ -164,6 +165,7 @@ impl Outbox {
             return;
         }
         let mut committed = self.hub.subscribe(CASES_STREAM);
+        self.follow_halls(&shutdown);
         let clients = clients(&self.config.webhooks);
         let mut down = HashMap::new();
         loop {
@@ -179,6 +181,34 @@ impl Outbox {
                 _ = committed.recv() => {}
                 () = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+
+    /// "Your turn is near" is committed with the hall's events: wake on each commit of a hall
+    /// that may tell its tickets (a wake is a permit, so a burst of commits costs one round).
+    fn follow_halls(self: &Arc<Self>, shutdown: &CancellationToken) {
+        let wanted = self
+            .config
+            .webhooks
+            .iter()
+            .any(|w| w.wants(crate::config::NotifyEvent::TurnNear));
+        if !wanted {
+            return;
+        }
+        for hall in self.config.halls.iter().filter(|h| h.policy.turn_near > 0) {
+            let mut committed = self.hub.subscribe(&hall.id);
+            let (me, shutdown) = (self.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        r = committed.recv() => match r {
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                            _ => me.wake.notify_one(),
+                        },
+                    }
+                }
+            });
         }
     }
 

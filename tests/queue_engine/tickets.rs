@@ -290,3 +290,52 @@ fn errors_change_nothing() {
     assert_eq!((h.e.seq(), h.events.len()), (seq, n));
     assert_eq!(h.e.snapshot(before.at.at()), before);
 }
+
+#[test]
+fn a_ticket_with_a_contact_is_told_once_when_its_turn_is_near_even_after_a_restore() {
+    let mut h = H::new();
+    let contact = || TicketContact {
+        contact_masked: "138****8000".into(),
+        contact_hash: Some("ab".repeat(32)),
+        notified: false,
+    };
+    let tickets: Vec<TicketView> = (0..5).map(|_| h.issue(0, TicketClass::Normal)).collect();
+    for t in &tickets[2..] {
+        h.e.set_contact(&t.id, contact()).unwrap();
+    }
+    h.ok(Command::Cancel {
+        ticket: tickets[4].id.clone(),
+    });
+    let told = |h: &mut H| -> Vec<(String, u32)> {
+        let now = h.now;
+        h.e.turn_near(2, now)
+            .into_iter()
+            .map(|t| (t.ticket.number, t.ticket.position))
+            .collect()
+    };
+    assert_eq!(told(&mut h), [], "third and fourth in line: not yet");
+    h.call(0);
+    assert_eq!(told(&mut h), [(tickets[2].number.clone(), 2)]);
+    assert_eq!(told(&mut h), [], "once per ticket");
+
+    // The mark is in the ticket's record: a restored hall does not tell it again.
+    let record = h.e.hall_record();
+    let records: Vec<TicketRecord> = (0..h.e.ticket_count())
+        .map(|i| h.e.ticket_record(i))
+        .collect();
+    let (mut back, _) = HallEngine::restore(h.e.config().clone(), h.now, record, records);
+    std::mem::swap(&mut h.e, &mut back);
+    h.call(0);
+    // The fourth moves up to second; the cancelled fifth is never told.
+    assert_eq!(told(&mut h), [(tickets[3].number.clone(), 2)]);
+    h.call(0);
+    h.call(0);
+    assert_eq!(told(&mut h), []);
+    assert_eq!(
+        h.e.ticket_view(&tickets[3].id, h.now)
+            .unwrap()
+            .contact_masked
+            .as_deref(),
+        Some("138****8000")
+    );
+}

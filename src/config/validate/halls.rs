@@ -48,6 +48,9 @@ pub(super) fn policy(cx: &mut Ctx, base: &Policy, raw: &RawPolicy, path: &str) -
     if let Some(m) = raw.start_timeout_min {
         p.start_timeout_s = (m > 0).then_some(i64::from(m) * 60);
     }
+    if let Some(n) = raw.turn_near {
+        p.turn_near = n;
+    }
     if let Some(pl) = &raw.transfer_placement {
         p.transfer_placement = placement(cx, pl, &format!("{path}.transfer_placement"));
     }

@@ -41,7 +41,10 @@ use jiff::Timestamp;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::deadline::{CaseCommand, CaseError, CaseEvent, DeadlineEngine, Stream};
+use crate::deadline::{
+    BundleError, BundleState, BundleView, CaseCommand, CaseError, CaseEvent, CaseEventBody,
+    DeadlineEngine, Stream,
+};
 use crate::runtime::idem::{Idem, IdemCache};
 use crate::runtime::mailbox::{Mail, receive};
 use crate::runtime::{Context, OwnerError, Render};
@@ -66,6 +69,7 @@ use closing::{ClosedLookup, Closing};
 use counts::count_cases;
 pub use horizon::{HORIZON_WARN_DAYS, publish_horizons, warn_near_horizon};
 pub use observe::zero_case_counters;
+pub(crate) use outbox::{delivery_id, pending, salt};
 pub use recover::recover;
 pub use relay::rectification;
 pub use request::{CaseFailure, CaseOp, CaseReply, CaseRequest, CaseResult, Scope};
@@ -340,6 +344,7 @@ impl Worker {
         if refusal.is_none() && !reloading && serving {
             self.engine.advance(now, &mut events);
         }
+        let ready = self.ready_bundles(&events, now);
         let changes = self.engine.take_changes();
         let rating_cases = changes.iter().any(|c| c.record.origin.is_some())
             || events
@@ -352,7 +357,7 @@ impl Worker {
             rating_cases,
         );
         count_cases(&self.config, &events, &changes, &mut batch);
-        outbox::outbox(&self.config, &events, &changes, now, &mut batch);
+        outbox::outbox(&self.config, &events, &changes, &ready, now, &mut batch);
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {
@@ -573,6 +578,30 @@ impl Worker {
                     Err(e) => Err(e.into()),
                 }
             }
+            CaseOp::AcceptBundle(b) => {
+                let (view, created) = self.engine.accept_bundle(now, b, &closed, events)?;
+                Ok(CaseReply::Bundle {
+                    view: Box::new(view),
+                    created,
+                })
+            }
+            CaseOp::GetBundle { id, scope } => {
+                let view = self.engine.bundle_view(&id, now, &closed)?;
+                self.in_scope(&view, &scope)?;
+                Ok(CaseReply::Bundle {
+                    view: Box::new(view),
+                    created: false,
+                })
+            }
+            CaseOp::DeliverBundle { id, at, scope } => {
+                let view = self.engine.bundle_view(&id, now, &closed)?;
+                self.in_scope(&view, &scope)?;
+                let view = self.engine.deliver_bundle(now, &id, at, &closed, events)?;
+                Ok(CaseReply::Bundle {
+                    view: Box::new(view),
+                    created: false,
+                })
+            }
             CaseOp::Ack(ack) => self.ack(ack, now, batch),
             CaseOp::FollowUp {
                 id,
@@ -581,6 +610,62 @@ impl Worker {
             } => self.follow_up(id, follow_up, &scope, now, batch),
             // `pass` advances the engine after the requests.
             CaseOp::RunTimers => Ok(CaseReply::TimersRun),
+        }
+    }
+}
+
+impl Worker {
+    /// The bundles this pass's events made ready (`bundle.ready`): a member's outcome, or the
+    /// withdrawal of one still undecided, left every member decided or closed. Before such
+    /// an event the bundle was open, so each becomes ready once. Read before the pass's
+    /// closed cases leave the engine.
+    fn ready_bundles(&self, events: &[CaseEvent], now: Timestamp) -> Vec<BundleView> {
+        let wanted = self
+            .config
+            .webhooks
+            .iter()
+            .any(|w| w.wants(crate::config::NotifyEvent::BundleReady));
+        if !wanted {
+            return Vec::new();
+        }
+        let closed = ClosedLookup {
+            pending: &self.closing.records,
+            store: &self.store,
+        };
+        let mut ready: Vec<BundleView> = Vec::new();
+        for e in events {
+            let case = match &e.body {
+                CaseEventBody::Outcome { case, .. } | CaseEventBody::Withdrawn { case, .. } => case,
+                _ => continue,
+            };
+            let Some(v) = self.engine.get(case, now) else {
+                continue;
+            };
+            let withdrawn_decided =
+                matches!(e.body, CaseEventBody::Withdrawn { .. }) && v.details.outcome.is_some();
+            let Some(bundle) = v.details.bundle.filter(|_| !withdrawn_decided) else {
+                continue;
+            };
+            if ready.iter().any(|b| b.id == bundle) {
+                continue;
+            }
+            if let Ok(view) = self.engine.bundle_view(&bundle, now, &closed)
+                && view.state == BundleState::Ready
+            {
+                ready.push(view);
+            }
+        }
+        ready
+    }
+
+    /// A bundle whose front desk the caller may not see does not exist for the caller.
+    fn in_scope(&self, view: &BundleView, scope: &Scope) -> Result<(), CaseFailure> {
+        match self.config.hall_index(&view.hall) {
+            Some(h) if scope(h) => Ok(()),
+            _ => Err(BundleError::Unknown {
+                id: view.id.clone(),
+            }
+            .into()),
         }
     }
 }

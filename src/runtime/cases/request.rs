@@ -8,7 +8,9 @@ use tokio::sync::oneshot;
 
 use super::{Ack, AckError, Acked};
 use crate::calendar::Calendar;
-use crate::deadline::{CaseCommand, CaseError, CaseView, Recomputed};
+use crate::deadline::{
+    BundleAcceptance, BundleError, BundleView, CaseCommand, CaseError, CaseView, Recomputed,
+};
 use crate::runtime::idem::Idem;
 use crate::runtime::{Answer, OwnerError};
 
@@ -36,6 +38,20 @@ pub enum CaseOp {
         follow_up: crate::deadline::FollowUp,
         scope: Scope,
     },
+    /// 一件事一次办: accept every matter of a bundle at its front desk, or none. The caller
+    /// checked its right on the front desk.
+    AcceptBundle(BundleAcceptance),
+    /// A bundle, if the caller may see its front desk.
+    GetBundle {
+        id: String,
+        scope: Scope,
+    },
+    /// Deliver every decided result of a bundle at its front desk, in one step.
+    DeliverBundle {
+        id: String,
+        at: jiff::Timestamp,
+        scope: Scope,
+    },
     /// Test hook (`api::test_hooks`): raise what is due now. Every pass does; this one only
     /// asks for a pass and an answer once what it raised is durable and published.
     RunTimers,
@@ -44,7 +60,7 @@ pub enum CaseOp {
 impl CaseOp {
     /// Whether the operation changes anything (refused while the store refuses writes).
     pub fn writes(&self) -> bool {
-        !matches!(self, CaseOp::Get { .. })
+        !matches!(self, CaseOp::Get { .. } | CaseOp::GetBundle { .. })
     }
 }
 
@@ -54,6 +70,11 @@ pub enum CaseReply {
     /// A case as it is now; `created` when this request accepted it.
     View {
         view: Box<CaseView>,
+        created: bool,
+    },
+    /// A bundle as it is now; `created` when this request accepted it.
+    Bundle {
+        view: Box<BundleView>,
         created: bool,
     },
     /// A calendar was replaced and the open cases' deadlines recomputed.
@@ -73,6 +94,8 @@ pub enum CaseFailure {
     #[error(transparent)]
     Case(#[from] CaseError),
     #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
     Ack(#[from] AckError),
     #[error(transparent)]
     Owner(#[from] OwnerError),
@@ -84,7 +107,12 @@ impl CaseFailure {
     pub fn transient(&self) -> bool {
         match self {
             CaseFailure::Case(CaseError::Unavailable { .. }) => true,
-            CaseFailure::Case(_) | CaseFailure::Ack(_) => false,
+            CaseFailure::Bundle(BundleError::Case(CaseError::Unavailable { .. })) => true,
+            CaseFailure::Bundle(BundleError::Member {
+                error: CaseError::Unavailable { .. },
+                ..
+            }) => true,
+            CaseFailure::Case(_) | CaseFailure::Bundle(_) | CaseFailure::Ack(_) => false,
             CaseFailure::Owner(e) => e.transient(),
         }
     }

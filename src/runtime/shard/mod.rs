@@ -47,6 +47,7 @@ mod gauges;
 mod rectify;
 mod request;
 mod timers;
+mod turn_near;
 
 pub use board::{Board, Boards};
 pub use booking::{BookingOp, BookingReply, recover as recover_books};
@@ -166,7 +167,7 @@ impl Shards {
     /// the hall's queue is full).
     pub async fn ask(&self, hall: usize, op: HallOp, idem: Option<Idem>) -> HallResult {
         let writes = match &op {
-            HallOp::Apply(_) => true,
+            HallOp::Apply(_) | HallOp::IssueWithContact(_) => true,
             HallOp::Booking(b) => b.writes(),
             _ => false,
         } && idem.is_none();
@@ -501,6 +502,18 @@ impl Shard {
                     reply
                 }
             },
+            HallOp::IssueWithContact(issue) => {
+                let (cmd, contact) = *issue;
+                if let Some(r) = refusal {
+                    return Err(OwnerError::Unwritable(r.clone()).into());
+                }
+                let mut reply = hall.apply(now, cmd, events)?;
+                if let crate::queue::Reply::Issued(t) = &mut reply {
+                    t.contact_masked = Some(contact.contact_masked.clone());
+                    hall.set_contact(&t.id, contact)?;
+                }
+                HallReply::Applied(Box::new(reply))
+            }
             HallOp::Snapshot => {
                 if refusal.is_none() {
                     hall.tick(now, events);
@@ -611,6 +624,8 @@ impl Shard {
     /// The records of what changed in hall `local`; true when there were any.
     fn collect(&mut self, local: usize, batch: &mut Batch) -> bool {
         let ops_before = batch.ops.len();
+        let now = self.clock.now();
+        turn_near::outbox(&self.config, &mut self.halls[local].1, now, batch);
         let changes = self.halls[local].1.take_changes();
         if let Some(day) = changes.purge_before {
             self.drop_timers(local);

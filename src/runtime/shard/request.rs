@@ -18,6 +18,9 @@ use crate::runtime::{Answer, OwnerError};
 #[derive(Debug)]
 pub enum HallOp {
     Apply(Command),
+    /// Issue a ticket (`Command::Issue`) whose holder left a contact, masked and hashed, to
+    /// be told when their turn is near (`turn_near`).
+    IssueWithContact(Box<(Command, crate::queue::TicketContact)>),
     Snapshot,
     Ticket(String),
     Tickets {

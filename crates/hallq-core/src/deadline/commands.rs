@@ -305,26 +305,12 @@ impl DeadlineEngine {
             return Ok(target);
         }
         self.not_future(hall, now, accepted_at, "accepted_at")?;
-        // The catalogue, not the matter (departments and all), is what gets cloned.
-        let catalogue = self.catalogue.clone();
-        let m = &catalogue.matters[matter as usize];
-        let mut lead = Self::new_case(&id, hall, matter, accepted_at);
-        if m.kind == CaseKind::Escalated {
-            lead.stage = Stage::Forwarding;
-        }
-        let mut children = Vec::new();
-        for (d, dept) in m.departments.iter().enumerate() {
-            let mut child = Self::new_case(&format!("{id}:{}", dept.id), hall, matter, accepted_at);
-            child.dept = Some(d as u16);
-            child.extra_mut().lead = Some(id.as_str().into());
-            children.push(child);
-        }
-        // Every deadline is computed before anything is stored.
-        let deadline = self.compute(&lead)?;
-        let child_deadlines = children
-            .iter()
-            .map(|c| self.compute(c))
-            .collect::<Result<Vec<_>, _>>()?;
+        let Prepared {
+            mut lead,
+            deadline,
+            children,
+            child_deadlines,
+        } = self.prepare_new(&id, hall, matter, accepted_at)?;
         if !children.is_empty() {
             let extra = lead.extra_mut();
             extra.children = children.iter().map(|c| c.id.clone()).collect();
@@ -363,6 +349,43 @@ impl DeadlineEngine {
             ));
         }
         Ok(Target::Held(idx, true))
+    }
+
+    /// A new case and its children (one per department of a joint matter), with every
+    /// deadline computed and nothing stored: what `accept` inserts, and what a bundle checks
+    /// for each of its matters before accepting the first.
+    pub(super) fn prepare_new(
+        &self,
+        id: &str,
+        hall: u32,
+        matter: u32,
+        accepted_at: Timestamp,
+    ) -> Result<Prepared, CaseError> {
+        // The catalogue, not the matter (departments and all), is what gets cloned.
+        let catalogue = self.catalogue.clone();
+        let m = &catalogue.matters[matter as usize];
+        let mut lead = Self::new_case(id, hall, matter, accepted_at);
+        if m.kind == CaseKind::Escalated {
+            lead.stage = Stage::Forwarding;
+        }
+        let mut children = Vec::new();
+        for (d, dept) in m.departments.iter().enumerate() {
+            let mut child = Self::new_case(&format!("{id}:{}", dept.id), hall, matter, accepted_at);
+            child.dept = Some(d as u16);
+            child.extra_mut().lead = Some(id.into());
+            children.push(child);
+        }
+        let deadline = self.compute(&lead)?;
+        let child_deadlines = children
+            .iter()
+            .map(|c| self.compute(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Prepared {
+            lead,
+            deadline,
+            children,
+            child_deadlines,
+        })
     }
 
     /// The instant a stage event happened: not in the future, not before the stage started or
@@ -729,4 +752,12 @@ struct Acceptance {
     origin: Option<Box<CaseOrigin>>,
     applicant: Option<Box<Applicant>>,
     bundle: Option<String>,
+}
+
+/// A case ready to insert (`prepare_new`): every deadline is computed before anything is stored.
+pub(super) struct Prepared {
+    lead: Case,
+    deadline: crate::calendar::Deadline,
+    children: Vec<Case>,
+    child_deadlines: Vec<crate::calendar::Deadline>,
 }

@@ -28,6 +28,7 @@
 //! `case-closed`. So no command, and no re-offer at start-up, reopens what was closed.
 
 mod alarms;
+mod bundle;
 mod case;
 mod commands;
 mod engine;
@@ -56,6 +57,9 @@ pub use origin::{CaseOrigin, ClosingRecord, FollowUp};
 /// Open rectifications or complaints of a hall (`DeadlineEngine::open_rating_cases`): (hall,
 /// whether complaints, how many are open, how many of them are past their deadline).
 pub type OpenRatingCases = (usize, bool, u64, u64);
+pub use bundle::{
+    BundleAcceptance, BundleError, BundleState, BundleView, MAX_MEMBERS, MemberView, member_id,
+};
 pub use life::{Applicant, Obligation, ObligationKind, ObligationView};
 pub use life::{
     Decision, DeliveryMethod, DeliveryView, Details, DetailsView, Notice, NoticeView, OutcomeKind,

@@ -204,14 +204,15 @@ impl DeadlineEngine {
 
     /// The result reached the applicant. The case completes, unless materials promised
     /// under 承诺审批 are still due: then it stays open for them, with no handling alarms.
-    pub(super) fn deliver(
-        &mut self,
+    /// The open case `id` whose decided result can be delivered at `at`, and how; changes
+    /// nothing (a bundle checks every member before delivering the first).
+    pub(super) fn deliverable(
+        &self,
         now: Timestamp,
         id: &str,
         at: Timestamp,
         closed: &dyn ClosedCases,
-        out: &mut Vec<CaseEvent>,
-    ) -> Result<u32, CaseError> {
+    ) -> Result<(u32, DeliveryMethod), CaseError> {
         let idx = self.open(id, closed)?;
         let c = self.case(idx);
         let Some(delivery) = &c.extra().details.delivery else {
@@ -224,7 +225,18 @@ impl DeadlineEngine {
             });
         }
         self.check_at(now, c, at)?;
-        let method = delivery.method;
+        Ok((idx, delivery.method))
+    }
+
+    pub(super) fn deliver(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        at: Timestamp,
+        closed: &dyn ClosedCases,
+        out: &mut Vec<CaseEvent>,
+    ) -> Result<u32, CaseError> {
+        let (idx, method) = self.deliverable(now, id, at, closed)?;
         let c = self.case_mut(idx);
         if let Some(d) = c.extra_mut().details.delivery.as_mut() {
             d.delivered_at = Some(at);

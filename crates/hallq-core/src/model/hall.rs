@@ -90,6 +90,9 @@ pub struct Policy {
     pub reactivate_placement: Placement,
     /// A called ticket not started within this long raises an alarm. `None` disables it.
     pub start_timeout_s: Option<i64>,
+    /// "Your turn is near": a ticket with a contact is told once its position in its service
+    /// is this or better. 0 disables it.
+    pub turn_near: u32,
 }
 
 impl Default for Policy {
@@ -104,6 +107,7 @@ impl Default for Policy {
             transfer_placement: Placement::Original,
             reactivate_placement: Placement::Back,
             start_timeout_s: Some(5 * 60),
+            turn_near: 3,
         }
     }
 }

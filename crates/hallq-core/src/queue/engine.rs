@@ -124,6 +124,8 @@ pub(crate) struct Ticket {
     pub start_alarmed: bool,
     /// An appointment that left its lane: when, why and for which lane (at most once).
     pub reclassified: Option<Reclass>,
+    /// Whom to tell that their turn is near (`contact`), masked and hashed.
+    pub contact: Option<Box<super::TicketContact>>,
 }
 
 /// What changed since the store last took a copy: the shard persists exactly this.

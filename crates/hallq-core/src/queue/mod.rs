@@ -13,6 +13,7 @@
 
 pub mod attendance;
 mod calling;
+mod contact;
 mod daybook;
 mod engine;
 mod event;
@@ -30,6 +31,7 @@ mod windows;
 
 use serde::{Deserialize, Serialize};
 
+pub use contact::{TicketContact, TurnNear};
 pub use engine::{Changes, HallEngine, Mode};
 pub use timers::{TimerKind, TimerOp};
 

@@ -110,6 +110,8 @@ pub struct TicketRecord {
     pub start_alarmed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reclassified: Option<Reclass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<super::TicketContact>,
 }
 
 impl HallEngine {
@@ -205,6 +207,7 @@ impl HallEngine {
             wait_alarmed: t.wait_alarmed,
             start_alarmed: t.start_alarmed,
             reclassified: t.reclassified,
+            contact: t.contact.as_deref().cloned(),
         }
     }
 
@@ -316,6 +319,7 @@ impl HallEngine {
                 wait_alarmed: r.wait_alarmed,
                 start_alarmed: r.start_alarmed,
                 reclassified: r.reclassified,
+                contact: r.contact.map(Box::new),
             });
             e.index.insert((origin as u16, r.seq), idx);
             if let Some(p) = place {

@@ -113,6 +113,7 @@ impl HallEngine {
             wait_alarmed: false,
             start_alarmed: false,
             reclassified: None,
+            contact: None,
         });
         self.index.insert((service as u16, seq), idx);
         if !booked {

@@ -76,6 +76,9 @@ pub struct TicketView {
     /// Why it was called, while it is called or served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<CallReason>,
+    /// The contact told when the turn is near, masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_masked: Option<String>,
 }
 
 /// A window as the API and snapshots show it.
@@ -208,6 +211,7 @@ impl HallEngine {
             reason: matches!(t.status, TicketStatus::Called | TicketStatus::Serving)
                 .then_some(t.reason)
                 .flatten(),
+            contact_masked: t.contact.as_ref().map(|c| c.contact_masked.clone()),
         }
     }
 
@@ -238,7 +242,7 @@ impl HallEngine {
     /// 1 + the tickets of the same service that will be called before this one (assuming no
     /// aging and no new priority arrivals); 0 when not waiting, and for an appointment that
     /// is not callable yet (it has no place in the order until then: see `callable_at`).
-    fn position(&self, idx: u32, now: Timestamp) -> u32 {
+    pub(super) fn position(&self, idx: u32, now: Timestamp) -> u32 {
         let t = &self.tickets[idx as usize];
         let Some(p) = t.place else { return 0 };
         let q = &self.services[t.service as usize].queue;
