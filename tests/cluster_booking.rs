@@ -3,7 +3,8 @@
 //! not hold the hall is forwarded and refused by the owner's board; a cancellation through it
 //! frees the seat at once; and when the owner is killed, the node that adopts the hall starts
 //! from an empty board (its owner answers first, then its own board), never from another
-//! node's.
+//! node's. And the day's booking figures roll up alike through either node: the node that
+//! does not hold the hall counts them from its store, which it brings up to the log of record.
 
 mod support;
 
@@ -74,6 +75,40 @@ async fn owner(bases: &[String]) -> usize {
     }
 }
 
+/// PostgreSQL and two nodes on it; which of them holds `h1`, and their addresses.
+async fn two_nodes() -> (
+    Postgres,
+    Vec<tempfile::TempDir>,
+    Vec<Option<Daemon>>,
+    usize,
+    Vec<String>,
+) {
+    let pg = Postgres::start();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let nodes: Vec<Option<Daemon>> = (0..2)
+        .map(|i| Some(start(&pg.url(), &dirs[i], ports[i], i + 1)))
+        .collect();
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let o = owner(&bases).await;
+    (pg, dirs, nodes, o, bases)
+}
+
+/// The hall's next date with slots after today, and its slots of service `s`.
+async fn next_date(base: &str) -> (String, Vec<Value>) {
+    let offer = ask(base, Method::GET, "/v1/halls/h1/booking", None).await;
+    let date = offer.body["services"][0]["dates"][1]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/halls/h1/slots?service=s&date={date}");
+    let slots = ask(base, Method::GET, &path, None).await;
+    (date, slots.body.as_array().unwrap().clone())
+}
+
 async fn early(base: &str) -> u64 {
     metric(&client(), base, "hallq_bookings_full_early_total").await as u64
 }
@@ -94,33 +129,12 @@ fn assert_full(r: &Resp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_board_is_the_owners_and_a_new_owner_starts_without_it() {
-    let pg = Postgres::start();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
-    let mut nodes: Vec<Option<Daemon>> = (0..2)
-        .map(|i| Some(start(&pg.url(), &dirs[i], ports[i], i + 1)))
-        .collect();
-    let bases: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
-    let o = owner(&bases).await;
+    let (_pg, _dirs, mut nodes, o, bases) = two_nodes().await;
     let (by_owner, by_other) = (bases[o].clone(), bases[1 - o].clone());
 
-    // A slot tomorrow or later (the hall's next date with slots after today).
-    let offer = ask(&by_other, Method::GET, "/v1/halls/h1/booking", None).await;
-    let date = offer.body["services"][0]["dates"][1]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let slots = ask(
-        &by_other,
-        Method::GET,
-        &format!("/v1/halls/h1/slots?service=s&date={date}"),
-        None,
-    )
-    .await;
-    let start = slots.body[10]["start"].as_str().unwrap().to_owned();
+    // A slot tomorrow or later.
+    let (date, slots) = next_date(&by_other).await;
+    let start = slots[10]["start"].as_str().unwrap().to_owned();
 
     // Filled through the other node, refused through it: forwarded, and refused by the
     // owner's board, not by anything on the node that forwarded.
@@ -164,5 +178,63 @@ async fn the_board_is_the_owners_and_a_new_owner_starts_without_it() {
         2,
         "never oversold: {held:?}"
     );
+    drop(nodes);
+}
+
+/// `GET /v1/stats` through `base` (admin), asserted answered at once: never 503.
+async fn stats(base: &str, query: &str) -> Value {
+    let r = call(
+        &client(),
+        Method::GET,
+        format!("{base}/v1/stats?hall=h1&subtree=true{query}"),
+        Some(ADMIN),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "stats through {base}: {:?}", r.body);
+    r.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_figures_roll_up_alike_through_any_node() {
+    let (_pg, _dirs, nodes, o, bases) = two_nodes().await;
+    let (by_owner, by_other) = (bases[o].clone(), bases[1 - o].clone());
+
+    // Three bookings on the hall's next date with slots, made through the node holding it,
+    // and one of them cancelled there.
+    let (date, slots) = next_date(&by_owner).await;
+    let mut codes = Vec::new();
+    for (n, slot) in [(1, 3), (2, 3), (3, 5)] {
+        let start = slots[slot]["start"].as_str().unwrap().to_owned();
+        let r = book(&by_owner, &start, n).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert!(r.header("x-hallq-owner").is_none(), "made on the holder");
+        codes.push(r.body["code"].as_str().unwrap().to_owned());
+    }
+    let path = format!("/v1/halls/h1/bookings/{}/cancel", codes[0]);
+    let cancel = ask(&by_owner, Method::POST, &path, Some(&json!({}))).await;
+    assert_eq!(cancel.status, 200, "{:?}", cancel.body);
+
+    // The subtree's roll-up of that day through the node that does not hold h1 counts the
+    // holder's bookings exactly as the holder does, the moment after they were acknowledged.
+    let day = format!("&day={date}");
+    let (held, other) = (stats(&by_owner, &day).await, stats(&by_other, &day).await);
+    assert_eq!(held["halls"], json!(["h1", "h2"]));
+    assert_eq!(
+        other["bookings"], held["bookings"],
+        "the same booking figures"
+    );
+    let total = &other["bookings"]["total"];
+    assert_eq!(total["booked"], 2, "{total}");
+    assert_eq!(total["cancelled"], 1, "{total}");
+    assert_eq!(total["seats"], held["bookings"]["services"][0]["seats"]);
+    assert!(total["seats"].as_u64().unwrap() > 0, "{total}");
+
+    // Today's roll-up (the default day) through either node: answered, with the same
+    // booking figures.
+    let (held, other) = (stats(&by_owner, "").await, stats(&by_other, "").await);
+    assert_eq!(other["bookings"], held["bookings"]);
+    assert_eq!(other["bookings"]["services"][0]["service"], "s");
     drop(nodes);
 }

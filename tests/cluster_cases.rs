@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 use support::{
-    ADMIN, DISPLAY, Daemon, Hallq, KIOSK, OFFICER, Postgres, ask, free_port, next, wait_holder,
+    ADMIN, DISPLAY, Daemon, Hallq, KIOSK, OFFICER, Postgres, ask, free_port, loopback_bases, next,
+    wait_holder,
 };
 
 const LEASE_S: u64 = 3;
@@ -102,11 +103,7 @@ async fn cases_and_alarms_survive_their_holder_killed_once_each() {
     let mut nodes: Vec<Option<Daemon>> = (0..3)
         .map(|i| Some(start(&pg.url(), &dirs, &ports, i)))
         .collect();
-    let bases: Vec<(usize, String)> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (i, format!("http://127.0.0.1:{p}")))
-        .collect();
+    let bases = loopback_bases(&ports);
     let holder = wait_holder(&bases).await;
     // Every request goes through a node that does not hold the case engine: it forwards
     // them, with the token.

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{
-    ADMIN, COUNTER, Daemon, Hallq, KIOSK, OFFICER, Postgres, ask, call, client, free_port,
-    wait_holder,
+    ADMIN, COUNTER, Daemon, Hallq, KIOSK, OFFICER, Postgres, admin_get, ask, call, client,
+    free_port, loopback_bases, wait_holder,
 };
 
 const LEASE_S: u64 = 3;
@@ -57,15 +57,7 @@ async fn owners(bases: &[(usize, String)]) -> HashMap<String, usize> {
     loop {
         let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, b) in bases {
-            let r = call(
-                &client(),
-                Method::GET,
-                format!("{b}/v1/cluster"),
-                Some(ADMIN),
-                None,
-                &[],
-            )
-            .await;
+            let r = admin_get(b, "/v1/cluster").await;
             for s in r.body["serving"].as_array().into_iter().flatten() {
                 seen.entry(s["hall"].as_str().unwrap().to_owned())
                     .or_default()
@@ -189,11 +181,7 @@ async fn what_halls_owe_the_case_engine_reaches_it_from_every_node_once() {
     let mut nodes: Vec<Option<Daemon>> = (0..3)
         .map(|i| Some(start(&pg.url(), &dirs, &ports, i)))
         .collect();
-    let bases: Vec<(usize, String)> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (i, format!("http://127.0.0.1:{p}")))
-        .collect();
+    let bases = loopback_bases(&ports);
     let holder = wait_holder(&bases).await;
     // Let the spread settle over all three nodes (each took its share as it joined).
     tokio::time::sleep(Duration::from_secs(2 * LEASE_S)).await;

@@ -52,13 +52,39 @@ pub async fn follow_owner(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Some(cluster) = &app.cluster
-        && let Some(index) = lease_of(&app, cluster, req.uri().path())
-        && matches!(app.store.holdings.get(index), Holding::NotHeld)
-    {
-        return elsewhere(&app, cluster, index, req).await;
+    if let Some(cluster) = &app.cluster {
+        let path = req.uri().path();
+        let index = match lease_of(&app, cluster, path) {
+            Some(index) => Some(index),
+            None => letter_lease(&app, cluster, path).await,
+        };
+        if let Some(index) = index
+            && matches!(app.store.holdings.get(index), Holding::NotHeld)
+        {
+            return elsewhere(&app, cluster, index, req).await;
+        }
     }
     next.run(req).await
+}
+
+/// The lease a dead letter's replay (`POST /v1/webhooks/dead/{id}/replay`) needs: its share's
+/// (`Notification::share`), whose holder writes the letter's marks. `None` for another path,
+/// or a letter this node does not know (the handler answers 404).
+async fn letter_lease(
+    app: &AppState,
+    cluster: &crate::cluster::Cluster,
+    path: &str,
+) -> Option<usize> {
+    let id = path
+        .strip_prefix("/v1/webhooks/dead/")?
+        .strip_suffix("/replay")?;
+    let letters = app.outbox.load().await.ok()?;
+    let share = letters.iter().find(|n| n.id == id)?.share().to_owned();
+    Some(
+        app.config
+            .hall_index(&share)
+            .unwrap_or_else(|| cluster.case_engine()),
+    )
 }
 
 /// The lease a path needs: its hall's, or the case engine's.

@@ -1,6 +1,8 @@
 //! The outbox's dead letters (`notify`): `GET /v1/webhooks/dead` lists them, `POST
 //! /v1/webhooks/dead/{id}/replay` sends one again with its attempts reset. Admin only: a dead
 //! letter names cases and carries masked applicants. Times in the case's hall's offset.
+//! Cluster mode: every node lists every dead letter (they are in the log of record); a replay
+//! is forwarded to the node holding the letter's share (`api::cluster`), which writes it.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -89,5 +91,11 @@ async fn replay(
         .field("id")),
         Err(OutboxError::Read(e)) => Err(Problem::from_store(&e)),
         Err(e @ OutboxError::NotDurable(_)) => Err(Problem::unavailable(e.to_string())),
+        // Cluster mode: the share moved after `api::cluster` let the request through.
+        Err(e @ OutboxError::NotHeld { .. }) => {
+            let mut p = Problem::unavailable(e.to_string());
+            p.retry_after = Some(1);
+            Err(p)
+        }
     }
 }

@@ -16,6 +16,14 @@
 //! near is committed (only while a webhook wants `ticket.turn_near`), when the next backoff
 //! ends, and when a dead letter is replayed. It writes only records it read as pending; the replay writes only records it
 //! read as dead: the two never overwrite each other. Never logs a body.
+//!
+//! Cluster mode: every record is in its share's log of record (`Notification::share`: the
+//! ticket's hall, or the case engine), so every node's outbox has every record and its marks.
+//! A node attempts only the records of the shares it holds, held already before it read them
+//! (an adoption marks a share held only once its replay is in the store, so what it read has
+//! the last holder's marks), and writes each result under that share's lease epoch: after a
+//! failover the new holder delivers what the last one left, with the same delivery ids. It
+//! also wakes when the shares it holds change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +43,7 @@ use crate::config::{Config, Webhook};
 use crate::metrics::{WEBHOOK_DEAD, WEBHOOK_DELIVERIES, WEBHOOK_OUTBOX};
 use crate::runtime::hub::Hub;
 use crate::store::Notification;
-use crate::store::{Batch, CASES_STREAM, Op, Store, StoreError};
+use crate::store::{Batch, CASE_ENGINE, CASES_STREAM, Holding, Op, Store, StoreError};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -51,7 +59,14 @@ pub enum OutboxError {
     Read(#[from] StoreError),
     #[error("the outbox change is not durable: {0}")]
     NotDurable(String),
+    /// Cluster mode: another node holds the record's share (its lease moved meanwhile).
+    #[error("`{id}` belongs to `{share}`, which this cluster node does not hold now; retry")]
+    NotHeld { id: String, share: String },
 }
+
+/// What a write of the outbox is fenced with: `None` in the embedded mode, else the position
+/// of the record's share among the leases and the epoch this node holds it under.
+type Fence = Option<(usize, u64)>;
 
 /// The outbox's handle: what the API and the delivery task share.
 pub struct Outbox {
@@ -125,16 +140,60 @@ impl Outbox {
         n.next_at = now;
         // The age limit counts from the replay: an old letter gets its full chance again.
         n.created_at = now;
-        self.write(n.op()).await.map_err(OutboxError::NotDurable)?;
+        let fence = self
+            .fence(&n, &self.leases())
+            .ok_or_else(|| OutboxError::NotHeld {
+                id: n.id.clone(),
+                share: n.share().to_owned(),
+            })?;
+        let op = n.op(self.clustered());
+        self.write(op, fence)
+            .await
+            .map_err(OutboxError::NotDurable)?;
         self.wake.notify_one();
         Ok(n)
     }
 
+    fn clustered(&self) -> bool {
+        self.store.holdings.clustered()
+    }
+
+    /// Every lease's holding now: the halls', then the case engine's (as `Cluster` numbers
+    /// them). Empty in the embedded mode.
+    fn leases(&self) -> Vec<Holding> {
+        if !self.clustered() {
+            return Vec::new();
+        }
+        (0..=self.config.halls.len())
+            .map(|i| self.store.holdings.get(i))
+            .collect()
+    }
+
+    /// Whether this node may attempt `n` and write its marks, and under which fence: in the
+    /// embedded mode always; in cluster mode while it holds `n`'s share under the epoch it
+    /// held it under in `before` (read before the outbox was). `None`: another node's.
+    fn fence(&self, n: &Notification, before: &[Holding]) -> Option<Fence> {
+        if !self.clustered() {
+            return Some(None);
+        }
+        let share = n.share();
+        let i = match self.config.hall_index(share) {
+            Some(h) => h,
+            None if share == CASE_ENGINE => self.config.halls.len(),
+            None => return None,
+        };
+        match (before.get(i), self.store.holdings.get(i)) {
+            (Some(&Holding::Held(was)), Holding::Held(now)) if was == now => Some(Some((i, now))),
+            _ => None,
+        }
+    }
+
     /// Hand the writer one op and wait until it is durable.
-    async fn write(&self, op: Op) -> Result<(), String> {
+    async fn write(&self, op: Op, fence: Fence) -> Result<(), String> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let batch = Batch {
             ops: vec![op],
+            fences: fence.into_iter().collect(),
             done: vec![Box::new(move |r: Result<(), &StoreError>| {
                 let _ = tx.send(r.map_err(|e| e.to_string()));
             })],
@@ -166,6 +225,7 @@ impl Outbox {
         }
         let mut committed = self.hub.subscribe(CASES_STREAM);
         self.follow_halls(&shutdown);
+        self.follow_leases(&shutdown);
         let clients = clients(&self.config.webhooks);
         let mut down = HashMap::new();
         loop {
@@ -212,12 +272,37 @@ impl Outbox {
         }
     }
 
+    /// Cluster mode: wake when the leases this node holds change (an adoption whose replay
+    /// brought no event, a hand-over), checked twice a second.
+    fn follow_leases(self: &Arc<Self>, shutdown: &CancellationToken) {
+        if !self.clustered() {
+            return;
+        }
+        let (me, shutdown) = (self.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut held = me.leases();
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                let now = me.leases();
+                if now != held {
+                    held = now;
+                    me.wake.notify_one();
+                }
+            }
+        });
+    }
+
     /// Attempt every notification that is due; returns when the next one will be.
     async fn round(
         &self,
         clients: &HashMap<Arc<str>, HookClient>,
         down: &mut HashMap<Arc<str>, Timestamp>,
     ) -> Option<Timestamp> {
+        // Before the outbox is read: a share held already then had its replay in the store.
+        let before = self.leases();
         let rows = match self.load().await {
             Ok(rows) => rows,
             Err(e) => {
@@ -225,14 +310,24 @@ impl Outbox {
                 return Some(self.clock.now() + SignedDuration::from_secs(5));
             }
         };
-        self.gauges(&rows);
+        // This node's records (all of them in the embedded mode), each with its fence.
+        let rows: Vec<(Notification, Fence)> = rows
+            .into_iter()
+            .filter_map(|n| Some((self.fence(&n, &before)?, n)))
+            .map(|(fence, n)| (n, fence))
+            .collect();
+        self.gauges(rows.iter().map(|(n, _)| n));
         let mut next: Option<Timestamp> = None;
         let mut sooner = |t: Timestamp| next = Some(next.map_or(t, |n: Timestamp| n.min(t)));
-        for mut n in rows.into_iter().filter(|n| !n.is_dead()) {
+        for (mut n, fence) in rows.into_iter().filter(|(n, _)| !n.is_dead()) {
             let now = self.clock.now();
+            // The share may have moved since the round began.
+            if fence.is_some() && self.fence(&n, &before) != Some(fence) {
+                continue;
+            }
             let Some(w) = self.config.webhooks.iter().find(|w| w.name == n.webhook) else {
                 let reason = format!("webhook `{}` is no longer configured", n.webhook);
-                self.bury(n, reason, now).await;
+                self.bury(n, reason, now, fence).await;
                 continue;
             };
             let aged = now.duration_since(n.created_at).as_secs() >= w.max_age_s as i64;
@@ -241,7 +336,7 @@ impl Outbox {
                     .last_error
                     .clone()
                     .unwrap_or_else(|| "too old: never attempted".into());
-                self.bury(n, reason, now).await;
+                self.bury(n, reason, now, fence).await;
                 continue;
             }
             let blocked = down.get(&w.name).copied().filter(|t| *t > now);
@@ -249,14 +344,12 @@ impl Outbox {
                 sooner(n.next_at.max(blocked.unwrap_or(n.next_at)));
                 continue;
             }
-            match attempt(&clients[&w.name], w, &n).await {
+            let node = self.config.cluster.as_ref().map(|c| c.node.as_str());
+            match attempt(&clients[&w.name], w, &n, node).await {
                 Ok(()) => {
                     down.remove(&w.name);
-                    let delivered = Op::PutNotification {
-                        id: n.id.clone(),
-                        json: None,
-                    };
-                    if let Err(e) = self.write(delivered).await {
+                    let delivered = n.removal(self.clustered());
+                    if let Err(e) = self.write(delivered, fence).await {
                         // Delivered but not marked: it goes again later, with the same id.
                         tracing::warn!(id = %n.id, error = %e, "a delivered notification could not be marked");
                     }
@@ -266,7 +359,7 @@ impl Outbox {
                     metrics::counter!(WEBHOOK_DELIVERIES, "webhook" => w.name.to_string(), "result" => "failed").increment(1);
                     n.attempts += 1;
                     if n.attempts >= w.max_attempts {
-                        self.bury(n, e, now).await;
+                        self.bury(n, e, now, fence).await;
                         continue;
                     }
                     tracing::info!(id = %n.id, webhook = %w.name, attempts = n.attempts, error = %e, "webhook attempt failed");
@@ -274,7 +367,7 @@ impl Outbox {
                     n.next_at = now + SignedDuration::from_secs(w.backoff(n.attempts) as i64);
                     down.insert(w.name.clone(), n.next_at);
                     sooner(n.next_at);
-                    if let Err(e) = self.write(n.op()).await {
+                    if let Err(e) = self.write(n.op(self.clustered()), fence).await {
                         tracing::warn!(id = %n.id, error = %e, "a failed attempt could not be recorded");
                     }
                 }
@@ -284,20 +377,22 @@ impl Outbox {
     }
 
     /// Make `n` a dead letter.
-    async fn bury(&self, mut n: Notification, reason: String, now: Timestamp) {
+    async fn bury(&self, mut n: Notification, reason: String, now: Timestamp, fence: Fence) {
         tracing::warn!(id = %n.id, webhook = %n.webhook, attempts = n.attempts, reason = %reason, "notification is a dead letter");
         metrics::counter!(WEBHOOK_DEAD, "webhook" => n.webhook.to_string()).increment(1);
         n.last_error = Some(reason);
         n.dead_at = Some(now);
-        if let Err(e) = self.write(n.op()).await {
+        if let Err(e) = self.write(n.op(self.clustered()), fence).await {
             tracing::warn!(id = %n.id, error = %e, "a dead letter could not be recorded");
         }
     }
 
-    fn gauges(&self, rows: &[Notification]) {
+    /// The outbox gauges over `rows`: this node's records (in cluster mode, those of the
+    /// shares it holds, so the nodes' gauges add up to the whole outbox).
+    fn gauges<'a>(&self, rows: impl Iterator<Item = &'a Notification> + Clone) {
         for w in &self.config.webhooks {
             let (mut pending, mut dead) = (0u64, 0u64);
-            for n in rows.iter().filter(|n| n.webhook == w.name) {
+            for n in rows.clone().filter(|n| n.webhook == w.name) {
                 if n.is_dead() {
                     dead += 1;
                 } else {
@@ -320,7 +415,7 @@ impl Outbox {
             }
             metrics::counter!(WEBHOOK_DEAD, "webhook" => w.name.to_string()).increment(0);
         }
-        self.gauges(&[]);
+        self.gauges(std::iter::empty());
     }
 }
 
@@ -334,9 +429,19 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     )
 }
 
-/// One POST; `Err` says why it did not count as delivered (never the body).
-async fn attempt(client: &HookClient, w: &Webhook, n: &Notification) -> Result<(), String> {
-    let req = hyper::Request::post(&w.url)
+/// One POST; `Err` says why it did not count as delivered (never the body). `node`: cluster
+/// mode's node name, sent as `X-Hallq-Node` so a receiver can tell which node attempted.
+async fn attempt(
+    client: &HookClient,
+    w: &Webhook,
+    n: &Notification,
+    node: Option<&str>,
+) -> Result<(), String> {
+    let mut req = hyper::Request::post(&w.url);
+    if let Some(node) = node {
+        req = req.header("x-hallq-node", node);
+    }
+    let req = req
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(
             hyper::header::USER_AGENT,

@@ -94,8 +94,18 @@ pub enum Op {
         keep: u8,
     },
     /// An outbox notification's record (`notify::Notification`), written in the commit of
-    /// the event that causes it; `json: None` removes it once delivered.
+    /// the event that causes it; `json: None` removes it once delivered. The embedded mode's;
+    /// cluster mode writes `PutOutbox`.
     PutNotification { id: String, json: Option<Vec<u8>> },
+    /// Cluster mode: `PutNotification` under the share whose log of record carries it
+    /// (`Notification::share`: the hall of a ticket's notification, the case engine's
+    /// `@cases` for the others), so the node that adopts the share has the record, and its
+    /// delivered or dead mark, in its outbox.
+    PutOutbox {
+        share: Arc<str>,
+        id: String,
+        json: Option<Vec<u8>>,
+    },
 }
 
 /// An event to append to a stream's log and publish once durable.

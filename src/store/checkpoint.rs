@@ -103,7 +103,7 @@ impl<'a> Coalesced<'a> {
                 Op::PutBooking { hall, code, json } => {
                     self.bookings.insert((hall, code), json.as_deref());
                 }
-                Op::PutNotification { id, json } => {
+                Op::PutNotification { id, json } | Op::PutOutbox { id, json, .. } => {
                     self.outbox.insert(id, json.as_deref());
                 }
                 Op::CountCase { hall, day, on_time } => {

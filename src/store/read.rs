@@ -146,7 +146,7 @@ impl Store {
             rows.insert(k.value().to_owned(), v.value().to_vec());
         }
         for op in ops(&tail) {
-            if let Op::PutNotification { id, json } = op {
+            if let Op::PutNotification { id, json } | Op::PutOutbox { id, json, .. } = op {
                 match json {
                     Some(json) => rows.insert(id.clone(), json.clone()),
                     None => rows.remove(id),

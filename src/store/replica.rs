@@ -222,10 +222,11 @@ pub(crate) fn op_hall(op: &Op) -> Option<&str> {
         | Op::LogRewind { .. }
         | Op::PutCalendar { .. }
         | Op::CountCase { .. } => Some(CASE_ENGINE),
-        // The outbox stays on the node that wrote it (docs/CLUSTER.md): following copies the
-        // case engine's rows into every node's store, and each node's delivery task sends what
-        // its own outbox holds, so a replicated outbox would be sent from every node.
+        // The embedded mode's outbox record: cluster mode writes `PutOutbox` instead.
         Op::PutNotification { .. } => None,
+        // An outbox record follows its share: the node that adopts it delivers it, and only
+        // the share's holder does (`notify::deliver`).
+        Op::PutOutbox { share, .. } => Some(share),
     }
 }
 

@@ -166,9 +166,19 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         (
             prop_oneof![Just("n1"), Just("n2")],
-            proptest::option::of(json)
+            proptest::option::of(json.clone())
         )
             .prop_map(|(id, json)| Op::PutNotification {
+                id: id.into(),
+                json
+            }),
+        (
+            hall.clone(),
+            prop_oneof![Just("n1"), Just("n3")],
+            proptest::option::of(json)
+        )
+            .prop_map(|(share, id, json)| Op::PutOutbox {
+                share,
                 id: id.into(),
                 json
             }),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::{ADMIN, call, client};
+use super::{ADMIN, Resp, call, client};
 
 /// A loopback port free now (a node's `advertise` address is known before it starts).
 pub fn free_port() -> u16 {
@@ -55,19 +55,33 @@ pub async fn ask(
     }
 }
 
+/// The nodes' addresses on loopback, each with its index.
+pub fn loopback_bases(ports: &[u16]) -> Vec<(usize, String)> {
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i, format!("http://127.0.0.1:{p}")))
+        .collect()
+}
+
+/// `GET {base}{path}` with the admin token, answered as it comes.
+pub async fn admin_get(base: &str, path: &str) -> Resp {
+    call(
+        &client(),
+        Method::GET,
+        format!("{base}{path}"),
+        Some(ADMIN),
+        None,
+        &[],
+    )
+    .await
+}
+
 /// The node (by index) holding the case engine now, if exactly one of `bases` says so.
 pub async fn case_engine_holder(bases: &[(usize, String)]) -> Option<usize> {
     let mut holders = Vec::new();
     for (i, b) in bases {
-        let r = call(
-            &client(),
-            Method::GET,
-            format!("{b}/v1/cluster"),
-            Some(ADMIN),
-            None,
-            &[],
-        )
-        .await;
+        let r = admin_get(b, "/v1/cluster").await;
         if r.status == StatusCode::OK && r.body["case_engine"].is_u64() {
             holders.push(*i);
         }

@@ -8,7 +8,8 @@
 //! - `sse`: a hall's event stream, event by event;
 //! - `disk`: a redb storage backend that fails on demand, under the store;
 //! - `postgres`: a real PostgreSQL on a loopback port, for the cluster tests;
-//! - `cluster`: what the cluster tests share (ports, retried requests, the case engine's holder).
+//! - `cluster`: what the cluster tests share (ports, retried requests, the case engine's holder);
+//! - `receiver`: a webhook receiver that records every POST and answers as told.
 #![allow(
     dead_code,
     unused_imports,
@@ -23,6 +24,7 @@ mod fixtures;
 mod http;
 mod inproc;
 mod postgres;
+mod receiver;
 mod sse;
 
 pub use booking::*;
@@ -33,4 +35,5 @@ pub use fixtures::*;
 pub use http::*;
 pub use inproc::*;
 pub use postgres::Postgres;
+pub use receiver::*;
 pub use sse::*;

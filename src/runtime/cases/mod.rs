@@ -357,7 +357,14 @@ impl Worker {
             rating_cases,
         );
         count_cases(&self.config, &events, &changes, &mut batch);
-        outbox::outbox(&self.config, &events, &changes, &ready, now, &mut batch);
+        let clustered = self.store.holdings.clustered();
+        outbox::outbox(
+            &self.config,
+            (&events, &changes, &ready),
+            now,
+            clustered,
+            &mut batch,
+        );
         let closes = changes.iter().any(|c| c.closed);
         let number = self.closing.sent + 1;
         for change in changes {

@@ -58,13 +58,13 @@ fn ready_for_pickup(body: &CaseEventBody) -> bool {
 /// Add to `batch` one outbox record per milestone among `events` and webhook that wants it,
 /// for cases whose applicant left a contact, then one per bundle the pass made `ready`.
 /// `changes` holds the record of every case the pass changed (every event's case among
-/// them). Ids sort by `now`, then by position.
+/// them). Ids sort by `now`, then by position. `clustered`: each record is written under
+/// the case engine's share of the log of record (`Notification::op`).
 pub(super) fn outbox(
     config: &Config,
-    events: &[CaseEvent],
-    changes: &[CaseChange],
-    ready: &[BundleView],
+    (events, changes, ready): (&[CaseEvent], &[CaseChange], &[BundleView]),
     now: Timestamp,
+    clustered: bool,
     batch: &mut Batch,
 ) {
     if config.webhooks.is_empty() {
@@ -99,7 +99,7 @@ pub(super) fn outbox(
                 };
                 let body = serde_json::to_string(&body).expect("bodies serialize");
                 let note = pending(id, w, kind, (&record.hall, case), body, now);
-                batch.ops.push(note.op());
+                batch.ops.push(note.op(clustered));
             }
         }
     }
@@ -122,7 +122,7 @@ pub(super) fn outbox(
             let body = serde_json::to_string(&body).expect("bodies serialize");
             // The dead-letter list names the bundle where it names a case.
             let note = pending(id, w, kind, (&b.hall, &b.id), body, now);
-            batch.ops.push(note.op());
+            batch.ops.push(note.op(clustered));
         }
     }
 }

@@ -149,6 +149,35 @@ fn working(hall: &HallEngine, date: Date) -> bool {
     }
 }
 
+/// Each bookable service of hall `index` (`engine`) with its bookings (`book`) and seats on
+/// `date`: from the shard's own memory when it holds the hall, from copies restored out of
+/// the store when it does not (`elsewhere`), so every node counts the same records alike.
+pub(super) fn booking_days(
+    config: &Config,
+    (index, engine): (usize, &HallEngine),
+    book: &Book,
+    date: Date,
+    now: Timestamp,
+) -> Vec<BookingDay> {
+    let (cfg, booking) = (engine.config(), &config.booking);
+    let mut days = Vec::new();
+    for (service, svc) in cfg.services.iter().enumerate() {
+        let Some(rule) = booking.rule(index, service) else {
+            continue;
+        };
+        let cx = BookCtx {
+            hall: &cfg.id,
+            zone: &cfg.time_zone,
+            limits: &booking.limits,
+            grace_s: cfg.policy.appointment_grace_s,
+            hours: &|d| open_hours(engine, service, Some(rule), d),
+            working: &|d| working(engine, d),
+        };
+        days.push(book.day_stats(&svc.id, rule, date, now, &cx));
+    }
+    days
+}
+
 /// A booking code: 8 characters without 0/O, 1/I/L, about 39 bits.
 fn draw_code() -> String {
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -434,23 +463,7 @@ impl Shard {
     /// Each bookable service's bookings and seats on `date` (`/v1/stats`, the gauges).
     pub(super) fn booking_days(&self, local: usize, date: Date, now: Timestamp) -> Vec<BookingDay> {
         let (index, engine) = (self.halls[local].0, &self.halls[local].1);
-        let (cfg, booking) = (engine.config(), &self.config.booking);
-        let mut days = Vec::new();
-        for (service, svc) in cfg.services.iter().enumerate() {
-            let Some(rule) = booking.rule(index, service) else {
-                continue;
-            };
-            let cx = BookCtx {
-                hall: &cfg.id,
-                zone: &cfg.time_zone,
-                limits: &booking.limits,
-                grace_s: cfg.policy.appointment_grace_s,
-                hours: &|d| open_hours(engine, service, Some(rule), d),
-                working: &|d| working(engine, d),
-            };
-            days.push(self.books[local].day_stats(&svc.id, rule, date, now, &cx));
-        }
-        days
+        booking_days(&self.config, (index, engine), &self.books[local], date, now)
     }
 
     /// The business day turned: forget bookings no limit can reach any more (older than

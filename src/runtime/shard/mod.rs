@@ -625,7 +625,14 @@ impl Shard {
     fn collect(&mut self, local: usize, batch: &mut Batch) -> bool {
         let ops_before = batch.ops.len();
         let now = self.clock.now();
-        turn_near::outbox(&self.config, &mut self.halls[local].1, now, batch);
+        let clustered = self.store.holdings.clustered();
+        turn_near::outbox(
+            &self.config,
+            &mut self.halls[local].1,
+            now,
+            clustered,
+            batch,
+        );
         let changes = self.halls[local].1.take_changes();
         if let Some(day) = changes.purge_before {
             self.drop_timers(local);

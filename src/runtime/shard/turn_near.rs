@@ -31,8 +31,15 @@ struct Body<'a> {
 
 /// Add to `batch` the turn-near notifications of `hall` due at `now`; nothing when no
 /// webhook wants them or the hall's `turn_near` is 0 (then no ticket is marked either, so
-/// turning them on later tells the tickets still waiting).
-pub(super) fn outbox(config: &Config, hall: &mut HallEngine, now: Timestamp, batch: &mut Batch) {
+/// turning them on later tells the tickets still waiting). `clustered`: each record is
+/// written under the hall's share of the log of record (`Notification::op`).
+pub(super) fn outbox(
+    config: &Config,
+    hall: &mut HallEngine,
+    now: Timestamp,
+    clustered: bool,
+    batch: &mut Batch,
+) {
     let within = hall.config().policy.turn_near;
     let hooks: Vec<_> = config
         .webhooks
@@ -68,7 +75,7 @@ pub(super) fn outbox(config: &Config, hall: &mut HallEngine, now: Timestamp, bat
             // The dead-letter list names the ticket where it names a case.
             let subject = (&*hall_id, t.ticket.id.as_str());
             let note = pending(id, w, NotifyEvent::TurnNear, subject, body, now);
-            batch.ops.push(note.op());
+            batch.ops.push(note.op(clustered));
         }
     }
 }
