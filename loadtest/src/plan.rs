@@ -87,6 +87,8 @@ pub struct Size {
     pub days: usize,
     /// Booking scenario: connections of background traffic beside the rush.
     pub background: usize,
+    /// Booking scenario: print the rush's timeline.
+    pub timeline: bool,
 }
 
 /// What each attacking socket sends before it waits.
