@@ -274,7 +274,7 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
     } else {
         Router::new()
     };
-    Router::new()
+    let router = Router::new()
         .merge(hooks)
         .merge(api::halls::routes())
         .merge(api::bookings::routes())
@@ -291,13 +291,22 @@ fn router(app: AppState, web: Arc<Web>) -> Router {
         .merge(api::webhooks::routes())
         .merge(web::routes(web))
         .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
+        .method_not_allowed_fallback(api::method_not_allowed);
+    // Each layer costs every request a clone of its route and a boxed future: forwarding to
+    // the node that holds a hall is only layered in cluster mode.
+    let router = if app.cluster.is_some() {
+        router.layer(axum::middleware::from_fn_with_state(
             app.clone(),
             api::cluster::follow_owner,
         ))
-        .layer(axum::middleware::map_response(api::problem_bodies))
-        .layer(axum::middleware::from_fn(api::track))
+    } else {
+        router
+    };
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(api::track::RequestMetrics::default()),
+            api::track::track,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }

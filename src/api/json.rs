@@ -10,7 +10,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
@@ -21,11 +21,16 @@ pub fn parse<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &Result<Bytes, BytesRejection>,
 ) -> Result<T, Problem> {
+    parse_typed(headers.get(axum::http::header::CONTENT_TYPE), body)
+}
+
+/// `parse`, given the request's `Content-Type` (if any) rather than all its headers.
+pub fn parse_typed<T: DeserializeOwned>(
+    ctype: Option<&HeaderValue>,
+    body: &Result<Bytes, BytesRejection>,
+) -> Result<T, Problem> {
     let body = body.as_ref().map_err(unreadable)?;
-    let ctype = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ctype = ctype.and_then(|v| v.to_str().ok()).unwrap_or("");
     parse_bytes(ctype, body)
 }
 
