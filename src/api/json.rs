@@ -92,6 +92,14 @@ pub fn parse_bytes<T: DeserializeOwned>(ctype: &str, body: &[u8]) -> Result<T, P
             "the body must be a JSON object, such as {\"service\": \"social\"}",
         ));
     }
+    // The common case first, without tracking the path (about a third of the parse); a body
+    // that fails is parsed again with it, which fails the same way and names the field.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    if let Ok(value) = T::deserialize(&mut de)
+        && de.end().is_ok()
+    {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -14,13 +14,12 @@
 //! This module resolves names and checks permissions; it must never decide anything that
 //! depends on a hall's state (that is its shard's) or on a case's (the case thread's).
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -206,12 +205,16 @@ pub fn idempotency_key(
 }
 
 /// The path's parameters by name (`{hall}`, `{window}`…); the route templates guarantee
-/// the names a handler asks for.
-pub struct Params(HashMap<String, String>);
+/// the names a handler asks for. As the router decoded them, not copied into a map of
+/// owned strings per request.
+pub struct Params(RawPathParams);
 
 impl Params {
     pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map_or("", String::as_str)
+        self.0
+            .iter()
+            .find_map(|(k, v)| (k == name).then_some(v))
+            .unwrap_or("")
     }
 }
 
@@ -220,7 +223,7 @@ async fn caller(parts: &mut Parts, app: &AppState) -> Result<(Principal, Params)
     let who = Principal::from_request_parts(parts, app)
         .await
         .map_err(IntoResponse::into_response)?;
-    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+    let params = RawPathParams::from_request_parts(parts, app)
         .await
         .map_err(IntoResponse::into_response)?;
     Ok((who, Params(params)))
