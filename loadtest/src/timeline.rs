@@ -49,38 +49,27 @@ pub fn render(main: &[Answered], second: &[Answered], bucket: Duration) -> Strin
         "bg p50",
         "bg max"
     );
-    let ms = |v: u64| v as f64 / 1000.0;
     for (i, (a, b)) in m.iter().zip(&s).enumerate() {
-        let _ = write!(out, "{:>8}", i as u64 * width / 1000);
-        match a {
-            Some(h) => {
-                let _ = write!(
-                    out,
-                    " {:>7} {:>8.2} {:>8.2} {:>8.2}",
-                    h.len(),
-                    ms(h.value_at_quantile(0.5)),
-                    ms(h.value_at_quantile(0.99)),
-                    ms(h.max())
-                );
-            }
-            None => {
-                let _ = write!(out, " {:>7} {:>8} {:>8} {:>8}", 0, "-", "-", "-");
-            }
-        }
-        match b {
-            Some(h) => {
-                let _ = writeln!(
-                    out,
-                    " | {:>5} {:>8.2} {:>8.2}",
-                    h.len(),
-                    ms(h.value_at_quantile(0.5)),
-                    ms(h.max())
-                );
-            }
-            None => {
-                let _ = writeln!(out, " | {:>5} {:>8} {:>8}", 0, "-", "-");
-            }
-        }
+        let _ = writeln!(
+            out,
+            "{:>8} {} | {}",
+            i as u64 * width / 1000,
+            cells(a.as_ref(), 7, &[0.5, 0.99, 1.0]),
+            cells(b.as_ref(), 5, &[0.5, 1.0])
+        );
+    }
+    out
+}
+
+/// A bucket's cells: how many answers (`width` wide), then the latency at each quantile in
+/// ms (1.0 is the max); dashes for a bucket with no answer.
+fn cells(h: Option<&Histogram<u64>>, width: usize, quantiles: &[f64]) -> String {
+    let mut out = format!("{:>width$}", h.map_or(0, Histogram::len));
+    for &q in quantiles {
+        let _ = match h {
+            Some(h) => write!(out, " {:>8.2}", h.value_at_quantile(q) as f64 / 1000.0),
+            None => write!(out, " {:>8}", "-"),
+        };
     }
     out
 }
