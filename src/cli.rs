@@ -364,11 +364,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::warn!("serving the embedded DEMO config; its tokens are public (see README)");
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("hallq-http")
-        .build()
-    {
+    let runtime = match crate::server::runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("hallq: cannot start the runtime: {e}");

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hallq::clock::{Clock, SystemClock};
@@ -30,6 +30,7 @@ use crate::http::{Conn, Target, path};
 use crate::plan::{Daemon, Plan};
 use crate::province::{self, Tokens};
 use crate::report::Outcome;
+use crate::timeline::{self, Answered};
 
 /// Seats of the popular slot.
 const CAPACITY: u32 = 50;
@@ -186,13 +187,15 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
     // Background: kiosks at the other halls, citizens reading the next day's slots.
     let stop = Arc::new(AtomicBool::new(false));
     let mut background = Vec::new();
+    // The rush's zero for the timeline; the background starts just before it.
+    let burst = Instant::now();
     let background_connections = plan.size.background;
     for k in 0..background_connections {
         let (s, stop) = (s.clone(), stop.clone());
         let next_day = next_day.clone();
         background.push(tokio::spawn(async move {
             let mut c = Conn::open(&s.target).await.map_err(|e| e.to_string())?;
-            let mut h = histogram();
+            let mut answered = Vec::new();
             let mut errors = 0u64;
             let mut i = k;
             // At least one request each, however short the rush.
@@ -212,7 +215,9 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
                 };
                 match ok {
                     Ok((status, _)) if status < 300 => {
-                        h.record(t.elapsed().as_micros() as u64).ok();
+                        let latency_us = t.elapsed().as_micros() as u64;
+                        let at_us = burst.elapsed().as_micros() as u64;
+                        answered.push(Answered { at_us, latency_us });
                     }
                     _ => errors += 1,
                 }
@@ -221,61 +226,94 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
                     break;
                 }
             }
-            Ok::<_, String>((h, errors))
+            Ok::<_, String>((answered, errors))
         }));
     }
 
     // The rush: every request is queued at once; each connection takes the next.
     let next = Arc::new(AtomicUsize::new(0));
-    let burst = Instant::now();
     let mut workers = Vec::new();
     for mut c in conns {
         let (s, next, start) = (s.clone(), next.clone(), start.clone());
+        let connections = plan.connections;
         workers.push(tokio::spawn(async move {
-            let mut h = histogram();
+            // Latencies are kept as they come and counted after the burst: a histogram per
+            // connection (~140 KiB each, zeroed on first touch) made and merged during the
+            // rush cost the daemon's cores page faults that are not the daemon's.
+            let mut answered = Vec::with_capacity(requests.div_ceil(connections) * 2);
             let (mut booked, mut full, mut other) = (0u64, 0u64, Vec::new());
+            // What every booking shares, made once; each request is complete before its
+            // clock starts and its answer is read after the clock stops, so the latency is
+            // the daemon's (and the sockets'), not this generator's JSON.
+            let uri = path(&format!("/v1/halls/{}/bookings", s.hall));
+            let auth = Target::bearer(&s.portal);
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= requests {
                     break;
                 }
-                let body = json!({
-                    "service": s.service, "start": start, "channel": "web",
-                    "citizen": {
-                        "id_number": format!("LT{n:016}"),
-                        "phone": format!("139{:08}", n),
+                let body = serde_json::to_vec(&BookingBody {
+                    service: &s.service,
+                    start: &start,
+                    channel: "web",
+                    citizen: CitizenBody {
+                        id_number: format!("LT{n:016}"),
+                        phone: format!("139{n:08}"),
                     },
-                });
-                let p = format!("/v1/halls/{}/bookings", s.hall);
+                })
+                .expect("a booking serializes");
+                let req = s
+                    .target
+                    .request(Method::POST, uri.clone(), &auth, Bytes::from(body));
                 let t = Instant::now();
-                let r = send(&mut c, &s.target, Method::POST, &p, &s.portal, Some(body)).await;
-                h.record(t.elapsed().as_micros() as u64).ok();
+                let r = c.send(req).await;
+                let latency_us = t.elapsed().as_micros() as u64;
+                let at_us = burst.elapsed().as_micros() as u64;
+                answered.push(Answered { at_us, latency_us });
                 match r {
-                    Ok((201, _)) => booked += 1,
-                    Ok((409, v)) if v["type"] == "urn:hallq:problem:slot-full" => full += 1,
-                    Ok((status, v)) => other.push(format!("{status} {}", v["type"])),
-                    Err(e) => other.push(e),
+                    Ok(reply) if reply.status == 201 => booked += 1,
+                    Ok(reply) => match problem_type(&reply.body) {
+                        Some(t) if reply.status == 409 && t == "urn:hallq:problem:slot-full" => {
+                            full += 1;
+                        }
+                        t => other.push(format!("{} {t:?}", reply.status)),
+                    },
+                    Err(e) => other.push(e.to_string()),
                 }
             }
-            (h, booked, full, other)
+            (answered, booked, full, other)
         }));
     }
-    let mut latency = histogram();
+    let mut answered = Vec::with_capacity(requests);
+    // Each connection's first request: all of them are sent at once, before the hall's
+    // owner can have published the slot as full.
+    let mut first = histogram();
     let (mut booked, mut full, mut other) = (0u64, 0u64, Vec::new());
     for w in workers {
-        let (h, b, f, o) = w.await.map_err(|e| e.to_string())?;
-        latency.add(&h).ok();
+        let (a, b, f, o) = w.await.map_err(|e| e.to_string())?;
+        if let Some(a) = a.first() {
+            first.record(a.latency_us).ok();
+        }
+        answered.extend(a);
         booked += b;
         full += f;
         other.extend(o);
     }
     let burst_time = burst.elapsed();
     stop.store(true, Ordering::Relaxed);
+    let mut latency = histogram();
+    for a in &answered {
+        latency.record(a.latency_us).ok();
+    }
     let mut bg = histogram();
+    let mut bg_answered = Vec::new();
     let mut bg_errors = 0;
     for b in background {
-        let (h, e) = b.await.map_err(|e| e.to_string())??;
-        bg.add(&h).ok();
+        let (a, e) = b.await.map_err(|e| e.to_string())??;
+        for x in &a {
+            bg.record(x.latency_us).ok();
+        }
+        bg_answered.extend(a);
         bg_errors += e;
     }
 
@@ -327,18 +365,23 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
             "p50": ms(&latency, 0.5), "p90": ms(&latency, 0.9),
             "p99": ms(&latency, 0.99), "max": latency.max() as f64 / 1000.0,
         },
+        "first_request_ms": {
+            "p50": ms(&first, 0.5), "p99": ms(&first, 0.99),
+            "max": first.max() as f64 / 1000.0,
+        },
         "background": {
             "requests": bg.len(), "errors": bg_errors,
             "p50_ms": ms(&bg, 0.5), "p99_ms": ms(&bg, 0.99),
         },
         "errors": errors,
     });
-    let table = format!(
+    let mut table = format!(
         "booking rush: {requests} requests for one slot of {CAPACITY} seats, {} in flight \
          (one per connection) + {} background connections\n\
          booked {booked}, slot-full {full}, other {}; afterwards {held} held, {} left; oversold: {oversold}\n\
          burst {:.3} s ({:.0} requests/s)\n\
          booking latency (write → answer): p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n\
+         of which each connection's first ({} sent at once): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n\
          background ({} requests, {bg_errors} errors): p50 {:.2} ms  p99 {:.2} ms\n",
         plan.connections,
         plan.size.background,
@@ -350,15 +393,47 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
         ms(&latency, 0.9),
         ms(&latency, 0.99),
         latency.max() as f64 / 1000.0,
+        first.len(),
+        ms(&first, 0.5),
+        ms(&first, 0.99),
+        first.max() as f64 / 1000.0,
         bg.len(),
         ms(&bg, 0.5),
         ms(&bg, 0.99),
     );
+    if plan.size.timeline {
+        table += &timeline::render(&answered, &bg_answered, Duration::from_millis(10));
+    }
     Ok(Outcome {
         json,
         table,
         errors,
     })
+}
+
+/// A booking request's body.
+#[derive(serde::Serialize)]
+struct BookingBody<'a> {
+    service: &'a str,
+    start: &'a str,
+    channel: &'static str,
+    citizen: CitizenBody,
+}
+
+#[derive(serde::Serialize)]
+struct CitizenBody {
+    id_number: String,
+    phone: String,
+}
+
+/// The `type` of a problem answer, read without building the whole document.
+fn problem_type(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Problem {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    serde_json::from_slice::<Problem>(body).ok()?.kind
 }
 
 /// Whether two RFC 3339 instants (one with the hall's offset) are the same instant.

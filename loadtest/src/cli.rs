@@ -92,6 +92,10 @@ struct Args {
     /// citizens reading slots) during the rush.
     #[arg(long, default_value_t = 16)]
     background: usize,
+    /// Booking scenario: also print the rush as a timeline, one line per 10 ms of answers
+    /// (how many, their p50 and max latency, the background's), to show stalls.
+    #[arg(long)]
+    timeline: bool,
     /// Reports scenario: finished business days of day records stored per hall before the
     /// reports are asked for.
     #[arg(long, default_value_t = 92)]
@@ -202,6 +206,7 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
                 requests: a.requests,
                 days: a.days,
                 background: a.background,
+                timeline: a.timeline,
             },
             attack: a.attack,
         },

@@ -108,11 +108,8 @@ fn serve(
     ready: std::sync::mpsc::Sender<SocketAddr>,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("hallq-http")
-        .build()
-        .map_err(|e| format!("cannot start the daemon's runtime: {e}"))?;
+    let runtime =
+        hallq::server::runtime().map_err(|e| format!("cannot start the daemon's runtime: {e}"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let daemon = Daemon::start(Arc::new(config), data, clock).map_err(|e| e.to_string())?;
     runtime.block_on(async move {

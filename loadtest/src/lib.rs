@@ -18,6 +18,7 @@ pub mod report;
 pub mod reports;
 mod rng;
 mod sse;
+mod timeline;
 mod workload;
 
 pub use daemon::AS_DAEMON;

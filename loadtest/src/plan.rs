@@ -87,6 +87,8 @@ pub struct Size {
     pub days: usize,
     /// Booking scenario: connections of background traffic beside the rush.
     pub background: usize,
+    /// Booking scenario: print the rush's timeline.
+    pub timeline: bool,
 }
 
 /// What each attacking socket sends before it waits.
@@ -164,10 +166,14 @@ pub(crate) fn with_daemon<T>(
 
 /// The load generator's own runtime (the in-process daemon has another).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("loadtest")
-        .build()
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all().thread_name("loadtest");
+    // The generator holds 1,000 connections too, and its answers wait in its own queues
+    // (`ss` during the rush shows at times every in-flight answer unread on the client's
+    // side): with tokio's default event batches it would reorder them as the daemon did,
+    // adding a spread of its own making to the latency it reports.
+    hallq::server::fair_io(&mut b);
+    b.build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 

@@ -32,6 +32,7 @@ fn plan(rate: Option<f64>) -> Plan {
             requests: 0,
             days: 0,
             background: 4,
+            timeline: false,
         },
         attack: hallq_loadtest::plan::Attack::HalfBody,
     }

@@ -25,12 +25,12 @@ pub(crate) mod reports;
 pub mod scope;
 pub(crate) mod stats;
 pub(crate) mod test_hooks;
+pub(crate) mod track;
 pub(crate) mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use axum::response::IntoResponse;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -95,84 +95,6 @@ impl App {
     pub async fn store_head(&self, stream: &str) -> Result<u64, Problem> {
         Ok(self.store_bounds(stream).await?.1.unwrap_or(0))
     }
-}
-
-/// Request latency by route template, method and status.
-pub(crate) async fn track(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    // The path names the hall, window, ticket or case; the query (which may carry an
-    // access_token) and the headers (Authorization) are never logged.
-    let path = req.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::warn!(%method, %path, status, ms, "request failed");
-    } else {
-        tracing::debug!(%method, %path, status, ms, "request");
-    }
-    metrics::histogram!(
-        crate::metrics::HTTP_SECONDS,
-        "route" => route,
-        "method" => method,
-        "status" => resp.status().as_str().to_owned()
-    )
-    .record(started.elapsed().as_secs_f64());
-    resp
-}
-
-/// Error answers made outside the handlers (axum's extractors refusing a query string or a
-/// path that is not UTF-8, say) come as plain text; they leave as problems like every
-/// other refusal, with the text as the detail.
-pub(crate) async fn problem_bodies(resp: axum::response::Response) -> axum::response::Response {
-    let status = resp.status();
-    let plain = resp
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
-    if !(status.is_client_error() || status.is_server_error()) || !plain {
-        return resp;
-    }
-    let (parts, body) = resp.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let (code, title) = match status.as_u16() {
-        400 => ("bad-request", "Bad request"),
-        408 => ("request-timeout", "Request timeout"),
-        413 => ("body-too-large", "Payload too large"),
-        414 => ("uri-too-long", "URI too long"),
-        415 => ("unsupported-media-type", "Unsupported media type"),
-        422 => ("unprocessable", "Unprocessable request"),
-        431 => ("headers-too-large", "Request header fields too large"),
-        503 => ("unavailable", "Service unavailable"),
-        _ => ("error", "Error"),
-    };
-    let detail = if text.trim().is_empty() {
-        status.canonical_reason().unwrap_or("error").to_owned()
-    } else {
-        text
-    };
-    let mut fixed = Problem::new(status.as_u16(), code, title, detail).into_response();
-    // Keep what the original said about the connection or retrying.
-    for name in [
-        axum::http::header::CONNECTION,
-        axum::http::header::RETRY_AFTER,
-    ] {
-        if let Some(v) = parts.headers.get(&name) {
-            fixed.headers_mut().insert(name, v.clone());
-        }
-    }
-    fixed
 }
 
 pub(crate) async fn not_found(uri: axum::http::Uri) -> Problem {

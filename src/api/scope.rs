@@ -14,15 +14,14 @@
 //! This module resolves names and checks permissions; it must never decide anything that
 //! depends on a hall's state (that is its shard's) or on a case's (the case thread's).
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
@@ -164,17 +163,17 @@ pub fn known_hall(app: &AppState, id: &str) -> Result<usize, Problem> {
     })
 }
 
-/// The request's `Idempotency-Key`, if it has one, in `scope` and fingerprinted with the
-/// method, path and body so a key reused for another request is caught; 400 when the header
-/// is not 1-255 visible ASCII.
+/// The request's `Idempotency-Key` (the header's value, if it has one), in `scope` and
+/// fingerprinted with the method, path and body so a key reused for another request is
+/// caught; 400 when the header is not 1-255 visible ASCII.
 pub fn idempotency_key(
-    headers: &HeaderMap,
+    raw: Option<&HeaderValue>,
     scope: String,
     method: &Method,
     uri: &Uri,
     body: &Body,
 ) -> Result<Option<Idem>, Problem> {
-    let Some(raw) = headers.get("idempotency-key") else {
+    let Some(raw) = raw else {
         return Ok(None);
     };
     let key = raw
@@ -206,12 +205,16 @@ pub fn idempotency_key(
 }
 
 /// The path's parameters by name (`{hall}`, `{window}`…); the route templates guarantee
-/// the names a handler asks for.
-pub struct Params(HashMap<String, String>);
+/// the names a handler asks for. As the router decoded them, not copied into a map of
+/// owned strings per request.
+pub struct Params(RawPathParams);
 
 impl Params {
     pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map_or("", String::as_str)
+        self.0
+            .iter()
+            .find_map(|(k, v)| (k == name).then_some(v))
+            .unwrap_or("")
     }
 }
 
@@ -220,29 +223,29 @@ async fn caller(parts: &mut Parts, app: &AppState) -> Result<(Principal, Params)
     let who = Principal::from_request_parts(parts, app)
         .await
         .map_err(IntoResponse::into_response)?;
-    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+    let params = RawPathParams::from_request_parts(parts, app)
         .await
         .map_err(IntoResponse::into_response)?;
     Ok((who, Params(params)))
 }
 
 /// What a change brings besides the caller and the path: the parts its key is fingerprinted
-/// with, and the body, read whatever the outcome (an unread body would cost the connection).
+/// with, its content type, and the body, read whatever the outcome (an unread body would cost
+/// the connection). The two headers are kept, not the whole map (a copy per request).
 struct Sent {
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
+    key: Option<HeaderValue>,
+    ctype: Option<HeaderValue>,
     body: Body,
 }
 
 async fn sent(req: Request, app: &AppState) -> Result<(Principal, Params, Sent), Response> {
     let (mut parts, body) = req.into_parts();
     let (who, params) = caller(&mut parts, app).await?;
-    let (method, uri, headers) = (
-        parts.method.clone(),
-        parts.uri.clone(),
-        parts.headers.clone(),
-    );
+    let (method, uri) = (parts.method.clone(), parts.uri.clone());
+    let key = parts.headers.get("idempotency-key").cloned();
+    let ctype = parts.headers.get(header::CONTENT_TYPE).cloned();
     let body = Bytes::from_request(Request::from_parts(parts, body), app).await;
     Ok((
         who,
@@ -250,7 +253,8 @@ async fn sent(req: Request, app: &AppState) -> Result<(Principal, Params, Sent),
         Sent {
             method,
             uri,
-            headers,
+            key,
+            ctype,
             body,
         },
     ))
@@ -258,7 +262,13 @@ async fn sent(req: Request, app: &AppState) -> Result<(Principal, Params, Sent),
 
 impl Sent {
     fn idem(&self, scope: String) -> Result<Option<Idem>, Problem> {
-        idempotency_key(&self.headers, scope, &self.method, &self.uri, &self.body)
+        idempotency_key(
+            self.key.as_ref(),
+            scope,
+            &self.method,
+            &self.uri,
+            &self.body,
+        )
     }
 }
 
@@ -293,7 +303,7 @@ pub struct HallChange<N> {
     pub hall: HallRef,
     pub path: Params,
     idem: Result<Option<Idem>, Problem>,
-    headers: HeaderMap,
+    ctype: Option<HeaderValue>,
     body: Body,
     need: PhantomData<N>,
 }
@@ -311,7 +321,7 @@ impl<N: Need> FromRequest<AppState> for HallChange<N> {
             hall,
             path,
             idem,
-            headers: sent.headers,
+            ctype: sent.ctype,
             body: sent.body,
             need: PhantomData,
         })
@@ -331,7 +341,7 @@ impl<N> HallChange<N> {
 
     /// The body as JSON (see `json::parse`).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Problem> {
-        json::parse(&self.headers, &self.body)
+        json::parse_typed(self.ctype.as_ref(), &self.body)
     }
 }
 
@@ -341,7 +351,7 @@ pub struct CaseChange<N> {
     pub who: Principal,
     pub path: Params,
     idem: Result<Option<Idem>, Problem>,
-    headers: HeaderMap,
+    ctype: Option<HeaderValue>,
     body: Body,
     need: PhantomData<N>,
 }
@@ -358,7 +368,7 @@ impl<N: Need> FromRequest<AppState> for CaseChange<N> {
             who,
             path,
             idem,
-            headers: sent.headers,
+            ctype: sent.ctype,
             body: sent.body,
             need: PhantomData,
         })
@@ -373,7 +383,7 @@ impl<N> CaseChange<N> {
 
     /// The body as JSON (see `json::parse`).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Problem> {
-        json::parse(&self.headers, &self.body)
+        json::parse_typed(self.ctype.as_ref(), &self.body)
     }
 
     /// The body as it was read.

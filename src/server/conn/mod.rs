@@ -276,8 +276,9 @@ struct Conn {
     /// `Phase::waiting` without the lock, for the read path: set while no request is in
     /// progress and no byte of the next head has arrived.
     waiting: AtomicBool,
-    /// Wakes the connection's task to recompute its deadline (a request began or ended,
-    /// a head started) or to close (evicted).
+    /// Wakes the connection's task to close it (evicted). What its own requests change
+    /// (a head started, a request began or ended) needs no wake: they run inside the task,
+    /// which looks at the deadline again after every poll of the connection (`Timer`).
     wake: Notify,
     /// Took one of the reserved slots: only requests with a token and probes are served.
     reserve: bool,
@@ -351,8 +352,6 @@ impl Conn {
             if p.busy == 0 && p.head_since.is_none() {
                 p.head_since = Some(Instant::now());
             }
-            drop(p);
-            self.wake.notify_one();
         }
     }
 
@@ -362,23 +361,18 @@ impl Conn {
         p.served = true;
         p.head_since = None;
         self.waiting.store(false, Ordering::Release);
-        drop(p);
-        self.wake.notify_one();
     }
 
     /// A request's answer is written (or abandoned); returns the new idle spell, if idle.
     fn end(&self) -> Option<u64> {
         let mut p = self.lock();
         p.busy -= 1;
-        let idle = (p.busy == 0).then(|| {
+        (p.busy == 0).then(|| {
             p.epoch += 1;
             p.idle_since = Instant::now();
             self.waiting.store(true, Ordering::Release);
             p.epoch
-        });
-        drop(p);
-        self.wake.notify_one();
-        idle
+        })
     }
 
     fn is_idle_in(&self, epoch: u64) -> bool {
@@ -439,26 +433,24 @@ async fn run(
         .keep_alive(true);
     let served = http.serve_connection(hyper_util::rt::TokioIo::new(io), service);
     tokio::pin!(served);
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
+    let stopped = hard_stop.cancelled();
+    tokio::pin!(stopped);
+    let mut timer = Timer::new(&conn, &limits);
     let mut draining = false;
     loop {
-        let deadline = conn.deadline(&limits);
-        let expired = async {
-            match deadline {
-                Some((at, why)) => {
-                    tokio::time::sleep_until(at).await;
-                    why
-                }
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
+            // The connection first: what it just did (a head begun, a request begun or
+            // answered) is what the timer then looks at, in the same poll.
+            biased;
             r = served.as_mut() => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 break;
             }
-            why = expired => {
+            why = std::future::poll_fn(|cx| timer.poll_expired(cx, &conn, &limits)) => {
                 let reason = match why {
                     Expiry::Header => "header_timeout",
                     Expiry::Idle => "idle_timeout",
@@ -469,16 +461,78 @@ async fn run(
                 break;
             }
             () = conn.wake.notified() => {}
-            () = shutdown.cancelled(), if !draining => {
+            () = stopping.as_mut(), if !draining => {
                 // hyper finishes the request in progress and closes; an idle connection
                 // closes at once.
                 draining = true;
                 served.as_mut().graceful_shutdown();
             }
-            () = hard_stop.cancelled() => break,
+            () = stopped.as_mut() => break,
         }
     }
     reg.closed(peer.ip());
+}
+
+/// A connection's one timer, armed lazily. It is never set further ahead than the shortest
+/// timeout, so a deadline the connection's own requests bring (a head begun, a request
+/// answered) is never earlier than the timer: nothing has to be re-armed per request, only
+/// when the timer fires before the deadline it finds then. A wake and a timer reset per
+/// request (on each head, begin and end) cost ~2.7 extra polls of the connection's task
+/// per request before.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    /// When `sleep` fires.
+    armed: Instant,
+    /// The shortest timeout: how far ahead the timer is ever set.
+    step: Duration,
+}
+
+impl Timer {
+    fn new(conn: &Conn, l: &Limits) -> Timer {
+        let step = l
+            .header_timeout
+            .min(l.idle_timeout)
+            .max(Duration::from_millis(1));
+        let now = Instant::now();
+        let armed = conn
+            .deadline(l)
+            .map_or(now + step, |(at, _)| at.min(now + step));
+        Timer {
+            sleep: Box::pin(tokio::time::sleep_until(armed)),
+            armed,
+            step,
+        }
+    }
+
+    /// Ready with the reason once the connection's deadline has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, conn: &Conn, l: &Limits) -> Poll<Expiry> {
+        loop {
+            // A request in progress has no deadline here; the timer may fire meanwhile and
+            // is looked at again once the request is answered.
+            let Some((at, why)) = conn.deadline(l) else {
+                return Poll::Pending;
+            };
+            if matches!(why, Expiry::Evicted) {
+                return Poll::Ready(why);
+            }
+            if at < self.armed {
+                self.arm(at);
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if at <= self.armed {
+                return Poll::Ready(why);
+            }
+            // Fired before the deadline, which moved later since it was armed.
+            self.arm(at.min(Instant::now() + self.step));
+        }
+    }
+
+    fn arm(&mut self, at: Instant) {
+        self.armed = at;
+        self.sleep.as_mut().reset(at);
+    }
 }
 
 impl ConnCtx {
