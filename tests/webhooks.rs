@@ -308,17 +308,6 @@ async fn a_receiver_that_always_fails_leaves_dead_letters_an_admin_replays() {
 }
 
 /// Every file under `dir`.
-fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_with_a_contact_is_told_once_when_its_turn_is_near_and_its_phone_is_never_kept() {
     const TICKET_PHONE: &str = "139-8765 4321";
@@ -453,21 +442,7 @@ async fn a_ticket_with_a_contact_is_told_once_when_its_turn_is_near_and_its_phon
     lines.extend(daemon.terminate());
     assert!(!lines.is_empty(), "the debug log was captured");
     let needles = ["13987654321", "9876543", "8765 4321"];
-    for line in &lines {
-        for n in needles {
-            assert!(!line.contains(n), "the log holds `{n}`: {line}");
-        }
-    }
-    let mut all = Vec::new();
-    files(how.data_dir(), &mut all);
-    assert!(!all.is_empty());
-    for f in all {
-        let bytes = std::fs::read(&f).unwrap();
-        for n in needles {
-            let hit = bytes.windows(n.len()).any(|w| w == n.as_bytes());
-            assert!(!hit, "{} holds `{n}`", f.display());
-        }
-    }
+    assert_no_clear_text(&lines, how.data_dir(), &needles);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,3 +49,34 @@ pub fn citizen(n: u32) -> serde_json::Value {
         "phone": format!("138{n:08}"),
     })
 }
+
+/// Fails if any of `needles` (a citizen's digits, a name) stands in a line of `log` or in
+/// any file under `data_dir`: what the clear-text scans of the privacy tests check.
+pub fn assert_no_clear_text(log: &[String], data_dir: &std::path::Path, needles: &[&str]) {
+    for line in log {
+        for n in needles {
+            assert!(!line.contains(n), "the log holds `{n}`: {line}");
+        }
+    }
+    let mut all = Vec::new();
+    files(data_dir, &mut all);
+    assert!(!all.is_empty());
+    for f in all {
+        let bytes = std::fs::read(&f).unwrap();
+        for n in needles {
+            let hit = bytes.windows(n.len()).any(|w| w == n.as_bytes());
+            assert!(!hit, "{} holds `{n}`", f.display());
+        }
+    }
+}
+
+fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
