@@ -73,17 +73,22 @@ impl Checkpointer {
                 if stopping {
                     return;
                 }
+                last = Instant::now();
                 continue;
             }
-            let due = {
+            let (due, empty) = {
                 let tail = self.slot.tail();
-                tail.writes() >= self.checkpoint_writes
-                    || (!tail.is_empty() && last.elapsed() >= CHECKPOINT_EVERY)
+                let due = tail.writes() >= self.checkpoint_writes
+                    || (!tail.is_empty() && last.elapsed() >= CHECKPOINT_EVERY);
+                (due, tail.is_empty())
             };
+            // `last` starts the next period whenever this thread has looked, so the wait
+            // above is never zero twice in a row unless checkpoints run back to back.
             if due || stopping {
                 last = Instant::now();
                 self.checkpoint();
-            } else if self.slot.tail().is_empty() {
+            } else if empty {
+                last = Instant::now();
                 self.housekeeping();
             }
             if stopping {
