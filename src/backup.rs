@@ -2,9 +2,10 @@
 //! the daemon runs, and a fresh store built from such a copy.
 //!
 //! The copy is logical: every row of every table (the state tables as of the last
-//! checkpoint, the log after it, the metadata that says which is which), so it does not
-//! depend on redb's page layout, and the restored daemon replays the copied log on start
-//! exactly as after a crash. Layout: `HALLQ-BACKUP 1\n`, the store's schema (u64 BE), then
+//! checkpoint, the metadata that says which is which) and the log's records after that
+//! checkpoint (read from the daemon's tail, or a stopped daemon's segment files, and copied
+//! as rows of the `log` table), so it does not depend on redb's page layout or the log's
+//! files, and the restored daemon replays the copied log on start exactly as after a crash. Layout: `HALLQ-BACKUP 1\n`, the store's schema (u64 BE), then
 //! frames `table (u8) | key length (u32 BE) | key | value length (u32 BE) | value`, a 0
 //! byte, and the SHA-256 of everything before it.
 //!
@@ -139,9 +140,35 @@ fn dump<K: redb::Key + 'static, V: redb::Value + 'static, W: Write>(
     Ok(n)
 }
 
-/// Write a backup to `out` from one read transaction (`begin`): a consistent point even
-/// while the writer goes on committing.
-pub fn write(tx: &ReadTransaction, out: impl Write) -> Result<Summary, BackupError> {
+/// A consistent point of a store: a read transaction and the log's records after the
+/// checkpoint it sees.
+pub struct Snapshot {
+    tx: ReadTransaction,
+    logged: store::Logged,
+}
+
+/// Write the log records after the snapshot's checkpoint as rows of the `log` table, after
+/// what the table itself holds (only ever records of a store of schema 3 not yet replayed).
+fn dump_logged<W: Write>(
+    logged: &store::Logged,
+    id: u8,
+    out: &mut Hashed<W>,
+) -> Result<u64, BackupError> {
+    for (lsn, raw) in logged {
+        let key = <u64 as redb::Value>::as_bytes(lsn);
+        out.put(&[id])?;
+        out.put(&(key.len() as u32).to_be_bytes())?;
+        out.put(&key)?;
+        out.put(&(raw.len() as u32).to_be_bytes())?;
+        out.put(raw)?;
+    }
+    Ok(logged.len() as u64)
+}
+
+/// Write a backup to `out` from one snapshot (`begin`): a consistent point even while the
+/// writer goes on committing.
+pub fn write(snapshot: &Snapshot, out: impl Write) -> Result<Summary, BackupError> {
+    let tx = &snapshot.tx;
     let mut out = Hashed {
         out,
         hash: Sha256::new(),
@@ -152,7 +179,13 @@ pub fn write(tx: &ReadTransaction, out: impl Write) -> Result<Summary, BackupErr
     let mut summary = Summary::default();
     macro_rules! dump_all {
         ($($id:literal, $name:literal => $def:expr,)*) => {
-            $(summary.rows.push(($name, dump(tx, $id, $def, &mut out)?));)*
+            $(
+                let mut n = dump(tx, $id, $def, &mut out)?;
+                if $name == "log" {
+                    n += dump_logged(&snapshot.logged, $id, &mut out)?;
+                }
+                summary.rows.push(($name, n));
+            )*
         };
     }
     tables!(dump_all!());
@@ -164,17 +197,21 @@ pub fn write(tx: &ReadTransaction, out: impl Write) -> Result<Summary, BackupErr
     Ok(summary)
 }
 
-/// The read transaction a backup of the daemon's store is taken from. It holds no handle
-/// to the database, so a reopen after a failed write need not wait for the backup.
-pub fn begin(store: &store::Store) -> Result<ReadTransaction, BackupError> {
-    Ok(store.db()?.begin_read().map_err(StoreError::from)?)
+/// The snapshot a backup of the daemon's store is taken from. It holds no handle to the
+/// database, so a reopen after a failed write need not wait for the backup.
+pub fn begin(store: &store::Store) -> Result<Snapshot, BackupError> {
+    let (tx, logged) = store.snapshot()?;
+    Ok(Snapshot { tx, logged })
 }
 
-/// A backup of a stopped daemon's data directory.
+/// A backup of a stopped daemon's data directory: its database and the records of its log
+/// files after the database's checkpoint (those a crash left unreplayed).
 pub fn write_dir(data: &Path, out: impl Write) -> Result<Summary, BackupError> {
     let path = data.join("hallq.redb");
     let db = Database::open(&path).map_err(|source| StoreError::Open { path, source })?;
-    write(&db.begin_read().map_err(StoreError::from)?, out)
+    let tx = db.begin_read().map_err(StoreError::from)?;
+    let logged = store::logged_on_disk(data, &tx)?;
+    write(&Snapshot { tx, logged }, out)
 }
 
 /// One frame of a backup file.
@@ -376,6 +413,11 @@ pub fn restore(from: &Path, data: &Path) -> Result<Summary, BackupError> {
     let target = data.join("hallq.redb");
     if target.exists() {
         return Err(BackupError::Exists { path: target });
+    }
+    // Log files of another store would be replayed over the restored one.
+    let log = data.join("log");
+    if std::fs::read_dir(&log).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(BackupError::Exists { path: log });
     }
     let install = |source| BackupError::Install {
         path: target.clone(),

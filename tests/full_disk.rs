@@ -157,7 +157,7 @@ fn data_dir(disk: &SmallDisk) -> PathBuf {
 fn hallq_on(dir: &Path, disk: &SmallDisk) -> Hallq {
     let text = with_store_settings(
         &case_config(dir, 1),
-        "retry_min_ms = 100\nretry_max_ms = 500",
+        "retry_min_ms = 100\nretry_max_ms = 500\nlog_segment_mb = 1",
     );
     Hallq::config(dir, &text).data(&data_dir(disk))
 }

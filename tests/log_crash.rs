@@ -1,5 +1,7 @@
 //! Kill the real daemon with SIGKILL at random moments of the log's appends and checkpoints
-//! (a checkpoint after every few writes, so a kill lands in one as often as in an append),
+//! (a checkpoint after every few writes, so a kill lands in one as often as in an append; the
+//! smallest log segments, so kills also land in segment switches and in reused segments whose
+//! old records are still inside),
 //! many times on one data directory, and check after every restart that recovery succeeded,
 //! every acknowledged issue and call is there exactly once with its number, and no number
 //! was given twice.
@@ -117,7 +119,7 @@ async fn random_kills_in_log_appends_and_checkpoints_lose_and_repeat_nothing_ack
     println!("HALLQ_CRASH_SEED={seed} HALLQ_CRASH_CYCLES={cycles}");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
-    let text = with_store_settings(&config(2), "checkpoint_writes = 8");
+    let text = with_store_settings(&config(2), "checkpoint_writes = 8\nlog_segment_mb = 1");
     let hallq = Hallq::config(dir.path(), &text);
     let http = client();
     let acked: Arc<Mutex<Acked>> = Arc::default();

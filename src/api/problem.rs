@@ -185,7 +185,10 @@ impl Problem {
             | E::Reopening { .. }
             | E::Record { .. }
             | E::Stopped
-            | E::Space(_) => Problem::unavailable(format!("the store cannot serve this now: {e}")),
+            | E::Space(_)
+            | E::Segment(_) => {
+                Problem::unavailable(format!("the store cannot serve this now: {e}"))
+            }
         }
     }
 

@@ -197,6 +197,9 @@ pub struct StoreConfig {
     /// Fewer means less log to replay after a crash and less coalescing; the crash tests set
     /// it low to kill the daemon inside checkpoints.
     pub checkpoint_writes: usize,
+    /// The size of the log's segment files (`[store] log_segment_mb`, default 16 MiB), each
+    /// written with zeros before use and reused once checkpointed.
+    pub segment_bytes: u64,
 }
 
 /// Whether metric series carry the hall or only its tier (`[metrics] labels`). A setting of

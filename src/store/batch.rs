@@ -106,6 +106,9 @@ pub enum Op {
         id: String,
         json: Option<Vec<u8>>,
     },
+    /// Cluster mode: the id of the last log-of-record row of `hall` this store holds
+    /// (`replica::APPLIED`), in the same log record as the writes of that row.
+    PutApplied { hall: Arc<str>, id: u64 },
 }
 
 /// An event to append to a stream's log and publish once durable.

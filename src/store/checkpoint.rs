@@ -45,6 +45,8 @@ struct Coalesced<'a> {
     outbox: BTreeMap<&'a str, Option<&'a [u8]>>,
     /// Cases finished per (hall, day): (on time, overdue) to add.
     counts: BTreeMap<(&'a str, &'a str), (u64, u64)>,
+    /// Cluster mode: hall → the last log-of-record row held.
+    applied: BTreeMap<&'a str, u64>,
     /// stream → (seq, kind\njson) in order.
     events: BTreeMap<&'a str, Vec<(u64, &'a str, &'a str)>>,
 }
@@ -105,6 +107,9 @@ impl<'a> Coalesced<'a> {
                 }
                 Op::PutNotification { id, json } | Op::PutOutbox { id, json, .. } => {
                     self.outbox.insert(id, json.as_deref());
+                }
+                Op::PutApplied { hall, id } => {
+                    self.applied.insert(hall, *id);
                 }
                 Op::CountCase { hall, day, on_time } => {
                     let n = self.counts.entry((hall, day)).or_default();
@@ -255,6 +260,12 @@ pub(crate) fn materialise(
             t.insert(k, v.as_slice())?;
         }
     }
+    if !c.applied.is_empty() {
+        let mut t = tx.open_table(super::replica::APPLIED)?;
+        for (hall, id) in c.applied {
+            t.insert(hall, id)?;
+        }
+    }
     if !c.events.is_empty() {
         write_events(tx, c.events, retention)?;
     }
@@ -296,12 +307,25 @@ fn write_events(
 }
 
 /// Replay the log after the last checkpoint into the state tables, durably, before anything
-/// is served. Returns the checkpoint's lsn, after which the log is now empty.
+/// is served: first what a store of schema 3 left in its `log` table, then the records of
+/// the segment files in `segments` after that. Returns the checkpoint's lsn, after which the
+/// log is now empty: every segment may be reused.
 pub(crate) fn recover(
     db: &redb::Database,
     cfg: &crate::config::StoreConfig,
+    segments: &std::path::Path,
 ) -> Result<u64, StoreError> {
-    let tail = super::tail::Tail::load(db)?;
+    let mut tail = super::tail::Tail::load(db)?;
+    let from_table = tail.after(0).len();
+    super::segment::read_after(segments, tail.last(), |lsn, raw| {
+        let record = super::log::decode(raw).map_err(|source| StoreError::Log { lsn, source })?;
+        tail.push(std::sync::Arc::new(Entry {
+            lsn,
+            ops: record.ops,
+            events: record.events,
+        }));
+        Ok::<_, StoreError>(())
+    })?;
     let entries = tail.after(0);
     if entries.is_empty() {
         return Ok(tail.last());
@@ -312,6 +336,7 @@ pub(crate) fn recover(
     tx.commit()?;
     tracing::info!(
         records = entries.len(),
+        from_table,
         ms = started.elapsed().as_millis() as u64,
         "replayed the log after the last checkpoint"
     );

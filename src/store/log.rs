@@ -3,8 +3,9 @@
 //! A record holds the commit's writes to current state (`Op`s) and the events it published,
 //! in the order the writer received them. It is a schema byte followed by postcard (a compact
 //! serde format: varint integers, length-prefixed strings), so a commit of N requests costs
-//! one insert of one value into the `log` table instead of N rewrites of hall, ticket and
-//! event rows. The checkpointer (`checkpoint`) turns records into current-state rows later.
+//! one append of one framed record to the log's segment files (`segment`) instead of N
+//! rewrites of hall, ticket and event rows. The checkpointer (`checkpoint`) turns records
+//! into current-state rows later.
 //!
 //! This module must never trust what it decodes: a record read back from disk may be from
 //! another version or damaged, and decoding it answers an error, never a panic
@@ -18,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{Op, Published};
 
-/// log sequence number → one record. Trimmed behind the checkpoint.
+/// log sequence number → one record: the log of a store of schema 3, replayed and emptied
+/// when such a store opens (the log is in segment files since), and the form a backup copies
+/// the log's records in.
 pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 
 /// The record layout this hallq writes and reads. A record with another first byte is refused

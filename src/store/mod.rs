@@ -1,30 +1,33 @@
-//! Durable state in redb: a log of commits, current-state tables, and events per stream.
+//! Durable state: a log of commits in segment files, current-state tables and events per
+//! stream in redb.
 //!
-//! One writer thread owns every write transaction. Producers (the hall shards) send it
-//! `Batch`es; it takes all that are waiting (up to `max_batch`) and appends their writes and
-//! events to the log as one record, committed with one fsync (group commit), and only then
+//! One writer thread appends to the log. Producers (the hall shards) send it `Batch`es; it
+//! takes all that are waiting (up to `max_batch`) and appends their writes and events to the
+//! log as one record with one `fdatasync` (group commit, `wal`, `segment`), and only then
 //! publishes the events and runs the batches' completions, which answer the HTTP requests.
 //! So an answer or a display update never reflects a state that a crash could undo, and a
 //! crash loses at most a suffix of unanswered work.
 //!
-//! The log is the unit of durability (`log`); the current-state tables (`halls`, `tickets`,
-//! `cases`…) and the per-stream `events` are a checkpoint of it that the writer brings up to
-//! date between commits (`checkpoint`), coalescing the rewrites of one key, and the log is
-//! trimmed behind it. Every read lays the log's tail over the tables (`tail`, `read`), so it
-//! sees all that is durable. Opening the store replays the log after the checkpoint into the
-//! tables before anything is served; recovery then reads the current-state tables, never the
-//! history, so start-up time grows with open state. The events table keeps the last
-//! `event_retention` events per stream for `Last-Event-ID` resume.
+//! The log is the unit of durability; the current-state tables (`halls`, `tickets`,
+//! `cases`…) and the per-stream `events` are a checkpoint of it that the checkpointer thread
+//! brings up to date while the writer goes on (`checkpointer`, `checkpoint`), coalescing the
+//! rewrites of one key, and the log's segments are reused behind it. Every read lays the
+//! log's tail over the tables (`tail`, `read`), so it sees all that is durable. Opening the
+//! store replays the log after the checkpoint into the tables before anything is served;
+//! recovery then reads the current-state tables, never the history, so start-up time grows
+//! with open state. The events table keeps the last `event_retention` events per stream for
+//! `Last-Event-ID` resume.
 //!
-//! If a commit fails (a full disk, an I/O error) the daemon degrades instead of dying: the
-//! writer reopens the database (redb refuses every operation after an I/O error until it is),
-//! refuses writes, and retries with backoff until a trial commit succeeds. The producers
+//! If a commit or a checkpoint fails (a full disk, an I/O error) the daemon degrades instead
+//! of dying: the database is reopened (redb refuses every operation after an I/O error until
+//! it is), the writer refuses writes, and retries with backoff until a trial commit succeeds. The producers
 //! whose changes were lost put back the affected state from the store (`ledger`), so memory
 //! and disk agree again and reads keep serving the last durable state meanwhile.
 
 mod batch;
 mod case_record;
 mod checkpoint;
+mod checkpointer;
 mod hall_delta;
 mod ledger;
 pub(crate) mod log;
@@ -32,9 +35,11 @@ mod outbox;
 mod period;
 mod read;
 pub mod replica;
+mod segment;
 mod tail;
 #[cfg(test)]
 mod tests;
+mod wal;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -48,14 +53,18 @@ pub use case_record::{decode_case, encode_case};
 pub use ledger::Ledger;
 pub use outbox::Notification;
 pub use period::PeriodCounts;
+pub(crate) use read::{Logged, logged_on_disk};
 pub use replica::{CASE_ENGINE, HallRecord, Holding, Holdings, LogOfRecord};
 pub use writer::WriterHandle;
 
 /// Bumped when a table's layout changes incompatibly. 2: the log (a store of schema 1 has
 /// none, and is read as one whose log is empty). 3: case records in their binary form
 /// (`case_record`); this version still reads the JSON ones of schemas 1 and 2, but an older
-/// version would take a binary one for corruption, so it is told the schema instead.
-pub(crate) const SCHEMA: u64 = 3;
+/// version would take a binary one for corruption, so it is told the schema instead. 4: the
+/// log in segment files beside the database (`segment`), the `log` table only read once to
+/// replay what a store of schema 3 left in it; an older version would miss the segments'
+/// records, so it is told the schema.
+pub(crate) const SCHEMA: u64 = 4;
 /// The oldest schema whose backups `hallq restore` installs (a store of schema 1 is opened,
 /// but its backups never existed: backup came with schema 2).
 pub(crate) const OLDEST_SCHEMA: u64 = 2;
@@ -196,16 +205,25 @@ pub enum StoreError {
     /// The trial write beside the store failed: the disk still has no room.
     #[error("{0}")]
     Space(std::io::Error),
+    /// Appending to the log's segment files (or reading them back at start) failed.
+    #[error("the log's segment files: {0}")]
+    Segment(std::io::Error),
     /// Cluster mode: the log of record refused the commit (a lease lost) or could not be
     /// reached; nothing was committed.
     #[error("{cause}")]
     Record { cause: String },
 }
 
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> StoreError {
+        StoreError::Segment(e)
+    }
+}
+
 impl StoreError {
     /// The redb storage error inside, if any.
     fn io(&self) -> Option<&std::io::Error> {
-        if let StoreError::Space(io) = self {
+        if let StoreError::Space(io) | StoreError::Segment(io) = self {
             return Some(io);
         }
         match self.storage()? {
@@ -348,6 +366,8 @@ pub struct Store {
     pub holdings: Arc<Holdings>,
     /// Cluster mode: the log of record the writer appends to; set before it starts.
     pub(crate) record: std::sync::OnceLock<Arc<dyn LogOfRecord>>,
+    /// The log's segment files (`wal`): the writer appends, the checkpointer recycles.
+    pub(crate) segments: Arc<wal::Segments>,
 }
 
 /// The database handle, which the writer replaces after a failed write: redb answers every
@@ -364,7 +384,8 @@ pub(crate) struct Slot {
     why: Mutex<String>,
     /// The last reopen failed: reads fail until one succeeds.
     closed: AtomicBool,
-    /// The log's records since the last checkpoint; see `tail`.
+    /// The log's records since the last checkpoint; see `tail`. All of them are durable in
+    /// the log's segments, so a reopen of the database keeps them.
     tail: RwLock<tail::Tail>,
 }
 
@@ -412,14 +433,11 @@ impl Slot {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }
-        // The tail is read back from disk: commits that only ever lived in memory (a
-        // checkpoint without fsync before the failure) are gone with the old handle.
-        let db = open_db(&self.path, self.cache_bytes, &self.opener)
-            .and_then(|db| Ok((tail::Tail::load(&db)?, db)));
+        // The tail stays: it holds what the segments hold after the checkpoint, and a
+        // checkpoint that failed left the one before it in the tables.
+        let db = open_db(&self.path, self.cache_bytes, &self.opener);
         self.closed.store(db.is_err(), Ordering::Release);
-        let (tail, db) = db?;
-        *self.tail_mut() = tail;
-        *slot = Some(Arc::new(db));
+        *slot = Some(Arc::new(db?));
         Ok(())
     }
 
@@ -513,21 +531,38 @@ impl Store {
     /// Open (or create) `dir/hallq.redb`. redb takes a file lock, so a second daemon on the
     /// same data directory fails here instead of corrupting it.
     pub fn open(dir: &Path, cfg: &crate::config::StoreConfig) -> Result<Store, StoreError> {
-        Store::open_over(dir, cfg, Box::new(|builder, path| builder.create(path)))
+        Store::open_over(
+            dir,
+            cfg,
+            Box::new(|builder, path| builder.create(path)),
+            Arc::new(|path| {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(path)?;
+                Ok(Box::new(redb::backends::FileBackend::new(file)?) as segment::Backend)
+            }),
+        )
     }
 
-    /// `open`, with the database over storage that `backend` makes from the store file's path,
-    /// at the first open and at every reopen after a failed write. Tests put the store on a
-    /// disk that fails on demand (`tests/store_failure.rs`); the daemon uses `open`.
+    /// `open`, with the database and the log's segment files over storage that `backend`
+    /// makes from a file's path, at the first open and at every reopen after a failed write.
+    /// Tests put the store on a disk that fails on demand (`tests/store_failure.rs`); the
+    /// daemon uses `open`.
     pub fn open_with_backend<B: redb::StorageBackend>(
         dir: &Path,
         cfg: &crate::config::StoreConfig,
         backend: impl Fn(&Path) -> Result<B, redb::DatabaseError> + Send + Sync + 'static,
     ) -> Result<Store, StoreError> {
+        let backend = Arc::new(backend);
+        let files = backend.clone();
         Store::open_over(
             dir,
             cfg,
             Box::new(move |builder, path| builder.create_with_backend(backend(path)?)),
+            Arc::new(move |path| Ok(Box::new(files(path)?) as segment::Backend)),
         )
     }
 
@@ -535,6 +570,7 @@ impl Store {
         dir: &Path,
         cfg: &crate::config::StoreConfig,
         opener: Box<Opener>,
+        files: Arc<segment::Files>,
     ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
@@ -548,8 +584,9 @@ impl Store {
             let found = meta.get("schema")?.map(|v| v.value());
             match found {
                 // Schema 1 is schema 2 with an empty log; schema 2 is schema 3 with every case
-                // record in JSON.
-                None | Some(1) | Some(2) => {
+                // record in JSON; schema 3 is schema 4 with its log in the `log` table
+                // (replayed below, before the segments, which it has none of).
+                None | Some(1) | Some(2) | Some(3) => {
                     meta.insert("schema", SCHEMA)?;
                 }
                 Some(SCHEMA) => {}
@@ -574,7 +611,10 @@ impl Store {
             tx.open_table(replica::APPLIED)?;
         }
         tx.commit()?;
-        let checkpoint = checkpoint::recover(&db, cfg)?;
+        let log_dir = dir.join("log");
+        let checkpoint = checkpoint::recover(&db, cfg, &log_dir)?;
+        let segments =
+            wal::Segments::open(log_dir, files, cfg.segment_bytes).map_err(StoreError::Segment)?;
         Ok(Store {
             slot: Arc::new(Slot {
                 db: RwLock::new(Some(Arc::new(db))),
@@ -588,6 +628,7 @@ impl Store {
             health: Arc::new(Health::default()),
             holdings: Arc::new(Holdings::default()),
             record: std::sync::OnceLock::new(),
+            segments: Arc::new(segments),
         })
     }
 
@@ -599,10 +640,7 @@ impl Store {
 
     /// Cluster mode: the id of the last log-of-record row of `hall` this store holds.
     pub fn applied(&self, hall: &str) -> Result<u64, StoreError> {
-        use redb::ReadableDatabase;
-        let tx = self.db()?.begin_read()?;
-        let table = tx.open_table(replica::APPLIED)?;
-        Ok(table.get(hall)?.map_or(0, |v| v.value()))
+        self.slot.applied(hall)
     }
 
     pub fn path(&self) -> &Path {

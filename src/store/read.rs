@@ -28,16 +28,89 @@ pub(super) fn ops(tail: &[Arc<Entry>]) -> impl Iterator<Item = &Op> {
     tail.iter().flat_map(|e| &e.ops)
 }
 
-impl Store {
+impl super::Slot {
     /// A read transaction and the tail's entries it does not include (see `tail`).
     pub(super) fn view(&self) -> Result<(ReadTransaction, Vec<Arc<Entry>>), StoreError> {
-        let db = self.db()?;
+        let db = self.get()?;
         // Held across `begin_read`: the entries after the checkpoint the transaction sees
         // are all still in the tail.
-        let tail = self.slot.tail();
+        let tail = self.tail();
         let tx = db.begin_read()?;
         let checkpoint = checkpoint_of(&tx)?;
         Ok((tx, tail.after(checkpoint)))
+    }
+
+    /// Cluster mode: the id of the last log-of-record row of `hall` this store holds.
+    pub(super) fn applied(&self, hall: &str) -> Result<u64, StoreError> {
+        let (tx, tail) = self.view()?;
+        let logged = ops(&tail).fold(None, |last, op| match op {
+            Op::PutApplied { hall: h, id } if &**h == hall => Some(*id),
+            _ => last,
+        });
+        if let Some(id) = logged {
+            return Ok(id);
+        }
+        let table = tx.open_table(super::replica::APPLIED)?;
+        Ok(table.get(hall)?.map_or(0, |v| v.value()))
+    }
+
+    /// The last sequence number of `stream`: the tail's, else the materialised events'.
+    pub(super) fn head(&self, stream: &str) -> Result<u64, StoreError> {
+        let (tx, tail) = self.view()?;
+        let logged = tail
+            .iter()
+            .rev()
+            .find_map(|e| e.events.iter().rev().find(|p| &*p.stream == stream))
+            .map(|p| p.seq);
+        if let Some(seq) = logged {
+            return Ok(seq);
+        }
+        Ok(tx
+            .open_table(EVENTS)?
+            .range((stream, 0)..=(stream, u64::MAX))?
+            .next_back()
+            .transpose()?
+            .map_or(0, |(k, _)| k.value().1))
+    }
+}
+
+/// Log records as a backup holds them: (lsn, record as `log::encode` writes it).
+pub(crate) type Logged = Vec<(u64, Vec<u8>)>;
+
+/// The records of the log in a stopped daemon's data directory `data` after the checkpoint
+/// `tx` sees.
+pub(crate) fn logged_on_disk(
+    data: &std::path::Path,
+    tx: &ReadTransaction,
+) -> Result<Logged, StoreError> {
+    let mut out = Vec::new();
+    super::segment::read_after(&data.join("log"), checkpoint_of(tx)?, |lsn, raw| {
+        out.push((lsn, raw.to_vec()));
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(out)
+}
+
+impl Store {
+    /// A read transaction and the tail's entries it does not include (see `tail`).
+    pub(super) fn view(&self) -> Result<(ReadTransaction, Vec<Arc<Entry>>), StoreError> {
+        self.slot.view()
+    }
+
+    /// A backup's consistent point: a read transaction, and the log's records after the
+    /// checkpoint it sees (from the tail, which holds them until a later checkpoint, so
+    /// nothing need hold the log's trimming off while the backup is written).
+    pub(crate) fn snapshot(&self) -> Result<(ReadTransaction, Logged), StoreError> {
+        let (tx, tail) = self.view()?;
+        let logged = tail
+            .iter()
+            .map(|e| {
+                let mut raw = Vec::new();
+                super::log::encode(e.ops.iter(), e.events.iter(), &mut raw);
+                (e.lsn, raw)
+            })
+            .collect();
+        Ok((tx, logged))
     }
 
     /// A hall's stored state: its record and the business day's tickets.

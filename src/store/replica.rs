@@ -3,23 +3,23 @@
 //! before its own commit (`LogOfRecord`). `cluster` implements both sides.
 //!
 //! In the embedded single-node mode `Holdings` is never enabled and no log of record is set:
-//! every hall is this node's and the writer commits to redb alone, as before. This module
+//! every hall is this node's and the writer commits to its own log alone, as before. This module
 //! must never block on the network itself; the log of record does that, on the writer thread.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redb::{ReadableTable, TableDefinition};
+use redb::TableDefinition;
 
 use std::sync::Arc;
 
 use super::batch::{Batch, Op};
 use super::{StoreError, log};
 
-/// hall id → the id of the last log-of-record row whose writes this node's redb holds. Written
-/// in the same redb transaction as those writes, so a node that takes a hall back replays
-/// exactly the rows after it.
+/// hall id → the id of the last log-of-record row whose writes this node's store holds.
+/// Logged in the same local record as those writes (`Op::PutApplied`), so a node that takes
+/// a hall back replays exactly the rows after it.
 pub(crate) const APPLIED: TableDefinition<&str, u64> = TableDefinition::new("cluster_applied");
 
 /// The halls this node holds a lease on, each with its epoch and how long the lease is
@@ -126,7 +126,7 @@ pub struct HallRecord {
     pub hall: usize,
     /// The fencing epoch the writes were made under (the producer's, carried by the batch).
     pub epoch: u64,
-    /// The record, encoded as the redb log's (`log::encode`).
+    /// The record, encoded as the local log's (`log::encode`).
     pub record: Vec<u8>,
 }
 
@@ -227,6 +227,8 @@ pub(crate) fn op_hall(op: &Op) -> Option<&str> {
         // An outbox record follows its share: the node that adopts it delivers it, and only
         // the share's holder does (`notify::deliver`).
         Op::PutOutbox { share, .. } => Some(share),
+        // This node's own mark of what it holds, not part of any share.
+        Op::PutApplied { .. } => None,
     }
 }
 
@@ -241,23 +243,27 @@ fn event_hall(stream: &str) -> &str {
 }
 
 /// Cluster mode: append each hall's writes of this commit to the log of record, in one
-/// transaction that checks the batches' fencing epochs, and note the row ids in `tx`.
-/// Replayed batches only move their hall's mark. Returns the halls appended.
+/// transaction that checks the batches' fencing epochs. Replayed batches only move their
+/// hall's mark. Returns the halls appended and the marks to write (`Op::PutApplied`) in the
+/// local commit's record; `applied` reads a hall's mark as the store holds it now.
 pub(super) fn append(
-    tx: &redb::WriteTransaction,
+    applied: impl Fn(&str) -> Result<u64, StoreError>,
     batches: &[Batch],
     generation: u64,
     record: &dyn LogOfRecord,
-) -> Result<Vec<usize>, StoreError> {
+) -> Result<(Vec<usize>, Vec<Op>), StoreError> {
     use std::collections::BTreeMap;
     type Share<'a> = (Arc<str>, u64, Vec<&'a Op>, Vec<&'a super::Published>);
-    let mut applied = tx.open_table(APPLIED)?;
+    let mut marks: BTreeMap<Arc<str>, u64> = BTreeMap::new();
     let mut halls: BTreeMap<usize, Share> = BTreeMap::new();
     let refuse = |cause: String| StoreError::Record { cause };
     for b in batches.iter().filter(|b| b.generation >= generation) {
         if let Some((hall, id)) = &b.replayed {
-            let before = applied.get(&**hall)?.map_or(0, |v| v.value());
-            applied.insert(&**hall, before.max(*id))?;
+            let before = match marks.get(hall) {
+                Some(&mark) => mark,
+                None => applied(hall)?,
+            };
+            marks.insert(hall.clone(), before.max(*id));
             continue;
         }
         let share =
@@ -295,8 +301,14 @@ pub(super) fn append(
             }
         }
     }
+    let marked = |marks: BTreeMap<Arc<str>, u64>| -> Vec<Op> {
+        marks
+            .into_iter()
+            .map(|(hall, id)| Op::PutApplied { hall, id })
+            .collect()
+    };
     if halls.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), marked(marks)));
     }
     let records: Vec<HallRecord> = halls
         .iter()
@@ -319,9 +331,9 @@ pub(super) fn append(
     metrics::histogram!(crate::metrics::CLUSTER_APPEND_SECONDS)
         .record(started.elapsed().as_secs_f64());
     for ((id, ..), row) in halls.values().zip(ids) {
-        applied.insert(&**id, row)?;
+        marks.insert(id.clone(), row);
     }
-    Ok(positions)
+    Ok((positions, marked(marks)))
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //!
 //! The current-state tables lag the log by up to one checkpoint; every read of the store
 //! (`read`) lays the tail's records over the tables it reads, so a read sees everything that
-//! is durable. The writer appends an entry after each commit (before anyone hears of it) and
-//! drops the entries a checkpoint has materialised; a reopened store reloads it from disk.
+//! is durable. The writer appends an entry after each commit (before anyone hears of it); the
+//! checkpointer drops the entries a checkpoint has materialised, once it has committed. Every
+//! entry is durable in the log's segments, so a reopened database keeps the tail as it is.
 //!
 //! A reader must hold the tail's lock while it begins its read transaction, and then take only
 //! the entries after the checkpoint that transaction sees: the entries it needs are then
@@ -51,7 +52,8 @@ impl Tail {
         }
     }
 
-    /// The records a checkpoint has not materialised yet, read back from the log.
+    /// The records a checkpoint has not materialised yet in the `log` table of a store of
+    /// schema 3.
     pub fn load(db: &Database) -> Result<Tail, StoreError> {
         let tx = db.begin_read()?;
         let checkpoint = tx
@@ -125,14 +127,5 @@ impl Tail {
             } => Some((*expires_s, json.clone())),
             _ => None,
         }
-    }
-
-    /// The newest sequence number of `stream` in the tail.
-    pub fn head(&self, stream: &str) -> Option<u64> {
-        self.entries
-            .iter()
-            .rev()
-            .find_map(|e| e.events.iter().rev().find(|p| &*p.stream == stream))
-            .map(|p| p.seq)
     }
 }

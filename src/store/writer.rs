@@ -1,8 +1,11 @@
-//! The store's single writer thread: group commit, then publish, then answer.
+//! The store's single writer thread: group commit (one record appended to the log's
+//! segment files, one `fdatasync`), then publish, then answer. Checkpoints run on their own
+//! thread (`checkpointer`), which this one starts and wakes.
 //!
-//! When a commit fails the writer refuses writes, reopens the database so reads go on, and
+//! When a commit (or a checkpoint) fails the writer refuses writes, reopens the database so reads go on, and
 //! tries again after a backoff that doubles up to `[store] retry_max_ms`: 1 MiB written to a
-//! scratch file beside the store, then a small trial commit. The first try that succeeds lets
+//! scratch file beside the store, the log's next frame erased and synced, then a small trial
+//! commit of the database. The first try that succeeds lets
 //! writes in again. A batch is either committed or refused with
 //! the store's generation moved past it, so its producer knows to put back what it changed
 //! (`Ledger`): no change a client was refused ever becomes durable later, and no producer
@@ -16,14 +19,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
-use redb::ReadableTable;
 
 use super::batch::{Batch, Op, Publish};
+use super::checkpointer::Checkpointer;
 use super::hall_delta::StoredCalls;
-use super::log::{self, LOG};
+use super::log;
 use super::replica::{self, LogOfRecord};
 use super::tail::Entry;
-use super::{EVENTS, Health, IDEMPOTENCY, PROBE, Slot, Store, StoreError, checkpoint};
+use super::wal::Appender;
+use super::{Health, PROBE, Slot, Store, StoreError};
 use crate::clock::Clock;
 use crate::config::StoreConfig;
 
@@ -31,6 +35,7 @@ use crate::config::StoreConfig;
 pub struct WriterHandle {
     tx: Sender<Batch>,
     thread: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl WriterHandle {
@@ -46,6 +51,10 @@ impl WriterHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // The writer's end of the wake channel is gone with it: a last checkpoint, then out.
+        if let Some(t) = self.checkpointer.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -57,19 +66,16 @@ struct Writer {
     health: Arc<Health>,
     max_batch: usize,
     quick_repair: bool,
-    retention: u64,
     /// The last sequence number of each stream the writer numbers (`@alarms`, `@cases`);
     /// cleared after a failed commit, whose numbering never happened.
     heads: HashMap<Arc<str>, u64>,
     /// The record being encoded, kept to reuse its allocation.
     buf: Vec<u8>,
+    /// Where the records go (`wal`).
+    log: Appender,
+    /// The tail size at which the checkpointer is woken before its 100 ms are up.
     checkpoint_writes: usize,
-    /// The recent calls of the hall rows the checkpoints wrote (`hall_delta`); dropped after
-    /// any failure, when the rows may be other than what it remembers.
-    stored_calls: StoredCalls,
-    /// When the last checkpoint ran (or was found unnecessary).
-    last_checkpoint: Instant,
-    last_expiry_sweep: i64,
+    wake: Sender<()>,
     /// Set while writes are refused.
     retry: Option<Retry>,
     /// A write failed: reopen the database once the requests it refuses are answered.
@@ -93,13 +99,6 @@ struct Retry {
 /// on a full disk inside pages redb already owns, and writes would flap on and off.
 const PROBE_BYTES: usize = 1 << 20;
 
-/// A checkpoint runs once the tail holds `[store] checkpoint_writes` writes and events, or
-/// is this old, or the writer is idle for a second.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// A checkpoint under load does not fsync: the next log append's fsync makes it durable, and
-/// a crash before that only leaves more log to replay.
-const CHECKPOINT_DURABILITY: redb::Durability = redb::Durability::None;
-
 impl Store {
     /// Start the writer thread. `queue` bounds the batches waiting for it: a producer that
     /// outpaces the disk blocks, which backs up into the shards' bounded queues and turns
@@ -111,6 +110,21 @@ impl Store {
         clock: Arc<dyn Clock>,
     ) -> WriterHandle {
         let (tx, rx) = channel::bounded(1024);
+        let (wake, woken) = channel::bounded(1);
+        let checkpointer = Checkpointer {
+            slot: self.slot.clone(),
+            segments: self.segments.clone(),
+            health: self.health.clone(),
+            clock: clock.clone(),
+            wake: woken,
+            quick_repair: cfg.quick_repair,
+            retention: cfg.event_retention,
+            checkpoint_writes: cfg.checkpoint_writes,
+            stored_calls: StoredCalls::new(),
+            last_expiry_sweep: 0,
+            was_writable: true,
+        }
+        .start();
         let mut w = Writer {
             slot: self.slot.clone(),
             rx,
@@ -119,13 +133,11 @@ impl Store {
             health: self.health.clone(),
             max_batch: cfg.max_batch,
             quick_repair: cfg.quick_repair,
-            retention: cfg.event_retention,
             heads: HashMap::new(),
             buf: Vec::new(),
+            log: Appender::new(self.segments.clone()),
             checkpoint_writes: cfg.checkpoint_writes,
-            stored_calls: StoredCalls::new(),
-            last_checkpoint: Instant::now(),
-            last_expiry_sweep: 0,
+            wake,
             retry: None,
             reopen_after: None,
             retry_min: Duration::from_millis(cfg.retry_min_ms),
@@ -140,6 +152,7 @@ impl Store {
         WriterHandle {
             tx,
             thread: Some(thread),
+            checkpointer: Some(checkpointer),
         }
     }
 }
@@ -181,6 +194,15 @@ impl Writer {
             self.health
                 .writer_alive
                 .store(self.clock.now().as_second(), Ordering::Relaxed);
+            if self.retry.is_none() && self.health.is_failed() {
+                // The checkpointer failed: retry as after a failed commit.
+                let now = Instant::now();
+                self.retry = Some(Retry {
+                    at: now + self.retry_min,
+                    backoff: self.retry_min,
+                    since: now,
+                });
+            }
             if self.retry.is_some_and(|r| Instant::now() >= r.at) {
                 self.try_again();
             }
@@ -190,16 +212,8 @@ impl Writer {
             });
             match self.rx.recv_timeout(wait) {
                 Ok(b) => pending.push(b),
-                Err(RecvTimeoutError::Timeout) => {
-                    self.housekeeping();
-                    // Idle: materialise the whole tail, durably, so a restart replays nothing.
-                    self.checkpoint(redb::Durability::Immediate);
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.checkpoint(redb::Durability::Immediate);
-                    return;
-                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
             }
             while pending.len() < self.max_batch {
                 match self.rx.try_recv() {
@@ -208,8 +222,8 @@ impl Writer {
                 }
             }
             self.commit(&mut pending);
-            if self.checkpoint_due() {
-                self.checkpoint(CHECKPOINT_DURABILITY);
+            if self.slot.tail().writes() >= self.checkpoint_writes {
+                let _ = self.wake.try_send(());
             }
         }
     }
@@ -299,7 +313,6 @@ impl Writer {
         metrics::gauge!(crate::metrics::STORE_WRITABLE).set(0.0);
         // Sequence numbers handed out in the failed transaction were never stored.
         self.heads.clear();
-        self.stored_calls.clear();
         // Only a writable store commits, so this starts a new spell of refusals.
         let backoff = self.retry_min;
         let retry_after_s = backoff.as_secs_f64().ceil().max(1.0) as u32;
@@ -311,7 +324,10 @@ impl Writer {
             backoff,
             since: now,
         });
-        self.reopen_after = Some(cause.clone());
+        // redb latches an I/O error until reopened; the log's files need no such thing.
+        if !matches!(e, StoreError::Segment(_)) {
+            self.reopen_after = Some(cause.clone());
+        }
         StoreError::Unwritable {
             cause,
             retry_after_s,
@@ -329,8 +345,9 @@ impl Writer {
     /// succeeds lets writes in again.
     fn try_again(&mut self) {
         let Some(retry) = self.retry else { return };
-        let trial = || -> Result<(), StoreError> {
+        let mut trial = || -> Result<(), StoreError> {
             self.slot.probe_space(PROBE_BYTES)?;
+            self.log.trial()?;
             let db = match self.slot.get() {
                 Ok(db) => db,
                 Err(_) => {
@@ -372,27 +389,27 @@ impl Writer {
                 });
                 // A handle that saw the failure is latched by redb; one that failed to open is
                 // opened again at the next try; a failed space probe touched neither.
-                if self.slot.get().is_ok() && !matches!(e, StoreError::Space(_)) {
+                if self.slot.get().is_ok()
+                    && !matches!(e, StoreError::Space(_) | StoreError::Segment(_))
+                {
                     self.reopen(&cause);
                 }
             }
         }
     }
 
-    /// Append the batches of the current `generation` to the log as one record, in one
-    /// transaction with one fsync. Their writes and events move into the log's tail (where
-    /// reads find them until a checkpoint); returned with each batch's events in it.
+    /// Append the batches of the current `generation` to the log as one record, with one
+    /// fsync. Their writes and events move into the log's tail (where reads find them until
+    /// a checkpoint); returned with each batch's events in it.
     fn write(
         &mut self,
         batches: &mut [Batch],
         generation: u64,
     ) -> Result<(Arc<Entry>, Vec<Range<usize>>), StoreError> {
-        let db = self.slot.get()?;
-        let tx = super::begin_write(&db, self.quick_repair)?;
         let lsn = self.slot.tail().last() + 1;
         for b in batches.iter_mut().filter(|b| b.generation >= generation) {
             for e in b.events.iter_mut().filter(|e| e.seq == 0) {
-                let next = self.head(&tx, &e.stream)? + 1;
+                let next = self.head(&e.stream)? + 1;
                 self.heads.insert(e.stream.clone(), next);
                 e.seq = next;
                 e.json = format!(
@@ -402,24 +419,27 @@ impl Writer {
             }
         }
         coalesce(batches.iter_mut().filter(|b| b.generation >= generation));
+        // Cluster mode: the log of record first; its row ids go into this record.
+        let (appended, marks) = match self.record.clone() {
+            Some(record) => {
+                let slot = self.slot.clone();
+                replica::append(|hall| slot.applied(hall), batches, generation, &*record)?
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         self.buf.clear();
         let current = || batches.iter().filter(|b| b.generation >= generation);
         log::encode(
-            current().flat_map(|b| &b.ops),
+            current().flat_map(|b| &b.ops).chain(&marks),
             current().flat_map(|b| &b.events),
             &mut self.buf,
         );
-        tx.open_table(LOG)?.insert(lsn, self.buf.as_slice())?;
-        let appended = match self.record.clone() {
-            Some(record) => replica::append(&tx, batches, generation, &*record)?,
-            None => Vec::new(),
-        };
-        if let Err(e) = tx.commit() {
+        if let Err(e) = self.log.append(lsn, &self.buf) {
             // The log of record has what this store lost: those halls replay it.
             if let Some(record) = &self.record {
                 record.in_doubt(&appended);
             }
-            return Err(e.into());
+            return Err(StoreError::Segment(e));
         }
         let mut entry = Entry {
             lsn,
@@ -435,6 +455,7 @@ impl Writer {
             }
             ranges.push(start..entry.events.len());
         }
+        entry.ops.extend(marks);
         let entry = Arc::new(entry);
         self.slot.tail_mut().push(entry.clone());
         // Cluster mode: a replay brings the numbers another node gave `@alarms` and `@cases`;
@@ -445,110 +466,14 @@ impl Writer {
         Ok((entry, ranges))
     }
 
-    /// The last sequence number of a stream the writer numbers: the log's tail, else the
-    /// materialised events.
-    fn head(&mut self, tx: &redb::WriteTransaction, stream: &Arc<str>) -> Result<u64, StoreError> {
+    /// The last sequence number of a stream the writer numbers.
+    fn head(&mut self, stream: &Arc<str>) -> Result<u64, StoreError> {
         if let Some(&head) = self.heads.get(stream) {
             return Ok(head);
         }
-        let head = match self.slot.tail().head(stream) {
-            Some(seq) => seq,
-            None => tx
-                .open_table(EVENTS)?
-                .range((&**stream, 0)..=(&**stream, u64::MAX))?
-                .next_back()
-                .transpose()?
-                .map_or(0, |(k, _)| k.value().1),
-        };
+        let head = self.slot.head(stream)?;
         self.heads.insert(stream.clone(), head);
         Ok(head)
-    }
-
-    fn checkpoint_due(&self) -> bool {
-        let tail = self.slot.tail();
-        tail.writes() >= self.checkpoint_writes
-            || (!tail.is_empty() && self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY)
-    }
-
-    /// Materialise the log's tail into the state tables and trim the log behind it
-    /// (`checkpoint`). A failure is a failure of the store, like a failed commit: nothing
-    /// acknowledged is lost (the log still holds it), but redb needs reopening.
-    fn checkpoint(&mut self, durability: redb::Durability) {
-        if self.retry.is_some() {
-            return;
-        }
-        self.last_checkpoint = Instant::now();
-        let entries = self.slot.tail().after(0);
-        if entries.is_empty() {
-            return;
-        }
-        let started = Instant::now();
-        let mut calls = std::mem::take(&mut self.stored_calls);
-        let mut run = || -> Result<Option<u64>, StoreError> {
-            let db = self.slot.get()?;
-            let mut tx = super::begin_write(&db, self.quick_repair)?;
-            tx.set_durability(durability)?;
-            let lsn = checkpoint::materialise(&tx, &entries, self.retention, &mut calls)?;
-            tx.commit()?;
-            Ok(lsn)
-        };
-        let result = run();
-        if result.is_ok() {
-            self.stored_calls = calls;
-        }
-        match result {
-            Ok(lsn) => {
-                if let Some(lsn) = lsn {
-                    self.slot.tail_mut().trim(lsn);
-                }
-                let took = started.elapsed();
-                metrics::histogram!(crate::metrics::STORE_CHECKPOINT_SECONDS)
-                    .record(took.as_secs_f64());
-                tracing::debug!(
-                    records = entries.len(),
-                    writes = entries
-                        .iter()
-                        .map(|e| e.ops.len() + e.events.len())
-                        .sum::<usize>(),
-                    ms = took.as_secs_f64() * 1000.0,
-                    "checkpoint"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "checkpointing the log failed");
-                self.failed(&e);
-                if let Some(cause) = self.reopen_after.take() {
-                    self.reopen(&cause);
-                }
-            }
-        }
-    }
-
-    /// Idle-time work: drop expired idempotency answers once an hour.
-    fn housekeeping(&mut self) {
-        let now = self.clock.now().as_second();
-        if now - self.last_expiry_sweep < 3600 || self.retry.is_some() {
-            return;
-        }
-        self.last_expiry_sweep = now;
-        let sweep = || -> Result<(), StoreError> {
-            let db = self.slot.get()?;
-            let tx = super::begin_write(&db, self.quick_repair)?;
-            tx.open_table(IDEMPOTENCY)?.retain(|_, v| {
-                v.get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .is_some_and(|b| i64::from_be_bytes(b) > now)
-            })?;
-            tx.commit()?;
-            Ok(())
-        };
-        if let Err(e) = sweep() {
-            tracing::warn!(error = %e, "sweeping expired idempotency keys failed");
-            self.failed(&e);
-            if let Some(cause) = self.reopen_after.take() {
-                self.reopen(&cause);
-            }
-        }
     }
 }
 

@@ -215,6 +215,14 @@ pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
             1 << 22,
             4_096,
         ) as usize,
+        segment_bytes: u64::from(bounded(
+            cx,
+            &r.log_segment_mb,
+            "store.log_segment_mb",
+            1,
+            1024,
+            16,
+        )) << 20,
     }
 }
 
