@@ -12,7 +12,7 @@
 //!
 //! `docs/METRICS.md` lists the catalogue for operators; a test checks the two agree.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -382,7 +382,7 @@ pub enum Combine {
 /// at once (`replace`), so a label set it no longer has drops to zero.
 #[derive(Default)]
 pub struct Gauges {
-    parts: Mutex<HashMap<GaugeKey, HashMap<usize, f64>>>,
+    parts: Mutex<FastMap<GaugeKey, FastMap<usize, f64>>>,
 }
 
 /// Label names and values of one series.
@@ -628,7 +628,7 @@ impl HallMetrics {
 
 /// Sum (or max) gauge values per label set within one producer before handing them over.
 #[derive(Default)]
-pub struct GaugeParts(HashMap<(&'static str, LabelSet), f64>);
+pub struct GaugeParts(FastMap<(&'static str, LabelSet), f64>);
 
 impl GaugeParts {
     pub fn add(&mut self, name: &'static str, labels: LabelSet, v: f64, combine: Combine) {
@@ -641,7 +641,7 @@ impl GaugeParts {
 
     /// Publish `who`'s parts of each of `names`.
     pub fn publish(self, who: usize, names: &[(&'static str, Combine)]) {
-        let mut by_name: HashMap<&'static str, Vec<(LabelSet, f64)>> = HashMap::new();
+        let mut by_name: FastMap<&'static str, Vec<(LabelSet, f64)>> = FastMap::default();
         for ((name, labels), v) in self.0 {
             by_name.entry(name).or_default().push((labels, v));
         }

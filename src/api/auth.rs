@@ -5,7 +5,6 @@
 //! and villages. Scopes are expanded to one flag per hall at start-up, so a check is an
 //! index, not a walk up the tree.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -14,6 +13,7 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::problem::Problem;
 use crate::config::{Config, Role, token_hash};
+use crate::hash::FastMap;
 
 /// What a request may do, independent of the hall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub struct TokenEntry {
 
 /// Tokens by hash, built once from the config.
 #[derive(Debug, Default)]
-pub struct Tokens(HashMap<[u8; 32], Arc<TokenEntry>>);
+pub struct Tokens(FastMap<[u8; 32], Arc<TokenEntry>>);
 
 impl Tokens {
     pub fn new(config: &Config) -> Tokens {

@@ -19,7 +19,7 @@
 //! while the store refuses writes it refuses commands and time-driven changes but keeps
 //! answering reads from that durable state.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
@@ -117,7 +117,7 @@ impl Shards {
                 next_gauges: 0,
                 rx,
                 timers: TimingWheel::new(now.as_second().max(0) as u64),
-                timer_keys: HashMap::new(),
+                timer_keys: FastMap::default(),
                 config: config.clone(),
                 cases: cases.clone(),
                 halls,
@@ -220,7 +220,7 @@ struct Shard {
     /// Ticket timers of every hall of this shard (one wheel per shard, not per hall: a wheel
     /// is ~700 KiB of slot headers). Values pack (hall position, ticket, kind).
     timers: TimingWheel<u64>,
-    timer_keys: HashMap<(u32, u32, TimerKind), TimerKey>,
+    timer_keys: FastMap<(u32, u32, TimerKind), TimerKey>,
     config: Arc<Config>,
     cases: Arc<CaseShard>,
     /// (hall index, engine); hall `i` is at position `i / n`.
@@ -372,7 +372,7 @@ impl Shard {
                     return;
                 }
                 let now = clock.now();
-                let mut by_hall: HashMap<usize, Vec<board::Pending>> = HashMap::new();
+                let mut by_hall: FastMap<usize, Vec<board::Pending>> = FastMap::default();
                 for (hall, p) in seen {
                     by_hall.entry(hall).or_default().push(p);
                 }
