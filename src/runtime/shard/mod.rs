@@ -44,6 +44,7 @@ mod board;
 mod booking;
 mod elsewhere;
 mod gauges;
+mod hall_json;
 mod rectify;
 mod request;
 mod timers;
@@ -51,6 +52,7 @@ mod turn_near;
 
 pub use board::{Board, Boards};
 pub use booking::{BookingOp, BookingReply, recover as recover_books};
+use hall_json::HallJson;
 pub use rectify::{open_case, rectification};
 use request::Request;
 pub use request::{HallFailure, HallOp, HallReply, HallResult};
@@ -132,6 +134,7 @@ impl Shards {
                 ledger: Ledger::new(store.health.clone()),
                 epochs: vec![0; halls_len],
                 sent_calls: vec![None; halls_len],
+                hall_json: (0..halls_len).map(|_| HallJson::default()).collect(),
                 unloaded: Vec::new(),
                 alive: beat.clone(),
                 boards: boards.clone(),
@@ -251,6 +254,8 @@ struct Shard {
     /// the hall's first record and after a reload: then the record carries all of them. The
     /// `Arc`s are held, so one that is still here is the same call (`Arc::ptr_eq`).
     sent_calls: Vec<Option<Vec<Arc<CallEvent>>>>,
+    /// Each hall's windows as last encoded (`hall_json`), by local position.
+    hall_json: Vec<HallJson>,
     boards: Arc<Boards>,
     /// Slots seen full in the pass being built, by hall index: published on the board once
     /// its batch is durable.
@@ -669,7 +674,7 @@ impl Shard {
             let new = new_calls(self.sent_calls[local].as_deref(), &calls);
             batch.ops.push(Op::PutHallDelta {
                 hall: id,
-                json: serde_json::to_vec(&record).expect("records serialize"),
+                json: self.hall_json[local].encode(record),
                 calls: calls[calls.len() - new..]
                     .iter()
                     .map(|c| serde_json::to_string(c).expect("calls serialize"))
