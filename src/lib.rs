@@ -6,7 +6,7 @@
 //! `crate::queue` and `hallq::queue` name it. The edges (`config`, `store`, the owner
 //! threads in `runtime`, `api`, `server`) own files, threads and sockets.
 
-pub use hallq_core::{booking, calendar, deadline, diag, localtime, model, queue, wheel};
+pub use hallq_core::{booking, calendar, deadline, diag, hash, localtime, model, queue, wheel};
 
 pub mod api;
 pub mod backup;

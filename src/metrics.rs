@@ -12,7 +12,7 @@
 //!
 //! `docs/METRICS.md` lists the catalogue for operators; a test checks the two agree.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -382,13 +382,63 @@ pub enum Combine {
 /// at once (`replace`), so a label set it no longer has drops to zero.
 #[derive(Default)]
 pub struct Gauges {
-    parts: Mutex<HashMap<GaugeKey, HashMap<usize, f64>>>,
+    /// By gauge name, then label set. By name first, so a producer's `replace` walks only the
+    /// series of that gauge, not every series of every gauge.
+    series: Mutex<FastMap<&'static str, FastMap<LabelSet, Series>>>,
 }
 
 /// Label names and values of one series.
 pub type LabelSet = Vec<(&'static str, String)>;
 
-type GaugeKey = (&'static str, LabelSet);
+/// One series of a shared gauge: each producer's part, and the gauge's handle, asked of the
+/// recorder once (as a name, owned labels, a key and a registry lookup it cost every update;
+/// the recorder never drops a series, so the handle stays the one `/metrics` reads). Made
+/// after `install` (`Daemon::start` installs first): a handle made before goes nowhere.
+struct Series {
+    /// (producer, part): a handful of producers (the shards and the case thread).
+    parts: Vec<(usize, f64)>,
+    gauge: metrics::Gauge,
+    /// Changed in the `replace` under way: the gauge must be set again.
+    dirty: bool,
+}
+
+impl Series {
+    fn new(name: &'static str, labels: &LabelSet) -> Series {
+        let owned: Vec<metrics::Label> = labels
+            .iter()
+            .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+            .collect();
+        Series {
+            parts: Vec::new(),
+            gauge: metrics::gauge!(name, owned),
+            dirty: false,
+        }
+    }
+
+    /// Producer `who`'s part is now `value` (`None`: it has none).
+    fn set(&mut self, who: usize, value: Option<f64>) {
+        let at = self.parts.iter().position(|(w, _)| *w == who);
+        match (at, value) {
+            (Some(i), Some(v)) => self.parts[i].1 = v,
+            (None, Some(v)) => self.parts.push((who, v)),
+            (Some(i), None) => {
+                self.parts.swap_remove(i);
+            }
+            (None, None) => return,
+        }
+        self.dirty = true;
+    }
+
+    fn publish(&mut self, combine: Combine) {
+        let parts = self.parts.iter().map(|(_, v)| *v);
+        let v = match combine {
+            Combine::Sum => parts.sum(),
+            Combine::Max => parts.fold(0.0, f64::max),
+        };
+        self.gauge.set(v);
+        self.dirty = false;
+    }
+}
 
 impl Gauges {
     pub fn shared() -> &'static Gauges {
@@ -404,43 +454,29 @@ impl Gauges {
         combine: Combine,
         values: Vec<(LabelSet, f64)>,
     ) {
-        let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
-        let mut touched: Vec<LabelSet> = Vec::new();
-        for ((n, labels), by) in parts.iter_mut() {
-            if *n == name && by.remove(&who).is_some() {
-                touched.push(labels.clone());
-            }
+        let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let series = all.entry(name).or_default();
+        for s in series.values_mut() {
+            s.set(who, None);
         }
         for (labels, v) in values {
-            parts
-                .entry((name, labels.clone()))
-                .or_default()
-                .insert(who, v);
-            touched.push(labels);
-        }
-        touched.sort();
-        touched.dedup();
-        for labels in touched {
-            let by = parts
-                .get(&(name, labels.clone()))
-                .cloned()
-                .unwrap_or_default();
-            let v = match combine {
-                Combine::Sum => by.values().sum(),
-                Combine::Max => by.values().copied().fold(0.0, f64::max),
+            let s = match series.get_mut(&labels) {
+                Some(s) => s,
+                None => series
+                    .entry(labels)
+                    .or_insert_with_key(|labels| Series::new(name, labels)),
             };
-            let owned: Vec<metrics::Label> = labels
-                .iter()
-                .map(|(k, v)| metrics::Label::new(*k, v.clone()))
-                .collect();
-            metrics::gauge!(name, owned).set(v);
+            s.set(who, Some(v));
+        }
+        for s in series.values_mut().filter(|s| s.dirty) {
+            s.publish(combine);
         }
     }
 
     /// Producer `who`'s part of one series is now `value` (`None`: it has none any more).
     /// One series at a time, for a producer that knows which of its series changed: `replace`
-    /// walks every series of every producer, which the case thread cannot afford on each of
-    /// its passes.
+    /// walks every series of the gauge, which the case thread cannot afford on each of its
+    /// passes.
     pub fn set_part(
         &self,
         who: usize,
@@ -449,21 +485,15 @@ impl Gauges {
         labels: LabelSet,
         value: Option<f64>,
     ) {
-        let owned: Vec<metrics::Label> = labels
-            .iter()
-            .map(|(k, v)| metrics::Label::new(*k, v.clone()))
-            .collect();
-        let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
-        let by = parts.entry((name, labels)).or_default();
-        match value {
-            Some(v) => by.insert(who, v),
-            None => by.remove(&who),
-        };
-        let v = match combine {
-            Combine::Sum => by.values().sum(),
-            Combine::Max => by.values().copied().fold(0.0, f64::max),
-        };
-        metrics::gauge!(name, owned).set(v);
+        let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let s = all
+            .entry(name)
+            .or_default()
+            .entry(labels)
+            .or_insert_with_key(|labels| Series::new(name, labels));
+        s.set(who, value);
+        // Set even when unchanged: a series seen for the first time shows its 0.
+        s.publish(combine);
     }
 }
 
@@ -628,7 +658,7 @@ impl HallMetrics {
 
 /// Sum (or max) gauge values per label set within one producer before handing them over.
 #[derive(Default)]
-pub struct GaugeParts(HashMap<(&'static str, LabelSet), f64>);
+pub struct GaugeParts(FastMap<(&'static str, LabelSet), f64>);
 
 impl GaugeParts {
     pub fn add(&mut self, name: &'static str, labels: LabelSet, v: f64, combine: Combine) {
@@ -641,12 +671,51 @@ impl GaugeParts {
 
     /// Publish `who`'s parts of each of `names`.
     pub fn publish(self, who: usize, names: &[(&'static str, Combine)]) {
-        let mut by_name: HashMap<&'static str, Vec<(LabelSet, f64)>> = HashMap::new();
+        let mut by_name: FastMap<&'static str, Vec<(LabelSet, f64)>> = FastMap::default();
         for ((name, labels), v) in self.0 {
             by_name.entry(name).or_default().push((labels, v));
         }
         for &(name, combine) in names {
             Gauges::shared().replace(who, name, combine, by_name.remove(name).unwrap_or_default());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the series of `name` whose labels include `label`, as `/metrics` shows it.
+    fn shown(name: &str, label: &str) -> Option<f64> {
+        install().render().lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (labels, value) = rest.split_once("} ")?;
+            labels.contains(label).then(|| value.parse().unwrap())
+        })
+    }
+
+    #[test]
+    fn shared_gauges_show_the_parts_combined_and_drop_a_part_no_longer_reported() {
+        const SUM: &str = "hallq_test_parts_sum";
+        const MAX: &str = "hallq_test_parts_max";
+        install();
+        let g = Gauges::shared();
+        let l = |v: &str| vec![("hall", v.to_owned())];
+        for (name, combine) in [(SUM, Combine::Sum), (MAX, Combine::Max)] {
+            g.replace(0, name, combine, vec![(l("a"), 2.0), (l("b"), 5.0)]);
+            g.replace(1, name, combine, vec![(l("a"), 3.0)]);
+        }
+        assert_eq!(shown(SUM, "hall=\"a\""), Some(5.0));
+        assert_eq!(shown(MAX, "hall=\"a\""), Some(3.0));
+        assert_eq!(shown(SUM, "hall=\"b\""), Some(5.0));
+        // Producer 0 no longer has `b`, and its `a` changed; producer 1's part stays.
+        g.replace(0, SUM, Combine::Sum, vec![(l("a"), 1.0)]);
+        assert_eq!(shown(SUM, "hall=\"a\""), Some(4.0));
+        assert_eq!(shown(SUM, "hall=\"b\""), Some(0.0));
+        // One series at a time, as the case thread reports.
+        g.set_part(2, SUM, Combine::Sum, l("a"), Some(10.0));
+        assert_eq!(shown(SUM, "hall=\"a\""), Some(14.0));
+        g.set_part(2, SUM, Combine::Sum, l("a"), None);
+        assert_eq!(shown(SUM, "hall=\"a\""), Some(4.0));
     }
 }

@@ -168,7 +168,7 @@ pub fn known_hall(app: &AppState, id: &str) -> Result<usize, Problem> {
 /// caught; 400 when the header is not 1-255 visible ASCII.
 pub fn idempotency_key(
     raw: Option<&HeaderValue>,
-    scope: String,
+    scope: impl FnOnce() -> String,
     method: &Method,
     uri: &Uri,
     body: &Body,
@@ -198,7 +198,7 @@ pub fn idempotency_key(
     }
     let digest = hash.finalize();
     Ok(Some(Idem {
-        scope,
+        scope: scope(),
         key: key.to_owned(),
         fingerprint: u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
     }))
@@ -261,7 +261,9 @@ async fn sent(req: Request, app: &AppState) -> Result<(Principal, Params, Sent),
 }
 
 impl Sent {
-    fn idem(&self, scope: String) -> Result<Option<Idem>, Problem> {
+    /// `scope` is asked only when the request has a key: most have none, and the scope is a
+    /// string built per request.
+    fn idem(&self, scope: impl FnOnce() -> String) -> Result<Option<Idem>, Problem> {
         idempotency_key(
             self.key.as_ref(),
             scope,
@@ -315,7 +317,7 @@ impl<N: Need> FromRequest<AppState> for HallChange<N> {
         let (who, path, sent) = sent(req, app).await?;
         let hall =
             hall(app, &who, path.get("hall"), N::PERM).map_err(IntoResponse::into_response)?;
-        let idem = sent.idem(format!("{}|{}", hall.cfg.id, who.name()));
+        let idem = sent.idem(|| format!("{}|{}", hall.cfg.id, who.name()));
         Ok(HallChange {
             who,
             hall,
@@ -363,7 +365,7 @@ impl<N: Need> FromRequest<AppState> for CaseChange<N> {
         let (who, path, sent) = sent(req, app).await?;
         who.require_global(N::PERM)
             .map_err(IntoResponse::into_response)?;
-        let idem = sent.idem(format!("@cases|{}", who.name()));
+        let idem = sent.idem(|| format!("@cases|{}", who.name()));
         Ok(CaseChange {
             who,
             path,

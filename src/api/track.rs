@@ -3,7 +3,6 @@
 //! into problems. One layer for both, since each layer costs every request a clone of the
 //! route and a boxed future.
 
-use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -12,12 +11,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::problem::Problem;
+use crate::hash::FastMap;
 
 /// `hallq_http_request_duration_seconds` handles by route template, then method and status,
 /// each made once: asking the recorder per request (three label strings, a key, a lookup)
 /// cost about 2,500 instructions and five allocations.
 #[derive(Default)]
-pub(crate) struct RequestMetrics(RwLock<HashMap<Box<str>, Vec<ByAnswer>>>);
+pub(crate) struct RequestMetrics(RwLock<FastMap<Box<str>, Vec<ByAnswer>>>);
 
 /// A route's handle for one method and status.
 type ByAnswer = (Method, u16, metrics::Histogram);

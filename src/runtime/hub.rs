@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use dashmap::DashMap;
+
+use crate::hash::FastState;
 use tokio::sync::broadcast;
 
 use crate::store::{Publish, Published};
@@ -35,14 +37,14 @@ pub fn frame(seq: u64, kind: &str, json: &str) -> Bytes {
 }
 
 pub struct Hub {
-    streams: DashMap<Arc<str>, broadcast::Sender<Arc<Frame>>>,
+    streams: DashMap<Arc<str>, broadcast::Sender<Arc<Frame>>, FastState>,
     capacity: usize,
 }
 
 impl Hub {
     pub fn new(capacity: usize) -> Self {
         Hub {
-            streams: DashMap::new(),
+            streams: DashMap::with_hasher(FastState::default()),
             capacity,
         }
     }

@@ -10,11 +10,12 @@
 //! durable, or neither. Answers are kept as the HTTP layer rendered them (`Answer`); this
 //! module must never make or alter one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, OwnerError};
+use crate::hash::FastMap;
 use crate::store::{Batch, Op, Store};
 
 /// An `Idempotency-Key` with its scope and the fingerprint of the request it came with (the
@@ -39,7 +40,7 @@ struct Stored {
 /// One owner's first answers (a hall shard's, the case thread's).
 pub struct IdemCache {
     ttl_s: i64,
-    answers: HashMap<(String, String), Stored>,
+    answers: FastMap<(String, String), Stored>,
     order: VecDeque<(String, String)>,
 }
 
@@ -47,7 +48,7 @@ impl IdemCache {
     pub fn new(ttl_s: i64) -> IdemCache {
         IdemCache {
             ttl_s,
-            answers: HashMap::new(),
+            answers: FastMap::default(),
             order: VecDeque::new(),
         }
     }

@@ -9,6 +9,7 @@ pub mod booking;
 pub mod calendar;
 pub mod deadline;
 pub mod diag;
+pub mod hash;
 pub mod localtime;
 pub mod model;
 pub mod queue;

@@ -4,18 +4,18 @@
 //! It keeps records only until their batch is durable; it must never decide anything about a
 //! case itself.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::deadline::{CaseRecord, ClosedCases};
+use crate::hash::FastMap;
 use crate::store::Store;
 
 /// Closed records on their way to the closed-case table (see the module doc).
 #[derive(Default)]
 pub(super) struct Closing {
     /// Case id → (number of the batch that carries its close, its record).
-    pub(super) records: HashMap<String, (u64, CaseRecord)>,
+    pub(super) records: FastMap<String, (u64, CaseRecord)>,
     /// Number of the last batch sent with closes in it.
     pub(super) sent: u64,
     /// Number of the last batch with closes whose commit succeeded, set by that batch's
@@ -37,7 +37,7 @@ impl Closing {
 
 /// The engine's view of closed cases: those on their way to the store, then the store's.
 pub(super) struct ClosedLookup<'a> {
-    pub(super) pending: &'a HashMap<String, (u64, CaseRecord)>,
+    pub(super) pending: &'a FastMap<String, (u64, CaseRecord)>,
     pub(super) store: &'a Store,
 }
 

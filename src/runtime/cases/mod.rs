@@ -29,7 +29,6 @@
 //! put back from the store before anything else runs (`Ledger`); while the store refuses
 //! writes, commands are refused, alarms wait, and reads are served from that durable state.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
@@ -45,6 +44,7 @@ use crate::deadline::{
     BundleError, BundleState, BundleView, CaseCommand, CaseError, CaseEvent, CaseEventBody,
     DeadlineEngine, Stream,
 };
+use crate::hash::FastMap;
 use crate::runtime::idem::{Idem, IdemCache};
 use crate::runtime::mailbox::{Mail, receive};
 use crate::runtime::{Context, OwnerError, Render};
@@ -175,7 +175,7 @@ struct Worker {
     ledger: Ledger<Lost>,
     /// Alarm consumers' cursors as acknowledged (durable or in a batch on its way), read from
     /// the store on first use.
-    cursors: HashMap<String, Cursor>,
+    cursors: FastMap<String, Cursor>,
     /// Lost state not yet put back (the store could not be read): every request is refused
     /// until it is.
     unloaded: Vec<Lost>,
@@ -224,7 +224,7 @@ impl Worker {
             gauges: observe::CaseGauges::new(&config),
             config,
             alive: Arc::new(AtomicI64::new(now.as_second())),
-            cursors: HashMap::new(),
+            cursors: FastMap::default(),
             unloaded: Vec::new(),
             deferred: Vec::new(),
             rating_cases: (Vec::new(), None),

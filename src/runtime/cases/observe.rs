@@ -3,11 +3,11 @@
 //!
 //! It only reads the engine; it must never change a case.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Worker;
 use crate::deadline::CaseEvent;
+use crate::hash::{FastMap, FastState};
 use crate::metrics::{
     CASES_OPEN, COMPLAINTS_OPEN, COMPLAINTS_OVERDUE, Combine, DEADLINES_PENDING, Gauges,
     RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE, group_of, hall_labels,
@@ -107,7 +107,8 @@ impl Worker {
         }
         let none: Arc<str> = Arc::from("none");
         let group = &self.gauges.group;
-        let mut now_values: HashMap<Series, f64> = HashMap::with_capacity(self.gauges.last.len());
+        let mut now_values: FastMap<Series, f64> =
+            FastMap::with_capacity_and_hasher(self.gauges.last.len(), FastState::default());
         // Every hall has its "no level yet" series from the start, so dashboards and alert
         // rules see 0 open cases rather than no data.
         for &g in group {
@@ -166,7 +167,7 @@ const NO_HALL: usize = usize::MAX;
 /// `Gauges::replace`, which walks every producer's series) on every pass was over half of
 /// the case thread's time while cases were being accepted (perf, 400,000 accepted cases).
 pub(super) struct CaseGauges {
-    last: HashMap<Series, f64>,
+    last: FastMap<Series, f64>,
     /// Per hall, the hall whose labels its series carry.
     group: Vec<usize>,
 }
@@ -174,7 +175,7 @@ pub(super) struct CaseGauges {
 impl CaseGauges {
     pub(super) fn new(config: &crate::config::Config) -> CaseGauges {
         let mode = config.metric_labels;
-        let mut first: HashMap<String, usize> = HashMap::new();
+        let mut first: FastMap<String, usize> = FastMap::default();
         let group = config
             .halls
             .iter()
@@ -182,12 +183,12 @@ impl CaseGauges {
             .map(|(i, h)| *first.entry(group_of(mode, h)).or_insert(i))
             .collect();
         CaseGauges {
-            last: HashMap::new(),
+            last: FastMap::default(),
             group,
         }
     }
 
-    fn publish(&mut self, config: &crate::config::Config, now_values: HashMap<Series, f64>) {
+    fn publish(&mut self, config: &crate::config::Config, now_values: FastMap<Series, f64>) {
         let labels = |(_, hall, level): &Series| -> crate::metrics::LabelSet {
             if *hall == NO_HALL {
                 return vec![("kind", "case".to_owned())];

@@ -16,7 +16,6 @@
 //! embedded single-node mode, where the shards publish ticket alarms and open rectifications
 //! themselves.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -66,7 +65,7 @@ pub fn mark_name(id: &str) -> String {
 pub(super) struct Relay {
     /// Per hall: the last event of its stream taken on, in a batch sent to the writer (so
     /// durable, or lost with it, which `reset` answers); `None`: not read from the store yet.
-    marks: HashMap<usize, u64>,
+    marks: crate::hash::FastMap<usize, u64>,
     /// Not before this instant again.
     next: Option<Timestamp>,
 }

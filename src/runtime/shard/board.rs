@@ -18,7 +18,7 @@
 //! - an entry answers only until the slot's latest booking time (after it the owner says
 //!   `booking-closed`), and only under the lease epoch it was published under (cluster mode).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{FastMap, FastSet};
 use std::sync::{PoisonError, RwLock};
 
 use jiff::Timestamp;
@@ -58,9 +58,9 @@ struct State {
     /// Cluster mode: the lease epoch the board was filled under (0 in single-node mode).
     epoch: u64,
     /// (service position, slot start) → what to answer until when.
-    full: HashMap<(usize, Timestamp), Full>,
+    full: FastMap<(usize, Timestamp), Full>,
     /// Citizens with a booking in the hall, under the hash the record keeps.
-    citizens: HashSet<CitizenHash>,
+    citizens: FastSet<CitizenHash>,
 }
 
 struct Full {
@@ -190,7 +190,7 @@ impl Board {
 
     /// The book was pruned: only its citizens stay (the slots on the board are kept).
     pub fn keep_citizens<'a>(&self, citizens: impl Iterator<Item = &'a CitizenHash>) {
-        let kept: HashSet<CitizenHash> = citizens.cloned().collect();
+        let kept: FastSet<CitizenHash> = citizens.cloned().collect();
         self.write().citizens = kept;
     }
 }

@@ -19,7 +19,7 @@
 //! while the store refuses writes it refuses commands and time-driven changes but keeps
 //! answering reads from that durable state.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
@@ -44,6 +44,7 @@ mod board;
 mod booking;
 mod elsewhere;
 mod gauges;
+mod hall_json;
 mod rectify;
 mod request;
 mod timers;
@@ -51,6 +52,7 @@ mod turn_near;
 
 pub use board::{Board, Boards};
 pub use booking::{BookingOp, BookingReply, recover as recover_books};
+use hall_json::HallJson;
 pub use rectify::{open_case, rectification};
 use request::Request;
 pub use request::{HallFailure, HallOp, HallReply, HallResult};
@@ -117,7 +119,7 @@ impl Shards {
                 next_gauges: 0,
                 rx,
                 timers: TimingWheel::new(now.as_second().max(0) as u64),
-                timer_keys: HashMap::new(),
+                timer_keys: FastMap::default(),
                 config: config.clone(),
                 cases: cases.clone(),
                 halls,
@@ -132,6 +134,7 @@ impl Shards {
                 ledger: Ledger::new(store.health.clone()),
                 epochs: vec![0; halls_len],
                 sent_calls: vec![None; halls_len],
+                hall_json: (0..halls_len).map(|_| HallJson::default()).collect(),
                 unloaded: Vec::new(),
                 alive: beat.clone(),
                 boards: boards.clone(),
@@ -220,7 +223,7 @@ struct Shard {
     /// Ticket timers of every hall of this shard (one wheel per shard, not per hall: a wheel
     /// is ~700 KiB of slot headers). Values pack (hall position, ticket, kind).
     timers: TimingWheel<u64>,
-    timer_keys: HashMap<(u32, u32, TimerKind), TimerKey>,
+    timer_keys: FastMap<(u32, u32, TimerKind), TimerKey>,
     config: Arc<Config>,
     cases: Arc<CaseShard>,
     /// (hall index, engine); hall `i` is at position `i / n`.
@@ -251,6 +254,8 @@ struct Shard {
     /// the hall's first record and after a reload: then the record carries all of them. The
     /// `Arc`s are held, so one that is still here is the same call (`Arc::ptr_eq`).
     sent_calls: Vec<Option<Vec<Arc<CallEvent>>>>,
+    /// Each hall's windows as last encoded (`hall_json`), by local position.
+    hall_json: Vec<HallJson>,
     boards: Arc<Boards>,
     /// Slots seen full in the pass being built, by hall index: published on the board once
     /// its batch is durable.
@@ -372,7 +377,7 @@ impl Shard {
                     return;
                 }
                 let now = clock.now();
-                let mut by_hall: HashMap<usize, Vec<board::Pending>> = HashMap::new();
+                let mut by_hall: FastMap<usize, Vec<board::Pending>> = FastMap::default();
                 for (hall, p) in seen {
                     by_hall.entry(hall).or_default().push(p);
                 }
@@ -669,7 +674,7 @@ impl Shard {
             let new = new_calls(self.sent_calls[local].as_deref(), &calls);
             batch.ops.push(Op::PutHallDelta {
                 hall: id,
-                json: serde_json::to_vec(&record).expect("records serialize"),
+                json: self.hall_json[local].encode(record),
                 calls: calls[calls.len() - new..]
                     .iter()
                     .map(|c| serde_json::to_string(c).expect("calls serialize"))

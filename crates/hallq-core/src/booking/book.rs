@@ -2,7 +2,6 @@
 //! cancelling, check-in and the flags of days that closed. Pure: `now`, the open hours and
 //! the rules come in as arguments (`BookCtx`); it must never read a clock or touch a store.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -15,6 +14,7 @@ use super::{
     BookingDay, BookingError, BookingRecord, BookingStatus, BookingView, Channel, Flag, FlagView,
     LimitRule, Limits, MaskedCitizen, SlotRule, qr_payload,
 };
+use crate::hash::FastMap;
 use crate::localtime::LocalTime;
 
 /// What a booking command needs to know besides the book: the hall's zone and rules, and
@@ -109,12 +109,12 @@ pub struct NewBooking {
 
 #[derive(Debug, Default)]
 pub struct Book {
-    by_code: HashMap<String, BookingRecord>,
+    by_code: FastMap<String, BookingRecord>,
     /// Seats held per (service id, slot start second): bookings `Booked` or `CheckedIn`.
     /// Kept with every change, so a capacity check is one lookup.
-    taken: HashMap<(Arc<str>, i64), u32>,
+    taken: FastMap<(Arc<str>, i64), u32>,
     /// Codes of each citizen's bookings, for the limits and check-in by ID.
-    by_citizen: HashMap<CitizenHash, Vec<String>>,
+    by_citizen: FastMap<CitizenHash, Vec<String>>,
     /// Codes changed since the last `take_changes`.
     changed: Vec<String>,
 }

@@ -13,6 +13,7 @@ pub(crate) use super::case::*;
 use super::index::CaseIndex;
 use super::*;
 use crate::calendar::{Calendar, CalendarError, Deadline, Suspension};
+use crate::hash::{FastMap, FastSet};
 use crate::localtime::LocalTime;
 use crate::model::CaseCatalogue;
 use crate::wheel::TimingWheel;
@@ -48,13 +49,13 @@ pub struct DeadlineEngine {
     pub(super) wheel: TimingWheel<u32>,
     pub(super) dirty: Vec<u32>,
     /// Open cases per (hall, alarm policy, current level): the `hallq_cases_open` gauge.
-    pub(super) open_levels: hashbrown::HashMap<(u32, u16, u8), i64>,
+    pub(super) open_levels: FastMap<(u32, u16, u8), i64>,
     /// Slab positions of the cases that answer a rating or complaint (an `origin`), so the
     /// gauges' count of open rectifications and complaints (`open_rating_cases`) walks these
     /// few instead of every open case: at ten million cases the full walk took ~0.3 s of the
     /// case thread on every pass that raised an alarm. A case's origin is set before it
     /// enters the slab and never changes, so `insert` and `remove` keep this in step.
-    pub(super) rating: hashbrown::HashSet<u32>,
+    pub(super) rating: FastSet<u32>,
 }
 
 pub(super) fn secs(t: Timestamp) -> u64 {
@@ -82,8 +83,8 @@ impl DeadlineEngine {
             index: CaseIndex::default(),
             wheel: TimingWheel::new(secs(now)),
             dirty: Vec::new(),
-            open_levels: hashbrown::HashMap::new(),
-            rating: hashbrown::HashSet::new(),
+            open_levels: FastMap::default(),
+            rating: FastSet::default(),
         }
     }
 

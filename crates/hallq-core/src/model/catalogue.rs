@@ -2,7 +2,6 @@
 //! co-handling departments, working calendars, suspension reasons and alarm ladders, and
 //! `CaseCatalogue`, which holds them with the halls: all the deadline engine may see.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
@@ -10,6 +9,7 @@ use serde::Serialize;
 
 use super::hall::Hall;
 use crate::calendar::{Calendar, Limit, SuspensionMode};
+use crate::hash::FastMap;
 
 /// The halls and the catalogue, as validated: everything a case is counted against, and
 /// nothing else (no tokens, listeners or store settings). Built once; positions in these
@@ -26,8 +26,8 @@ pub struct CaseCatalogue {
     /// The matters catalogue; the last two entries are always the built-in complaint and
     /// rectification matters, in that order.
     pub matters: Vec<Arc<Matter>>,
-    hall_index: HashMap<Arc<str>, usize>,
-    matter_index: HashMap<Arc<str>, usize>,
+    hall_index: FastMap<Arc<str>, usize>,
+    matter_index: FastMap<Arc<str>, usize>,
 }
 
 impl CaseCatalogue {

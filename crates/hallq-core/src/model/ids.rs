@@ -4,9 +4,10 @@
 //! and config files name. Keeping the lookup inside the list means it can never disagree
 //! with the items: the list is built once and never changes.
 
-use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Arc;
+
+use crate::hash::FastMap;
 
 /// Items in their configured order, plus a map from id to position. Dereferences to the
 /// slice, so `list[k]`, `list.len()` and `list.iter()` work as on a `Vec`.
@@ -15,7 +16,7 @@ pub struct IdList<T> {
     items: Vec<T>,
     /// Id → position in `items`. Should two items share an id (the config loader refuses
     /// that), the later one wins.
-    index: HashMap<Arc<str>, usize>,
+    index: FastMap<Arc<str>, usize>,
 }
 
 impl<T> IdList<T> {

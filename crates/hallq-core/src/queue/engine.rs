@@ -8,7 +8,7 @@
 //! hours), `record` (the stored form). Never reads the clock, never does I/O, never knows
 //! about threads.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -21,6 +21,7 @@ use super::lanes::{Lane, Place, ServiceQueue};
 use super::opening::OpenNow;
 use super::*;
 use crate::calendar::Calendar;
+use crate::hash::FastMap;
 use crate::localtime::{LocalTime, LocalZone};
 use crate::model::{DayOverride, Hall};
 
@@ -158,7 +159,7 @@ pub struct HallEngine {
     /// Today's tickets, in issue order; positions are `u32` ticket indices.
     pub(crate) tickets: Vec<Ticket>,
     /// (origin service, sequence) → ticket index, for today.
-    pub(crate) index: HashMap<(u16, u32), u32>,
+    pub(crate) index: FastMap<(u16, u32), u32>,
     /// Shared with the `called` events and the stored hall record: a call is built once.
     pub(crate) recent_calls: VecDeque<Arc<CallEvent>>,
     /// Windows serving each service, for estimates.
@@ -275,7 +276,7 @@ impl HallEngine {
             services,
             windows,
             tickets: Vec::new(),
-            index: HashMap::new(),
+            index: FastMap::default(),
             recent_calls: VecDeque::with_capacity(RECENT_CALLS),
             servers,
             calendar,

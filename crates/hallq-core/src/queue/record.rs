@@ -53,7 +53,8 @@ pub struct ServiceRecord {
     pub avg_service_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `PartialEq`: the shards reuse a window's encoded JSON while its record is unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowRecord {
     pub id: String,
     pub mode: Mode,
