@@ -536,12 +536,7 @@ impl Store {
             cfg,
             Box::new(|builder, path| builder.create(path)),
             Arc::new(|path| {
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(path)?;
+                let file = segment::open_file(path)?;
                 Ok(Box::new(redb::backends::FileBackend::new(file)?) as segment::Backend)
             }),
         )

@@ -32,6 +32,17 @@ pub(crate) type Backend = Box<dyn redb::StorageBackend>;
 /// Opens (creating if needed) the segment file at a path.
 pub(crate) type Files = dyn Fn(&Path) -> Result<Backend, redb::DatabaseError> + Send + Sync;
 
+/// A segment file opened for reading and writing, created if missing, never truncated: what
+/// every `Files` opens its backend over.
+pub(crate) fn open_file(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 fn crc(lsn: u64, len: u32, payload: &[u8]) -> u32 {
     let c = crc32c::crc32c(&lsn.to_le_bytes());
     let c = crc32c::crc32c_append(c, &len.to_le_bytes());

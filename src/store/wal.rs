@@ -260,12 +260,7 @@ mod tests {
         let switch = failing.clone();
         let files: Arc<Files> = Arc::new(
             move |path: &std::path::Path| -> Result<Backend, redb::DatabaseError> {
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(path)?;
+                let file = segment::open_file(path)?;
                 Ok(Box::new(SyncFails(FileBackend::new(file)?, switch.clone())) as Backend)
             },
         );
