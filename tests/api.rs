@@ -292,7 +292,7 @@ async fn a_point_older_than_the_retained_log_gets_a_snapshot_first() {
         srv.post(KIOSK, "/v1/halls/h1/tickets", json!({"service": "s"}))
             .await;
     }
-    // Retention is applied by the checkpointer, on its own thread every 100 ms: until it has
+    // Retention is applied by the checkpointer, on its own thread every second: until it has
     // pruned, the log still holds event 4 and a resume is rightly served from it. So resume
     // until the prune is visible (bounded: it must happen within a few checkpoints).
     let mut attempts = 0;

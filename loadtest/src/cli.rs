@@ -59,6 +59,10 @@ struct Args {
     /// One fsync per request (`[store] max_batch = 1`), to measure what group commit buys.
     #[arg(long)]
     no_group_commit: bool,
+    /// A `[store]` setting for the daemon started here, as `key=value` (repeatable), e.g.
+    /// `--store checkpoint_interval_ms=500`, to compare settings under the same load.
+    #[arg(long = "store", value_name = "KEY=VALUE")]
+    store: Vec<String>,
     /// Mixed: tickets waiting per window before the load starts.
     #[arg(long, default_value_t = 4)]
     prefill: usize,
@@ -160,10 +164,10 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
     };
     let daemon = match (a.target, a.token) {
         (Some(url), Some(token)) => {
-            if a.no_group_commit {
+            if a.no_group_commit || !a.store.is_empty() {
                 return Err(
-                    "--no-group-commit configures the daemon this program starts; \
-                            with --target, set `[store] max_batch = 1` in that daemon's config"
+                    "--no-group-commit and --store configure the daemon this program starts; \
+                            with --target, set `[store]` in that daemon's config"
                         .into(),
                 );
             }
@@ -209,6 +213,7 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
                 timeline: a.timeline,
             },
             attack: a.attack,
+            store: a.store,
         },
         a.json,
     ))

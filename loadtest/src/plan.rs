@@ -71,6 +71,8 @@ pub struct Plan {
     pub size: Size,
     /// What the hold scenario's connections send.
     pub attack: Attack,
+    /// `[store]` settings (`key=value`) for the daemon started here (`--store`).
+    pub store: Vec<String>,
 }
 
 /// How big a province to recover.
@@ -123,7 +125,10 @@ pub(crate) fn with_daemon<T>(
         } => {
             let province = province::generate(*halls);
             let tokens = Tokens::generate()?;
-            let config = province::config_toml(&province, &tokens, *group_commit);
+            let config = with_store(
+                province::config_toml(&province, &tokens, *group_commit),
+                &plan.store,
+            )?;
             let calendar = (province::CALENDAR_FILE, province::calendar_file()?);
             let daemon = LocalDaemon::start(&config, &[calendar], data_parent)?;
             let target = Target::local(daemon.addr);
@@ -244,4 +249,29 @@ async fn discover(target: &Target, token: &str, limit: Option<usize>) -> Result<
         });
     }
     Ok(Province { halls })
+}
+
+/// `config` with the `[store]` settings `key=value` added (to its `[store]` table if it has
+/// one); the daemon's config check then rejects a bad key or value, naming it.
+pub(crate) fn with_store(config: String, settings: &[String]) -> Result<String, String> {
+    if settings.is_empty() {
+        return Ok(config);
+    }
+    let mut lines = String::new();
+    for s in settings {
+        let Some((key, value)) = s.split_once('=') else {
+            return Err(format!("--store {s}: expected key=value"));
+        };
+        lines.push_str(&format!("{} = {}\n", key.trim(), value.trim()));
+    }
+    Ok(match config.find("[store]\n") {
+        Some(at) => {
+            let at = at + "[store]\n".len();
+            format!("{}{lines}{}", &config[..at], &config[at..])
+        }
+        None => {
+            let at = config.find("[server]\n").unwrap_or(config.len());
+            format!("{}[store]\n{lines}\n{}", &config[..at], &config[at..])
+        }
+    })
 }

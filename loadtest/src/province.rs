@@ -515,6 +515,21 @@ mod tests {
     }
 
     #[test]
+    fn store_settings_reach_the_store_table_with_or_without_group_commit() {
+        let p = generate(3);
+        let tokens = Tokens::generate().expect("random tokens");
+        let settings = ["checkpoint_interval_ms=250".to_owned()];
+        for group_commit in [true, false] {
+            let text = crate::plan::with_store(config_toml(&p, &tokens, group_commit), &settings)
+                .expect("key=value");
+            let c = load(&text).expect("valid config");
+            assert_eq!(c.store.checkpoint_interval_ms, 250);
+            assert_eq!(c.store.max_batch, if group_commit { 4096 } else { 1 });
+        }
+        assert!(crate::plan::with_store(String::new(), &["max_batch".to_owned()]).is_err());
+    }
+
+    #[test]
     fn cases_can_be_accepted_in_every_generated_hall() {
         let p = generate(4);
         let tokens = Tokens::generate().expect("random tokens");

@@ -35,6 +35,7 @@ fn plan(rate: Option<f64>) -> Plan {
             timeline: false,
         },
         attack: hallq_loadtest::plan::Attack::HalfBody,
+        store: Vec::new(),
     }
 }
 

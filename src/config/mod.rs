@@ -191,12 +191,15 @@ pub struct StoreConfig {
     /// long, doubling the wait after each failed try up to `retry_max_ms`.
     pub retry_min_ms: u64,
     pub retry_max_ms: u64,
-    /// A checkpoint (the log's tail written into the state tables) runs once the tail holds
-    /// this many writes and events (default 4,096), and at least every 100 ms while there is
-    /// any.
-    /// Fewer means less log to replay after a crash and less coalescing; the crash tests set
-    /// it low to kill the daemon inside checkpoints.
+    /// A checkpoint (the log's tail written into the state tables, one durable redb commit
+    /// with two flushes) runs once the tail holds this many writes and events (default
+    /// 65,536), and at least every `checkpoint_interval_ms` (default 1,000) while there is
+    /// any. Rarer checkpoints coalesce more rewrites of the same rows and compete less with
+    /// the log's `fdatasync`; more frequent ones leave less log to replay after a crash and a
+    /// smaller tail in memory. The crash tests set `checkpoint_writes` low to kill the daemon
+    /// inside checkpoints.
     pub checkpoint_writes: usize,
+    pub checkpoint_interval_ms: u64,
     /// The size of the log's segment files (`[store] log_segment_mb`, default 16 MiB), each
     /// written with zeros before use and reused once checkpointed.
     pub segment_bytes: u64,

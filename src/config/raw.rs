@@ -209,6 +209,7 @@ pub struct RawStore {
     pub retry_min_ms: Option<S<u32>>,
     pub retry_max_ms: Option<S<u32>>,
     pub checkpoint_writes: Option<S<u32>>,
+    pub checkpoint_interval_ms: Option<S<u32>>,
     pub log_segment_mb: Option<S<u32>>,
 }
 

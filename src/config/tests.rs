@@ -208,6 +208,29 @@ fn store_retry_backoff_is_bounded_and_ordered() {
 }
 
 #[test]
+fn checkpoint_cadence_has_defaults_and_bounds() {
+    let c = Config::from_toml("t.toml", MINIMAL).unwrap();
+    assert_eq!(
+        (c.store.checkpoint_interval_ms, c.store.checkpoint_writes),
+        (1_000, 65_536)
+    );
+    let src = format!("[store]\ncheckpoint_interval_ms = 250\n{MINIMAL}");
+    let c = Config::from_toml("t.toml", &src).unwrap();
+    assert_eq!(c.store.checkpoint_interval_ms, 250);
+    for bad in ["0", "60001"] {
+        let src =
+            format!("[store]\ncheckpoint_writes = 8\ncheckpoint_interval_ms = {bad}\n{MINIMAL}");
+        let errs = errors(&src);
+        assert!(
+            errs.iter().any(|e| e.contains("t.toml:3:")
+                && e.contains("store.checkpoint_interval_ms")
+                && e.contains("between 1 and 60000")),
+            "{errs:?}"
+        );
+    }
+}
+
+#[test]
 fn hours_overrides_and_makeup_day_are_parsed_and_checked() {
     let src = MINIMAL.replace(
         "tier = \"county\"",

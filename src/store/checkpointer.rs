@@ -24,10 +24,6 @@ use super::wal::Segments;
 use super::{Health, IDEMPOTENCY, Slot, StoreError, checkpoint};
 use crate::clock::Clock;
 
-/// A checkpoint runs once the tail holds `[store] checkpoint_writes` writes and events (the
-/// writer wakes this thread then), or is this old.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-
 pub(super) struct Checkpointer {
     pub slot: Arc<Slot>,
     pub segments: Arc<Segments>,
@@ -37,7 +33,11 @@ pub(super) struct Checkpointer {
     pub wake: Receiver<()>,
     pub quick_repair: bool,
     pub retention: u64,
+    /// A checkpoint runs once the tail holds `[store] checkpoint_writes` writes and events
+    /// (the writer wakes this thread then), or `[store] checkpoint_interval_ms` after the
+    /// last while the tail holds anything.
     pub checkpoint_writes: usize,
+    pub interval: Duration,
     /// The recent calls of the hall rows the checkpoints wrote (`hall_delta`); dropped after
     /// any failure, when the rows may be other than what it remembers.
     pub stored_calls: StoredCalls,
@@ -58,7 +58,7 @@ impl Checkpointer {
         self.prepare();
         let mut last = Instant::now();
         loop {
-            let wait = CHECKPOINT_EVERY.saturating_sub(last.elapsed());
+            let wait = self.interval.saturating_sub(last.elapsed());
             let stopping = match self.wake.recv_timeout(wait) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => false,
                 Err(RecvTimeoutError::Disconnected) => true,
@@ -79,7 +79,7 @@ impl Checkpointer {
             let (due, empty) = {
                 let tail = self.slot.tail();
                 let due = tail.writes() >= self.checkpoint_writes
-                    || (!tail.is_empty() && last.elapsed() >= CHECKPOINT_EVERY);
+                    || (!tail.is_empty() && last.elapsed() >= self.interval);
                 (due, tail.is_empty())
             };
             // `last` starts the next period whenever this thread has looked, so the wait

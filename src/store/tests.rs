@@ -25,6 +25,7 @@ pub(super) fn config() -> crate::config::StoreConfig {
         retry_min_ms: 10,
         retry_max_ms: 100,
         checkpoint_writes: 16_384,
+        checkpoint_interval_ms: 100,
         segment_bytes: 1 << 20,
     }
 }

@@ -73,7 +73,7 @@ struct Writer {
     buf: Vec<u8>,
     /// Where the records go (`wal`).
     log: Appender,
-    /// The tail size at which the checkpointer is woken before its 100 ms are up.
+    /// The tail size at which the checkpointer is woken before its interval is up.
     checkpoint_writes: usize,
     wake: Sender<()>,
     /// Set while writes are refused.
@@ -120,6 +120,7 @@ impl Store {
             quick_repair: cfg.quick_repair,
             retention: cfg.event_retention,
             checkpoint_writes: cfg.checkpoint_writes,
+            interval: Duration::from_millis(cfg.checkpoint_interval_ms),
             stored_calls: StoredCalls::new(),
             last_expiry_sweep: 0,
             was_writable: true,

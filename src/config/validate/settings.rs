@@ -213,8 +213,16 @@ pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
             "store.checkpoint_writes",
             1,
             1 << 22,
-            4_096,
+            65_536,
         ) as usize,
+        checkpoint_interval_ms: u64::from(bounded(
+            cx,
+            &r.checkpoint_interval_ms,
+            "store.checkpoint_interval_ms",
+            1,
+            60_000,
+            1_000,
+        )),
         segment_bytes: u64::from(bounded(
             cx,
             &r.log_segment_mb,
