@@ -209,6 +209,7 @@ pub struct Desk {
     accepted: u64,
     open: Vec<Case>,
     suspended: Vec<Case>,
+    second: Second,
 }
 
 impl Desk {
@@ -218,6 +219,7 @@ impl Desk {
             accepted: 0,
             open: Vec::new(),
             suspended: Vec::new(),
+            second: Second::default(),
         }
     }
 
@@ -253,15 +255,15 @@ impl Desk {
                 };
                 // Business systems record acceptance to the second; that also leaves the
                 // daemon's clock a second to be behind this one's.
-                let body = json!({
-                    "id": case.id,
-                    "hall": hall,
-                    "matter": matter.id,
-                    "accepted_at": format!("{:.0}", SystemClock.now()),
-                });
+                let body = Accept {
+                    accepted_at: self.second.now(),
+                    hall,
+                    id: &case.id,
+                    matter: &matter.id,
+                };
                 Step {
                     op,
-                    req: post(mix.accept.clone(), Bytes::from(body.to_string())),
+                    req: post(mix.accept.clone(), to_json(&body)),
                     pending: Pending {
                         case,
                         then: Then::Open,
@@ -271,7 +273,7 @@ impl Desk {
             Op::CaseSuspend => {
                 let case = take(&mut self.open, rng);
                 let reason = &mix.reasons[rng.below(mix.reasons.len())];
-                let body = Bytes::from(json!({ "reason": reason }).to_string());
+                let body = to_json(&Suspend { reason });
                 Step {
                     op,
                     req: post(action(&case.id, "suspend"), body),
@@ -328,6 +330,44 @@ impl Desk {
     }
 }
 
+/// The body of an acceptance; the fields in the order `json!` wrote them (sorted), so the
+/// bytes sent are the same as they were.
+#[derive(serde::Serialize)]
+struct Accept<'a> {
+    accepted_at: &'a str,
+    hall: &'a str,
+    id: &'a str,
+    matter: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Suspend<'a> {
+    reason: &'a str,
+}
+
+fn to_json(body: &impl serde::Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(body).expect("plain strings serialise"))
+}
+
+/// The current second as RFC 3339 (`2026-12-04T09:30:00Z`), formatted once a second rather
+/// than once a request.
+#[derive(Debug, Default)]
+struct Second {
+    at: i64,
+    text: String,
+}
+
+impl Second {
+    fn now(&mut self) -> &str {
+        let now = SystemClock.now();
+        if self.text.is_empty() || now.as_second() != self.at {
+            self.at = now.as_second();
+            self.text = format!("{now:.0}");
+        }
+        &self.text
+    }
+}
+
 /// A random case out of `list` (which the caller knows is not empty).
 fn take(list: &mut Vec<Case>, rng: &mut Rng) -> Case {
     let i = rng.below(list.len());
@@ -367,12 +407,8 @@ mod tests {
 
     impl Daemon {
         fn apply(&mut self, mix: &CaseMix, op: Op, req: &Req) -> Result<(), String> {
-            use http_body_util::BodyExt;
             let p = req.uri().path().to_owned();
-            let body = futures::executor::block_on(req.body().clone().collect())
-                .expect("a full body")
-                .to_bytes();
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
             if op == Op::CaseAccept {
                 let id = body["id"].as_str().expect("an id").to_owned();
                 let m = mix.matters.iter().find(|m| m.id == body["matter"]);

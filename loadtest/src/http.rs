@@ -1,20 +1,25 @@
-//! A minimal HTTP/1.1 client over hyper's connection API: one keep-alive TCP connection per
-//! `Conn`, so "N connections" means exactly N sockets, and a pool of them for the open loop.
+//! A minimal HTTP/1.1 client: one keep-alive TCP connection per `Conn`, so "N connections"
+//! means exactly N sockets, and a pool of them for the open loop.
 //!
-//! hyper-util's pooled `Client` would open a connection per concurrent request on its own;
-//! owning the connections makes the closed loop's concurrency exact and keeps the client's
-//! own cost (it shares the machine with the daemon) as small as hyper allows.
+//! Written by hand rather than over hyper's client: the generator shares the machine with the
+//! daemon it measures, and every cycle it spends is one the daemon does not get. hyper's
+//! client runs each connection as a task of its own, so a request crossed two tasks and a
+//! channel each way and built a header map; here the task that sends a request writes it
+//! from a reused buffer and parses the answer in place (BENCHMARKS.md, "The load
+//! generator's own cost").
+//!
+//! It understands what HTTP/1.1 requires a client to: the status line, headers, a body
+//! framed by `Content-Length`, by chunked transfer-coding or by the end of the connection,
+//! `Connection: close` (and HTTP/1.0's default), and 1xx interim answers, which it skips. One
+//! request at a time on a connection, never pipelined; any failure retires the connection.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderValue, Method, Uri};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -68,21 +73,95 @@ impl Target {
         HeaderValue::from_str(&format!("Bearer {token}")).expect("tokens are visible ASCII")
     }
 
-    /// A request with the headers every call carries.
+    /// A request with the headers every call carries (`Host` is the connection's).
     pub fn request(&self, method: Method, path: Uri, auth: &HeaderValue, body: Bytes) -> Req {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(HOST, self.host.clone())
-            .header(AUTHORIZATION, auth.clone());
-        if !body.is_empty() {
-            b = b.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Req {
+            method,
+            uri: path,
+            auth: auth.clone(),
+            body,
+            last_event_id: None,
         }
-        b.body(Full::new(body)).expect("a well-formed request")
     }
 }
 
-pub type Req = Request<Full<Bytes>>;
+/// What the generator sends: a method, a path, a bearer token and a JSON body, if any. The
+/// parts are shared (`Bytes`), so building one copies no text.
+#[derive(Debug, Clone)]
+pub struct Req {
+    method: Method,
+    uri: Uri,
+    auth: HeaderValue,
+    body: Bytes,
+    /// `Last-Event-ID`, for resuming an event stream.
+    last_event_id: Option<u64>,
+}
+
+#[cfg(test)]
+impl Req {
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+impl Req {
+    /// Resume an event stream after the event `id`.
+    pub fn resume_after(mut self, id: u64) -> Req {
+        self.last_event_id = Some(id);
+        self
+    }
+
+    /// The request as it goes on the wire, appended to `out`.
+    fn write(&self, host: &HeaderValue, out: &mut Vec<u8>) {
+        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        for part in [
+            self.method.as_str().as_bytes(),
+            b" ",
+            path.as_bytes(),
+            b" HTTP/1.1\r\nhost: ",
+            host.as_bytes(),
+            b"\r\nauthorization: ",
+            self.auth.as_bytes(),
+            b"\r\n",
+        ] {
+            out.extend_from_slice(part);
+        }
+        if !self.body.is_empty() {
+            out.extend_from_slice(b"content-type: application/json\r\n");
+        }
+        // A body's length is always said, and an empty one's where the method has a body.
+        if !self.body.is_empty() || ![Method::GET, Method::HEAD].contains(&self.method) {
+            out.extend_from_slice(b"content-length: ");
+            push_decimal(out, self.body.len() as u64);
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(id) = self.last_event_id {
+            out.extend_from_slice(b"last-event-id: ");
+            push_decimal(out, id);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+    }
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
 
 /// A path as a request URI (origin form).
 pub fn path(p: &str) -> Uri {
@@ -104,9 +183,14 @@ impl Reply {
     /// The problem `type` slug of an error answer (`urn:hallq:problem:window-busy` →
     /// `window-busy`), for grouping errors in the report.
     pub fn problem_type(&self) -> String {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
+        #[derive(serde::Deserialize)]
+        struct Problem<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        serde_json::from_slice::<Problem<'_>>(&self.body)
             .ok()
-            .and_then(|v| v.get("type")?.as_str().map(str::to_owned))
+            .and_then(|p| p.kind)
             .map(|t| t.rsplit(':').next().unwrap_or(&t).to_owned())
             .unwrap_or_else(|| "no-problem-document".to_owned())
     }
@@ -116,7 +200,12 @@ impl Reply {
 #[derive(Debug)]
 pub enum Failure {
     Connect(std::io::Error),
-    Http(hyper::Error),
+    /// Reading or writing the connection failed.
+    Io(std::io::Error),
+    /// The daemon closed the connection before the answer was whole.
+    Closed,
+    /// The answer is not HTTP/1.1 as this client reads it.
+    Protocol(String),
     Timeout,
 }
 
@@ -124,7 +213,9 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Connect(e) => write!(f, "connect: {e}"),
-            Failure::Http(e) => write!(f, "http: {e}"),
+            Failure::Io(e) => write!(f, "http: {e}"),
+            Failure::Closed => f.write_str("http: connection closed before the answer ended"),
+            Failure::Protocol(e) => write!(f, "http: {e}"),
             Failure::Timeout => f.write_str("timeout"),
         }
     }
@@ -135,7 +226,7 @@ impl Failure {
     pub fn kind(&self) -> &'static str {
         match self {
             Failure::Connect(_) => "connect",
-            Failure::Http(_) => "transport",
+            Failure::Io(_) | Failure::Closed | Failure::Protocol(_) => "transport",
             Failure::Timeout => "timeout",
         }
     }
@@ -144,59 +235,334 @@ impl Failure {
 /// No request may hang a worker for longer than this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many header lines an answer may have (hallq sends three to six).
+const MAX_HEADERS: usize = 32;
+/// What one read asks the socket for at least.
+const READ_SIZE: usize = 8 * 1024;
+
+/// How an answer's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    /// Neither length nor chunks: the body is everything until the daemon closes.
+    UntilClose,
+}
+
+/// A parsed status line and headers.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    status: u16,
+    framing: Framing,
+    /// The daemon closes the connection after this answer.
+    close: bool,
+}
+
 /// One HTTP/1.1 keep-alive connection.
 pub struct Conn {
-    tx: SendRequest<Full<Bytes>>,
+    io: TcpStream,
+    host: HeaderValue,
+    /// Bytes read and not consumed yet: the answer being parsed.
+    buf: BytesMut,
+    /// The request being written, kept for its allocation.
+    out: Vec<u8>,
+    /// False once an answer said `Connection: close` or an exchange failed midway: the
+    /// connection carries no more requests.
+    usable: bool,
 }
 
 impl Conn {
     pub async fn open(target: &Target) -> Result<Conn, Failure> {
-        let tcp = TcpStream::connect(target.addr)
+        let io = TcpStream::connect(target.addr)
             .await
             .map_err(Failure::Connect)?;
-        tcp.set_nodelay(true).map_err(Failure::Connect)?;
-        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(Failure::Http)?;
-        tokio::spawn(async move {
-            // Ends when the daemon or we close the connection; errors surface on `send`.
-            let _ = conn.await;
-        });
-        Ok(Conn { tx })
+        io.set_nodelay(true).map_err(Failure::Connect)?;
+        Ok(Conn {
+            io,
+            host: target.host.clone(),
+            buf: BytesMut::with_capacity(READ_SIZE),
+            out: Vec::with_capacity(512),
+            usable: true,
+        })
     }
 
     pub fn is_usable(&self) -> bool {
-        !self.tx.is_closed()
+        self.usable
     }
 
     /// Send and read the whole answer, within `REQUEST_TIMEOUT`.
     pub async fn send(&mut self, req: Req) -> Result<Reply, Failure> {
-        let exchange = async {
-            self.tx.ready().await.map_err(Failure::Http)?;
-            let resp = self.tx.send_request(req).await.map_err(Failure::Http)?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(Failure::Http)?
-                .to_bytes();
-            Ok(Reply { status, body })
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        // Marked unusable until the exchange ends well: a timeout or an error may leave half
+        // an answer on the socket.
+        self.usable = false;
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(&req))
             .await
-            .unwrap_or(Err(Failure::Timeout))
+            .unwrap_or(Err(Failure::Timeout));
+        if let Ok((_, close)) = &result {
+            self.usable = !close;
+        }
+        result.map(|(reply, _)| reply)
     }
 
-    /// The response head only; the body is left to the caller (SSE streams).
-    pub async fn stream(
-        &mut self,
-        req: Req,
-    ) -> Result<http::Response<hyper::body::Incoming>, Failure> {
-        self.tx.ready().await.map_err(Failure::Http)?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.tx.send_request(req)).await {
-            Ok(r) => r.map_err(Failure::Http),
-            Err(_) => Err(Failure::Timeout),
+    async fn exchange(&mut self, req: &Req) -> Result<(Reply, bool), Failure> {
+        let head = self.ask(req).await?;
+        let body = match head.framing {
+            Framing::Length(0) => Bytes::new(),
+            Framing::Length(n) => {
+                while self.buf.len() < n {
+                    self.fill().await?;
+                }
+                self.buf.split_to(n).freeze()
+            }
+            Framing::Chunked => {
+                let mut body = BytesMut::new();
+                let mut chunks = Chunks::default();
+                while !chunks.decode(&mut self.buf, &mut body)? {
+                    self.fill().await?;
+                }
+                body.freeze()
+            }
+            Framing::UntilClose => {
+                loop {
+                    match self.fill().await {
+                        Ok(()) => {}
+                        Err(Failure::Closed) => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.buf.split().freeze()
+            }
+        };
+        let close = head.close || head.framing == Framing::UntilClose;
+        Ok((
+            Reply {
+                status: head.status,
+                body,
+            },
+            close,
+        ))
+    }
+
+    /// Write `req` and read the answer's head (after any 1xx interim answers).
+    async fn ask(&mut self, req: &Req) -> Result<Head, Failure> {
+        // What an earlier answer left unread would be taken for this one's.
+        if !self.buf.is_empty() {
+            return Err(Failure::Protocol("bytes after the previous answer".into()));
+        }
+        self.out.clear();
+        req.write(&self.host, &mut self.out);
+        self.io.write_all(&self.out).await.map_err(Failure::Io)?;
+        loop {
+            match parse_head(&mut self.buf, req.method == Method::HEAD)? {
+                Some(head) if (100..200).contains(&head.status) => {}
+                Some(head) => return Ok(head),
+                None => self.fill().await?,
+            }
+        }
+    }
+
+    /// Read more of the answer into `buf`.
+    async fn fill(&mut self) -> Result<(), Failure> {
+        self.buf.reserve(READ_SIZE);
+        match self.io.read_buf(&mut self.buf).await {
+            Ok(0) => Err(Failure::Closed),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Failure::Io(e)),
+        }
+    }
+
+    /// Send `req` and return its answer's status and a reader of its body as it arrives
+    /// (event streams); the connection goes with it. The head must come within
+    /// `REQUEST_TIMEOUT`, the body may take forever.
+    pub async fn stream(mut self, req: Req) -> Result<Stream, Failure> {
+        let head = tokio::time::timeout(REQUEST_TIMEOUT, self.ask(&req))
+            .await
+            .unwrap_or(Err(Failure::Timeout))?;
+        Ok(Stream {
+            status: head.status,
+            framing: head.framing,
+            chunks: Chunks::default(),
+            conn: self,
+            data: BytesMut::new(),
+        })
+    }
+}
+
+/// Parse an answer's head off the front of `buf`, or `None` if it is not all there yet.
+fn parse_head(buf: &mut BytesMut, to_head: bool) -> Result<Option<Head>, Failure> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let n = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(Failure::Protocol(format!("a malformed answer head: {e}"))),
+    };
+    let status = resp.code.unwrap_or_default();
+    let mut close = resp.version == Some(0);
+    let (mut length, mut chunked) = (None, false);
+    for h in resp.headers.iter() {
+        // Only the values of the headers read here are decoded.
+        let value = || std::str::from_utf8(h.value).unwrap_or_default();
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let value = value();
+            let n = value.trim().parse::<usize>().map_err(|_| {
+                Failure::Protocol(format!("a bad Content-Length `{value}` in an answer"))
+            })?;
+            if length.is_some_and(|l| l != n) {
+                return Err(Failure::Protocol("two different Content-Lengths".into()));
+            }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            let value = value();
+            // Chunked is the last coding when it is there at all (RFC 9112, 6.1).
+            chunked = value
+                .rsplit(',')
+                .next()
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in value().split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case("keep-alive") && resp.version == Some(0) {
+                    close = false;
+                }
+            }
+        }
+    }
+    // RFC 9112, 6.3: no body after HEAD, 1xx, 204 or 304; chunked wins over a length.
+    let framing = if to_head || (100..200).contains(&status) || status == 204 || status == 304 {
+        Framing::Length(0)
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    buf.advance(n);
+    Ok(Some(Head {
+        status,
+        framing,
+        close,
+    }))
+}
+
+/// Where a chunked body's decoding stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Chunks {
+    /// Before a chunk's size line.
+    #[default]
+    Size,
+    /// Inside a chunk, with this many bytes of it to come.
+    Data(u64),
+    /// After a chunk's data, before its CRLF.
+    DataEnd,
+    /// After the last (empty) chunk: trailer lines until an empty one.
+    Trailers,
+    Done,
+}
+
+impl Chunks {
+    /// Move the data of the chunks `buf` holds to `out`; true once the body ended.
+    fn decode(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<bool, Failure> {
+        loop {
+            match *self {
+                Chunks::Size => match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete((n, size))) => {
+                        buf.advance(n);
+                        *self = if size == 0 {
+                            Chunks::Trailers
+                        } else {
+                            Chunks::Data(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(false),
+                    Err(_) => return Err(Failure::Protocol("a malformed chunk size".into())),
+                },
+                Chunks::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(false);
+                    }
+                    let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    out.extend_from_slice(&buf[..take]);
+                    buf.advance(take);
+                    let left = left - take as u64;
+                    *self = if left == 0 {
+                        Chunks::DataEnd
+                    } else {
+                        Chunks::Data(left)
+                    };
+                }
+                Chunks::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(false);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(Failure::Protocol("a chunk without its CRLF".into()));
+                    }
+                    buf.advance(2);
+                    *self = Chunks::Size;
+                }
+                Chunks::Trailers => {
+                    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
+                        return Ok(false);
+                    };
+                    buf.advance(end + 2);
+                    if end == 0 {
+                        *self = Chunks::Done;
+                    }
+                }
+                Chunks::Done => return Ok(true),
+            }
+        }
+    }
+}
+
+/// An answer's body read as it arrives (an event stream), with the connection it comes on.
+pub struct Stream {
+    pub status: u16,
+    framing: Framing,
+    chunks: Chunks,
+    conn: Conn,
+    /// What `next` returned last, kept for its allocation.
+    data: BytesMut,
+}
+
+impl Stream {
+    /// The next bytes of the body; `None` once it ended or the connection broke.
+    pub async fn next(&mut self) -> Option<&[u8]> {
+        self.data.clear();
+        loop {
+            let buf = &mut self.conn.buf;
+            match &mut self.framing {
+                Framing::Chunked => {
+                    let done = self.chunks.decode(buf, &mut self.data).ok()?;
+                    if !self.data.is_empty() {
+                        return Some(&self.data);
+                    }
+                    if done {
+                        return None;
+                    }
+                }
+                Framing::Length(0) => return None,
+                Framing::Length(left) => {
+                    if !buf.is_empty() {
+                        let take = buf.len().min(*left);
+                        *left -= take;
+                        self.data.extend_from_slice(&buf[..take]);
+                        buf.advance(take);
+                        return Some(&self.data);
+                    }
+                }
+                Framing::UntilClose => {
+                    if !buf.is_empty() {
+                        self.data.extend_from_slice(buf);
+                        buf.clear();
+                        return Some(&self.data);
+                    }
+                }
+            }
+            self.conn.fill().await.ok()?;
         }
     }
 }
@@ -235,12 +601,167 @@ impl Pool {
             _ => Conn::open(&self.target).await?,
         };
         let result = conn.send(req).await;
-        if result.is_ok() {
+        if conn.is_usable() {
             self.free
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(conn);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    /// A chunked body with an extension and a trailer, cut at every byte: the same data
+    /// comes out, and the end is found only once the trailers' blank line arrived.
+    #[test]
+    fn chunked_bodies_decode_whatever_the_reads() {
+        let wire: &[u8] = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n";
+        for cut in 0..=wire.len() {
+            let (mut chunks, mut out, mut buf) =
+                (Chunks::default(), BytesMut::new(), BytesMut::new());
+            buf.extend_from_slice(&wire[..cut]);
+            let early = chunks.decode(&mut buf, &mut out).expect("valid so far");
+            assert_eq!(early, cut == wire.len(), "cut at {cut}");
+            buf.extend_from_slice(&wire[cut..]);
+            assert!(
+                chunks.decode(&mut buf, &mut out).expect("valid"),
+                "cut {cut}"
+            );
+            assert_eq!(&out[..], b"hello, world", "cut at {cut}");
+            assert!(buf.is_empty());
+        }
+        let mut buf = BytesMut::from(&b"3\r\nabcX\r\n"[..]);
+        let err = Chunks::default().decode(&mut buf, &mut BytesMut::new());
+        assert!(matches!(err, Err(Failure::Protocol(_))), "{err:?}");
+    }
+
+    /// A daemon that answers each request it reads with the next of `answers` (written
+    /// byte by byte, to split every read), and hands back the requests' heads and bodies.
+    async fn daemon(answers: Vec<&'static [u8]>) -> (Target, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target::local(listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (read, mut write) = tcp.into_split();
+            let mut read = BufReader::new(read);
+            let mut seen = Vec::new();
+            for answer in answers {
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    read.read_line(&mut line).await.unwrap();
+                    if let Some(n) = line.strip_prefix("content-length: ") {
+                        length = n.trim().parse().unwrap();
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                read.read_exact(&mut body).await.unwrap();
+                seen.push(head + &String::from_utf8(body).unwrap());
+                for b in answer {
+                    write.write_all(&[*b]).await.unwrap();
+                }
+            }
+            seen
+        });
+        (target, task)
+    }
+
+    #[tokio::test]
+    async fn answers_are_framed_as_http_1_1_says() {
+        let (target, daemon) = daemon(vec![
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 409 Conflict\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+        ])
+        .await;
+        let auth = Target::bearer("t");
+        let mut conn = Conn::open(&target).await.unwrap();
+        let body = Bytes::from_static(b"{\"service\":\"s\"}");
+        let r = conn
+            .send(target.request(Method::POST, path("/v1/a?x=1"), &auth, body))
+            .await
+            .unwrap();
+        assert_eq!((r.status, &r.body[..]), (201, &b"hello"[..]));
+        assert!(conn.is_usable());
+        let r = conn
+            .send(target.request(Method::POST, path("/v1/b"), &auth, Bytes::new()))
+            .await
+            .unwrap();
+        assert_eq!((r.status, &r.body[..]), (409, &b"abcde"[..]));
+        let r = conn
+            .send(target.request(Method::GET, path("/v1/c"), &auth, Bytes::new()))
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body.len()), (204, 0));
+        assert!(conn.is_usable());
+        let r = conn
+            .send(target.request(Method::GET, path("/v1/d"), &auth, Bytes::new()))
+            .await
+            .unwrap();
+        assert_eq!((r.status, &r.body[..]), (200, &b"ok"[..]));
+        assert!(!conn.is_usable(), "the daemon said it closes");
+
+        let host = target.host.to_str().unwrap();
+        let seen = daemon.await.unwrap();
+        assert_eq!(
+            seen[0],
+            format!(
+                "POST /v1/a?x=1 HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer t\r\n\
+                 content-type: application/json\r\ncontent-length: 15\r\n\r\n{{\"service\":\"s\"}}"
+            )
+        );
+        assert!(
+            seen[1].ends_with("content-length: 0\r\n\r\n"),
+            "{}",
+            seen[1]
+        );
+        assert!(!seen[2].contains("content-length"), "{}", seen[2]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_yields_its_body_as_it_arrives_and_ends_with_it() {
+        let (target, daemon) = daemon(vec![
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\nid: 1\n\r\n7\r\ndata: x\r\n0\r\n\r\n",
+        ])
+        .await;
+        let req = target
+            .request(Method::GET, path("/e"), &Target::bearer("t"), Bytes::new())
+            .resume_after(41);
+        let mut stream = Conn::open(&target)
+            .await
+            .unwrap()
+            .stream(req)
+            .await
+            .unwrap();
+        assert_eq!(stream.status, 200);
+        let mut body = Vec::new();
+        while let Some(b) = stream.next().await {
+            body.extend_from_slice(b);
+        }
+        assert_eq!(body, b"id: 1\ndata: x");
+        let seen = daemon.await.unwrap();
+        assert!(seen[0].contains("\r\nlast-event-id: 41\r\n"), "{}", seen[0]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_midway_is_a_failure_and_retired() {
+        let (target, _daemon) =
+            daemon(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf"]).await;
+        let mut conn = Conn::open(&target).await.unwrap();
+        let req = target.request(Method::GET, path("/"), &Target::bearer("t"), Bytes::new());
+        let r = conn.send(req).await;
+        assert!(matches!(r, Err(Failure::Closed)), "{r:?}");
+        assert!(!conn.is_usable());
     }
 }

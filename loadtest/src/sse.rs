@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Uri};
-use http_body_util::BodyExt;
 
-use crate::http::{Conn, Target, path};
+use crate::http::{Conn, Stream, Target, path};
 use crate::report::SseSummary;
 use crate::workload::Period;
 
@@ -74,7 +73,7 @@ impl Reader {
         mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         let mut rest = bytes;
-        while let Some(n) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(n) = memchr::memchr(b'\n', rest) {
             let (head, tail) = rest.split_at(n);
             rest = &tail[1..];
             let flow = if self.line.is_empty() {
@@ -179,7 +178,7 @@ pub async fn follow(
             () = &mut stop => return,
             o = subscribe(target, &uri, token, reader.last_id()) => o,
         };
-        let Some((_conn, mut body)) = opened else {
+        let Some(mut body) = opened else {
             sink.refused();
             tokio::select! {
                 () = &mut stop => return,
@@ -187,16 +186,14 @@ pub async fn follow(
             }
         };
         loop {
-            let frame = tokio::select! {
+            let data = tokio::select! {
                 () = &mut stop => return,
-                f = body.frame() => f,
+                d = body.next() => d,
             };
-            let Some(Ok(frame)) = frame else { break };
-            if let Ok(data) = frame.into_data() {
-                let at = Instant::now();
-                if reader.feed(&data, |e| sink.event(e, at)).is_break() {
-                    return;
-                }
+            let Some(data) = data else { break };
+            let at = Instant::now();
+            if reader.feed(data, |e| sink.event(e, at)).is_break() {
+                return;
             }
         }
         sink.broke();
@@ -204,24 +201,20 @@ pub async fn follow(
     }
 }
 
-/// Open a connection and a subscription after `last`. The connection is returned with the
-/// body: it must live as long as the stream is read.
+/// Open a connection and a subscription after `last`; the stream owns the connection.
 async fn subscribe(
     target: &Target,
     uri: &Uri,
     token: &HeaderValue,
     last: Option<u64>,
-) -> Option<(Conn, hyper::body::Incoming)> {
-    let mut conn = Conn::open(target).await.ok()?;
+) -> Option<Stream> {
+    let conn = Conn::open(target).await.ok()?;
     let mut req = target.request(Method::GET, uri.clone(), token, Bytes::new());
     if let Some(last) = last {
-        req.headers_mut().insert(
-            "last-event-id",
-            HeaderValue::from_str(&last.to_string()).expect("digits"),
-        );
+        req = req.resume_after(last);
     }
     match conn.stream(req).await {
-        Ok(r) if r.status().is_success() => Some((conn, r.into_body())),
+        Ok(s) if (200..300).contains(&s.status) => Some(s),
         _ => None,
     }
 }
