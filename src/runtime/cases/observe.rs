@@ -27,13 +27,9 @@ impl Worker {
         use crate::metrics::{ALARMS_CLEARED, ALARMS_RAISED, CASES_CLOSED};
         let config = &self.config;
         let mode = config.metric_labels;
-        let with = |hall: usize, key: &'static str, value: &str| -> Vec<metrics::Label> {
-            let mut l: Vec<metrics::Label> = hall_labels(mode, &config.halls[hall])
-                .into_iter()
-                .map(|(k, v)| metrics::Label::new(k, v))
-                .collect();
-            l.push(metrics::Label::new(key, value.to_owned()));
-            l
+        let counters = &mut self.gauges.counters;
+        let mut count = |name: &'static str, hall: usize, key: &'static str, value: &str| {
+            counters.get(config, name, hall, key, value).increment(1)
         };
         for e in events {
             let hall = &config.halls[e.hall].id;
@@ -62,20 +58,13 @@ impl Worker {
                 }
             }
             match &e.body {
-                B::Alarm(a) => {
-                    metrics::counter!(ALARMS_RAISED, with(e.hall, "level", &a.level)).increment(1)
-                }
-                B::Cleared { level, .. } => {
-                    metrics::counter!(ALARMS_CLEARED, with(e.hall, "level", level)).increment(1)
-                }
+                B::Alarm(a) => count(ALARMS_RAISED, e.hall, "level", &a.level),
+                B::Cleared { level, .. } => count(ALARMS_CLEARED, e.hall, "level", level),
                 B::Completed { on_time, .. } => {
                     let outcome = if *on_time { "on_time" } else { "overdue" };
-                    metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", outcome)).increment(1);
+                    count(CASES_CLOSED, e.hall, "outcome", outcome);
                 }
-                B::Withdrawn { .. } => {
-                    metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", "withdrawn"))
-                        .increment(1)
-                }
+                B::Withdrawn { .. } => count(CASES_CLOSED, e.hall, "outcome", "withdrawn"),
                 // Closed by the outcome itself (see `counts`).
                 B::Outcome { outcome, .. }
                     if matches!(
@@ -84,8 +73,7 @@ impl Worker {
                             | crate::deadline::OutcomeKind::Revoked
                     ) =>
                 {
-                    let label = outcome.result.as_str();
-                    metrics::counter!(CASES_CLOSED, with(e.hall, "outcome", label)).increment(1)
+                    count(CASES_CLOSED, e.hall, "outcome", outcome.result.as_str())
                 }
                 B::Accepted { case }
                     if matches!(
@@ -105,17 +93,11 @@ impl Worker {
         if !changed {
             return;
         }
-        let none: Arc<str> = Arc::from("none");
         let group = &self.gauges.group;
-        let mut now_values: FastMap<Series, f64> =
-            FastMap::with_capacity_and_hasher(self.gauges.last.len(), FastState::default());
-        // Every hall has its "no level yet" series from the start, so dashboards and alert
-        // rules see 0 open cases rather than no data.
-        for &g in group {
-            now_values.insert((CASES_OPEN, g, Some(none.clone())), 0.0);
-        }
+        let mut open: FastMap<Series, f64> =
+            FastMap::with_capacity_and_hasher(self.gauges.open.len(), FastState::default());
         for (hall, level, n) in self.engine.open_by_level() {
-            *now_values
+            *open
                 .entry((CASES_OPEN, group[hall], Some(level)))
                 .or_default() += n as f64;
         }
@@ -123,34 +105,34 @@ impl Worker {
             .rating_cases
             .1
             .is_none_or(|at| now.as_second() - at.as_second() >= 60);
-        if rating_cases || stale {
+        // The rating-case series follow `self.rating_cases` only: unchanged unless it is.
+        let rating = (rating_cases || stale).then(|| {
             self.rating_cases = (self.engine.open_rating_cases(now), Some(now));
-        }
-        // Open and overdue rectifications and complaints per hall, at zero for every hall.
-        for &g in group {
-            for name in [
-                RECTIFICATIONS_OPEN,
-                RECTIFICATIONS_OVERDUE,
-                COMPLAINTS_OPEN,
-                COMPLAINTS_OVERDUE,
-            ] {
-                now_values.insert((name, g, None), 0.0);
+            // Open and overdue rectifications and complaints per hall, at zero for every hall.
+            let mut values: FastMap<Series, f64> = FastMap::default();
+            for &g in group {
+                for name in [
+                    RECTIFICATIONS_OPEN,
+                    RECTIFICATIONS_OVERDUE,
+                    COMPLAINTS_OPEN,
+                    COMPLAINTS_OVERDUE,
+                ] {
+                    values.insert((name, g, None), 0.0);
+                }
             }
-        }
-        for &(hall, complaint, open, overdue) in &self.rating_cases.0 {
-            let (o, late) = if complaint {
-                (COMPLAINTS_OPEN, COMPLAINTS_OVERDUE)
-            } else {
-                (RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE)
-            };
-            *now_values.entry((o, group[hall], None)).or_default() += open as f64;
-            *now_values.entry((late, group[hall], None)).or_default() += overdue as f64;
-        }
-        now_values.insert(
-            (DEADLINES_PENDING, NO_HALL, None),
-            self.engine.pending() as f64,
-        );
-        self.gauges.publish(&self.config, now_values);
+            for &(hall, complaint, open, overdue) in &self.rating_cases.0 {
+                let (o, late) = if complaint {
+                    (COMPLAINTS_OPEN, COMPLAINTS_OVERDUE)
+                } else {
+                    (RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE)
+                };
+                *values.entry((o, group[hall], None)).or_default() += open as f64;
+                *values.entry((late, group[hall], None)).or_default() += overdue as f64;
+            }
+            values
+        });
+        self.gauges
+            .publish(&self.config, open, rating, self.engine.pending() as f64);
     }
 }
 
@@ -166,10 +148,22 @@ const NO_HALL: usize = usize::MAX;
 /// value changed: publishing all of them (a few per hall for each of six metrics, through
 /// `Gauges::replace`, which walks every producer's series) on every pass was over half of
 /// the case thread's time while cases were being accepted (perf, 400,000 accepted cases).
+/// Nor does a pass build every series to compare: the "no level yet" series of halls with
+/// no open case sit at 0 without an entry here, and the rating-case series are compared only
+/// when they were counted again (a map of five series per hall built on every pass was
+/// still over half of the case thread's time under the mixed load).
 pub(super) struct CaseGauges {
-    last: FastMap<Series, f64>,
+    /// `hallq_cases_open` by hall group and level, as last published; a group's "none"
+    /// series that is not here is at 0, any other series not here does not exist.
+    open: FastMap<Series, f64>,
+    /// The rating-case series as last published (`None` before the first).
+    rating: FastMap<Series, f64>,
+    /// `hallq_deadlines_pending` as last published.
+    pending: Option<f64>,
     /// Per hall, the hall whose labels its series carry.
     group: Vec<usize>,
+    /// The case counters' handles, each made once.
+    counters: Counters,
 }
 
 impl CaseGauges {
@@ -183,12 +177,23 @@ impl CaseGauges {
             .map(|(i, h)| *first.entry(group_of(mode, h)).or_insert(i))
             .collect();
         CaseGauges {
-            last: FastMap::default(),
+            open: FastMap::default(),
+            rating: FastMap::default(),
+            pending: None,
             group,
+            counters: Counters::default(),
         }
     }
 
-    fn publish(&mut self, config: &crate::config::Config, now_values: FastMap<Series, f64>) {
+    /// Publish what changed: `open` (summed by group and level), `rating` when it was counted
+    /// again, `pending`.
+    fn publish(
+        &mut self,
+        config: &crate::config::Config,
+        open: FastMap<Series, f64>,
+        rating: Option<FastMap<Series, f64>>,
+        pending: f64,
+    ) {
         let labels = |(_, hall, level): &Series| -> crate::metrics::LabelSet {
             if *hall == NO_HALL {
                 return vec![("kind", "case".to_owned())];
@@ -200,17 +205,89 @@ impl CaseGauges {
             l
         };
         let gauges = Gauges::shared();
-        for (series, &v) in &now_values {
-            if self.last.get(series) != Some(&v) {
-                gauges.set_part(CASE_GAUGES, series.0, Combine::Sum, labels(series), Some(v));
+        let set = |series: &Series, v: Option<f64>| {
+            gauges.set_part(CASE_GAUGES, series.0, Combine::Sum, labels(series), v);
+        };
+        let none = |series: &Series| series.2.as_deref() == Some("none");
+        if self.pending.is_none() {
+            // The first pass: every hall has its "no level yet" series from the start, so
+            // dashboards and alert rules see 0 open cases rather than no data.
+            for (hall, &g) in self.group.iter().enumerate() {
+                let series = (CASES_OPEN, g, Some(Arc::from("none")));
+                if g == hall && !open.contains_key(&series) {
+                    set(&series, Some(0.0));
+                }
             }
         }
-        for series in self.last.keys() {
-            if !now_values.contains_key(series) {
-                gauges.set_part(CASE_GAUGES, series.0, Combine::Sum, labels(series), None);
+        for (series, &v) in &open {
+            if self.open.get(series) != Some(&v) {
+                set(series, Some(v));
             }
         }
-        self.last = now_values;
+        for (series, &was) in &self.open {
+            if !open.contains_key(series) {
+                match none(series) {
+                    true if was == 0.0 => {}
+                    true => set(series, Some(0.0)),
+                    false => set(series, None),
+                }
+            }
+        }
+        self.open = open;
+        if let Some(rating) = rating {
+            for (series, &v) in &rating {
+                if self.rating.get(series) != Some(&v) {
+                    set(series, Some(v));
+                }
+            }
+            for series in self.rating.keys() {
+                if !rating.contains_key(series) {
+                    set(series, None);
+                }
+            }
+            self.rating = rating;
+        }
+        if self.pending != Some(pending) {
+            set(&(DEADLINES_PENDING, NO_HALL, None), Some(pending));
+            self.pending = Some(pending);
+        }
+    }
+}
+
+/// Handles of the case counters by (metric, hall), then the value of their last label,
+/// each asked of the recorder once: asking it per event (the hall's labels as strings, a
+/// key, a lookup) cost several allocations per closed case.
+#[derive(Default)]
+pub(super) struct Counters(FastMap<(&'static str, usize), Vec<ByValue>>);
+
+/// A counter's handle for one value of its last label.
+type ByValue = (Box<str>, metrics::Counter);
+
+impl Counters {
+    /// Counter `name` of hall `hall` with `key` = `value` besides the hall's labels.
+    fn get(
+        &mut self,
+        config: &crate::config::Config,
+        name: &'static str,
+        hall: usize,
+        key: &'static str,
+        value: &str,
+    ) -> &metrics::Counter {
+        let list = self.0.entry((name, hall)).or_default();
+        let at = match list.iter().position(|(v, _)| &**v == value) {
+            Some(at) => at,
+            None => {
+                let mut l: Vec<metrics::Label> =
+                    hall_labels(config.metric_labels, &config.halls[hall])
+                        .into_iter()
+                        .map(|(k, v)| metrics::Label::new(k, v))
+                        .collect();
+                l.push(metrics::Label::new(key, value.to_owned()));
+                list.push((value.into(), metrics::counter!(name, l)));
+                list.len() - 1
+            }
+        };
+        &list[at].1
     }
 }
 
