@@ -89,6 +89,10 @@ struct Args {
     /// profile a restart on it.
     #[arg(long)]
     keep: bool,
+    /// Recovery scenario: stop right after the SIGKILL that follows the load, keeping the data
+    /// directory as the kill left it, to profile first restarts on copies of it.
+    #[arg(long)]
+    stop_after_kill: bool,
     /// Booking scenario: booking requests for the one popular slot, all queued at once.
     #[arg(long, default_value_t = 10_000)]
     requests: usize,
@@ -207,6 +211,7 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
                 tickets: a.tickets,
                 probes: a.probes,
                 keep: a.keep,
+                stop_after_kill: a.stop_after_kill,
                 requests: a.requests,
                 days: a.days,
                 background: a.background,

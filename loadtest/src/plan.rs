@@ -83,6 +83,8 @@ pub struct Size {
     pub probes: u64,
     /// Keep the data directory.
     pub keep: bool,
+    /// Recovery scenario: stop after the SIGKILL, keeping the data directory as it left it.
+    pub stop_after_kill: bool,
     /// Booking scenario: requests for the popular slot.
     pub requests: usize,
     /// Reports scenario: finished business days stored per hall.

@@ -29,6 +29,7 @@ fn plan(rate: Option<f64>) -> Plan {
             tickets: 0,
             probes: 0,
             keep: false,
+            stop_after_kill: false,
             requests: 0,
             days: 0,
             background: 4,

@@ -33,6 +33,7 @@ mod ledger;
 pub(crate) mod log;
 mod outbox;
 mod period;
+mod prefetch;
 mod read;
 pub mod replica;
 mod segment;
@@ -368,6 +369,8 @@ pub struct Store {
     pub(crate) record: std::sync::OnceLock<Arc<dyn LogOfRecord>>,
     /// The log's segment files (`wal`): the writer appends, the checkpointer recycles.
     pub(crate) segments: Arc<wal::Segments>,
+    /// Reads the database file ahead while recovery reads it; stopped when the writer starts.
+    pub(crate) prefetch: prefetch::Prefetch,
 }
 
 /// The database handle, which the writer replaces after a failed write: redb answers every
@@ -572,6 +575,7 @@ impl Store {
             source,
         })?;
         let path = dir.join("hallq.redb");
+        let prefetch = prefetch::Prefetch::start(&path);
         let db = open_db(&path, cfg.cache_bytes, &opener)?;
         let tx = begin_write(&db, cfg.quick_repair)?;
         {
@@ -624,6 +628,7 @@ impl Store {
             holdings: Arc::new(Holdings::default()),
             record: std::sync::OnceLock::new(),
             segments: Arc::new(segments),
+            prefetch,
         })
     }
 
