@@ -288,16 +288,20 @@ fn write_events(
             .next()
             .transpose()?
             .map(|(k, _)| k.value().1);
-        let mut last = 0;
+        let (mut lowest, mut last) = (u64::MAX, 0);
         for (seq, kind, json) in events {
             value.clear();
             value.extend_from_slice(kind.as_bytes());
             value.push(b'\n');
             value.extend_from_slice(json.as_bytes());
             t.insert((stream, seq), value.as_slice())?;
+            lowest = lowest.min(seq);
             last = last.max(seq);
         }
-        let first = first.unwrap_or(last).min(last);
+        // The stream's first event may be in this very checkpoint (a new stream, or all of
+        // its retained events rewritten): counting only the rows before it would leave a
+        // stream whose events all came in one checkpoint unpruned until its next event.
+        let first = first.map_or(lowest, |f| f.min(lowest)).min(last);
         if last - first >= retention + slack {
             let keep_from = last + 1 - retention;
             t.retain_in((stream, first)..(stream, keep_from), |_, _| false)?;

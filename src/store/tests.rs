@@ -460,3 +460,24 @@ fn opening_a_store_replays_the_segments_after_the_checkpoint_once() {
         );
     }
 }
+
+#[test]
+fn a_stream_whose_events_all_come_in_one_checkpoint_is_pruned_to_its_retention() {
+    // 150 events of a new stream in one checkpoint, retention 100 (slack 10): the rows
+    // before them are none, yet the stream is over its retention and keeps its last 100.
+    let (_dir, store) = fresh();
+    let entries = entries(vec![vec![]], 150);
+    let db = store.db().unwrap();
+    let tx = db.begin_write().unwrap();
+    let refs: Vec<&Entry> = entries.iter().collect();
+    checkpoint::materialise(&tx, &refs, 100, &mut Default::default()).unwrap();
+    tx.commit().unwrap();
+    let read = db.begin_read().unwrap();
+    let events = read.open_table(EVENTS).unwrap();
+    let seqs: Vec<u64> = events
+        .range((ALARMS, 0)..=(ALARMS, u64::MAX))
+        .unwrap()
+        .map(|r| r.unwrap().0.value().1)
+        .collect();
+    assert_eq!(seqs, (51..=150).collect::<Vec<_>>());
+}
