@@ -265,6 +265,16 @@ async fn measure(plan: &Plan, s: Setup, requests: usize) -> Result<Outcome, Stri
                 let req = s
                     .target
                     .request(Method::POST, uri.clone(), &auth, Bytes::from(body));
+                if !c.is_usable() {
+                    // A failed exchange retired it; a late answer may still be on it.
+                    match Conn::open(&s.target).await {
+                        Ok(fresh) => c = fresh,
+                        Err(e) => {
+                            other.push(e.to_string());
+                            continue;
+                        }
+                    }
+                }
                 let t = Instant::now();
                 let r = c.send(req).await;
                 let latency_us = t.elapsed().as_micros() as u64;

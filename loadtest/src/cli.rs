@@ -161,6 +161,17 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
     if a.subscribers == Some(0) && a.scenario == Scenario::Fanout {
         return Err("--subscribers must be at least 1 for the fan-out".into());
     }
+    // Only the mixed workload and the fan-out start their daemon from the plan's config;
+    // the other scenarios write configs of their own, which a --store would silently miss.
+    if !a.store.is_empty() && !matches!(a.scenario, Scenario::Mixed | Scenario::Fanout) {
+        return Err(format!(
+            "--store applies to the mixed and fan-out scenarios only, not to {:?}",
+            a.scenario
+        ));
+    }
+    if a.stop_after_kill && a.scenario != Scenario::Recovery {
+        return Err("--stop-after-kill is for --scenario recovery".into());
+    }
     // The fan-out loads one hall; more would only take longer to set up.
     let halls = match a.scenario {
         Scenario::Fanout => a.halls.or(Some(1)),

@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderValue, Method, Uri};
@@ -235,6 +235,9 @@ impl Failure {
 /// No request may hang a worker for longer than this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A connection idle this long is probed for a close before it carries a request.
+const IDLE_PROBE_AFTER: Duration = Duration::from_secs(1);
+
 /// How many header lines an answer may have (hallq sends three to six).
 const MAX_HEADERS: usize = 32;
 /// What one read asks the socket for at least.
@@ -269,6 +272,8 @@ pub struct Conn {
     /// False once an answer said `Connection: close` or an exchange failed midway: the
     /// connection carries no more requests.
     usable: bool,
+    /// When the last exchange ended (or the connection opened).
+    last_used: Instant,
 }
 
 impl Conn {
@@ -283,15 +288,33 @@ impl Conn {
             buf: BytesMut::with_capacity(READ_SIZE),
             out: Vec::with_capacity(512),
             usable: true,
+            last_used: Instant::now(),
         })
     }
 
+    /// Whether the connection may carry another request: no exchange on it failed, and, if
+    /// it sat idle for a while, the daemon has not closed it meanwhile (keep-alive timeout,
+    /// eviction): a read that would block is the only answer of an open, idle connection;
+    /// end of stream or stray bytes mean it is done. Busy connections skip that probe (a
+    /// system call per request).
     pub fn is_usable(&self) -> bool {
-        self.usable
+        if !self.usable || !self.buf.is_empty() {
+            return false;
+        }
+        if self.last_used.elapsed() < IDLE_PROBE_AFTER {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    /// Send and read the whole answer, within `REQUEST_TIMEOUT`.
+    /// Send and read the whole answer, within `REQUEST_TIMEOUT`. A connection retired by an
+    /// earlier failure refuses: a late answer to the abandoned request may still arrive on
+    /// it and would be read as this one's.
     pub async fn send(&mut self, req: Req) -> Result<Reply, Failure> {
+        if !self.usable {
+            return Err(Failure::Closed);
+        }
         // Marked unusable until the exchange ends well: a timeout or an error may leave half
         // an answer on the socket.
         self.usable = false;
@@ -301,6 +324,7 @@ impl Conn {
         if let Ok((_, close)) = &result {
             self.usable = !close;
         }
+        self.last_used = Instant::now();
         result.map(|(reply, _)| reply)
     }
 
@@ -763,5 +787,28 @@ mod tests {
         let r = conn.send(req).await;
         assert!(matches!(r, Err(Failure::Closed)), "{r:?}");
         assert!(!conn.is_usable());
+        let again = target.request(Method::GET, path("/"), &Target::bearer("t"), Bytes::new());
+        assert!(matches!(conn.send(again).await, Err(Failure::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_daemon_closed_while_idle_is_not_used_again() {
+        let (target, daemon) = daemon(vec![b"HTTP/1.1 204 No Content\r\n\r\n"]).await;
+        let mut conn = Conn::open(&target).await.unwrap();
+        let req = target.request(Method::GET, path("/"), &Target::bearer("t"), Bytes::new());
+        assert_eq!(conn.send(req).await.unwrap().status, 204);
+        // The daemon closes once its answers are sent; the client has not read since.
+        daemon.await.unwrap();
+        assert!(conn.is_usable(), "a connection just used is not probed");
+        conn.last_used -= IDLE_PROBE_AFTER * 2;
+        let mut closed = false;
+        for _ in 0..100 {
+            if !conn.is_usable() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(closed, "the idle probe sees the daemon's close");
     }
 }

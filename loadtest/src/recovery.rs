@@ -131,8 +131,8 @@ pub fn run(plan: &Plan) -> Result<Outcome, String> {
     let alarms = runtime.block_on(alarm_latency(&target, &setup, size.probes))?;
     daemon.kill()?;
     // Once more, now that the load's I/O has settled and the store was read once: the first
-    // restart finds much of the file out of the page cache (pages idle since early in the
-    // load are evicted; BENCHMARKS.md), this one finds it read a minute ago.
+    // restart finds much of the file out of the page cache (on this machine's host, pages
+    // idle for a minute are paged out: DAMON, BENCHMARKS.md), this one finds it read a minute ago.
     let again = ChildDaemon::spawn(&config, &data, &log("again"))?;
     let ready_again = again.ready_after;
     again.kill()?;
