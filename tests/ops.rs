@@ -1054,6 +1054,14 @@ async fn a_fresh_daemon_already_exports_every_metric_the_dashboard_and_rules_use
         .unwrap();
     let scrape = parse_scrape(&text);
     check_used_metrics_exist(&scrape);
+    // The hall's series is there at 0, not missing (a sum of nothing would also be 0).
+    assert!(
+        scrape
+            .matching("hallq_cases_open", &[("hall", "h1")])
+            .next()
+            .is_some(),
+        "hallq_cases_open has a series for h1"
+    );
     assert_eq!(scrape.sum("hallq_cases_open", &[("hall", "h1")]), 0.0);
     proc.kill();
 }
