@@ -7,11 +7,13 @@
 //! thread: the halls' tickets are spread over the whole file (issued round robin over the
 //! halls), the open cases nearly so. On this machine's disk such a read takes 150-340 µs
 //! (12-27 MB/s), a sequential read 200 MB/s or more. So a thread asks the kernel to read the
-//! file ahead in large sequential chunks while recovery runs, and the readers mostly find their
-//! pages already in memory.
+//! file ahead in large sequential chunks while recovery runs, so fewer of the readers' pages
+//! come from the disk one by one (block-I/O wait -20..32 % on cold copies of a 2M-case store,
+//! BENCHMARKS.md). It reads at most half the memory the kernel says is available, so a store
+//! larger than memory does not cycle the page cache during the start.
 //!
-//! It stops as soon as the store's writer starts (recovery is over: what is read later is read
-//! on demand), so a store with years of closed cases in it is not read whole before serving,
+//! It stops as soon as the store's writer starts (the open state is loaded: what is read later
+//! is read on demand), so a store with years of closed cases in it is not read whole before serving,
 //! and start-up time still grows with open state. It never writes and never fails a start: an
 //! error ends it quietly.
 
@@ -46,7 +48,7 @@ impl Prefetch {
         Prefetch { stop, thread }
     }
 
-    /// Stop reading ahead (recovery is over), without waiting for the thread.
+    /// Stop reading ahead (the open state is loaded), without waiting for the thread.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
@@ -68,6 +70,7 @@ fn read_ahead(file: &std::fs::File, stop: &AtomicBool) -> u64 {
     let Ok(len) = file.metadata().map(|m| m.len()) else {
         return 0;
     };
+    let len = len.min(available_memory() / 2);
     let started = std::time::Instant::now();
     let mut at = 0;
     while at < len && !stop.load(Ordering::Acquire) {
@@ -92,6 +95,18 @@ fn read_ahead(file: &std::fs::File, stop: &AtomicBool) -> u64 {
         "read the store ahead of recovery"
     );
     at
+}
+
+/// `MemAvailable` of /proc/meminfo in bytes; unbounded where it cannot be read.
+fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb.saturating_mul(1024))
+        })
+        .unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

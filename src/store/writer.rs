@@ -109,7 +109,7 @@ impl Store {
         publish: Arc<dyn Publish>,
         clock: Arc<dyn Clock>,
     ) -> WriterHandle {
-        // Recovery is over: what is read from now on is read on demand.
+        // The open state is loaded: what is read from now on is read on demand.
         self.prefetch.stop();
         let (tx, rx) = channel::bounded(1024);
         let (wake, woken) = channel::bounded(1);
