@@ -228,10 +228,15 @@ fn fresh() -> (tempfile::TempDir, Store) {
 }
 
 fn materialise(store: &Store, entries: &[&Entry]) {
+    materialise_keeping(store, entries, config().event_retention);
+}
+
+/// One checkpoint of `entries`, keeping `retention` events per stream.
+fn materialise_keeping(store: &Store, entries: &[&Entry], retention: u64) {
     let db = store.db().unwrap();
     let tx = db.begin_write().unwrap();
     let mut calls = Default::default();
-    checkpoint::materialise(&tx, entries, config().event_retention, &mut calls).unwrap();
+    checkpoint::materialise(&tx, entries, retention, &mut calls).unwrap();
     tx.commit().unwrap();
 }
 
@@ -467,12 +472,8 @@ fn a_stream_whose_events_all_come_in_one_checkpoint_is_pruned_to_its_retention()
     // before them are none, yet the stream is over its retention and keeps its last 100.
     let (_dir, store) = fresh();
     let entries = entries(vec![vec![]], 150);
-    let db = store.db().unwrap();
-    let tx = db.begin_write().unwrap();
-    let refs: Vec<&Entry> = entries.iter().collect();
-    checkpoint::materialise(&tx, &refs, 100, &mut Default::default()).unwrap();
-    tx.commit().unwrap();
-    let read = db.begin_read().unwrap();
+    materialise_keeping(&store, &entries.iter().collect::<Vec<_>>(), 100);
+    let read = store.db().unwrap().begin_read().unwrap();
     let events = read.open_table(EVENTS).unwrap();
     let seqs: Vec<u64> = events
         .range((ALARMS, 0)..=(ALARMS, u64::MAX))
