@@ -647,11 +647,6 @@ impl Store {
         &self.slot.path
     }
 
-    /// The database handle for a read; `Reopening` while the writer cannot open it again.
-    pub(crate) fn db(&self) -> Result<Arc<Database>, StoreError> {
-        self.slot.get()
-    }
-
     /// Whether reads can be served: false only while a failed write left the database closed
     /// and it could not be opened again yet. Never waits.
     pub fn readable(&self) -> bool {

@@ -11,7 +11,7 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::batch::Op;
 use super::hall_delta::{HallWrite, calls_of};
-use super::tail::{CHECKPOINT, Entry};
+use super::tail::{At, CHECKPOINT, Entry, Tail};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
     Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, OUTBOX, Rewind, STATS, Store, StoreError,
@@ -29,26 +29,36 @@ pub(super) fn ops(tail: &[Arc<Entry>]) -> impl Iterator<Item = &Op> {
 }
 
 impl super::Slot {
-    /// A read transaction and the tail's entries it does not include (see `tail`).
-    pub(super) fn view(&self) -> Result<(ReadTransaction, Vec<Arc<Entry>>), StoreError> {
+    /// A read transaction, and what `take` takes from the tail given the checkpoint the
+    /// transaction sees: only what comes after it, which is all still in the tail (see
+    /// `tail`). The tail is locked only meanwhile; `take` must not hold it long.
+    pub(super) fn look<T>(
+        &self,
+        take: impl FnOnce(&Tail, u64) -> T,
+    ) -> Result<(ReadTransaction, T), StoreError> {
         let db = self.get()?;
         // Held across `begin_read`: the entries after the checkpoint the transaction sees
         // are all still in the tail.
         let tail = self.tail();
         let tx = db.begin_read()?;
+        // A reopen after a failed write waits for every handle; the transaction needs none.
+        drop(db);
         let checkpoint = checkpoint_of(&tx)?;
-        Ok((tx, tail.after(checkpoint)))
+        let taken = take(&tail, checkpoint);
+        Ok((tx, taken))
+    }
+
+    /// A read transaction and the tail's entries it does not include. A copy of the whole
+    /// tail: for the reads off the request path, which scan it; the others use its indexes.
+    pub(super) fn view(&self) -> Result<(ReadTransaction, Vec<Arc<Entry>>), StoreError> {
+        self.look(|tail, checkpoint| tail.after(checkpoint))
     }
 
     /// Cluster mode: the id of the last log-of-record row of `hall` this store holds.
     pub(super) fn applied(&self, hall: &str) -> Result<u64, StoreError> {
-        let (tx, tail) = self.view()?;
-        let logged = ops(&tail).fold(None, |last, op| match op {
-            Op::PutApplied { hall: h, id } if &**h == hall => Some(*id),
-            _ => last,
-        });
-        if let Some(id) = logged {
-            return Ok(id);
+        let (tx, logged) = self.look(|tail, checkpoint| tail.applied(hall, checkpoint))?;
+        if let Some(Op::PutApplied { id, .. }) = logged.as_ref().map(At::op) {
+            return Ok(*id);
         }
         let table = tx.open_table(super::replica::APPLIED)?;
         Ok(table.get(hall)?.map_or(0, |v| v.value()))
@@ -56,12 +66,10 @@ impl super::Slot {
 
     /// The last sequence number of `stream`: the tail's, else the materialised events'.
     pub(super) fn head(&self, stream: &str) -> Result<u64, StoreError> {
-        let (tx, tail) = self.view()?;
-        let logged = tail
-            .iter()
-            .rev()
-            .find_map(|e| e.events.iter().rev().find(|p| &*p.stream == stream))
-            .map(|p| p.seq);
+        let (tx, logged) = self.look(|tail, checkpoint| {
+            tail.events(stream, checkpoint, u64::MAX, 0)
+                .map(|events| events.last)
+        })?;
         if let Some(seq) = logged {
             return Ok(seq);
         }
@@ -236,7 +244,9 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<EventPage, StoreError> {
-        let (tx, tail) = self.view()?;
+        let (tx, logged) = self
+            .slot
+            .look(|tail, checkpoint| tail.events(stream, checkpoint, after, limit))?;
         let table = tx.open_table(EVENTS)?;
         let mut all = table.range((stream, 0)..=(stream, u64::MAX))?;
         let mut first_retained = all.next().transpose()?.map(|(k, _)| k.value().1);
@@ -256,13 +266,11 @@ impl Store {
             events.push((k.value().1, kind.to_owned(), json.to_owned()));
         }
         // The tail's events of a stream all come after the table's.
-        for e in tail.iter().flat_map(|e| &e.events) {
-            if &*e.stream != stream {
-                continue;
-            }
-            first_retained.get_or_insert(e.seq);
-            last_retained = Some(e.seq);
-            if e.seq > after && events.len() < limit {
+        if let Some(logged) = logged {
+            first_retained.get_or_insert(logged.first);
+            last_retained = Some(logged.last);
+            let room = limit - events.len();
+            for e in logged.page.iter().take(room).map(At::event) {
                 events.push((e.seq, e.kind.to_owned(), e.json.clone()));
             }
         }
@@ -355,15 +363,13 @@ impl Store {
 
     /// A closed case's last record.
     pub fn closed_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
-        let (tx, tail) = self.view()?;
-        let logged = ops(&tail).fold(None, |last, op| match op {
-            Op::CloseCase { id: i, json } if i == id => Some(json),
-            _ => last,
-        });
+        let (tx, logged) = self
+            .slot
+            .look(|tail, checkpoint| tail.closed_case(id, checkpoint))?;
         let stored;
-        let raw = match logged {
-            Some(json) => Some(json.as_slice()),
-            None => {
+        let raw = match logged.as_ref().map(At::op) {
+            Some(Op::CloseCase { json, .. }) => Some(json.as_slice()),
+            _ => {
                 stored = tx.open_table(CLOSED_CASES)?.get(id)?;
                 stored.as_ref().map(|v| v.value())
             }
@@ -374,10 +380,13 @@ impl Store {
 
     /// An open case's stored record.
     pub fn open_case(&self, id: &str) -> Result<Option<crate::deadline::CaseRecord>, StoreError> {
-        let (tx, tail) = self.view()?;
+        let (tx, logged) = self
+            .slot
+            .look(|tail, checkpoint| tail.case(id, checkpoint))?;
         let stored;
-        let raw = match open_cases_in(&tail).remove(id) {
-            Some(logged) => logged,
+        let raw = match logged.as_ref().map(At::op) {
+            Some(Op::PutCase { json, .. }) => Some(json.as_slice()),
+            Some(_) => None,
             None => {
                 stored = tx.open_table(CASES)?.get(id)?;
                 stored.as_ref().map(|v| v.value())
@@ -463,20 +472,14 @@ impl Store {
 
     /// A consumer's cursor and its owner.
     pub fn cursor(&self, name: &str) -> Result<Option<Cursor>, StoreError> {
-        let (tx, tail) = self.view()?;
-        let logged = ops(&tail).fold(None, |last, op| match op {
-            Op::PutConsumer {
-                name: n,
-                seq,
-                owner,
-            } if n == name => Some(Cursor {
+        let (tx, logged) = self
+            .slot
+            .look(|tail, checkpoint| tail.consumer(name, checkpoint))?;
+        if let Some(Op::PutConsumer { seq, owner, .. }) = logged.as_ref().map(At::op) {
+            return Ok(Some(Cursor {
                 seq: *seq,
                 owner: Some(owner.clone()),
-            }),
-            _ => last,
-        });
-        if logged.is_some() {
-            return Ok(logged);
+            }));
         }
         let Some(seq) = tx.open_table(CONSUMERS)?.get(name)?.map(|v| v.value()) else {
             return Ok(None);
@@ -529,16 +532,12 @@ impl Store {
         key: &str,
         now_s: i64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let db = self.db()?;
-        let tail = self.slot.tail();
-        let tx = db.begin_read()?;
-        // A reopen after a failed write waits for every handle; the transaction needs none.
-        drop(db);
-        let checkpoint = checkpoint_of(&tx)?;
-        if let Some((expires, json)) = tail.idempotent(scope, key, checkpoint) {
+        let (tx, logged) = self
+            .slot
+            .look(|tail, checkpoint| tail.idempotent(scope, key, checkpoint))?;
+        if let Some((expires, json)) = logged {
             return Ok((expires > now_s).then_some(json));
         }
-        drop(tail);
         let table = tx.open_table(IDEMPOTENCY)?;
         Ok(table.get((scope, key))?.and_then(|v| {
             let raw = v.value();

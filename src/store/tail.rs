@@ -9,7 +9,9 @@
 //! A reader must hold the tail's lock while it begins its read transaction, and then take only
 //! the entries after the checkpoint that transaction sees: the entries it needs are then
 //! still here (they are dropped only after the checkpoint that holds them committed), and none
-//! is applied twice (an increment or an appended rewind would be).
+//! is applied twice (an increment or an appended rewind would be). The reads on the request
+//! path take what they need from the tail's indexes (`Tail`'s fields), under the same rule,
+//! instead of copying and walking up to a second of entries.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -34,13 +36,81 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
     entries: VecDeque<Arc<Entry>>,
-    /// (scope, key) → the entry holding the newest answer and the op's index in it: the one
-    /// read that runs on the request path (an `Idempotency-Key` an owner no longer caches).
-    idem: HashMap<(String, String), (Arc<Entry>, usize)>,
+    /// The indexes below answer the reads on the request path from the entries that concern
+    /// them, whatever the tail's length (up to a second of writes). Each holds the newest
+    /// write of a key (a stream's index, all its events) whatever its lsn: a reader ignores
+    /// what is at or before the checkpoint its transaction sees (the table has it then), and
+    /// `trim` drops only what is at or before the checkpoint just committed. A reader sees
+    /// that checkpoint or a later one, so the newest write of a key after the checkpoint it
+    /// sees is always here while it holds the lock.
+    ///
+    /// (scope, key) → its newest answer: an `Idempotency-Key` an owner no longer caches.
+    idem: HashMap<(String, String), At>,
+    /// Case id → its newest writes: `open_case`, and `closed_case` for every case command
+    /// whose id is not open (every accept of a new case among them).
+    cases: HashMap<String, CaseAt>,
+    /// Consumer → its newest position: an acknowledgement the case engine does not cache.
+    consumers: HashMap<String, At>,
+    /// Cluster mode: hall → its newest log-of-record mark, read by the writer on replays.
+    applied: HashMap<Arc<str>, At>,
+    /// Stream → its events: `Last-Event-ID` resumes, the case engine's relay of every
+    /// hall's stream every 250 ms, the heads of streams.
+    streams: HashMap<Arc<str>, StreamAt>,
     /// The last lsn committed (the checkpoint's when the tail is empty).
     last: u64,
     /// Ops and events held, to decide when to checkpoint.
     writes: usize,
+}
+
+/// Where an op or an event is: its entry, and its index in the entry's ops or events. It
+/// keeps the entry alive, so a reader may use it after it let go of the tail's lock.
+#[derive(Debug, Clone)]
+pub(crate) struct At {
+    entry: Arc<Entry>,
+    i: usize,
+}
+
+impl At {
+    pub fn op(&self) -> &Op {
+        &self.entry.ops[self.i]
+    }
+
+    pub fn event(&self) -> &Published {
+        &self.entry.events[self.i]
+    }
+
+    /// In an entry after `lsn` (a checkpoint), so not in the tables a reader sees.
+    fn after(&self, lsn: u64) -> bool {
+        self.entry.lsn > lsn
+    }
+}
+
+/// A case's newest writes in the tail.
+#[derive(Debug)]
+struct CaseAt {
+    /// Its newest `PutCase` or `CloseCase`: the open-case table's last word on it.
+    last: At,
+    /// Its newest `CloseCase`, the closed-case table's; at or before `last`.
+    closed: Option<At>,
+}
+
+/// One stream's events in the tail, oldest first, with their numbers.
+#[derive(Debug)]
+struct StreamAt {
+    events: VecDeque<(u64, At)>,
+    /// Every event is numbered above the one before it, as the writer and the shards number
+    /// them, so a resume point is found by bisection. Were it ever not so, the events are
+    /// filtered one by one instead, as a read of the whole tail would.
+    rising: bool,
+}
+
+/// A stream's events in the tail after a checkpoint.
+#[derive(Debug)]
+pub(crate) struct Events {
+    pub first: u64,
+    pub last: u64,
+    /// Those numbered after the resume point, oldest first, up to the limit asked.
+    pub page: Vec<At>,
 }
 
 impl Tail {
@@ -78,10 +148,55 @@ impl Tail {
 
     pub fn push(&mut self, entry: Arc<Entry>) {
         for (i, op) in entry.ops.iter().enumerate() {
-            if let Op::PutIdempotent { scope, key, .. } = op {
-                self.idem
-                    .insert((scope.clone(), key.clone()), (entry.clone(), i));
+            let at = At {
+                entry: entry.clone(),
+                i,
+            };
+            match op {
+                Op::PutIdempotent { scope, key, .. } => {
+                    self.idem.insert((scope.clone(), key.clone()), at);
+                }
+                Op::PutCase { id, .. } | Op::CloseCase { id, .. } => {
+                    let closed = matches!(op, Op::CloseCase { .. }).then(|| at.clone());
+                    match self.cases.get_mut(id.as_str()) {
+                        Some(case) => {
+                            case.last = at;
+                            case.closed = closed.or(case.closed.take());
+                        }
+                        None => {
+                            self.cases.insert(id.clone(), CaseAt { last: at, closed });
+                        }
+                    }
+                }
+                Op::PutConsumer { name, .. } => match self.consumers.get_mut(name.as_str()) {
+                    Some(newest) => *newest = at,
+                    None => {
+                        self.consumers.insert(name.clone(), at);
+                    }
+                },
+                Op::PutApplied { hall, .. } => {
+                    self.applied.insert(hall.clone(), at);
+                }
+                _ => {}
             }
+        }
+        for (i, e) in entry.events.iter().enumerate() {
+            let stream = match self.streams.get_mut(&*e.stream) {
+                Some(stream) => stream,
+                None => self
+                    .streams
+                    .entry(e.stream.clone())
+                    .or_insert_with(|| StreamAt {
+                        events: VecDeque::new(),
+                        rising: true,
+                    }),
+            };
+            stream.rising &= stream.events.back().is_none_or(|(seq, _)| *seq < e.seq);
+            let at = At {
+                entry: entry.clone(),
+                i,
+            };
+            stream.events.push_back((e.seq, at));
         }
         self.writes += entry.ops.len() + entry.events.len();
         self.last = self.last.max(entry.lsn);
@@ -94,7 +209,20 @@ impl Tail {
             self.writes -= e.ops.len() + e.events.len();
             self.entries.pop_front();
         }
-        self.idem.retain(|_, (e, _)| e.lsn > lsn);
+        self.idem.retain(|_, at| at.after(lsn));
+        self.cases.retain(|_, case| {
+            if case.closed.as_ref().is_some_and(|at| !at.after(lsn)) {
+                case.closed = None;
+            }
+            case.last.after(lsn)
+        });
+        self.consumers.retain(|_, at| at.after(lsn));
+        self.applied.retain(|_, at| at.after(lsn));
+        self.streams.retain(|_, stream| {
+            let kept = stream.events.partition_point(|(_, at)| !at.after(lsn));
+            stream.events.drain(..kept);
+            !stream.events.is_empty()
+        });
     }
 
     /// Entries after `lsn`, oldest first.
@@ -117,15 +245,60 @@ impl Tail {
 
     /// The newest idempotency answer in an entry after `lsn`: (expiry, answer).
     pub fn idempotent(&self, scope: &str, key: &str, lsn: u64) -> Option<(i64, Vec<u8>)> {
-        let (entry, i) = self.idem.get(&(scope.to_owned(), key.to_owned()))?;
-        if entry.lsn <= lsn {
-            return None;
-        }
-        match &entry.ops[*i] {
+        let at = self.idem.get(&(scope.to_owned(), key.to_owned()))?;
+        match at.op() {
             Op::PutIdempotent {
                 expires_s, json, ..
-            } => Some((*expires_s, json.clone())),
+            } if at.after(lsn) => Some((*expires_s, json.clone())),
             _ => None,
         }
+    }
+
+    /// The newest `PutCase` or `CloseCase` of case `id` in an entry after `lsn`.
+    pub fn case(&self, id: &str, lsn: u64) -> Option<At> {
+        let case = self.cases.get(id)?;
+        case.last.after(lsn).then(|| case.last.clone())
+    }
+
+    /// The newest `CloseCase` of case `id` in an entry after `lsn`.
+    pub fn closed_case(&self, id: &str, lsn: u64) -> Option<At> {
+        let closed = self.cases.get(id)?.closed.as_ref()?;
+        closed.after(lsn).then(|| closed.clone())
+    }
+
+    /// The newest `PutConsumer` of consumer `name` in an entry after `lsn`.
+    pub fn consumer(&self, name: &str, lsn: u64) -> Option<At> {
+        self.consumers.get(name).filter(|at| at.after(lsn)).cloned()
+    }
+
+    /// The newest `PutApplied` of `hall` in an entry after `lsn`.
+    pub fn applied(&self, hall: &str, lsn: u64) -> Option<At> {
+        self.applied.get(hall).filter(|at| at.after(lsn)).cloned()
+    }
+
+    /// The events of `stream` in entries after `lsn`, with at most `limit` of those
+    /// numbered after `after`; `None` when there are none.
+    pub fn events(&self, stream: &str, lsn: u64, after: u64, limit: usize) -> Option<Events> {
+        let stream = self.streams.get(stream)?;
+        let events = &stream.events;
+        let start = events.partition_point(|(_, at)| !at.after(lsn));
+        let first = events.get(start)?.0;
+        let last = events.back()?.0;
+        let page = if stream.rising {
+            let from = events.partition_point(|(seq, at)| !at.after(lsn) || *seq <= after);
+            events
+                .range(from..)
+                .take(limit)
+                .map(|(_, at)| at.clone())
+                .collect()
+        } else {
+            events
+                .range(start..)
+                .filter(|(seq, _)| *seq > after)
+                .take(limit)
+                .map(|(_, at)| at.clone())
+                .collect()
+        };
+        Some(Events { first, last, page })
     }
 }

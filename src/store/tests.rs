@@ -60,6 +60,19 @@ fn dump(db: &Database) -> String {
     out
 }
 
+/// The streams the generated records publish on.
+const STREAMS: [&str; 3] = [ALARMS, "a", "b"];
+
+/// A case record as the store holds it, told apart by `fired`.
+fn case(id: &str, fired: u8) -> Vec<u8> {
+    encode_case(
+        serde_json::from_str(&format!(
+            r#"{{"id":"{id}","hall":"a","matter":"m","state":"open","stage":"single","accepted_at":"2026-12-04T05:32:31Z","stage_start":"2026-12-04T05:32:31Z","open_children":0,"fired":{fired},"counts":[0,0,0,0,0,0,0,0]}}"#
+        ))
+        .unwrap(),
+    )
+}
+
 /// What the store API answers about every key the generated ops can touch.
 fn reads(store: &Store) -> String {
     let mut out = String::new();
@@ -72,8 +85,10 @@ fn reads(store: &Store) -> String {
             store.load_bookings(hall).map_err(|e| e.to_string())
         );
     }
-    for id in ["c1", "c2"] {
-        out += &format!("{:?}\n", store.open_case(id).is_ok_and(|c| c.is_some()));
+    let json = |c: Option<crate::deadline::CaseRecord>| c.map(|c| serde_json::to_string(&c));
+    for id in ["c1", "c2", "c3"] {
+        out += &format!("open {id}: {:?}\n", json(store.open_case(id).unwrap()));
+        out += &format!("closed {id}: {:?}\n", json(store.closed_case(id).unwrap()));
     }
     for key in ["k1", "k2"] {
         out += &format!("{:?}\n", store.idempotent("s", key, 0).unwrap());
@@ -82,13 +97,18 @@ fn reads(store: &Store) -> String {
         out += &format!("{:?}\n", store.cursor(name).unwrap());
         out += &format!("{:?}\n", store.rewinds(name).unwrap().len());
     }
-    let page = store.read_events("@alarms", 0, 1000).unwrap();
-    out += &format!(
-        "{:?} {:?} {:?}\n",
-        page.first_retained,
-        page.last_retained,
-        page.events.iter().map(|e| e.0).collect::<Vec<_>>()
-    );
+    for stream in STREAMS {
+        for after in [0, 1, 2, 5, 10, 20, 50, 100, u64::MAX] {
+            for limit in [0, 1, 3, 1000] {
+                let page = store.read_events(stream, after, limit).unwrap();
+                out += &format!(
+                    "{stream} after {after}, {limit}: {:?} {:?} {:?}\n",
+                    page.first_retained, page.last_retained, page.events
+                );
+            }
+        }
+        out += &format!("head {stream}: {}\n", store.head(stream).unwrap());
+    }
     out += &format!("{:?}\n", store.calendars().unwrap());
     out += &format!("{:?}\n", store.load_outbox().unwrap());
     out
@@ -106,7 +126,7 @@ fn rewind() -> Vec<u8> {
 
 fn op() -> impl Strategy<Value = Op> {
     let hall = prop_oneof![Just("a"), Just("b")].prop_map(Arc::<str>::from);
-    let id = prop_oneof![Just("c1"), Just("c2")].prop_map(String::from);
+    let id = prop_oneof![Just("c1"), Just("c2"), Just("c3")].prop_map(String::from);
     let day = prop_oneof![Just("20261101"), Just("20261102"), Just("20261103")];
     let json = (0u8..4).prop_map(|n| format!("{{\"n\":{n}}}").into_bytes());
     prop_oneof![
@@ -136,8 +156,14 @@ fn op() -> impl Strategy<Value = Op> {
                 json
             }
         ),
-        (id.clone(), json.clone()).prop_map(|(id, json)| Op::PutCase { id, json }),
-        (id, json.clone()).prop_map(|(id, json)| Op::CloseCase { id, json }),
+        (id.clone(), 0u8..4).prop_map(|(id, n)| Op::PutCase {
+            json: case(&id, n),
+            id
+        }),
+        (id, 4u8..8).prop_map(|(id, n)| Op::CloseCase {
+            json: case(&id, n),
+            id
+        }),
         (prop_oneof![Just("x"), Just("y")], 0u64..5).prop_map(|(name, seq)| Op::PutConsumer {
             name: name.into(),
             seq,
@@ -192,13 +218,16 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Records of ops; each record also carries `events` events on `@alarms`, numbered on.
+/// Records of ops.
 fn records() -> impl Strategy<Value = Vec<Vec<Op>>> {
     proptest::collection::vec(proptest::collection::vec(op(), 0..6), 1..12)
 }
 
-fn entries(records: Vec<Vec<Op>>, events: u64) -> Vec<Entry> {
-    let mut seq = 0;
+/// Entries of the records, each also carrying `events` events over `streams` in turn, each
+/// stream numbered on.
+fn entries(records: Vec<Vec<Op>>, events: u64, streams: &[&str]) -> Vec<Entry> {
+    let mut seqs = vec![0; streams.len()];
+    let mut next = 0;
     records
         .into_iter()
         .enumerate()
@@ -207,9 +236,12 @@ fn entries(records: Vec<Vec<Op>>, events: u64) -> Vec<Entry> {
             ops,
             events: (0..events)
                 .map(|_| {
-                    seq += 1;
+                    let s = next % streams.len();
+                    next += 1;
+                    seqs[s] += 1;
+                    let seq = seqs[s];
                     Published {
-                        stream: Arc::from(ALARMS),
+                        stream: Arc::from(streams[s]),
                         seq,
                         kind: "alarm",
                         json: format!("{{\"seq\":{seq}}}"),
@@ -233,7 +265,7 @@ fn materialise(store: &Store, entries: &[&Entry]) {
 
 /// One checkpoint of `entries`, keeping `retention` events per stream.
 fn materialise_keeping(store: &Store, entries: &[&Entry], retention: u64) {
-    let db = store.db().unwrap();
+    let db = store.slot.get().unwrap();
     let tx = db.begin_write().unwrap();
     let mut calls = Default::default();
     checkpoint::materialise(&tx, entries, retention, &mut calls).unwrap();
@@ -247,37 +279,148 @@ proptest! {
     fn a_coalesced_checkpoint_equals_the_records_applied_one_by_one(
         records in records(), events in 0u64..40,
     ) {
-        let entries = entries(records, events);
+        let entries = entries(records, events, &STREAMS);
         let (_a, one_by_one) = fresh();
         for e in &entries {
             materialise(&one_by_one, &[e]);
         }
         let (_b, at_once) = fresh();
         materialise(&at_once, &entries.iter().collect::<Vec<_>>());
-        prop_assert_eq!(dump(&one_by_one.db().unwrap()), dump(&at_once.db().unwrap()));
+        prop_assert_eq!(dump(&one_by_one.slot.get().unwrap()), dump(&at_once.slot.get().unwrap()));
     }
 
+    /// The tables hold the records up to `split`; the tail those after `trimmed` (up to
+    /// `split`: a checkpoint committed whose entries are not dropped yet, which a read must
+    /// not apply twice), as a checkpoint to `trimmed` and then one to `split` leave them.
     #[test]
     fn reads_over_the_tail_equal_reads_after_the_checkpoint(
-        records in records(), events in 0u64..40, split in 0usize..12,
+        records in records(), events in 0u64..40, split in 0usize..12, trimmed in 0usize..12,
     ) {
-        let entries = entries(records, events);
+        let entries = entries(records, events, &STREAMS);
         let split = split.min(entries.len());
+        let trimmed = trimmed.min(split);
         let (_d, store) = fresh();
-        let (done, tail) = entries.split_at(split);
-        materialise(&store, &done.iter().collect::<Vec<_>>());
-        let tail: Vec<Arc<Entry>> = tail
-            .iter()
-            .map(|e| Arc::new(Entry { lsn: e.lsn, ops: e.ops.iter().map(copy).collect(), events: e.events.clone() }))
-            .collect();
-        for e in &tail {
-            store.slot.tail_mut().push(e.clone());
+        for e in &entries {
+            let ops = e.ops.iter().map(copy).collect();
+            let e = Entry { lsn: e.lsn, ops, events: e.events.clone() };
+            store.slot.tail_mut().push(Arc::new(e));
         }
+        materialise(&store, &entries[..trimmed].iter().collect::<Vec<_>>());
+        store.slot.tail_mut().trim(trimmed as u64);
+        materialise(&store, &entries[trimmed..split].iter().collect::<Vec<_>>());
+        let rest = &entries[split..];
         let before = reads(&store);
-        materialise(&store, &tail.iter().map(|e| &**e).collect::<Vec<_>>());
+        materialise(&store, &rest.iter().collect::<Vec<_>>());
+        store.slot.tail_mut().trim(split as u64);
+        prop_assert_eq!(&before, &reads(&store), "the rest checkpointed, not yet dropped");
         store.slot.tail_mut().trim(u64::MAX);
         prop_assert_eq!(before, reads(&store));
     }
+}
+
+/// The tail's indexes against known answers, in the three states a read can meet: entries
+/// both checkpointed and still in the tail (the checkpoint committed, the tail not trimmed
+/// yet), then trimmed, then everything checkpointed.
+#[test]
+fn reads_find_cases_events_and_cursors_in_the_tail_and_the_tables() {
+    let put = |id: &str, fired| Op::PutCase {
+        id: id.into(),
+        json: case(id, fired),
+    };
+    let close = |id: &str, fired| Op::CloseCase {
+        id: id.into(),
+        json: case(id, fired),
+    };
+    let event = |stream: &str, seq| Published {
+        stream: Arc::from(stream),
+        seq,
+        kind: "alarm",
+        json: format!("{{\"seq\":{seq}}}"),
+        hall: None,
+    };
+    let entry = |lsn, ops, events| Arc::new(Entry { lsn, ops, events });
+    let entries = [
+        // c1 opened and closed, only ever in the tables.
+        entry(
+            1,
+            vec![put("c1", 1), close("c1", 2), put("c2", 1)],
+            (1..=3)
+                .map(|n| event(ALARMS, n))
+                .chain([event("a", 1)])
+                .collect(),
+        ),
+        entry(2, vec![put("c2", 2), put("c4", 1)], vec![event(ALARMS, 4)]),
+        // c2 closed in the tail while the tables hold it open; c3 opened and closed in it.
+        entry(
+            3,
+            vec![close("c2", 3), put("c3", 1), put("c4", 2)],
+            vec![event(ALARMS, 5), event("a", 2), event(ALARMS, 6)],
+        ),
+        entry(
+            4,
+            vec![
+                close("c3", 2),
+                Op::PutConsumer {
+                    name: "x".into(),
+                    seq: 5,
+                    owner: "t".into(),
+                },
+            ],
+            vec![event("a", 3)],
+        ),
+    ];
+    let fired = |r: Option<crate::deadline::CaseRecord>| r.map(|r| r.fired);
+    let check = |store: &Store, state: &str| {
+        let page = |stream: &str, after, limit| {
+            let page = store.read_events(stream, after, limit).unwrap();
+            let seqs: Vec<u64> = page.events.iter().map(|e| e.0).collect();
+            (page.first_retained, page.last_retained, seqs)
+        };
+        assert_eq!(fired(store.closed_case("c1").unwrap()), Some(2), "{state}");
+        assert_eq!(fired(store.open_case("c1").unwrap()), None, "{state}");
+        assert_eq!(fired(store.closed_case("c2").unwrap()), Some(3), "{state}");
+        assert_eq!(fired(store.open_case("c2").unwrap()), None, "{state}");
+        assert_eq!(fired(store.closed_case("c3").unwrap()), Some(2), "{state}");
+        assert_eq!(fired(store.open_case("c3").unwrap()), None, "{state}");
+        assert_eq!(fired(store.open_case("c4").unwrap()), Some(2), "{state}");
+        assert_eq!(fired(store.closed_case("c4").unwrap()), None, "{state}");
+        assert_eq!(fired(store.closed_case("c9").unwrap()), None, "{state}");
+        assert_eq!(store.consumer("x").unwrap(), Some(5), "{state}");
+        let all = (Some(1), Some(6), (1..=6).collect());
+        assert_eq!(page(ALARMS, 0, 100), all, "{state}");
+        assert_eq!(
+            page(ALARMS, 4, 100),
+            (Some(1), Some(6), vec![5, 6]),
+            "{state}"
+        );
+        assert_eq!(
+            page(ALARMS, 3, 2),
+            (Some(1), Some(6), vec![4, 5]),
+            "{state}"
+        );
+        assert_eq!(
+            page(ALARMS, 1, 2),
+            (Some(1), Some(6), vec![2, 3]),
+            "{state}"
+        );
+        assert_eq!(page(ALARMS, 6, 100), (Some(1), Some(6), vec![]), "{state}");
+        assert_eq!(page("a", 1, 100), (Some(1), Some(3), vec![2, 3]), "{state}");
+        assert_eq!(page("a", 0, 0), (Some(1), Some(3), vec![]), "{state}");
+        assert_eq!(page("b", 0, 100), (None, None, vec![]), "{state}");
+        assert_eq!(store.head(ALARMS).unwrap(), 6, "{state}");
+        assert_eq!(store.head("a").unwrap(), 3, "{state}");
+    };
+    let (_d, store) = fresh();
+    materialise(&store, &[&entries[0], &entries[1]]);
+    for e in &entries[1..] {
+        store.slot.tail_mut().push(e.clone());
+    }
+    check(&store, "checkpointed to 2, the tail from 2");
+    store.slot.tail_mut().trim(2);
+    check(&store, "checkpointed to 2, the tail from 3");
+    materialise(&store, &[&entries[2], &entries[3]]);
+    store.slot.tail_mut().trim(4);
+    check(&store, "all checkpointed");
 }
 
 /// Ops are not `Clone` (the writer moves them); a test copies through the log's encoding.
@@ -296,7 +439,7 @@ impl super::Publish for Nobody {
 fn opening_a_store_replays_the_log_no_checkpoint_covered() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &config()).unwrap();
-    let db = store.db().unwrap();
+    let db = store.slot.get().unwrap();
     let tx = db.begin_write().unwrap();
     for (lsn, ops) in [
         (
@@ -337,7 +480,7 @@ fn opening_a_store_replays_the_log_no_checkpoint_covered() {
     let store = Store::open(dir.path(), &config()).unwrap();
     assert_eq!(store.consumer("x").unwrap(), Some(4));
     assert_eq!(store.case_stats("a", "d1").unwrap(), (1, 1));
-    let db = store.db().unwrap();
+    let db = store.slot.get().unwrap();
     let read = db.begin_read().unwrap();
     assert!(
         read.open_table(LOG).unwrap().first().unwrap().is_none(),
@@ -358,7 +501,7 @@ fn opening_a_store_replays_the_log_no_checkpoint_covered() {
 fn a_damaged_log_record_stops_the_open_with_its_number() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &config()).unwrap();
-    let db = store.db().unwrap();
+    let db = store.slot.get().unwrap();
     let tx = db.begin_write().unwrap();
     tx.open_table(LOG)
         .unwrap()
@@ -471,9 +614,9 @@ fn a_stream_whose_events_all_come_in_one_checkpoint_is_pruned_to_its_retention()
     // 150 events of a new stream in one checkpoint, retention 100 (slack 10): the rows
     // before them are none, yet the stream is over its retention and keeps its last 100.
     let (_dir, store) = fresh();
-    let entries = entries(vec![vec![]], 150);
+    let entries = entries(vec![vec![]], 150, &[ALARMS]);
     materialise_keeping(&store, &entries.iter().collect::<Vec<_>>(), 100);
-    let read = store.db().unwrap().begin_read().unwrap();
+    let read = store.slot.get().unwrap().begin_read().unwrap();
     let events = read.open_table(EVENTS).unwrap();
     let seqs: Vec<u64> = events
         .range((ALARMS, 0)..=(ALARMS, u64::MAX))
