@@ -1,5 +1,13 @@
 //! The `hallq-loadtest` binary; see `hallq_loadtest::cli`.
 
+/// The daemon's allocator and its options (see `src/main.rs`): the daemon runs in this
+/// process.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &u8 = &b"background_thread:true\0"[0];
+
 fn main() -> std::process::ExitCode {
     // The recovery scenario re-executes this program as the daemon (see `ChildDaemon`).
     if std::env::var_os(hallq_loadtest::AS_DAEMON).is_some() {

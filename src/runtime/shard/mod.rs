@@ -139,6 +139,7 @@ impl Shards {
                 alive: beat.clone(),
                 boards: boards.clone(),
                 seen_full: Vec::new(),
+                events: Vec::new(),
             };
             for local in 0..shard.halls.len() {
                 let ops = shard.halls[local].1.timers();
@@ -260,6 +261,10 @@ struct Shard {
     /// Slots seen full in the pass being built, by hall index: published on the board once
     /// its batch is durable.
     seen_full: Vec<(usize, board::Pending)>,
+    /// The events of the pass being built, empty between passes. Kept for its capacity: an
+    /// `Event` is large, so a fresh vector's first push asked glibc for a chunk big enough to
+    /// make it consolidate its fast bins, on every pass (BENCHMARKS.md, "The allocator").
+    events: Vec<Event>,
 }
 
 impl Shard {
@@ -295,7 +300,7 @@ impl Shard {
         let refusal = self.store.health.refusal();
         let mut batch = Batch::default();
         let mut touched = Vec::new();
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.events);
         let mut run_timers = false;
         for req in pending.drain(..) {
             let local = self.local(req.hall);
@@ -359,6 +364,8 @@ impl Shard {
         self.publish_full(&mut batch);
         self.ledger.stamp(&mut batch, changed);
         self.send(batch);
+        events.clear();
+        self.events = events;
     }
 
     /// The slots seen full in this pass go on the board once the batch is durable, before
@@ -568,7 +575,7 @@ impl Shard {
             self.gauges(now);
             return;
         }
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.events);
         let mut batch = Batch::default();
         let mut changed = Vec::new();
         self.run_due(now, &mut events, &mut batch, &mut changed);
@@ -587,6 +594,8 @@ impl Shard {
             self.ledger.stamp(&mut batch, changed);
             self.send(batch);
         }
+        events.clear();
+        self.events = events;
     }
 
     /// What is due at `now` in every hall: the business day turning, then the ticket timers
