@@ -98,10 +98,13 @@ struct CaseAt {
 #[derive(Debug)]
 struct StreamAt {
     events: VecDeque<(u64, At)>,
-    /// Every event is numbered above the one before it, as the writer and the shards number
-    /// them, so a resume point is found by bisection. Were it ever not so, the events are
-    /// filtered one by one instead, as a read of the whole tail would.
-    rising: bool,
+    /// The lsn of the newest event numbered at or below the one before it (0: none). The
+    /// writer and the shards number a stream's events rising, but a cluster node replaying
+    /// another's numbering may not. The events after a checkpoint at or past `descent` rise
+    /// among themselves, so a reader that sees such a checkpoint finds its resume point by
+    /// bisection; one that does not filters them one by one, as a read of the whole tail
+    /// would. A flag would leave a busy stream filtered for good after one descent.
+    descent: u64,
 }
 
 /// A stream's events in the tail after a checkpoint.
@@ -188,10 +191,12 @@ impl Tail {
                     .entry(e.stream.clone())
                     .or_insert_with(|| StreamAt {
                         events: VecDeque::new(),
-                        rising: true,
+                        descent: 0,
                     }),
             };
-            stream.rising &= stream.events.back().is_none_or(|(seq, _)| *seq < e.seq);
+            if stream.events.back().is_some_and(|(seq, _)| *seq >= e.seq) {
+                stream.descent = entry.lsn;
+            }
             let at = At {
                 entry: entry.clone(),
                 i,
@@ -277,14 +282,15 @@ impl Tail {
     }
 
     /// The events of `stream` in entries after `lsn`, with at most `limit` of those
-    /// numbered after `after`; `None` when there are none.
+    /// numbered after `after`: `None` when no event of `stream` is after `lsn`, an empty
+    /// page when some are but none is numbered after `after`.
     pub fn events(&self, stream: &str, lsn: u64, after: u64, limit: usize) -> Option<Events> {
         let stream = self.streams.get(stream)?;
         let events = &stream.events;
         let start = events.partition_point(|(_, at)| !at.after(lsn));
         let first = events.get(start)?.0;
         let last = events.back()?.0;
-        let page = if stream.rising {
+        let page = if stream.descent <= lsn {
             let from = events.partition_point(|(seq, at)| !at.after(lsn) || *seq <= after);
             events
                 .range(from..)
