@@ -226,8 +226,28 @@ impl Tail {
         self.streams.retain(|_, stream| {
             let kept = stream.events.partition_point(|(_, at)| !at.after(lsn));
             stream.events.drain(..kept);
+            if spare(stream.events.len(), stream.events.capacity()) {
+                stream.events.shrink_to(stream.events.len() * 2);
+            }
             !stream.events.is_empty()
         });
+        // A backlog (a slow disk, a long checkpoint) grows these far past what a steady
+        // load keeps; give the memory back once it has drained.
+        macro_rules! shrink {
+            ($($held:expr),*) => {$(
+                if spare($held.len(), $held.capacity()) {
+                    $held.shrink_to($held.len() * 2);
+                }
+            )*};
+        }
+        shrink!(
+            self.entries,
+            self.idem,
+            self.cases,
+            self.consumers,
+            self.applied,
+            self.streams
+        );
     }
 
     /// Entries after `lsn`, oldest first.
@@ -306,5 +326,59 @@ impl Tail {
                 .collect()
         };
         Some(Events { first, last, page })
+    }
+}
+
+/// Whether a collection holding `len` of `capacity` should give memory back: it holds under
+/// a quarter of what it has room for, and more room than a steady load needs (shrinking a
+/// small one at every checkpoint would only make the next pushes grow it again).
+fn spare(len: usize, capacity: usize) -> bool {
+    capacity > SPARE_FLOOR && len < capacity / 4
+}
+
+/// The capacity under which a collection of the tail is never shrunk.
+const SPARE_FLOOR: usize = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backlog of many keys and events, then checkpoints that drain it: the tail gives the
+    /// room back, down to about what it still holds.
+    #[test]
+    fn a_drained_backlog_gives_its_memory_back() {
+        let mut tail = Tail::empty(0);
+        let backlog = 20_000;
+        for lsn in 1..=backlog {
+            let id = format!("c{lsn}");
+            let json = Vec::new();
+            tail.push(Arc::new(Entry {
+                lsn,
+                ops: vec![
+                    Op::PutCase { id, json },
+                    Op::PutConsumer {
+                        name: format!("x{lsn}"),
+                        seq: lsn,
+                        owner: "t".into(),
+                    },
+                ],
+                events: vec![Published {
+                    stream: Arc::from("s"),
+                    seq: lsn,
+                    kind: "e",
+                    json: String::new(),
+                    hall: None,
+                }],
+            }));
+        }
+        tail.trim(backlog - 10);
+        let stream = &tail.streams["s"].events;
+        let held = [
+            tail.entries.capacity(),
+            tail.cases.capacity(),
+            tail.consumers.capacity(),
+            stream.capacity(),
+        ];
+        assert!(held.iter().all(|c| *c <= SPARE_FLOOR), "{held:?}");
     }
 }
