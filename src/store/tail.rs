@@ -150,35 +150,37 @@ impl Tail {
     }
 
     pub fn push(&mut self, entry: Arc<Entry>) {
+        // Only the indexed ops get an `At`: it clones the entry's `Arc`.
+        let at = |i| At {
+            entry: entry.clone(),
+            i,
+        };
         for (i, op) in entry.ops.iter().enumerate() {
-            let at = At {
-                entry: entry.clone(),
-                i,
-            };
             match op {
                 Op::PutIdempotent { scope, key, .. } => {
-                    self.idem.insert((scope.clone(), key.clone()), at);
+                    self.idem.insert((scope.clone(), key.clone()), at(i));
                 }
                 Op::PutCase { id, .. } | Op::CloseCase { id, .. } => {
-                    let closed = matches!(op, Op::CloseCase { .. }).then(|| at.clone());
+                    let closed = matches!(op, Op::CloseCase { .. }).then(|| at(i));
                     match self.cases.get_mut(id.as_str()) {
                         Some(case) => {
-                            case.last = at;
+                            case.last = at(i);
                             case.closed = closed.or(case.closed.take());
                         }
                         None => {
-                            self.cases.insert(id.clone(), CaseAt { last: at, closed });
+                            let last = at(i);
+                            self.cases.insert(id.clone(), CaseAt { last, closed });
                         }
                     }
                 }
                 Op::PutConsumer { name, .. } => match self.consumers.get_mut(name.as_str()) {
-                    Some(newest) => *newest = at,
+                    Some(newest) => *newest = at(i),
                     None => {
-                        self.consumers.insert(name.clone(), at);
+                        self.consumers.insert(name.clone(), at(i));
                     }
                 },
                 Op::PutApplied { hall, .. } => {
-                    self.applied.insert(hall.clone(), at);
+                    self.applied.insert(hall.clone(), at(i));
                 }
                 _ => {}
             }
@@ -197,11 +199,7 @@ impl Tail {
             if stream.events.back().is_some_and(|(seq, _)| *seq >= e.seq) {
                 stream.descent = entry.lsn;
             }
-            let at = At {
-                entry: entry.clone(),
-                i,
-            };
-            stream.events.push_back((e.seq, at));
+            stream.events.push_back((e.seq, at(i)));
         }
         self.writes += entry.ops.len() + entry.events.len();
         self.last = self.last.max(entry.lsn);
