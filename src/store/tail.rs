@@ -14,6 +14,7 @@
 //! instead of copying and walking up to a second of entries.
 
 use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase};
@@ -45,14 +46,14 @@ pub(crate) struct Tail {
     /// sees is always here while it holds the lock.
     ///
     /// (scope, key) → its newest answer: an `Idempotency-Key` an owner no longer caches.
-    idem: HashMap<(String, String), At>,
+    idem: HashMap<(String, String), OpAt>,
     /// Case id → its newest writes: `open_case`, and `closed_case` for every case command
     /// whose id is not open (every accept of a new case among them).
     cases: HashMap<String, CaseAt>,
     /// Consumer → its newest position: an acknowledgement the case engine does not cache.
-    consumers: HashMap<String, At>,
+    consumers: HashMap<String, OpAt>,
     /// Cluster mode: hall → its newest log-of-record mark, read by the writer on replays.
-    applied: HashMap<Arc<str>, At>,
+    applied: HashMap<Arc<str>, OpAt>,
     /// Stream → its events: `Last-Event-ID` resumes, the case engine's relay of every
     /// hall's stream every 250 ms, the heads of streams.
     streams: HashMap<Arc<str>, StreamAt>,
@@ -62,21 +63,33 @@ pub(crate) struct Tail {
     writes: usize,
 }
 
-/// Where an op or an event is: its entry, and its index in the entry's ops or events. It
+/// Where an op (`OpAt`) or an event (`EventAt`) is: its entry, and its index in the entry's
+/// ops or events, which of the two in the type, so that no lookup takes one for the other. It
 /// keeps the entry alive, so a reader may use it after it let go of the tail's lock.
-#[derive(Debug, Clone)]
-pub(crate) struct At {
+#[derive(Debug)]
+pub(crate) struct At<T> {
     entry: Arc<Entry>,
     i: usize,
+    of: PhantomData<fn() -> T>,
 }
 
-impl At {
-    pub fn op(&self) -> &Op {
-        &self.entry.ops[self.i]
-    }
+pub(crate) type OpAt = At<Op>;
+pub(crate) type EventAt = At<Published>;
 
-    pub fn event(&self) -> &Published {
-        &self.entry.events[self.i]
+// Not derived: that would ask `T: Clone`, and ops are not.
+impl<T> Clone for At<T> {
+    fn clone(&self) -> Self {
+        At::new(&self.entry, self.i)
+    }
+}
+
+impl<T> At<T> {
+    fn new(entry: &Arc<Entry>, i: usize) -> Self {
+        At {
+            entry: entry.clone(),
+            i,
+            of: PhantomData,
+        }
     }
 
     /// In an entry after `lsn` (a checkpoint), so not in the tables a reader sees.
@@ -85,19 +98,31 @@ impl At {
     }
 }
 
+impl OpAt {
+    pub fn op(&self) -> &Op {
+        &self.entry.ops[self.i]
+    }
+}
+
+impl EventAt {
+    pub fn event(&self) -> &Published {
+        &self.entry.events[self.i]
+    }
+}
+
 /// A case's newest writes in the tail.
 #[derive(Debug)]
 struct CaseAt {
     /// Its newest `PutCase` or `CloseCase`: the open-case table's last word on it.
-    last: At,
+    last: OpAt,
     /// Its newest `CloseCase`, the closed-case table's; at or before `last`.
-    closed: Option<At>,
+    closed: Option<OpAt>,
 }
 
 /// One stream's events in the tail, oldest first, with their numbers.
 #[derive(Debug)]
 struct StreamAt {
-    events: VecDeque<(u64, At)>,
+    events: VecDeque<(u64, EventAt)>,
     /// The lsn of the newest event numbered at or below the one before it (0: none). The
     /// writer and the shards number a stream's events rising, but a cluster node replaying
     /// another's numbering may not. The events after a checkpoint at or past `descent` rise
@@ -113,7 +138,7 @@ pub(crate) struct Events {
     pub first: u64,
     pub last: u64,
     /// Those numbered after the resume point, oldest first, up to the limit asked.
-    pub page: Vec<At>,
+    pub page: Vec<EventAt>,
 }
 
 impl Tail {
@@ -151,10 +176,7 @@ impl Tail {
 
     pub fn push(&mut self, entry: Arc<Entry>) {
         // Only the indexed ops get an `At`: it clones the entry's `Arc`.
-        let at = |i| At {
-            entry: entry.clone(),
-            i,
-        };
+        let at = |i| OpAt::new(&entry, i);
         for (i, op) in entry.ops.iter().enumerate() {
             match op {
                 Op::PutIdempotent { scope, key, .. } => {
@@ -199,7 +221,7 @@ impl Tail {
             if stream.events.back().is_some_and(|(seq, _)| *seq >= e.seq) {
                 stream.descent = entry.lsn;
             }
-            stream.events.push_back((e.seq, at(i)));
+            stream.events.push_back((e.seq, EventAt::new(&entry, i)));
         }
         self.writes += entry.ops.len() + entry.events.len();
         self.last = self.last.max(entry.lsn);
@@ -278,24 +300,24 @@ impl Tail {
     }
 
     /// The newest `PutCase` or `CloseCase` of case `id` in an entry after `lsn`.
-    pub fn case(&self, id: &str, lsn: u64) -> Option<At> {
+    pub fn case(&self, id: &str, lsn: u64) -> Option<OpAt> {
         let case = self.cases.get(id)?;
         case.last.after(lsn).then(|| case.last.clone())
     }
 
     /// The newest `CloseCase` of case `id` in an entry after `lsn`.
-    pub fn closed_case(&self, id: &str, lsn: u64) -> Option<At> {
+    pub fn closed_case(&self, id: &str, lsn: u64) -> Option<OpAt> {
         let closed = self.cases.get(id)?.closed.as_ref()?;
         closed.after(lsn).then(|| closed.clone())
     }
 
     /// The newest `PutConsumer` of consumer `name` in an entry after `lsn`.
-    pub fn consumer(&self, name: &str, lsn: u64) -> Option<At> {
+    pub fn consumer(&self, name: &str, lsn: u64) -> Option<OpAt> {
         self.consumers.get(name).filter(|at| at.after(lsn)).cloned()
     }
 
     /// The newest `PutApplied` of `hall` in an entry after `lsn`.
-    pub fn applied(&self, hall: &str, lsn: u64) -> Option<At> {
+    pub fn applied(&self, hall: &str, lsn: u64) -> Option<OpAt> {
         self.applied.get(hall).filter(|at| at.after(lsn)).cloned()
     }
 

@@ -38,7 +38,7 @@ fn newest(pushed: &[Entry], lsn: u64, pick: impl Fn(&Op) -> bool) -> Option<Stri
 /// Every answer of the indexes to a reader that sees checkpoint `lsn`.
 fn answers(tail: &Tail, lsn: u64) -> String {
     let mut out = String::new();
-    let op = |at: Option<super::tail::At>| at.map(|at| format!("{:?}", at.op()));
+    let op = |at: Option<super::tail::OpAt>| at.map(|at| format!("{:?}", at.op()));
     for key in ["k1", "k2"] {
         out += &format!("{key}: {:?}\n", tail.idempotent("s", key, lsn));
     }
