@@ -2,8 +2,8 @@
 //! holds every record since the last checkpoint, up to a second of writes under load.
 //!
 //! `cargo bench --bench tail` commits, through the store's writer, about a second of the mixed
-//! hall workload at 12,000 requests a second (`HALLQ_BENCH_REQUESTS`, default 12,000: a
-//! ticket write and its event on the hall's stream per request, over 100 halls; a case
+//! hall workload at 12,000 requests a second (`HALLQ_BENCH_REQUESTS`, default 12,000, at least
+//! 800: a ticket write and its event on the hall's stream per request, over 100 halls; a case
 //! opened every 4th request and one closed every 8th), with checkpoints held off so it all
 //! stays in the tail, then times:
 //!
@@ -30,11 +30,21 @@ impl Publish for Nobody {
     fn publish(&self, _: &[Published]) {}
 }
 
+/// The fewest requests the reads timed need: a case closed 400 requests after it opened and
+/// 400 before the end, and a stream a few events long (one event every `HALLS` requests).
+const FEWEST: usize = 800;
+
 fn requests() -> usize {
-    std::env::var("HALLQ_BENCH_REQUESTS")
+    let n = std::env::var("HALLQ_BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(12_000)
+        .unwrap_or(12_000);
+    assert!(
+        n >= FEWEST,
+        "HALLQ_BENCH_REQUESTS={n}: the benchmark needs at least {FEWEST} requests (a case \
+         closed in the tail, a stream of several events)"
+    );
+    n
 }
 
 /// A case record as the store holds it.
@@ -120,7 +130,7 @@ fn reads(c: &mut Criterion) {
     g.bench_function("closed_case/new id", |b| {
         b.iter(|| store.closed_case(black_box("N000001")).expect("a read"))
     });
-    let closed = format!("C{:06}", (n - 800) / 8 * 8);
+    let closed = format!("C{:06}", (n - FEWEST) / 8 * 8);
     assert!(store.closed_case(&closed).expect("a read").is_some());
     g.bench_function("closed_case/closed in the tail", |b| {
         b.iter(|| store.closed_case(black_box(&closed)).expect("a read"))

@@ -39,6 +39,8 @@ pub mod replica;
 mod segment;
 mod tail;
 #[cfg(test)]
+mod tail_tests;
+#[cfg(test)]
 mod tests;
 mod wal;
 mod writer;

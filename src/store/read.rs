@@ -11,7 +11,7 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::batch::Op;
 use super::hall_delta::{HallWrite, calls_of};
-use super::tail::{At, CHECKPOINT, Entry, Tail};
+use super::tail::{CHECKPOINT, Entry, EventAt, OpAt, Tail};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
     Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, OUTBOX, Rewind, STATS, Store, StoreError,
@@ -57,7 +57,7 @@ impl super::Slot {
     /// Cluster mode: the id of the last log-of-record row of `hall` this store holds.
     pub(super) fn applied(&self, hall: &str) -> Result<u64, StoreError> {
         let (tx, logged) = self.look(|tail, checkpoint| tail.applied(hall, checkpoint))?;
-        if let Some(Op::PutApplied { id, .. }) = logged.as_ref().map(At::op) {
+        if let Some(Op::PutApplied { id, .. }) = logged.as_ref().map(OpAt::op) {
             return Ok(*id);
         }
         let table = tx.open_table(super::replica::APPLIED)?;
@@ -270,7 +270,7 @@ impl Store {
             first_retained.get_or_insert(logged.first);
             last_retained = Some(logged.last);
             let room = limit - events.len();
-            for e in logged.page.iter().take(room).map(At::event) {
+            for e in logged.page.iter().take(room).map(EventAt::event) {
                 events.push((e.seq, e.kind.to_owned(), e.json.clone()));
             }
         }
@@ -367,7 +367,7 @@ impl Store {
             .slot
             .look(|tail, checkpoint| tail.closed_case(id, checkpoint))?;
         let stored;
-        let raw = match logged.as_ref().map(At::op) {
+        let raw = match logged.as_ref().map(OpAt::op) {
             Some(Op::CloseCase { json, .. }) => Some(json.as_slice()),
             _ => {
                 stored = tx.open_table(CLOSED_CASES)?.get(id)?;
@@ -384,7 +384,7 @@ impl Store {
             .slot
             .look(|tail, checkpoint| tail.case(id, checkpoint))?;
         let stored;
-        let raw = match logged.as_ref().map(At::op) {
+        let raw = match logged.as_ref().map(OpAt::op) {
             Some(Op::PutCase { json, .. }) => Some(json.as_slice()),
             Some(_) => None,
             None => {
@@ -475,7 +475,7 @@ impl Store {
         let (tx, logged) = self
             .slot
             .look(|tail, checkpoint| tail.consumer(name, checkpoint))?;
-        if let Some(Op::PutConsumer { seq, owner, .. }) = logged.as_ref().map(At::op) {
+        if let Some(Op::PutConsumer { seq, owner, .. }) = logged.as_ref().map(OpAt::op) {
             return Ok(Some(Cursor {
                 seq: *seq,
                 owner: Some(owner.clone()),

@@ -14,6 +14,7 @@
 //! instead of copying and walking up to a second of entries.
 
 use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase};
@@ -45,14 +46,14 @@ pub(crate) struct Tail {
     /// sees is always here while it holds the lock.
     ///
     /// (scope, key) → its newest answer: an `Idempotency-Key` an owner no longer caches.
-    idem: HashMap<(String, String), At>,
+    idem: HashMap<(String, String), OpAt>,
     /// Case id → its newest writes: `open_case`, and `closed_case` for every case command
     /// whose id is not open (every accept of a new case among them).
     cases: HashMap<String, CaseAt>,
     /// Consumer → its newest position: an acknowledgement the case engine does not cache.
-    consumers: HashMap<String, At>,
+    consumers: HashMap<String, OpAt>,
     /// Cluster mode: hall → its newest log-of-record mark, read by the writer on replays.
-    applied: HashMap<Arc<str>, At>,
+    applied: HashMap<Arc<str>, OpAt>,
     /// Stream → its events: `Last-Event-ID` resumes, the case engine's relay of every
     /// hall's stream every 250 ms, the heads of streams.
     streams: HashMap<Arc<str>, StreamAt>,
@@ -62,21 +63,33 @@ pub(crate) struct Tail {
     writes: usize,
 }
 
-/// Where an op or an event is: its entry, and its index in the entry's ops or events. It
+/// Where an op (`OpAt`) or an event (`EventAt`) is: its entry, and its index in the entry's
+/// ops or events, which of the two in the type, so that no lookup takes one for the other. It
 /// keeps the entry alive, so a reader may use it after it let go of the tail's lock.
-#[derive(Debug, Clone)]
-pub(crate) struct At {
+#[derive(Debug)]
+pub(crate) struct At<T> {
     entry: Arc<Entry>,
     i: usize,
+    of: PhantomData<fn() -> T>,
 }
 
-impl At {
-    pub fn op(&self) -> &Op {
-        &self.entry.ops[self.i]
-    }
+pub(crate) type OpAt = At<Op>;
+pub(crate) type EventAt = At<Published>;
 
-    pub fn event(&self) -> &Published {
-        &self.entry.events[self.i]
+// Not derived: that would ask `T: Clone`, and ops are not.
+impl<T> Clone for At<T> {
+    fn clone(&self) -> Self {
+        At::new(&self.entry, self.i)
+    }
+}
+
+impl<T> At<T> {
+    fn new(entry: &Arc<Entry>, i: usize) -> Self {
+        At {
+            entry: entry.clone(),
+            i,
+            of: PhantomData,
+        }
     }
 
     /// In an entry after `lsn` (a checkpoint), so not in the tables a reader sees.
@@ -85,23 +98,38 @@ impl At {
     }
 }
 
+impl OpAt {
+    pub fn op(&self) -> &Op {
+        &self.entry.ops[self.i]
+    }
+}
+
+impl EventAt {
+    pub fn event(&self) -> &Published {
+        &self.entry.events[self.i]
+    }
+}
+
 /// A case's newest writes in the tail.
 #[derive(Debug)]
 struct CaseAt {
     /// Its newest `PutCase` or `CloseCase`: the open-case table's last word on it.
-    last: At,
+    last: OpAt,
     /// Its newest `CloseCase`, the closed-case table's; at or before `last`.
-    closed: Option<At>,
+    closed: Option<OpAt>,
 }
 
 /// One stream's events in the tail, oldest first, with their numbers.
 #[derive(Debug)]
 struct StreamAt {
-    events: VecDeque<(u64, At)>,
-    /// Every event is numbered above the one before it, as the writer and the shards number
-    /// them, so a resume point is found by bisection. Were it ever not so, the events are
-    /// filtered one by one instead, as a read of the whole tail would.
-    rising: bool,
+    events: VecDeque<(u64, EventAt)>,
+    /// The lsn of the newest event numbered at or below the one before it (0: none). The
+    /// writer and the shards number a stream's events rising, but a cluster node replaying
+    /// another's numbering may not. The events after a checkpoint at or past `descent` rise
+    /// among themselves, so a reader that sees such a checkpoint finds its resume point by
+    /// bisection; one that does not filters them one by one, as a read of the whole tail
+    /// would. A flag would leave a busy stream filtered for good after one descent.
+    descent: u64,
 }
 
 /// A stream's events in the tail after a checkpoint.
@@ -110,7 +138,7 @@ pub(crate) struct Events {
     pub first: u64,
     pub last: u64,
     /// Those numbered after the resume point, oldest first, up to the limit asked.
-    pub page: Vec<At>,
+    pub page: Vec<EventAt>,
 }
 
 impl Tail {
@@ -147,35 +175,34 @@ impl Tail {
     }
 
     pub fn push(&mut self, entry: Arc<Entry>) {
+        // Only the indexed ops get an `At`: it clones the entry's `Arc`.
+        let at = |i| OpAt::new(&entry, i);
         for (i, op) in entry.ops.iter().enumerate() {
-            let at = At {
-                entry: entry.clone(),
-                i,
-            };
             match op {
                 Op::PutIdempotent { scope, key, .. } => {
-                    self.idem.insert((scope.clone(), key.clone()), at);
+                    self.idem.insert((scope.clone(), key.clone()), at(i));
                 }
                 Op::PutCase { id, .. } | Op::CloseCase { id, .. } => {
-                    let closed = matches!(op, Op::CloseCase { .. }).then(|| at.clone());
+                    let closed = matches!(op, Op::CloseCase { .. }).then(|| at(i));
                     match self.cases.get_mut(id.as_str()) {
                         Some(case) => {
-                            case.last = at;
+                            case.last = at(i);
                             case.closed = closed.or(case.closed.take());
                         }
                         None => {
-                            self.cases.insert(id.clone(), CaseAt { last: at, closed });
+                            let last = at(i);
+                            self.cases.insert(id.clone(), CaseAt { last, closed });
                         }
                     }
                 }
                 Op::PutConsumer { name, .. } => match self.consumers.get_mut(name.as_str()) {
-                    Some(newest) => *newest = at,
+                    Some(newest) => *newest = at(i),
                     None => {
-                        self.consumers.insert(name.clone(), at);
+                        self.consumers.insert(name.clone(), at(i));
                     }
                 },
                 Op::PutApplied { hall, .. } => {
-                    self.applied.insert(hall.clone(), at);
+                    self.applied.insert(hall.clone(), at(i));
                 }
                 _ => {}
             }
@@ -188,15 +215,13 @@ impl Tail {
                     .entry(e.stream.clone())
                     .or_insert_with(|| StreamAt {
                         events: VecDeque::new(),
-                        rising: true,
+                        descent: 0,
                     }),
             };
-            stream.rising &= stream.events.back().is_none_or(|(seq, _)| *seq < e.seq);
-            let at = At {
-                entry: entry.clone(),
-                i,
-            };
-            stream.events.push_back((e.seq, at));
+            if stream.events.back().is_some_and(|(seq, _)| *seq >= e.seq) {
+                stream.descent = entry.lsn;
+            }
+            stream.events.push_back((e.seq, EventAt::new(&entry, i)));
         }
         self.writes += entry.ops.len() + entry.events.len();
         self.last = self.last.max(entry.lsn);
@@ -221,8 +246,28 @@ impl Tail {
         self.streams.retain(|_, stream| {
             let kept = stream.events.partition_point(|(_, at)| !at.after(lsn));
             stream.events.drain(..kept);
+            if spare(stream.events.len(), stream.events.capacity()) {
+                stream.events.shrink_to(stream.events.len() * 2);
+            }
             !stream.events.is_empty()
         });
+        // A backlog (a slow disk, a long checkpoint) grows these far past what a steady
+        // load keeps; give the memory back once it has drained.
+        macro_rules! shrink {
+            ($($held:expr),*) => {$(
+                if spare($held.len(), $held.capacity()) {
+                    $held.shrink_to($held.len() * 2);
+                }
+            )*};
+        }
+        shrink!(
+            self.entries,
+            self.idem,
+            self.cases,
+            self.consumers,
+            self.applied,
+            self.streams
+        );
     }
 
     /// Entries after `lsn`, oldest first.
@@ -255,36 +300,37 @@ impl Tail {
     }
 
     /// The newest `PutCase` or `CloseCase` of case `id` in an entry after `lsn`.
-    pub fn case(&self, id: &str, lsn: u64) -> Option<At> {
+    pub fn case(&self, id: &str, lsn: u64) -> Option<OpAt> {
         let case = self.cases.get(id)?;
         case.last.after(lsn).then(|| case.last.clone())
     }
 
     /// The newest `CloseCase` of case `id` in an entry after `lsn`.
-    pub fn closed_case(&self, id: &str, lsn: u64) -> Option<At> {
+    pub fn closed_case(&self, id: &str, lsn: u64) -> Option<OpAt> {
         let closed = self.cases.get(id)?.closed.as_ref()?;
         closed.after(lsn).then(|| closed.clone())
     }
 
     /// The newest `PutConsumer` of consumer `name` in an entry after `lsn`.
-    pub fn consumer(&self, name: &str, lsn: u64) -> Option<At> {
+    pub fn consumer(&self, name: &str, lsn: u64) -> Option<OpAt> {
         self.consumers.get(name).filter(|at| at.after(lsn)).cloned()
     }
 
     /// The newest `PutApplied` of `hall` in an entry after `lsn`.
-    pub fn applied(&self, hall: &str, lsn: u64) -> Option<At> {
+    pub fn applied(&self, hall: &str, lsn: u64) -> Option<OpAt> {
         self.applied.get(hall).filter(|at| at.after(lsn)).cloned()
     }
 
     /// The events of `stream` in entries after `lsn`, with at most `limit` of those
-    /// numbered after `after`; `None` when there are none.
+    /// numbered after `after`: `None` when no event of `stream` is after `lsn`, an empty
+    /// page when some are but none is numbered after `after`.
     pub fn events(&self, stream: &str, lsn: u64, after: u64, limit: usize) -> Option<Events> {
         let stream = self.streams.get(stream)?;
         let events = &stream.events;
         let start = events.partition_point(|(_, at)| !at.after(lsn));
         let first = events.get(start)?.0;
         let last = events.back()?.0;
-        let page = if stream.rising {
+        let page = if stream.descent <= lsn {
             let from = events.partition_point(|(seq, at)| !at.after(lsn) || *seq <= after);
             events
                 .range(from..)
@@ -300,5 +346,59 @@ impl Tail {
                 .collect()
         };
         Some(Events { first, last, page })
+    }
+}
+
+/// Whether a collection holding `len` of `capacity` should give memory back: it holds under
+/// a quarter of what it has room for, and more room than a steady load needs (shrinking a
+/// small one at every checkpoint would only make the next pushes grow it again).
+fn spare(len: usize, capacity: usize) -> bool {
+    capacity > SPARE_FLOOR && len < capacity / 4
+}
+
+/// The capacity under which a collection of the tail is never shrunk.
+const SPARE_FLOOR: usize = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backlog of many keys and events, then checkpoints that drain it: the tail gives the
+    /// room back, down to about what it still holds.
+    #[test]
+    fn a_drained_backlog_gives_its_memory_back() {
+        let mut tail = Tail::empty(0);
+        let backlog = 20_000;
+        for lsn in 1..=backlog {
+            let id = format!("c{lsn}");
+            let json = Vec::new();
+            tail.push(Arc::new(Entry {
+                lsn,
+                ops: vec![
+                    Op::PutCase { id, json },
+                    Op::PutConsumer {
+                        name: format!("x{lsn}"),
+                        seq: lsn,
+                        owner: "t".into(),
+                    },
+                ],
+                events: vec![Published {
+                    stream: Arc::from("s"),
+                    seq: lsn,
+                    kind: "e",
+                    json: String::new(),
+                    hall: None,
+                }],
+            }));
+        }
+        tail.trim(backlog - 10);
+        let stream = &tail.streams["s"].events;
+        let held = [
+            tail.entries.capacity(),
+            tail.cases.capacity(),
+            tail.consumers.capacity(),
+            stream.capacity(),
+        ];
+        assert!(held.iter().all(|c| *c <= SPARE_FLOOR), "{held:?}");
     }
 }

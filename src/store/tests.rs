@@ -78,6 +78,7 @@ fn reads(store: &Store) -> String {
     let mut out = String::new();
     for hall in ["a", "b"] {
         out += &format!("{hall}: {:?}\n", store.load_hall(hall).map(|h| h.is_some()));
+        out += &format!("applied {hall}: {:?}\n", store.applied(hall).unwrap());
         out += &format!("{:?}\n", store.case_stats(hall, "d1").unwrap());
         out += &format!("{:?}\n", store.day_stats(hall, "d1").is_ok());
         out += &format!(
@@ -124,7 +125,7 @@ fn rewind() -> Vec<u8> {
     .unwrap()
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let hall = prop_oneof![Just("a"), Just("b")].prop_map(Arc::<str>::from);
     let id = prop_oneof![Just("c1"), Just("c2"), Just("c3")].prop_map(String::from);
     let day = prop_oneof![Just("20261101"), Just("20261102"), Just("20261103")];
@@ -210,11 +211,12 @@ fn op() -> impl Strategy<Value = Op> {
                 id: id.into(),
                 json
             }),
-        (hall, any::<bool>()).prop_map(|(hall, on_time)| Op::CountCase {
+        (hall.clone(), any::<bool>()).prop_map(|(hall, on_time)| Op::CountCase {
             hall,
             day: "d1".into(),
             on_time
         }),
+        (hall, 0u64..4).prop_map(|(hall, id)| Op::PutApplied { hall, id }),
     ]
 }
 
@@ -315,6 +317,41 @@ proptest! {
         prop_assert_eq!(&before, &reads(&store), "the rest checkpointed, not yet dropped");
         store.slot.tail_mut().trim(u64::MAX);
         prop_assert_eq!(before, reads(&store));
+    }
+
+    /// As the daemon runs: each record is pushed, a checkpoint sometimes materialises what
+    /// the tail holds and the tail is trimmed then or at the next step (a checkpoint
+    /// committed, its entries not dropped yet), and records go on being pushed after. At
+    /// every step the reads equal those of a store that checkpointed each record at once.
+    #[test]
+    fn reads_as_records_come_and_checkpoints_go_equal_those_of_a_checkpointed_store(
+        records in records(), events in 0u64..10,
+        checkpoints in proptest::collection::vec((any::<bool>(), any::<bool>()), 12),
+    ) {
+        let entries = entries(records, events, &STREAMS);
+        let (_d, store) = fresh();
+        let (_r, checkpointed) = fresh();
+        // Entries up to `done` are in the tables; the tail was trimmed up to `dropped`.
+        let (mut done, mut dropped) = (0, 0);
+        for (e, (checkpoint, drop_now)) in entries.iter().zip(checkpoints) {
+            let ops = e.ops.iter().map(copy).collect();
+            let copied = Entry { lsn: e.lsn, ops, events: e.events.clone() };
+            store.slot.tail_mut().push(Arc::new(copied));
+            materialise(&checkpointed, &[e]);
+            if dropped < done {
+                store.slot.tail_mut().trim(done as u64);
+                dropped = done;
+            }
+            if checkpoint {
+                materialise(&store, &entries[done..e.lsn as usize].iter().collect::<Vec<_>>());
+                done = e.lsn as usize;
+                if drop_now {
+                    store.slot.tail_mut().trim(done as u64);
+                    dropped = done;
+                }
+            }
+            prop_assert_eq!(reads(&store), reads(&checkpointed), "after lsn {}", e.lsn);
+        }
     }
 }
 
@@ -424,7 +461,7 @@ fn reads_find_cases_events_and_cursors_in_the_tail_and_the_tables() {
 }
 
 /// Ops are not `Clone` (the writer moves them); a test copies through the log's encoding.
-fn copy(op: &Op) -> Op {
+pub(super) fn copy(op: &Op) -> Op {
     let mut raw = Vec::new();
     log::encode(std::iter::once(op), std::iter::empty(), &mut raw);
     log::decode(&raw).unwrap().ops.remove(0)
