@@ -1,12 +1,7 @@
 //! The `hallq-loadtest` binary; see `hallq_loadtest::cli`.
 
-/// The daemon's allocator and its options (see `src/main.rs`): the daemon runs in this
-/// process.
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: &u8 = &b"background_thread:true\0"[0];
+// The daemon's allocator and its options: the daemon runs in this process.
+hallq::jemalloc!();
 
 fn main() -> std::process::ExitCode {
     // The recovery scenario re-executes this program as the daemon (see `ChildDaemon`).
