@@ -138,7 +138,7 @@ const TRIM_AFTER: usize = 256;
 /// it runs when at least `TRIM_AFTER` connections closed since the last peak, every 10 s
 /// at most, on a blocking thread (it walks the heap). The binaries that run the daemon
 /// allocate with jemalloc, whose background thread gives pages back by itself
-/// (`src/main.rs`); there glibc's heap is nearly empty and the trim finds little to do.
+/// (`hallq::jemalloc!`); there glibc's heap is nearly empty and the trim finds little to do.
 async fn give_back_memory(reg: Arc<Registry>) {
     let mut every = tokio::time::interval(Duration::from_secs(10));
     loop {
