@@ -203,6 +203,11 @@ pub struct StoreConfig {
     /// The size of the log's segment files (`[store] log_segment_mb`, default 16 MiB), each
     /// written with zeros before use and reused once checkpointed.
     pub segment_bytes: u64,
+    /// The database file's pages go to the disk in steps of this many bytes as a commit
+    /// writes them (`[store] checkpoint_flush_kb`, 0 = all at redb's `fdatasync`), so the
+    /// log's `fdatasync` queues behind one step of a checkpoint, not all of it
+    /// (`store::writeback`).
+    pub checkpoint_flush_bytes: u64,
 }
 
 /// Whether metric series carry the hall or only its tier (`[metrics] labels`). A setting of

@@ -231,6 +231,32 @@ fn checkpoint_cadence_has_defaults_and_bounds() {
 }
 
 #[test]
+fn checkpoint_flush_has_a_default_zero_turns_it_off_and_bad_values_are_located() {
+    let c = Config::from_toml("t.toml", MINIMAL).unwrap();
+    assert_eq!(c.store.checkpoint_flush_bytes, 256 << 10);
+    let src = format!("[store]\ncheckpoint_flush_kb = 0\n{MINIMAL}");
+    let c = Config::from_toml("t.toml", &src).unwrap();
+    assert_eq!(c.store.checkpoint_flush_bytes, 0);
+    let src = format!("[store]\nquick_repair = true\ncheckpoint_flush_kb = 1048577\n{MINIMAL}");
+    let errs = errors(&src);
+    assert!(
+        errs.iter().any(|e| e.contains("t.toml:3:")
+            && e.contains("store.checkpoint_flush_kb")
+            && e.contains("between 0 and 1048576")),
+        "{errs:?}"
+    );
+    // Not a number of KiB: refused where it stands, by the TOML reader.
+    for bad in ["-1", "\"64k\""] {
+        let src = format!("[store]\nquick_repair = true\ncheckpoint_flush_kb = {bad}\n{MINIMAL}");
+        let errs = errors(&src);
+        assert!(
+            errs.iter().any(|e| e.contains("t.toml:3:23")),
+            "{bad}: {errs:?}"
+        );
+    }
+}
+
+#[test]
 fn hours_overrides_and_makeup_day_are_parsed_and_checked() {
     let src = MINIMAL.replace(
         "tier = \"county\"",

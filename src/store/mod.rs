@@ -28,6 +28,7 @@ mod batch;
 mod case_record;
 mod checkpoint;
 mod checkpointer;
+mod gated;
 mod hall_delta;
 mod ledger;
 pub(crate) mod log;
@@ -43,6 +44,7 @@ mod tail_tests;
 #[cfg(test)]
 mod tests;
 mod wal;
+mod writeback;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 
 pub use batch::{Batch, Done, Op, Publish, Published};
 pub use case_record::{decode_case, encode_case};
+pub use gated::{Gate, GatedFile};
 pub use ledger::Ledger;
 pub use outbox::Notification;
 pub use period::PeriodCounts;
@@ -461,7 +464,7 @@ impl Slot {
     }
 }
 
-/// How the database is opened over its storage: `redb::Builder::create` on the file for the
+/// How the database is opened over its storage: the file, paced (`writeback`), for the
 /// daemon; over a backend the caller makes for `Store::open_with_backend`.
 type Opener = dyn Fn(&redb::Builder, &Path) -> Result<Database, redb::DatabaseError> + Send + Sync;
 
@@ -536,10 +539,13 @@ impl Store {
     /// Open (or create) `dir/hallq.redb`. redb takes a file lock, so a second daemon on the
     /// same data directory fails here instead of corrupting it.
     pub fn open(dir: &Path, cfg: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        let step = cfg.checkpoint_flush_bytes;
         Store::open_over(
             dir,
             cfg,
-            Box::new(|builder, path| builder.create(path)),
+            Box::new(move |builder, path| {
+                builder.create_with_backend(writeback::open(path, step)?)
+            }),
             Arc::new(|path| {
                 let file = segment::open_file(path)?;
                 Ok(Box::new(redb::backends::FileBackend::new(file)?) as segment::Backend)

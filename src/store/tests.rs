@@ -27,6 +27,7 @@ pub(super) fn config() -> crate::config::StoreConfig {
         checkpoint_writes: 16_384,
         checkpoint_interval_ms: 100,
         segment_bytes: 1 << 20,
+        checkpoint_flush_bytes: 64 << 10,
     }
 }
 

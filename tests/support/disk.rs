@@ -9,13 +9,13 @@
 
 use std::fs::OpenOptions;
 use std::io;
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use hallq::store::{Gate, GatedFile};
 use redb::backends::FileBackend;
-use redb::{BackendError, DatabaseError, StorageBackend};
+use redb::{DatabaseError, StorageBackend};
 
 /// How many bytes at the start of the file redb rewrites in place as its header (320 in redb
 /// 4): a write that stays within them is never refused. Smaller than a page.
@@ -69,78 +69,32 @@ impl DiskSwitch {
                 .create(true)
                 .truncate(false)
                 .open(path)?;
-            Ok(FailingDisk {
-                file: FileBackend::new(file)?,
-                switch: switch.clone(),
-            })
+            GatedFile::new(file, Failing(switch.clone()))
         }
     }
 }
 
-/// The store file under a [`DiskSwitch`].
+/// The store file under a [`DiskSwitch`]: what the switch refuses is refused, the rest (reads,
+/// syncs, the file's locks, so a second open of the same store is refused as it is on the
+/// file) goes to the file.
+pub type FailingDisk = GatedFile<Failing>;
+
+/// The [`Gate`] of a [`FailingDisk`].
 #[derive(Debug)]
-pub struct FailingDisk {
-    file: FileBackend,
-    switch: Arc<DiskSwitch>,
-}
+pub struct Failing(Arc<DiskSwitch>);
 
-impl StorageBackend for FailingDisk {
-    fn len(&self) -> io::Result<u64> {
-        self.file.len()
-    }
-
-    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        self.file.read(offset, out)
-    }
-
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        if len > self.file.len()? {
-            self.switch.check()?;
+impl Gate for Failing {
+    fn set_len(&self, file: &FileBackend, len: u64) -> io::Result<()> {
+        if len > file.len()? {
+            self.0.check()?;
         }
-        self.file.set_len(len)
+        file.set_len(len)
     }
 
-    fn sync_data(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
-    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+    fn write(&self, file: &FileBackend, offset: u64, data: &[u8]) -> io::Result<()> {
         if offset + data.len() as u64 > HEADER {
-            self.switch.check()?;
+            self.0.check()?;
         }
-        self.file.write(offset, data)
-    }
-
-    fn close(&self) -> io::Result<()> {
-        self.file.close()
-    }
-
-    // The file's locks, so a second open of the same store is refused as it is on the file.
-    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-        self.file.try_lock_range(start, end)
-    }
-
-    fn try_lock_shared_range(
-        &self,
-        start: Bound<u64>,
-        end: Bound<u64>,
-    ) -> Result<bool, BackendError> {
-        self.file.try_lock_shared_range(start, end)
-    }
-
-    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.file.lock_range(start, end)
-    }
-
-    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.file.lock_shared_range(start, end)
-    }
-
-    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.file.unlock_range(start, end)
-    }
-
-    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-        self.file.query_lock_range(start, end)
+        file.write(offset, data)
     }
 }

@@ -231,8 +231,19 @@ pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
             1024,
             16,
         )) << 20,
+        checkpoint_flush_bytes: u64::from(bounded(
+            cx,
+            &r.checkpoint_flush_kb,
+            "store.checkpoint_flush_kb",
+            0,
+            1 << 20,
+            FLUSH_KB,
+        )) << 10,
     }
 }
+
+/// `[store] checkpoint_flush_kb`'s default (BENCHMARKS.md, "Checkpoint writeback in steps").
+const FLUSH_KB: u32 = 256;
 
 fn bounded(cx: &mut Ctx, v: &Option<Spanned<u32>>, field: &str, lo: u32, hi: u32, def: u32) -> u32 {
     match v {
