@@ -125,7 +125,10 @@ impl Daemon {
                 );
             }
         }
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = match config.server.shards {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
         let books = crate::runtime::shard::recover_books(&config, &store)?;
         let shards = Shards::start(&config, halls, books, &ctx, &cases, threads);
         if let Some(c) = &cluster {

@@ -63,6 +63,10 @@ struct Args {
     /// `--store checkpoint_interval_ms=500`, to compare settings under the same load.
     #[arg(long = "store", value_name = "KEY=VALUE")]
     store: Vec<String>,
+    /// A `[server]` setting for the daemon started here, as `key=value` (repeatable), e.g.
+    /// `--server shards=1`.
+    #[arg(long = "server", value_name = "KEY=VALUE")]
+    server: Vec<String>,
     /// Mixed: tickets waiting per window before the load starts.
     #[arg(long, default_value_t = 4)]
     prefill: usize,
@@ -163,9 +167,10 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
     }
     // Only the mixed workload and the fan-out start their daemon from the plan's config;
     // the other scenarios write configs of their own, which a --store would silently miss.
-    if !a.store.is_empty() && !matches!(a.scenario, Scenario::Mixed | Scenario::Fanout) {
+    let settings = !a.store.is_empty() || !a.server.is_empty();
+    if settings && !matches!(a.scenario, Scenario::Mixed | Scenario::Fanout) {
         return Err(format!(
-            "--store applies to the mixed and fan-out scenarios only, not to {:?}",
+            "--store and --server apply to the mixed and fan-out scenarios only, not to {:?}",
             a.scenario
         ));
     }
@@ -179,10 +184,10 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
     };
     let daemon = match (a.target, a.token) {
         (Some(url), Some(token)) => {
-            if a.no_group_commit || !a.store.is_empty() {
+            if a.no_group_commit || !a.store.is_empty() || !a.server.is_empty() {
                 return Err(
-                    "--no-group-commit and --store configure the daemon this program starts; \
-                            with --target, set `[store]` in that daemon's config"
+                    "--no-group-commit, --store and --server configure the daemon this program \
+                            starts; with --target, set them in that daemon's config"
                         .into(),
                 );
             }
@@ -230,6 +235,7 @@ fn plan_from_args(a: Args) -> Result<(Plan, bool), String> {
             },
             attack: a.attack,
             store: a.store,
+            server: a.server,
         },
         a.json,
     ))

@@ -73,6 +73,8 @@ pub struct Plan {
     pub attack: Attack,
     /// `[store]` settings (`key=value`) for the daemon started here (`--store`).
     pub store: Vec<String>,
+    /// `[server]` settings (`key=value`) for the daemon started here (`--server`).
+    pub server: Vec<String>,
 }
 
 /// How big a province to recover.
@@ -127,10 +129,13 @@ pub(crate) fn with_daemon<T>(
         } => {
             let province = province::generate(*halls);
             let tokens = Tokens::generate()?;
-            let config = with_store(
+            let config = with_settings(
                 province::config_toml(&province, &tokens, *group_commit),
+                "store",
                 &plan.store,
+                "--store",
             )?;
+            let config = with_settings(config, "server", &plan.server, "--server")?;
             let calendar = (province::CALENDAR_FILE, province::calendar_file()?);
             let daemon = LocalDaemon::start(&config, &[calendar], data_parent)?;
             let target = Target::local(daemon.addr);
@@ -253,27 +258,34 @@ async fn discover(target: &Target, token: &str, limit: Option<usize>) -> Result<
     Ok(Province { halls })
 }
 
-/// `config` with the `[store]` settings `key=value` added (to its `[store]` table if it has
-/// one); the daemon's config check then rejects a bad key or value, naming it.
-pub(crate) fn with_store(config: String, settings: &[String]) -> Result<String, String> {
+/// `config` with the settings `key=value` added to its `[table]` (made if it has none); the
+/// daemon's config check then rejects a bad key or value, naming it. `flag` names the
+/// command-line option in errors.
+pub(crate) fn with_settings(
+    config: String,
+    table: &str,
+    settings: &[String],
+    flag: &str,
+) -> Result<String, String> {
     if settings.is_empty() {
         return Ok(config);
     }
     let mut lines = String::new();
     for s in settings {
         let Some((key, value)) = s.split_once('=') else {
-            return Err(format!("--store {s}: expected key=value"));
+            return Err(format!("{flag} {s}: expected key=value"));
         };
         lines.push_str(&format!("{} = {}\n", key.trim(), value.trim()));
     }
-    Ok(match config.find("[store]\n") {
+    let head = format!("[{table}]\n");
+    Ok(match config.find(&head) {
         Some(at) => {
-            let at = at + "[store]\n".len();
+            let at = at + head.len();
             format!("{}{lines}{}", &config[..at], &config[at..])
         }
         None => {
             let at = config.find("[server]\n").unwrap_or(config.len());
-            format!("{}[store]\n{lines}\n{}", &config[..at], &config[at..])
+            format!("{}{head}{lines}\n{}", &config[..at], &config[at..])
         }
     })
 }

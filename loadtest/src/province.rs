@@ -515,18 +515,29 @@ mod tests {
     }
 
     #[test]
-    fn store_settings_reach_the_store_table_with_or_without_group_commit() {
+    fn store_and_server_settings_reach_their_tables_with_or_without_group_commit() {
         let p = generate(3);
         let tokens = Tokens::generate().expect("random tokens");
         let settings = ["checkpoint_interval_ms=250".to_owned()];
         for group_commit in [true, false] {
-            let text = crate::plan::with_store(config_toml(&p, &tokens, group_commit), &settings)
-                .expect("key=value");
+            let text = config_toml(&p, &tokens, group_commit);
+            let text =
+                crate::plan::with_settings(text, "store", &settings, "--store").expect("key=value");
+            let text =
+                crate::plan::with_settings(text, "server", &["shards = 1".to_owned()], "--server")
+                    .expect("key=value");
             let c = load(&text).expect("valid config");
             assert_eq!(c.store.checkpoint_interval_ms, 250);
             assert_eq!(c.store.max_batch, if group_commit { 4096 } else { 1 });
+            assert_eq!(c.server.shards, 1);
         }
-        assert!(crate::plan::with_store(String::new(), &["max_batch".to_owned()]).is_err());
+        let bad = crate::plan::with_settings(
+            String::new(),
+            "store",
+            &["max_batch".to_owned()],
+            "--store",
+        );
+        assert_eq!(bad.unwrap_err(), "--store max_batch: expected key=value");
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn plan(rate: Option<f64>) -> Plan {
         },
         attack: hallq_loadtest::plan::Attack::HalfBody,
         store: Vec::new(),
+        server: Vec::new(),
     }
 }
 

@@ -142,6 +142,8 @@ pub struct ServerConfig {
     pub sse_buffer: usize,
     /// Subscribers per hall stream before new ones are refused with 503.
     pub max_subscribers: usize,
+    /// Hall shard threads (halls are dealt to them round-robin); 0 for one per core.
+    pub shards: usize,
     /// A connection must deliver a complete request head this long after it opened, or
     /// after the first byte of a later head arrived; otherwise it is closed.
     pub header_timeout_s: u64,

@@ -175,6 +175,8 @@ pub struct RawServer {
     pub sse_keepalive_s: Option<S<u32>>,
     pub sse_buffer: Option<S<u32>>,
     pub max_subscribers: Option<S<u32>>,
+    /// 0: one per core.
+    pub shards: Option<S<u32>>,
     pub header_timeout_s: Option<S<u32>>,
     pub body_timeout_s: Option<S<u32>>,
     pub idle_timeout_s: Option<S<u32>>,

@@ -69,6 +69,7 @@ pub(super) fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
             1 << 20,
             20_000,
         ) as usize,
+        shards: bounded(cx, &r.shards, "server.shards", 0, 1024, 0) as usize,
         header_timeout_s: secs(cx, &r.header_timeout_s, "server.header_timeout_s", 10),
         body_timeout_s: secs(cx, &r.body_timeout_s, "server.body_timeout_s", 10),
         idle_timeout_s: secs(cx, &r.idle_timeout_s, "server.idle_timeout_s", 75),
