@@ -96,7 +96,7 @@ macro_rules! tables {
             1, "meta" => store::META,
             2, "halls" => store::HALLS,
             3, "tickets" => store::TICKETS,
-            4, "events" => store::EVENTS,
+            4, "events" => store::EVENTS, // schema 4 and earlier; moved into chunks on open
             5, "idempotency" => store::IDEMPOTENCY,
             6, "cases" => store::CASES,
             7, "closed_cases" => store::CLOSED_CASES,
@@ -109,6 +109,7 @@ macro_rules! tables {
             14, "log" => store::log::LOG,
             15, "bookings" => store::BOOKINGS,
             16, "outbox" => store::OUTBOX,
+            17, "event_chunks" => store::event_chunk::EVENT_CHUNKS,
         )
     };
 }

@@ -20,7 +20,7 @@ use super::log::LOG;
 use super::tail::{CHECKPOINT, Entry};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
-    EVENTS, HALLS, IDEMPOTENCY, META, OUTBOX, STATS, StoreError, TICKETS, decode_pair,
+    HALLS, IDEMPOTENCY, META, OUTBOX, STATS, StoreError, TICKETS, decode_pair,
 };
 
 /// What the state tables get, key by key, from a run of records.
@@ -279,33 +279,9 @@ fn write_events(
     streams: BTreeMap<&str, Vec<(u64, &str, &str)>>,
     retention: u64,
 ) -> Result<(), StoreError> {
-    let mut t = tx.open_table(EVENTS)?;
-    let mut value = Vec::new();
-    let slack = (retention / 10).max(1);
+    let mut t = tx.open_table(super::event_chunk::EVENT_CHUNKS)?;
     for (stream, events) in streams {
-        let first = t
-            .range((stream, 0)..=(stream, u64::MAX))?
-            .next()
-            .transpose()?
-            .map(|(k, _)| k.value().1);
-        let (mut lowest, mut last) = (u64::MAX, 0);
-        for (seq, kind, json) in events {
-            value.clear();
-            value.extend_from_slice(kind.as_bytes());
-            value.push(b'\n');
-            value.extend_from_slice(json.as_bytes());
-            t.insert((stream, seq), value.as_slice())?;
-            lowest = lowest.min(seq);
-            last = last.max(seq);
-        }
-        // The stream's first event may be in this very checkpoint (a new stream, or all of
-        // its retained events rewritten): counting only the rows before it would leave a
-        // stream whose events all came in one checkpoint unpruned until its next event.
-        let first = first.map_or(lowest, |f| f.min(lowest)).min(last);
-        if last - first >= retention + slack {
-            let keep_from = last + 1 - retention;
-            t.retain_in((stream, first)..(stream, keep_from), |_, _| false)?;
-        }
+        super::event_chunk::write(&mut t, stream, &events, retention)?;
     }
     Ok(())
 }

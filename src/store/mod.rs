@@ -28,6 +28,9 @@ mod batch;
 mod case_record;
 mod checkpoint;
 mod checkpointer;
+pub(crate) mod event_chunk;
+#[cfg(test)]
+mod event_chunk_tests;
 mod gated;
 mod hall_delta;
 mod ledger;
@@ -69,8 +72,10 @@ pub use writer::WriterHandle;
 /// version would take a binary one for corruption, so it is told the schema instead. 4: the
 /// log in segment files beside the database (`segment`), the `log` table only read once to
 /// replay what a store of schema 3 left in it; an older version would miss the segments'
-/// records, so it is told the schema.
-pub(crate) const SCHEMA: u64 = 4;
+/// records, so it is told the schema. 5: events in chunks (`event_chunk::EVENT_CHUNKS`), the
+/// `events` table of schema 4 and earlier moved into them when such a store opens; an older
+/// version would find no events, so it is told the schema.
+pub(crate) const SCHEMA: u64 = 5;
 /// The oldest schema whose backups `hallq restore` installs (a store of schema 1 is opened,
 /// but its backups never existed: backup came with schema 2).
 pub(crate) const OLDEST_SCHEMA: u64 = 2;
@@ -81,7 +86,9 @@ pub(crate) const HALLS: TableDefinition<&str, &[u8]> = TableDefinition::new("hal
 /// (hall id, ticket id) → `TicketRecord` (JSON). Ticket ids start with the business day, so
 /// one range covers a day's tickets.
 pub(crate) const TICKETS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("tickets");
-/// (stream, seq) → `kind\njson`.
+/// (stream, seq) → `kind\njson`: the events of schema 4 and earlier, only read to move them
+/// into `event_chunk::EVENT_CHUNKS` when such a store opens (and filled by restoring its
+/// backup).
 pub(crate) const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("events");
 /// (scope, key) → 8 bytes big-endian expiry (unix seconds) + stored answer (JSON).
 pub(crate) const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> =
@@ -592,9 +599,14 @@ impl Store {
             match found {
                 // Schema 1 is schema 2 with an empty log; schema 2 is schema 3 with every case
                 // record in JSON; schema 3 is schema 4 with its log in the `log` table
-                // (replayed below, before the segments, which it has none of).
-                None | Some(1) | Some(2) | Some(3) => {
+                // (replayed below, before the segments, which it has none of); schema 4 is
+                // schema 5 with its events one row each, moved into chunks here.
+                None | Some(1) | Some(2) | Some(3) | Some(4) => {
                     meta.insert("schema", SCHEMA)?;
+                    let moved = event_chunk::migrate(&tx)?;
+                    if moved > 0 {
+                        tracing::info!(events = moved, "moved the stored events into chunks");
+                    }
                 }
                 Some(SCHEMA) => {}
                 Some(found) => return Err(StoreError::Schema { path, found }),
@@ -602,7 +614,7 @@ impl Store {
             tx.open_table(log::LOG)?;
             tx.open_table(HALLS)?;
             tx.open_table(TICKETS)?;
-            tx.open_table(EVENTS)?;
+            tx.open_table(event_chunk::EVENT_CHUNKS)?;
             tx.open_table(IDEMPOTENCY)?;
             tx.open_table(CASES)?;
             tx.open_table(CLOSED_CASES)?;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::batch::Op;
+use super::event_chunk::{self, EVENT_CHUNKS};
 use super::hall_delta::{HallWrite, calls_of};
 use super::tail::{CHECKPOINT, Entry, EventAt, OpAt, Tail};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
-    Cursor, EVENTS, EventPage, HALLS, IDEMPOTENCY, META, OUTBOX, Rewind, STATS, Store, StoreError,
-    TICKETS, decode_pair,
+    Cursor, EventPage, HALLS, IDEMPOTENCY, META, OUTBOX, Rewind, STATS, Store, StoreError, TICKETS,
+    decode_pair,
 };
 use crate::queue::{HallRecord, TicketRecord};
 
@@ -73,12 +74,8 @@ impl super::Slot {
         if let Some(seq) = logged {
             return Ok(seq);
         }
-        Ok(tx
-            .open_table(EVENTS)?
-            .range((stream, 0)..=(stream, u64::MAX))?
-            .next_back()
-            .transpose()?
-            .map_or(0, |(k, _)| k.value().1))
+        let table = tx.open_table(EVENT_CHUNKS)?;
+        Ok(event_chunk::bounds(&table, stream)?.map_or(0, |(_, last)| last))
     }
 }
 
@@ -247,24 +244,11 @@ impl Store {
         let (tx, logged) = self
             .slot
             .look(|tail, checkpoint| tail.events(stream, checkpoint, after, limit))?;
-        let table = tx.open_table(EVENTS)?;
-        let mut all = table.range((stream, 0)..=(stream, u64::MAX))?;
-        let mut first_retained = all.next().transpose()?.map(|(k, _)| k.value().1);
-        let mut last_retained = all
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.value().1)
-            .or(first_retained);
-        let mut events = Vec::new();
-        for row in table
-            .range((stream, after.saturating_add(1))..=(stream, u64::MAX))?
-            .take(limit)
-        {
-            let (k, v) = row?;
-            let text = String::from_utf8_lossy(v.value());
-            let (kind, json) = text.split_once('\n').unwrap_or(("event", &text));
-            events.push((k.value().1, kind.to_owned(), json.to_owned()));
-        }
+        let table = tx.open_table(EVENT_CHUNKS)?;
+        let bounds = event_chunk::bounds(&table, stream)?;
+        let mut first_retained = bounds.map(|b| b.0);
+        let mut last_retained = bounds.map(|b| b.1);
+        let mut events = event_chunk::page(&table, stream, after, limit)?;
         // The tail's events of a stream all come after the table's.
         if let Some(logged) = logged {
             first_retained.get_or_insert(logged.first);

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::batch::{Batch, Op, Published};
+use super::event_chunk::{self, EVENT_CHUNKS};
 use super::log::{self, LOG};
 use super::tail::Entry;
 use super::*;
@@ -46,7 +47,15 @@ fn dump(db: &Database) -> String {
     }
     rows!(HALLS);
     rows!(TICKETS);
-    rows!(EVENTS);
+    // Events by (stream, seq), whatever chunks hold them: one checkpoint per record cuts
+    // them into other chunks than one checkpoint of all.
+    for row in tx.open_table(EVENT_CHUNKS).unwrap().iter().unwrap() {
+        let (k, v) = row.unwrap();
+        let (stream, first) = k.value();
+        for e in event_chunk::decode(v.value(), stream, first).unwrap() {
+            writeln!(out, "EVENTS: {:?} = {:?}", (stream, e.0), (e.1, e.2)).unwrap();
+        }
+    }
     rows!(IDEMPOTENCY);
     rows!(CASES);
     rows!(CLOSED_CASES);
@@ -655,11 +664,11 @@ fn a_stream_whose_events_all_come_in_one_checkpoint_is_pruned_to_its_retention()
     let entries = entries(vec![vec![]], 150, &[ALARMS]);
     materialise_keeping(&store, &entries.iter().collect::<Vec<_>>(), 100);
     let read = store.slot.get().unwrap().begin_read().unwrap();
-    let events = read.open_table(EVENTS).unwrap();
-    let seqs: Vec<u64> = events
-        .range((ALARMS, 0)..=(ALARMS, u64::MAX))
+    let events = read.open_table(EVENT_CHUNKS).unwrap();
+    let seqs: Vec<u64> = event_chunk::page(&events, ALARMS, 0, usize::MAX)
         .unwrap()
-        .map(|r| r.unwrap().0.value().1)
+        .into_iter()
+        .map(|e| e.0)
         .collect();
     assert_eq!(seqs, (51..=150).collect::<Vec<_>>());
 }

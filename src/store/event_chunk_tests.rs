@@ -1,0 +1,165 @@
+//! The event chunks against a plain model (a map of seq to event per stream, trimmed to the
+//! retention as the checkpoints trim it), and a store of schema 4 opened by this version.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::event_chunk::{self, EVENT_CHUNKS, Event};
+use super::{EVENTS, META, SCHEMA, Store};
+
+/// An event's text: long enough, sometimes, to fill a chunk with a few.
+fn text(seq: u64, size: usize) -> String {
+    format!(r#"{{"seq":{seq},"pad":"{}"}}"#, "x".repeat(size))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn chunks_round_trip(sizes in prop::collection::vec(0usize..3000, 0..40), from in 0u64..1000) {
+        let owned: Vec<(u64, String)> = sizes.iter().enumerate()
+            .map(|(i, &n)| (from + 2 * i as u64, text(i as u64, n)))
+            .collect();
+        let events: Vec<Event<'_>> = owned.iter().map(|(s, j)| (*s, "k", j.as_str())).collect();
+        let chunks = event_chunk::encode(&events);
+        let mut back = Vec::new();
+        for (first, raw) in &chunks {
+            let (first, raw) = (*first, raw.as_slice());
+            let chunk = event_chunk::decode(raw, "s", first).unwrap();
+            prop_assert_eq!(chunk.first().map(|e| e.0), Some(first), "keyed by its first");
+            prop_assert!(chunk.len() == 1 || raw.len() <= 3_800 + 16, "{} bytes", raw.len());
+            back.extend(chunk);
+        }
+        prop_assert_eq!(back, events);
+    }
+
+    /// Checkpoints of rising events, now and then one that logs seqs again (a cluster node
+    /// replaying another's numbering), then every page a resume can ask for.
+    #[test]
+    fn written_chunks_read_as_the_model(
+        checkpoints in prop::collection::vec(
+            (prop::collection::vec((0u64..3, 0usize..1500), 0..30), prop::bool::weighted(0.15), 0u64..20),
+            1..12,
+        ),
+        retention in 1u64..60,
+        after in 0u64..200,
+        limit in 1usize..50,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("db")).unwrap();
+        let mut model: BTreeMap<u64, String> = BTreeMap::new();
+        let mut next = 1u64;
+        for (events, again, back) in checkpoints {
+            if again {
+                next = next.saturating_sub(back).max(1);
+            }
+            let owned: Vec<(u64, String)> = events.iter().map(|&(gap, size)| {
+                let seq = next + gap;
+                next = seq + 1;
+                (seq, text(seq, size))
+            }).collect();
+            let events: Vec<Event<'_>> = owned.iter().map(|(s, j)| (*s, "k", j.as_str())).collect();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut t = tx.open_table(EVENT_CHUNKS).unwrap();
+                event_chunk::write(&mut t, "s", &events, retention).unwrap();
+            }
+            tx.commit().unwrap();
+            for (seq, json) in owned {
+                model.insert(seq, json);
+            }
+            // The model's pruning: once a tenth over the retention, keep the last `retention`
+            // numbers.
+            let (first, last) = match (model.keys().next(), model.keys().next_back()) {
+                (Some(&f), Some(&l)) => (f, l),
+                _ => continue,
+            };
+            if last - first >= retention + (retention / 10).max(1) {
+                model.retain(|&s, _| s > last - retention);
+            }
+        }
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(EVENT_CHUNKS).unwrap();
+        let bounds = event_chunk::bounds(&t, "s").unwrap();
+        prop_assert_eq!(bounds, model.keys().next().map(|&f| (f, *model.keys().next_back().unwrap())));
+        let page = event_chunk::page(&t, "s", after, limit).unwrap();
+        let expected: Vec<(u64, String, String)> = model.range(after + 1..).take(limit)
+            .map(|(s, j)| (*s, "k".to_owned(), j.clone())).collect();
+        prop_assert_eq!(page, expected);
+        let mut seqs = Vec::new();
+        for row in t.iter().unwrap() {
+            let (k, v) = row.unwrap();
+            let chunk = event_chunk::decode(v.value(), "s", k.value().1).unwrap();
+            prop_assert_eq!(chunk.first().map(|e| e.0), Some(k.value().1));
+            seqs.extend(chunk.iter().map(|e| e.0));
+        }
+        prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{:?}", seqs);
+    }
+}
+
+/// A store written by the previous version (schema 4: one `events` row per event) opens with
+/// its events in chunks, read back as before, and goes on from them.
+#[test]
+fn a_schema_4_store_opens_with_its_events_moved_into_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = redb::Database::create(dir.path().join("hallq.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert("schema", 4).unwrap();
+        {
+            let mut t = tx.open_table(EVENTS).unwrap();
+            for seq in 5..=300u64 {
+                let row = format!("ticket.called\n{}", text(seq, (seq as usize * 37) % 700));
+                t.insert(("h1", seq), row.as_bytes()).unwrap();
+            }
+            t.insert(("h2", 1), b"kiosk\n{}".as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let store = Store::open(dir.path(), &super::tests::config()).unwrap();
+    let page = store.read_events("h1", 100, 1000).unwrap();
+    assert_eq!(page.first_retained, Some(5));
+    assert_eq!(page.last_retained, Some(300));
+    let expected: Vec<_> = (101..=300u64)
+        .map(|s| {
+            (
+                s,
+                "ticket.called".to_owned(),
+                text(s, (s as usize * 37) % 700),
+            )
+        })
+        .collect();
+    assert_eq!(page.events, expected);
+    assert_eq!(
+        store.read_events("h2", 0, 10).unwrap().events,
+        vec![(1, "kiosk".to_owned(), "{}".to_owned())]
+    );
+    let db = store.slot.get().unwrap();
+    let tx = db.begin_read().unwrap();
+    assert_eq!(
+        tx.open_table(META)
+            .unwrap()
+            .get("schema")
+            .unwrap()
+            .unwrap()
+            .value(),
+        SCHEMA
+    );
+    assert!(
+        matches!(
+            tx.open_table(EVENTS),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ),
+        "the old table is gone"
+    );
+    let chunks = tx.open_table(EVENT_CHUNKS).unwrap().iter().unwrap().count();
+    assert!(chunks < 296 / 4, "{chunks} chunks for 297 events");
+    drop(tx);
+    drop(db);
+    drop(store);
+    // Opened again (now schema 5), nothing moves twice.
+    let store = Store::open(dir.path(), &super::tests::config()).unwrap();
+    assert_eq!(store.read_events("h1", 0, 1000).unwrap().events.len(), 296);
+}
