@@ -204,9 +204,10 @@ fn pair(buf: &mut [u8; RENDERED_MAX], at: usize, v: u32) {
     buf[at..at + 2].copy_from_slice(&DIGITS[i..i + 2]);
 }
 
-/// The proleptic Gregorian date of a count of days since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// The proleptic Gregorian year, month and day of a count of days since 1970-01-01
+/// (Howard Hinnant's `civil_from_days`), for `days` at least 719,468 below `i64::MAX`; the
+/// calendar's day numbers are turned into dates here too.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
