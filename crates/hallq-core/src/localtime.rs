@@ -123,8 +123,101 @@ impl From<LocalTime> for Timestamp {
 /// every time reads the same way), seconds fractions only when there are any.
 impl fmt::Display for LocalTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.at().display_with_offset(self.offset()), f)
+        let mut buf = [0; RENDERED_MAX];
+        match self.render(&mut buf) {
+            Some(text) => f.write_str(text),
+            None => fmt::Display::fmt(&self.at().display_with_offset(self.offset()), f),
+        }
     }
+}
+
+/// The longest rendering `render` writes: `2026-12-04T17:00:00.123456789+08:00`.
+const RENDERED_MAX: usize = 35;
+
+impl LocalTime {
+    /// The RFC 3339 text jiff's `display_with_offset` prints, written without its general
+    /// printer for what every hall shows: years 0001-9999 and offsets of whole minutes
+    /// (`None` for the rest, which jiff prints). Every answer and event carries two to seven
+    /// instants; through jiff's printer and `collect_str`'s escaping in pieces one cost about
+    /// 1,090 instructions, written here about 860 (BENCHMARKS.md).
+    fn render(self, buf: &mut [u8; RENDERED_MAX]) -> Option<&str> {
+        if self.offset % 60 != 0 {
+            return None;
+        }
+        // Before 1970 jiff keeps the fraction negative: -1.5 s is -1 s and -500 ms.
+        let (second, nanos) = if self.nanosecond < 0 {
+            (self.second - 1, self.nanosecond + 1_000_000_000)
+        } else {
+            (self.second, self.nanosecond)
+        };
+        let local = second.checked_add(i64::from(self.offset))?;
+        let (year, month, day) = civil_from_days(local.div_euclid(86_400));
+        let year = u32::try_from(year)
+            .ok()
+            .filter(|y| (1..=9999).contains(y))?;
+        let secs = local.rem_euclid(86_400) as u32;
+        pair(buf, 0, year / 100);
+        pair(buf, 2, year % 100);
+        buf[4] = b'-';
+        pair(buf, 5, month);
+        buf[7] = b'-';
+        pair(buf, 8, day);
+        buf[10] = b'T';
+        pair(buf, 11, secs / 3600);
+        buf[13] = b':';
+        pair(buf, 14, secs / 60 % 60);
+        buf[16] = b':';
+        pair(buf, 17, secs % 60);
+        let mut len = 19;
+        // Fractions with as few digits as they need, as jiff prints them.
+        if nanos != 0 {
+            buf[19] = b'.';
+            let mut rest = nanos as u32;
+            for at in [27, 25, 23, 21] {
+                pair(buf, at, rest % 100);
+                rest /= 100;
+            }
+            buf[20] = b'0' + rest as u8;
+            len = 29;
+            while buf[len - 1] == b'0' {
+                len -= 1;
+            }
+        }
+        let minutes = self.offset / 60;
+        buf[len] = if minutes < 0 { b'-' } else { b'+' };
+        pair(buf, len + 1, minutes.unsigned_abs() / 60);
+        buf[len + 3] = b':';
+        pair(buf, len + 4, minutes.unsigned_abs() % 60);
+        len += 6;
+        std::str::from_utf8(&buf[..len]).ok()
+    }
+}
+
+/// `v` (below 100) as two digits at `buf[at..at + 2]`.
+fn pair(buf: &mut [u8; RENDERED_MAX], at: usize, v: u32) {
+    const DIGITS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let i = v as usize * 2;
+    buf[at..at + 2].copy_from_slice(&DIGITS[i..i + 2]);
+}
+
+/// The proleptic Gregorian year, month and day of a count of days since 1970-01-01
+/// (Howard Hinnant's `civil_from_days`), for `days` at least 719,468 below `i64::MAX`; the
+/// calendar's day numbers are turned into dates here too.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
 }
 
 /// Any RFC 3339 instant, keeping its offset; `Z` (and `-00:00`) read as UTC.
@@ -141,7 +234,11 @@ impl FromStr for LocalTime {
 
 impl Serialize for LocalTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut buf = [0; RENDERED_MAX];
+        match self.render(&mut buf) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -193,6 +290,43 @@ mod tests {
         let t = LocalTime::new(ts("2026-12-04T09:00:00.25Z"), &zone("Asia/Shanghai"));
         assert_eq!(t.to_string(), "2026-12-04T17:00:00.25+08:00");
         assert_eq!(round_trip(t), t);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand-written rendering is jiff's, for any instant and offset.
+        #[test]
+        fn rendered_as_jiff_prints_it(
+            second in -62_135_596_800i64..253_402_207_199,
+            nanosecond in prop_oneof![Just(0), 0i32..1_000_000_000, (0i32..1000).prop_map(|m| m * 1_000_000)],
+            offset in prop_oneof![(-24 * 60i32..24 * 60).prop_map(|m| m * 60), -86_399i32..86_400],
+        ) {
+            let at = Timestamp::new(second, nanosecond).unwrap();
+            let t = LocalTime::with_offset(at, Offset::from_seconds(offset).unwrap());
+            let jiff = at.display_with_offset(t.offset()).to_string();
+            prop_assert_eq!(t.to_string(), jiff.clone());
+            prop_assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{jiff}\""));
+        }
+    }
+
+    #[test]
+    fn the_ends_of_the_rendered_range_print_as_jiff_prints_them() {
+        for (at, offset) in [
+            ("0001-01-01T00:00:00Z", 0),
+            ("0001-01-01T00:00:00Z", -60),
+            ("9999-12-30T21:59:59.999999999Z", 0),
+            ("9999-12-30T21:59:59Z", 7200),
+            ("1970-01-01T00:00:00Z", 0),
+            ("1969-12-31T23:59:59.5Z", 19_800),
+            ("2024-02-29T16:00:00Z", 28_800),
+            ("2026-12-04T09:00:00.000000001Z", -18_000),
+        ] {
+            let at = ts(at);
+            let offset = Offset::from_seconds(offset).unwrap();
+            let t = LocalTime::with_offset(at, offset);
+            assert_eq!(t.to_string(), at.display_with_offset(offset).to_string());
+        }
     }
 
     #[test]

@@ -33,15 +33,8 @@ pub(crate) fn day_number(date: Date) -> i64 {
 
 /// The civil date of a day number, or `None` outside what `jiff` represents (±9999 years).
 pub(crate) fn date_of(day: i64) -> Option<Date> {
-    let z = day.checked_add(719_468)?;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    day.checked_add(719_468)?;
+    let (y, m, d) = crate::localtime::civil_from_days(day);
     Date::new(i16::try_from(y).ok()?, m as i8, d as i8).ok()
 }
 
