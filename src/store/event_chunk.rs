@@ -158,8 +158,10 @@ pub(crate) fn write(
         }
     } else {
         // A seq at or below one already written (a node replaying another's numbering): the
-        // chunks from the one that may hold `lowest` on are read, merged and written again.
-        rewrite(t, stream, events, lowest)?;
+        // chunks that may hold a seq between `lowest` and `highest` are read, merged and
+        // written again.
+        let highest = events.iter().map(|e| e.0).max().unwrap_or(lowest);
+        rewrite(t, stream, events, lowest, highest)?;
     }
     let Some((first, last)) = bounds(t, stream)? else {
         return Ok(());
@@ -196,11 +198,16 @@ pub(crate) fn write(
     Ok(())
 }
 
+/// Merge `events` (seqs `lowest..=highest`) into the chunks keyed from the one that may hold
+/// `lowest` to the last keyed at or below `highest`, and write those again. The chunks after
+/// them stay as they are: their seqs are all above `highest`, and every merged one is below
+/// the key of the next, so the chunks still rise.
 fn rewrite(
     t: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
     stream: &str,
     events: &[Event<'_>],
     lowest: u64,
+    highest: u64,
 ) -> Result<(), StoreError> {
     let from = t
         .range((stream, 0)..=(stream, lowest))?
@@ -209,7 +216,7 @@ fn rewrite(
         .map_or(lowest, |(k, _)| k.value().1);
     let mut merged: BTreeMap<u64, (String, String)> = BTreeMap::new();
     let mut keys = Vec::new();
-    for row in t.range((stream, from)..=(stream, u64::MAX))? {
+    for row in t.range((stream, from)..=(stream, highest))? {
         let (k, v) = row?;
         keys.push(k.value().1);
         for (seq, kind, json) in decode(v.value(), stream, k.value().1)? {

@@ -99,6 +99,69 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Seqs logged again far back inside the stored range (many chunks back, ending before
+    /// the stream's last): the events read as the model, and the chunks keyed after the
+    /// highest seq logged again are not rewritten.
+    #[test]
+    fn seqs_logged_again_far_back_rewrite_only_the_chunks_they_reach(
+        sizes in prop::collection::vec(100usize..900, 80..200),
+        back in 20usize..70,
+        len in 1usize..40,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("db")).unwrap();
+        let last = sizes.len() as u64;
+        let owned: Vec<(u64, String)> = sizes.iter().enumerate()
+            .map(|(i, &n)| (i as u64 + 1, text(i as u64 + 1, n)))
+            .collect();
+        let lowest = last - back as u64;
+        let highest = (lowest + len as u64 - 1).min(last - 1);
+        let again: Vec<(u64, String)> = (lowest..=highest)
+            .map(|seq| (seq, format!(r#"{{"again":{seq}}}"#)))
+            .collect();
+        let chunks = |db: &redb::Database| -> BTreeMap<u64, Vec<u8>> {
+            let tx = db.begin_read().unwrap();
+            let t = tx.open_table(EVENT_CHUNKS).unwrap();
+            t.iter().unwrap().map(|row| {
+                let (k, v) = row.unwrap();
+                (k.value().1, v.value().to_vec())
+            }).collect()
+        };
+        let mut before = BTreeMap::new();
+        for batch in [&owned, &again] {
+            let events: Vec<Event<'_>> = batch.iter().map(|(s, j)| (*s, "k", j.as_str())).collect();
+            let tx = db.begin_write().unwrap();
+            event_chunk::write(&mut tx.open_table(EVENT_CHUNKS).unwrap(), "s", &events, 10_000)
+                .unwrap();
+            tx.commit().unwrap();
+            if before.is_empty() {
+                before = chunks(&db);
+                let reached = before.range(..=lowest).count();
+                prop_assume!(before.len() - reached > 3, "logged again more than a few chunks back");
+            }
+        }
+        let after = chunks(&db);
+        for (key, raw) in before.range(highest + 1..) {
+            prop_assert!(after.get(key) == Some(raw), "chunk {} rewritten", key);
+        }
+        let mut model: BTreeMap<u64, String> = owned.into_iter().collect();
+        model.extend(again);
+        let mut seqs = Vec::new();
+        for (key, raw) in &after {
+            let chunk = event_chunk::decode(raw, "s", *key).unwrap();
+            prop_assert_eq!(chunk.first().map(|e| e.0), Some(*key));
+            for (seq, _, json) in chunk {
+                prop_assert_eq!(Some(json), model.get(&seq).map(String::as_str));
+                seqs.push(seq);
+            }
+        }
+        prop_assert_eq!(seqs, model.keys().copied().collect::<Vec<_>>());
+    }
+}
+
 /// A store written by the previous version (schema 4: one `events` row per event) opens with
 /// its events in chunks, read back as before, and goes on from them.
 #[test]
