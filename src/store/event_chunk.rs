@@ -167,7 +167,7 @@ pub(crate) fn write(
         return Ok(());
     };
     let slack = (retention / 10).max(1);
-    if last - first >= retention + slack {
+    if last - first >= retention.saturating_add(slack) {
         let keep_from = last + 1 - retention;
         let keys: Vec<u64> = t
             .range((stream, first)..=(stream, keep_from))?
