@@ -242,14 +242,17 @@ fn rewrite(
 /// Move the events of a store of schema 4 or earlier (one row each, `kind\njson`) into
 /// chunks, in the transaction that opens it, and drop the old table. Returns how many moved.
 pub(crate) fn migrate(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    use redb::TableHandle;
+    // Opening a table in a write transaction creates it: a fresh store would make `events`
+    // only to delete it.
+    if !tx.list_tables()?.any(|t| t.name() == EVENTS.name()) {
+        return Ok(0);
+    }
+    tracing::info!("moving the stored events into chunks");
     let mut chunks = tx.open_table(EVENT_CHUNKS)?;
     let mut moved = 0;
     {
-        let old = match tx.open_table(EVENTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(e) => return Err(e.into()),
-        };
+        let old = tx.open_table(EVENTS)?;
         let mut stream = String::new();
         let mut run: Vec<(u64, String, String)> = Vec::new();
         let flush = |chunks: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
@@ -281,5 +284,6 @@ pub(crate) fn migrate(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
         flush(&mut chunks, &stream, &mut run)?;
     }
     tx.delete_table(EVENTS)?;
+    tracing::info!(events = moved, "moved the stored events into chunks");
     Ok(moved)
 }

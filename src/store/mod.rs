@@ -603,10 +603,7 @@ impl Store {
                 // schema 5 with its events one row each, moved into chunks here.
                 None | Some(1) | Some(2) | Some(3) | Some(4) => {
                     meta.insert("schema", SCHEMA)?;
-                    let moved = event_chunk::migrate(&tx)?;
-                    if moved > 0 {
-                        tracing::info!(events = moved, "moved the stored events into chunks");
-                    }
+                    event_chunk::migrate(&tx)?;
                 }
                 Some(SCHEMA) => {}
                 Some(found) => return Err(StoreError::Schema { path, found }),
