@@ -105,13 +105,18 @@ pub(crate) fn bounds(
     Ok(Some((first, last)))
 }
 
-/// `stream`'s materialised events after `after`, at most `limit`, owned.
+/// `stream`'s materialised events after `after`, at most `limit`, owned; `last` is the
+/// stream's last seq (`bounds`), so a reader caught up with it reads no chunk.
 pub(crate) fn page(
     table: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
     stream: &str,
     after: u64,
     limit: usize,
+    last: u64,
 ) -> Result<Vec<(u64, String, String)>, StoreError> {
+    if after >= last || limit == 0 {
+        return Ok(Vec::new());
+    }
     let next = after.saturating_add(1);
     // The chunk that may hold `next`: the last keyed at or below it.
     let from = table

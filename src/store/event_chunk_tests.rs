@@ -84,7 +84,7 @@ proptest! {
         let t = tx.open_table(EVENT_CHUNKS).unwrap();
         let bounds = event_chunk::bounds(&t, "s").unwrap();
         prop_assert_eq!(bounds, model.keys().next().map(|&f| (f, *model.keys().next_back().unwrap())));
-        let page = event_chunk::page(&t, "s", after, limit).unwrap();
+        let page = event_chunk::page(&t, "s", after, limit, bounds.map_or(0, |b| b.1)).unwrap();
         let expected: Vec<(u64, String, String)> = model.range(after + 1..).take(limit)
             .map(|(s, j)| (*s, "k".to_owned(), j.clone())).collect();
         prop_assert_eq!(page, expected);

@@ -248,7 +248,10 @@ impl Store {
         let bounds = event_chunk::bounds(&table, stream)?;
         let mut first_retained = bounds.map(|b| b.0);
         let mut last_retained = bounds.map(|b| b.1);
-        let mut events = event_chunk::page(&table, stream, after, limit)?;
+        let mut events = match bounds {
+            Some((_, last)) => event_chunk::page(&table, stream, after, limit, last)?,
+            None => Vec::new(),
+        };
         // The tail's events of a stream all come after the table's.
         if let Some(logged) = logged {
             first_retained.get_or_insert(logged.first);

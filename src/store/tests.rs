@@ -665,7 +665,7 @@ fn a_stream_whose_events_all_come_in_one_checkpoint_is_pruned_to_its_retention()
     materialise_keeping(&store, &entries.iter().collect::<Vec<_>>(), 100);
     let read = store.slot.get().unwrap().begin_read().unwrap();
     let events = read.open_table(EVENT_CHUNKS).unwrap();
-    let seqs: Vec<u64> = event_chunk::page(&events, ALARMS, 0, usize::MAX)
+    let seqs: Vec<u64> = event_chunk::page(&events, ALARMS, 0, usize::MAX, u64::MAX)
         .unwrap()
         .into_iter()
         .map(|e| e.0)
