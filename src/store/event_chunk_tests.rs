@@ -35,38 +35,50 @@ proptest! {
         prop_assert_eq!(back, events);
     }
 
-    /// Checkpoints of rising events, now and then one that logs seqs again (a cluster node
-    /// replaying another's numbering), then every page a resume can ask for.
+    /// Checkpoints of rising events over two streams, now and then one that logs seqs again
+    /// (a cluster node replaying another's numbering) or logs one seq twice (its last
+    /// wins), then every page a resume can ask for.
     #[test]
     fn written_chunks_read_as_the_model(
         checkpoints in prop::collection::vec(
-            (prop::collection::vec((0u64..3, 0usize..1500), 0..30), prop::bool::weighted(0.15), 0u64..20),
+            (
+                prop::collection::vec((0u64..3, 0usize..1500), 0..30),
+                prop::bool::weighted(0.15),
+                0u64..20,
+                prop::option::weighted(0.2, any::<prop::sample::Index>()),
+                prop::bool::ANY,
+            ),
             1..12,
         ),
         retention in 1u64..60,
-        after in 0u64..200,
-        limit in 1usize..50,
     ) {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("db")).unwrap();
-        let mut model: BTreeMap<u64, String> = BTreeMap::new();
-        let mut next = 1u64;
-        for (events, again, back) in checkpoints {
+        let mut models: BTreeMap<&str, BTreeMap<u64, String>> = BTreeMap::new();
+        let mut nexts: BTreeMap<&str, u64> = BTreeMap::new();
+        for (events, again, back, repeat, second) in checkpoints {
+            let stream = if second { "t" } else { "s" };
+            let next = nexts.entry(stream).or_insert(1);
             if again {
-                next = next.saturating_sub(back).max(1);
+                *next = next.saturating_sub(back).max(1);
             }
-            let owned: Vec<(u64, String)> = events.iter().map(|&(gap, size)| {
-                let seq = next + gap;
-                next = seq + 1;
+            let mut owned: Vec<(u64, String)> = events.iter().map(|&(gap, size)| {
+                let seq = *next + gap;
+                *next = seq + 1;
                 (seq, text(seq, size))
             }).collect();
+            if let Some(at) = repeat.filter(|_| !owned.is_empty()) {
+                let seq = owned[at.index(owned.len())].0;
+                owned.push((seq, format!(r#"{{"seq":{seq},"twice":1}}"#)));
+            }
             let events: Vec<Event<'_>> = owned.iter().map(|(s, j)| (*s, "k", j.as_str())).collect();
             let tx = db.begin_write().unwrap();
             {
                 let mut t = tx.open_table(EVENT_CHUNKS).unwrap();
-                event_chunk::write(&mut t, "s", &events, retention).unwrap();
+                event_chunk::write(&mut t, stream, &events, retention).unwrap();
             }
             tx.commit().unwrap();
+            let model = models.entry(stream).or_default();
             for (seq, json) in owned {
                 model.insert(seq, json);
             }
@@ -82,20 +94,30 @@ proptest! {
         }
         let tx = db.begin_read().unwrap();
         let t = tx.open_table(EVENT_CHUNKS).unwrap();
-        let bounds = event_chunk::bounds(&t, "s").unwrap();
-        prop_assert_eq!(bounds, model.keys().next().map(|&f| (f, *model.keys().next_back().unwrap())));
-        let page = event_chunk::page(&t, "s", after, limit, bounds.map_or(0, |b| b.1)).unwrap();
-        let expected: Vec<(u64, String, String)> = model.range(after + 1..).take(limit)
-            .map(|(s, j)| (*s, "k".to_owned(), j.clone())).collect();
-        prop_assert_eq!(page, expected);
-        let mut seqs = Vec::new();
-        for row in t.iter().unwrap() {
-            let (k, v) = row.unwrap();
-            let chunk = event_chunk::decode(v.value(), "s", k.value().1).unwrap();
-            prop_assert_eq!(chunk.first().map(|e| e.0), Some(k.value().1));
-            seqs.extend(chunk.iter().map(|e| e.0));
+        for stream in ["s", "t"] {
+            let empty = BTreeMap::new();
+            let model = models.get(stream).unwrap_or(&empty);
+            let bounds = event_chunk::bounds(&t, stream).unwrap();
+            let expected = model.keys().next().map(|&f| (f, *model.keys().next_back().unwrap()));
+            prop_assert_eq!(bounds, expected, "{}", stream);
+            let last = bounds.map_or(0, |b| b.1);
+            for after in 0..=last + 1 {
+                for limit in [1, 3, 50] {
+                    let page = event_chunk::page(&t, stream, after, limit, last).unwrap();
+                    let expected: Vec<(u64, String, String)> = model.range(after + 1..).take(limit)
+                        .map(|(s, j)| (*s, "k".to_owned(), j.clone())).collect();
+                    prop_assert_eq!(page, expected, "{} after {} limit {}", stream, after, limit);
+                }
+            }
+            let mut seqs = Vec::new();
+            for row in t.range((stream, 0)..=(stream, u64::MAX)).unwrap() {
+                let (k, v) = row.unwrap();
+                let chunk = event_chunk::decode(v.value(), stream, k.value().1).unwrap();
+                prop_assert_eq!(chunk.first().map(|e| e.0), Some(k.value().1));
+                seqs.extend(chunk.iter().map(|e| e.0));
+            }
+            prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{:?}", seqs);
         }
-        prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{:?}", seqs);
     }
 }
 
