@@ -7,7 +7,9 @@
 //! were half of the bytes a checkpoint wrote under the mixed load though their text was a
 //! quarter (BENCHMARKS.md, "Events in chunks"). A chunk holds the events of one stream one
 //! checkpoint brought, in seq order, up to about a page (`CHUNK_BYTES`), so a page holds
-//! about one chunk and a row is written once.
+//! about one chunk and a row is written once. The chunks the migration makes, and those a
+//! rewrite of seqs logged again merges, span several checkpoints; a stream with a trickle of
+//! events gets a small chunk per checkpoint.
 //!
 //! Invariants: a stream's chunks hold strictly rising seqs, chunk after chunk; a chunk's key
 //! is its first event's seq; no chunk is empty. So the chunk holding seq `n`, if any, is the
