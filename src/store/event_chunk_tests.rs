@@ -1,5 +1,6 @@
 //! The event chunks against a plain model (a map of seq to event per stream, trimmed to the
-//! retention as the checkpoints trim it), and a store of schema 4 opened by this version.
+//! retention as the checkpoints trim it), and a store and a backup of schema 4 opened by this
+//! version.
 
 use std::collections::BTreeMap;
 
@@ -247,4 +248,78 @@ fn a_schema_4_store_opens_with_its_events_moved_into_chunks() {
     // Opened again (now schema 5), nothing moves twice.
     let store = Store::open(dir.path(), &super::tests::config()).unwrap();
     assert_eq!(store.read_events("h1", 0, 1000).unwrap().events.len(), 296);
+}
+
+/// A backup taken by the previous version (header schema 4, its `meta` saying 4, its events
+/// as frames of table 4, `events`) restores, and the store it makes opens with those events
+/// in chunks, read back as they were, and no `events` table left.
+#[test]
+fn a_schema_4_backup_restores_and_opens_with_its_events_in_chunks() {
+    use redb::{TableHandle, Value};
+    use sha2::{Digest, Sha256};
+    fn frame(out: &mut Vec<u8>, table: u8, key: &[u8], value: &[u8]) {
+        out.push(table);
+        out.extend((key.len() as u32).to_be_bytes());
+        out.extend(key);
+        out.extend((value.len() as u32).to_be_bytes());
+        out.extend(value);
+    }
+    let row = |seq: u64| format!("ticket.called\n{}", text(seq, (seq as usize * 53) % 900));
+    let mut file = b"HALLQ-BACKUP 1\n".to_vec();
+    file.extend(4u64.to_be_bytes());
+    frame(&mut file, 1, b"schema", &<u64 as Value>::as_bytes(&4));
+    for seq in 1..=120u64 {
+        let key = <(&str, u64) as Value>::as_bytes(&("h1", seq));
+        frame(&mut file, 4, key.as_ref(), row(seq).as_bytes());
+    }
+    let key = <(&str, u64) as Value>::as_bytes(&("h2", 7));
+    frame(&mut file, 4, key.as_ref(), b"kiosk\n{}");
+    file.push(0);
+    let digest = Sha256::digest(&file);
+    file.extend(digest.as_slice());
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("old.backup");
+    std::fs::write(&backup, &file).unwrap();
+    let data = dir.path().join("data");
+    crate::backup::restore(&backup, &data).unwrap();
+
+    let store = Store::open(&data, &super::tests::config()).unwrap();
+    let page = store.read_events("h1", 0, 1000).unwrap();
+    assert_eq!(
+        (page.first_retained, page.last_retained),
+        (Some(1), Some(120))
+    );
+    let expected: Vec<(u64, String, String)> = (1..=120u64)
+        .map(|seq| {
+            let row = row(seq);
+            let (kind, json) = row.split_once('\n').unwrap();
+            (seq, kind.to_owned(), json.to_owned())
+        })
+        .collect();
+    assert_eq!(page.events, expected);
+    assert_eq!(
+        store.read_events("h2", 0, 10).unwrap().events,
+        vec![(7, "kiosk".to_owned(), "{}".to_owned())]
+    );
+    drop(store);
+    let db = redb::Database::open(data.join("hallq.redb")).unwrap();
+    let tx = db.begin_read().unwrap();
+    let tables: Vec<String> = tx
+        .list_tables()
+        .unwrap()
+        .map(|t| t.name().to_owned())
+        .collect();
+    assert!(
+        tables.iter().any(|t| t == EVENT_CHUNKS.name()),
+        "{tables:?}"
+    );
+    assert!(!tables.iter().any(|t| t == EVENTS.name()), "{tables:?}");
+    let schema = tx
+        .open_table(META)
+        .unwrap()
+        .get("schema")
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(schema, SCHEMA);
 }
