@@ -7,7 +7,9 @@
 //! were half of the bytes a checkpoint wrote under the mixed load though their text was a
 //! quarter (BENCHMARKS.md, "Events in chunks"). A chunk holds the events of one stream one
 //! checkpoint brought, in seq order, up to about a page (`CHUNK_BYTES`), so a page holds
-//! about one chunk and a row is written once.
+//! about one chunk and a row is written once. The chunks the migration makes, and those a
+//! rewrite of seqs logged again merges, span several checkpoints; a stream with a trickle of
+//! events gets a small chunk per checkpoint.
 //!
 //! Invariants: a stream's chunks hold strictly rising seqs, chunk after chunk; a chunk's key
 //! is its first event's seq; no chunk is empty. So the chunk holding seq `n`, if any, is the
@@ -105,13 +107,18 @@ pub(crate) fn bounds(
     Ok(Some((first, last)))
 }
 
-/// `stream`'s materialised events after `after`, at most `limit`, owned.
+/// `stream`'s materialised events after `after`, at most `limit`, owned; `last` is the
+/// stream's last seq (`bounds`), so a reader caught up with it reads no chunk.
 pub(crate) fn page(
     table: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
     stream: &str,
     after: u64,
     limit: usize,
+    last: u64,
 ) -> Result<Vec<(u64, String, String)>, StoreError> {
+    if after >= last || limit == 0 {
+        return Ok(Vec::new());
+    }
     let next = after.saturating_add(1);
     // The chunk that may hold `next`: the last keyed at or below it.
     let from = table
@@ -158,14 +165,16 @@ pub(crate) fn write(
         }
     } else {
         // A seq at or below one already written (a node replaying another's numbering): the
-        // chunks from the one that may hold `lowest` on are read, merged and written again.
-        rewrite(t, stream, events, lowest)?;
+        // chunks that may hold a seq between `lowest` and `highest` are read, merged and
+        // written again.
+        let highest = events.iter().map(|e| e.0).max().unwrap_or(lowest);
+        rewrite(t, stream, events, lowest, highest)?;
     }
     let Some((first, last)) = bounds(t, stream)? else {
         return Ok(());
     };
     let slack = (retention / 10).max(1);
-    if last - first >= retention + slack {
+    if last - first >= retention.saturating_add(slack) {
         let keep_from = last + 1 - retention;
         let keys: Vec<u64> = t
             .range((stream, first)..=(stream, keep_from))?
@@ -196,11 +205,16 @@ pub(crate) fn write(
     Ok(())
 }
 
+/// Merge `events` (seqs `lowest..=highest`) into the chunks keyed from the one that may hold
+/// `lowest` to the last keyed at or below `highest`, and write those again. The chunks after
+/// them stay as they are: their seqs are all above `highest`, and every merged one is below
+/// the key of the next, so the chunks still rise.
 fn rewrite(
     t: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
     stream: &str,
     events: &[Event<'_>],
     lowest: u64,
+    highest: u64,
 ) -> Result<(), StoreError> {
     let from = t
         .range((stream, 0)..=(stream, lowest))?
@@ -209,7 +223,7 @@ fn rewrite(
         .map_or(lowest, |(k, _)| k.value().1);
     let mut merged: BTreeMap<u64, (String, String)> = BTreeMap::new();
     let mut keys = Vec::new();
-    for row in t.range((stream, from)..=(stream, u64::MAX))? {
+    for row in t.range((stream, from)..=(stream, highest))? {
         let (k, v) = row?;
         keys.push(k.value().1);
         for (seq, kind, json) in decode(v.value(), stream, k.value().1)? {
@@ -235,14 +249,17 @@ fn rewrite(
 /// Move the events of a store of schema 4 or earlier (one row each, `kind\njson`) into
 /// chunks, in the transaction that opens it, and drop the old table. Returns how many moved.
 pub(crate) fn migrate(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    use redb::TableHandle;
+    // Opening a table in a write transaction creates it: a fresh store would make `events`
+    // only to delete it.
+    if !tx.list_tables()?.any(|t| t.name() == EVENTS.name()) {
+        return Ok(0);
+    }
+    tracing::info!("moving the stored events into chunks");
     let mut chunks = tx.open_table(EVENT_CHUNKS)?;
     let mut moved = 0;
     {
-        let old = match tx.open_table(EVENTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(e) => return Err(e.into()),
-        };
+        let old = tx.open_table(EVENTS)?;
         let mut stream = String::new();
         let mut run: Vec<(u64, String, String)> = Vec::new();
         let flush = |chunks: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
@@ -274,5 +291,6 @@ pub(crate) fn migrate(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
         flush(&mut chunks, &stream, &mut run)?;
     }
     tx.delete_table(EVENTS)?;
+    tracing::info!(events = moved, "moved the stored events into chunks");
     Ok(moved)
 }

@@ -9,14 +9,14 @@
 //! crash loses at most a suffix of unanswered work.
 //!
 //! The log is the unit of durability; the current-state tables (`halls`, `tickets`,
-//! `cases`…) and the per-stream `events` are a checkpoint of it that the checkpointer thread
+//! `cases`…) and the per-stream `event_chunks` are a checkpoint of it that the checkpointer thread
 //! brings up to date while the writer goes on (`checkpointer`, `checkpoint`), coalescing the
 //! rewrites of one key, and the log's segments are reused behind it. Every read lays the
 //! log's tail over the tables (`tail`, `read`), so it sees all that is durable. Opening the
 //! store replays the log after the checkpoint into the tables before anything is served;
 //! recovery then reads the current-state tables, never the history, so start-up time grows
-//! with open state. The events table keeps the last `event_retention` events per stream for
-//! `Last-Event-ID` resume.
+//! with open state. The `event_chunks` table keeps the last `event_retention` events per stream
+//! for `Last-Event-ID` resume.
 //!
 //! If a commit or a checkpoint fails (a full disk, an I/O error) the daemon degrades instead
 //! of dying: the database is reopened (redb refuses every operation after an I/O error until
@@ -603,10 +603,7 @@ impl Store {
                 // schema 5 with its events one row each, moved into chunks here.
                 None | Some(1) | Some(2) | Some(3) | Some(4) => {
                     meta.insert("schema", SCHEMA)?;
-                    let moved = event_chunk::migrate(&tx)?;
-                    if moved > 0 {
-                        tracing::info!(events = moved, "moved the stored events into chunks");
-                    }
+                    event_chunk::migrate(&tx)?;
                 }
                 Some(SCHEMA) => {}
                 Some(found) => return Err(StoreError::Schema { path, found }),

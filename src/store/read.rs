@@ -248,14 +248,43 @@ impl Store {
         let bounds = event_chunk::bounds(&table, stream)?;
         let mut first_retained = bounds.map(|b| b.0);
         let mut last_retained = bounds.map(|b| b.1);
-        let mut events = event_chunk::page(&table, stream, after, limit)?;
-        // The tail's events of a stream all come after the table's.
+        let mut events = match bounds {
+            Some((_, last)) => event_chunk::page(&table, stream, after, limit, last)?,
+            None => Vec::new(),
+        };
         if let Some(logged) = logged {
-            first_retained.get_or_insert(logged.first);
-            last_retained = Some(logged.last);
-            let room = limit - events.len();
-            for e in logged.page.iter().take(room).map(EventAt::event) {
-                events.push((e.seq, e.kind.to_owned(), e.json.clone()));
+            first_retained = Some(first_retained.map_or(logged.first, |f| f.min(logged.first)));
+            last_retained = Some(last_retained.map_or(logged.last, |l| l.max(logged.last)));
+            let tail = logged.page.iter().map(EventAt::event);
+            let above = events.last().map_or(0, |e| e.0);
+            let rising = logged
+                .page
+                .windows(2)
+                .all(|w| w[0].event().seq < w[1].event().seq);
+            if rising && logged.page.first().is_none_or(|e| e.event().seq > above) {
+                // As the writer numbers them: the tail's events come after the table's.
+                let room = limit - events.len();
+                events.extend(
+                    tail.take(room)
+                        .map(|e| (e.seq, e.kind.to_owned(), e.json.clone())),
+                );
+            } else {
+                // Seqs logged again (a cluster node replaying another's numbering): each seq
+                // once, in order, the tail's newest winning, as after the checkpoint. Both
+                // pages are the first `limit` after `after` of their side, so the first
+                // `limit` of their union are those of the whole.
+                let mut merged: BTreeMap<u64, (String, String)> = events
+                    .into_iter()
+                    .map(|(seq, kind, json)| (seq, (kind, json)))
+                    .collect();
+                for e in tail {
+                    merged.insert(e.seq, (e.kind.to_owned(), e.json.clone()));
+                }
+                events = merged
+                    .into_iter()
+                    .take(limit)
+                    .map(|(seq, (kind, json))| (seq, kind, json))
+                    .collect();
             }
         }
         Ok(EventPage {

@@ -665,10 +665,58 @@ fn a_stream_whose_events_all_come_in_one_checkpoint_is_pruned_to_its_retention()
     materialise_keeping(&store, &entries.iter().collect::<Vec<_>>(), 100);
     let read = store.slot.get().unwrap().begin_read().unwrap();
     let events = read.open_table(EVENT_CHUNKS).unwrap();
-    let seqs: Vec<u64> = event_chunk::page(&events, ALARMS, 0, usize::MAX)
+    let seqs: Vec<u64> = event_chunk::page(&events, ALARMS, 0, usize::MAX, u64::MAX)
         .unwrap()
         .into_iter()
         .map(|e| e.0)
         .collect();
     assert_eq!(seqs, (51..=150).collect::<Vec<_>>());
+}
+
+/// A cluster node replaying another's numbering logs seqs again that a checkpoint already
+/// holds: a read over the tail finds each seq once, in order, the logged one winning, as the
+/// same read does once that entry is checkpointed too.
+#[test]
+fn events_logged_again_over_checkpointed_ones_read_as_after_their_checkpoint() {
+    let event = |seq, text: &str| Published {
+        stream: Arc::from("s"),
+        seq,
+        kind: "alarm",
+        json: format!("{{\"seq\":{seq},\"{text}\":1}}"),
+        hall: None,
+    };
+    let first = Entry {
+        lsn: 1,
+        ops: vec![],
+        events: (1..=100).map(|s| event(s, "old")).collect(),
+    };
+    let again = Arc::new(Entry {
+        lsn: 2,
+        ops: vec![],
+        events: (95..=105).map(|s| event(s, "new")).collect(),
+    });
+    let (_d, store) = fresh();
+    materialise(&store, &[&first]);
+    store.slot.tail_mut().push(again.clone());
+    let (_c, checkpointed) = fresh();
+    materialise(&checkpointed, &[&first, &again]);
+    let page = store.read_events("s", 90, 1000).unwrap();
+    let seqs: Vec<u64> = page.events.iter().map(|e| e.0).collect();
+    assert_eq!(seqs, (91..=105).collect::<Vec<_>>());
+    assert!(page.events[5].2.contains("new"), "{:?}", page.events[5]);
+    for after in 0..=106 {
+        for limit in [1, 3, 50] {
+            let over_tail = store.read_events("s", after, limit).unwrap();
+            let done = checkpointed.read_events("s", after, limit).unwrap();
+            assert_eq!(
+                over_tail.events, done.events,
+                "after {after}, limit {limit}"
+            );
+            assert_eq!(
+                (over_tail.first_retained, over_tail.last_retained),
+                (done.first_retained, done.last_retained),
+                "after {after}, limit {limit}"
+            );
+        }
+    }
 }
