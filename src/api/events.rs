@@ -12,7 +12,7 @@
 //! `Last-Event-ID`; keep-alive comments keep idle proxies open.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,6 +21,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::BytesMut;
 use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -215,6 +216,7 @@ fn respond(
             events: cfg.sse_max_lag_events,
             time: Duration::from_secs(cfg.sse_max_lag_s),
         },
+        Duration::from_millis(cfg.sse_coalesce_ms),
     );
     let body = stream::iter(head.into_iter().map(Ok::<_, CutOff>)).chain(live);
     (
@@ -340,6 +342,8 @@ struct Taken {
     at: AtomicU64,
     /// Set by the pump when it cut the subscriber off.
     cut: AtomicBool,
+    /// Frames in the buffer: the pump adds a burst's, the body takes them off.
+    waiting: AtomicUsize,
 }
 
 impl Taken {
@@ -363,22 +367,35 @@ impl Taken {
 /// waited `lag.time` with nothing taken, the pump ends, which drops the hub receiver (the
 /// subscriber count falls at once), counts the drop in `hallq_sse_dropped_total`, and ends
 /// the body with `CutOff`, which closes the connection.
-pub fn live(st: LiveState, lag: Lag) -> impl Stream<Item = Result<Bytes, CutOff>> {
-    let (tx, rx) = mpsc::channel::<Bytes>(lag.events);
+///
+/// The pump moves in steps of `step` (`[server] sse_coalesce_ms`): it forwards a frame at
+/// once when it was waiting for one, with every frame already in the hub's channel, then
+/// pauses a step, so what is published meanwhile goes over in one burst; the body writes
+/// what waits in its buffer as one chunk (one write, one wake of the subscriber). A quiet
+/// stream's frame goes out at once, a busy one's at most a step later, and a busy stream
+/// (a hall calling several numbers a second) costs a write per step instead of one per
+/// event (BENCHMARKS.md, "Streams written in steps"). A frame waiting for its step counts as
+/// waiting for the lag limits above.
+pub fn live(st: LiveState, lag: Lag, step: Duration) -> impl Stream<Item = Result<Bytes, CutOff>> {
+    // Bursts, each with its number of frames.
+    let (tx, rx) = mpsc::channel::<(Bytes, usize)>(lag.events);
     let taken = Arc::new(Taken {
         base: Instant::now(),
         at: AtomicU64::new(0),
         cut: AtomicBool::new(false),
+        waiting: AtomicUsize::new(0),
     });
-    tokio::spawn(pump(st, lag, tx, taken.clone()));
+    tokio::spawn(pump(st, lag, step, tx, taken.clone()));
     stream::unfold((rx, taken, false), |(mut rx, taken, done)| async move {
         if done {
             return None;
         }
         match rx.recv().await {
-            Some(b) => {
+            Some(first) => {
+                let (chunk, frames) = gather(first, &mut rx);
+                taken.waiting.fetch_sub(frames, Ordering::AcqRel);
                 taken.mark();
-                Some((Ok(b), (rx, taken, false)))
+                Some((Ok(chunk), (rx, taken, false)))
             }
             None if taken.cut.load(Ordering::Acquire) => Some((Err(CutOff), (rx, taken, true))),
             None => None,
@@ -386,40 +403,53 @@ pub fn live(st: LiveState, lag: Lag) -> impl Stream<Item = Result<Bytes, CutOff>
     })
 }
 
-async fn pump(mut st: LiveState, lag: Lag, tx: mpsc::Sender<Bytes>, taken: Arc<Taken>) {
+/// `first` and every burst waiting behind it in `rx`, as one chunk, and how many frames.
+fn gather(first: (Bytes, usize), rx: &mut mpsc::Receiver<(Bytes, usize)>) -> (Bytes, usize) {
+    let Ok(second) = rx.try_recv() else {
+        return first;
+    };
+    let mut chunk = BytesMut::with_capacity(4 * (first.0.len() + second.0.len()));
+    let mut frames = 0;
+    for (bytes, n) in [first, second]
+        .into_iter()
+        .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+    {
+        chunk.extend_from_slice(&bytes);
+        frames += n;
+    }
+    (chunk.freeze(), frames)
+}
+
+async fn pump(
+    mut st: LiveState,
+    lag: Lag,
+    step: Duration,
+    tx: mpsc::Sender<(Bytes, usize)>,
+    taken: Arc<Taken>,
+) {
     let mut tick = tokio::time::interval(lag.keepalive);
     tick.reset();
     // When the buffer last went from empty to holding a frame.
     let mut waiting_since = Instant::now();
-    let cut = loop {
-        let waiting = tx.max_capacity() - tx.capacity();
-        let stall = (waiting > 0).then(|| waiting_since.max(taken.last()) + lag.time);
-        let frame = tokio::select! {
-            r = st.rx.recv() => match r {
-                Ok(f) if f.seq <= st.sent => continue,
-                // A gap can only mean something was missed: end the stream so the client
-                // resumes from the durable log.
-                Ok(f) if f.seq > st.sent + 1 => break false,
-                Ok(f) => {
-                    st.sent = f.seq;
-                    if st.filter.as_ref().is_some_and(|keep| !keep(f.hall)) {
-                        continue;
-                    }
-                    f.bytes.clone()
-                }
-                Err(RecvError::Lagged(_)) => break true,
-                Err(RecvError::Closed) => break false,
+    let cut = 'pump: loop {
+        let waiting = taken.waiting.load(Ordering::Acquire) > 0;
+        let stall = waiting.then(|| waiting_since.max(taken.last()) + lag.time);
+        let first = tokio::select! {
+            r = st.rx.recv() => match next(&mut st, r) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(cut) => break cut,
             },
             _ = tick.tick() => {
-                if waiting > 0 {
+                if waiting {
                     continue;
                 }
                 Bytes::from_static(b": keep-alive\n\n")
             }
             () = sleep_until_some(stall) => {
                 // Nothing taken for `lag.time` while a frame waited.
-                let waiting = tx.max_capacity() - tx.capacity();
-                if waiting > 0 && waiting_since.max(taken.last()) + lag.time <= Instant::now() {
+                let waiting = taken.waiting.load(Ordering::Acquire) > 0;
+                if waiting && waiting_since.max(taken.last()) + lag.time <= Instant::now() {
                     break true;
                 }
                 continue;
@@ -428,13 +458,43 @@ async fn pump(mut st: LiveState, lag: Lag, tx: mpsc::Sender<Bytes>, taken: Arc<T
             () = st.shutdown.cancelled() => break false,
             () = moved_away(&st.hall) => break false,
         };
-        if tx.capacity() == tx.max_capacity() {
-            waiting_since = Instant::now();
+        // The frames published meanwhile go with it, as one burst.
+        let mut burst = (first, 1);
+        let mut more = BytesMut::new();
+        loop {
+            let r = match st.rx.try_recv() {
+                Ok(f) => Ok(f),
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(broadcast::error::TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+            match next(&mut st, r) {
+                Ok(Some(bytes)) => {
+                    if more.is_empty() {
+                        more.extend_from_slice(&burst.0);
+                    }
+                    more.extend_from_slice(&bytes);
+                    burst.1 += 1;
+                }
+                Ok(None) => {}
+                // What was taken so far goes out before the stream ends.
+                Err(cut) => {
+                    let _ = put(&tx, &taken, lag, joined(burst, more), &mut waiting_since);
+                    break 'pump cut;
+                }
+            }
         }
-        match tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => break true,
-            Err(mpsc::error::TrySendError::Closed(_)) => break false,
+        if let Err(cut) = put(&tx, &taken, lag, joined(burst, more), &mut waiting_since) {
+            break cut;
+        }
+        // A step before the next burst: what comes meanwhile waits in the hub's channel and
+        // goes over in one burst (see `live`).
+        if !step.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(step) => {}
+                () = tx.closed() => break false,
+                () = st.shutdown.cancelled() => break false,
+            }
         }
     };
     if cut {
@@ -443,6 +503,64 @@ async fn pump(mut st: LiveState, lag: Lag, tx: mpsc::Sender<Bytes>, taken: Arc<T
     }
     // Dropping `st` here ends the hub subscription and the subscriber's count; dropping
     // `tx` ends the body.
+}
+
+/// A burst's first frame, or all its frames when `more` holds them.
+fn joined(burst: (Bytes, usize), more: BytesMut) -> (Bytes, usize) {
+    if more.is_empty() {
+        burst
+    } else {
+        (more.freeze(), burst.1)
+    }
+}
+
+/// What the pump does with what the hub gave it: `Some` frame to forward, `None` to skip
+/// (sent already, or not for this subscriber), or `Err` to end the stream, `true` when the
+/// subscriber fell behind.
+fn next(st: &mut LiveState, r: Result<Arc<Frame>, RecvError>) -> Result<Option<Bytes>, bool> {
+    match r {
+        Ok(f) if f.seq <= st.sent => Ok(None),
+        // A gap can only mean something was missed: end the stream so the client resumes
+        // from the durable log.
+        Ok(f) if f.seq > st.sent + 1 => Err(false),
+        Ok(f) => {
+            st.sent = f.seq;
+            if st.filter.as_ref().is_some_and(|keep| !keep(f.hall)) {
+                return Ok(None);
+            }
+            Ok(Some(f.bytes.clone()))
+        }
+        Err(RecvError::Lagged(_)) => Err(true),
+        Err(RecvError::Closed) => Err(false),
+    }
+}
+
+/// Put a burst of frames in the subscriber's buffer; `Err(true)` when more than
+/// `lag.events` frames would wait there.
+fn put(
+    tx: &mpsc::Sender<(Bytes, usize)>,
+    taken: &Taken,
+    lag: Lag,
+    burst: (Bytes, usize),
+    waiting_since: &mut Instant,
+) -> Result<(), bool> {
+    let frames = burst.1;
+    let waiting = taken.waiting.load(Ordering::Acquire);
+    if waiting + frames > lag.events {
+        return Err(true);
+    }
+    if waiting == 0 {
+        *waiting_since = Instant::now();
+    }
+    // Counted before the body can take it off.
+    taken.waiting.fetch_add(frames, Ordering::AcqRel);
+    match tx.try_send(burst) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            taken.waiting.fetch_sub(frames, Ordering::AcqRel);
+            Err(matches!(e, mpsc::error::TrySendError::Full(_)))
+        }
+    }
 }
 
 /// Resolves once this node no longer serves the stream's hall (never for other streams),
@@ -476,6 +594,16 @@ mod tests {
         broadcast::Sender<Arc<Frame>>,
         impl Stream<Item = Result<Bytes, CutOff>>,
     ) {
+        setup_stepped(lag_s, Duration::ZERO)
+    }
+
+    fn setup_stepped(
+        lag_s: u64,
+        step: Duration,
+    ) -> (
+        broadcast::Sender<Arc<Frame>>,
+        impl Stream<Item = Result<Bytes, CutOff>>,
+    ) {
         let (tx, rx) = broadcast::channel(64);
         let st = LiveState {
             rx,
@@ -490,7 +618,7 @@ mod tests {
             events: 4,
             time: Duration::from_secs(lag_s),
         };
-        (tx, live(st, lag))
+        (tx, live(st, lag, step))
     }
 
     fn publish(tx: &broadcast::Sender<Arc<Frame>>, seq: u64) {
@@ -554,5 +682,69 @@ mod tests {
             assert_eq!(got, frame(seq, "issued", "{}"));
         }
         assert_eq!(tx.receiver_count(), 1);
+    }
+
+    fn frames(seqs: std::ops::RangeInclusive<u64>) -> Bytes {
+        let mut all = Vec::new();
+        for seq in seqs {
+            all.extend_from_slice(&frame(seq, "issued", "{}"));
+        }
+        Bytes::from(all)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_within_a_step_of_the_last_burst_wait_and_go_out_together() {
+        let step = Duration::from_millis(20);
+        let (tx, body) = setup_stepped(5, step);
+        let mut body = std::pin::pin!(body);
+        let start = Instant::now();
+        publish(&tx, 1);
+        assert_eq!(body.next().await.unwrap().unwrap(), frames(1..=1));
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "the first frame goes at once"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        publish(&tx, 2);
+        publish(&tx, 3);
+        settle().await;
+        publish(&tx, 4);
+        // One chunk, written a step after the first.
+        assert_eq!(body.next().await.unwrap().unwrap(), frames(2..=4));
+        assert_eq!(start.elapsed(), step);
+        assert_eq!(
+            tx.receiver_count(),
+            1,
+            "waiting for a step is not falling behind"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_after_a_quiet_step_goes_out_at_once() {
+        let (tx, body) = setup_stepped(5, Duration::from_millis(20));
+        let mut body = std::pin::pin!(body);
+        publish(&tx, 1);
+        assert_eq!(body.next().await.unwrap().unwrap(), frames(1..=1));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let quiet = Instant::now();
+        publish(&tx, 2);
+        assert_eq!(body.next().await.unwrap().unwrap(), frames(2..=2));
+        assert_eq!(quiet.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_step_frames_already_waiting_still_go_as_one_chunk() {
+        let (tx, body) = setup(5);
+        let mut body = std::pin::pin!(body);
+        let start = Instant::now();
+        for seq in 1..=3 {
+            publish(&tx, seq);
+        }
+        settle().await;
+        assert_eq!(body.next().await.unwrap().unwrap(), frames(1..=3));
+        publish(&tx, 4);
+        assert_eq!(body.next().await.unwrap().unwrap(), frames(4..=4));
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }

@@ -167,6 +167,9 @@ pub struct ServerConfig {
     pub sse_max_lag_events: usize,
     /// Seconds a stream subscriber may leave an event unread before it is cut off.
     pub sse_max_lag_s: u64,
+    /// A stream writes to its subscriber at most once per this many milliseconds; events
+    /// that come sooner wait and go out together in one write. 0: each event at once.
+    pub sse_coalesce_ms: u64,
     /// Citizen ticket-page streams open at once per ticket link.
     pub max_streams_per_link: usize,
     /// When set, `/metrics` answers only a bearer token with this SHA-256.

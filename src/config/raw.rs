@@ -189,6 +189,8 @@ pub struct RawServer {
     pub limit_loopback: Option<bool>,
     pub sse_max_lag_events: Option<S<u32>>,
     pub sse_max_lag_s: Option<S<u32>>,
+    /// 0: every event written at once.
+    pub sse_coalesce_ms: Option<S<u32>>,
     pub max_streams_per_link: Option<S<u32>>,
     pub metrics_token_sha256: Option<S<String>>,
 }

@@ -377,13 +377,19 @@ fn connection_limits_have_defaults_and_are_checked() {
     assert_eq!(s.max_streams_per_link, 3);
     assert_eq!(s.metrics_token_sha256, None);
     assert_eq!(s.shards, 0, "one shard per core unless set");
+    assert_eq!(s.sse_coalesce_ms, 50);
 
     let src = format!(
-        "[server]\nmax_connections = 10\nreserved_connections = 10\nheader_timeout_s = 0\nmetrics_token_sha256 = \"abc\"\nshards = 5000\n{MINIMAL}"
+        "[server]\nmax_connections = 10\nreserved_connections = 10\nheader_timeout_s = 0\nmetrics_token_sha256 = \"abc\"\nshards = 5000\nsse_coalesce_ms = 501\n{MINIMAL}"
     );
     let e = errors(&src);
-    assert_eq!(e.len(), 4, "{e:?}");
+    assert_eq!(e.len(), 5, "{e:?}");
     assert!(e.iter().any(|m| m.contains("server.shards")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.contains("server.sse_coalesce_ms") && m.contains("between 0 and 500")),
+        "{e:?}"
+    );
     assert!(
         e.iter().any(|m| m.contains("server.header_timeout_s")),
         "{e:?}"

@@ -95,6 +95,14 @@ pub(super) fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
             1024,
         ) as usize,
         sse_max_lag_s: secs(cx, &r.sse_max_lag_s, "server.sse_max_lag_s", 15),
+        sse_coalesce_ms: u64::from(bounded(
+            cx,
+            &r.sse_coalesce_ms,
+            "server.sse_coalesce_ms",
+            0,
+            500,
+            SSE_COALESCE_MS,
+        )),
         max_streams_per_link: bounded(
             cx,
             &r.max_streams_per_link,
@@ -245,6 +253,10 @@ pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
 
 /// `[store] checkpoint_flush_kb`'s default (BENCHMARKS.md, "Checkpoint writeback in steps").
 const FLUSH_KB: u32 = 256;
+/// `[server] sse_coalesce_ms`'s default (BENCHMARKS.md, "Streams written in steps"): a
+/// display sees an event at most this much later, and a busy stream costs one write per
+/// step instead of one per event.
+const SSE_COALESCE_MS: u32 = 50;
 
 fn bounded(cx: &mut Ctx, v: &Option<Spanned<u32>>, field: &str, lo: u32, hi: u32, def: u32) -> u32 {
     match v {
