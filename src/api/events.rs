@@ -374,8 +374,9 @@ impl Taken {
 /// what waits in its buffer as one chunk (one write, one wake of the subscriber). A quiet
 /// stream's frame goes out at once, a busy one's at most a step later, and a busy stream
 /// (a hall calling several numbers a second) costs a write per step instead of one per
-/// event (BENCHMARKS.md, "Streams written in steps"). A frame waiting for its step counts as
-/// waiting for the lag limits above.
+/// event (BENCHMARKS.md, "Streams written in steps"). During a step the frames wait in the
+/// hub's channel (`sse_buffer`), not in the buffer, so the lag limits above count them from
+/// the step's end; a hub channel too small for a step's frames cuts the subscriber off.
 pub fn live(st: LiveState, lag: Lag, step: Duration) -> impl Stream<Item = Result<Bytes, CutOff>> {
     // Bursts, each with its number of frames.
     let (tx, rx) = mpsc::channel::<(Bytes, usize)>(lag.events);
@@ -391,8 +392,13 @@ pub fn live(st: LiveState, lag: Lag, step: Duration) -> impl Stream<Item = Resul
             return None;
         }
         match rx.recv().await {
-            Some(first) => {
-                let (chunk, frames) = gather(first, &mut rx);
+            Some((first, mut frames)) => {
+                // Every burst waiting behind it goes in the same write.
+                let rest = std::iter::from_fn(|| rx.try_recv().ok()).map(|(bytes, n)| {
+                    frames += n;
+                    bytes
+                });
+                let chunk = join(first, rest);
                 taken.waiting.fetch_sub(frames, Ordering::AcqRel);
                 taken.mark();
                 Some((Ok(chunk), (rx, taken, false)))
@@ -403,21 +409,18 @@ pub fn live(st: LiveState, lag: Lag, step: Duration) -> impl Stream<Item = Resul
     })
 }
 
-/// `first` and every burst waiting behind it in `rx`, as one chunk, and how many frames.
-fn gather(first: (Bytes, usize), rx: &mut mpsc::Receiver<(Bytes, usize)>) -> (Bytes, usize) {
-    let Ok(second) = rx.try_recv() else {
+/// `first` and the `rest`, as one chunk (`first` itself when there is no rest).
+fn join(first: Bytes, mut rest: impl Iterator<Item = Bytes>) -> Bytes {
+    let Some(second) = rest.next() else {
         return first;
     };
-    let mut chunk = BytesMut::with_capacity(4 * (first.0.len() + second.0.len()));
-    let mut frames = 0;
-    for (bytes, n) in [first, second]
-        .into_iter()
-        .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-    {
-        chunk.extend_from_slice(&bytes);
-        frames += n;
+    let mut chunk = BytesMut::with_capacity(4 * (first.len() + second.len()));
+    chunk.extend_from_slice(&first);
+    chunk.extend_from_slice(&second);
+    for more in rest {
+        chunk.extend_from_slice(&more);
     }
-    (chunk.freeze(), frames)
+    chunk.freeze()
 }
 
 async fn pump(
@@ -431,7 +434,7 @@ async fn pump(
     tick.reset();
     // When the buffer last went from empty to holding a frame.
     let mut waiting_since = Instant::now();
-    let cut = 'pump: loop {
+    let cut = loop {
         let waiting = taken.waiting.load(Ordering::Acquire) > 0;
         let stall = waiting.then(|| waiting_since.max(taken.last()) + lag.time);
         let first = tokio::select! {
@@ -459,32 +462,28 @@ async fn pump(
             () = moved_away(&st.hall) => break false,
         };
         // The frames published meanwhile go with it, as one burst.
-        let mut burst = (first, 1);
-        let mut more = BytesMut::new();
-        loop {
+        let mut rest = Vec::new();
+        let ended = loop {
             let r = match st.rx.try_recv() {
                 Ok(f) => Ok(f),
-                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Empty) => break None,
                 Err(broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
                 Err(broadcast::error::TryRecvError::Closed) => Err(RecvError::Closed),
             };
             match next(&mut st, r) {
-                Ok(Some(bytes)) => {
-                    if more.is_empty() {
-                        more.extend_from_slice(&burst.0);
-                    }
-                    more.extend_from_slice(&bytes);
-                    burst.1 += 1;
-                }
+                Ok(Some(bytes)) => rest.push(bytes),
                 Ok(None) => {}
-                // What was taken so far goes out before the stream ends.
-                Err(cut) => {
-                    let _ = put(&tx, &taken, lag, joined(burst, more), &mut waiting_since);
-                    break 'pump cut;
-                }
+                Err(cut) => break Some(cut),
             }
+        };
+        let frames = 1 + rest.len();
+        let burst = (join(first, rest.into_iter()), frames);
+        // What was taken goes out also when the stream ends with it.
+        let put = put(&tx, &taken, lag, burst, &mut waiting_since);
+        if let Some(cut) = ended {
+            break cut;
         }
-        if let Err(cut) = put(&tx, &taken, lag, joined(burst, more), &mut waiting_since) {
+        if let Err(cut) = put {
             break cut;
         }
         // A step before the next burst: what comes meanwhile waits in the hub's channel and
@@ -503,15 +502,6 @@ async fn pump(
     }
     // Dropping `st` here ends the hub subscription and the subscriber's count; dropping
     // `tx` ends the body.
-}
-
-/// A burst's first frame, or all its frames when `more` holds them.
-fn joined(burst: (Bytes, usize), more: BytesMut) -> (Bytes, usize) {
-    if more.is_empty() {
-        burst
-    } else {
-        (more.freeze(), burst.1)
-    }
 }
 
 /// What the pump does with what the hub gave it: `Some` frame to forward, `None` to skip
