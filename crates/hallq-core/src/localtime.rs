@@ -132,7 +132,19 @@ impl fmt::Display for LocalTime {
 }
 
 /// The longest rendering `render` writes: `2026-12-04T17:00:00.123456789+08:00`.
-const RENDERED_MAX: usize = 35;
+pub const RENDERED_MAX: usize = 35;
+
+/// `at` as jiff prints a `Timestamp` (in UTC, with `Z`: `2026-12-04T09:00:00.25Z`), written
+/// into `buf` without jiff's general printer, for years 0001-9999 (`None` for the rest).
+/// Stored records carry plain `Timestamp`s, whose serde form is this text; the shards write
+/// ticket records by hand with it (`runtime::shard::ticket_json`).
+pub fn utc_text(at: Timestamp, buf: &mut [u8; RENDERED_MAX]) -> Option<&str> {
+    let len = LocalTime::with_offset(at, Offset::UTC).render(buf)?.len();
+    // `render` ends with `+00:00`; jiff prints a `Timestamp` with `Z`.
+    let len = len - 5;
+    buf[len - 1] = b'Z';
+    std::str::from_utf8(&buf[..len]).ok()
+}
 
 impl LocalTime {
     /// The RFC 3339 text jiff's `display_with_offset` prints, written without its general
@@ -308,6 +320,32 @@ mod tests {
             prop_assert_eq!(t.to_string(), jiff.clone());
             prop_assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{jiff}\""));
         }
+    }
+
+    proptest! {
+        /// `utc_text` is jiff's `Timestamp` printing, for any instant it renders.
+        #[test]
+        fn utc_text_is_how_jiff_prints_a_timestamp(
+            second in -62_135_596_800i64..253_402_207_199,
+            nanosecond in prop_oneof![Just(0), 0i32..1_000_000_000, (0i32..1000).prop_map(|m| m * 1_000_000)],
+        ) {
+            let at = Timestamp::new(second, nanosecond).unwrap();
+            let mut buf = [0; RENDERED_MAX];
+            let jiff = at.to_string();
+            prop_assert_eq!(utc_text(at, &mut buf), Some(jiff.as_str()));
+        }
+    }
+
+    #[test]
+    fn utc_text_leaves_years_outside_0001_9999_to_jiff() {
+        let mut buf = [0; RENDERED_MAX];
+        assert_eq!(utc_text(Timestamp::MIN, &mut buf), None);
+        assert_eq!(utc_text(ts("0000-06-01T00:00:00Z"), &mut buf), None);
+        // jiff's last instant is still in year 9999.
+        let last = Timestamp::MAX.to_string();
+        assert_eq!(utc_text(Timestamp::MAX, &mut buf), Some(last.as_str()));
+        let first = ts("0001-01-01T00:00:00Z");
+        assert_eq!(utc_text(first, &mut buf), Some("0001-01-01T00:00:00Z"));
     }
 
     #[test]

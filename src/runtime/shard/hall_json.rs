@@ -1,4 +1,5 @@
-//! A hall's record as JSON, each window's part reused while that window's record is unchanged.
+//! A hall's record as JSON, each window's part reused while that window's record is unchanged,
+//! the rest written by hand (`json`).
 //!
 //! Why: serialising the windows (officers, absences, sign-in times, the weighted round
 //! robin's credits) was 56 % of a hall record's cost (BENCHMARKS.md, "A lean request path"),
@@ -9,36 +10,26 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::queue::{HallRecord, WindowRecord};
+use super::json::Json;
+use crate::queue::{HallRecord, ServiceRecord, WindowRecord};
 
 /// One hall's windows as last encoded, in configured order. Compared by value, so it is
 /// right whatever happened to the engine in between (a reload, a day turning).
 #[derive(Default)]
 pub(super) struct HallJson {
-    windows: Vec<(WindowRecord, Box<RawValue>)>,
-}
-
-/// `HallRecord`'s fields in its order and with its attributes, the windows already encoded.
-/// Built by destructuring `HallRecord` without `..`, so a field added there fails to compile
-/// here instead of going missing from the store.
-#[derive(Serialize)]
-struct Encoded<'a, S, C, O, A> {
-    day: jiff::civil::Date,
-    seq: u64,
-    next_order: i64,
-    next_head: i64,
-    services: &'a [S],
-    windows: &'a [&'a RawValue],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    recent_calls: &'a [C],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    hours_overrides: &'a [O],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    attendance: &'a [A],
+    windows: Parts<WindowRecord>,
+    /// The length of the last record, to size the next one's buffer once.
+    last_len: usize,
 }
 
 impl HallJson {
-    /// `record` as `serde_json::to_vec` would write it.
+    /// `record` as `serde_json::to_vec` would write it: `HallRecord`'s fields in its order and
+    /// with its attributes, the windows reused, the rest written by hand (`json`). A request
+    /// changes one service's counters or average, or none, but writing a service here costs
+    /// less than comparing and reusing it; through serde_json the services (their keys
+    /// escaped, the `f64` average) were over 40 % of encoding a hall record in the mixed load
+    /// test. Destructured without `..`, so a field added to `HallRecord` fails to compile
+    /// here instead of going missing from the store.
     pub(super) fn encode(&mut self, record: HallRecord) -> Vec<u8> {
         let HallRecord {
             day,
@@ -51,37 +42,98 @@ impl HallJson {
             hours_overrides,
             attendance,
         } = record;
-        if self.windows.len() != windows.len() {
-            self.windows.clear();
-        }
-        for (i, w) in windows.into_iter().enumerate() {
-            match self.windows.get_mut(i) {
-                Some((last, _)) if *last == w => {}
-                Some(slot) => *slot = (w.clone(), raw(&w)),
-                None => {
-                    let json = raw(&w);
-                    self.windows.push((w, json));
-                }
+        self.windows.update(windows);
+        let mut w = Json::with_capacity(self.last_len + 64);
+        w.raw(b"{\"day\":");
+        w.serde(&day);
+        w.raw(b",\"seq\":");
+        w.int(seq);
+        w.raw(b",\"next_order\":");
+        w.int(next_order);
+        w.raw(b",\"next_head\":");
+        w.int(next_head);
+        w.raw(b",\"services\":[");
+        for (i, s) in services.iter().enumerate() {
+            let ServiceRecord {
+                id,
+                next,
+                issued_today,
+                avg_service_s,
+            } = s;
+            if i > 0 {
+                w.raw(b",");
             }
+            w.raw(b"{\"id\":");
+            w.string(id);
+            w.raw(b",\"next\":");
+            w.int(*next);
+            w.raw(b",\"issued_today\":");
+            w.int(*issued_today);
+            w.raw(b",\"avg_service_s\":");
+            w.serde(avg_service_s);
+            w.raw(b"}");
         }
-        let windows: Vec<&RawValue> = self.windows.iter().map(|(_, j)| &**j).collect();
-        serde_json::to_vec(&Encoded {
-            day,
-            seq,
-            next_order,
-            next_head,
-            services: &services,
-            windows: &windows,
-            recent_calls: &recent_calls,
-            hours_overrides: &hours_overrides,
-            attendance: &attendance,
-        })
-        .expect("records serialize")
+        w.raw(b"],\"windows\":[");
+        for (i, (_, json)) in self.windows.parts.iter().enumerate() {
+            if i > 0 {
+                w.raw(b",");
+            }
+            w.raw(json.get().as_bytes());
+        }
+        w.raw(b"]");
+        if !recent_calls.is_empty() {
+            w.raw(b",\"recent_calls\":");
+            w.serde(&recent_calls);
+        }
+        if !hours_overrides.is_empty() {
+            w.raw(b",\"hours_overrides\":");
+            w.serde(&hours_overrides);
+        }
+        if !attendance.is_empty() {
+            w.raw(b",\"attendance\":");
+            w.serde(&attendance);
+        }
+        w.raw(b"}");
+        let out = w.into_bytes();
+        self.last_len = out.len();
+        out
     }
 }
 
-fn raw(w: &WindowRecord) -> Box<RawValue> {
-    serde_json::value::to_raw_value(w).expect("records serialize")
+/// Parts of a record in order, each with its JSON, encoded again only when it changed.
+struct Parts<T> {
+    parts: Vec<(T, Box<RawValue>)>,
+}
+
+impl<T> Default for Parts<T> {
+    fn default() -> Self {
+        Parts { parts: Vec::new() }
+    }
+}
+
+impl<T: Serialize + PartialEq> Parts<T> {
+    fn update(&mut self, now: Vec<T>) {
+        if self.parts.len() != now.len() {
+            self.parts.clear();
+        }
+        for (i, p) in now.into_iter().enumerate() {
+            match self.parts.get_mut(i) {
+                Some((last, _)) if *last == p => {}
+                Some(slot) => {
+                    let json = raw(&p);
+                    *slot = (p, json);
+                }
+                None => {
+                    let json = raw(&p);
+                    self.parts.push((p, json));
+                }
+            }
+        }
+    }
+}
+
+fn raw<T: Serialize>(part: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(part).expect("records serialize")
 }
 
 #[cfg(test)]
@@ -130,6 +182,39 @@ mod tests {
                     String::from_utf8(whole).unwrap()
                 );
             }
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Services written by hand are serde_json's: any id, counter and average (NaN and
+        /// the infinities are `null` in both).
+        #[test]
+        fn services_are_written_as_serde_json_writes_them(
+            services in proptest::collection::vec(
+                (
+                    prop_oneof!["[a-z0-9_-]{0,10}", "\\PC{0,6}", ".{0,4}[\"\\\\\u{0}-\u{1f}].{0,4}"],
+                    any::<u32>(),
+                    any::<u32>(),
+                    prop_oneof![any::<f64>(), (0u32..10_000).prop_map(f64::from), Just(f64::NAN), Just(f64::INFINITY)],
+                ),
+                0..4,
+            ),
+        ) {
+            let mut r = record(&hall(&[WINDOW], ""));
+            r.services = services
+                .into_iter()
+                .map(|(id, next, issued_today, avg_service_s)| ServiceRecord {
+                    id,
+                    next,
+                    issued_today,
+                    avg_service_s,
+                })
+                .collect();
+            let whole = String::from_utf8(serde_json::to_vec(&r).unwrap()).unwrap();
+            let ours = String::from_utf8(HallJson::default().encode(r)).unwrap();
+            prop_assert_eq!(ours, whole);
         }
     }
 

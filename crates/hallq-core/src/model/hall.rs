@@ -246,7 +246,7 @@ impl Service {
 
     /// The printed number for sequence value `seq`, e.g. `A023`.
     pub fn format_number(&self, seq: u32) -> String {
-        format!("{}{:0width$}", self.prefix, seq, width = self.digits)
+        padded_number(&self.prefix, seq, self.digits)
     }
 }
 
@@ -277,5 +277,48 @@ pub struct Window {
 impl Window {
     pub fn serves(&self, service: usize) -> bool {
         self.services.iter().any(|s| s.service == service)
+    }
+}
+
+/// `format!("{prefix}{seq:0width$}")`, written by hand: a ticket operation spells its number
+/// three to five times (ids, the event, the record, the announcement), and `format!`'s
+/// padding was a visible part of a shard's instructions.
+fn padded_number(prefix: &str, seq: u32, width: usize) -> String {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut rest = seq;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let digits = &digits[at..];
+    let zeros = width.saturating_sub(digits.len());
+    let mut out = String::with_capacity(prefix.len() + zeros + digits.len());
+    out.push_str(prefix);
+    out.extend(std::iter::repeat_n('0', zeros));
+    out.extend(digits.iter().map(|&d| char::from(d)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_number_is_spelled_as_format_pads_it(
+            prefix in "[A-Z]{0,2}",
+            seq in prop_oneof![0u32..2000, any::<u32>()],
+            width in 0usize..12,
+        ) {
+            prop_assert_eq!(
+                super::padded_number(&prefix, seq, width),
+                format!("{prefix}{seq:0width$}")
+            );
+        }
     }
 }

@@ -42,7 +42,7 @@ pub fn business_date(hall: &crate::model::Hall, at: jiff::Timestamp) -> jiff::ci
 pub use event::{CallEvent, Event, EventBody, QueueCount, TicketAlarm, TicketBrief};
 pub use lanes::Lane;
 pub use opening::{ClosedCode, ClosedReason, DayHours, ScheduleCause, ScheduleView};
-pub use record::{HallRecord, TicketRecord, WindowRecord};
+pub use record::{HallRecord, ServiceRecord, TicketRecord, WindowRecord};
 pub use view::{HallSnapshot, ServiceView, TicketView, WindowView};
 
 /// 普通 / 绿色通道 / 预约.
