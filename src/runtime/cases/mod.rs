@@ -549,9 +549,9 @@ impl Worker {
                 // A case outside the caller's halls, open or closed, does not exist for the
                 // caller.
                 if let Some(id) = target {
-                    match self.engine.find_view(&id, now, &closed) {
-                        Ok(Some(v))
-                            if self.config.hall_index(&v.hall).is_none_or(|h| !scope(h)) =>
+                    match self.engine.find_hall(&id, &closed) {
+                        Ok(Some(hall))
+                            if self.config.hall_index(&hall).is_none_or(|h| !scope(h)) =>
                         {
                             return Err(CaseError::UnknownCase { id }.into());
                         }
