@@ -20,8 +20,24 @@ pub(crate) fn receive<T>(
     max: usize,
     into: &mut Vec<T>,
 ) -> bool {
-    let stop = match rx.recv_timeout(wait) {
-        Ok(Mail::Req(r)) => {
+    let first = match rx.recv_timeout(wait) {
+        Ok(m) => Some(m),
+        Err(RecvTimeoutError::Disconnected) => Some(Mail::Stop),
+        Err(RecvTimeoutError::Timeout) => None,
+    };
+    gather(first, rx, max, into)
+}
+
+/// `receive` once the first mail is in (`None`: none came in time; every sender gone is a
+/// stop): take whatever else is already queued, up to `max` requests in all.
+pub(crate) fn gather<T>(
+    first: Option<Mail<T>>,
+    rx: &Receiver<Mail<T>>,
+    max: usize,
+    into: &mut Vec<T>,
+) -> bool {
+    let stop = match first {
+        Some(Mail::Req(r)) => {
             into.push(r);
             loop {
                 if into.len() >= max {
@@ -34,8 +50,8 @@ pub(crate) fn receive<T>(
                 }
             }
         }
-        Ok(Mail::Stop) | Err(RecvTimeoutError::Disconnected) => true,
-        Err(RecvTimeoutError::Timeout) => false,
+        Some(Mail::Stop) => true,
+        None => false,
     };
     if stop {
         while let Ok(Mail::Req(r)) = rx.try_recv() {

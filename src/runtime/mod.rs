@@ -11,6 +11,7 @@
 
 mod answer;
 pub mod cases;
+mod doorbell;
 pub mod hub;
 pub mod idem;
 pub(crate) mod mailbox;

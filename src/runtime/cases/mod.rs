@@ -45,8 +45,9 @@ use crate::deadline::{
     DeadlineEngine, Stream,
 };
 use crate::hash::FastMap;
+use crate::runtime::doorbell::{Doorbell, receive};
 use crate::runtime::idem::{Idem, IdemCache};
-use crate::runtime::mailbox::{Mail, receive};
+use crate::runtime::mailbox::Mail;
 use crate::runtime::{Context, OwnerError, Render};
 use crate::store::{
     ALARMS, Batch, CASES_STREAM, Cursor, Health, Holding, Ledger, Op, Published, Refusal, Store,
@@ -86,6 +87,8 @@ enum Lost {
 
 pub struct CaseShard {
     tx: Sender<Mail<CaseRequest>>,
+    /// Rung after every send: the thread sleeps on it, not in the channel.
+    bell: Arc<Doorbell>,
     health: Arc<Health>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     pub alive: Arc<AtomicI64>,
@@ -97,7 +100,8 @@ impl CaseShard {
     pub fn start(engine: DeadlineEngine, config: &Arc<Config>, ctx: Context) -> CaseShard {
         let (tx, rx) = channel::bounded(config.server.queue_depth);
         let health = ctx.store.health.clone();
-        let mut worker = Worker::new(engine, config.clone(), ctx, rx);
+        let bell = Arc::new(Doorbell::default());
+        let mut worker = Worker::new(engine, config.clone(), ctx, (rx, bell.clone()));
         let alive = worker.alive.clone();
         // The recovered open cases show on the gauges before the first scrape can happen.
         let now = worker.clock.now();
@@ -108,6 +112,7 @@ impl CaseShard {
             .expect("spawning the case thread");
         CaseShard {
             tx,
+            bell,
             health,
             thread: std::sync::Mutex::new(Some(thread)),
             alive,
@@ -144,12 +149,15 @@ impl CaseShard {
                 Box::new(r)
             }
             _ => unreachable!("only requests are sent through try_send"),
-        })
+        })?;
+        self.bell.ring();
+        Ok(())
     }
 
     /// Finish what is queued, then stop.
     pub fn stop(&self) {
         let _ = self.tx.send(Mail::Stop);
+        self.bell.ring();
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
@@ -158,6 +166,7 @@ impl CaseShard {
 
 struct Worker {
     rx: Receiver<Mail<CaseRequest>>,
+    bell: Arc<Doorbell>,
     engine: DeadlineEngine,
     /// The settings and, through deref, the catalogue the engine counts on.
     config: Arc<Config>,
@@ -199,7 +208,7 @@ impl Worker {
         engine: DeadlineEngine,
         config: Arc<Config>,
         ctx: Context,
-        rx: Receiver<Mail<CaseRequest>>,
+        (rx, bell): (Receiver<Mail<CaseRequest>>, Arc<Doorbell>),
     ) -> Worker {
         let Context {
             store,
@@ -213,6 +222,7 @@ impl Worker {
             horizon_next: publish_horizons(&config, &engine.calendars, now),
             closing: Closing::default(),
             rx,
+            bell,
             engine,
             idem: IdemCache::new(config.store.idempotency_ttl_s as i64),
             ledger: Ledger::new(store.health.clone()),
@@ -247,7 +257,7 @@ impl Worker {
                 }
                 _ => Duration::from_secs(1),
             };
-            let stop = receive(&self.rx, wait, self.max_batch, &mut pending);
+            let stop = receive(&self.rx, &self.bell, wait, self.max_batch, &mut pending);
             self.pass(&mut pending);
             if stop {
                 return;
@@ -549,9 +559,9 @@ impl Worker {
                 // A case outside the caller's halls, open or closed, does not exist for the
                 // caller.
                 if let Some(id) = target {
-                    match self.engine.find_view(&id, now, &closed) {
-                        Ok(Some(v))
-                            if self.config.hall_index(&v.hall).is_none_or(|h| !scope(h)) =>
+                    match self.engine.find_hall(&id, &closed) {
+                        Ok(Some(hall))
+                            if self.config.hall_index(&hall).is_none_or(|h| !scope(h)) =>
                         {
                             return Err(CaseError::UnknownCase { id }.into());
                         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::Worker;
 use crate::deadline::CaseEvent;
-use crate::hash::{FastMap, FastState};
+use crate::hash::FastMap;
 use crate::metrics::{
     CASES_OPEN, COMPLAINTS_OPEN, COMPLAINTS_OVERDUE, Combine, DEADLINES_PENDING, Gauges,
     RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE, group_of, hall_labels,
@@ -94,12 +94,13 @@ impl Worker {
             return;
         }
         let group = &self.gauges.group;
-        let mut open: FastMap<Series, f64> =
-            FastMap::with_capacity_and_hasher(self.gauges.open.len(), FastState::default());
-        for (hall, level, n) in self.engine.open_by_level() {
-            *open
-                .entry((CASES_OPEN, group[hall], Some(level)))
-                .or_default() += n as f64;
+        // By (group, level name) in one flat table: no map, no label string per pass.
+        let names = self.gauges.names.len();
+        let mut open = std::mem::take(&mut self.gauges.scratch);
+        open.reset(self.gauges.open.values.len());
+        for (hall, policy, level, n) in self.engine.open_by_level() {
+            let name = level.map_or(NONE, |l| self.gauges.name_of[policy][l]);
+            open.add(group[hall] * names + name, n as f64);
         }
         let stale = self
             .rating_cases
@@ -117,7 +118,7 @@ impl Worker {
                     COMPLAINTS_OPEN,
                     COMPLAINTS_OVERDUE,
                 ] {
-                    values.insert((name, g, None), 0.0);
+                    values.insert((name, g), 0.0);
                 }
             }
             for &(hall, complaint, open, overdue) in &self.rating_cases.0 {
@@ -126,8 +127,8 @@ impl Worker {
                 } else {
                     (RECTIFICATIONS_OPEN, RECTIFICATIONS_OVERDUE)
                 };
-                *values.entry((o, group[hall], None)).or_default() += open as f64;
-                *values.entry((late, group[hall], None)).or_default() += overdue as f64;
+                *values.entry((o, group[hall])).or_default() += open as f64;
+                *values.entry((late, group[hall])).or_default() += overdue as f64;
             }
             values
         });
@@ -136,13 +137,16 @@ impl Worker {
     }
 }
 
-/// One series of the case thread's gauges, without its label strings: the metric, the hall
-/// whose labels it carries (under tier labels, the first hall of the tier, so the tier's
-/// halls sum into one series; `NO_HALL` for pending deadlines), and the level of
-/// `hallq_cases_open`.
-type Series = (&'static str, usize, Option<Arc<str>>);
+/// One series of the case thread's rating-case and pending-deadline gauges, without its
+/// label strings: the metric and the hall whose labels it carries (under tier labels, the
+/// first hall of the tier, so the tier's halls sum into one series; `NO_HALL` for pending
+/// deadlines).
+type Series = (&'static str, usize);
 
 const NO_HALL: usize = usize::MAX;
+
+/// The position of the "no level yet" series among a group's `hallq_cases_open` series.
+const NONE: usize = 0;
 
 /// What the case thread last published of its gauges. A pass publishes only the series whose
 /// value changed: publishing all of them (a few per hall for each of six metrics, through
@@ -151,11 +155,19 @@ const NO_HALL: usize = usize::MAX;
 /// Nor does a pass build every series to compare: the "no level yet" series of halls with
 /// no open case sit at 0 without an entry here, and the rating-case series are compared only
 /// when they were counted again (a map of five series per hall built on every pass was
-/// still over half of the case thread's time under the mixed load).
+/// still over half of the case thread's time under the mixed load). The open-case series are
+/// counted into a flat table by position, not into a map keyed by name and level string:
+/// hashing and comparing those keys twice per series and pass was a third of the thread.
 pub(super) struct CaseGauges {
-    /// `hallq_cases_open` by hall group and level, as last published; a group's "none"
-    /// series that is not here is at 0, any other series not here does not exist.
-    open: FastMap<Series, f64>,
+    /// `hallq_cases_open` as last published (see `Table`); a group's "none" series that does
+    /// not exist there is at 0.
+    open: Table,
+    /// The next pass's table, kept to reuse its allocations.
+    scratch: Table,
+    /// The level names of every ladder, each once; `NONE` is "none".
+    names: Vec<Arc<str>>,
+    /// Per alarm policy, per level of its ladder, its position in `names`.
+    name_of: Vec<Vec<usize>>,
     /// The rating-case series as last published (`None` before the first).
     rating: FastMap<Series, f64>,
     /// `hallq_deadlines_pending` as last published.
@@ -164,6 +176,8 @@ pub(super) struct CaseGauges {
     group: Vec<usize>,
     /// The case counters' handles, each made once.
     counters: Counters,
+    /// Nothing published yet.
+    first: bool,
 }
 
 impl CaseGauges {
@@ -176,80 +190,143 @@ impl CaseGauges {
             .enumerate()
             .map(|(i, h)| *first.entry(group_of(mode, h)).or_insert(i))
             .collect();
+        let mut names: Vec<Arc<str>> = vec![Arc::from("none")];
+        let name_of = config
+            .alarm_policies
+            .iter()
+            .map(|p| {
+                p.levels
+                    .iter()
+                    .map(|l| match names.iter().position(|n| *n == l.name) {
+                        Some(at) => at,
+                        None => {
+                            names.push(l.name.clone());
+                            names.len() - 1
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         CaseGauges {
-            open: FastMap::default(),
+            open: Table::new(config.halls.len() * names.len()),
+            scratch: Table::default(),
+            names,
+            name_of,
             rating: FastMap::default(),
             pending: None,
             group,
             counters: Counters::default(),
+            first: true,
         }
     }
 
-    /// Publish what changed: `open` (summed by group and level), `rating` when it was counted
-    /// again, `pending`.
+    /// Publish what changed: `open` (summed by group and level, laid out as `self.open`),
+    /// `rating` when it was counted again, `pending`.
     fn publish(
         &mut self,
         config: &crate::config::Config,
-        open: FastMap<Series, f64>,
+        open: Table,
         rating: Option<FastMap<Series, f64>>,
         pending: f64,
     ) {
-        let labels = |(_, hall, level): &Series| -> crate::metrics::LabelSet {
-            if *hall == NO_HALL {
+        let labels = |hall: usize, level: Option<&str>| -> crate::metrics::LabelSet {
+            if hall == NO_HALL {
                 return vec![("kind", "case".to_owned())];
             }
-            let mut l = hall_labels(config.metric_labels, &config.halls[*hall]);
+            let mut l = hall_labels(config.metric_labels, &config.halls[hall]);
             if let Some(level) = level {
-                l.push(("level", level.to_string()));
+                l.push(("level", level.to_owned()));
             }
             l
         };
         let gauges = Gauges::shared();
-        let set = |series: &Series, v: Option<f64>| {
-            gauges.set_part(CASE_GAUGES, series.0, Combine::Sum, labels(series), v);
+        let set = |name: &'static str, hall: usize, level: Option<&str>, v: Option<f64>| {
+            gauges.set_part(CASE_GAUGES, name, Combine::Sum, labels(hall, level), v);
         };
-        let none = |series: &Series| series.2.as_deref() == Some("none");
-        if self.pending.is_none() {
+        let names = self.names.len();
+        if self.first {
             // The first pass: every hall has its "no level yet" series from the start, so
             // dashboards and alert rules see 0 open cases rather than no data.
             for (hall, &g) in self.group.iter().enumerate() {
-                let series = (CASES_OPEN, g, Some(Arc::from("none")));
-                if g == hall && !open.contains_key(&series) {
-                    set(&series, Some(0.0));
+                if g == hall && open.values[g * names + NONE].is_none() {
+                    set(CASES_OPEN, g, Some("none"), Some(0.0));
                 }
             }
+            self.first = false;
         }
-        for (series, &v) in &open {
-            if self.open.get(series) != Some(&v) {
-                set(series, Some(v));
+        let series = |at: usize| (at / names, at % names, Some(&*self.names[at % names]));
+        for &at in &open.live {
+            let v = open.values[at];
+            if self.open.values[at] != v {
+                let (g, _, level) = series(at);
+                set(CASES_OPEN, g, level, v);
             }
         }
-        for (series, &was) in &self.open {
-            if !open.contains_key(series) {
-                match none(series) {
-                    true if was == 0.0 => {}
-                    true => set(series, Some(0.0)),
-                    false => set(series, None),
-                }
+        for &at in &self.open.live {
+            if open.values[at].is_some() {
+                continue;
+            }
+            let (g, name, level) = series(at);
+            match self.open.values[at] {
+                Some(was) if name == NONE && was == 0.0 => {}
+                Some(_) if name == NONE => set(CASES_OPEN, g, level, Some(0.0)),
+                _ => set(CASES_OPEN, g, level, None),
             }
         }
-        self.open = open;
+        self.scratch = std::mem::replace(&mut self.open, open);
         if let Some(rating) = rating {
-            for (series, &v) in &rating {
-                if self.rating.get(series) != Some(&v) {
-                    set(series, Some(v));
+            for (&(name, hall), &v) in &rating {
+                if self.rating.get(&(name, hall)) != Some(&v) {
+                    set(name, hall, None, Some(v));
                 }
             }
-            for series in self.rating.keys() {
-                if !rating.contains_key(series) {
-                    set(series, None);
+            for &(name, hall) in self.rating.keys() {
+                if !rating.contains_key(&(name, hall)) {
+                    set(name, hall, None, None);
                 }
             }
             self.rating = rating;
         }
         if self.pending != Some(pending) {
-            set(&(DEADLINES_PENDING, NO_HALL, None), Some(pending));
+            set(DEADLINES_PENDING, NO_HALL, None, Some(pending));
             self.pending = Some(pending);
+        }
+    }
+}
+
+/// `hallq_cases_open` by series, each at `group * names + name` (the position of the hall
+/// whose labels it carries, of its level name): `None` where the series does not exist.
+#[derive(Default)]
+struct Table {
+    values: Vec<Option<f64>>,
+    /// The positions that are `Some`, so a pass walks the series that exist (a few), not
+    /// every group and level.
+    live: Vec<usize>,
+}
+
+impl Table {
+    fn new(len: usize) -> Table {
+        Table {
+            values: vec![None; len],
+            live: Vec::new(),
+        }
+    }
+
+    /// Every series gone, `len` positions.
+    fn reset(&mut self, len: usize) {
+        for at in self.live.drain(..) {
+            self.values[at] = None;
+        }
+        self.values.resize(len, None);
+    }
+
+    fn add(&mut self, at: usize, n: f64) {
+        match &mut self.values[at] {
+            Some(v) => *v += n,
+            slot @ None => {
+                *slot = Some(n);
+                self.live.push(at);
+            }
         }
     }
 }

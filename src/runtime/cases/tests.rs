@@ -58,7 +58,7 @@ fn setup() -> Setup {
                 clock,
                 render: Arc::new(NoRendering),
             },
-            rx,
+            (rx, Arc::default()),
         ),
         batches,
         config,

@@ -5,7 +5,6 @@
 //!
 //! Never changes a case's clock (suspensions, extensions and stages are `commands`), never
 //! reads the clock, never does I/O.
-use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -37,21 +36,14 @@ impl DeadlineEngine {
         self.case_mut(idx).counted = now;
     }
 
-    /// Open cases per hall and level name (`none` before any level fired).
-    pub fn open_by_level(&self) -> Vec<(usize, Arc<str>, i64)> {
-        self.open_levels
-            .iter()
-            .map(|(&(hall, policy, level), &n)| {
-                let name = if level == NO_LEVEL {
-                    Arc::from("none")
-                } else {
-                    self.catalogue.alarm_policies[policy as usize].levels[level as usize]
-                        .name
-                        .clone()
-                };
-                (hall as usize, name, n)
-            })
-            .collect()
+    /// Open cases per hall, alarm policy (positions in the catalogue) and level of that
+    /// policy's ladder (`None` before any level fired). A count once made stays listed, at 0
+    /// when no case is left under it.
+    pub fn open_by_level(&self) -> impl Iterator<Item = (usize, usize, Option<usize>, i64)> + '_ {
+        self.open_levels.iter().map(|(&(hall, policy, level), &n)| {
+            let level = (level != NO_LEVEL).then_some(level as usize);
+            (hall as usize, policy as usize, level, n)
+        })
     }
 
     /// Open rectifications and complaints per hall: (hall, is a complaint, open, of which

@@ -164,6 +164,7 @@ impl DeadlineEngine {
         }?;
         Ok(match target {
             Target::Held(idx, created) => (self.view(idx, now), created),
+            Target::Created(view) => (*view, true),
             Target::Closed(view) => (*view, false),
         })
     }
@@ -327,13 +328,12 @@ impl DeadlineEngine {
         lead.due = deadline.due().copied();
         let idx = self.insert(lead);
         self.arm_now(idx, now, out);
-        let view = self.view(idx, now);
+        // The lead's view does not depend on its children: the answer is the event's.
+        let view = Box::new(self.view(idx, now));
         out.push(self.case_event(
             self.case(idx),
             now,
-            CaseEventBody::Accepted {
-                case: Box::new(view),
-            },
+            CaseEventBody::Accepted { case: view.clone() },
         ));
         for (mut child, d) in children.into_iter().zip(child_deadlines) {
             child.due = d.due().copied();
@@ -348,7 +348,7 @@ impl DeadlineEngine {
                 },
             ));
         }
-        Ok(Target::Held(idx, true))
+        Ok(Target::Created(view))
     }
 
     /// A new case and its children (one per department of a joint matter), with every

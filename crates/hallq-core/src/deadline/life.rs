@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use crate::calendar::Limit;
 
-/// What a command acted on: a case the engine holds (and whether it was just created), or a
-/// closed case an acceptance replayed, as stored.
+/// What a command acted on: a case the engine holds (and whether it was just created), a
+/// case it just created and already showed in its event (the view is the answer too: the
+/// same case at the same `now`, so it is not made twice), or a closed case an acceptance
+/// replayed, as stored.
 pub(super) enum Target {
     Held(u32, bool),
+    Created(Box<CaseView>),
     Closed(Box<CaseView>),
 }
 

@@ -169,7 +169,7 @@ impl DeadlineEngine {
         Ok(self.view_case(&case, now))
     }
 
-    fn case_from_record(&self, r: CaseRecord) -> Result<Case, String> {
+    pub(super) fn case_from_record(&self, r: CaseRecord) -> Result<Case, String> {
         let hall = self
             .catalogue
             .hall_index(&r.hall)

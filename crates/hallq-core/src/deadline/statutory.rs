@@ -86,15 +86,13 @@ impl DeadlineEngine {
         case.due = deadline.due().copied();
         let idx = self.insert(case);
         self.arm_now(idx, now, out);
-        let view = self.view(idx, now);
+        let view = Box::new(self.view(idx, now));
         out.push(self.case_event(
             self.case(idx),
             now,
-            CaseEventBody::Submitted {
-                case: Box::new(view),
-            },
+            CaseEventBody::Submitted { case: view.clone() },
         ));
-        Ok(Target::Held(idx, true))
+        Ok(Target::Created(view))
     }
 
     /// A creating command (acceptance, submission) replayed for a case that has closed: the

@@ -42,6 +42,27 @@ impl DeadlineEngine {
         }
     }
 
+    /// The hall of the case `id` as [`find_view`](Self::find_view) would show it (`None`
+    /// where it shows no case), without building the view: what a scope check needs.
+    pub fn find_hall(
+        &self,
+        id: &str,
+        closed: &dyn ClosedCases,
+    ) -> Result<Option<Arc<str>>, CaseError> {
+        let hall_id = |hall: u32| self.catalogue.halls[hall as usize].id.clone();
+        if let Some(idx) = self.lookup(id) {
+            return Ok(Some(hall_id(self.case(idx).hall)));
+        }
+        match closed.closed(id) {
+            Ok(Some(r)) => Ok(self.case_from_record(r).ok().map(|c| hall_id(c.hall))),
+            Ok(None) => Ok(None),
+            Err(reason) => Err(CaseError::Unavailable {
+                id: id.to_owned(),
+                reason,
+            }),
+        }
+    }
+
     pub fn get(&self, id: &str, now: Timestamp) -> Option<CaseView> {
         self.lookup(id).map(|i| self.view(i, now))
     }
