@@ -74,6 +74,7 @@ fn filled(n: usize) -> (tempfile::TempDir, Store, WriterHandle) {
         checkpoint_interval_ms: 24 * 3600 * 1000,
         segment_bytes: 64 << 20,
         checkpoint_flush_bytes: 256 << 10,
+        writer_priority: 0,
     };
     let store = Store::open(dir.path(), &cfg).expect("opening the store");
     let writer = store.start_writer(&cfg, Arc::new(Nobody), Arc::new(hallq::clock::SystemClock));

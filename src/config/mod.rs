@@ -213,6 +213,13 @@ pub struct StoreConfig {
     /// log's `fdatasync` queues behind one step of a checkpoint, not all of it
     /// (`store::writeback`).
     pub checkpoint_flush_bytes: u64,
+    /// How far the writer thread raises its scheduling priority (`[store] writer_priority`,
+    /// 0..=20, default 10: nice -10; 0 leaves it as it is). Every request waits for the
+    /// writer's commit, and on a machine with fewer cores than busy threads a commit waited
+    /// in the run queue behind checkpoints and HTTP work (BENCHMARKS.md, "The writer's
+    /// priority"). Needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd
+    /// `LimitNICE=-10`); without, the writer says so once and runs at the default priority.
+    pub writer_priority: u32,
 }
 
 /// Whether metric series carry the hall or only its tier (`[metrics] labels`). A setting of

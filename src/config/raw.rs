@@ -216,6 +216,7 @@ pub struct RawStore {
     pub checkpoint_interval_ms: Option<S<u32>>,
     pub log_segment_mb: Option<S<u32>>,
     pub checkpoint_flush_kb: Option<S<u32>>,
+    pub writer_priority: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -257,6 +257,28 @@ fn checkpoint_flush_has_a_default_zero_turns_it_off_and_bad_values_are_located()
 }
 
 #[test]
+fn writer_priority_defaults_to_ten_zero_leaves_it_and_past_twenty_is_located() {
+    let c = Config::from_toml("t.toml", MINIMAL).unwrap();
+    assert_eq!(c.store.writer_priority, 10);
+    let src = format!("[store]\nwriter_priority = 0\n{MINIMAL}");
+    assert_eq!(
+        Config::from_toml("t.toml", &src)
+            .unwrap()
+            .store
+            .writer_priority,
+        0
+    );
+    let src = format!("[store]\nquick_repair = true\nwriter_priority = 21\n{MINIMAL}");
+    let errs = errors(&src);
+    assert!(
+        errs.iter().any(|e| e.contains("t.toml:3:")
+            && e.contains("store.writer_priority")
+            && e.contains("between 0 and 20")),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn hours_overrides_and_makeup_day_are_parsed_and_checked() {
     let src = MINIMAL.replace(
         "tier = \"county\"",

@@ -29,6 +29,7 @@ pub(super) fn config() -> crate::config::StoreConfig {
         checkpoint_interval_ms: 100,
         segment_bytes: 1 << 20,
         checkpoint_flush_bytes: 64 << 10,
+        writer_priority: 0,
     }
 }
 

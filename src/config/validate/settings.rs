@@ -248,11 +248,21 @@ pub(super) fn store(cx: &mut Ctx, raw: &RawConfig) -> StoreConfig {
             1 << 20,
             FLUSH_KB,
         )) << 10,
+        writer_priority: bounded(
+            cx,
+            &r.writer_priority,
+            "store.writer_priority",
+            0,
+            20,
+            WRITER_PRIORITY,
+        ),
     }
 }
 
 /// `[store] checkpoint_flush_kb`'s default (BENCHMARKS.md, "Checkpoint writeback in steps").
 const FLUSH_KB: u32 = 256;
+/// `[store] writer_priority`'s default (BENCHMARKS.md, "The writer's priority").
+const WRITER_PRIORITY: u32 = 10;
 /// `[server] sse_coalesce_ms`'s default (BENCHMARKS.md, "Streams written in steps"): a
 /// display sees an event at most this much later, and a busy stream costs one write per
 /// step instead of one per event.
