@@ -176,8 +176,6 @@ pub(super) struct CaseGauges {
     group: Vec<usize>,
     /// The case counters' handles, each made once.
     counters: Counters,
-    /// Nothing published yet.
-    first: bool,
 }
 
 impl CaseGauges {
@@ -216,7 +214,6 @@ impl CaseGauges {
             pending: None,
             group,
             counters: Counters::default(),
-            first: true,
         }
     }
 
@@ -244,7 +241,7 @@ impl CaseGauges {
             gauges.set_part(CASE_GAUGES, name, Combine::Sum, labels(hall, level), v);
         };
         let names = self.names.len();
-        if self.first {
+        if self.pending.is_none() {
             // The first pass: every hall has its "no level yet" series from the start, so
             // dashboards and alert rules see 0 open cases rather than no data.
             for (hall, &g) in self.group.iter().enumerate() {
@@ -252,7 +249,6 @@ impl CaseGauges {
                     set(CASES_OPEN, g, Some("none"), Some(0.0));
                 }
             }
-            self.first = false;
         }
         let series = |at: usize| (at / names, at % names, Some(&*self.names[at % names]));
         for &at in &open.live {

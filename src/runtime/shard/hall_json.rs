@@ -7,7 +7,6 @@
 //! `serde_json::to_vec(&HallRecord)` (the tests check it), so the log, the checkpoint, readers
 //! and backups see no difference. It never touches the engine or the store.
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::json::Json;
@@ -17,7 +16,7 @@ use crate::queue::{HallRecord, ServiceRecord, WindowRecord};
 /// right whatever happened to the engine in between (a reload, a day turning).
 #[derive(Default)]
 pub(super) struct HallJson {
-    windows: Parts<WindowRecord>,
+    windows: Vec<(WindowRecord, Box<RawValue>)>,
     /// The length of the last record, to size the next one's buffer once.
     last_len: usize,
 }
@@ -42,7 +41,7 @@ impl HallJson {
             hours_overrides,
             attendance,
         } = record;
-        self.windows.update(windows);
+        self.update_windows(windows);
         let mut w = Json::with_capacity(self.last_len + 64);
         w.raw(b"{\"day\":");
         w.serde(&day);
@@ -74,7 +73,7 @@ impl HallJson {
             w.raw(b"}");
         }
         w.raw(b"],\"windows\":[");
-        for (i, (_, json)) in self.windows.parts.iter().enumerate() {
+        for (i, (_, json)) in self.windows.iter().enumerate() {
             if i > 0 {
                 w.raw(b",");
             }
@@ -100,40 +99,30 @@ impl HallJson {
     }
 }
 
-/// Parts of a record in order, each with its JSON, encoded again only when it changed.
-struct Parts<T> {
-    parts: Vec<(T, Box<RawValue>)>,
-}
-
-impl<T> Default for Parts<T> {
-    fn default() -> Self {
-        Parts { parts: Vec::new() }
-    }
-}
-
-impl<T: Serialize + PartialEq> Parts<T> {
-    fn update(&mut self, now: Vec<T>) {
-        if self.parts.len() != now.len() {
-            self.parts.clear();
+impl HallJson {
+    /// The windows' JSON brought up to `now`: a window encoded again only when it changed.
+    fn update_windows(&mut self, now: Vec<WindowRecord>) {
+        if self.windows.len() != now.len() {
+            self.windows.clear();
         }
-        for (i, p) in now.into_iter().enumerate() {
-            match self.parts.get_mut(i) {
-                Some((last, _)) if *last == p => {}
+        for (i, w) in now.into_iter().enumerate() {
+            match self.windows.get_mut(i) {
+                Some((last, _)) if *last == w => {}
                 Some(slot) => {
-                    let json = raw(&p);
-                    *slot = (p, json);
+                    let json = raw(&w);
+                    *slot = (w, json);
                 }
                 None => {
-                    let json = raw(&p);
-                    self.parts.push((p, json));
+                    let json = raw(&w);
+                    self.windows.push((w, json));
                 }
             }
         }
     }
 }
 
-fn raw<T: Serialize>(part: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(part).expect("records serialize")
+fn raw(w: &WindowRecord) -> Box<RawValue> {
+    serde_json::value::to_raw_value(w).expect("records serialize")
 }
 
 #[cfg(test)]

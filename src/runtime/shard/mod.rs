@@ -688,7 +688,7 @@ impl Shard {
                 json: self.hall_json[local].encode(record),
                 calls: calls[calls.len() - new..]
                     .iter()
-                    .map(|c| json_text(&**c, EVENT_CAPACITY))
+                    .map(|c| json_text(&**c))
                     .collect(),
                 keep: u8::try_from(calls.len()).expect("a hall keeps ten recent calls"),
             });
@@ -715,7 +715,7 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config, clustered: bool
             stream: e.hall.clone(),
             seq: e.seq,
             kind: e.kind(),
-            json: json_text(e, EVENT_CAPACITY),
+            json: json_text(e),
             // A hall stream is scoped by its URL already.
             hall: None,
         });
@@ -750,9 +750,9 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config, clustered: bool
 /// instructions in the mixed load test).
 const EVENT_CAPACITY: usize = 768;
 
-/// `value` as `serde_json::to_string` writes it, into a buffer of `capacity` bytes.
-fn json_text<T: Serialize + ?Sized>(value: &T, capacity: usize) -> String {
-    let mut out = Vec::with_capacity(capacity);
+/// `value` as `serde_json::to_string` writes it, into a buffer of `EVENT_CAPACITY` bytes.
+fn json_text<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::with_capacity(EVENT_CAPACITY);
     serde_json::to_writer(&mut out, value).expect("events serialize");
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
