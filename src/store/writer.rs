@@ -189,6 +189,21 @@ fn raise_priority(by: u32) {
     }
 }
 
+/// `json` (an object) with `"seq":seq` as its first member, written piece by piece: on the
+/// writer's thread every microsecond before the answers is one every request waits for
+/// (BENCHMARKS.md, "Frames written by hand").
+fn with_seq(seq: u64, json: &str) -> String {
+    let mut seq_text = itoa::Buffer::new();
+    let seq = seq_text.format(seq);
+    let rest = json.strip_prefix('{').unwrap_or(json);
+    let mut out = String::with_capacity(r#"{"seq":,"#.len() + seq.len() + rest.len());
+    out.push_str(r#"{"seq":"#);
+    out.push_str(seq);
+    out.push(',');
+    out.push_str(rest);
+    out
+}
+
 /// Drop the hall and ticket records that a later record of the same key in the same commit
 /// overwrites: the commit is atomic, so nobody could ever read them. A busy hall is written
 /// by every shard batch of a commit; its record is logged once.
@@ -444,10 +459,7 @@ impl Writer {
                 let next = self.head(&e.stream)? + 1;
                 self.heads.insert(e.stream.clone(), next);
                 e.seq = next;
-                e.json = format!(
-                    "{{\"seq\":{next},{}",
-                    e.json.strip_prefix('{').unwrap_or(&e.json)
-                );
+                e.json = with_seq(next, &e.json);
             }
         }
         coalesce(batches.iter_mut().filter(|b| b.generation >= generation));
@@ -574,6 +586,19 @@ mod tests {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             assert!(may, "root may raise a thread's priority");
+        }
+    }
+
+    #[test]
+    fn a_numbered_event_gets_its_sequence_as_first_member() {
+        for (seq, json) in [
+            (1, r#"{"a":1}"#),
+            (u64::MAX, r#"{"kind":"告警","n":[1,2]}"#),
+        ] {
+            assert_eq!(
+                with_seq(seq, json),
+                format!("{{\"seq\":{seq},{}", &json[1..])
+            );
         }
     }
 
