@@ -13,7 +13,7 @@
 //! path take what they need from the tail's indexes (`Tail`'s fields), under the same rule,
 //! instead of copying and walking up to a second of entries.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ use redb::{Database, ReadableDatabase};
 use super::batch::{Op, Published};
 use super::log::{self, LOG};
 use super::{META, StoreError};
+use crate::hash::FastMap;
 
 /// The META key of the last log sequence number materialised into the state tables.
 pub(crate) const CHECKPOINT: &str = "checkpoint";
@@ -46,17 +47,17 @@ pub(crate) struct Tail {
     /// sees is always here while it holds the lock.
     ///
     /// (scope, key) → its newest answer: an `Idempotency-Key` an owner no longer caches.
-    idem: HashMap<(String, String), OpAt>,
+    idem: FastMap<(String, String), OpAt>,
     /// Case id → its newest writes: `open_case`, and `closed_case` for every case command
     /// whose id is not open (every accept of a new case among them).
-    cases: HashMap<String, CaseAt>,
+    cases: FastMap<String, CaseAt>,
     /// Consumer → its newest position: an acknowledgement the case engine does not cache.
-    consumers: HashMap<String, OpAt>,
+    consumers: FastMap<String, OpAt>,
     /// Cluster mode: hall → its newest log-of-record mark, read by the writer on replays.
-    applied: HashMap<Arc<str>, OpAt>,
+    applied: FastMap<Arc<str>, OpAt>,
     /// Stream → its events: `Last-Event-ID` resumes, the case engine's relay of every
     /// hall's stream every 250 ms, the heads of streams.
-    streams: HashMap<Arc<str>, StreamAt>,
+    streams: FastMap<Arc<str>, StreamAt>,
     /// The last lsn committed (the checkpoint's when the tail is empty).
     last: u64,
     /// Ops and events held, to decide when to checkpoint.

@@ -11,7 +11,6 @@
 //! (`Ledger`): no change a client was refused ever becomes durable later, and no producer
 //! goes on building on a change that never became durable.
 
-use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,6 +29,7 @@ use super::wal::Appender;
 use super::{Health, PROBE, Slot, Store, StoreError};
 use crate::clock::Clock;
 use crate::config::StoreConfig;
+use crate::hash::{FastMap, FastSet};
 
 /// The running writer: where to send batches and how to stop it.
 pub struct WriterHandle {
@@ -68,7 +68,7 @@ struct Writer {
     quick_repair: bool,
     /// The last sequence number of each stream the writer numbers (`@alarms`, `@cases`);
     /// cleared after a failed commit, whose numbering never happened.
-    heads: HashMap<Arc<str>, u64>,
+    heads: FastMap<Arc<str>, u64>,
     /// The record being encoded, kept to reuse its allocation.
     buf: Vec<u8>,
     /// Where the records go (`wal`).
@@ -84,6 +84,9 @@ struct Writer {
     retry_max: Duration,
     /// Cluster mode: where every commit's hall writes go first (`replica`).
     record: Option<Arc<dyn LogOfRecord>>,
+    /// `hallq_store_commit_seconds` and `hallq_store_batch_size`, looked up once.
+    commit_seconds: metrics::Histogram,
+    batch_size: metrics::Histogram,
 }
 
 /// When the writer next tries the store, and how long it waited last.
@@ -136,7 +139,7 @@ impl Store {
             health: self.health.clone(),
             max_batch: cfg.max_batch,
             quick_repair: cfg.quick_repair,
-            heads: HashMap::new(),
+            heads: FastMap::default(),
             buf: Vec::new(),
             log: Appender::new(self.segments.clone()),
             checkpoint_writes: cfg.checkpoint_writes,
@@ -146,6 +149,8 @@ impl Store {
             retry_min: Duration::from_millis(cfg.retry_min_ms),
             retry_max: Duration::from_millis(cfg.retry_max_ms),
             record: self.record.get().cloned(),
+            commit_seconds: metrics::histogram!(crate::metrics::STORE_COMMIT_SECONDS),
+            batch_size: metrics::histogram!(crate::metrics::STORE_BATCH_SIZE),
         };
         metrics::gauge!(crate::metrics::STORE_WRITABLE).set(1.0);
         let priority = cfg.writer_priority;
@@ -208,8 +213,8 @@ fn with_seq(seq: u64, json: &str) -> String {
 /// overwrites: the commit is atomic, so nobody could ever read them. A busy hall is written
 /// by every shard batch of a commit; its record is logged once.
 fn coalesce<'a>(batches: impl DoubleEndedIterator<Item = &'a mut Batch>) {
-    let mut halls: HashSet<Arc<str>> = HashSet::new();
-    let mut tickets: HashSet<(Arc<str>, String)> = HashSet::new();
+    let mut halls: FastSet<Arc<str>> = FastSet::default();
+    let mut tickets: FastSet<(Arc<str>, String)> = FastSet::default();
     for b in batches.rev() {
         if !b
             .ops
@@ -294,10 +299,9 @@ impl Writer {
         } else {
             let started = Instant::now();
             let r = self.write(batches, generation);
-            metrics::histogram!(crate::metrics::STORE_COMMIT_SECONDS)
-                .record(started.elapsed().as_secs_f64());
+            self.commit_seconds.record(started.elapsed().as_secs_f64());
             let requests: usize = batches.iter().map(|b| b.done.len().max(1)).sum();
-            metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(requests as f64);
+            self.batch_size.record(requests as f64);
             r.map(Some).map_err(|e| match e {
                 // The log of record refused or could not be reached: nothing was committed
                 // here, and the halls concerned are adopted again before they serve. The
@@ -485,10 +489,14 @@ impl Writer {
             }
             return Err(StoreError::Segment(e));
         }
+        // Sized once: growing them batch by batch reallocated on the writer's thread.
+        let (ops, events) = current().fold((marks.len(), 0), |(o, e), b| {
+            (o + b.ops.len(), e + b.events.len())
+        });
         let mut entry = Entry {
             lsn,
-            ops: Vec::new(),
-            events: Vec::new(),
+            ops: Vec::with_capacity(ops),
+            events: Vec::with_capacity(events),
         };
         let mut ranges = Vec::with_capacity(batches.len());
         for b in batches.iter_mut() {
