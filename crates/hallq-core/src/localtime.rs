@@ -151,8 +151,9 @@ impl LocalTime {
     /// printer for what every hall shows: years 0001-9999 and offsets of whole minutes
     /// (`None` for the rest, which jiff prints). Every answer and event carries two to seven
     /// instants; through jiff's printer and `collect_str`'s escaping in pieces one cost about
-    /// 1,090 instructions, written here about 860 (BENCHMARKS.md).
-    fn render(self, buf: &mut [u8; RENDERED_MAX]) -> Option<&str> {
+    /// 1,090 instructions, written here about 860 (BENCHMARKS.md). The shards write event
+    /// JSON by hand with it (`runtime::shard::event_json`).
+    pub fn render(self, buf: &mut [u8; RENDERED_MAX]) -> Option<&str> {
         if self.offset % 60 != 0 {
             return None;
         }

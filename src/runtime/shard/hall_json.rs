@@ -43,15 +43,15 @@ impl HallJson {
         } = record;
         self.update_windows(windows);
         let mut w = Json::with_capacity(self.last_len + 64);
-        w.raw(b"{\"day\":");
+        w.raw("{\"day\":");
         w.serde(&day);
-        w.raw(b",\"seq\":");
+        w.raw(",\"seq\":");
         w.int(seq);
-        w.raw(b",\"next_order\":");
+        w.raw(",\"next_order\":");
         w.int(next_order);
-        w.raw(b",\"next_head\":");
+        w.raw(",\"next_head\":");
         w.int(next_head);
-        w.raw(b",\"services\":[");
+        w.raw(",\"services\":[");
         for (i, s) in services.iter().enumerate() {
             let ServiceRecord {
                 id,
@@ -60,39 +60,39 @@ impl HallJson {
                 avg_service_s,
             } = s;
             if i > 0 {
-                w.raw(b",");
+                w.raw(",");
             }
-            w.raw(b"{\"id\":");
+            w.raw("{\"id\":");
             w.string(id);
-            w.raw(b",\"next\":");
+            w.raw(",\"next\":");
             w.int(*next);
-            w.raw(b",\"issued_today\":");
+            w.raw(",\"issued_today\":");
             w.int(*issued_today);
-            w.raw(b",\"avg_service_s\":");
+            w.raw(",\"avg_service_s\":");
             w.serde(avg_service_s);
-            w.raw(b"}");
+            w.raw("}");
         }
-        w.raw(b"],\"windows\":[");
+        w.raw("],\"windows\":[");
         for (i, (_, json)) in self.windows.iter().enumerate() {
             if i > 0 {
-                w.raw(b",");
+                w.raw(",");
             }
-            w.raw(json.get().as_bytes());
+            w.raw(json.get());
         }
-        w.raw(b"]");
+        w.raw("]");
         if !recent_calls.is_empty() {
-            w.raw(b",\"recent_calls\":");
+            w.raw(",\"recent_calls\":");
             w.serde(&recent_calls);
         }
         if !hours_overrides.is_empty() {
-            w.raw(b",\"hours_overrides\":");
+            w.raw(",\"hours_overrides\":");
             w.serde(&hours_overrides);
         }
         if !attendance.is_empty() {
-            w.raw(b",\"attendance\":");
+            w.raw(",\"attendance\":");
             w.serde(&attendance);
         }
-        w.raw(b"}");
+        w.raw("}");
         let out = w.into_bytes();
         self.last_len = out.len();
         out

@@ -43,6 +43,7 @@ use crate::wheel::{TimerKey, TimingWheel};
 mod board;
 mod booking;
 mod elsewhere;
+mod event_json;
 mod gauges;
 mod hall_json;
 mod json;
@@ -688,7 +689,7 @@ impl Shard {
                 json: self.hall_json[local].encode(record),
                 calls: calls[calls.len() - new..]
                     .iter()
-                    .map(|c| json_text(&**c))
+                    .map(|c| event_json::encode_call(c))
                     .collect(),
                 keep: u8::try_from(calls.len()).expect("a hall keeps ten recent calls"),
             });
@@ -715,7 +716,7 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config, clustered: bool
             stream: e.hall.clone(),
             seq: e.seq,
             kind: e.kind(),
-            json: json_text(e),
+            json: event_json::encode(e),
             // A hall stream is scoped by its URL already.
             hall: None,
         });
@@ -743,18 +744,6 @@ fn publish(batch: &mut Batch, events: &[Event], config: &Config, clustered: bool
             });
         }
     }
-}
-
-/// Most events' JSON is a few hundred bytes: one allocation, where growing from empty took
-/// about eight reallocations and their copies (with the records' growth, ~15 % of a shard's
-/// instructions in the mixed load test).
-const EVENT_CAPACITY: usize = 768;
-
-/// `value` as `serde_json::to_string` writes it, into a buffer of `EVENT_CAPACITY` bytes.
-fn json_text<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut out = Vec::with_capacity(EVENT_CAPACITY);
-    serde_json::to_writer(&mut out, value).expect("events serialize");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 /// How many of `now` (a hall's recent calls, oldest first) are not in `sent` (those of its

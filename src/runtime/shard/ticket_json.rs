@@ -52,138 +52,92 @@ pub(super) fn encode(record: &TicketRecord) -> Vec<u8> {
         contact,
     } = record;
     let mut w = Json::with_capacity(CAPACITY);
-    w.raw(b"{\"id\":");
+    w.raw("{\"id\":");
     w.string(id);
-    w.raw(b",\"origin\":");
+    w.raw(",\"origin\":");
     w.string(origin);
-    w.raw(b",\"seq\":");
+    w.raw(",\"seq\":");
     w.int(*seq);
-    w.raw(b",\"service\":");
+    w.raw(",\"service\":");
     w.string(service);
-    w.raw(b",\"class\":");
+    w.raw(",\"class\":");
     w.serde(class);
-    w.raw(b",\"status\":");
+    w.raw(",\"status\":");
     w.serde(status);
-    w.raw(b",\"lane\":");
+    w.raw(",\"lane\":");
     w.serde(lane);
-    w.raw(b",\"order\":");
+    w.raw(",\"order\":");
     w.int(*order);
-    w.raw(b",\"first_order\":");
+    w.raw(",\"first_order\":");
     w.int(*first_order);
-    w.raw(b",\"issued_at\":");
+    w.raw(",\"issued_at\":");
     w.instant(*issued_at);
-    w.raw(b",\"waiting_since\":");
+    w.raw(",\"waiting_since\":");
     w.instant(*waiting_since);
-    w.raw(b",\"slot\":");
+    w.raw(",\"slot\":");
     w.opt_instant(*slot);
-    w.raw(b",\"checked_in_at\":");
+    w.raw(",\"checked_in_at\":");
     w.opt_instant(*checked_in_at);
-    w.raw(b",\"called_at\":");
+    w.raw(",\"called_at\":");
     w.opt_instant(*called_at);
-    w.raw(b",\"started_at\":");
+    w.raw(",\"started_at\":");
     w.opt_instant(*started_at);
-    w.raw(b",\"finished_at\":");
+    w.raw(",\"finished_at\":");
     w.opt_instant(*finished_at);
-    w.raw(b",\"window\":");
+    w.raw(",\"window\":");
     match window {
         Some(s) => w.string(s),
-        None => w.raw(b"null"),
+        None => w.raw("null"),
     }
-    w.raw(b",\"call_count\":");
+    w.raw(",\"call_count\":");
     w.int(*call_count);
-    w.raw(b",\"reason\":");
+    w.raw(",\"reason\":");
     w.serde(reason);
-    w.raw(b",\"evaluation\":");
+    w.raw(",\"evaluation\":");
     match evaluation {
         Some(e) => w.int(*e),
-        None => w.raw(b"null"),
+        None => w.raw("null"),
     }
     if let Some(officer) = officer {
-        w.raw(b",\"officer\":");
+        w.raw(",\"officer\":");
         w.string(officer);
     }
     if !reasons.is_empty() {
-        w.raw(b",\"reasons\":");
+        w.raw(",\"reasons\":");
         w.serde(reasons);
     }
-    w.raw(b",\"transfers\":");
+    w.raw(",\"transfers\":");
     w.int(*transfers);
-    w.raw(b",\"no_show_at\":");
+    w.raw(",\"no_show_at\":");
     w.opt_instant(*no_show_at);
-    w.raw(b",\"first_called_at\":");
+    w.raw(",\"first_called_at\":");
     w.opt_instant(*first_called_at);
-    w.raw(b",\"wait_alarmed\":");
+    w.raw(",\"wait_alarmed\":");
     w.bool(*wait_alarmed);
-    w.raw(b",\"start_alarmed\":");
+    w.raw(",\"start_alarmed\":");
     w.bool(*start_alarmed);
     if let Some(r) = reclassified {
-        w.raw(b",\"reclassified\":");
+        w.raw(",\"reclassified\":");
         w.serde(r);
     }
     if let Some(c) = contact {
-        w.raw(b",\"contact\":");
+        w.raw(",\"contact\":");
         w.serde(c);
     }
-    w.raw(b"}");
+    w.raw("}");
     w.into_bytes()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::json::arbitrary::{class, instant, reason, status, text};
     use super::*;
-    use crate::queue::{CallReason, Lane, Reclass, ReclassReason, TicketClass, TicketStatus};
-    use jiff::Timestamp;
+    use crate::queue::{Lane, Reclass, ReclassReason};
     use proptest::prelude::*;
     use proptest::sample::select;
 
-    fn instant() -> impl Strategy<Value = Timestamp> {
-        prop_oneof![
-            // Any instant jiff holds, also outside the years `utc_text` renders.
-            (-377_705_023_201i64..253_402_207_200, 0i32..1_000_000_000)
-                .prop_map(|(s, n)| Timestamp::new(s, n).unwrap()),
-            (1_700_000_000i64..1_900_000_000).prop_map(|s| Timestamp::from_second(s).unwrap()),
-        ]
-    }
-
-    fn text() -> impl Strategy<Value = String> {
-        // Plain ids most of the time; quotes, backslashes, control characters and CJK too.
-        prop_oneof![
-            "[A-Za-z0-9_-]{0,12}",
-            "\\PC{0,8}",
-            ".{0,6}[\"\\\\\u{0}-\u{1f}].{0,6}"
-        ]
-    }
-
-    fn class() -> impl Strategy<Value = TicketClass> {
-        use TicketClass::*;
-        select(vec![Normal, Priority, Appointment])
-    }
-
-    fn status() -> impl Strategy<Value = TicketStatus> {
-        use TicketStatus::*;
-        let all = [
-            Booked, Waiting, Called, Serving, Done, NoShow, Parked, Cancelled, Expired,
-        ];
-        select(all.to_vec())
-    }
-
     fn lane() -> impl Strategy<Value = Lane> {
         select(vec![Lane::Normal, Lane::Priority, Lane::Appointment])
-    }
-
-    fn reason() -> impl Strategy<Value = CallReason> {
-        use CallReason::*;
-        let all = [
-            Aged,
-            Appointment,
-            Priority,
-            Ratio,
-            Fifo,
-            Weighted,
-            Specific,
-            Recall,
-        ];
-        select(all.to_vec())
     }
 
     fn reclass() -> impl Strategy<Value = Reclass> {

@@ -56,6 +56,17 @@ pub enum TicketClass {
     Appointment,
 }
 
+impl TicketClass {
+    /// The serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketClass::Normal => "normal",
+            TicketClass::Priority => "priority",
+            TicketClass::Appointment => "appointment",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
@@ -186,6 +197,22 @@ pub enum CallReason {
     Specific,
     /// Announced again.
     Recall,
+}
+
+impl CallReason {
+    /// The serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallReason::Aged => "aged",
+            CallReason::Appointment => "appointment",
+            CallReason::Priority => "priority",
+            CallReason::Ratio => "ratio",
+            CallReason::Fifo => "fifo",
+            CallReason::Weighted => "weighted",
+            CallReason::Specific => "specific",
+            CallReason::Recall => "recall",
+        }
+    }
 }
 
 /// A command for one hall. Window and service positions are resolved from ids by the caller
