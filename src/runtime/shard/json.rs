@@ -33,9 +33,7 @@ impl Json {
     /// serde_json escapes `"`, `\` and the control characters below U+0020, nothing else.
     pub(super) fn string(&mut self, s: &str) {
         if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-            self.0.push(b'"');
-            self.0.extend_from_slice(s.as_bytes());
-            self.0.push(b'"');
+            self.plain(s);
         } else {
             self.serde(s);
         }
