@@ -109,6 +109,36 @@ pub enum Op {
     /// Cluster mode: the id of the last log-of-record row of `hall` this store holds
     /// (`replica::APPLIED`), in the same log record as the writes of that row.
     PutApplied { hall: Arc<str>, id: u64 },
+    /// A hall's record as a patch on its previous one (`hall_delta`): the top-level members,
+    /// services and windows that changed, and the recent calls as `PutHallDelta` carries them.
+    /// What the shards write once a hall's previous record is known, so a commit no longer
+    /// rewrites every window and service of every hall it touches: a ticket operation
+    /// changes one window and one service, or none.
+    PatchHall {
+        hall: Arc<str>,
+        patch: HallPatch,
+        calls: Vec<String>,
+        keep: u8,
+    },
+}
+
+/// What changed in a hall's record since its previous one (`Op::PatchHall`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HallPatch {
+    /// A JSON object: the record's top-level members this patch sets, each replacing the
+    /// member of that name (never `services`, `windows` or `recent_calls`).
+    pub head: String,
+    pub services: ListPatch,
+    pub windows: ListPatch,
+}
+
+/// The items of one of a record's lists that changed, by position.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListPatch {
+    /// How many items the list has, before and after: a patch never adds or removes any.
+    pub len: u16,
+    /// (position, the item as JSON), positions ascending.
+    pub items: Vec<(u16, String)>,
 }
 
 /// An event to append to a stream's log and publish once durable.

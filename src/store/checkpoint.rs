@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use redb::ReadableTable;
 
 use super::batch::Op;
-use super::hall_delta::{HallWrite, StoredCalls, calls_of};
+use super::hall_delta::{HallWrite, StoredRows};
 use super::log::LOG;
 use super::tail::{CHECKPOINT, Entry};
 use super::{
@@ -66,6 +66,16 @@ impl<'a> Coalesced<'a> {
                 } => {
                     let before = self.halls.remove(&**hall);
                     let write = HallWrite::delta(before, json, calls, *keep);
+                    self.halls.insert(hall, write);
+                }
+                Op::PatchHall {
+                    hall,
+                    patch,
+                    calls,
+                    keep,
+                } => {
+                    let before = self.halls.remove(&**hall);
+                    let write = HallWrite::patch(before, patch, calls, *keep);
                     self.halls.insert(hall, write);
                 }
                 Op::PutTicket { hall, id, json } => {
@@ -133,14 +143,13 @@ impl<'a> Coalesced<'a> {
 /// Materialise `entries` (consecutive, oldest first) into the state tables of `tx`, record
 /// the last one's lsn as the checkpoint and remove the log records up to it. Each event
 /// stream keeps its last `retention` events (pruned in steps of a tenth, so not every
-/// checkpoint prunes). `calls` holds the recent calls of the hall rows as stored before `tx`
-/// (or fewer halls) and is brought up to the rows `tx` writes: the caller drops it if `tx`
-/// does not commit. Returns the checkpoint's lsn; `None` when there was nothing to do.
+/// checkpoint prunes). `rows` holds hall rows as stored before `tx` (of some halls, or none)
+/// and is brought up to the rows `tx` writes: the caller drops it if `tx` does not commit. Returns the checkpoint's lsn; `None` when there was nothing to do.
 pub(crate) fn materialise(
     tx: &redb::WriteTransaction,
     entries: &[impl std::ops::Deref<Target = Entry>],
     retention: u64,
-    calls: &mut StoredCalls,
+    rows: &mut StoredRows,
 ) -> Result<Option<u64>, StoreError> {
     let Some(last) = entries.last().map(|e| e.lsn) else {
         return Ok(None);
@@ -152,19 +161,13 @@ pub(crate) fn materialise(
     if !c.halls.is_empty() {
         let mut t = tx.open_table(HALLS)?;
         for (k, write) in c.halls {
-            let stored = || match calls.remove(k) {
-                Some(list) => Ok(list),
-                None => match t.get(k)? {
-                    Some(row) => calls_of(row.value(), k),
-                    None => Ok(Vec::new()),
-                },
+            let stored = || match rows.remove(k) {
+                Some(row) => Ok(Some(row)),
+                None => Ok(t.get(k)?.map(|row| row.value().to_vec())),
             };
-            let (row, list) = write.resolve(k, stored)?;
+            let row = write.resolve(k, stored)?;
             t.insert(k, row.as_slice())?;
-            match list {
-                Some(list) => calls.insert(k.to_owned(), list),
-                None => calls.remove(k),
-            };
+            rows.insert(k.to_owned(), row);
         }
     }
     if !c.purges.is_empty() || !c.tickets.is_empty() {
@@ -312,7 +315,7 @@ pub(crate) fn recover(
     }
     let started = std::time::Instant::now();
     let tx = super::begin_write(db, cfg.quick_repair)?;
-    let lsn = materialise(&tx, &entries, cfg.event_retention, &mut StoredCalls::new())?;
+    let lsn = materialise(&tx, &entries, cfg.event_retention, &mut StoredRows::new())?;
     tx.commit()?;
     tracing::info!(
         records = entries.len(),

@@ -4,7 +4,7 @@
 //!
 //! It is the only thread that writes redb's state tables while the writer runs (besides the
 //! writer's trial commit while writes are refused, when this thread pauses). It owns what
-//! only checkpoints need: the recent calls of the hall rows it wrote (`StoredCalls`), when it
+//! only checkpoints need: the hall rows it wrote (`StoredRows`), when it
 //! last swept expired idempotency answers. A checkpoint commits durably (redb's
 //! `Durability::Immediate`, with quick repair if configured) before the tail drops its
 //! entries and before any segment holding them is reused: until then the log still has them.
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 
-use super::hall_delta::StoredCalls;
+use super::hall_delta::StoredRows;
 use super::wal::Segments;
 use super::{Health, IDEMPOTENCY, Slot, StoreError, checkpoint};
 use crate::clock::Clock;
@@ -38,9 +38,9 @@ pub(super) struct Checkpointer {
     /// last while the tail holds anything.
     pub checkpoint_writes: usize,
     pub interval: Duration,
-    /// The recent calls of the hall rows the checkpoints wrote (`hall_delta`); dropped after
+    /// The hall rows the checkpoints wrote (`hall_delta`); dropped after
     /// any failure, when the rows may be other than what it remembers.
-    pub stored_calls: StoredCalls,
+    pub stored_rows: StoredRows,
     pub last_expiry_sweep: i64,
     /// The writer's refusals are over the last time this thread looked.
     pub was_writable: bool,
@@ -66,7 +66,7 @@ impl Checkpointer {
             let writable = self.health.is_writable();
             if writable && !self.was_writable {
                 // Whatever the failed checkpoint left in memory may be other than the rows.
-                self.stored_calls.clear();
+                self.stored_rows.clear();
             }
             self.was_writable = writable;
             if !writable {
@@ -113,17 +113,17 @@ impl Checkpointer {
             return;
         }
         let started = Instant::now();
-        let mut calls = std::mem::take(&mut self.stored_calls);
+        let mut rows = std::mem::take(&mut self.stored_rows);
         let mut run = || -> Result<Option<u64>, StoreError> {
             let db = self.slot.get()?;
             let tx = super::begin_write(&db, self.quick_repair)?;
-            let lsn = checkpoint::materialise(&tx, &entries, self.retention, &mut calls)?;
+            let lsn = checkpoint::materialise(&tx, &entries, self.retention, &mut rows)?;
             tx.commit()?;
             Ok(lsn)
         };
         match run() {
             Ok(lsn) => {
-                self.stored_calls = calls;
+                self.stored_rows = rows;
                 if let Some(lsn) = lsn {
                     self.slot.tail_mut().trim(lsn);
                     self.segments.recycle(lsn);
@@ -175,7 +175,7 @@ impl Checkpointer {
         tracing::error!(error = %e, "{what}; refusing writes and retrying with backoff");
         metrics::counter!(crate::metrics::STORE_FAILURES).increment(1);
         metrics::gauge!(crate::metrics::STORE_WRITABLE).set(0.0);
-        self.stored_calls.clear();
+        self.stored_rows.clear();
         self.was_writable = false;
         self.health.refuse(&cause, 1);
         if let Err(e) = self.slot.reopen(&cause) {

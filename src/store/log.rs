@@ -149,6 +149,22 @@ mod tests {
                 hall: Arc::from("city"),
                 before: "20261123".into(),
             },
+            Op::PatchHall {
+                hall: Arc::from("city"),
+                patch: crate::store::HallPatch {
+                    head: r#"{"seq":3}"#.into(),
+                    services: crate::store::ListPatch {
+                        len: 2,
+                        items: vec![(1, "{}".into())],
+                    },
+                    windows: crate::store::ListPatch {
+                        len: 300,
+                        items: vec![],
+                    },
+                },
+                calls: vec!["{}".into()],
+                keep: 10,
+            },
             Op::CountCase {
                 hall: Arc::from("city"),
                 day: "2026-11-23".into(),

@@ -32,7 +32,7 @@ pub(crate) mod event_chunk;
 #[cfg(test)]
 mod event_chunk_tests;
 mod gated;
-mod hall_delta;
+pub(crate) mod hall_delta;
 mod ledger;
 pub(crate) mod log;
 mod outbox;
@@ -56,7 +56,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-pub use batch::{Batch, Done, Op, Publish, Published};
+pub use batch::{Batch, Done, HallPatch, ListPatch, Op, Publish, Published};
 pub use case_record::{decode_case, encode_case};
 pub use gated::{Gate, GatedFile};
 pub use ledger::Ledger;

@@ -11,7 +11,7 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::batch::Op;
 use super::event_chunk::{self, EVENT_CHUNKS};
-use super::hall_delta::{HallWrite, calls_of};
+use super::hall_delta::HallWrite;
 use super::tail::{CHECKPOINT, Entry, EventAt, OpAt, Tail};
 use super::{
     BOOKINGS, CALENDARS, CASE_STATS, CASES, CLOSED_CASES, CONSUMERS, CURSOR_LOG, CURSOR_OWNERS,
@@ -145,6 +145,12 @@ impl Store {
                     calls,
                     keep,
                 } if &**h == hall => write = Some(HallWrite::delta(write, json, calls, *keep)),
+                Op::PatchHall {
+                    hall: h,
+                    patch,
+                    calls,
+                    keep,
+                } if &**h == hall => write = Some(HallWrite::patch(write, patch, calls, *keep)),
                 Op::PutTicket { hall: h, id, json } if &**h == hall => {
                     tickets.insert(id.clone(), json.clone());
                 }
@@ -155,13 +161,7 @@ impl Store {
             }
         }
         let raw = match write {
-            Some(write) => {
-                let stored_calls = || match &stored {
-                    Some(row) => calls_of(row, hall),
-                    None => Ok(Vec::new()),
-                };
-                write.resolve(hall, stored_calls)?.0
-            }
+            Some(write) => write.resolve(hall, || Ok(stored))?,
             None => match stored {
                 Some(row) => row,
                 None => return Ok(None),

@@ -208,6 +208,7 @@ pub(crate) fn op_hall(op: &Op) -> Option<&str> {
     match op {
         Op::PutHall { hall, .. }
         | Op::PutHallDelta { hall, .. }
+        | Op::PatchHall { hall, .. }
         | Op::PutTicket { hall, .. }
         | Op::PurgeTickets { hall, .. }
         | Op::PutStats { hall, .. }

@@ -141,16 +141,51 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
     let id = prop_oneof![Just("c1"), Just("c2"), Just("c3")].prop_map(String::from);
     let day = prop_oneof![Just("20261101"), Just("20261102"), Just("20261103")];
     let json = (0u8..4).prop_map(|n| format!("{{\"n\":{n}}}").into_bytes());
+    // A hall record has one service and two windows: a patch must fit the record before it.
+    let record = (0u8..4, 0u8..3).prop_map(|(n, w)| {
+        format!(r#"{{"n":{n},"services":[{{"s":{w}}}],"windows":[{{"w":{w}}},{{"w":0}}]}}"#)
+            .into_bytes()
+    });
+    let items = |len: u16, kind: &'static str| {
+        proptest::collection::btree_map(0..len, 0u8..9, 0..=usize::from(len)).prop_map(move |m| {
+            ListPatch {
+                len,
+                items: m
+                    .into_iter()
+                    .map(|(i, n)| (i, format!("{{\"{kind}\":{n}}}")))
+                    .collect(),
+            }
+        })
+    };
+    let calls = |n: u8| (0..n).map(|i| format!("{{\"call\":{i}}}")).collect();
     prop_oneof![
-        (hall.clone(), json.clone()).prop_map(|(hall, json)| Op::PutHall { hall, json }),
-        (hall.clone(), json.clone(), 0u8..4, 0u8..5).prop_map(|(hall, json, n, keep)| {
+        (hall.clone(), record.clone()).prop_map(|(hall, json)| Op::PutHall { hall, json }),
+        (hall.clone(), record, 0u8..4, 0u8..5).prop_map(move |(hall, json, n, keep)| {
             Op::PutHallDelta {
                 hall,
                 json,
-                calls: (0..n).map(|i| format!("{{\"call\":{i}}}")).collect(),
+                calls: calls(n),
                 keep,
             }
         }),
+        (
+            hall.clone(),
+            0u8..4,
+            items(1, "s"),
+            items(2, "w"),
+            0u8..4,
+            0u8..5
+        )
+            .prop_map(move |(hall, n, services, windows, c, keep)| Op::PatchHall {
+                hall,
+                patch: HallPatch {
+                    head: format!("{{\"n\":{n}}}"),
+                    services,
+                    windows,
+                },
+                calls: calls(c),
+                keep,
+            }),
         (hall.clone(), day.clone(), json.clone()).prop_map(|(hall, day, json)| Op::PutTicket {
             hall,
             id: format!("{day}-A1"),
@@ -231,9 +266,20 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Records of ops.
+/// Records of ops, after one that writes both halls' records (the patches build on them).
 fn records() -> impl Strategy<Value = Vec<Vec<Op>>> {
-    proptest::collection::vec(proptest::collection::vec(op(), 0..6), 1..12)
+    let first = ["a", "b"].map(|hall| Op::PutHallDelta {
+        hall: Arc::from(hall),
+        json: br#"{"n":9,"services":[{"s":9}],"windows":[{"w":9},{"w":9}]}"#.to_vec(),
+        calls: vec![],
+        keep: 0,
+    });
+    proptest::collection::vec(proptest::collection::vec(op(), 0..6), 1..12).prop_map(
+        move |mut records| {
+            records.insert(0, first.iter().map(copy).collect());
+            records
+        },
+    )
 }
 
 /// Entries of the records, each also carrying `events` events over `streams` in turn, each

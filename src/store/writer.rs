@@ -21,7 +21,7 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 
 use super::batch::{Batch, Op, Publish};
 use super::checkpointer::Checkpointer;
-use super::hall_delta::StoredCalls;
+use super::hall_delta::StoredRows;
 use super::log;
 use super::replica::{self, LogOfRecord};
 use super::tail::Entry;
@@ -126,7 +126,7 @@ impl Store {
             retention: cfg.event_retention,
             checkpoint_writes: cfg.checkpoint_writes,
             interval: Duration::from_millis(cfg.checkpoint_interval_ms),
-            stored_calls: StoredCalls::new(),
+            stored_rows: StoredRows::new(),
             last_expiry_sweep: 0,
             was_writable: true,
         }

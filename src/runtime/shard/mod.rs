@@ -55,7 +55,7 @@ mod turn_near;
 
 pub use board::{Board, Boards};
 pub use booking::{BookingOp, BookingReply, recover as recover_books};
-use hall_json::HallJson;
+use hall_json::{HallJson, Written};
 pub use rectify::{open_case, rectification};
 use request::Request;
 pub use request::{HallFailure, HallOp, HallReply, HallResult};
@@ -258,7 +258,8 @@ struct Shard {
     /// the hall's first record and after a reload: then the record carries all of them. The
     /// `Arc`s are held, so one that is still here is the same call (`Arc::ptr_eq`).
     sent_calls: Vec<Option<Vec<Arc<CallEvent>>>>,
-    /// Each hall's windows as last encoded (`hall_json`), by local position.
+    /// Each hall's windows as last encoded and its services as last written (`hall_json`),
+    /// by local position: the next record is a patch on the last.
     hall_json: Vec<HallJson>,
     boards: Arc<Boards>,
     /// Slots seen full in the pass being built, by hall index: published on the board once
@@ -476,6 +477,7 @@ impl Shard {
                         .reset(self.epochs[local], self.books[local].citizens());
                     self.halls[local].1 = engine;
                     self.sent_calls[local] = None;
+                    self.hall_json[local].forget();
                     self.drop_timers(local);
                     let ops = self.halls[local].1.timers();
                     self.apply_timers(local, &ops);
@@ -684,14 +686,24 @@ impl Shard {
             let mut record = hall.hall_record();
             let calls = std::mem::take(&mut record.recent_calls);
             let new = new_calls(self.sent_calls[local].as_deref(), &calls);
-            batch.ops.push(Op::PutHallDelta {
-                hall: id,
-                json: self.hall_json[local].encode(record),
-                calls: calls[calls.len() - new..]
-                    .iter()
-                    .map(|c| event_json::encode_call(c))
-                    .collect(),
-                keep: u8::try_from(calls.len()).expect("a hall keeps ten recent calls"),
+            let pushed = calls[calls.len() - new..]
+                .iter()
+                .map(|c| event_json::encode_call(c))
+                .collect();
+            let keep = u8::try_from(calls.len()).expect("a hall keeps ten recent calls");
+            batch.ops.push(match self.hall_json[local].write(record) {
+                Written::Whole(json) => Op::PutHallDelta {
+                    hall: id,
+                    json,
+                    calls: pushed,
+                    keep,
+                },
+                Written::Patch(patch) => Op::PatchHall {
+                    hall: id,
+                    patch,
+                    calls: pushed,
+                    keep,
+                },
             });
             self.sent_calls[local] = Some(calls);
         }
