@@ -144,7 +144,8 @@ impl<'a> Coalesced<'a> {
 /// the last one's lsn as the checkpoint and remove the log records up to it. Each event
 /// stream keeps its last `retention` events (pruned in steps of a tenth, so not every
 /// checkpoint prunes). `rows` holds hall rows as stored before `tx` (of some halls, or none)
-/// and is brought up to the rows `tx` writes: the caller drops it if `tx` does not commit. Returns the checkpoint's lsn; `None` when there was nothing to do.
+/// and is brought up to the rows `tx` writes: the caller drops it if `tx` does not commit.
+/// Returns the checkpoint's lsn; `None` when there was nothing to do.
 pub(crate) fn materialise(
     tx: &redb::WriteTransaction,
     entries: &[impl std::ops::Deref<Target = Entry>],

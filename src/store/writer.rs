@@ -210,8 +210,9 @@ fn with_seq(seq: u64, json: &str) -> String {
 }
 
 /// Drop the hall and ticket records that a later record of the same key in the same commit
-/// overwrites: the commit is atomic, so nobody could ever read them. A busy hall is written
-/// by every shard batch of a commit; its record is logged once.
+/// overwrites: the commit is atomic, so nobody could ever read them. Only whole hall records
+/// (`PutHall`, which no producer writes any more) and tickets are dropped: a hall's deltas
+/// and patches each build on the one before.
 fn coalesce<'a>(batches: impl DoubleEndedIterator<Item = &'a mut Batch>) {
     let mut halls: FastSet<Arc<str>> = FastSet::default();
     let mut tickets: FastSet<(Arc<str>, String)> = FastSet::default();

@@ -43,10 +43,12 @@ impl HallJson {
     /// or windows are not those of that one (a config changed under a reload).
     pub(super) fn write(&mut self, record: HallRecord) -> Written {
         let patchable = self.windows.len() == record.windows.len()
+            && record.windows.len() <= usize::from(u16::MAX)
             && self
                 .sent
                 .as_ref()
-                .is_some_and(|sent| sent.len() == record.services.len());
+                .is_some_and(|sent| sent.len() == record.services.len())
+            && record.services.len() <= usize::from(u16::MAX);
         if !patchable {
             return Written::Whole(self.encode(record));
         }
@@ -151,7 +153,10 @@ impl HallJson {
                     self.windows.push((w, json));
                 }
             }
-            self.changed.push(position(i));
+            // Past u16's range no record is a patch (`write`), so no position is needed.
+            if let Ok(at) = u16::try_from(i) {
+                self.changed.push(at);
+            }
         }
     }
 }

@@ -254,7 +254,8 @@ struct Shard {
     epochs: Vec<u64>,
     alive: Arc<AtomicI64>,
     /// The recent calls of each hall's last record sent to the writer, by local position, so
-    /// the next record carries only the calls made since (`Op::PutHallDelta`). `None` until
+    /// the next record carries only the calls made since (`Op::PatchHall`,
+    /// `Op::PutHallDelta`). `None` until
     /// the hall's first record and after a reload: then the record carries all of them. The
     /// `Arc`s are held, so one that is still here is the same call (`Arc::ptr_eq`).
     sent_calls: Vec<Option<Vec<Arc<CallEvent>>>>,
